@@ -1,0 +1,128 @@
+//! Kernel network objects as plain data: links, addresses, routes and policy rules. The
+//! netlink layer reads and writes these; the planner compares them. No I/O here, and no
+//! netlink library types: this is the vocabulary both sides share.
+
+use crate::metadata::model::{IpNet, Mac};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Our routing protocol number (`proto` in `ip route`): every route we add carries it, so ours
+/// are always told from the kernel's (2), boot's (3), static (4) or DHCP's (16). 0xc9 is unused by
+/// the numbers in iproute2's rt_protos and by the well-known daemons.
+pub const RTPROT_CLOUD_NETWORK: u8 = 201;
+
+/// The main routing table.
+pub const TABLE_MAIN: u32 = 254;
+/// The local routing table (`local` routes for alias ranges and forwarded IPs).
+pub const TABLE_LOCAL: u32 = 255;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    pub fn of_net(net: &IpNet) -> Family {
+        Family::of(net.addr())
+    }
+}
+
+/// A network interface as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// None for links without an Ethernet address (loopback has all zeros and is kept).
+    pub mac: Option<Mac>,
+    pub mtu: u32,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+    /// `IFLA_INFO_KIND` ("veth", "bridge", "bond", "vlan", ...); None for physical devices.
+    pub kind: Option<String>,
+    /// Index of the master device when enslaved (bond, bridge, Azure's VF under its netvsc).
+    pub master: Option<u32>,
+    pub loopback: bool,
+    /// ARPHRD_ETHER.
+    pub ethernet: bool,
+}
+
+/// An address on a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Address {
+    pub ifindex: u32,
+    /// The local address with its prefix length.
+    pub addr: IpNet,
+    pub noprefixroute: bool,
+    /// Seconds; u32::MAX means forever.
+    pub valid_lft: u32,
+    pub preferred_lft: u32,
+}
+
+/// Route types we deal in (`RTN_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteType {
+    Unicast,
+    Local,
+    Other(u8),
+}
+
+/// Route scopes (`RT_SCOPE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Universe,
+    Link,
+    Host,
+    Other(u8),
+}
+
+/// A route in some table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Route {
+    pub table: u32,
+    /// Destination with prefix; `0.0.0.0/0` or `::/0` for a default route.
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
+    /// Preferred source address.
+    pub src: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub protocol: u8,
+    pub scope: Scope,
+    pub kind: RouteType,
+    /// RTNH_F_ONLINK: the gateway is reachable on the link without a covering route.
+    pub onlink: bool,
+}
+
+impl Route {
+    pub fn family(&self) -> Family {
+        Family::of_net(&self.dst)
+    }
+}
+
+/// A policy routing rule (`ip rule`): `from`/`to` selectors and a `lookup` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Rule {
+    pub family: Family,
+    pub priority: u32,
+    pub src: Option<IpNet>,
+    pub dst: Option<IpNet>,
+    pub table: u32,
+}
+
+/// Everything the planner needs to know about the kernel, read in one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KernelState {
+    pub links: Vec<Link>,
+    pub addresses: Vec<Address>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}

@@ -1,0 +1,2 @@
+//! cloud-network: multicall entry point.
+fn main() {}

@@ -1,3 +1,5 @@
-//! Instance metadata: the common model and one module per provider.
+//! Instance metadata: the common model, parse errors and one module per provider.
+pub mod error;
 pub mod model;
+pub use error::ParseError;
 pub use model::*;

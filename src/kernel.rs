@@ -3,7 +3,7 @@
 //! netlink library types: this is the vocabulary both sides share.
 
 use crate::metadata::model::{IpNet, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Our routing protocol number (`proto` in `ip route`): every route we add carries it, so ours
@@ -16,7 +16,7 @@ pub const TABLE_MAIN: u32 = 254;
 /// The local routing table (`local` routes for alias ranges and forwarded IPs).
 pub const TABLE_LOCAL: u32 = 255;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Family {
     V4,
     V6,
@@ -55,7 +55,7 @@ pub struct Link {
 }
 
 /// An address on a link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Address {
     pub ifindex: u32,
     /// The local address with its prefix length.
@@ -67,7 +67,7 @@ pub struct Address {
 }
 
 /// Route types we deal in (`RTN_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteType {
     Unicast,
@@ -76,7 +76,7 @@ pub enum RouteType {
 }
 
 /// Route scopes (`RT_SCOPE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Universe,
@@ -86,7 +86,7 @@ pub enum Scope {
 }
 
 /// A route in some table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Route {
     pub table: u32,
     /// Destination with prefix; `0.0.0.0/0` or `::/0` for a default route.
@@ -109,7 +109,7 @@ impl Route {
 }
 
 /// A policy routing rule (`ip rule`): `from`/`to` selectors and a `lookup` table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rule {
     pub family: Family,
     pub priority: u32,
@@ -125,4 +125,25 @@ pub struct KernelState {
     pub addresses: Vec<Address>,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+}
+
+/// One write to the kernel. The planner produces these in order; the netlink layer applies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    LinkUp {
+        ifindex: u32,
+        name: String,
+    },
+    SetMtu {
+        ifindex: u32,
+        name: String,
+        mtu: u32,
+    },
+    AddAddress(Address),
+    DelAddress(Address),
+    AddRoute(Route),
+    DelRoute(Route),
+    AddRule(Rule),
+    DelRule(Rule),
 }

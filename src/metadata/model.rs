@@ -2,7 +2,7 @@
 //! built from (`Mac`, `Ipv4Net`, `Ipv6Net`). Values are validated and normalized here, once, at
 //! the edge: nothing past a provider's parser ever sees a raw MAC or prefix string.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -117,12 +117,6 @@ impl fmt::Display for Mac {
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             b[0], b[1], b[2], b[3], b[4], b[5]
         )
-    }
-}
-
-impl Serialize for Mac {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -331,7 +325,19 @@ macro_rules! serialize_as_display {
         }
     )*};
 }
-serialize_as_display!(Ipv4Net, Ipv6Net, IpNet);
+serialize_as_display!(Mac, Ipv4Net, Ipv6Net, IpNet);
+
+macro_rules! deserialize_from_str {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+deserialize_from_str!(Mac, Ipv4Net, Ipv6Net, IpNet);
 
 /// One network interface as the metadata describes it, normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

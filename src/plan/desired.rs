@@ -1,0 +1,298 @@
+//! The desired state: which link each metadata NIC is, and the addresses, routes and rules it
+//! should have (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain
+//! kernel objects out.
+
+use super::PlanSettings;
+use crate::kernel::{
+    Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
+    TABLE_MAIN,
+};
+use crate::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind};
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The instance metadata service, the same address on every cloud we serve.
+pub const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// EC2's IPv6 metadata endpoint.
+pub const METADATA_V6_EC2: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+/// Azure's WireServer (agent and DNS/DHCP plumbing), reached through the primary NIC only.
+pub const AZURE_WIRESERVER: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+
+/// Everything one matched NIC should have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NicPlan {
+    pub mac: Mac,
+    pub ifindex: u32,
+    pub name: String,
+    /// Device index from the metadata (0 = primary).
+    pub index: u32,
+    /// The NIC's own routing table, when it gets one.
+    pub table: Option<u32>,
+    /// The MTU to set, when the metadata gives one that differs from the link's.
+    pub mtu: Option<u32>,
+    pub addresses: Vec<Address>,
+    /// In the order they must be added (on-link gateway route before the default route).
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}
+
+/// A metadata NIC that is not configured this round, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Skipped {
+    /// No usable link has this MAC (yet): hot-plug may still bring it.
+    NoLink { mac: Mac },
+    /// Several unenslaved Ethernet links share the MAC: refusing to guess.
+    Ambiguous { mac: Mac, links: Vec<String> },
+}
+
+/// The whole desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Desired {
+    pub nics: Vec<NicPlan>,
+    /// Rules that belong to no NIC: the ones keeping metadata traffic on the main table.
+    pub global_rules: Vec<Rule>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Desired {
+    pub fn nic(&self, mac: Mac) -> Option<&NicPlan> {
+        self.nics.iter().find(|n| n.mac == mac)
+    }
+}
+
+/// Computes the desired state for every metadata NIC that matches a local link.
+pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
+    let mut nics = Vec::new();
+    let mut skipped = Vec::new();
+    for nic in &instance.nics {
+        match match_link(nic.mac, links) {
+            Ok(link) => nics.push(nic_plan(nic, link, settings)),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    let global_rules = metadata_rules(instance.provider, &nics, settings);
+    Desired {
+        nics,
+        global_rules,
+        skipped,
+    }
+}
+
+/// Finds the one link that is this NIC: same MAC, Ethernet, not loopback, not enslaved (Azure's
+/// accelerated-networking VF shares its MAC and is enslaved to the synthetic NIC), and not a
+/// virtual kind such as a bridge, bond or VLAN.
+pub fn match_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
+    let candidates: Vec<&Link> = links
+        .iter()
+        .filter(|l| l.mac == Some(mac) && is_matchable(l))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Skipped::NoLink { mac }),
+        many => Err(Skipped::Ambiguous {
+            mac,
+            links: many.iter().map(|l| l.name.clone()).collect(),
+        }),
+    }
+}
+
+fn is_matchable(link: &Link) -> bool {
+    let plain_kind = match link.kind.as_deref() {
+        None => true,
+        Some(kind) => kind == "veth",
+    };
+    link.ethernet && !link.loopback && link.master.is_none() && plain_kind
+}
+
+fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> NicPlan {
+    let tabled = nic.index != 0 || settings.supplementary.contains(&link.name);
+    let table = tabled.then(|| settings.table_base + nic.index);
+    let mut routes = local_routes(nic, link.index);
+    let mut rules = Vec::new();
+    if let Some(table) = table {
+        routes.splice(0..0, table_routes(nic, link.index, table));
+        rules = nic_rules(nic, table, settings.priority_base + nic.index);
+    }
+    NicPlan {
+        mac: nic.mac,
+        ifindex: link.index,
+        name: link.name.clone(),
+        index: nic.index,
+        table,
+        mtu: nic.mtu.filter(|mtu| *mtu != link.mtu),
+        addresses: addresses(nic, link.index),
+        routes,
+        rules,
+    }
+}
+
+fn addresses(nic: &Nic, ifindex: u32) -> Vec<Address> {
+    let v4 = nic.ipv4.iter().map(|n| IpNet::V4(*n));
+    let v6 = nic.ipv6.iter().map(|n| IpNet::V6(*n));
+    v4.chain(v6)
+        .map(|addr| Address {
+            ifindex,
+            addr,
+            noprefixroute: true,
+            valid_lft: u32::MAX,
+            preferred_lft: u32::MAX,
+        })
+        .collect()
+}
+
+fn route(table: u32, dst: IpNet, oif: u32) -> Route {
+    Route {
+        table,
+        dst,
+        gateway: None,
+        src: None,
+        oif: Some(oif),
+        protocol: RTPROT_CLOUD_NETWORK,
+        scope: Scope::Universe,
+        kind: RouteType::Unicast,
+        onlink: false,
+    }
+}
+
+/// The NIC's own table: the subnet route (or, when the gateway is outside the address's prefix
+/// as on GCP's /32s, an on-link host route to the gateway) and the default route, per family.
+fn table_routes(nic: &Nic, ifindex: u32, table: u32) -> Vec<Route> {
+    let mut routes = Vec::new();
+    if let Some(primary) = nic.ipv4.first() {
+        let src = Some(IpAddr::V4(primary.addr));
+        let link_scoped = |dst| Route {
+            src,
+            scope: Scope::Link,
+            ..route(table, dst, ifindex)
+        };
+        if primary.prefix < 32 {
+            routes.push(link_scoped(IpNet::V4(primary.network())));
+        }
+        if let Some(gw) = nic.gateway4 {
+            if !primary.contains(gw) {
+                routes.push(link_scoped(IpNet::V4(Ipv4Net::host(gw))));
+            }
+            routes.push(Route {
+                gateway: Some(IpAddr::V4(gw)),
+                ..route(
+                    table,
+                    IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
+                    ifindex,
+                )
+            });
+        }
+    }
+    if let Some(primary) = nic.ipv6.first() {
+        routes.extend(table_routes_v6(nic, *primary, ifindex, table));
+    }
+    routes
+}
+
+fn table_routes_v6(nic: &Nic, primary: Ipv6Net, ifindex: u32, table: u32) -> Vec<Route> {
+    let mut routes = Vec::new();
+    let src = Some(IpAddr::V6(primary.addr));
+    let subnet = nic
+        .subnet6
+        .or((primary.prefix < 128).then(|| primary.network()));
+    if let Some(subnet) = subnet.filter(|s| s.prefix < 128) {
+        routes.push(Route {
+            src,
+            ..route(table, IpNet::V6(subnet.network()), ifindex)
+        });
+    }
+    if let Some(gw) = nic.gateway6 {
+        let on_link = is_link_local(gw) || subnet.is_some_and(|s| s.contains(gw));
+        if !on_link {
+            routes.push(Route {
+                src,
+                ..route(table, IpNet::V6(Ipv6Net::host(gw)), ifindex)
+            });
+        }
+        routes.push(Route {
+            gateway: Some(IpAddr::V6(gw)),
+            ..route(
+                table,
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
+                ifindex,
+            )
+        });
+    }
+    routes
+}
+
+fn is_link_local(addr: Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Alias ranges and forwarded IPs are accepted locally: `local` routes in the local table.
+fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
+    nic.ip_ranges
+        .iter()
+        .chain(&nic.forwarded)
+        .map(|dst| Route {
+            scope: Scope::Host,
+            kind: RouteType::Local,
+            ..route(TABLE_LOCAL, *dst, ifindex)
+        })
+        .collect()
+}
+
+/// `from X lookup T` and `to X lookup T` for every address and alias range of the NIC.
+fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
+    let hosts = nic
+        .ipv4
+        .iter()
+        .map(|n| IpNet::V4(Ipv4Net::host(n.addr)))
+        .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
+    let selectors: Vec<IpNet> = hosts.chain(nic.ip_ranges.iter().copied()).collect();
+    let mut rules = Vec::new();
+    for net in selectors {
+        let family = Family::of_net(&net);
+        rules.push(Rule {
+            family,
+            priority,
+            src: Some(net),
+            dst: None,
+            table,
+        });
+        rules.push(Rule {
+            family,
+            priority,
+            src: None,
+            dst: Some(net),
+            table,
+        });
+    }
+    rules
+}
+
+/// While any NIC has rules, traffic to the metadata service (and Azure's WireServer) is pinned
+/// to the main table just before our rules, so no `from` rule can divert it off the primary NIC.
+fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSettings) -> Vec<Rule> {
+    let has_family = |family| {
+        nics.iter()
+            .flat_map(|n| &n.rules)
+            .any(|r| r.family == family)
+    };
+    let mut targets = Vec::new();
+    if has_family(Family::V4) {
+        targets.push(IpNet::V4(Ipv4Net::host(METADATA_V4)));
+        if provider == ProviderKind::Azure {
+            targets.push(IpNet::V4(Ipv4Net::host(AZURE_WIRESERVER)));
+        }
+    }
+    if has_family(Family::V6) && provider == ProviderKind::Aws {
+        targets.push(IpNet::V6(Ipv6Net::host(METADATA_V6_EC2)));
+    }
+    targets
+        .into_iter()
+        .map(|dst| Rule {
+            family: Family::of_net(&dst),
+            priority: settings.priority_base - 1,
+            src: None,
+            dst: Some(dst),
+            table: TABLE_MAIN,
+        })
+        .collect()
+}

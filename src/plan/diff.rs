@@ -1,0 +1,230 @@
+//! The diff: from the desired state, the kernel's state and the (pruned) ownership record, the
+//! ordered list of changes. Deletes come first (rules, then routes, then addresses) and only
+//! ever touch what we own; adds follow (link up and MTU, addresses, routes, rules last).
+
+use super::desired::{Desired, NicPlan};
+use super::owned::{owned_address, same_route, Owned, OwnedNic};
+use crate::kernel::{Address, Change, KernelState, Route};
+use crate::metadata::Mac;
+use serde::Serialize;
+
+/// The NIC a change is made for, so the ownership record can file it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NicRef {
+    pub mac: Mac,
+    pub ifindex: u32,
+}
+
+/// One change with the NIC it belongs to (None: a global rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedChange {
+    pub nic: Option<NicRef>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// The changes in the order they must be applied, plus desired routes we leave alone because
+/// a route that is not ours already holds their place.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub changes: Vec<PlannedChange>,
+    pub conflicts: Vec<Route>,
+}
+
+#[derive(Default)]
+struct Stages {
+    del_rules: Vec<PlannedChange>,
+    del_routes: Vec<PlannedChange>,
+    del_addresses: Vec<PlannedChange>,
+    links: Vec<PlannedChange>,
+    add_addresses: Vec<PlannedChange>,
+    add_routes: Vec<PlannedChange>,
+    add_rules: Vec<PlannedChange>,
+}
+
+impl Stages {
+    fn into_changes(self) -> Vec<PlannedChange> {
+        [
+            self.del_rules,
+            self.del_routes,
+            self.del_addresses,
+            self.links,
+            self.add_addresses,
+            self.add_routes,
+            self.add_rules,
+        ]
+        .concat()
+    }
+}
+
+fn planned(nic: Option<NicRef>, change: Change) -> PlannedChange {
+    PlannedChange { nic, change }
+}
+
+/// Computes the changes. `owned` must already be pruned against `kernel` (`Owned::prune`).
+pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
+    let mut stages = Stages::default();
+    let mut conflicts = Vec::new();
+    for (mac, owned_nic) in &owned.nics {
+        remove_unwanted(*mac, owned_nic, desired, kernel, &mut stages);
+    }
+    let unwanted_global = owned
+        .global_rules
+        .iter()
+        .filter(|r| !desired.global_rules.contains(r));
+    if !keeps_detached_rules(desired, kernel, owned) {
+        for rule in unwanted_global {
+            stages
+                .del_rules
+                .push(planned(None, Change::DelRule(rule.clone())));
+        }
+    }
+    for nic in &desired.nics {
+        add_missing(nic, kernel, owned, &mut stages, &mut conflicts);
+    }
+    for rule in &desired.global_rules {
+        if !kernel.rules.contains(rule) {
+            stages
+                .add_rules
+                .push(planned(None, Change::AddRule(rule.clone())));
+        }
+    }
+    Diff {
+        changes: stages.into_changes(),
+        conflicts,
+    }
+}
+
+/// Deletes what we own on a NIC and no longer want. A NIC missing from the metadata whose link
+/// still exists is left alone (it may be mid-detach); one whose link is gone loses its rules
+/// (its addresses and routes went with the link).
+fn remove_unwanted(
+    mac: Mac,
+    owned: &OwnedNic,
+    desired: &Desired,
+    kernel: &KernelState,
+    stages: &mut Stages,
+) {
+    let nic_ref = NicRef {
+        mac,
+        ifindex: owned.ifindex,
+    };
+    let Some(plan) = desired.nic(mac) else {
+        if !kernel.links.iter().any(|l| l.mac == Some(mac)) {
+            for rule in &owned.rules {
+                stages
+                    .del_rules
+                    .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
+            }
+        }
+        return;
+    };
+    for rule in owned.rules.iter().filter(|r| !plan.rules.contains(r)) {
+        stages
+            .del_rules
+            .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
+    }
+    for route in owned.routes.iter().filter(|r| !plan.routes.contains(r)) {
+        stages
+            .del_routes
+            .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
+    }
+    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
+    for owned_addr in owned.addresses.iter().filter(|a| !wanted.contains(a)) {
+        let address = kernel
+            .addresses
+            .iter()
+            .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr);
+        if let Some(address) = address {
+            stages
+                .del_addresses
+                .push(planned(Some(nic_ref), Change::DelAddress(address.clone())));
+        }
+    }
+}
+
+/// True while rules of a NIC that left the metadata are kept (its link is still there): the
+/// rules pinning metadata traffic to the main table must stay with them.
+fn keeps_detached_rules(desired: &Desired, kernel: &KernelState, owned: &Owned) -> bool {
+    owned.nics.iter().any(|(mac, nic)| {
+        !nic.rules.is_empty()
+            && desired.nic(*mac).is_none()
+            && kernel.links.iter().any(|l| l.mac == Some(*mac))
+    })
+}
+
+fn add_missing(
+    plan: &NicPlan,
+    kernel: &KernelState,
+    owned: &Owned,
+    stages: &mut Stages,
+    conflicts: &mut Vec<Route>,
+) {
+    let nic_ref = Some(NicRef {
+        mac: plan.mac,
+        ifindex: plan.ifindex,
+    });
+    let link = kernel.links.iter().find(|l| l.index == plan.ifindex);
+    if link.is_some_and(|l| !l.up) {
+        stages.links.push(planned(
+            nic_ref,
+            Change::LinkUp {
+                ifindex: plan.ifindex,
+                name: plan.name.clone(),
+            },
+        ));
+    }
+    if let Some(mtu) = plan.mtu {
+        stages.links.push(planned(
+            nic_ref,
+            Change::SetMtu {
+                ifindex: plan.ifindex,
+                name: plan.name.clone(),
+                mtu,
+            },
+        ));
+    }
+    for address in plan.addresses.iter().filter(|a| !has_address(kernel, a)) {
+        stages
+            .add_addresses
+            .push(planned(nic_ref, Change::AddAddress(address.clone())));
+    }
+    let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
+    for route in &plan.routes {
+        if kernel.routes.iter().any(|k| same_route(k, route)) {
+            continue;
+        }
+        let displaced_by_ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
+        let foreign = kernel
+            .routes
+            .iter()
+            .any(|k| occupies_same_slot(k, route) && !displaced_by_ours(k));
+        if foreign {
+            conflicts.push(route.clone());
+        } else {
+            stages
+                .add_routes
+                .push(planned(nic_ref, Change::AddRoute(route.clone())));
+        }
+    }
+    for rule in plan.rules.iter().filter(|r| !kernel.rules.contains(r)) {
+        stages
+            .add_rules
+            .push(planned(nic_ref, Change::AddRule(rule.clone())));
+    }
+}
+
+/// An address is present when the link has that IP, whatever its prefix or lifetimes: DHCP's
+/// primary address and hand-made ones are left exactly as they are.
+fn has_address(kernel: &KernelState, wanted: &Address) -> bool {
+    kernel
+        .addresses
+        .iter()
+        .any(|k| k.ifindex == wanted.ifindex && k.addr.addr() == wanted.addr.addr())
+}
+
+/// The kernel keys a route by table, destination and type (metric 0 for ours): another route
+/// there makes our add fail with EEXIST.
+fn occupies_same_slot(kernel: &Route, ours: &Route) -> bool {
+    kernel.table == ours.table && kernel.dst == ours.dst && kernel.kind == ours.kind
+}

@@ -1,0 +1,38 @@
+//! The reconcile planner, pure from end to end: `desired` turns metadata, links and settings into
+//! the kernel objects we want; `diff` compares that with the kernel and our ownership record and
+//! orders the changes; `render` prints them as iproute2 commands and summaries. No I/O here: the
+//! daemon, `--oneshot`, `--dry-run` and the golden tests all share this one path.
+
+pub mod desired;
+pub mod diff;
+pub mod owned;
+pub mod render;
+
+pub use desired::{desired, Desired, NicPlan, Skipped};
+pub use diff::{diff, Diff, NicRef, PlannedChange};
+pub use owned::Owned;
+
+/// The knobs of the plan, taken from the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// Table of the NIC with device index N is `table_base + N`.
+    pub table_base: u32,
+    /// Rules of the NIC with device index N sit at priority `priority_base + N`; the rules that
+    /// keep metadata traffic on the main table sit at `priority_base - 1`.
+    pub priority_base: u32,
+    /// Interface names that get a table and rules even as the primary NIC.
+    pub supplementary: Vec<String>,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings {
+            table_base: 10000,
+            priority_base: 3000,
+            supplementary: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! The ownership record: what *we* added to the kernel, per NIC (by MAC), so that a restart
+//! knows what it may remove. Only data and pure updates live here; the daemon stores it as
+//! JSON in the state directory.
+
+use crate::kernel::{Address, Change, KernelState, Route, Rule};
+use crate::metadata::{IpNet, Mac};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What we added on one NIC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedNic {
+    /// The link's index when we last configured it.
+    pub ifindex: u32,
+    pub addresses: BTreeSet<OwnedAddress>,
+    pub routes: BTreeSet<Route>,
+    pub rules: BTreeSet<Rule>,
+}
+
+/// An address we added: the link and the address with its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OwnedAddress {
+    pub ifindex: u32,
+    pub addr: IpNet,
+}
+
+impl OwnedNic {
+    fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+    }
+}
+
+/// The whole record. `version` lets a later release read an older file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owned {
+    pub version: u32,
+    pub nics: BTreeMap<Mac, OwnedNic>,
+    /// Rules that belong to no NIC (metadata traffic pinned to the main table).
+    pub global_rules: BTreeSet<Rule>,
+}
+
+impl Default for Owned {
+    fn default() -> Self {
+        Owned {
+            version: 1,
+            nics: BTreeMap::new(),
+            global_rules: BTreeSet::new(),
+        }
+    }
+}
+
+impl Owned {
+    pub fn is_empty(&self) -> bool {
+        self.nics.is_empty() && self.global_rules.is_empty()
+    }
+
+    /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
+    /// again if still desired) and everything that went with a vanished link.
+    pub fn prune(&self, kernel: &KernelState) -> Owned {
+        let mut pruned = Owned {
+            global_rules: self
+                .global_rules
+                .iter()
+                .filter(|r| kernel.rules.contains(r))
+                .cloned()
+                .collect(),
+            ..Owned::default()
+        };
+        for (mac, nic) in &self.nics {
+            let kept = OwnedNic {
+                ifindex: nic.ifindex,
+                addresses: nic
+                    .addresses
+                    .iter()
+                    .filter(|a| kernel_has_address(kernel, a))
+                    .copied()
+                    .collect(),
+                routes: nic
+                    .routes
+                    .iter()
+                    .filter(|r| kernel_has_route(kernel, r))
+                    .cloned()
+                    .collect(),
+                rules: nic
+                    .rules
+                    .iter()
+                    .filter(|r| kernel.rules.contains(r))
+                    .cloned()
+                    .collect(),
+            };
+            if !kept.is_empty() {
+                pruned.nics.insert(*mac, kept);
+            }
+        }
+        pruned
+    }
+
+    /// Records one change that the kernel accepted, made for `nic` (None: a global rule).
+    pub fn record(&mut self, nic: Option<(Mac, u32)>, change: &Change) {
+        let Some((mac, ifindex)) = nic else {
+            match change {
+                Change::AddRule(r) => self.global_rules.insert(r.clone()),
+                Change::DelRule(r) => self.global_rules.remove(r),
+                _ => false,
+            };
+            return;
+        };
+        let entry = self.nics.entry(mac).or_default();
+        entry.ifindex = ifindex;
+        match change {
+            Change::AddAddress(a) => entry.addresses.insert(owned_address(a)),
+            Change::DelAddress(a) => entry.addresses.remove(&owned_address(a)),
+            Change::AddRoute(r) => entry.routes.insert(r.clone()),
+            Change::DelRoute(r) => entry.routes.remove(r),
+            Change::AddRule(r) => entry.rules.insert(r.clone()),
+            Change::DelRule(r) => entry.rules.remove(r),
+            Change::LinkUp { .. } | Change::SetMtu { .. } => false,
+        };
+        if entry.is_empty() {
+            self.nics.remove(&mac);
+        }
+    }
+}
+
+pub fn owned_address(a: &Address) -> OwnedAddress {
+    OwnedAddress {
+        ifindex: a.ifindex,
+        addr: a.addr,
+    }
+}
+
+fn kernel_has_address(kernel: &KernelState, owned: &OwnedAddress) -> bool {
+    kernel
+        .addresses
+        .iter()
+        .any(|a| a.ifindex == owned.ifindex && a.addr == owned.addr)
+}
+
+/// A route is "ours and still there" when the kernel has it with all the fields we set.
+pub fn kernel_has_route(kernel: &KernelState, route: &Route) -> bool {
+    kernel.routes.iter().any(|k| same_route(k, route))
+}
+
+/// Compares the fields we set; the kernel may report extra detail (a scope it derived).
+pub fn same_route(kernel: &Route, ours: &Route) -> bool {
+    kernel.table == ours.table
+        && kernel.dst == ours.dst
+        && kernel.kind == ours.kind
+        && kernel.gateway == ours.gateway
+        && kernel.oif == ours.oif
+        && kernel.src == ours.src
+        && kernel.protocol == ours.protocol
+}

@@ -1,0 +1,526 @@
+//! Unit tests of the planner on plain data: desired state, diff order, ownership, rendering.
+
+use super::render::{ip_command, summary};
+use super::*;
+use crate::kernel::{Address, Change, KernelState, Link, Route, RouteType, Rule, Scope};
+use crate::metadata::{Instance, IpNet, Mac, Nic, ProviderKind};
+
+fn mac(s: &str) -> Mac {
+    s.parse().unwrap()
+}
+
+fn link(index: u32, name: &str, mac_s: &str, up: bool) -> Link {
+    Link {
+        index,
+        name: name.to_string(),
+        mac: Some(mac(mac_s)),
+        mtu: 1500,
+        up,
+        kind: None,
+        master: None,
+        loopback: false,
+        ethernet: true,
+    }
+}
+
+fn azure_instance() -> Instance {
+    let mut eth0 = Nic::new(mac("00:22:48:04:fe:00"), 0);
+    eth0.ipv4 = vec![
+        "10.4.0.4/24".parse().unwrap(),
+        "10.4.0.8/24".parse().unwrap(),
+    ];
+    eth0.gateway4 = Some("10.4.0.1".parse().unwrap());
+    let mut eth1 = Nic::new(mac("00:0d:3a:5d:2d:66"), 1);
+    eth1.ipv4 = vec![
+        "10.4.0.5/24".parse().unwrap(),
+        "10.4.0.6/24".parse().unwrap(),
+    ];
+    eth1.gateway4 = Some("10.4.0.1".parse().unwrap());
+    Instance {
+        provider: ProviderKind::Azure,
+        instance_id: "vm".into(),
+        location: "westus".into(),
+        nics: vec![eth0, eth1],
+        raw: serde_json::Value::Null,
+    }
+}
+
+fn azure_links() -> Vec<Link> {
+    vec![
+        Link {
+            index: 1,
+            name: "lo".into(),
+            mac: Some(mac("00:00:00:00:00:00")),
+            mtu: 65536,
+            up: true,
+            kind: None,
+            master: None,
+            loopback: true,
+            ethernet: false,
+        },
+        link(2, "eth0", "00:22:48:04:fe:00", true),
+        link(3, "eth1", "00:0d:3a:5d:2d:66", false),
+    ]
+}
+
+fn dhcp_primary() -> Address {
+    Address {
+        ifindex: 2,
+        addr: "10.4.0.4/24".parse().unwrap(),
+        noprefixroute: false,
+        valid_lft: 3600,
+        preferred_lft: 3600,
+    }
+}
+
+fn kernel_with(links: Vec<Link>, addresses: Vec<Address>) -> KernelState {
+    KernelState {
+        links,
+        addresses,
+        routes: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+/// What the kernel looks like after a change: the test stand-in for netlink.
+fn apply(kernel: &mut KernelState, change: &Change) {
+    match change {
+        Change::LinkUp { ifindex, .. } => {
+            kernel
+                .links
+                .iter_mut()
+                .find(|l| l.index == *ifindex)
+                .unwrap()
+                .up = true
+        }
+        Change::SetMtu { ifindex, mtu, .. } => {
+            kernel
+                .links
+                .iter_mut()
+                .find(|l| l.index == *ifindex)
+                .unwrap()
+                .mtu = *mtu
+        }
+        Change::AddAddress(a) => kernel.addresses.push(a.clone()),
+        Change::DelAddress(a) => kernel.addresses.retain(|k| k != a),
+        Change::AddRoute(r) => kernel.routes.push(r.clone()),
+        Change::DelRoute(r) => kernel.routes.retain(|k| k != r),
+        Change::AddRule(r) => kernel.rules.push(r.clone()),
+        Change::DelRule(r) => kernel.rules.retain(|k| k != r),
+    }
+}
+
+/// One reconcile round as the daemon runs it; returns the changes made.
+fn reconcile(
+    instance: &Instance,
+    kernel: &mut KernelState,
+    owned: &mut Owned,
+    settings: &PlanSettings,
+) -> Vec<PlannedChange> {
+    let want = desired(instance, &kernel.links, settings);
+    *owned = owned.prune(kernel);
+    let result = diff(&want, kernel, owned);
+    for planned in &result.changes {
+        apply(kernel, &planned.change);
+        owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);
+    }
+    result.changes
+}
+
+fn names(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
+    move |index| {
+        kernel
+            .links
+            .iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{index}"))
+    }
+}
+
+fn commands(changes: &[PlannedChange], kernel: &KernelState) -> Vec<String> {
+    let name_of = names(kernel);
+    changes
+        .iter()
+        .map(|c| ip_command(&c.change, &name_of))
+        .collect()
+}
+
+#[test]
+fn azure_second_nic_in_same_subnet() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let changes = reconcile(
+        &azure_instance(),
+        &mut kernel,
+        &mut owned,
+        &PlanSettings::default(),
+    );
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip link set dev eth1 up",
+            "ip address add 10.4.0.8/24 dev eth0 noprefixroute",
+            "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
+            "ip address add 10.4.0.6/24 dev eth1 noprefixroute",
+            "ip route add 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "ip route add default via 10.4.0.1 dev eth1 table 10001 proto 201",
+            "ip rule add from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add to 168.63.129.16/32 lookup main priority 2999",
+        ]
+    );
+    assert_eq!(
+        summary(&changes, &names(&kernel)),
+        [
+            "eth0: +1 address",
+            "eth1: link up, +2 addresses, +1 route table, +4 rules",
+            "metadata rules: +2 rules",
+        ]
+    );
+    let again = reconcile(
+        &azure_instance(),
+        &mut kernel,
+        &mut owned,
+        &PlanSettings::default(),
+    );
+    assert_eq!(again, [], "a second round changes nothing");
+    assert_eq!(
+        kernel.addresses[0],
+        dhcp_primary(),
+        "DHCP address untouched"
+    );
+}
+
+fn gcp_instance() -> Instance {
+    let mut nic0 = Nic::new(mac("42:01:0a:80:00:46"), 0);
+    nic0.ipv4 = vec!["10.128.0.70/32".parse().unwrap()];
+    nic0.gateway4 = Some("10.128.0.1".parse().unwrap());
+    nic0.mtu = Some(1460);
+    nic0.ip_ranges = vec!["10.24.3.0/24".parse().unwrap()];
+    nic0.forwarded = vec!["34.1.2.3/32".parse().unwrap()];
+    let mut nic1 = Nic::new(mac("42:01:c0:a8:01:02"), 1);
+    nic1.ipv4 = vec!["192.168.1.2/32".parse().unwrap()];
+    nic1.gateway4 = Some("192.168.1.1".parse().unwrap());
+    nic1.mtu = Some(8244);
+    nic1.ip_ranges = vec!["192.168.9.0/28".parse().unwrap()];
+    Instance {
+        provider: ProviderKind::Gcp,
+        instance_id: "1".into(),
+        location: "us-central1".into(),
+        nics: vec![nic0, nic1],
+        raw: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn gcp_host_route_to_gateway_alias_ranges_and_mtu() {
+    let links = vec![
+        link(2, "eth0", "42:01:0a:80:00:46", true),
+        link(3, "eth1", "42:01:c0:a8:01:02", true),
+    ];
+    let mut kernel = kernel_with(links, Vec::new());
+    let changes = reconcile(
+        &gcp_instance(),
+        &mut kernel,
+        &mut Owned::default(),
+        &PlanSettings::default(),
+    );
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip link set dev eth0 mtu 1460",
+            "ip link set dev eth1 mtu 8244",
+            "ip address add 10.128.0.70/32 dev eth0 noprefixroute",
+            "ip address add 192.168.1.2/32 dev eth1 noprefixroute",
+            "ip route add local 10.24.3.0/24 dev eth0 table local proto 201 scope host",
+            "ip route add local 34.1.2.3/32 dev eth0 table local proto 201 scope host",
+            "ip route add 192.168.1.1/32 dev eth1 table 10001 proto 201 scope link src 192.168.1.2",
+            "ip route add default via 192.168.1.1 dev eth1 table 10001 proto 201",
+            "ip route add local 192.168.9.0/28 dev eth1 table local proto 201 scope host",
+            "ip rule add from 192.168.1.2/32 lookup 10001 priority 3001",
+            "ip rule add to 192.168.1.2/32 lookup 10001 priority 3001",
+            "ip rule add from 192.168.9.0/28 lookup 10001 priority 3001",
+            "ip rule add to 192.168.9.0/28 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+        ]
+    );
+}
+
+#[test]
+fn supplementary_primary_and_ipv6_get_a_table() {
+    let mut instance = azure_instance();
+    instance.nics[0].ipv6 = vec!["2001:db8::4/64".parse().unwrap()];
+    instance.nics[0].gateway6 = Some("fe80::1234:5678:9abc".parse().unwrap());
+    instance.nics.truncate(1);
+    let settings = PlanSettings {
+        supplementary: vec!["eth0".into()],
+        ..PlanSettings::default()
+    };
+    let want = desired(&instance, &azure_links(), &settings);
+    let nic = &want.nics[0];
+    assert_eq!(nic.table, Some(10000));
+    let name_of = |_| "eth0".to_string();
+    let routes: Vec<String> = nic
+        .routes
+        .iter()
+        .map(|r| ip_command(&Change::AddRoute(r.clone()), &name_of))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "ip route add 10.4.0.0/24 dev eth0 table 10000 proto 201 scope link src 10.4.0.4",
+            "ip route add default via 10.4.0.1 dev eth0 table 10000 proto 201",
+            "ip -6 route add 2001:db8::/64 dev eth0 table 10000 proto 201 src 2001:db8::4",
+            "ip -6 route add default via fe80::1234:5678:9abc dev eth0 table 10000 proto 201",
+        ]
+    );
+    let v6_rules: Vec<String> = nic
+        .rules
+        .iter()
+        .filter(|r| r.family == crate::kernel::Family::V6)
+        .map(|r| ip_command(&Change::AddRule(r.clone()), &name_of))
+        .collect();
+    assert_eq!(
+        v6_rules,
+        [
+            "ip -6 rule add from 2001:db8::4/128 lookup 10000 priority 3000",
+            "ip -6 rule add to 2001:db8::4/128 lookup 10000 priority 3000",
+        ]
+    );
+}
+
+#[test]
+fn ec2_index_spans_network_cards() {
+    let mut instance = azure_instance();
+    instance.provider = ProviderKind::Aws;
+    instance.nics[1].index = 101;
+    let want = desired(&instance, &azure_links(), &PlanSettings::default());
+    assert_eq!(want.nics[1].table, Some(10101));
+    assert!(want.nics[1].rules.iter().all(|r| r.priority == 3101));
+    let pinned: Vec<_> = want.global_rules.iter().map(|r| r.dst.unwrap()).collect();
+    assert_eq!(pinned, ["169.254.169.254/32".parse::<IpNet>().unwrap()]);
+}
+
+#[test]
+fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+
+    instance.nics[1].ipv4.pop();
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip address del 10.4.0.6/24 dev eth1",
+        ]
+    );
+
+    instance.nics[1].ipv4.clear();
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
+            "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "ip address del 10.4.0.5/24 dev eth1",
+        ]
+    );
+    assert!(kernel.routes.is_empty() && kernel.rules.is_empty());
+    assert_eq!(kernel.addresses.len(), 2, "eth0's DHCP and secondary stay");
+}
+
+#[test]
+fn nothing_we_do_not_own_is_ever_deleted() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let settings = PlanSettings::default();
+    reconcile(
+        &azure_instance(),
+        &mut kernel,
+        &mut Owned::default(),
+        &settings,
+    );
+    let configured = kernel.clone();
+
+    let mut empty = azure_instance();
+    for nic in &mut empty.nics {
+        nic.ipv4.clear();
+    }
+    let changes = reconcile(&empty, &mut kernel, &mut Owned::default(), &settings);
+    assert_eq!(changes, [], "an empty ownership record removes nothing");
+    assert_eq!(kernel, configured);
+}
+
+#[test]
+fn foreign_objects_are_left_alone() {
+    let foreign_rule = Rule {
+        family: crate::kernel::Family::V4,
+        priority: 100,
+        src: Some("10.4.0.5/32".parse().unwrap()),
+        dst: None,
+        table: 500,
+    };
+    let main_default = Route {
+        table: crate::kernel::TABLE_MAIN,
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("10.4.0.1".parse().unwrap()),
+        src: None,
+        oif: Some(2),
+        protocol: 16,
+        scope: Scope::Universe,
+        kind: RouteType::Unicast,
+        onlink: false,
+    };
+    let by_hand = Address {
+        ifindex: 3,
+        addr: "10.4.0.6/32".parse().unwrap(),
+        noprefixroute: false,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+    };
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary(), by_hand.clone()]);
+    kernel.rules.push(foreign_rule.clone());
+    kernel.routes.push(main_default.clone());
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let changes = reconcile(&azure_instance(), &mut kernel, &mut owned, &settings);
+    assert!(!commands(&changes, &kernel)
+        .contains(&"ip address add 10.4.0.6/24 dev eth1 noprefixroute".to_string()));
+    let mut gone = azure_instance();
+    gone.nics[1].ipv4.truncate(0);
+    reconcile(&gone, &mut kernel, &mut owned, &settings);
+    assert!(kernel.rules.contains(&foreign_rule));
+    assert!(kernel.routes.contains(&main_default));
+    assert!(
+        kernel.addresses.contains(&by_hand),
+        "address added by hand stays"
+    );
+    assert!(kernel.addresses.contains(&dhcp_primary()));
+}
+
+#[test]
+fn vanished_nic_keeps_config_while_its_link_exists() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    reconcile(&azure_instance(), &mut kernel, &mut owned, &settings);
+    let mut detached = azure_instance();
+    detached.nics.truncate(1);
+    let changes = reconcile(&detached, &mut kernel, &mut owned, &settings);
+    let deletes: Vec<_> = changes
+        .iter()
+        .filter(|c| matches!(c.change, Change::DelRule(_)))
+        .filter(|c| c.nic.is_some())
+        .collect();
+    assert_eq!(
+        deletes,
+        Vec::<&PlannedChange>::new(),
+        "link still there: kept"
+    );
+
+    kernel.links.retain(|l| l.name != "eth1");
+    kernel.addresses.retain(|a| a.ifindex != 3);
+    kernel.routes.retain(|r| r.oif != Some(3));
+    let changes = reconcile(&detached, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+        ]
+    );
+    assert!(!owned.nics.contains_key(&mac("00:0d:3a:5d:2d:66")));
+    assert!(owned.global_rules.is_empty());
+}
+
+#[test]
+fn enslaved_vf_bridges_and_duplicates_are_not_matched() {
+    let nic_mac = "00:0d:3a:5d:2d:66";
+    let mut vf = link(4, "enP1s1", nic_mac, true);
+    vf.master = Some(3);
+    let mut bridge = link(5, "br0", "00:22:48:04:fe:00", true);
+    bridge.kind = Some("bridge".into());
+    let links = vec![
+        link(2, "eth0", "00:22:48:04:fe:00", true),
+        link(3, "eth1", nic_mac, true),
+        vf,
+        bridge,
+    ];
+    let want = desired(&azure_instance(), &links, &PlanSettings::default());
+    let matched: Vec<_> = want.nics.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(matched, ["eth0", "eth1"]);
+
+    let twins = vec![
+        link(2, "eth0", nic_mac, true),
+        link(3, "eth1", nic_mac, true),
+    ];
+    let want = desired(&azure_instance(), &twins, &PlanSettings::default());
+    assert_eq!(
+        want.skipped,
+        [
+            Skipped::NoLink {
+                mac: mac("00:22:48:04:fe:00")
+            },
+            Skipped::Ambiguous {
+                mac: mac(nic_mac),
+                links: vec!["eth0".into(), "eth1".into()]
+            },
+        ]
+    );
+}
+
+#[test]
+fn externally_deleted_rule_is_restored_and_changed_gateway_replaced() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    kernel.rules.remove(0);
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        ["ip rule add from 10.4.0.5/32 lookup 10001 priority 3001"]
+    );
+    instance.nics[1].gateway4 = Some("10.4.0.254".parse().unwrap());
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
+            "ip route add default via 10.4.0.254 dev eth1 table 10001 proto 201",
+        ]
+    );
+}
+
+#[test]
+fn owned_record_round_trips_through_json() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    reconcile(
+        &azure_instance(),
+        &mut kernel,
+        &mut owned,
+        &PlanSettings::default(),
+    );
+    let text = serde_json::to_string(&owned).unwrap();
+    let back: Owned = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, owned);
+    assert_eq!(back.nics[&mac("00:0d:3a:5d:2d:66")].rules.len(), 4);
+}

@@ -4,3 +4,4 @@ pub mod detect;
 pub mod kernel;
 pub mod metadata;
 pub mod plan;
+pub mod state;

@@ -1,7 +1,9 @@
 //! cloud-network: configures secondary NICs and secondary private IPs on cloud VMs from the
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
+pub mod config;
 pub mod detect;
 pub mod kernel;
+pub mod logging;
 pub mod metadata;
 pub mod plan;
 pub mod state;

@@ -405,3 +405,26 @@ fn identity_documents_and_credentials() {
     let imds = Imds::start(fixture(TWO_NICS), PutMode::Token);
     assert_eq!(imds.client().fetch_credentials().unwrap(), None);
 }
+
+#[test]
+fn system_walk_is_bounded_in_requests_and_depth() {
+    let wide: BTreeMap<String, String> = (0..1200)
+        .map(|i| (format!("meta-data/many/leaf{i:04}"), "x".to_string()))
+        .collect();
+    let imds = Imds::start(wide, PutMode::Token);
+    let got = imds.client().fetch_system().unwrap();
+    let gets = imds.seen().iter().filter(|s| s.method == "GET").count();
+    assert_eq!(gets, WALK_MAX_REQUESTS);
+    assert_eq!(got["meta-data"]["many"].as_object().unwrap().len(), 998);
+
+    let deep_key = format!("meta-data/{}leaf", "d/".repeat(20));
+    let imds = Imds::start([(deep_key, "x".to_string())].into(), PutMode::Token);
+    let got = imds.client().fetch_system().unwrap();
+    let gets = imds.seen().iter().filter(|s| s.method == "GET").count();
+    assert_eq!(
+        gets,
+        WALK_MAX_DEPTH + 1,
+        "16 levels, then the dynamic/ listing"
+    );
+    assert_eq!(got, serde_json::json!({}));
+}

@@ -21,6 +21,8 @@ pub enum ParseError {
     NoInterfaces,
     /// Two interfaces claim the same MAC address.
     DuplicateMac { mac: String },
+    /// Two interfaces claim the same device index (EC2 while a hot-plugged NIC propagates).
+    DuplicateIndex { index: u32 },
 }
 
 impl fmt::Display for ParseError {
@@ -38,6 +40,12 @@ impl fmt::Display for ParseError {
             ParseError::NoInterfaces => f.write_str("metadata lists no network interface"),
             ParseError::DuplicateMac { mac } => {
                 write!(f, "two network interfaces have the same MAC address {mac}")
+            }
+            ParseError::DuplicateIndex { index } => {
+                write!(
+                    f,
+                    "two network interfaces have the same device index {index}"
+                )
             }
         }
     }

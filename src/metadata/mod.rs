@@ -1,5 +1,109 @@
-//! Instance metadata: the common model, parse errors and one module per provider.
+//! Instance metadata: the common model, parse and fetch errors, the HTTP fetcher, the
+//! `Provider` trait every cloud implements, and one module per provider.
+pub mod aws;
 pub mod error;
+pub mod http;
 pub mod model;
+#[cfg(test)]
+pub(crate) mod test_server;
 pub use error::ParseError;
 pub use model::*;
+
+use http::HttpError;
+use std::fmt;
+use std::time::Duration;
+
+/// Why fetching the metadata failed. A failed fetch changes nothing on the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The request failed: transport error or timeout, unexpected status (with a body
+    /// excerpt), body too large, malformed reply. The error names the URL.
+    Http(HttpError),
+    /// The reply arrived but is not a usable metadata document.
+    Parse {
+        provider: ProviderKind,
+        source: ParseError,
+    },
+    /// A GCP reply without `Metadata-Flavor: Google`: not the metadata server answering.
+    MissingFlavor { url: String, got: Option<String> },
+    /// The provider cannot do this (e.g. long-polling outside GCP).
+    Unsupported {
+        provider: ProviderKind,
+        what: &'static str,
+    },
+}
+
+impl FetchError {
+    /// Whether trying again later may succeed (timeouts, 5xx, 429); bad data is permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Http(e) => e.is_transient(),
+            FetchError::Parse { .. }
+            | FetchError::MissingFlavor { .. }
+            | FetchError::Unsupported { .. } => false,
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Http(e) => e.fmt(f),
+            FetchError::Parse { provider, source } => {
+                write!(f, "{provider} metadata is unusable: {source}")
+            }
+            FetchError::MissingFlavor { url, got } => match got {
+                Some(v) => write!(
+                    f,
+                    "{url}: reply has 'Metadata-Flavor: {v}', expected Google"
+                ),
+                None => write!(f, "{url}: reply lacks the 'Metadata-Flavor: Google' header"),
+            },
+            FetchError::Unsupported { provider, what } => {
+                write!(f, "the {provider} provider does not support {what}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Http(e) => Some(e),
+            FetchError::Parse { source, .. } => Some(source),
+            FetchError::MissingFlavor { .. } | FetchError::Unsupported { .. } => None,
+        }
+    }
+}
+
+impl From<HttpError> for FetchError {
+    fn from(e: HttpError) -> Self {
+        FetchError::Http(e)
+    }
+}
+
+/// One cloud's metadata service. Implementations only fetch and parse; they never touch the
+/// machine. The base URL is a constructor argument, so tests point them at 127.0.0.1.
+pub trait Provider: Send {
+    fn kind(&self) -> ProviderKind;
+
+    /// The refresh read: only what configuration needs.
+    fn fetch(&mut self) -> Result<Instance, FetchError>;
+
+    /// The provider's whole document for the API's system view (rare; EC2 walks its tree).
+    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError>;
+
+    /// Blocks until the metadata changes or `timeout` passes (GCP long-poll). Returns
+    /// `Ok(Some(instance))` on a change, `Ok(None)` on timeout. Default: not supported.
+    fn wait_for_change(&mut self, timeout: Duration) -> Result<Option<Instance>, FetchError> {
+        let _ = timeout;
+        Err(FetchError::Unsupported {
+            provider: self.kind(),
+            what: "waiting for metadata changes",
+        })
+    }
+
+    fn supports_wait_for_change(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,426 @@
+//! AWS EC2: the IMDS client (IMDSv2 session token, IMDSv1 fallback only when the token PUT is
+//! refused, frugal per-NIC refresh reads, hot-plug propagation retries, bounded whole-tree walk)
+//! and, in `parse`, the parser of its metadata tree.
+//!
+//! Requests per refresh (`fetch`): 1 listing of `macs/` + 6 leaves per NIC, plus the token PUT
+//! when the token is new or about to expire (every 6 h). The very first refresh also reads the
+//! identity document once, which is cached for the process lifetime (it cannot change while
+//! the instance lives). EC2 caps link-local traffic at 1024 packets/s per NIC, shared with DNS
+//! and NTP: nothing here reads more than the model needs.
+
+pub mod parse;
+#[cfg(test)]
+mod tests;
+
+use crate::metadata::http::{Http, HttpError};
+use crate::metadata::{FetchError, Instance, Mac, ParseError, Provider, ProviderKind};
+use parse::{parse_listing, tree_to_json, IDENTITY_DOCUMENT, MACS_DIR, NIC_LEAVES};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The IMDS of every EC2 instance.
+pub const DEFAULT_BASE_URL: &str = "http://169.254.169.254";
+const TOKEN_PATH: &str = "api/token";
+const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
+const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+/// The longest token lifetime IMDS grants (6 h).
+const TOKEN_TTL: Duration = Duration::from_secs(21600);
+/// A token is renewed this long before it expires, so no GET carries a dying token.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// After IMDS refused the token PUT, IMDSv1 is used this long before IMDSv2 is tried again.
+const V1_RECHECK: Duration = Duration::from_secs(3600);
+/// How long a hot-plugged NIC may take to show a usable `device-number`.
+const NOT_READY_DELAYS: [Duration; 3] = [Duration::from_millis(500); 3];
+/// Bounds of the whole-tree walk (`fetch_system`).
+const WALK_MAX_REQUESTS: usize = 1000;
+const WALK_MAX_DEPTH: usize = 16;
+/// Subtrees holding secret keys: never part of the system view (the API serves it).
+const SECRET_DIRS: [&str; 2] = [
+    "meta-data/iam/security-credentials/",
+    "meta-data/identity-credentials/ec2/security-credentials/",
+];
+const CREDENTIALS_DIR: &str = "meta-data/iam/security-credentials/";
+
+/// The signed identity documents under `dynamic/instance-identity/`, as IMDS sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdentityDocs {
+    pub document: Option<String>,
+    pub pkcs7: Option<String>,
+    pub signature: Option<String>,
+    pub rsa2048: Option<String>,
+}
+
+struct Token {
+    value: String,
+    renew_at: Instant,
+}
+
+/// How the next GET authenticates.
+enum Auth {
+    /// IMDSv2: the session token.
+    Token(String),
+    /// IMDSv1: IMDS refused the token PUT (403/404/405), so plain GETs.
+    None,
+}
+
+/// The EC2 metadata provider. Keeps the session token, the IMDSv1 decision, the identity
+/// document and which MAC held each device index at the last refresh.
+pub struct Ec2 {
+    base: String,
+    http: Http,
+    token: Option<Token>,
+    v1_until: Option<Instant>,
+    identity: Option<Option<String>>,
+    known_indexes: BTreeMap<u32, Mac>,
+    not_ready_delays: Vec<Duration>,
+}
+
+/// The leaves read for each NIC, by MAC directory name as listed.
+type NicLeaves = BTreeMap<String, BTreeMap<&'static str, String>>;
+
+impl Ec2 {
+    /// `base_url` is `http://169.254.169.254` in production ([`DEFAULT_BASE_URL`]).
+    pub fn new(base_url: &str, http: Http) -> Ec2 {
+        Ec2 {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+            token: None,
+            v1_until: None,
+            identity: None,
+            known_indexes: BTreeMap::new(),
+            not_ready_delays: NOT_READY_DELAYS.to_vec(),
+        }
+    }
+
+    /// Replaces the waits before re-reading a NIC that is still propagating (default 3 × 500 ms);
+    /// one re-read follows each wait.
+    pub fn with_not_ready_delays(mut self, delays: Vec<Duration>) -> Ec2 {
+        self.not_ready_delays = delays;
+        self
+    }
+
+    /// The four documents of `dynamic/instance-identity/` (4 requests; absent ones are `None`).
+    pub fn fetch_identity_documents(&mut self) -> Result<IdentityDocs, FetchError> {
+        Ok(IdentityDocs {
+            document: self.get(IDENTITY_DOCUMENT)?,
+            pkcs7: self.get("dynamic/instance-identity/pkcs7")?,
+            signature: self.get("dynamic/instance-identity/signature")?,
+            rsa2048: self.get("dynamic/instance-identity/rsa2048")?,
+        })
+    }
+
+    /// The IAM role credentials (`iam/security-credentials/<first role>`), `None` without a
+    /// role. Secret: the caller stores them 0600 and never logs them.
+    pub fn fetch_credentials(&mut self) -> Result<Option<serde_json::Value>, FetchError> {
+        let Some(listing) = self.get(CREDENTIALS_DIR)? else {
+            return Ok(None);
+        };
+        let Some(role) = parse_listing(&listing).into_iter().next() else {
+            return Ok(None);
+        };
+        let path = format!("{CREDENTIALS_DIR}{}", role.trim_end_matches('/'));
+        let Some(body) = self.get(&path)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&body).map(Some).map_err(|e| {
+            parse_error(ParseError::NotJson {
+                detail: format!("{path}: {e}"),
+            })
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/latest/{path}", self.base)
+    }
+
+    /// GET `latest/<path>`; 404 is `None`. A 401 (token expired or revoked, or IMDS now
+    /// requires IMDSv2) renews the session once and retries.
+    fn get(&mut self, path: &str) -> Result<Option<String>, FetchError> {
+        let url = self.url(path);
+        let auth = self.auth()?;
+        match self.get_with(&url, &auth) {
+            Err(HttpError::Status { status: 401, .. }) => {
+                log::info!("IMDS answered 401 for {url}: renewing the session token");
+                self.token = None;
+                self.v1_until = None;
+                let auth = self.auth()?;
+                Ok(self.get_with(&url, &auth)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn get_with(&self, url: &str, auth: &Auth) -> Result<Option<String>, HttpError> {
+        let reply = match auth {
+            Auth::Token(token) => self.http.get_optional(url, &[(TOKEN_HEADER, token)])?,
+            Auth::None => self.http.get_optional(url, &[])?,
+        };
+        Ok(reply.map(|reply| reply.body))
+    }
+
+    /// The cached token while it is fresh, else a new one. Falls back to IMDSv1 only when IMDS
+    /// answers the PUT with 403, 404 or 405; a timeout is an error (typically the PUT's reply
+    /// was dropped by the hop limit, inside a container), never a reason to downgrade.
+    fn auth(&mut self) -> Result<Auth, FetchError> {
+        let now = Instant::now();
+        if let Some(token) = self.token.as_ref().filter(|t| now < t.renew_at) {
+            return Ok(Auth::Token(token.value.clone()));
+        }
+        if self.v1_until.is_some_and(|until| now < until) {
+            return Ok(Auth::None);
+        }
+        let url = self.url(TOKEN_PATH);
+        let ttl = TOKEN_TTL.as_secs().to_string();
+        match self.http.put(&url, &[(TOKEN_TTL_HEADER, &ttl)]) {
+            Ok(reply) => self.keep_token(&url, reply.body.trim(), now),
+            Err(HttpError::Status {
+                status: status @ 403..=405,
+                ..
+            }) => {
+                log::warn!("IMDS refused the IMDSv2 token ({status}): using IMDSv1 for an hour");
+                self.token = None;
+                self.v1_until = Some(now + V1_RECHECK);
+                Ok(Auth::None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn keep_token(&mut self, url: &str, value: &str, now: Instant) -> Result<Auth, FetchError> {
+        if value.is_empty() || !value.is_ascii() || value.contains(char::is_whitespace) {
+            return Err(HttpError::Invalid {
+                url: url.to_string(),
+                detail: "the token reply is not a token".to_string(),
+            }
+            .into());
+        }
+        self.v1_until = None;
+        self.token = Some(Token {
+            value: value.to_string(),
+            renew_at: now + TOKEN_TTL - TOKEN_MARGIN,
+        });
+        Ok(Auth::Token(value.to_string()))
+    }
+
+    /// The identity document, read on the first refresh only. A body that is not a JSON
+    /// object is not kept (the instance id then comes out empty) rather than failing refreshes.
+    fn identity_document(&mut self) -> Result<Option<String>, FetchError> {
+        if let Some(cached) = &self.identity {
+            return Ok(cached.clone());
+        }
+        let body = self.get(IDENTITY_DOCUMENT)?.filter(|body| {
+            let valid =
+                serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v.is_object());
+            if !valid {
+                log::warn!("ignoring the EC2 identity document: not a JSON object");
+            }
+            valid
+        });
+        self.identity = Some(body.clone());
+        Ok(body)
+    }
+
+    /// The MAC directory names of the `macs/` listing, checked before anything is read for them.
+    fn list_macs(&mut self) -> Result<Vec<String>, FetchError> {
+        let listing = self
+            .get(MACS_DIR)?
+            .ok_or_else(|| parse_error(ParseError::NoInterfaces))?;
+        let mut names = Vec::new();
+        for entry in parse_listing(&listing) {
+            let name = entry.trim_end_matches('/').to_string();
+            name.parse::<Mac>().map_err(|source| {
+                parse_error(ParseError::Value {
+                    field: format!("{MACS_DIR}{entry}"),
+                    source,
+                })
+            })?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    fn read_nic(&mut self, name: &str) -> Result<BTreeMap<&'static str, String>, FetchError> {
+        let mut leaves = BTreeMap::new();
+        for leaf_name in NIC_LEAVES {
+            if let Some(body) = self.get(&format!("{MACS_DIR}{name}/{leaf_name}"))? {
+                leaves.insert(leaf_name, body);
+            }
+        }
+        Ok(leaves)
+    }
+
+    /// Re-reads NICs that are still propagating after each configured wait; those still not
+    /// ready at the end are left out of this refresh (with a warning), never guessed at.
+    fn settle(&mut self, nics: &mut NicLeaves) -> Result<(), FetchError> {
+        let delays = self.not_ready_delays.clone();
+        for delay in delays {
+            let pending = self.not_ready(nics);
+            if pending.is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(delay);
+            for name in pending {
+                let leaves = self.read_nic(&name)?;
+                nics.insert(name, leaves);
+            }
+        }
+        for name in self.not_ready(nics) {
+            log::warn!("EC2 NIC {name} is still propagating (device-number missing or taken): left out of this refresh");
+            nics.remove(&name);
+        }
+        Ok(())
+    }
+
+    /// NICs without a `device-number`, or claiming an index another NIC claims too. Of two
+    /// claimants the one that held the index at the last refresh keeps it; with no history
+    /// neither is trusted (a hot-plugged NIC says 0 for a while: it must not become primary).
+    fn not_ready(&self, nics: &NicLeaves) -> Vec<String> {
+        let mut by_index: BTreeMap<u32, Vec<&String>> = BTreeMap::new();
+        let mut pending = Vec::new();
+        for (name, leaves) in nics {
+            match claimed_index(leaves) {
+                Claim::Missing => pending.push(name.clone()),
+                Claim::Index(index) => by_index.entry(index).or_default().push(name),
+                Claim::Unparsable => {}
+            }
+        }
+        for (index, names) in by_index.into_iter().filter(|(_, names)| names.len() > 1) {
+            let holder = self.known_indexes.get(&index);
+            pending.extend(
+                names
+                    .into_iter()
+                    .filter(|name| holder != name.parse::<Mac>().ok().as_ref())
+                    .cloned(),
+            );
+        }
+        pending
+    }
+
+    fn remember_indexes(&mut self, instance: &Instance) {
+        self.known_indexes = instance.nics.iter().map(|n| (n.index, n.mac)).collect();
+    }
+
+    /// Listing-driven walk of one directory, within the request budget and depth.
+    fn walk(
+        &mut self,
+        dir: &str,
+        depth: usize,
+        budget: &mut usize,
+        tree: &mut BTreeMap<String, String>,
+    ) -> Result<(), FetchError> {
+        if SECRET_DIRS.contains(&dir) || depth > WALK_MAX_DEPTH || !spend(budget) {
+            return Ok(());
+        }
+        let Some(listing) = self.get(dir)? else {
+            return Ok(());
+        };
+        let entries = parse_listing(&listing);
+        if entries.iter().any(|e| e.contains('=')) {
+            tree.insert(dir.to_string(), listing.clone());
+        }
+        for entry in entries {
+            match entry.split_once('=') {
+                Some((number, _)) => {
+                    self.walk(&format!("{dir}{number}/"), depth + 1, budget, tree)?
+                }
+                None if entry.ends_with('/') => {
+                    self.walk(&format!("{dir}{entry}"), depth + 1, budget, tree)?
+                }
+                None => {
+                    let path = format!("{dir}{entry}");
+                    if spend(budget) {
+                        if let Some(body) = self.get(&path)? {
+                            tree.insert(path, body);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Provider for Ec2 {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    /// The refresh read; see the module doc for its request count.
+    fn fetch(&mut self) -> Result<Instance, FetchError> {
+        let mut tree = BTreeMap::new();
+        if let Some(document) = self.identity_document()? {
+            tree.insert(IDENTITY_DOCUMENT.to_string(), document);
+        }
+        let mut nics = NicLeaves::new();
+        for name in self.list_macs()? {
+            let leaves = self.read_nic(&name)?;
+            nics.insert(name, leaves);
+        }
+        self.settle(&mut nics)?;
+        for (name, leaves) in nics {
+            for (leaf_name, body) in leaves {
+                tree.insert(format!("{MACS_DIR}{name}/{leaf_name}"), body);
+            }
+        }
+        let instance = parse::parse(&tree).map_err(parse_error)?;
+        self.remember_indexes(&instance);
+        Ok(instance)
+    }
+
+    /// The whole `meta-data/` and `dynamic/instance-identity/` trees (at most 1000 requests,
+    /// 16 levels), secrets excluded. Rare: the API's system view, not the refresh.
+    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
+        let mut tree = BTreeMap::new();
+        let mut budget = WALK_MAX_REQUESTS;
+        for root in ["meta-data/", "dynamic/instance-identity/"] {
+            self.walk(root, 1, &mut budget, &mut tree)?;
+        }
+        if budget == 0 {
+            log::warn!("EC2 metadata walk stopped at {WALK_MAX_REQUESTS} requests: the system view is partial");
+        }
+        Ok(tree_to_json(&tree))
+    }
+}
+
+enum Claim {
+    Missing,
+    Index(u32),
+    /// Left for the parser to reject with its field path.
+    Unparsable,
+}
+
+fn claimed_index(leaves: &BTreeMap<&'static str, String>) -> Claim {
+    let number = |name: &str| {
+        leaves
+            .get(name)
+            .map(|body| body.trim())
+            .filter(|b| !b.is_empty())
+    };
+    let Some(device) = number("device-number") else {
+        return Claim::Missing;
+    };
+    let card = number("network-card").unwrap_or("0");
+    match (device.parse::<u32>(), card.parse::<u32>()) {
+        (Ok(device), Ok(card)) => card
+            .checked_mul(100)
+            .and_then(|c| c.checked_add(device))
+            .map_or(Claim::Unparsable, Claim::Index),
+        _ => Claim::Unparsable,
+    }
+}
+
+/// Takes one request from the walk's budget; false when it is spent.
+fn spend(budget: &mut usize) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    true
+}
+
+fn parse_error(source: ParseError) -> FetchError {
+    FetchError::Parse {
+        provider: ProviderKind::Aws,
+        source,
+    }
+}

@@ -1,0 +1,170 @@
+//! A scripted metadata server for provider tests: tiny_http on 127.0.0.1 (port 0) that answers
+//! each request with the next scripted `Answer` and records what it was asked. Test-only.
+
+use std::io::{Cursor, Read};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tiny_http::{Header, Response, Server};
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+    delay: Duration,
+    hang: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Bytes(Vec<u8>),
+    /// `n` bytes of `x`, streamed without being held in memory.
+    Filler(usize),
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+            delay: Duration::ZERO,
+            hang: false,
+        }
+    }
+
+    pub fn ok(body: &str) -> Answer {
+        Answer::status(200).body(body)
+    }
+
+    /// Keeps the connection open and never answers.
+    pub fn hang() -> Answer {
+        Answer {
+            hang: true,
+            ..Answer::status(200)
+        }
+    }
+
+    pub fn body(mut self, body: &str) -> Answer {
+        self.body = Body::Bytes(body.as_bytes().to_vec());
+        self
+    }
+
+    pub fn filler(mut self, len: usize) -> Answer {
+        self.body = Body::Filler(len);
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Waits this long before answering (a long-poll that returns on a change).
+    pub fn after(mut self, delay: Duration) -> Answer {
+        self.delay = delay;
+        self
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The running server; stops on drop. Requests beyond the script get a 599.
+pub struct ScriptedServer {
+    base: String,
+    server: Arc<Server>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    pub fn start(script: Vec<Answer>) -> ScriptedServer {
+        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
+        let addr = server.server_addr().to_ip().expect("an IP listener");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (server, seen) = (Arc::clone(&server), Arc::clone(&seen));
+            std::thread::spawn(move || serve(&server, &seen, script))
+        };
+        ScriptedServer {
+            base: format!("http://{addr}"),
+            server,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen lock").clone()
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(server: &Server, seen: &Mutex<Vec<Seen>>, script: Vec<Answer>) {
+    let mut script = script.into_iter();
+    let mut held = Vec::new();
+    for request in server.incoming_requests() {
+        seen.lock().expect("seen lock").push(Seen {
+            method: request.method().to_string(),
+            url: request.url().to_string(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|h| (h.field.to_string(), h.value.to_string()))
+                .collect(),
+        });
+        let answer = script.next().unwrap_or_else(|| Answer::status(599));
+        if answer.hang {
+            held.push(request);
+            continue;
+        }
+        std::thread::sleep(answer.delay);
+        let _ = request.respond(response(answer));
+    }
+}
+
+fn response(answer: Answer) -> Response<Box<dyn Read + Send>> {
+    let headers = answer
+        .headers
+        .iter()
+        .map(|(n, v)| Header::from_bytes(n.as_bytes(), v.as_bytes()).expect("valid header"))
+        .collect();
+    let (reader, len): (Box<dyn Read + Send>, usize) = match answer.body {
+        Body::Bytes(bytes) => {
+            let len = bytes.len();
+            (Box::new(Cursor::new(bytes)), len)
+        }
+        Body::Filler(len) => (Box::new(std::io::repeat(b'x').take(len as u64)), len),
+    };
+    Response::new(answer.status.into(), headers, reader, Some(len), None)
+}

@@ -1,7 +1,10 @@
 //! Instance metadata: the common model, parse and fetch errors, the HTTP fetcher, the
 //! `Provider` trait every cloud implements, and one module per provider.
+pub mod azure;
 pub mod error;
+pub mod gcp;
 pub mod http;
+mod json;
 pub mod model;
 #[cfg(test)]
 pub(crate) mod test_server;

@@ -109,3 +109,11 @@ pub trait Provider: Send {
         false
     }
 }
+
+/// Where each provider's metadata service lives unless the config says otherwise.
+pub fn default_endpoint(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Azure | ProviderKind::Aws => "http://169.254.169.254",
+        ProviderKind::Gcp => "http://metadata.google.internal",
+    }
+}

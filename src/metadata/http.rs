@@ -121,6 +121,21 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// A failed attempt, with the server's `Retry-After` when it sent one.
+struct Failure {
+    error: HttpError,
+    retry_after: Option<Duration>,
+}
+
+impl From<HttpError> for Failure {
+    fn from(error: HttpError) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
 /// The HTTP methods the metadata services need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -168,10 +183,6 @@ impl Http {
         }
     }
 
-    pub fn config(&self) -> &HttpConfig {
-        &self.config
-    }
-
     /// Requests sent so far by this fetcher and its clones, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
@@ -208,44 +219,46 @@ impl Http {
         let mut done = 0;
         loop {
             done += 1;
-            let err = match self.send_once(method, url, headers, timeout) {
+            let failure = match self.send_once(method, url, headers, timeout) {
                 Ok(reply) => return Ok(reply),
-                Err(err) => err,
+                Err(failure) => failure,
             };
-            if !err.0.is_transient() || !self.config.retry.should_retry(done) {
-                return Err(err.0);
+            if !failure.error.is_transient() || !self.config.retry.should_retry(done) {
+                return Err(failure.error);
             }
-            let wait = self.config.retry.delay(done, err.1, &self.jitter);
-            log::debug!("retrying in {wait:?} after: {}", err.0);
+            let wait = self
+                .config
+                .retry
+                .delay(done, failure.retry_after, &self.jitter);
+            log::debug!("retrying in {wait:?} after: {}", failure.error);
             std::thread::sleep(wait);
         }
     }
 
-    /// One attempt. On failure also returns the server's `Retry-After`, if any.
+    /// One attempt.
     fn send_once(
         &self,
         method: Method,
         url: &str,
         headers: &[(&str, &str)],
         timeout: Option<Duration>,
-    ) -> Result<Reply, (HttpError, Option<Duration>)> {
+    ) -> Result<Reply, Failure> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let response = self
             .call(method, url, headers, timeout)
-            .map_err(|e| (classify(url, e), None))?;
-        let mut reply = self.read_reply(url, response).map_err(|e| (e, None))?;
+            .map_err(|e| Failure::from(classify(url, e)))?;
+        let mut reply = self.read_reply(url, response)?;
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
-        let retry_after = reply.retry_after.take();
-        Err((
-            HttpError::Status {
+        Err(Failure {
+            retry_after: reply.retry_after.take(),
+            error: HttpError::Status {
                 url: url.to_string(),
                 status: reply.status,
                 excerpt: excerpt(&reply.body),
             },
-            retry_after,
-        ))
+        })
     }
 
     fn call(

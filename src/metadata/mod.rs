@@ -1,15 +1,18 @@
 //! Instance metadata: the common model, parse and fetch errors, the HTTP fetcher, the
 //! `Provider` trait every cloud implements, and one module per provider.
 pub mod aws;
+pub mod azure;
 pub mod error;
+pub mod gcp;
 pub mod http;
+mod json;
 pub mod model;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub use error::ParseError;
 pub use model::*;
 
-use http::HttpError;
+use http::{Http, HttpError};
 use std::fmt;
 use std::time::Duration;
 
@@ -105,5 +108,23 @@ pub trait Provider: Send {
 
     fn supports_wait_for_change(&self) -> bool {
         false
+    }
+}
+
+/// Where each provider's metadata service lives unless the config says otherwise.
+pub fn default_endpoint(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Azure | ProviderKind::Aws => "http://169.254.169.254",
+        ProviderKind::Gcp => "http://metadata.google.internal",
+    }
+}
+
+/// The metadata client for `kind`, talking to `endpoint` or the provider's default address.
+pub fn new_provider(kind: ProviderKind, endpoint: Option<&str>, http: Http) -> Box<dyn Provider> {
+    let base = endpoint.unwrap_or(default_endpoint(kind));
+    match kind {
+        ProviderKind::Azure => Box::new(azure::Azure::new(base, http)),
+        ProviderKind::Aws => Box::new(aws::Ec2::new(base, http)),
+        ProviderKind::Gcp => Box::new(gcp::Gcp::new(base, http)),
     }
 }

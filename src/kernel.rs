@@ -126,3 +126,24 @@ pub struct KernelState {
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
 }
+
+/// One kernel write: what the planner produces and the netlink layer applies, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    LinkUp {
+        ifindex: u32,
+        name: String,
+    },
+    SetMtu {
+        ifindex: u32,
+        name: String,
+        mtu: u32,
+    },
+    AddAddress(Address),
+    DelAddress(Address),
+    AddRoute(Route),
+    DelRoute(Route),
+    AddRule(Rule),
+    DelRule(Rule),
+}

@@ -2,3 +2,4 @@
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
 pub mod kernel;
 pub mod metadata;
+pub mod netlink;

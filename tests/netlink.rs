@@ -532,3 +532,58 @@ fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
         3000
     );
 }
+
+#[test]
+fn a_write_without_cap_net_admin_is_a_permission_error() {
+    let Some(f) = fixture("perm") else { return };
+    let ifindex = veth_up(&f);
+    let ns_name = f.ns.name().to_string();
+    // Capabilities are per thread: drop CAP_NET_ADMIN in a thread of its own.
+    let err = std::thread::spawn(move || {
+        let netns = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
+        // SAFETY: a valid namespace fd; moves only this short-lived thread.
+        assert_eq!(
+            unsafe {
+                libc::setns(
+                    std::os::unix::io::AsRawFd::as_raw_fd(&netns),
+                    libc::CLONE_NEWNET,
+                )
+            },
+            0
+        );
+        let mut nl = Netlink::open().unwrap();
+        caps::drop(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_NET_ADMIN,
+        )
+        .unwrap();
+        one_error(nl.apply(&[Change::AddAddress(address(ifindex, "10.9.0.1/24", false))]))
+    })
+    .join()
+    .unwrap();
+    assert!(matches!(err, NetlinkError::Permission(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::EPERM));
+    let shown = f.ns.run_ok(&["ip", "address", "show", "dev", "va"]);
+    assert!(!shown.contains("10.9.0.1"), "{shown}");
+}
+
+#[test]
+fn changes_serialize_with_an_op_tag() {
+    let add = Change::AddAddress(address(3, "10.4.0.6/24", true));
+    assert_eq!(
+        serde_json::to_value(&add).unwrap(),
+        serde_json::json!({
+            "op": "add_address", "ifindex": 3, "addr": "10.4.0.6/24", "noprefixroute": true,
+            "valid_lft": u32::MAX, "preferred_lft": u32::MAX
+        })
+    );
+    let up = Change::LinkUp {
+        ifindex: 3,
+        name: "eth1".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&up).unwrap(),
+        serde_json::json!({"op": "link_up", "ifindex": 3, "name": "eth1"})
+    );
+}

@@ -440,3 +440,90 @@ fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An NLMSG_ERROR message for sequence 7: errno, echoed request, then TLVs.
+    fn error_message(errno: i32, flags: u16, echoed: &[u8], tlvs: &[u8]) -> Vec<u8> {
+        let len = NLMSG_HDRLEN + 4 + echoed.len() + tlvs.len();
+        let mut msg = Vec::new();
+        msg.extend((len as u32).to_ne_bytes());
+        msg.extend(u16::from(Nlmsg::Error).to_ne_bytes());
+        msg.extend(flags.to_ne_bytes());
+        msg.extend(7u32.to_ne_bytes());
+        msg.extend(99u32.to_ne_bytes());
+        msg.extend((-errno).to_ne_bytes());
+        msg.extend(echoed);
+        msg.extend(tlvs);
+        msg
+    }
+
+    /// A request header of `len` bytes followed by its body, as echoed by the kernel.
+    fn echoed_request(len: u32, body: usize) -> Vec<u8> {
+        let mut echoed = len.to_ne_bytes().to_vec();
+        echoed.extend([0; 12]);
+        echoed.extend(vec![0xee; body]);
+        echoed
+    }
+
+    fn msg_tlv(text: &str) -> Vec<u8> {
+        let mut tlv = ((4 + text.len() + 1) as u16).to_ne_bytes().to_vec();
+        tlv.extend(NLMSGERR_ATTR_MSG.to_ne_bytes());
+        tlv.extend(text.as_bytes());
+        tlv.push(0);
+        tlv.resize(align(tlv.len()), 0);
+        tlv
+    }
+
+    fn only_frame(bytes: &[u8]) -> Frame<'_> {
+        let mut frames = Frames::new(bytes);
+        let frame = frames.next().unwrap().unwrap();
+        assert!(frames.next().is_none());
+        frame
+    }
+
+    #[test]
+    fn an_ack_has_no_error() {
+        let bytes = error_message(0, 0, &echoed_request(16, 0), &[]);
+        let frame = only_frame(&bytes);
+        assert_eq!((frame.seq, frame.pid), (7, 99));
+        assert_eq!(parse_error(&frame).unwrap(), None);
+    }
+
+    #[test]
+    fn a_full_echo_is_skipped_to_reach_the_extended_ack() {
+        let flags = NlmF::ACK_TLVS.bits();
+        let tlv = msg_tlv("Nexthop has invalid gateway");
+        let bytes = error_message(101, flags, &echoed_request(40, 24), &tlv);
+        let parsed = parse_error(&only_frame(&bytes)).unwrap();
+        assert_eq!(
+            parsed,
+            Some((101, Some("Nexthop has invalid gateway".to_string())))
+        );
+    }
+
+    #[test]
+    fn a_capped_echo_holds_only_the_header() {
+        let flags = NlmF::ACK_TLVS.bits() | NlmF::CAPPED.bits();
+        let bytes = error_message(17, flags, &echoed_request(40, 0), &msg_tlv("exists"));
+        let parsed = parse_error(&only_frame(&bytes)).unwrap();
+        assert_eq!(parsed, Some((17, Some("exists".to_string()))));
+    }
+
+    #[test]
+    fn an_error_without_tlvs_has_no_text() {
+        let bytes = error_message(19, NlmF::CAPPED.bits(), &echoed_request(40, 0), &[]);
+        assert_eq!(parse_error(&only_frame(&bytes)).unwrap(), Some((19, None)));
+    }
+
+    #[test]
+    fn a_length_past_the_datagram_is_a_decode_error() {
+        let mut bytes = error_message(0, 0, &echoed_request(16, 0), &[]);
+        bytes[0] = 200;
+        let mut frames = Frames::new(&bytes);
+        assert!(matches!(frames.next(), Some(Err(NetlinkError::Decode(_)))));
+        assert!(frames.next().is_none());
+    }
+}

@@ -4,6 +4,7 @@
 mod addr;
 mod codec;
 mod error;
+mod frame;
 mod link;
 mod route;
 mod rule;

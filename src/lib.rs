@@ -5,5 +5,6 @@ pub mod detect;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;
+pub mod netlink;
 pub mod plan;
 pub mod state;

@@ -1,0 +1,183 @@
+//! The kernel's network objects over raw rtnetlink (neli): reads of links, addresses, routes
+//! and rules, and [`Change`]s applied as one batch. neli's types stay inside this module.
+
+mod addr;
+mod codec;
+mod error;
+mod frame;
+mod link;
+mod route;
+mod rule;
+mod socket;
+
+pub use error::{KernelError, NetlinkError};
+
+use crate::kernel::{Address, Change, KernelState, Link, Route, Rule};
+use neli::consts::rtnl::Rtm;
+use socket::{Reply, Request, Socket};
+
+/// A NETLINK_ROUTE connection in the network namespace of the thread that opened it.
+pub struct Netlink {
+    socket: Socket,
+    writes: u64,
+}
+
+impl Netlink {
+    pub fn open() -> Result<Netlink, NetlinkError> {
+        Ok(Netlink {
+            socket: Socket::open()?,
+            writes: 0,
+        })
+    }
+
+    /// Every link.
+    pub fn links(&mut self) -> Result<Vec<Link>, NetlinkError> {
+        let replies = self
+            .socket
+            .dump(Rtm::Getlink, &link::dump_request()?, "link dump")?;
+        of_type(&replies, Rtm::Newlink)
+            .map(link::decode_link)
+            .collect()
+    }
+
+    /// Every IPv4 and IPv6 address.
+    pub fn addresses(&mut self) -> Result<Vec<Address>, NetlinkError> {
+        let replies = self
+            .socket
+            .dump(Rtm::Getaddr, &addr::dump_request()?, "address dump")?;
+        decode_all(&replies, Rtm::Newaddr, addr::decode_address)
+    }
+
+    /// Every IPv4 and IPv6 route of every table, without cache entries.
+    pub fn routes(&mut self) -> Result<Vec<Route>, NetlinkError> {
+        let replies = self
+            .socket
+            .dump(Rtm::Getroute, &route::dump_request()?, "route dump")?;
+        decode_all(&replies, Rtm::Newroute, route::decode_route)
+    }
+
+    /// Every IPv4 and IPv6 policy rule.
+    pub fn rules(&mut self) -> Result<Vec<Rule>, NetlinkError> {
+        let replies = self
+            .socket
+            .dump(Rtm::Getrule, &rule::dump_request()?, "rule dump")?;
+        decode_all(&replies, Rtm::Newrule, rule::decode_rule)
+    }
+
+    /// Links, addresses, routes and rules, read one after the other.
+    pub fn state(&mut self) -> Result<KernelState, NetlinkError> {
+        Ok(KernelState {
+            links: self.links()?,
+            addresses: self.addresses()?,
+            routes: self.routes()?,
+            rules: self.rules()?,
+        })
+    }
+
+    /// Applies the changes in order as one batch (one `sendmsg` per 64 KiB of requests) and
+    /// returns one result per change, in the same order. A failure does not stop the rest.
+    pub fn apply(&mut self, changes: &[Change]) -> Vec<Result<(), NetlinkError>> {
+        let encoded: Vec<Result<Request, NetlinkError>> = changes.iter().map(request).collect();
+        let sendable: Vec<usize> = (0..changes.len()).filter(|i| encoded[*i].is_ok()).collect();
+        let mut requests = Vec::with_capacity(sendable.len());
+        let mut results: Vec<Result<(), NetlinkError>> = Vec::with_capacity(changes.len());
+        for outcome in encoded {
+            match outcome {
+                Ok(request) => {
+                    requests.push(request);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        self.writes += requests.len() as u64;
+        let answers = self
+            .socket
+            .batch(&requests, &|i| describe(&changes[sendable[i]]));
+        for (index, answer) in sendable.into_iter().zip(answers) {
+            results[index] = answer;
+        }
+        results
+    }
+
+    /// How many change messages this connection has sent.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+}
+
+fn request(change: &Change) -> Result<Request, NetlinkError> {
+    match change {
+        Change::LinkUp { ifindex, .. } => link::up_request(*ifindex),
+        Change::SetMtu { ifindex, mtu, .. } => link::mtu_request(*ifindex, *mtu),
+        Change::AddAddress(a) => addr::add_request(a),
+        Change::DelAddress(a) => addr::del_request(a),
+        Change::AddRoute(r) => route::add_request(r),
+        Change::DelRoute(r) => route::del_request(r),
+        Change::AddRule(r) => rule::add_request(r),
+        Change::DelRule(r) => rule::del_request(r),
+    }
+}
+
+/// Names the object of a change for its error message.
+fn describe(change: &Change) -> String {
+    match change {
+        Change::LinkUp { ifindex, name } => format!("link {name} (ifindex {ifindex}) up"),
+        Change::SetMtu { ifindex, name, mtu } => {
+            format!("MTU {mtu} on link {name} (ifindex {ifindex})")
+        }
+        Change::AddAddress(a) | Change::DelAddress(a) => {
+            format!("address {} on ifindex {}", a.addr, a.ifindex)
+        }
+        Change::AddRoute(r) | Change::DelRoute(r) => describe_route(r),
+        Change::AddRule(r) | Change::DelRule(r) => describe_rule(r),
+    }
+}
+
+fn describe_route(route: &Route) -> String {
+    let mut text = format!("route {}", route.dst);
+    if let Some(gateway) = route.gateway {
+        text.push_str(&format!(" via {gateway}"));
+    }
+    if let Some(oif) = route.oif {
+        text.push_str(&format!(" dev ifindex {oif}"));
+    }
+    if let Some(src) = route.src {
+        text.push_str(&format!(" src {src}"));
+    }
+    text + &format!(" table {}", route.table)
+}
+
+fn describe_rule(rule: &Rule) -> String {
+    let selector = |net: Option<_>| {
+        net.map_or("all".to_string(), |n: crate::metadata::model::IpNet| {
+            n.to_string()
+        })
+    };
+    format!(
+        "rule priority {} from {} to {} lookup {}",
+        rule.priority,
+        selector(rule.src),
+        selector(rule.dst),
+        rule.table
+    )
+}
+
+fn of_type(replies: &[Reply], ty: Rtm) -> impl Iterator<Item = &[u8]> {
+    let ty = u16::from(ty);
+    replies
+        .iter()
+        .filter(move |r| r.ty == ty)
+        .map(|r| r.body.as_slice())
+}
+
+/// Decodes the replies of one type, dropping those the decoder passes over (`None`).
+fn decode_all<T>(
+    replies: &[Reply],
+    ty: Rtm,
+    decode: fn(&[u8]) -> Result<Option<T>, NetlinkError>,
+) -> Result<Vec<T>, NetlinkError> {
+    of_type(replies, ty)
+        .filter_map(|body| decode(body).transpose())
+        .collect()
+}

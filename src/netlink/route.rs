@@ -1,0 +1,168 @@
+//! Routes: the dump request, decoding `RTM_NEWROUTE`, and the add and delete requests.
+
+use super::codec::{any, attr, decode, family_of, ip_attr, ip_of, net, rt_family, u32_of};
+use super::error::NetlinkError;
+use super::socket::{encode, Request};
+use crate::kernel::{Route, RouteType, Scope};
+use neli::{
+    consts::{
+        nl::NlmF,
+        rtnl::{RtAddrFamily, RtScope, RtTable, Rta, Rtm, RtmF, Rtn, Rtprot},
+    },
+    rtnl::{Rtmsg, RtmsgBuilder},
+    types::{Buffer, RtBuffer},
+};
+
+const RTNH_F_ONLINK: u32 = 4;
+const RTM_F_CLONED: u32 = 0x200;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_LINK: u8 = 253;
+const RT_SCOPE_HOST: u8 = 254;
+/// On delete, match a route whatever its scope (as `ip route del` does).
+const RT_SCOPE_NOWHERE: u8 = 255;
+const RTN_UNICAST: u8 = 1;
+const RTN_LOCAL: u8 = 2;
+
+pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
+    let msg = RtmsgBuilder::default()
+        .rtm_family(RtAddrFamily::Unspecified)
+        .rtm_dst_len(0)
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(RtTable::Unspec)
+        .rtm_protocol(Rtprot::Unspec)
+        .rtm_scope(RtScope::Universe)
+        .rtm_type(Rtn::Unspec)
+        .build()
+        .map_err(build_error)?;
+    encode(&msg)
+}
+
+/// The route in an `RTM_NEWROUTE`; None for cache (cloned) entries and non-IP families.
+pub fn decode_route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
+    let msg: Rtmsg = decode(body, "route")?;
+    let Some(family) = family_of(*msg.rtm_family()) else {
+        return Ok(None);
+    };
+    let flags = msg.rtm_flags().bits();
+    if flags & RTM_F_CLONED != 0 {
+        return Ok(None);
+    }
+    let attrs = msg.rtattrs().get_attr_handle();
+    let dst = match ip_of(&attrs, Rta::Dst) {
+        Some(ip) => net(ip, *msg.rtm_dst_len())?,
+        None => any(family),
+    };
+    Ok(Some(Route {
+        table: u32_of(&attrs, Rta::Table).unwrap_or(u32::from(u8::from(*msg.rtm_table()))),
+        dst,
+        gateway: ip_of(&attrs, Rta::Gateway),
+        src: ip_of(&attrs, Rta::Prefsrc),
+        oif: u32_of(&attrs, Rta::Oif),
+        protocol: u8::from(*msg.rtm_protocol()),
+        scope: scope_from(u8::from(*msg.rtm_scope())),
+        kind: kind_from(u8::from(*msg.rtm_type())),
+        onlink: flags & RTNH_F_ONLINK != 0,
+    }))
+}
+
+/// `ip route add ...`: fails with EEXIST if the same route is there.
+pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
+    request(
+        Rtm::Newroute,
+        NlmF::CREATE | NlmF::EXCL,
+        route,
+        scope_to(route.scope),
+    )
+}
+
+/// `ip route del ...`, matching table, destination, type, protocol, gateway, source and link.
+pub fn del_request(route: &Route) -> Result<Request, NetlinkError> {
+    request(Rtm::Delroute, NlmF::empty(), route, RT_SCOPE_NOWHERE)
+}
+
+fn request(ty: Rtm, flags: NlmF, route: &Route, scope: u8) -> Result<Request, NetlinkError> {
+    let msg = RtmsgBuilder::default()
+        .rtm_family(rt_family(route.family()))
+        .rtm_dst_len(route.dst.prefix())
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(header_table(route.table))
+        .rtm_protocol(Rtprot::from(route.protocol))
+        .rtm_scope(RtScope::from(scope))
+        .rtm_type(Rtn::from(kind_to(route.kind)))
+        .rtm_flags(RtmF::from_bits_retain(if route.onlink {
+            RTNH_F_ONLINK
+        } else {
+            0
+        }))
+        .rtattrs(route_attrs(route)?)
+        .build()
+        .map_err(build_error)?;
+    Ok(Request {
+        ty,
+        flags,
+        payload: encode(&msg)?,
+    })
+}
+
+fn route_attrs(route: &Route) -> Result<RtBuffer<Rta, Buffer>, NetlinkError> {
+    let mut attrs = RtBuffer::new();
+    attrs.push(attr(Rta::Table, route.table)?);
+    if route.dst.prefix() > 0 {
+        attrs.push(ip_attr(Rta::Dst, route.dst.addr())?);
+    }
+    if let Some(gateway) = route.gateway {
+        attrs.push(ip_attr(Rta::Gateway, gateway)?);
+    }
+    if let Some(src) = route.src {
+        attrs.push(ip_attr(Rta::Prefsrc, src)?);
+    }
+    if let Some(oif) = route.oif {
+        attrs.push(attr(Rta::Oif, oif)?);
+    }
+    Ok(attrs)
+}
+
+/// The header's u8 table; tables above 255 travel only in RTA_TABLE.
+fn header_table(table: u32) -> RtTable {
+    u8::try_from(table).map_or(RtTable::Unspec, RtTable::from)
+}
+
+fn scope_from(scope: u8) -> Scope {
+    match scope {
+        RT_SCOPE_UNIVERSE => Scope::Universe,
+        RT_SCOPE_LINK => Scope::Link,
+        RT_SCOPE_HOST => Scope::Host,
+        other => Scope::Other(other),
+    }
+}
+
+fn scope_to(scope: Scope) -> u8 {
+    match scope {
+        Scope::Universe => RT_SCOPE_UNIVERSE,
+        Scope::Link => RT_SCOPE_LINK,
+        Scope::Host => RT_SCOPE_HOST,
+        Scope::Other(other) => other,
+    }
+}
+
+fn kind_from(kind: u8) -> RouteType {
+    match kind {
+        RTN_UNICAST => RouteType::Unicast,
+        RTN_LOCAL => RouteType::Local,
+        other => RouteType::Other(other),
+    }
+}
+
+fn kind_to(kind: RouteType) -> u8 {
+    match kind {
+        RouteType::Unicast => RTN_UNICAST,
+        RouteType::Local => RTN_LOCAL,
+        RouteType::Other(other) => other,
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> NetlinkError {
+    NetlinkError::Decode(format!("building route message: {e}"))
+}

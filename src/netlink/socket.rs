@@ -1,0 +1,344 @@
+//! The rtnetlink socket: options, sequence numbers, framing, dumps until DONE, and batches of
+//! requests sent in one `sendmsg` whose ACKs and errors are matched back by sequence number.
+
+use super::error::NetlinkError;
+use super::frame::{parse_error, Frames};
+use neli::{
+    consts::{
+        nl::{NlmF, Nlmsg},
+        rtnl::Rtm,
+        socket::{Msg, NlFamily},
+    },
+    nl::{NlPayload, NlmsghdrBuilder},
+    socket::NlSocket,
+    types::Buffer,
+    utils::Groups,
+    Size, ToBytes,
+};
+use std::{io, io::Cursor, mem::size_of, os::unix::io::AsRawFd, time::Duration};
+
+/// Requests of one batch are cut into `sendmsg` calls of at most this many bytes.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// Receive buffer; dump parts are at most 32 KiB and error replies echo only headers.
+const RECV_BUF_BYTES: usize = 64 * 1024;
+/// Socket receive queue: room for the ACKs of a full batch (each costs a whole skb).
+const SO_RCVBUF_BYTES: libc::c_int = 4 * 1024 * 1024;
+/// The kernel always answers; this only bounds a wait that would otherwise be a hang.
+const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+/// Error replies echo only the request header, not its attributes (`NETLINK_CAP_ACK`).
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const DUMP_ATTEMPTS: usize = 3;
+
+/// One request: message type, flags (REQUEST and ACK are added) and the encoded rtnl payload.
+pub struct Request {
+    pub ty: Rtm,
+    pub flags: NlmF,
+    pub payload: Vec<u8>,
+}
+
+/// One message of a dump: its type and its rtnl payload.
+pub struct Reply {
+    pub ty: u16,
+    pub body: Vec<u8>,
+}
+
+pub struct Socket {
+    sock: NlSocket,
+    pid: u32,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+/// Serializes an rtnl payload (`Ifaddrmsg`, `Rtmsg`, ...) for a [`Request`].
+pub fn encode<P: Size + ToBytes>(payload: &P) -> Result<Vec<u8>, NetlinkError> {
+    let mut out = Cursor::new(Vec::with_capacity(payload.padded_size()));
+    payload
+        .to_bytes(&mut out)
+        .map_err(|e| NetlinkError::Decode(format!("encoding request: {e}")))?;
+    Ok(out.into_inner())
+}
+
+impl Socket {
+    /// A NETLINK_ROUTE socket in the calling thread's network namespace, with extended ACKs,
+    /// strict dump checking, capped ACKs and a receive queue large enough for a batch.
+    pub fn open() -> Result<Socket, NetlinkError> {
+        let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| NetlinkError::io("open socket", e))?;
+        sock.block()
+            .map_err(|e| NetlinkError::io("set blocking", e))?;
+        sock.enable_ext_ack(true)
+            .map_err(|e| NetlinkError::io("enable extended ACK", e))?;
+        sock.enable_strict_checking(true)
+            .map_err(|e| NetlinkError::io("enable strict checking", e))?;
+        set_int(&sock, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            .map_err(|e| NetlinkError::io("enable capped ACK", e))?;
+        set_receive_queue(&sock)?;
+        set_receive_timeout(&sock, RECV_TIMEOUT)
+            .map_err(|e| NetlinkError::io("set receive timeout", e))?;
+        let pid = sock
+            .pid()
+            .map_err(|e| NetlinkError::io("read port id", e))?;
+        Ok(Socket {
+            sock,
+            pid,
+            seq: 0,
+            buf: vec![0; RECV_BUF_BYTES],
+        })
+    }
+
+    /// Every object a dump request returns; retried when the kernel flags it interrupted.
+    pub fn dump(
+        &mut self,
+        ty: Rtm,
+        payload: &[u8],
+        what: &str,
+    ) -> Result<Vec<Reply>, NetlinkError> {
+        for _ in 1..DUMP_ATTEMPTS {
+            if let Some(replies) = self.dump_once(ty, payload, what)? {
+                return Ok(replies);
+            }
+        }
+        self.dump_once(ty, payload, what)?.ok_or_else(|| {
+            NetlinkError::Decode(format!("{what}: dump interrupted {DUMP_ATTEMPTS} times"))
+        })
+    }
+
+    /// Sends every request (as few `sendmsg` calls as the size cap allows) and returns one
+    /// result per request, in order. `describe(i)` names request `i` in its error.
+    pub fn batch(
+        &mut self,
+        requests: &[Request],
+        describe: &dyn Fn(usize) -> String,
+    ) -> Vec<Result<(), NetlinkError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        let mut start = 0;
+        while start < requests.len() {
+            let (bytes, count) = match self.serialize_chunk(&requests[start..]) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    results.push(Err(e));
+                    start += 1;
+                    continue;
+                }
+            };
+            let first_seq = self.seq.wrapping_sub(count as u32).wrapping_add(1);
+            let describe_chunk = |i: usize| describe(start + i);
+            results.extend(self.exchange(&bytes, first_seq, count, &describe_chunk));
+            start += count;
+        }
+        results
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Frames requests into one buffer until the size cap; fails only on the first request.
+    fn serialize_chunk(&mut self, requests: &[Request]) -> Result<(Vec<u8>, usize), NetlinkError> {
+        let mut out = Cursor::new(Vec::new());
+        let mut count = 0;
+        for request in requests {
+            let position = out.position();
+            let seq = self.seq.wrapping_add(1);
+            let flags = request.flags | NlmF::REQUEST | NlmF::ACK;
+            match frame(request.ty, flags, seq, &request.payload, &mut out) {
+                Ok(()) if out.get_ref().len() <= MAX_BATCH_BYTES || count == 0 => {}
+                Ok(()) => {
+                    out.get_mut().truncate(position as usize);
+                    break;
+                }
+                Err(e) if count == 0 => return Err(e),
+                Err(_) => break,
+            }
+            self.next_seq();
+            count += 1;
+        }
+        Ok((out.into_inner(), count))
+    }
+
+    /// Sends one chunk and collects the `count` answers with sequence numbers from `first_seq`.
+    fn exchange(
+        &mut self,
+        bytes: &[u8],
+        first_seq: u32,
+        count: usize,
+        describe: &dyn Fn(usize) -> String,
+    ) -> Vec<Result<(), NetlinkError>> {
+        let mut answers: Vec<Option<Result<(), NetlinkError>>> = (0..count).map(|_| None).collect();
+        let mut pending = count;
+        if let Err(e) = self.sock.send(bytes, Msg::empty()) {
+            return fail_all(answers, &NetlinkError::io("send", e));
+        }
+        while pending > 0 {
+            let len = match self.receive() {
+                Ok(len) => len,
+                Err(e) => return fail_all(answers, &e),
+            };
+            for frame in Frames::new(&self.buf[..len]) {
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(e) => return fail_all(answers, &e),
+                };
+                let index = frame.seq.wrapping_sub(first_seq) as usize;
+                if frame.ty != u16::from(Nlmsg::Error) || frame.pid != self.pid || index >= count {
+                    continue;
+                }
+                if answers[index].is_none() {
+                    pending -= 1;
+                }
+                answers[index] = Some(match parse_error(&frame) {
+                    Ok(None) => Ok(()),
+                    Ok(Some((errno, ext_ack))) => {
+                        Err(NetlinkError::from_kernel(errno, describe(index), ext_ack))
+                    }
+                    Err(e) => Err(e),
+                });
+            }
+        }
+        answers.into_iter().map(|a| a.unwrap_or(Ok(()))).collect()
+    }
+
+    /// One dump attempt: `None` when the kernel marked it interrupted.
+    fn dump_once(
+        &mut self,
+        ty: Rtm,
+        payload: &[u8],
+        what: &str,
+    ) -> Result<Option<Vec<Reply>>, NetlinkError> {
+        let seq = self.next_seq();
+        let mut out = Cursor::new(Vec::new());
+        frame(ty, NlmF::REQUEST | NlmF::DUMP, seq, payload, &mut out)?;
+        self.sock
+            .send(out.get_ref(), Msg::empty())
+            .map_err(|e| NetlinkError::io("send", e))?;
+        let mut replies = Vec::new();
+        let mut interrupted = false;
+        loop {
+            let len = self.receive()?;
+            for frame in Frames::new(&self.buf[..len]) {
+                let frame = frame?;
+                if frame.seq != seq || frame.pid != self.pid {
+                    continue;
+                }
+                interrupted |= frame.flags & NlmF::DUMP_INTR.bits() != 0;
+                if frame.ty == u16::from(Nlmsg::Done) {
+                    return Ok((!interrupted).then_some(replies));
+                }
+                if frame.ty == u16::from(Nlmsg::Error) {
+                    return match parse_error(&frame)? {
+                        Some((errno, ext_ack)) => {
+                            Err(NetlinkError::from_kernel(errno, what.to_string(), ext_ack))
+                        }
+                        None => Ok((!interrupted).then_some(replies)),
+                    };
+                }
+                replies.push(Reply {
+                    ty: frame.ty,
+                    body: frame.body.to_vec(),
+                });
+            }
+        }
+    }
+
+    /// Receives one datagram into the buffer; a truncated one is an error, not a silent loss.
+    fn receive(&mut self) -> Result<usize, NetlinkError> {
+        let (len, _) = self
+            .sock
+            .recv(&mut self.buf[..], Msg::TRUNC)
+            .map_err(|e| NetlinkError::io("receive", e))?;
+        if len > self.buf.len() {
+            return Err(NetlinkError::Decode(format!(
+                "reply of {len} bytes exceeds the {} byte buffer",
+                self.buf.len()
+            )));
+        }
+        Ok(len)
+    }
+}
+
+/// Appends one netlink message (header, payload, padding) to `out`.
+fn frame(
+    ty: Rtm,
+    flags: NlmF,
+    seq: u32,
+    payload: &[u8],
+    out: &mut Cursor<Vec<u8>>,
+) -> Result<(), NetlinkError> {
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(ty)
+        .nl_flags(flags)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(Buffer::from(payload)))
+        .build()
+        .map_err(|e| NetlinkError::Decode(format!("building message: {e}")))?;
+    msg.to_bytes(out)
+        .map_err(|e| NetlinkError::Decode(format!("encoding message: {e}")))
+}
+
+fn fail_all(
+    answers: Vec<Option<Result<(), NetlinkError>>>,
+    error: &NetlinkError,
+) -> Vec<Result<(), NetlinkError>> {
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(error.duplicate())))
+        .collect()
+}
+
+fn set_int(
+    sock: &NlSocket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live c_int for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// SO_RCVBUFFORCE (allowed with CAP_NET_ADMIN) past rmem_max; plain SO_RCVBUF otherwise.
+fn set_receive_queue(sock: &NlSocket) -> Result<(), NetlinkError> {
+    set_int(
+        sock,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        SO_RCVBUF_BYTES,
+    )
+    .or_else(|_| set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, SO_RCVBUF_BYTES))
+    .map_err(|e| NetlinkError::io("set receive buffer", e))
+}
+
+fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
+    };
+    // SAFETY: the pointer and length describe a live timeval for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

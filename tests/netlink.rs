@@ -1,0 +1,589 @@
+//! Root-only tests of the netlink layer, each in its own fresh network namespace: reads,
+//! changes, batching and typed errors, cross-checked against `ip -j`.
+
+mod support;
+
+use cloud_network::kernel::{
+    Address, Change, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
+};
+use cloud_network::metadata::model::{IpNet, Mac};
+use cloud_network::netlink::{Netlink, NetlinkError};
+use serde_json::Value;
+use std::net::IpAddr;
+use std::time::Instant;
+use support::netns::{require_root, EnteredGuard, Netns};
+
+const TABLE: u32 = 10001;
+
+/// A namespace entered by this thread and a netlink connection opened inside it.
+/// Fields drop in order: the socket, then the thread goes back, then the namespace goes.
+struct Fixture {
+    nl: Netlink,
+    _entered: EnteredGuard,
+    ns: Netns,
+}
+
+fn fixture(prefix: &str) -> Option<Fixture> {
+    if !require_root() {
+        return None;
+    }
+    let ns = Netns::new(prefix);
+    let entered = ns.enter();
+    let nl = Netlink::open().expect("open netlink");
+    Some(Fixture {
+        nl,
+        _entered: entered,
+        ns,
+    })
+}
+
+/// A veth pair `va`/`vb`, both up; returns the index of `va`.
+fn veth_up(f: &Fixture) -> u32 {
+    f.ns.veth("va", "vb", Some("02:00:00:00:00:0a"));
+    f.ns.run_ok(&["ip", "link", "set", "va", "up"]);
+    f.ns.run_ok(&["ip", "link", "set", "vb", "up"]);
+    f.ns.ifindex("va")
+}
+
+fn net(text: &str) -> IpNet {
+    text.parse().expect("test prefix")
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test address")
+}
+
+fn address(ifindex: u32, addr: &str, noprefixroute: bool) -> Address {
+    Address {
+        ifindex,
+        addr: net(addr),
+        noprefixroute,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+    }
+}
+
+fn link<'a>(links: &'a [Link], name: &str) -> &'a Link {
+    links.iter().find(|l| l.name == name).expect("link listed")
+}
+
+fn assert_all_ok(results: &[Result<(), NetlinkError>]) {
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.is_ok(), "change {i}: {}", r.as_ref().unwrap_err());
+    }
+}
+
+fn one_error(results: Vec<Result<(), NetlinkError>>) -> NetlinkError {
+    assert_eq!(results.len(), 1);
+    results
+        .into_iter()
+        .next()
+        .unwrap()
+        .expect_err("the change fails")
+}
+
+#[test]
+fn links_report_name_mac_mtu_kind_master_and_loopback() {
+    let Some(mut f) = fixture("links") else {
+        return;
+    };
+    f.ns.veth("va", "vb", Some("02:00:00:00:00:0a"));
+    f.ns.run_ok(&["ip", "link", "add", "name", "br0", "type", "bridge"]);
+    f.ns.run_ok(&["ip", "link", "set", "vb", "master", "br0"]);
+
+    let links = f.nl.links().unwrap();
+    assert_eq!(links.len(), 4, "{links:?}");
+    let lo = link(&links, "lo");
+    assert!(lo.loopback && !lo.ethernet && !lo.up);
+    assert_eq!(lo.mac, Some(Mac([0; 6])));
+    assert_eq!(lo.kind, None);
+    let va = link(&links, "va");
+    assert_eq!(
+        va,
+        &Link {
+            index: f.ns.ifindex("va"),
+            name: "va".into(),
+            mac: Some("02:00:00:00:00:0a".parse().unwrap()),
+            mtu: 1500,
+            up: false,
+            kind: Some("veth".into()),
+            master: None,
+            loopback: false,
+            ethernet: true,
+        }
+    );
+    assert_eq!(link(&links, "vb").master, Some(f.ns.ifindex("br0")));
+    assert_eq!(link(&links, "br0").kind.as_deref(), Some("bridge"));
+}
+
+#[test]
+fn link_up_and_mtu_are_applied_and_read_back() {
+    let Some(mut f) = fixture("linkset") else {
+        return;
+    };
+    f.ns.veth("va", "vb", None);
+    let ifindex = f.ns.ifindex("va");
+    let name = "va".to_string();
+    let results = f.nl.apply(&[
+        Change::LinkUp {
+            ifindex,
+            name: name.clone(),
+        },
+        Change::SetMtu {
+            ifindex,
+            name: name.clone(),
+            mtu: 9000,
+        },
+    ]);
+    assert_all_ok(&results);
+    assert_eq!(f.nl.writes(), 2);
+
+    let links = f.nl.links().unwrap();
+    assert!(link(&links, "va").up);
+    assert_eq!(link(&links, "va").mtu, 9000);
+    let shown = f.ns.json(&["ip", "-j", "link", "show", "dev", "va"]);
+    assert_eq!(shown[0]["mtu"], 9000);
+    assert!(shown[0]["flags"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("UP")));
+
+    let err = one_error(f.nl.apply(&[Change::SetMtu {
+        ifindex,
+        name,
+        mtu: 70000,
+    }]));
+    assert!(matches!(err, NetlinkError::Invalid(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::EINVAL));
+    assert!(err.to_string().contains("MTU 70000 on link va"), "{err}");
+    assert_eq!(f.nl.writes(), 3);
+}
+
+#[test]
+fn addresses_add_read_back_and_delete_in_both_families() {
+    let Some(mut f) = fixture("addr") else { return };
+    let ifindex = veth_up(&f);
+    let ours = vec![
+        address(ifindex, "10.4.0.6/24", true),
+        address(ifindex, "10.4.1.7/24", false),
+        address(ifindex, "2001:db8::6/64", true),
+    ];
+    let adds: Vec<Change> = ours.iter().cloned().map(Change::AddAddress).collect();
+    assert_all_ok(&f.nl.apply(&adds));
+
+    let read: Vec<Address> =
+        f.nl.addresses()
+            .unwrap()
+            .into_iter()
+            .filter(|a| {
+                a.ifindex == ifindex
+                    && !matches!(a.addr.addr(), IpAddr::V6(v6) if v6.segments()[0] == 0xfe80)
+            })
+            .collect();
+    assert_eq!(read.len(), 3, "{read:?}");
+    for expected in &ours {
+        assert!(read.contains(expected), "{expected:?} not in {read:?}");
+    }
+
+    let shown = f.ns.json(&["ip", "-j", "address", "show", "dev", "va"]);
+    let infos = shown[0]["addr_info"].as_array().unwrap();
+    let info = |local: &str| {
+        infos
+            .iter()
+            .find(|i| i["local"] == local)
+            .unwrap_or_else(|| panic!("{local} in {infos:?}"))
+    };
+    assert_eq!(info("10.4.0.6")["prefixlen"], 24);
+    assert_eq!(info("10.4.0.6")["noprefixroute"], true);
+    assert_eq!(info("10.4.0.6")["valid_life_time"], u64::from(u32::MAX));
+    assert_eq!(info("10.4.1.7")["noprefixroute"], Value::Null);
+    assert_eq!(info("2001:db8::6")["prefixlen"], 64);
+    assert_eq!(info("2001:db8::6")["noprefixroute"], true);
+    assert_eq!(
+        info("2001:db8::6")["preferred_life_time"],
+        u64::from(u32::MAX)
+    );
+
+    let main = f.ns.run_ok(&["ip", "route", "show", "table", "main"]);
+    assert!(main.contains("10.4.1.0/24"), "{main}");
+    assert!(
+        !main.contains("10.4.0.0/24"),
+        "noprefixroute ignored: {main}"
+    );
+
+    let dels: Vec<Change> = ours.iter().cloned().map(Change::DelAddress).collect();
+    assert_all_ok(&f.nl.apply(&dels));
+    let left = f.nl.addresses().unwrap();
+    assert!(ours.iter().all(|a| !left.contains(a)), "{left:?}");
+    assert_eq!(f.nl.writes(), 6);
+}
+
+#[test]
+fn routes_in_a_big_table_and_the_local_table_round_trip() {
+    let Some(mut f) = fixture("route") else {
+        return;
+    };
+    let ifindex = veth_up(&f);
+    f.ns.run_ok(&["ip", "address", "add", "10.5.0.6/24", "dev", "va"]);
+    let route = |dst: &str, gateway: Option<&str>, src: Option<&str>, scope, onlink| Route {
+        table: TABLE,
+        dst: net(dst),
+        gateway: gateway.map(ip),
+        src: src.map(ip),
+        oif: Some(ifindex),
+        protocol: RTPROT_CLOUD_NETWORK,
+        scope,
+        kind: RouteType::Unicast,
+        onlink,
+    };
+    let ours = vec![
+        route("10.5.0.0/24", None, Some("10.5.0.6"), Scope::Link, false),
+        route("0.0.0.0/0", Some("10.5.0.1"), None, Scope::Universe, false),
+        route(
+            "10.6.0.9/32",
+            Some("10.99.0.1"),
+            None,
+            Scope::Universe,
+            true,
+        ),
+        route("2001:db8:5::/64", None, None, Scope::Universe, false),
+        Route {
+            table: TABLE_LOCAL,
+            scope: Scope::Host,
+            kind: RouteType::Local,
+            ..route("10.7.0.0/24", None, None, Scope::Host, false)
+        },
+    ];
+    let adds: Vec<Change> = ours.iter().cloned().map(Change::AddRoute).collect();
+    assert_all_ok(&f.nl.apply(&adds));
+
+    let mut read: Vec<Route> =
+        f.nl.routes()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.protocol == RTPROT_CLOUD_NETWORK)
+            .collect();
+    read.sort();
+    let mut expected = ours.clone();
+    expected.sort();
+    assert_eq!(read, expected);
+
+    let shown = f.ns.json(&["ip", "-j", "route", "show", "table", "10001"]);
+    let entry = |dst: &str| {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dst"] == dst)
+            .unwrap_or_else(|| panic!("{dst} in {shown}"))
+            .clone()
+    };
+    assert_eq!(entry("10.5.0.0/24")["prefsrc"], "10.5.0.6");
+    assert_eq!(entry("10.5.0.0/24")["scope"], "link");
+    assert_eq!(entry("default")["gateway"], "10.5.0.1");
+    assert_eq!(entry("default")["protocol"], "201");
+    assert_eq!(entry("10.6.0.9")["flags"], serde_json::json!(["onlink"]));
+    let local =
+        f.ns.json(&["ip", "-j", "route", "show", "table", "local", "10.7.0.0/24"]);
+    assert_eq!(local[0]["type"], "local");
+    assert_eq!(local[0]["scope"], "host");
+    let v6 =
+        f.ns.json(&["ip", "-6", "-j", "route", "show", "table", "10001"]);
+    assert_eq!(v6[0]["dst"], "2001:db8:5::/64");
+
+    let dels: Vec<Change> = ours.iter().cloned().map(Change::DelRoute).collect();
+    assert_all_ok(&f.nl.apply(&dels));
+    assert!(f
+        .nl
+        .routes()
+        .unwrap()
+        .iter()
+        .all(|r| r.protocol != RTPROT_CLOUD_NETWORK));
+    let err = one_error(f.nl.apply(&[Change::DelRoute(ours[1].clone())]));
+    assert!(matches!(err, NetlinkError::NotFound(_)), "{err}");
+    assert!(
+        err.to_string().contains("route 0.0.0.0/0 via 10.5.0.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rules_in_both_families_keep_their_big_table_and_priority() {
+    let Some(mut f) = fixture("rule") else { return };
+    let rule = |family, src: Option<&str>, dst: Option<&str>| Rule {
+        family,
+        priority: 3001,
+        src: src.map(net),
+        dst: dst.map(net),
+        table: TABLE,
+    };
+    let ours = vec![
+        rule(Family::V4, Some("10.4.0.6/32"), None),
+        rule(Family::V4, None, Some("10.4.0.6/32")),
+        rule(Family::V6, Some("2001:db8::6/128"), None),
+        rule(Family::V6, None, Some("2001:db8::6/128")),
+    ];
+    let adds: Vec<Change> = ours.iter().cloned().map(Change::AddRule).collect();
+    assert_all_ok(&f.nl.apply(&adds));
+
+    let mut read: Vec<Rule> =
+        f.nl.rules()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.priority == 3001)
+            .collect();
+    read.sort();
+    let mut expected = ours.clone();
+    expected.sort();
+    assert_eq!(read, expected);
+    assert!(f
+        .nl
+        .rules()
+        .unwrap()
+        .iter()
+        .any(|r| r.priority == 32766 && r.table == 254));
+
+    let v4 = f.ns.json(&["ip", "-j", "rule", "show", "priority", "3001"]);
+    let from = v4
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["src"] == "10.4.0.6")
+        .expect("from rule");
+    assert_eq!(from["table"], "10001");
+    let to = v4
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dst"] == "10.4.0.6")
+        .expect("to rule");
+    assert_eq!(to["priority"], 3001);
+    let v6 =
+        f.ns.json(&["ip", "-6", "-j", "rule", "show", "priority", "3001"]);
+    assert_eq!(v6.as_array().unwrap().len(), 2, "{v6}");
+    assert!(v6.as_array().unwrap().iter().all(|r| r["table"] == "10001"));
+
+    let err = one_error(f.nl.apply(&[Change::AddRule(ours[0].clone())]));
+    assert!(matches!(err, NetlinkError::Exists(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("rule priority 3001 from 10.4.0.6/32 to all lookup 10001"),
+        "{err}"
+    );
+
+    let dels: Vec<Change> = ours.iter().cloned().map(Change::DelRule).collect();
+    assert_all_ok(&f.nl.apply(&dels));
+    assert!(f.nl.rules().unwrap().iter().all(|r| r.priority != 3001));
+    let err = one_error(f.nl.apply(&[Change::DelRule(ours[2].clone())]));
+    assert!(matches!(err, NetlinkError::NotFound(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::ENOENT));
+}
+
+#[test]
+fn five_hundred_addresses_go_in_one_batch_and_repeat_as_exists() {
+    let Some(mut f) = fixture("batch") else {
+        return;
+    };
+    let ifindex = veth_up(&f);
+    let adds: Vec<Change> = (0..500u32)
+        .map(|i| {
+            let addr = format!("10.8.{}.{}/32", i / 250, i % 250 + 1);
+            Change::AddAddress(address(ifindex, &addr, true))
+        })
+        .collect();
+
+    let started = Instant::now();
+    let results = f.nl.apply(&adds);
+    let first = started.elapsed();
+    assert_all_ok(&results);
+    assert_eq!(f.nl.writes(), 500);
+
+    let started = Instant::now();
+    let again = f.nl.apply(&adds);
+    let second = started.elapsed();
+    assert_eq!(again.len(), 500);
+    for (i, r) in again.iter().enumerate() {
+        match r {
+            Err(NetlinkError::Exists(k)) => assert_eq!(
+                k.object,
+                format!(
+                    "address 10.8.{}.{}/32 on ifindex {ifindex}",
+                    i / 250,
+                    i % 250 + 1
+                )
+            ),
+            other => panic!("change {i}: {other:?}"),
+        }
+    }
+    assert_eq!(f.nl.writes(), 1000);
+
+    let started = Instant::now();
+    let read = f.nl.addresses().unwrap();
+    let dump = started.elapsed();
+    assert_eq!(
+        read.iter()
+            .filter(|a| a.ifindex == ifindex && a.addr.prefix() == 32)
+            .count(),
+        500
+    );
+    let shown =
+        f.ns.json(&["ip", "-4", "-j", "address", "show", "dev", "va"]);
+    assert_eq!(shown[0]["addr_info"].as_array().unwrap().len(), 500);
+    println!("500 address adds: {first:?}; 500 duplicate adds (EEXIST): {second:?}; address dump: {dump:?}");
+}
+
+#[test]
+fn kernel_errors_are_typed_and_name_the_object() {
+    let Some(mut f) = fixture("errors") else {
+        return;
+    };
+    let ifindex = veth_up(&f);
+    f.ns.run_ok(&["ip", "address", "add", "10.5.0.6/24", "dev", "va"]);
+
+    let first = address(ifindex, "10.9.0.1/24", false);
+    assert_all_ok(&f.nl.apply(&[Change::AddAddress(first.clone())]));
+    let err = one_error(f.nl.apply(&[Change::AddAddress(first.clone())]));
+    assert!(matches!(err, NetlinkError::Exists(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::EEXIST));
+    assert!(
+        err.to_string()
+            .starts_with("address 10.9.0.1/24 on ifindex"),
+        "{err}"
+    );
+
+    let missing = address(ifindex, "10.9.9.9/24", false);
+    let err = one_error(f.nl.apply(&[Change::DelAddress(missing)]));
+    assert!(matches!(err, NetlinkError::NotFound(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::EADDRNOTAVAIL));
+
+    f.ns.veth("vc", "vd", None);
+    let gone = f.ns.ifindex("vc");
+    f.ns.run_ok(&["ip", "link", "del", "vc"]);
+    let err = one_error(f.nl.apply(&[Change::AddAddress(address(gone, "10.9.1.1/24", false))]));
+    assert!(matches!(err, NetlinkError::NoSuchDevice(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::ENODEV));
+    assert!(
+        err.to_string().contains(&format!("on ifindex {gone}")),
+        "{err}"
+    );
+
+    let off_link = Route {
+        table: TABLE,
+        dst: net("0.0.0.0/0"),
+        gateway: Some(ip("10.99.0.1")),
+        src: None,
+        oif: Some(ifindex),
+        protocol: RTPROT_CLOUD_NETWORK,
+        scope: Scope::Universe,
+        kind: RouteType::Unicast,
+        onlink: false,
+    };
+    let err = one_error(f.nl.apply(&[Change::AddRoute(off_link)]));
+    assert!(matches!(err, NetlinkError::Unreachable(_)), "{err}");
+    let text = err.kernel().and_then(|k| k.ext_ack.clone());
+    assert_eq!(
+        text.as_deref(),
+        Some("Nexthop has invalid gateway"),
+        "{err}"
+    );
+    println!("off-link gateway: {err}");
+
+    // A failure inside a batch leaves the others alone and keeps its position.
+    let batch = [
+        Change::AddAddress(address(ifindex, "10.9.2.1/24", false)),
+        Change::AddAddress(first),
+        Change::AddAddress(address(ifindex, "10.9.3.1/24", false)),
+    ];
+    let results = f.nl.apply(&batch);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(NetlinkError::Exists(_))),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
+    let Some(mut f) = fixture("split") else {
+        return;
+    };
+    let ifindex = veth_up(&f);
+    let adds: Vec<Change> = (0..3000u32)
+        .map(|i| {
+            let addr = format!("10.10.{}.{}/32", i / 250, i % 250 + 1);
+            Change::AddAddress(address(ifindex, &addr, true))
+        })
+        .collect();
+    let mut changes = adds.clone();
+    changes.push(adds[0].clone());
+    let results = f.nl.apply(&changes);
+    assert_all_ok(&results[..3000]);
+    assert!(
+        matches!(results[3000], Err(NetlinkError::Exists(_))),
+        "{:?}",
+        results[3000]
+    );
+    assert_eq!(f.nl.writes(), 3001);
+    let read = f.nl.addresses().unwrap();
+    assert_eq!(
+        read.iter()
+            .filter(|a| a.ifindex == ifindex && a.addr.prefix() == 32)
+            .count(),
+        3000
+    );
+}
+
+#[test]
+fn a_write_without_cap_net_admin_is_a_permission_error() {
+    let Some(f) = fixture("perm") else { return };
+    let ifindex = veth_up(&f);
+    let ns_name = f.ns.name().to_string();
+    // Capabilities are per thread: drop CAP_NET_ADMIN in a thread of its own.
+    let err = std::thread::spawn(move || {
+        let netns = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
+        // SAFETY: a valid namespace fd; moves only this short-lived thread.
+        assert_eq!(
+            unsafe {
+                libc::setns(
+                    std::os::unix::io::AsRawFd::as_raw_fd(&netns),
+                    libc::CLONE_NEWNET,
+                )
+            },
+            0
+        );
+        let mut nl = Netlink::open().unwrap();
+        caps::drop(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_NET_ADMIN,
+        )
+        .unwrap();
+        one_error(nl.apply(&[Change::AddAddress(address(ifindex, "10.9.0.1/24", false))]))
+    })
+    .join()
+    .unwrap();
+    assert!(matches!(err, NetlinkError::Permission(_)), "{err}");
+    assert_eq!(err.errno(), Some(libc::EPERM));
+    let shown = f.ns.run_ok(&["ip", "address", "show", "dev", "va"]);
+    assert!(!shown.contains("10.9.0.1"), "{shown}");
+}
+
+#[test]
+fn changes_serialize_with_an_op_tag() {
+    let add = Change::AddAddress(address(3, "10.4.0.6/24", true));
+    assert_eq!(
+        serde_json::to_value(&add).unwrap(),
+        serde_json::json!({
+            "op": "add_address", "ifindex": 3, "addr": "10.4.0.6/24", "noprefixroute": true,
+            "valid_lft": u32::MAX, "preferred_lft": u32::MAX
+        })
+    );
+    let up = Change::LinkUp {
+        ifindex: 3,
+        name: "eth1".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&up).unwrap(),
+        serde_json::json!({"op": "link_up", "ifindex": 3, "name": "eth1"})
+    );
+}

@@ -1,0 +1,5 @@
+//! Shared helpers for root-only kernel tests: network namespace guards and the root check.
+// Each integration test crate uses its own subset of these helpers.
+#![allow(dead_code)]
+
+pub mod netns;

@@ -1,4 +1,5 @@
 //! cloud-network: configures secondary NICs and secondary private IPs on cloud VMs from the
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
+pub mod emulator;
 pub mod kernel;
 pub mod metadata;

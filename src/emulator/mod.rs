@@ -355,6 +355,11 @@ fn accept_loop(server: tiny_http::Server, shared: &Arc<Shared>) {
 /// Hands the request to its own thread, or answers 503 when too many are in flight.
 fn dispatch(shared: &Arc<Shared>, request: tiny_http::Request) {
     if !shared.enter_handler() {
+        shared.record(RequestRecord {
+            method: request.method().as_str().to_ascii_uppercase(),
+            path: request.url().to_string(),
+            status: 503,
+        });
         respond(request, Reply::new(503, "Service Unavailable\n"));
         return;
     }

@@ -2,6 +2,7 @@
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
 pub mod config;
 pub mod detect;
+pub mod emulator;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;

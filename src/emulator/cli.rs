@@ -1,0 +1,145 @@
+//! The `emulate` subcommand: its arguments and `run`, which serves until SIGINT or SIGTERM.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::metadata::model::ProviderKind;
+
+use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
+
+#[derive(argh::FromArgs, Debug, Clone, PartialEq)]
+#[argh(
+    subcommand,
+    name = "emulate",
+    description = "serve an emulated cloud metadata service (Azure IMDS, EC2 IMDS or the GCP metadata server) for tests, demos and benchmarks"
+)]
+pub struct EmulateArgs {
+    /// cloud to emulate: azure, aws or gcp
+    #[argh(option)]
+    pub provider: ProviderKind,
+    /// scenario file in the format of the shared fixtures, re-read when it changes (default: a built-in two-NIC VM)
+    #[argh(option)]
+    pub scenario: Option<PathBuf>,
+    /// address to listen on (default 127.0.0.1:1338)
+    #[argh(option, default = "DEFAULT_LISTEN")]
+    pub listen: SocketAddr,
+    /// fault to inject: none, http500, timeout, garbage or empty (default none)
+    #[argh(option, default = "Fault::None")]
+    pub fault: Fault,
+    /// EC2: answer 401 to GETs without a valid IMDSv2 token
+    #[argh(switch)]
+    pub require_token: bool,
+}
+
+impl EmulateArgs {
+    pub fn config(&self) -> EmulatorConfig {
+        EmulatorConfig {
+            provider: self.provider,
+            scenario: self.scenario.clone(),
+            listen: self.listen,
+            fault: self.fault,
+            require_token: self.require_token,
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then exits 0; start-up failures exit 1 with one line.
+pub fn run(args: EmulateArgs) -> ExitCode {
+    let signals = termination_signals();
+    if let Err(e) = block_signals(&signals) {
+        eprintln!("cloud-network emulate: cannot block SIGINT/SIGTERM: {e}");
+        return ExitCode::FAILURE;
+    }
+    let emulator = match start(args.config()) {
+        Ok(emulator) => emulator,
+        Err(e) => {
+            eprintln!("cloud-network emulate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "emulating {} metadata on http://{}",
+        args.provider,
+        emulator.addr()
+    );
+    let signal = wait_for_signal(&signals);
+    log::info!("emulator: signal {signal}, shutting down");
+    emulator.shutdown();
+    ExitCode::SUCCESS
+}
+
+fn termination_signals() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set; sigaddset only adds valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Blocks the signals in this thread; threads started afterwards inherit the mask, so only
+/// `sigwait` in this thread ever receives them.
+fn block_signals(set: &libc::sigset_t) -> std::io::Result<()> {
+    // SAFETY: `set` is an initialised signal set; the old mask is not requested.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
+    match rc {
+        0 => Ok(()),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> libc::c_int {
+    loop {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: `set` is initialised and its signals are blocked in this thread.
+        if unsafe { libc::sigwait(set, &mut signal) } == 0 {
+            return signal;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argh::FromArgs;
+
+    #[test]
+    fn parses_all_flags() {
+        let args = EmulateArgs::from_args(
+            &["emulate"],
+            &[
+                "--provider",
+                "ec2",
+                "--scenario",
+                "/tmp/s.json",
+                "--listen",
+                "127.0.0.1:0",
+                "--fault",
+                "timeout",
+                "--require-token",
+            ],
+        )
+        .expect("valid arguments");
+        let cfg = args.config();
+        assert_eq!(cfg.provider, ProviderKind::Aws);
+        assert_eq!(cfg.scenario, Some(PathBuf::from("/tmp/s.json")));
+        assert_eq!(cfg.listen.port(), 0);
+        assert_eq!((cfg.fault, cfg.require_token), (Fault::Timeout, true));
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let args = EmulateArgs::from_args(&["emulate"], &["--provider", "azure"]).expect("valid");
+        assert_eq!(args.config(), EmulatorConfig::new(ProviderKind::Azure));
+        let bad = EmulateArgs::from_args(&["emulate"], &["--provider", "gcp", "--fault", "slow"])
+            .expect_err("bad fault");
+        assert!(
+            bad.output.contains("unknown fault 'slow'"),
+            "{}",
+            bad.output
+        );
+        assert!(EmulateArgs::from_args(&["emulate"], &[]).is_err());
+    }
+}

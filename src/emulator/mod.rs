@@ -1,0 +1,655 @@
+//! The metadata service emulator (`cloud-network emulate`): a tiny_http server that answers as
+//! Azure IMDS, EC2 IMDS or the GCP metadata server do, from a scenario file (re-read when it
+//! changes) or a built-in two-NIC VM, with fault injection and a request log for tests.
+pub mod aws;
+pub mod azure;
+mod cli;
+pub mod facts;
+pub mod gcp;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::metadata::model::ProviderKind;
+
+pub use cli::{run, EmulateArgs};
+pub use facts::{Reply, RequestFacts, Scenario};
+
+/// Where `cloud-network emulate` listens unless told otherwise.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    1338,
+));
+/// Requests handled at once; more are answered 503 at once.
+pub const MAX_HANDLERS: usize = 64;
+const RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+const POLL_STEP: Duration = Duration::from_millis(100);
+/// How long a `timeout` fault holds a request when the emulator is not shut down first.
+const HANG_LIMIT: Duration = Duration::from_secs(600);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+const MAX_RECORDS: usize = 10_000;
+const GARBAGE: &[u8] = b"\x00\xff<html>not { json \x7f\xfe]]";
+
+/// A misbehaviour to inject into answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// 500 with a short text body.
+    Http500,
+    /// Accept the request and never answer (until shutdown).
+    Timeout,
+    /// 200 with the normal headers and a body that is not JSON.
+    Garbage,
+    /// 200 with the normal headers and an empty body.
+    Empty,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::None,
+        Fault::Http500,
+        Fault::Timeout,
+        Fault::Garbage,
+        Fault::Empty,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::Http500 => "http500",
+            Fault::Timeout => "timeout",
+            Fault::Garbage => "garbage",
+            Fault::Empty => "empty",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Fault::ALL
+            .into_iter()
+            .find(|fault| fault.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown fault '{s}' (expected none, http500, timeout, garbage or empty)")
+            })
+    }
+}
+
+/// How to run an emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorConfig {
+    pub provider: ProviderKind,
+    /// A scenario file in the format of `shared/fixtures/<provider>`; `None` serves the built-in one.
+    pub scenario: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub fault: Fault,
+    /// EC2: answer 401 to GETs that carry no token (IMDSv2 only).
+    pub require_token: bool,
+}
+
+impl EmulatorConfig {
+    /// The built-in scenario on the default address, no fault, IMDSv1 allowed.
+    pub fn new(provider: ProviderKind) -> Self {
+        EmulatorConfig {
+            provider,
+            scenario: None,
+            listen: DEFAULT_LISTEN,
+            fault: Fault::None,
+            require_token: false,
+        }
+    }
+}
+
+/// One request the emulator received. `status` is 0 for a request it never answered
+/// (the `timeout` fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path with the query, as sent.
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Debug)]
+pub enum EmulatorError {
+    ReadScenario {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    ParseScenario {
+        origin: String,
+        reason: String,
+    },
+    Bind {
+        addr: SocketAddr,
+        reason: String,
+    },
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for EmulatorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmulatorError::ReadScenario { path, source } => {
+                write!(f, "cannot read scenario file {}: {source}", path.display())
+            }
+            EmulatorError::ParseScenario { origin, reason } => {
+                write!(f, "invalid scenario {origin}: {reason}")
+            }
+            EmulatorError::Bind { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
+            EmulatorError::Spawn(e) => write!(f, "cannot start the emulator thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmulatorError {}
+
+/// A running emulator. Dropping it stops its threads and frees the port.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+/// Starts serving on `cfg.listen` (port 0 picks a free port; see [`Emulator::addr`]).
+pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+    let (scenario, source) = match &cfg.scenario {
+        Some(path) => {
+            let stamp = file_stamp(path);
+            let scenario = load_scenario(cfg.provider, path)?;
+            let source = FileSource {
+                path: path.clone(),
+                stamp,
+                checked: Instant::now(),
+            };
+            (scenario, Some(source))
+        }
+        None => (Scenario::builtin(cfg.provider), None),
+    };
+    let server = tiny_http::Server::http(cfg.listen).map_err(|e| EmulatorError::Bind {
+        addr: cfg.listen,
+        reason: e.to_string(),
+    })?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| EmulatorError::Bind {
+            addr: cfg.listen,
+            reason: "the listener has no IP address".to_string(),
+        })?;
+    let shared = Arc::new(Shared {
+        provider: cfg.provider,
+        require_token: cfg.require_token,
+        state: Mutex::new(State {
+            scenario: Arc::new(scenario),
+            fault: cfg.fault,
+            requests: Vec::new(),
+            tokens: aws::TokenStore::new(random_seed()),
+            shutdown: false,
+        }),
+        changed: Condvar::new(),
+        source: Mutex::new(source),
+        handlers: Mutex::new(0),
+        handlers_idle: Condvar::new(),
+    });
+    let accept_shared = Arc::clone(&shared);
+    let accept = thread::Builder::new()
+        .name("emulator-accept".to_string())
+        .spawn(move || accept_loop(server, &accept_shared))
+        .map_err(EmulatorError::Spawn)?;
+    Ok(Emulator {
+        shared,
+        addr,
+        accept: Some(accept),
+    })
+}
+
+impl Emulator {
+    /// The address actually listened on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the base URL a client points at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn provider(&self) -> ProviderKind {
+        self.shared.provider
+    }
+
+    /// Changes the fault for requests received from now on.
+    pub fn set_fault(&self, fault: Fault) {
+        lock(&self.shared.state).fault = fault;
+    }
+
+    /// The requests received so far, oldest first (the most recent 10 000 are kept).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.state).requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.state).requests.clear();
+    }
+
+    /// Replaces the served scenario with `text` (same format as a scenario file). Waiting GCP
+    /// long-polls see the change at once.
+    pub fn set_scenario_text(&self, text: &str) -> Result<(), EmulatorError> {
+        let scenario = Scenario::parse(self.shared.provider, text).map_err(|reason| {
+            EmulatorError::ParseScenario {
+                origin: "text".to_string(),
+                reason,
+            }
+        })?;
+        self.shared.replace_scenario(scenario);
+        Ok(())
+    }
+
+    /// Stops accepting, releases held requests, waits (a few seconds at most) for handlers to
+    /// finish, and frees the port. Also done on drop.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        lock(&self.shared.state).shutdown = true;
+        self.shared.changed.notify_all();
+        if accept.join().is_err() {
+            log::warn!("emulator accept thread panicked");
+        }
+        self.shared.wait_handlers_done(SHUTDOWN_GRACE);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Shared {
+    provider: ProviderKind,
+    require_token: bool,
+    state: Mutex<State>,
+    /// Signalled when the scenario changes or the emulator shuts down.
+    changed: Condvar,
+    source: Mutex<Option<FileSource>>,
+    handlers: Mutex<usize>,
+    handlers_idle: Condvar,
+}
+
+struct State {
+    scenario: Arc<Scenario>,
+    fault: Fault,
+    requests: Vec<RequestRecord>,
+    tokens: aws::TokenStore,
+    shutdown: bool,
+}
+
+/// The scenario file and the modification stamp last loaded from it.
+struct FileSource {
+    path: PathBuf,
+    stamp: Option<FileStamp>,
+    checked: Instant,
+}
+
+type FileStamp = (SystemTime, u64);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn load_scenario(provider: ProviderKind, path: &Path) -> Result<Scenario, EmulatorError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::ReadScenario {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Scenario::parse(provider, &text).map_err(|reason| EmulatorError::ParseScenario {
+        origin: path.display().to_string(),
+        reason,
+    })
+}
+
+/// A seed for token generation: the clock and the process id, mixed.
+fn random_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    facts::content_hash(&nanos.to_le_bytes()) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+fn accept_loop(server: tiny_http::Server, shared: &Arc<Shared>) {
+    while !lock(&shared.state).shutdown {
+        match server.recv_timeout(POLL_STEP) {
+            Ok(Some(request)) => dispatch(shared, request),
+            Ok(None) => {}
+            Err(e) => {
+                log::warn!("emulator: receiving a request failed: {e}");
+                thread::sleep(POLL_STEP);
+            }
+        }
+    }
+}
+
+/// Hands the request to its own thread, or answers 503 when too many are in flight.
+fn dispatch(shared: &Arc<Shared>, request: tiny_http::Request) {
+    if !shared.enter_handler() {
+        shared.record(RequestRecord {
+            method: request.method().as_str().to_ascii_uppercase(),
+            path: request.url().to_string(),
+            status: 503,
+        });
+        respond(request, Reply::new(503, "Service Unavailable\n"));
+        return;
+    }
+    let handler_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("emulator-request".to_string())
+        .spawn(move || {
+            handle(&handler_shared, request);
+            handler_shared.leave_handler();
+        });
+    if let Err(e) = spawned {
+        log::warn!("emulator: cannot spawn a request thread: {e}");
+        shared.leave_handler();
+    }
+}
+
+fn handle(shared: &Shared, request: tiny_http::Request) {
+    let facts = request_facts(&request);
+    shared.reload_if_changed();
+    let answer = shared.answer(&facts);
+    let status = answer.as_ref().map_or(0, |reply| reply.status);
+    log::debug!(
+        "emulator: {} {} -> {status}",
+        request.method(),
+        request.url()
+    );
+    shared.record(RequestRecord {
+        method: facts.method.clone(),
+        path: request.url().to_string(),
+        status,
+    });
+    match answer {
+        Some(reply) => respond(request, reply),
+        None => shared.hang(),
+    }
+}
+
+fn request_facts(request: &tiny_http::Request) -> RequestFacts {
+    let facts = RequestFacts::new(request.method().as_str(), request.url());
+    request.headers().iter().fold(facts, |facts, header| {
+        facts.with_header(header.field.as_str().as_str(), header.value.as_str())
+    })
+}
+
+fn respond(request: tiny_http::Request, reply: Reply) {
+    let mut response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
+    for (name, value) in &reply.headers {
+        match tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            Ok(header) => response.add_header(header),
+            Err(()) => log::warn!("emulator: cannot send header {name}: {value}"),
+        }
+    }
+    if let Err(e) = request.respond(response) {
+        log::debug!("emulator: the client went away before the answer: {e}");
+    }
+}
+
+/// The fault that applies to this request: EC2 token PUTs only see http500 and timeout.
+fn effective_fault(provider: ProviderKind, fault: Fault, facts: &RequestFacts) -> Fault {
+    let token_put = provider == ProviderKind::Aws && facts.method == "PUT";
+    match fault {
+        Fault::Garbage | Fault::Empty if token_put => Fault::None,
+        other => other,
+    }
+}
+
+/// The reply with `fault` applied (the normal headers are kept, so it still looks right).
+fn apply_fault(fault: Fault, reply: Reply) -> Reply {
+    match fault {
+        Fault::None | Fault::Timeout => reply,
+        Fault::Http500 => Reply {
+            status: 500,
+            body: b"Internal Server Error\n".to_vec(),
+            ..reply
+        }
+        .with_header("Content-Type", "text/plain"),
+        Fault::Garbage => Reply {
+            status: 200,
+            body: GARBAGE.to_vec(),
+            ..reply
+        },
+        Fault::Empty => Reply {
+            status: 200,
+            body: Vec::new(),
+            ..reply
+        },
+    }
+}
+
+/// One provider's answer from the current scenario (no waiting).
+fn route(
+    provider: ProviderKind,
+    state: &mut State,
+    facts: &RequestFacts,
+    require_token: bool,
+) -> Reply {
+    match (provider, &*state.scenario) {
+        (ProviderKind::Azure, Scenario::Tree(tree)) => azure::respond(facts, tree),
+        (ProviderKind::Gcp, Scenario::Tree(tree)) => gcp::respond(facts, tree),
+        (ProviderKind::Aws, Scenario::Paths(paths)) => {
+            let ctx = aws::Ec2Context {
+                paths,
+                tokens: &mut state.tokens,
+                now: Instant::now(),
+                require_token,
+            };
+            aws::respond(facts, ctx)
+        }
+        (provider, _) => Reply::new(500, format!("scenario is not a {provider} scenario\n")),
+    }
+}
+
+impl Shared {
+    /// The reply to send, or `None` when the request must hang (the `timeout` fault).
+    fn answer(&self, facts: &RequestFacts) -> Option<Reply> {
+        let fault = effective_fault(self.provider, lock(&self.state).fault, facts);
+        if fault == Fault::Timeout {
+            return None;
+        }
+        let wait = (self.provider == ProviderKind::Gcp)
+            .then(|| gcp::wait_spec(facts))
+            .flatten();
+        let reply = match wait {
+            Some(spec) => self.wait_for_change(facts, spec),
+            None => route(
+                self.provider,
+                &mut lock(&self.state),
+                facts,
+                self.require_token,
+            ),
+        };
+        Some(apply_fault(fault, reply))
+    }
+
+    /// GCP long-poll: answers once the ETag differs from the awaited one, or at the deadline.
+    fn wait_for_change(&self, facts: &RequestFacts, spec: gcp::WaitSpec) -> Reply {
+        let deadline = Instant::now() + spec.timeout;
+        let mut awaited = spec.last_etag;
+        loop {
+            let mut state = lock(&self.state);
+            let reply = route(self.provider, &mut state, facts, self.require_token);
+            let etag = reply.header("ETag").unwrap_or_default().to_string();
+            let awaited = awaited.get_or_insert_with(|| etag.clone());
+            let now = Instant::now();
+            if reply.status != 200 || etag != *awaited || now >= deadline || state.shutdown {
+                return reply;
+            }
+            let pause = (deadline - now).min(POLL_STEP);
+            drop(
+                self.changed
+                    .wait_timeout(state, pause)
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            self.reload_if_changed();
+        }
+    }
+
+    /// Holds the calling handler until shutdown or [`HANG_LIMIT`].
+    fn hang(&self) {
+        let deadline = Instant::now() + HANG_LIMIT;
+        let mut state = lock(&self.state);
+        while !state.shutdown {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn record(&self, record: RequestRecord) {
+        let mut state = lock(&self.state);
+        if state.requests.len() >= MAX_RECORDS {
+            state.requests.remove(0);
+        }
+        state.requests.push(record);
+    }
+
+    fn replace_scenario(&self, scenario: Scenario) {
+        lock(&self.state).scenario = Arc::new(scenario);
+        self.changed.notify_all();
+    }
+
+    /// Re-reads the scenario file when its stamp changed (checked at most every 100 ms). A
+    /// file that does not load keeps the previous scenario.
+    fn reload_if_changed(&self) {
+        let mut source = lock(&self.source);
+        let Some(source) = source.as_mut() else {
+            return;
+        };
+        if source.checked.elapsed() < RELOAD_INTERVAL {
+            return;
+        }
+        source.checked = Instant::now();
+        let stamp = file_stamp(&source.path);
+        if stamp == source.stamp {
+            return;
+        }
+        source.stamp = stamp;
+        match load_scenario(self.provider, &source.path) {
+            Ok(scenario) => {
+                log::info!("emulator: reloaded scenario {}", source.path.display());
+                self.replace_scenario(scenario);
+            }
+            Err(e) => log::warn!("emulator: {e}; keeping the previous scenario"),
+        }
+    }
+
+    fn enter_handler(&self) -> bool {
+        let mut handlers = lock(&self.handlers);
+        if *handlers >= MAX_HANDLERS {
+            return false;
+        }
+        *handlers += 1;
+        true
+    }
+
+    fn leave_handler(&self) {
+        let mut handlers = lock(&self.handlers);
+        *handlers = handlers.saturating_sub(1);
+        self.handlers_idle.notify_all();
+    }
+
+    fn wait_handlers_done(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let mut handlers = lock(&self.handlers);
+        while *handlers > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                log::warn!(
+                    "emulator: {} request threads still busy at shutdown",
+                    *handlers
+                );
+                return;
+            }
+            handlers = self
+                .handlers_idle
+                .wait_timeout(handlers, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_round_trip() {
+        for fault in Fault::ALL {
+            assert_eq!(fault.name().parse::<Fault>(), Ok(fault));
+        }
+        assert_eq!("HTTP500".parse::<Fault>(), Ok(Fault::Http500));
+        let err = "slow".parse::<Fault>().expect_err("unknown fault");
+        assert!(err.contains("'slow'") && err.contains("garbage"), "{err}");
+    }
+
+    #[test]
+    fn faults_keep_headers() {
+        let reply = Reply::new(200, "{}")
+            .with_header("Content-Type", "application/json")
+            .with_header("Metadata-Flavor", "Google");
+        let garbage = apply_fault(Fault::Garbage, reply.clone());
+        assert_eq!((garbage.status, garbage.body.as_slice()), (200, GARBAGE));
+        assert!(serde_json::from_slice::<serde_json::Value>(&garbage.body).is_err());
+        assert_eq!(garbage.header("content-type"), Some("application/json"));
+        let empty = apply_fault(Fault::Empty, reply.clone());
+        assert_eq!((empty.status, empty.body.len()), (200, 0));
+        let error = apply_fault(Fault::Http500, reply.clone());
+        assert_eq!(error.status, 500);
+        assert_eq!(error.header("metadata-flavor"), Some("Google"));
+        assert_eq!(apply_fault(Fault::None, reply.clone()), reply);
+    }
+
+    #[test]
+    fn ec2_token_put_only_sees_server_faults() {
+        let put = RequestFacts::new("PUT", "/latest/api/token");
+        let get = RequestFacts::new("GET", "/latest/meta-data/");
+        let aws = ProviderKind::Aws;
+        assert_eq!(effective_fault(aws, Fault::Garbage, &put), Fault::None);
+        assert_eq!(effective_fault(aws, Fault::Empty, &put), Fault::None);
+        assert_eq!(effective_fault(aws, Fault::Http500, &put), Fault::Http500);
+        assert_eq!(effective_fault(aws, Fault::Timeout, &put), Fault::Timeout);
+        assert_eq!(effective_fault(aws, Fault::Garbage, &get), Fault::Garbage);
+        let gcp = ProviderKind::Gcp;
+        assert_eq!(effective_fault(gcp, Fault::Empty, &put), Fault::Empty);
+    }
+}

@@ -1,2 +1,94 @@
-//! cloud-network: multicall entry point.
-fn main() {}
+//! `cloud-network`: one binary, dispatched by name and subcommand.
+//!
+//! ```text
+//! cnctl ...                         (argv[0] = cnctl) the CLI
+//! cloud-network                     the daemon (no subcommand: systemd's ExecStart)
+//! cloud-network daemon [--config PATH] [--oneshot] [--dry-run]
+//! cloud-network cnctl [--json] [--url URL] <command>
+//! cloud-network emulate --provider azure|aws|gcp [...]   metadata service emulator
+//! cloud-network version | --version
+//! ```
+//!
+//! Usage errors print to stderr and exit 2; `--help` prints to stdout and exits 0.
+
+use argh::FromArgs;
+use cloud_network::cnctl::{self, CnctlArgs};
+use cloud_network::daemon::{self, DaemonArgs};
+use cloud_network::emulator::{self, EmulateArgs};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(FromArgs, Debug)]
+/// Configures secondary NICs and secondary private IPs on cloud VMs from instance metadata.
+struct TopLevel {
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Daemon(DaemonArgs),
+    Cnctl(CnctlArgs),
+    Emulate(EmulateArgs),
+    Version(VersionArgs),
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "version")]
+/// Print the version and exit.
+struct VersionArgs {}
+
+const USAGE_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let program = argv
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_else(|| "cloud-network".to_string());
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    if program == "cnctl" {
+        return parse::<CnctlArgs>("cnctl", &rest).map_or_else(|code| code, cnctl::run);
+    }
+    match parse::<TopLevel>(&program, &rest) {
+        Err(code) => code,
+        Ok(top) if top.version => print_version(),
+        Ok(top) => match top.command {
+            None => daemon::run(DaemonArgs::default()),
+            Some(Command::Daemon(args)) => daemon::run(args),
+            Some(Command::Cnctl(args)) => cnctl::run(args),
+            Some(Command::Emulate(args)) => emulator::run(args),
+            Some(Command::Version(_)) => print_version(),
+        },
+    }
+}
+
+/// Parses arguments with argh; help goes to stdout (exit 0), usage errors to stderr (exit 2).
+fn parse<T: FromArgs>(program: &str, args: &[&str]) -> Result<T, ExitCode> {
+    T::from_args(&[program], args).map_err(|early| match early.status {
+        Ok(()) => {
+            print!("{}", early.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprint!("{}", early.output);
+            eprintln!("Run {program} --help for more information.");
+            ExitCode::from(USAGE_ERROR)
+        }
+    })
+}
+
+fn print_version() -> ExitCode {
+    println!("cloud-network {}", env!("CARGO_PKG_VERSION"));
+    ExitCode::SUCCESS
+}

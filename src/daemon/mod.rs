@@ -1,0 +1,182 @@
+//! `cloud-network daemon`: start-up (config, logging, provider), and the three ways to run the
+//! reconcile: `--dry-run` (print `ip` commands, apply nothing), `--oneshot` (apply once, print a
+//! summary) and the long-running daemon.
+
+pub mod reconcile;
+pub mod setup;
+
+use crate::config::{self, Config};
+use crate::metadata::FetchError;
+use crate::netlink::Netlink;
+use crate::plan::Owned;
+use crate::state;
+use argh::FromArgs;
+use reconcile::{apply_round, dry_run_lines, plan_round, Outcome};
+use setup::Startup;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "daemon")]
+/// Run the daemon (the default when no subcommand is given).
+pub struct DaemonArgs {
+    /// config file (default /etc/cloud-network/cloud-network.toml)
+    #[argh(option, default = "PathBuf::from(config::DEFAULT_PATH)")]
+    pub config: PathBuf,
+    /// fetch, plan and apply once, print a summary and exit
+    #[argh(switch)]
+    pub oneshot: bool,
+    /// fetch and plan, print the changes as ip commands, apply nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+impl Default for DaemonArgs {
+    fn default() -> Self {
+        DaemonArgs {
+            config: PathBuf::from(config::DEFAULT_PATH),
+            oneshot: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// Why a one-off run failed; each ends the process with status 1.
+#[derive(Debug)]
+enum RunError {
+    Fetch(FetchError),
+    Netlink(crate::netlink::NetlinkError),
+    Failures(Outcome),
+    State(state::StateError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Fetch(e) => write!(f, "metadata fetch failed, nothing changed: {e}"),
+            RunError::Netlink(e) => write!(f, "cannot read the kernel's network state: {e}"),
+            RunError::Failures(outcome) => {
+                let lines: Vec<String> = outcome
+                    .failures
+                    .iter()
+                    .map(|x| format!("{}: {} failed: {}", x.link, x.command, x.error))
+                    .collect();
+                f.write_str(&lines.join("\n"))
+            }
+            RunError::State(e) => write!(f, "configured, but the state was not saved: {e}"),
+        }
+    }
+}
+
+pub fn run(args: DaemonArgs) -> ExitCode {
+    let startup = match setup::start(&args.config) {
+        Ok(startup) => startup,
+        Err(e) => {
+            eprintln!("cloud-network: {e}");
+            return ExitCode::from(e.exit_status());
+        }
+    };
+    if args.dry_run || args.oneshot {
+        return finish(run_once(startup, args.dry_run));
+    }
+    run_daemon(startup)
+}
+
+fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cloud-network: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--dry-run` and `--oneshot`: one fetch, one plan, and (oneshot) one apply.
+fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError> {
+    let instance = startup.provider.fetch().map_err(RunError::Fetch)?;
+    let mut netlink = Netlink::open().map_err(RunError::Netlink)?;
+    let kernel = netlink.state().map_err(RunError::Netlink)?;
+    let owned = load_owned(&startup.config);
+    let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
+    if dry_run {
+        return Ok(dry_run_lines(&planned, &kernel));
+    }
+    let (outcome, owned) = apply_round(&mut netlink, planned, &kernel);
+    state::save_owned(&startup.config.state_dir, &owned).map_err(RunError::State)?;
+    if !outcome.failures.is_empty() {
+        return Err(RunError::Failures(outcome));
+    }
+    if outcome.summary.is_empty() {
+        return Ok(vec!["No changes".to_string()]);
+    }
+    Ok(outcome.summary)
+}
+
+/// Reads the ownership record, logging (once) when it had to be ignored.
+pub fn load_owned(config: &Config) -> Owned {
+    match state::load_owned(&config.state_dir) {
+        state::OwnedLoad::Corrupt { reason } => {
+            log::error!("{reason}; treating it as empty: nothing will be removed, it is rebuilt from what is added");
+            Owned::default()
+        }
+        other => other.into_owned(),
+    }
+}
+
+/// The long-running daemon: reconcile at start and then every `RefreshTimer`. A failed fetch or
+/// apply is logged and changes nothing; the next round tries again.
+fn run_daemon(mut startup: Startup) -> ExitCode {
+    let mut netlink = match Netlink::open() {
+        Ok(netlink) => netlink,
+        Err(e) => {
+            eprintln!("cloud-network: cannot open netlink: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut owned = load_owned(&startup.config);
+    loop {
+        match startup.provider.fetch() {
+            Ok(instance) => owned = reconcile_logged(&mut netlink, &instance, owned, &startup),
+            Err(e) => log::warn!("metadata fetch failed, nothing changed: {e}"),
+        }
+        std::thread::sleep(startup.config.refresh_timer);
+    }
+}
+
+fn reconcile_logged(
+    netlink: &mut Netlink,
+    instance: &crate::metadata::Instance,
+    owned: Owned,
+    startup: &Startup,
+) -> Owned {
+    let kernel = match netlink.state() {
+        Ok(kernel) => kernel,
+        Err(e) => {
+            log::error!("cannot read the kernel's network state: {e}");
+            return owned;
+        }
+    };
+    let planned = plan_round(instance, &kernel, &owned, &startup.settings);
+    let (outcome, owned) = apply_round(netlink, planned, &kernel);
+    for line in &outcome.summary {
+        log::info!("{line}");
+    }
+    for failure in &outcome.failures {
+        log::error!(
+            "{}: {} failed: {}",
+            failure.link,
+            failure.command,
+            failure.error
+        );
+    }
+    if let Err(e) = state::save_owned(&startup.config.state_dir, &owned) {
+        log::error!("{e}");
+    }
+    owned
+}

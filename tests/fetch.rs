@@ -248,6 +248,26 @@ fn ec2_token_renewed_before_it_expires() {
 }
 
 #[test]
+fn ec2_token_ttl_is_clamped_to_what_imds_grants() {
+    // IMDS answers 400 to a TTL of 0 or above 21600 s: the client never asks for one.
+    for ttl in [
+        Duration::ZERO,
+        Duration::from_millis(999),
+        Duration::from_secs(100_000),
+    ] {
+        let emu = start(ProviderKind::Aws, true, Fault::None);
+        let http = Http::new(test_http_config());
+        let mut ec2 = Ec2::new(&emu.base_url(), http).with_token_ttl(ttl);
+        assert_eq!(fetched(&mut ec2).nics, expected_ec2_nics(), "{ttl:?}");
+        assert_eq!(
+            seen(&emu)[0],
+            req("PUT", "/latest/api/token", 200),
+            "{ttl:?}"
+        );
+    }
+}
+
+#[test]
 fn ec2_token_renewed_after_401() {
     let emu = start(ProviderKind::Aws, true, Fault::None);
     let mut provider = client(&emu, test_http_config());

@@ -40,6 +40,11 @@ impl TokenStore {
         token
     }
 
+    /// Forgets every token, as if all had expired.
+    pub fn expire_all(&mut self) {
+        self.tokens.clear();
+    }
+
     /// Whole seconds left on `token`, or `None` when it is unknown or expired.
     pub fn remaining(&self, token: &str, now: Instant) -> Option<u64> {
         let expiry = *self.tokens.get(token)?;

@@ -23,7 +23,7 @@ pub struct EmulateArgs {
     /// address to listen on (default 127.0.0.1:1338)
     #[argh(option, default = "DEFAULT_LISTEN")]
     pub listen: SocketAddr,
-    /// fault to inject: none, http500, timeout, garbage or empty (default none)
+    /// fault to inject: none, http500, timeout, garbage, empty or throttle (429 with Retry-After: 1) (default none)
     #[argh(option, default = "Fault::None")]
     pub fault: Fault,
     /// EC2: answer 401 to GETs without a valid IMDSv2 token

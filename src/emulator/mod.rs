@@ -47,15 +47,18 @@ pub enum Fault {
     Garbage,
     /// 200 with the normal headers and an empty body.
     Empty,
+    /// 429 with `Retry-After: 1`, as a throttling IMDS answers.
+    Throttle,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::None,
         Fault::Http500,
         Fault::Timeout,
         Fault::Garbage,
         Fault::Empty,
+        Fault::Throttle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Fault {
             Fault::Timeout => "timeout",
             Fault::Garbage => "garbage",
             Fault::Empty => "empty",
+            Fault::Throttle => "throttle",
         }
     }
 }
@@ -82,7 +86,7 @@ impl FromStr for Fault {
             .into_iter()
             .find(|fault| fault.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown fault '{s}' (expected none, http500, timeout, garbage or empty)")
+                format!("unknown fault '{s}' (expected none, http500, timeout, garbage, empty or throttle)")
             })
     }
 }
@@ -195,6 +199,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         state: Mutex::new(State {
             scenario: Arc::new(scenario),
             fault: cfg.fault,
+            next_faults: (0, Fault::None),
             requests: Vec::new(),
             tokens: aws::TokenStore::new(random_seed()),
             shutdown: false,
@@ -234,6 +239,17 @@ impl Emulator {
     /// Changes the fault for requests received from now on.
     pub fn set_fault(&self, fault: Fault) {
         lock(&self.shared.state).fault = fault;
+    }
+
+    /// Applies `fault` to the next `count` requests only, then the [`Emulator::set_fault`] one
+    /// again. Replaces an earlier `fail_next` not yet used up.
+    pub fn fail_next(&self, count: usize, fault: Fault) {
+        lock(&self.shared.state).next_faults = (count, fault);
+    }
+
+    /// EC2: forgets every issued session token, as if all expired; a GET with one gets 401.
+    pub fn expire_tokens(&self) {
+        lock(&self.shared.state).tokens.expire_all();
     }
 
     /// The requests received so far, oldest first (the most recent 10 000 are kept).
@@ -297,9 +313,24 @@ struct Shared {
 struct State {
     scenario: Arc<Scenario>,
     fault: Fault,
+    /// How many of the next requests get which fault instead of `fault`.
+    next_faults: (usize, Fault),
     requests: Vec<RequestRecord>,
     tokens: aws::TokenStore,
     shutdown: bool,
+}
+
+impl State {
+    /// The fault for the request being answered, using up one of `next_faults` if any is left.
+    fn take_fault(&mut self) -> Fault {
+        match &mut self.next_faults {
+            (0, _) => self.fault,
+            (left, fault) => {
+                *left -= 1;
+                *fault
+            }
+        }
+    }
 }
 
 /// The scenario file and the modification stamp last loaded from it.
@@ -446,6 +477,13 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
             body: Vec::new(),
             ..reply
         },
+        Fault::Throttle => Reply {
+            status: 429,
+            body: b"Too Many Requests\n".to_vec(),
+            ..reply
+        }
+        .with_header("Content-Type", "text/plain")
+        .with_header("Retry-After", "1"),
     }
 }
 
@@ -475,7 +513,7 @@ fn route(
 impl Shared {
     /// The reply to send, or `None` when the request must hang (the `timeout` fault).
     fn answer(&self, facts: &RequestFacts) -> Option<Reply> {
-        let fault = effective_fault(self.provider, lock(&self.state).fault, facts);
+        let fault = effective_fault(self.provider, lock(&self.state).take_fault(), facts);
         if fault == Fault::Timeout {
             return None;
         }
@@ -636,6 +674,10 @@ mod tests {
         let error = apply_fault(Fault::Http500, reply.clone());
         assert_eq!(error.status, 500);
         assert_eq!(error.header("metadata-flavor"), Some("Google"));
+        let throttled = apply_fault(Fault::Throttle, reply.clone());
+        assert_eq!(throttled.status, 429);
+        assert_eq!(throttled.header("retry-after"), Some("1"));
+        assert_eq!(throttled.header("metadata-flavor"), Some("Google"));
         assert_eq!(apply_fault(Fault::None, reply.clone()), reply);
     }
 

@@ -23,9 +23,10 @@ pub const DEFAULT_BASE_URL: &str = "http://169.254.169.254";
 const TOKEN_PATH: &str = "api/token";
 const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
 const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
-/// The longest token lifetime IMDS grants (6 h).
+/// The longest token lifetime IMDS grants (6 h), and the one requested unless told otherwise.
 const TOKEN_TTL: Duration = Duration::from_secs(21600);
-/// A token is renewed this long before it expires, so no GET carries a dying token.
+/// A token is renewed this long before it expires (at most; a quarter of shorter lifetimes),
+/// so no GET carries a dying token.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// After IMDS refused the token PUT, IMDSv1 is used this long before IMDSv2 is tried again.
 const V1_RECHECK: Duration = Duration::from_secs(3600);
@@ -73,6 +74,7 @@ pub struct Ec2 {
     identity: Option<Option<String>>,
     known_indexes: BTreeMap<u32, Mac>,
     not_ready_delays: Vec<Duration>,
+    token_ttl: Duration,
 }
 
 /// The leaves read for each NIC, by MAC directory name as listed.
@@ -89,7 +91,15 @@ impl Ec2 {
             identity: None,
             known_indexes: BTreeMap::new(),
             not_ready_delays: NOT_READY_DELAYS.to_vec(),
+            token_ttl: TOKEN_TTL,
         }
+    }
+
+    /// Requests session tokens living `ttl` (whole seconds, clamped to 1 s – 6 h; default 6 h).
+    /// Each is renewed min(60 s, ttl/4) before it expires.
+    pub fn with_token_ttl(mut self, ttl: Duration) -> Ec2 {
+        self.token_ttl = Duration::from_secs(ttl.as_secs().clamp(1, TOKEN_TTL.as_secs()));
+        self
     }
 
     /// Replaces the waits before re-reading a NIC that is still propagating (default 3 × 500 ms);
@@ -170,7 +180,7 @@ impl Ec2 {
             return Ok(Auth::None);
         }
         let url = self.url(TOKEN_PATH);
-        let ttl = TOKEN_TTL.as_secs().to_string();
+        let ttl = self.token_ttl.as_secs().to_string();
         match self.http.put(&url, &[(TOKEN_TTL_HEADER, &ttl)]) {
             Ok(reply) => self.keep_token(&url, reply.body.trim(), now),
             Err(HttpError::Status {
@@ -197,7 +207,7 @@ impl Ec2 {
         self.v1_until = None;
         self.token = Some(Token {
             value: value.to_string(),
-            renew_at: now + TOKEN_TTL - TOKEN_MARGIN,
+            renew_at: now + self.token_ttl - TOKEN_MARGIN.min(self.token_ttl / 4),
         });
         Ok(Auth::Token(value.to_string()))
     }

@@ -140,6 +140,13 @@ pub enum Change {
         name: String,
         mtu: u32,
     },
+    /// Turn on the link's IPv4 `promote_secondaries` before deleting an address: otherwise
+    /// deleting the first address of a subnet silently deletes every other address of that
+    /// subnet on the link, others' included.
+    PromoteSecondaries {
+        ifindex: u32,
+        name: String,
+    },
     AddAddress(Address),
     DelAddress(Address),
     AddRoute(Route),

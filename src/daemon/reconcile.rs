@@ -75,6 +75,7 @@ pub fn apply_round(
     let name_of = link_namer(kernel);
     let mut done = Vec::new();
     let mut failures = Vec::new();
+    let mut links_now: Option<Vec<u32>> = None;
     for (planned, result) in changes.into_iter().zip(results) {
         match classify(&planned.change, result) {
             Applied::Yes => {
@@ -85,7 +86,10 @@ pub fn apply_round(
                 owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change)
             }
             Applied::SomeoneElses => {}
-            Applied::Failed(error) => failures.push(failure(&planned, &error, &name_of)),
+            Applied::Failed(error) => {
+                let present = links_now.get_or_insert_with(|| link_indexes(netlink));
+                failures.push(failure(&planned, &error, &name_of, present));
+            }
         }
     }
     let outcome = Outcome {
@@ -121,17 +125,35 @@ fn classify(change: &Change, result: Result<(), NetlinkError>) -> Applied {
     }
 }
 
+/// The links that exist now, read after a refusal to tell "the link left" from other errors
+/// (a vanished link makes the kernel answer ENODEV, but also ENETUNREACH for a gateway route).
+/// Empty when the read fails: then no error is blamed on a vanished link.
+fn link_indexes(netlink: &mut Netlink) -> Vec<u32> {
+    match netlink.links() {
+        Ok(links) => links.iter().map(|l| l.index).collect(),
+        Err(e) => {
+            log::warn!("cannot re-read the links after a failed change: {e}");
+            Vec::new()
+        }
+    }
+}
+
 fn failure(
     planned: &PlannedChange,
     error: &NetlinkError,
     name_of: &dyn Fn(u32) -> String,
+    links_now: &[u32],
 ) -> Failure {
     let link = planned
         .nic
         .map(|n| name_of(n.ifindex))
         .unwrap_or_else(|| "metadata rules".to_string());
+    let vanished = planned
+        .nic
+        .is_some_and(|n| !links_now.is_empty() && !links_now.contains(&n.ifindex));
     let error = match error {
         NetlinkError::NoSuchDevice(_) => format!("link disappeared during apply: {error}"),
+        other if vanished => format!("link disappeared during apply: {other}"),
         other => other.to_string(),
     };
     Failure {

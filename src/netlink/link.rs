@@ -11,10 +11,14 @@ use neli::{
         rtnl::{Arphrd, Iff, Ifla, IflaInfo, RtAddrFamily, Rtm},
     },
     rtnl::{Ifinfomsg, IfinfomsgBuilder},
-    types::RtBuffer,
+    types::{Buffer, RtBuffer},
 };
 
 const ARPHRD_ETHER: u16 = 1;
+/// Nested attribute types of `IFLA_AF_SPEC` (linux/if_link.h, linux/ip.h).
+const AF_INET: u16 = 2;
+const IFLA_INET_CONF: u16 = 1;
+const IPV4_DEVCONF_PROMOTE_SECONDARIES: u16 = 20;
 /// IFLA_EXT_MASK value: leave the statistics out of the dump.
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 
@@ -71,6 +75,36 @@ pub fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
         flags: NlmF::empty(),
         payload: encode(&msg)?,
     })
+}
+
+/// `sysctl -w net.ipv4.conf.X.promote_secondaries=1`, through netlink: `IFLA_AF_SPEC` →
+/// `AF_INET` → `IFLA_INET_CONF` → `IPV4_DEVCONF_PROMOTE_SECONDARIES` = 1.
+pub fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError> {
+    let devconf = nested(IPV4_DEVCONF_PROMOTE_SECONDARIES, &1u32.to_ne_bytes());
+    let inet = nested(AF_INET, &nested(IFLA_INET_CONF, &devconf));
+    let attrs: RtBuffer<Ifla, _> = [attr(Ifla::AfSpec, Buffer::from(inet))?]
+        .into_iter()
+        .collect();
+    let msg = header(ifindex)
+        .rtattrs(attrs)
+        .build()
+        .map_err(build_error)?;
+    Ok(Request {
+        ty: Rtm::Newlink,
+        flags: NlmF::empty(),
+        payload: encode(&msg)?,
+    })
+}
+
+/// One raw attribute (length, type, payload padded to 4 bytes) for nesting by hand.
+fn nested(ty: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 4 + payload.len();
+    let mut out = Vec::with_capacity(len.next_multiple_of(4));
+    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out.resize(len.next_multiple_of(4), 0);
+    out
 }
 
 fn header(ifindex: u32) -> IfinfomsgBuilder {

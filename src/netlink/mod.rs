@@ -110,6 +110,7 @@ fn request(change: &Change) -> Result<Request, NetlinkError> {
     match change {
         Change::LinkUp { ifindex, .. } => link::up_request(*ifindex),
         Change::SetMtu { ifindex, mtu, .. } => link::mtu_request(*ifindex, *mtu),
+        Change::PromoteSecondaries { ifindex, .. } => link::promote_secondaries_request(*ifindex),
         Change::AddAddress(a) => addr::add_request(a),
         Change::DelAddress(a) => addr::del_request(a),
         Change::AddRoute(r) => route::add_request(r),
@@ -125,6 +126,9 @@ fn describe(change: &Change) -> String {
         Change::LinkUp { ifindex, name } => format!("link {name} (ifindex {ifindex}) up"),
         Change::SetMtu { ifindex, name, mtu } => {
             format!("MTU {mtu} on link {name} (ifindex {ifindex})")
+        }
+        Change::PromoteSecondaries { ifindex, name } => {
+            format!("promote_secondaries on link {name} (ifindex {ifindex})")
         }
         Change::AddAddress(a) | Change::DelAddress(a) => {
             format!("address {} on ifindex {}", a.addr, a.ifindex)

@@ -130,16 +130,28 @@ fn remove_unwanted(
             .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
     }
     let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
-    for owned_addr in owned.addresses.iter().filter(|a| !wanted.contains(a)) {
-        let address = kernel
-            .addresses
-            .iter()
-            .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr);
-        if let Some(address) = address {
-            stages
-                .del_addresses
-                .push(planned(Some(nic_ref), Change::DelAddress(address.clone())));
-        }
+    let unwanted: Vec<&Address> = owned
+        .addresses
+        .iter()
+        .filter(|a| !wanted.contains(a))
+        .filter_map(|owned_addr| {
+            kernel
+                .addresses
+                .iter()
+                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
+        })
+        .collect();
+    if unwanted.iter().any(|a| a.addr.addr().is_ipv4()) {
+        let promote = Change::PromoteSecondaries {
+            ifindex: plan.ifindex,
+            name: plan.name.clone(),
+        };
+        stages.del_addresses.push(planned(Some(nic_ref), promote));
+    }
+    for address in unwanted {
+        stages
+            .del_addresses
+            .push(planned(Some(nic_ref), Change::DelAddress(address.clone())));
     }
 }
 

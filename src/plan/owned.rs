@@ -114,7 +114,9 @@ impl Owned {
             Change::DelRoute(r) => entry.routes.remove(r),
             Change::AddRule(r) => entry.rules.insert(r.clone()),
             Change::DelRule(r) => entry.rules.remove(r),
-            Change::LinkUp { .. } | Change::SetMtu { .. } => false,
+            Change::LinkUp { .. } | Change::SetMtu { .. } | Change::PromoteSecondaries { .. } => {
+                false
+            }
         };
         if entry.is_empty() {
             self.nics.remove(&mac);

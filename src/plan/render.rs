@@ -12,6 +12,9 @@ pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
     match change {
         Change::LinkUp { name, .. } => format!("ip link set dev {name} up"),
         Change::SetMtu { name, mtu, .. } => format!("ip link set dev {name} mtu {mtu}"),
+        Change::PromoteSecondaries { name, .. } => {
+            format!("sysctl -w net.ipv4.conf.{name}.promote_secondaries=1")
+        }
         Change::AddAddress(a) => format!(
             "ip address add {} dev {}{}",
             a.addr,
@@ -117,6 +120,7 @@ impl Tally {
         match change {
             Change::LinkUp { .. } => self.link.push("link up".to_string()),
             Change::SetMtu { mtu, .. } => self.link.push(format!("mtu {mtu}")),
+            Change::PromoteSecondaries { .. } => {}
             Change::AddAddress(_) => self.addresses.0 += 1,
             Change::DelAddress(_) => self.addresses.1 += 1,
             Change::AddRoute(r) if r.table == TABLE_LOCAL => self.local_routes += 1,

@@ -101,6 +101,7 @@ fn apply(kernel: &mut KernelState, change: &Change) {
                 .unwrap()
                 .mtu = *mtu
         }
+        Change::PromoteSecondaries { .. } => {}
         Change::AddAddress(a) => kernel.addresses.push(a.clone()),
         Change::DelAddress(a) => kernel.addresses.retain(|k| k != a),
         Change::AddRoute(r) => kernel.routes.push(r.clone()),
@@ -320,6 +321,7 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
         [
             "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
     );
@@ -335,6 +337,7 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
             "ip rule del to 169.254.169.254/32 lookup main priority 2999",
             "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.5/24 dev eth1",
         ]
     );

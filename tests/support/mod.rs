@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod scene;
+pub mod view;

@@ -1,0 +1,164 @@
+//! Golden tests of the pure path: every Azure, GCP and EC2 fixture in ../shared/fixtures is
+//! parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
+//! DHCP lease) and rendered as `ip` commands, then compared with `tests/golden/<provider>/
+//! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
+
+use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
+use cloud_network::kernel::{Address, KernelState, Link};
+use cloud_network::metadata::aws::parse::parse as parse_ec2;
+use cloud_network::metadata::{azure, gcp, Instance, IpNet, ProviderKind};
+use cloud_network::plan::{Owned, PlanSettings};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn fixtures(provider: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")).join(provider)
+}
+
+fn golden_path(provider: &str, fixture: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden"))
+        .join(provider)
+        .join(format!("{fixture}.txt"))
+}
+
+fn entries(provider: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures(provider))
+        .expect("fixture directory")
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .expect("utf-8 fixture name")
+        .to_string()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One Ethernet link per NIC in index order, eth0 up with the primary address as DHCP leases
+/// it (finite lifetimes), the others down as a hot-plugged NIC arrives.
+fn synthetic_kernel(instance: &Instance) -> KernelState {
+    let mut nics: Vec<_> = instance.nics.iter().collect();
+    nics.sort_by_key(|n| n.index);
+    let links: Vec<Link> = nics
+        .iter()
+        .enumerate()
+        .map(|(i, nic)| Link {
+            index: 2 + i as u32,
+            name: format!("eth{i}"),
+            mac: Some(nic.mac),
+            mtu: 1500,
+            up: i == 0,
+            kind: None,
+            master: None,
+            loopback: false,
+            ethernet: true,
+        })
+        .collect();
+    let lease = nics
+        .first()
+        .filter(|n| n.index == 0)
+        .and_then(|n| n.ipv4.first())
+        .map(|primary| Address {
+            ifindex: 2,
+            addr: IpNet::V4(*primary),
+            noprefixroute: false,
+            valid_lft: 3600,
+            preferred_lft: 3600,
+        });
+    KernelState {
+        links,
+        addresses: lease.into_iter().collect(),
+        routes: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+fn render(instance: &Instance) -> String {
+    let kernel = synthetic_kernel(instance);
+    let planned = plan_round(
+        instance,
+        &kernel,
+        &Owned::default(),
+        &PlanSettings::default(),
+    );
+    let mut text = dry_run_lines(&planned, &kernel).join("\n");
+    text.push('\n');
+    text
+}
+
+/// Compares (or with UPDATE_GOLDEN=1 writes) one golden file.
+fn check(provider: &str, fixture: &str, instance: &Instance) {
+    let got = render(instance);
+    let path = golden_path(provider, fixture);
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().expect("golden dir")).expect("create golden dir");
+        std::fs::write(&path, &got).expect("write golden file");
+        return;
+    }
+    let want = read(&path);
+    let (got_lines, want_lines): (Vec<&str>, Vec<&str>) =
+        (got.lines().collect(), want.lines().collect());
+    for (i, (g, w)) in got_lines.iter().zip(&want_lines).enumerate() {
+        assert_eq!(g, w, "{}: line {}", path.display(), i + 1);
+    }
+    assert_eq!(
+        got_lines.len(),
+        want_lines.len(),
+        "{}: line count\n{got}",
+        path.display()
+    );
+}
+
+#[test]
+fn azure_fixtures_match_golden_commands() {
+    let files = entries("azure");
+    assert_eq!(files.len(), 10);
+    for path in files {
+        let instance = azure::parse(&read(&path)).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        check("azure", &stem(&path), &instance);
+    }
+}
+
+#[test]
+fn gcp_fixtures_match_golden_commands() {
+    let files = entries("gcp");
+    assert_eq!(files.len(), 4);
+    for path in files {
+        let name = stem(&path);
+        let text = read(&path);
+        let instance = if name.contains("network-interfaces-subtree") {
+            let array: serde_json::Value = serde_json::from_str(&text).expect("json array");
+            Instance {
+                provider: ProviderKind::Gcp,
+                instance_id: String::new(),
+                location: String::new(),
+                nics: gcp::parse_network_interfaces(&array)
+                    .unwrap_or_else(|e| panic!("{name}: {e}")),
+                raw: serde_json::Value::Null,
+            }
+        } else {
+            gcp::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        check("gcp", &name, &instance);
+    }
+}
+
+#[test]
+fn ec2_fixtures_match_golden_commands() {
+    let dirs = entries("ec2");
+    assert_eq!(dirs.len(), 4);
+    for dir in dirs {
+        let name = stem(&dir);
+        let tree: BTreeMap<String, String> =
+            serde_json::from_str(&read(&dir.join("metadata.json"))).expect("flat path map");
+        let instance = parse_ec2(&tree).unwrap_or_else(|e| panic!("{name}: {e}"));
+        check("ec2", &name, &instance);
+    }
+}

@@ -1,0 +1,734 @@
+//! Root-only reconcile tests against a real kernel, each VM in its own namespace with the
+//! metadata emulator inside: apply per provider (read back through netlink and `ip -j`),
+//! idempotence, removal, coexistence with what is not ours, restart safety, a link vanishing
+//! mid-apply, and the `--dry-run` / `--oneshot` output contract.
+
+mod support;
+
+use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
+use cloud_network::metadata::ProviderKind;
+use cloud_network::netlink::Netlink;
+use cloud_network::plan::{Owned, PlanSettings};
+use serde_json::{Map, Value};
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+use support::netns::require_root;
+use support::scene::{stdout_ok, Scene, Vm};
+use support::view::{read_both, View, DEFAULT_RULES};
+
+const AZURE: Vm = Vm {
+    provider: ProviderKind::Azure,
+    macs: &["00:0d:3a:4f:6b:10", "00:0d:3a:4f:6b:11"],
+    primary: "10.4.0.4/24",
+    gateway: "10.4.0.1",
+    gateway_host_route: false,
+};
+
+const AZURE_3: Vm = Vm {
+    macs: &[
+        "00:0d:3a:4f:6b:10",
+        "00:0d:3a:4f:6b:11",
+        "00:0d:3a:4f:6b:12",
+    ],
+    ..AZURE
+};
+
+const AWS_3: Vm = Vm {
+    provider: ProviderKind::Aws,
+    macs: &[
+        "0a:3f:5c:1e:7d:01",
+        "0a:3f:5c:1e:7d:02",
+        "0a:3f:5c:1e:7d:03",
+    ],
+    primary: "172.31.20.10/20",
+    gateway: "172.31.16.1",
+    gateway_host_route: false,
+};
+
+const AWS: Vm = Vm {
+    macs: &["0a:3f:5c:1e:7d:01", "0a:3f:5c:1e:7d:02"],
+    ..AWS_3
+};
+
+const GCP: Vm = Vm {
+    provider: ProviderKind::Gcp,
+    macs: &["42:01:0a:80:00:0c", "42:01:c0:a8:01:05"],
+    primary: "10.128.0.12/32",
+    gateway: "10.128.0.1",
+    gateway_host_route: true,
+};
+
+const AZURE_SCENARIO: &str = include_str!("../src/emulator/scenarios/azure.json");
+const AWS_SCENARIO: &str = include_str!("../src/emulator/scenarios/aws.json");
+
+fn with_defaults(rules: &[&str]) -> Vec<String> {
+    rules
+        .iter()
+        .chain(&DEFAULT_RULES)
+        .map(|r| r.to_string())
+        .collect()
+}
+
+fn azure_expected() -> View {
+    let rules = with_defaults(&[
+        "2999 from all to 169.254.169.254 lookup main",
+        "2999 from all to 168.63.129.16 lookup main",
+        "3001 from 10.4.0.5 lookup 10001",
+        "3001 from all to 10.4.0.5 lookup 10001",
+        "3001 from 10.4.0.6 lookup 10001",
+        "3001 from all to 10.4.0.6 lookup 10001",
+        "3001 from 10.4.0.7 lookup 10001",
+        "3001 from all to 10.4.0.7 lookup 10001",
+    ]);
+    View::expect(
+        &["eth0 up mtu 1500", "eth1 up mtu 1500"],
+        &[
+            "eth0 10.4.0.4/24 dynamic",
+            "eth0 10.4.0.8/24 noprefixroute forever",
+            "eth0 10.4.0.9/24 noprefixroute forever",
+            "eth1 10.4.0.5/24 noprefixroute forever",
+            "eth1 10.4.0.6/24 noprefixroute forever",
+            "eth1 10.4.0.7/24 noprefixroute forever",
+        ],
+        &[
+            "10001 default via 10.4.0.1 dev eth1 proto 201",
+            "10001 10.4.0.0/24 dev eth1 proto 201 scope link src 10.4.0.5",
+        ],
+        &[],
+        &[
+            "default via 10.4.0.1 dev eth0",
+            "10.4.0.0/24 dev eth0 proto kernel scope link src 10.4.0.4",
+        ],
+        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+/// One library-level round in the current thread's namespace.
+struct Round {
+    outcome: Outcome,
+    owned: Owned,
+    writes: u64,
+}
+
+fn round(scene: &Scene, owned: &Owned) -> Round {
+    let instance = scene.fetch();
+    let mut nl = Netlink::open().expect("open netlink");
+    let kernel = nl.state().expect("read kernel");
+    let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
+    let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
+    assert!(
+        outcome.failures.is_empty(),
+        "failures: {:?}",
+        outcome.failures
+    );
+    Round {
+        outcome,
+        owned,
+        writes: nl.writes(),
+    }
+}
+
+/// Applies the scenario, checks the kernel exactly, then checks a second round writes nothing.
+fn apply_and_check(scene: &Scene, expected: &View) {
+    let first = round(scene, &Owned::default());
+    assert!(first.writes > 0);
+    assert_eq!(read_both(&scene.ns), *expected);
+    let second = round(scene, &first.owned);
+    assert_eq!(
+        second.writes, 0,
+        "second round: {:?}",
+        second.outcome.summary
+    );
+    assert!(second.outcome.summary.is_empty());
+    assert_eq!(second.owned, first.owned);
+    assert_eq!(read_both(&scene.ns), *expected);
+}
+
+#[test]
+fn azure_apply_reads_back_exactly_and_is_idempotent() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-azure", AZURE, None);
+    apply_and_check(&scene, &azure_expected());
+}
+
+/// The default EC2 scenario plus a third NIC on network card 1 (index 101).
+fn aws_three_nics() -> String {
+    let mut tree: Map<String, Value> = serde_json::from_str(AWS_SCENARIO).expect("aws scenario");
+    let dir = "meta-data/network/interfaces/macs/0a:3f:5c:1e:7d:03/";
+    for (leaf, value) in [
+        ("device-number", "1"),
+        ("network-card", "1"),
+        ("interface-id", "eni-0a1b2c3d4e5f60003"),
+        ("local-ipv4s", "172.31.30.7\n172.31.30.8"),
+        ("mac", "0a:3f:5c:1e:7d:03"),
+        ("subnet-ipv4-cidr-block", "172.31.28.0/22"),
+    ] {
+        tree.insert(format!("{dir}{leaf}"), Value::String(value.to_string()));
+    }
+    Value::Object(tree).to_string()
+}
+
+#[test]
+fn ec2_apply_uses_network_card_in_the_index() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-aws", AWS_3, Some(&aws_three_nics()));
+    let rules = with_defaults(&[
+        "2999 from all to 169.254.169.254 lookup main",
+        "3001 from 172.31.25.40 lookup 10001",
+        "3001 from all to 172.31.25.40 lookup 10001",
+        "3001 from 172.31.25.41 lookup 10001",
+        "3001 from all to 172.31.25.41 lookup 10001",
+        "3101 from 172.31.30.7 lookup 10101",
+        "3101 from all to 172.31.30.7 lookup 10101",
+        "3101 from 172.31.30.8 lookup 10101",
+        "3101 from all to 172.31.30.8 lookup 10101",
+    ]);
+    let expected = View::expect(
+        &["eth0 up mtu 1500", "eth1 up mtu 1500", "eth2 up mtu 1500"],
+        &[
+            "eth0 172.31.20.10/20 dynamic",
+            "eth0 172.31.20.11/20 noprefixroute forever",
+            "eth0 172.31.20.12/20 noprefixroute forever",
+            "eth1 172.31.25.40/20 noprefixroute forever",
+            "eth1 172.31.25.41/20 noprefixroute forever",
+            "eth2 172.31.30.7/22 noprefixroute forever",
+            "eth2 172.31.30.8/22 noprefixroute forever",
+        ],
+        &[
+            "10001 default via 172.31.16.1 dev eth1 proto 201",
+            "10001 172.31.16.0/20 dev eth1 proto 201 scope link src 172.31.25.40",
+            "10101 default via 172.31.28.1 dev eth2 proto 201",
+            "10101 172.31.28.0/22 dev eth2 proto 201 scope link src 172.31.30.7",
+        ],
+        &[],
+        &[
+            "default via 172.31.16.1 dev eth0",
+            "172.31.16.0/20 dev eth0 proto kernel scope link src 172.31.20.10",
+        ],
+        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    apply_and_check(&scene, &expected);
+}
+
+fn gcp_expected() -> View {
+    let rules = with_defaults(&[
+        "2999 from all to 169.254.169.254 lookup main",
+        "3001 from 192.168.1.5 lookup 10001",
+        "3001 from all to 192.168.1.5 lookup 10001",
+        "3001 from 192.168.1.64/29 lookup 10001",
+        "3001 from all to 192.168.1.64/29 lookup 10001",
+    ]);
+    View::expect(
+        &["eth0 up mtu 1460", "eth1 up mtu 1460"],
+        &[
+            "eth0 10.128.0.12/32 dynamic",
+            "eth1 192.168.1.5/32 noprefixroute forever",
+        ],
+        &[
+            "10001 default via 192.168.1.1 dev eth1 proto 201",
+            "10001 192.168.1.1 dev eth1 proto 201 scope link src 192.168.1.5",
+        ],
+        &[
+            "local 10.8.1.0/24 dev eth0 proto 201 scope host",
+            "local 34.120.88.10 dev eth0 proto 201 scope host",
+            "local 192.168.1.64/29 dev eth1 proto 201 scope host",
+        ],
+        &[
+            "default via 10.128.0.1 dev eth0",
+            "10.128.0.1 dev eth0 scope link",
+        ],
+        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn gcp_apply_sets_mtu_and_local_routes_and_is_idempotent() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-gcp", GCP, None);
+    apply_and_check(&scene, &gcp_expected());
+}
+
+/// The Azure scenario with NIC `nic`'s address list replaced by `addresses`.
+fn azure_with(changes: &[(usize, &[&str])]) -> String {
+    let mut doc: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
+    for (nic, addresses) in changes {
+        let list: Vec<Value> = addresses
+            .iter()
+            .map(|a| serde_json::json!({"privateIpAddress": a, "publicIpAddress": ""}))
+            .collect();
+        doc["network"]["interface"][*nic]["ipv4"]["ipAddress"] = Value::Array(list);
+    }
+    doc.to_string()
+}
+
+fn without(lines: &[String], gone: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| !gone.contains(&l.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn plus(lines: &[String], added: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = lines
+        .iter()
+        .cloned()
+        .chain(added.iter().map(|a| a.to_string()))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn removal_takes_only_ours_and_leaves_foreign_objects_alone() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-remove", AZURE, None);
+    let ns = &scene.ns;
+    let first = round(&scene, &Owned::default());
+    ns.run_ok(&["ip", "address", "add", "10.4.0.50/24", "dev", "eth1"]);
+    ns.run_ok(&[
+        "ip", "rule", "add", "from", "10.4.0.6", "lookup", "10001", "priority", "1000",
+    ]);
+    let mut expected = azure_expected();
+    expected.addresses = plus(&expected.addresses, &["eth1 10.4.0.50/24 forever"]);
+    expected.rules = plus(&expected.rules, &["1000 from 10.4.0.6 lookup 10001"]);
+    assert_eq!(read_both(ns), expected);
+
+    let all_eth0: &[&str] = &["10.4.0.4", "10.4.0.8", "10.4.0.9"];
+    let text = azure_with(&[(0, all_eth0), (1, &["10.4.0.5", "10.4.0.7"])]);
+    scene.emulator.set_scenario_text(&text).expect("scenario");
+    let second = round(&scene, &first.owned);
+    assert_eq!(second.outcome.summary, ["eth1: -1 address, -2 rules"]);
+    expected.addresses = without(
+        &expected.addresses,
+        &["eth1 10.4.0.6/24 noprefixroute forever"],
+    );
+    expected.rules = without(
+        &expected.rules,
+        &[
+            "3001 from 10.4.0.6 lookup 10001",
+            "3001 from all to 10.4.0.6 lookup 10001",
+        ],
+    );
+    assert_eq!(read_both(ns), expected);
+
+    let text = azure_with(&[(0, all_eth0), (1, &[])]);
+    scene.emulator.set_scenario_text(&text).expect("scenario");
+    let third = round(&scene, &second.owned);
+    assert_eq!(
+        third.outcome.summary,
+        [
+            "eth1: -2 addresses, -2 routes, -4 rules",
+            "metadata rules: -2 rules"
+        ]
+    );
+    expected.addresses = without(
+        &expected.addresses,
+        &[
+            "eth1 10.4.0.5/24 noprefixroute forever",
+            "eth1 10.4.0.7/24 noprefixroute forever",
+        ],
+    );
+    expected.tables.clear();
+    expected.main = plus(
+        &expected.main,
+        &["10.4.0.0/24 dev eth1 proto kernel scope link src 10.4.0.50"],
+    );
+    expected.rules = plus(
+        &DEFAULT_RULES.map(String::from),
+        &["1000 from 10.4.0.6 lookup 10001"],
+    );
+    assert_eq!(read_both(ns), expected);
+    assert!(third
+        .owned
+        .nics
+        .keys()
+        .all(|mac| mac.to_string() != AZURE.macs[1]));
+    let promote = ns.run_ok(&["sysctl", "-n", "net.ipv4.conf.eth1.promote_secondaries"]);
+    assert_eq!(promote.trim(), "1");
+    assert_dhcp_lease_untouched(&scene);
+}
+
+/// eth0's DHCP address still counts down (lifetimes ≤ 3600 s, no `permanent`).
+fn assert_dhcp_lease_untouched(scene: &Scene) {
+    let links = scene
+        .ns
+        .json(&["ip", "-j", "address", "show", "dev", "eth0"]);
+    let lease = &links[0]["addr_info"][0];
+    assert_eq!(lease["local"], "10.4.0.4");
+    assert_eq!(lease["dynamic"], true);
+    let valid = lease["valid_life_time"].as_u64().expect("valid_lft");
+    let preferred = lease["preferred_life_time"]
+        .as_u64()
+        .expect("preferred_lft");
+    assert!(valid <= 3600 && valid > 3000, "valid_lft {valid}");
+    assert!(
+        preferred <= 3600 && preferred > 3000,
+        "preferred_lft {preferred}"
+    );
+}
+
+#[test]
+fn a_present_address_is_not_ours_and_stays_when_the_metadata_drops_it() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-present", AZURE, None);
+    scene
+        .ns
+        .run_ok(&["ip", "address", "add", "10.4.0.7/25", "dev", "eth1"]);
+    let first = round(&scene, &Owned::default());
+    assert_eq!(
+        first.outcome.summary,
+        [
+            "eth0: +2 addresses",
+            "eth1: link up, +2 addresses, +1 route table, +6 rules",
+            "metadata rules: +2 rules"
+        ]
+    );
+    let text = azure_with(&[(1, &["10.4.0.5", "10.4.0.6"])]);
+    scene.emulator.set_scenario_text(&text).expect("scenario");
+    let second = round(&scene, &first.owned);
+    assert_eq!(second.outcome.summary, ["eth1: -2 rules"]);
+    let mut expected = azure_expected();
+    expected.addresses = plus(
+        &without(
+            &expected.addresses,
+            &["eth1 10.4.0.7/24 noprefixroute forever"],
+        ),
+        &["eth1 10.4.0.7/25 forever"],
+    );
+    expected.main = plus(
+        &expected.main,
+        &["10.4.0.0/25 dev eth1 proto kernel scope link src 10.4.0.7"],
+    );
+    expected.rules = without(
+        &expected.rules,
+        &[
+            "3001 from 10.4.0.7 lookup 10001",
+            "3001 from all to 10.4.0.7 lookup 10001",
+        ],
+    );
+    assert_eq!(read_both(&scene.ns), expected);
+    assert_dhcp_lease_untouched(&scene);
+}
+
+#[test]
+fn a_link_that_disappears_mid_apply_fails_alone() {
+    if !require_root() {
+        return;
+    }
+    let mut text: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
+    let third = serde_json::json!({
+        "ipv4": {
+            "ipAddress": [{"privateIpAddress": "10.4.1.10", "publicIpAddress": ""}],
+            "subnet": [{"address": "10.4.1.0", "prefix": "24"}]
+        },
+        "ipv6": {"ipAddress": []},
+        "macAddress": "000D3A4F6B12"
+    });
+    text["network"]["interface"]
+        .as_array_mut()
+        .expect("interfaces")
+        .push(third);
+    let scene = Scene::new("rc-vanish", AZURE_3, Some(&text.to_string()));
+    let instance = scene.fetch();
+    let mut nl = Netlink::open().expect("open netlink");
+    let kernel = nl.state().expect("read kernel");
+    let planned = plan_round(
+        &instance,
+        &kernel,
+        &Owned::default(),
+        &PlanSettings::default(),
+    );
+    let eth2 = scene.ns.ifindex("eth2");
+    scene.ns.run_ok(&["ip", "link", "del", "eth2"]);
+    let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
+    let failed: Vec<(&str, &str)> = outcome
+        .failures
+        .iter()
+        .map(|f| (f.link.as_str(), f.command.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("eth2", "ip link set dev eth2 up"),
+            ("eth2", "ip address add 10.4.1.10/24 dev eth2 noprefixroute"),
+            (
+                "eth2",
+                "ip route add 10.4.1.0/24 dev eth2 table 10002 proto 201 scope link src 10.4.1.10"
+            ),
+            (
+                "eth2",
+                "ip route add default via 10.4.1.1 dev eth2 table 10002 proto 201"
+            ),
+        ]
+    );
+    for failure in &outcome.failures {
+        assert!(
+            failure.error.starts_with("link disappeared during apply"),
+            "{}",
+            failure.error
+        );
+    }
+    let mut expected = azure_expected();
+    expected.rules = plus(
+        &expected.rules,
+        &[
+            "3002 from 10.4.1.10 lookup 10002",
+            "3002 from all to 10.4.1.10 lookup 10002",
+        ],
+    );
+    assert_eq!(read_both(&scene.ns), expected);
+    let next = round(&scene, &owned);
+    assert_eq!(next.outcome.summary, [format!("if{eth2}: -2 rules")]);
+    assert_eq!(read_both(&scene.ns), azure_expected());
+}
+
+#[test]
+fn restart_removes_what_the_old_process_added_and_an_empty_state_removes_nothing() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-restart", AZURE, None);
+    let state = scene.dir.path().join("state");
+    let config = scene.config(&state);
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        [
+            "eth0: +2 addresses",
+            "eth1: link up, +3 addresses, +1 route table, +6 rules",
+            "metadata rules: +2 rules"
+        ]
+    );
+    let mut expected = azure_expected();
+    assert_eq!(read_both(&scene.ns), expected);
+
+    let text = azure_with(&[
+        (0, &["10.4.0.4", "10.4.0.8"]),
+        (1, &["10.4.0.5", "10.4.0.7"]),
+    ]);
+    scene.emulator.set_scenario_text(&text).expect("scenario");
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        ["eth0: -1 address", "eth1: -1 address, -2 rules"]
+    );
+    expected.addresses = without(
+        &expected.addresses,
+        &[
+            "eth0 10.4.0.9/24 noprefixroute forever",
+            "eth1 10.4.0.6/24 noprefixroute forever",
+        ],
+    );
+    expected.rules = without(
+        &expected.rules,
+        &[
+            "3001 from 10.4.0.6 lookup 10001",
+            "3001 from all to 10.4.0.6 lookup 10001",
+        ],
+    );
+    assert_eq!(read_both(&scene.ns), expected);
+
+    let text = azure_with(&[(0, &["10.4.0.4"]), (1, &["10.4.0.5"])]);
+    scene.emulator.set_scenario_text(&text).expect("scenario");
+    let empty_state = scene.dir.path().join("empty-state");
+    let fresh = scene.config(&empty_state);
+    assert_eq!(
+        stdout_ok(&scene.daemon(&fresh, "--oneshot")),
+        ["No changes"]
+    );
+    assert_eq!(read_both(&scene.ns), expected);
+    assert_dhcp_lease_untouched(&scene);
+}
+
+/// `ip -o monitor` inside the namespace; lines arrive on a channel.
+struct Monitor {
+    _child: support::scene::ChildGuard,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Monitor {
+    fn start(scene: &Scene) -> Monitor {
+        let mut child = scene.spawn(&["ip", "-o", "monitor", "address", "route", "rule", "link"]);
+        let stdout = child.0.stdout.take().expect("monitor stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Monitor {
+            _child: child,
+            lines,
+        }
+    }
+
+    /// Adds a marker address on `p0` and returns every event line up to and including it, or
+    /// None if it did not show within `wait`.
+    fn marker(&self, scene: &Scene, marker: &str, wait: Duration) -> Option<Vec<String>> {
+        scene
+            .ns
+            .run_ok(&["ip", "address", "add", marker, "dev", "p0"]);
+        let ip = marker.split('/').next().expect("marker address");
+        let mut seen = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(wait) {
+            let done = line.contains(ip);
+            seen.push(line);
+            if done {
+                return Some(seen);
+            }
+        }
+        None
+    }
+
+    /// Adds markers `10.99.0.1`, `.2`, ... until the monitor (started asynchronously) shows one;
+    /// returns the events seen meanwhile.
+    fn wait_ready(&self, scene: &Scene) -> Vec<String> {
+        for n in 1..=50 {
+            let marker = format!("10.99.0.{n}/32");
+            if let Some(seen) = self.marker(scene, &marker, Duration::from_millis(100)) {
+                return seen;
+            }
+        }
+        panic!("ip monitor never started");
+    }
+}
+
+#[test]
+fn a_second_oneshot_makes_no_kernel_events() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("rc-monitor", GCP, None);
+    let config = scene.config(&scene.dir.path().join("state"));
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        [
+            "eth0: mtu 1460, +2 local routes",
+            "eth1: link up, mtu 1460, +1 address, +1 route table, +1 local route, +4 rules",
+            "metadata rules: +1 rule"
+        ]
+    );
+    let monitor = Monitor::start(&scene);
+    let not_marker = |l: &&String| !l.contains("10.99.0.");
+    let before = monitor.wait_ready(&scene);
+    assert_eq!(before.iter().filter(not_marker).count(), 0, "{before:?}");
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        ["No changes"]
+    );
+    let during = monitor
+        .marker(&scene, "10.99.0.100/32", Duration::from_secs(5))
+        .expect("the monitor shows the final marker");
+    let events: Vec<&String> = during.iter().filter(not_marker).collect();
+    assert!(
+        events.is_empty(),
+        "the second oneshot changed the kernel: {events:?}"
+    );
+    assert_eq!(read_both(&scene.ns), gcp_expected());
+}
+
+fn assert_dry_run(prefix: &str, vm: Vm, expected: &[&str]) {
+    let scene = Scene::new(prefix, vm, None);
+    let before = read_both(&scene.ns);
+    let config = scene.config(&scene.dir.path().join("state"));
+    let lines = stdout_ok(&scene.daemon(&config, "--dry-run"));
+    for (i, (got, want)) in lines.iter().zip(expected).enumerate() {
+        assert_eq!(got, want, "line {}", i + 1);
+    }
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
+    assert_eq!(read_both(&scene.ns), before, "--dry-run changed the kernel");
+    assert!(!scene.dir.path().join("state/owned.json").exists());
+}
+
+#[test]
+fn dry_run_azure() {
+    if !require_root() {
+        return;
+    }
+    assert_dry_run(
+        "rc-dry-azure",
+        AZURE,
+        &[
+            "ip link set dev eth1 up",
+            "ip address add 10.4.0.8/24 dev eth0 noprefixroute",
+            "ip address add 10.4.0.9/24 dev eth0 noprefixroute",
+            "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
+            "ip address add 10.4.0.6/24 dev eth1 noprefixroute",
+            "ip address add 10.4.0.7/24 dev eth1 noprefixroute",
+            "ip route add 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "ip route add default via 10.4.0.1 dev eth1 table 10001 proto 201",
+            "ip rule add from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule add from 10.4.0.7/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.7/32 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add to 168.63.129.16/32 lookup main priority 2999",
+        ],
+    );
+}
+
+#[test]
+fn dry_run_aws() {
+    if !require_root() {
+        return;
+    }
+    assert_dry_run(
+        "rc-dry-aws",
+        AWS,
+        &[
+            "ip link set dev eth1 up",
+            "ip address add 172.31.20.11/20 dev eth0 noprefixroute",
+            "ip address add 172.31.20.12/20 dev eth0 noprefixroute",
+            "ip address add 172.31.25.40/20 dev eth1 noprefixroute",
+            "ip address add 172.31.25.41/20 dev eth1 noprefixroute",
+            "ip route add 172.31.16.0/20 dev eth1 table 10001 proto 201 scope link src 172.31.25.40",
+            "ip route add default via 172.31.16.1 dev eth1 table 10001 proto 201",
+            "ip rule add from 172.31.25.40/32 lookup 10001 priority 3001",
+            "ip rule add to 172.31.25.40/32 lookup 10001 priority 3001",
+            "ip rule add from 172.31.25.41/32 lookup 10001 priority 3001",
+            "ip rule add to 172.31.25.41/32 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+        ],
+    );
+}
+
+#[test]
+fn dry_run_gcp() {
+    if !require_root() {
+        return;
+    }
+    assert_dry_run(
+        "rc-dry-gcp",
+        GCP,
+        &[
+            "ip link set dev eth0 mtu 1460",
+            "ip link set dev eth1 up",
+            "ip link set dev eth1 mtu 1460",
+            "ip address add 192.168.1.5/32 dev eth1 noprefixroute",
+            "ip route add local 10.8.1.0/24 dev eth0 table local proto 201 scope host",
+            "ip route add local 34.120.88.10/32 dev eth0 table local proto 201 scope host",
+            "ip route add 192.168.1.1/32 dev eth1 table 10001 proto 201 scope link src 192.168.1.5",
+            "ip route add default via 192.168.1.1 dev eth1 table 10001 proto 201",
+            "ip route add local 192.168.1.64/29 dev eth1 table local proto 201 scope host",
+            "ip rule add from 192.168.1.5/32 lookup 10001 priority 3001",
+            "ip rule add to 192.168.1.5/32 lookup 10001 priority 3001",
+            "ip rule add from 192.168.1.64/29 lookup 10001 priority 3001",
+            "ip rule add to 192.168.1.64/29 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+        ],
+    );
+}

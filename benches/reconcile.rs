@@ -144,13 +144,11 @@ fn no_change_reconcile(
     let cpu_start = thread_cpu_time();
     let start = Instant::now();
     let kernel = netlink.state().expect("read kernel state");
-    let state_cpu = thread_cpu_time() - cpu_start;
     let planned = plan_round(instance, &kernel, owned, settings);
     let planned_changes = planned.changes.len();
     let (outcome, _) = apply_round(netlink, planned, &kernel);
     let wall = start.elapsed();
     let cpu = thread_cpu_time() - cpu_start;
-    eprintln!("noop state cpu {state_cpu:?} total {cpu:?}");
     assert_eq!(planned_changes, 0, "no-change reconcile planned changes");
     assert_eq!(outcome.applied, 0);
     assert_eq!(

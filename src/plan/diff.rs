@@ -3,7 +3,8 @@
 //! ever touch what we own; adds follow (link up and MTU, addresses, routes, rules last).
 
 use super::desired::{Desired, NicPlan};
-use super::owned::{owned_address, same_route, Owned, OwnedNic};
+use super::index::KernelIndex;
+use super::owned::{owned_address, Owned, OwnedNic};
 use crate::kernel::{Address, Change, KernelState, Route};
 use crate::metadata::Mac;
 use serde::Serialize;
@@ -63,6 +64,7 @@ fn planned(nic: Option<NicRef>, change: Change) -> PlannedChange {
 
 /// Computes the changes. `owned` must already be pruned against `kernel` (`Owned::prune`).
 pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
+    let kernel = &KernelIndex::new(kernel);
     let mut stages = Stages::default();
     let mut conflicts = Vec::new();
     for (mac, owned_nic) in &owned.nics {
@@ -83,7 +85,7 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
         add_missing(nic, kernel, owned, &mut stages, &mut conflicts);
     }
     for rule in &desired.global_rules {
-        if !kernel.rules.contains(rule) {
+        if !kernel.has_rule(rule) {
             stages
                 .add_rules
                 .push(planned(None, Change::AddRule(rule.clone())));
@@ -102,7 +104,7 @@ fn remove_unwanted(
     mac: Mac,
     owned: &OwnedNic,
     desired: &Desired,
-    kernel: &KernelState,
+    kernel: &KernelIndex,
     stages: &mut Stages,
 ) {
     let nic_ref = NicRef {
@@ -110,7 +112,7 @@ fn remove_unwanted(
         ifindex: owned.ifindex,
     };
     let Some(plan) = desired.nic(mac) else {
-        if !kernel.links.iter().any(|l| l.mac == Some(mac)) {
+        if !kernel.has_link_with_mac(mac) {
             for rule in &owned.rules {
                 stages
                     .del_rules
@@ -136,6 +138,7 @@ fn remove_unwanted(
         .filter(|a| !wanted.contains(a))
         .filter_map(|owned_addr| {
             kernel
+                .state
                 .addresses
                 .iter()
                 .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
@@ -157,17 +160,15 @@ fn remove_unwanted(
 
 /// True while rules of a NIC that left the metadata are kept (its link is still there): the
 /// rules pinning metadata traffic to the main table must stay with them.
-fn keeps_detached_rules(desired: &Desired, kernel: &KernelState, owned: &Owned) -> bool {
+fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) -> bool {
     owned.nics.iter().any(|(mac, nic)| {
-        !nic.rules.is_empty()
-            && desired.nic(*mac).is_none()
-            && kernel.links.iter().any(|l| l.mac == Some(*mac))
+        !nic.rules.is_empty() && desired.nic(*mac).is_none() && kernel.has_link_with_mac(*mac)
     })
 }
 
 fn add_missing(
     plan: &NicPlan,
-    kernel: &KernelState,
+    kernel: &KernelIndex,
     owned: &Owned,
     stages: &mut Stages,
     conflicts: &mut Vec<Route>,
@@ -176,7 +177,7 @@ fn add_missing(
         mac: plan.mac,
         ifindex: plan.ifindex,
     });
-    let link = kernel.links.iter().find(|l| l.index == plan.ifindex);
+    let link = kernel.link(plan.ifindex);
     if link.is_some_and(|l| !l.up) {
         stages.links.push(planned(
             nic_ref,
@@ -196,21 +197,21 @@ fn add_missing(
             },
         ));
     }
-    for address in plan.addresses.iter().filter(|a| !has_address(kernel, a)) {
+    // An address is present when the link has that IP, whatever its prefix or lifetimes:
+    // DHCP's primary address and hand-made ones are left exactly as they are.
+    let missing = |a: &&Address| !kernel.has_ip(a.ifindex, a.addr.addr());
+    for address in plan.addresses.iter().filter(missing) {
         stages
             .add_addresses
             .push(planned(nic_ref, Change::AddAddress(address.clone())));
     }
     let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
     for route in &plan.routes {
-        if kernel.routes.iter().any(|k| same_route(k, route)) {
+        if kernel.has_route(route) {
             continue;
         }
         let displaced_by_ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
-        let foreign = kernel
-            .routes
-            .iter()
-            .any(|k| occupies_same_slot(k, route) && !displaced_by_ours(k));
+        let foreign = kernel.routes_in_slot(route).any(|k| !displaced_by_ours(k));
         if foreign {
             conflicts.push(route.clone());
         } else {
@@ -219,24 +220,9 @@ fn add_missing(
                 .push(planned(nic_ref, Change::AddRoute(route.clone())));
         }
     }
-    for rule in plan.rules.iter().filter(|r| !kernel.rules.contains(r)) {
+    for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
         stages
             .add_rules
             .push(planned(nic_ref, Change::AddRule(rule.clone())));
     }
-}
-
-/// An address is present when the link has that IP, whatever its prefix or lifetimes: DHCP's
-/// primary address and hand-made ones are left exactly as they are.
-fn has_address(kernel: &KernelState, wanted: &Address) -> bool {
-    kernel
-        .addresses
-        .iter()
-        .any(|k| k.ifindex == wanted.ifindex && k.addr.addr() == wanted.addr.addr())
-}
-
-/// The kernel keys a route by table, destination and type (metric 0 for ours): another route
-/// there makes our add fail with EEXIST.
-fn occupies_same_slot(kernel: &Route, ours: &Route) -> bool {
-    kernel.table == ours.table && kernel.dst == ours.dst && kernel.kind == ours.kind
 }

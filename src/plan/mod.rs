@@ -5,6 +5,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod index;
 pub mod owned;
 pub mod render;
 

@@ -2,6 +2,7 @@
 //! knows what it may remove. Only data and pure updates live here; the daemon stores it as
 //! JSON in the state directory.
 
+use super::index::KernelIndex;
 use crate::kernel::{Address, Change, KernelState, Route, Rule};
 use crate::metadata::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
@@ -57,11 +58,12 @@ impl Owned {
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
     /// again if still desired) and everything that went with a vanished link.
     pub fn prune(&self, kernel: &KernelState) -> Owned {
+        let kernel = KernelIndex::new(kernel);
         let mut pruned = Owned {
             global_rules: self
                 .global_rules
                 .iter()
-                .filter(|r| kernel.rules.contains(r))
+                .filter(|r| kernel.has_rule(r))
                 .cloned()
                 .collect(),
             ..Owned::default()
@@ -72,19 +74,19 @@ impl Owned {
                 addresses: nic
                     .addresses
                     .iter()
-                    .filter(|a| kernel_has_address(kernel, a))
+                    .filter(|a| kernel.has_address(a.ifindex, a.addr))
                     .copied()
                     .collect(),
                 routes: nic
                     .routes
                     .iter()
-                    .filter(|r| kernel_has_route(kernel, r))
+                    .filter(|r| kernel.has_route(r))
                     .cloned()
                     .collect(),
                 rules: nic
                     .rules
                     .iter()
-                    .filter(|r| kernel.rules.contains(r))
+                    .filter(|r| kernel.has_rule(r))
                     .cloned()
                     .collect(),
             };
@@ -129,27 +131,4 @@ pub fn owned_address(a: &Address) -> OwnedAddress {
         ifindex: a.ifindex,
         addr: a.addr,
     }
-}
-
-fn kernel_has_address(kernel: &KernelState, owned: &OwnedAddress) -> bool {
-    kernel
-        .addresses
-        .iter()
-        .any(|a| a.ifindex == owned.ifindex && a.addr == owned.addr)
-}
-
-/// A route is "ours and still there" when the kernel has it with all the fields we set.
-pub fn kernel_has_route(kernel: &KernelState, route: &Route) -> bool {
-    kernel.routes.iter().any(|k| same_route(k, route))
-}
-
-/// Compares the fields we set; the kernel may report extra detail (a scope it derived).
-pub fn same_route(kernel: &Route, ours: &Route) -> bool {
-    kernel.table == ours.table
-        && kernel.dst == ours.dst
-        && kernel.kind == ours.kind
-        && kernel.gateway == ours.gateway
-        && kernel.oif == ours.oif
-        && kernel.src == ours.src
-        && kernel.protocol == ours.protocol
 }

@@ -45,6 +45,8 @@ pub struct Link {
     pub mtu: u32,
     /// Administratively up (IFF_UP).
     pub up: bool,
+    /// RFC 2863 operational state (`IFLA_OPERSTATE`): whether it can carry traffic.
+    pub oper_state: OperState,
     /// `IFLA_INFO_KIND` ("veth", "bridge", "bond", "vlan", ...); None for physical devices.
     pub kind: Option<String>,
     /// Index of the master device when enslaved (bond, bridge, Azure's VF under its netvsc).
@@ -52,6 +54,34 @@ pub struct Link {
     pub loopback: bool,
     /// ARPHRD_ETHER.
     pub ethernet: bool,
+}
+
+/// RFC 2863 operational states, as `ip link` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperState {
+    Unknown,
+    NotPresent,
+    Down,
+    LowerLayerDown,
+    Testing,
+    Dormant,
+    Up,
+}
+
+impl OperState {
+    /// From the kernel's `IF_OPER_*` number; anything unexpected reads as unknown.
+    pub fn from_kernel(value: u8) -> OperState {
+        match value {
+            1 => OperState::NotPresent,
+            2 => OperState::Down,
+            3 => OperState::LowerLayerDown,
+            4 => OperState::Testing,
+            5 => OperState::Dormant,
+            6 => OperState::Up,
+            _ => OperState::Unknown,
+        }
+    }
 }
 
 /// An address on a link.

@@ -4,7 +4,7 @@
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
 use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
-use cloud_network::kernel::{Address, KernelState, Link};
+use cloud_network::kernel::{Address, KernelState, Link, OperState};
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
 use cloud_network::metadata::{azure, gcp, Instance, IpNet, ProviderKind};
 use cloud_network::plan::{Owned, PlanSettings};
@@ -55,6 +55,7 @@ fn synthetic_kernel(instance: &Instance) -> KernelState {
             mac: Some(nic.mac),
             mtu: 1500,
             up: i == 0,
+            oper_state: OperState::Unknown,
             kind: None,
             master: None,
             loopback: false,

@@ -4,7 +4,8 @@
 mod support;
 
 use cloud_network::kernel::{
-    Address, Change, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
+    Address, Change, Family, Link, OperState, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK,
+    TABLE_LOCAL,
 };
 use cloud_network::metadata::model::{IpNet, Mac};
 use cloud_network::netlink::{Netlink, NetlinkError};
@@ -106,6 +107,7 @@ fn links_report_name_mac_mtu_kind_master_and_loopback() {
             mac: Some("02:00:00:00:00:0a".parse().unwrap()),
             mtu: 1500,
             up: false,
+            oper_state: OperState::Down,
             kind: Some("veth".into()),
             master: None,
             loopback: false,
@@ -141,6 +143,22 @@ fn link_up_and_mtu_are_applied_and_read_back() {
     let links = f.nl.links().unwrap();
     assert!(link(&links, "va").up);
     assert_eq!(link(&links, "va").mtu, 9000);
+    assert_eq!(
+        link(&links, "va").oper_state,
+        OperState::LowerLayerDown,
+        "peer still down"
+    );
+    f.ns.run_ok(&["ip", "link", "set", "vb", "up"]);
+    // The kernel's link watcher may report the carrier change a little later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let oper_state = loop {
+        let state = link(&f.nl.links().unwrap(), "va").oper_state;
+        if state == OperState::Up || std::time::Instant::now() > deadline {
+            break state;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(oper_state, OperState::Up);
     let shown = f.ns.json(&["ip", "-j", "link", "show", "dev", "va"]);
     assert_eq!(shown[0]["mtu"], 9000);
     assert!(shown[0]["flags"]

@@ -3,7 +3,7 @@
 use super::codec::{attr, bytes_of, decode, string_of, u32_of};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
-use crate::kernel::Link;
+use crate::kernel::{Link, OperState};
 use crate::metadata::model::Mac;
 use neli::{
     consts::{
@@ -46,6 +46,9 @@ pub fn decode_link(body: &[u8]) -> Result<Link, NetlinkError> {
             .map(Mac),
         mtu: u32_of(&attrs, Ifla::Mtu).unwrap_or(0),
         up: msg.ifi_flags().contains(Iff::UP),
+        oper_state: bytes_of(&attrs, Ifla::Operstate)
+            .and_then(|b| b.first().copied())
+            .map_or(OperState::Unknown, OperState::from_kernel),
         kind,
         master: u32_of(&attrs, Ifla::Master).filter(|m| *m != 0),
         loopback: msg.ifi_flags().contains(Iff::LOOPBACK),

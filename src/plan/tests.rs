@@ -2,7 +2,7 @@
 
 use super::render::{ip_command, summary};
 use super::*;
-use crate::kernel::{Address, Change, KernelState, Link, Route, RouteType, Rule, Scope};
+use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteType, Rule, Scope};
 use crate::metadata::{Instance, IpNet, Mac, Nic, ProviderKind};
 
 fn mac(s: &str) -> Mac {
@@ -16,6 +16,7 @@ fn link(index: u32, name: &str, mac_s: &str, up: bool) -> Link {
         mac: Some(mac(mac_s)),
         mtu: 1500,
         up,
+        oper_state: if up { OperState::Up } else { OperState::Down },
         kind: None,
         master: None,
         loopback: false,
@@ -53,6 +54,7 @@ fn azure_links() -> Vec<Link> {
             mac: Some(mac("00:00:00:00:00:00")),
             mtu: 65536,
             up: true,
+            oper_state: OperState::Unknown,
             kind: None,
             master: None,
             loopback: true,

@@ -26,6 +26,7 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = plan::desired(instance, &kernel.links, settings);
+    log_skipped(&desired.skipped);
     let owned = owned.prune(kernel);
     let diff = plan::diff(&desired, kernel, &owned);
     Planned {
@@ -186,4 +187,14 @@ pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
         .iter()
         .map(|p| ip_command(&p.change, &name_of))
         .collect()
+}
+
+/// A NIC without its link yet is normal (hot-plug in progress); the others need an operator.
+fn log_skipped(skipped: &[Skipped]) {
+    for skip in skipped {
+        match skip {
+            Skipped::NoLink { .. } => log::info!("{skip}"),
+            Skipped::Ambiguous { .. } | Skipped::IndexOutOfRange { .. } => log::warn!("{skip}"),
+        }
+    }
 }

@@ -44,7 +44,31 @@ pub enum Skipped {
     NoLink { mac: Mac },
     /// Several unenslaved Ethernet links share the MAC: refusing to guess.
     Ambiguous { mac: Mac, links: Vec<String> },
+    /// `RulePriorityBase + index` would not sort before the main table's rule (32766), or
+    /// `RouteTableBase + index` would overflow: lower the bases in the config.
+    IndexOutOfRange { mac: Mac, index: u32 },
 }
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skipped::NoLink { mac } => write!(f, "NIC {mac}: no link with this MAC (yet)"),
+            Skipped::Ambiguous { mac, links } => write!(
+                f,
+                "NIC {mac}: several links carry this MAC ({}); not configured",
+                links.join(", ")
+            ),
+            Skipped::IndexOutOfRange { mac, index } => write!(
+                f,
+                "NIC {mac}: device index {index} puts its rules past priority {MAIN_RULE_PRIORITY}; \
+                 lower RulePriorityBase or RouteTableBase"
+            ),
+        }
+    }
+}
+
+/// The main table's rule; ours must sort before it.
+pub const MAIN_RULE_PRIORITY: u32 = 32766;
 
 /// The whole desired state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,8 +90,8 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
     let mut nics = Vec::new();
     let mut skipped = Vec::new();
     for nic in &instance.nics {
-        match match_link(nic.mac, links) {
-            Ok(link) => nics.push(nic_plan(nic, link, settings)),
+        match match_link(nic.mac, links).and_then(|link| nic_plan(nic, link, settings)) {
+            Ok(plan) => nics.push(plan),
             Err(skip) => skipped.push(skip),
         }
     }
@@ -105,16 +129,30 @@ fn is_matchable(link: &Link) -> bool {
     link.ethernet && !link.loopback && link.master.is_none() && plain_kind
 }
 
-fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> NicPlan {
+fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, Skipped> {
     let tabled = nic.index != 0 || settings.supplementary.contains(&link.name);
-    let table = tabled.then(|| settings.table_base + nic.index);
+    let out_of_range = || Skipped::IndexOutOfRange {
+        mac: nic.mac,
+        index: nic.index,
+    };
     let mut routes = local_routes(nic, link.index);
     let mut rules = Vec::new();
-    if let Some(table) = table {
-        routes.splice(0..0, table_routes(nic, link.index, table));
-        rules = nic_rules(nic, table, settings.priority_base + nic.index);
+    let mut table = None;
+    if tabled {
+        let nic_table = settings
+            .table_base
+            .checked_add(nic.index)
+            .ok_or_else(out_of_range)?;
+        let priority = settings
+            .priority_base
+            .checked_add(nic.index)
+            .filter(|p| *p < MAIN_RULE_PRIORITY)
+            .ok_or_else(out_of_range)?;
+        routes.splice(0..0, table_routes(nic, link.index, nic_table));
+        rules = nic_rules(nic, nic_table, priority);
+        table = Some(nic_table);
     }
-    NicPlan {
+    Ok(NicPlan {
         mac: nic.mac,
         ifindex: link.index,
         name: link.name.clone(),
@@ -124,7 +162,7 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> NicPlan {
         addresses: addresses(nic, link.index),
         routes,
         rules,
-    }
+    })
 }
 
 fn addresses(nic: &Nic, ifindex: u32) -> Vec<Address> {

@@ -529,3 +529,22 @@ fn owned_record_round_trips_through_json() {
     assert_eq!(back, owned);
     assert_eq!(back.nics[&mac("00:0d:3a:5d:2d:66")].rules.len(), 4);
 }
+
+#[test]
+fn an_index_past_the_main_rule_is_skipped_not_wrapped() {
+    let mut instance = azure_instance();
+    instance.nics[1].index = 3100;
+    let settings = PlanSettings {
+        priority_base: 30000,
+        ..PlanSettings::default()
+    };
+    let want = desired(&instance, &azure_links(), &settings);
+    assert_eq!(want.nics.len(), 1);
+    assert_eq!(
+        want.skipped,
+        [Skipped::IndexOutOfRange {
+            mac: mac("00:0d:3a:5d:2d:66"),
+            index: 3100
+        }]
+    );
+}

@@ -10,4 +10,6 @@ pub mod logging;
 pub mod metadata;
 pub mod netlink;
 pub mod plan;
+pub mod snapshot;
 pub mod state;
+pub mod trigger;

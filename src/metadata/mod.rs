@@ -9,6 +9,7 @@ mod json;
 pub mod model;
 #[cfg(test)]
 pub(crate) mod test_server;
+pub mod views;
 pub use error::ParseError;
 pub use model::*;
 

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// The clouds we configure. Detection may also recognise clouds we do not support yet; those
 /// are reported by `detect` and never reach this type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Azure,

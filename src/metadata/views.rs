@@ -1,0 +1,104 @@
+//! Provider-native views cut out of the system document, as the original project served them:
+//! the network view (`/api/cloud/network`) and one NIC's document (`StateDir/links/<ifindex>`).
+
+use super::{Mac, ProviderKind};
+use serde_json::Value;
+
+/// EC2's per-MAC directory inside the meta-data tree.
+const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
+
+/// Azure and GCP serve their whole document; EC2 the per-MAC subtree, keyed by MAC.
+pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
+    match kind {
+        ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
+        ProviderKind::Aws => ec2_macs(system).cloned().unwrap_or(Value::Null),
+    }
+}
+
+fn ec2_macs(system: &Value) -> Option<&Value> {
+    let meta = system.get("meta-data").unwrap_or(system);
+    EC2_MACS.iter().try_fold(meta, |v, key| v.get(key))
+}
+
+fn mac_matches(text: Option<&str>, mac: Mac) -> bool {
+    text.and_then(|t| t.parse::<Mac>().ok()) == Some(mac)
+}
+
+/// The metadata entry of the NIC with `mac`, in the provider's own shape.
+pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Value> {
+    let find_in = |list: Option<&Value>, key: &str| {
+        list.and_then(Value::as_array)?
+            .iter()
+            .find(|nic| mac_matches(nic.get(key).and_then(Value::as_str), mac))
+            .cloned()
+    };
+    match kind {
+        ProviderKind::Azure => find_in(
+            system.get("network").and_then(|n| n.get("interface")),
+            "macAddress",
+        ),
+        ProviderKind::Gcp => {
+            let instance = system.get("instance").unwrap_or(system);
+            find_in(instance.get("networkInterfaces"), "mac")
+        }
+        ProviderKind::Aws => ec2_macs(system)?
+            .as_object()?
+            .iter()
+            .find(|(key, _)| mac_matches(Some(key), mac))
+            .map(|(_, doc)| doc.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mac(s: &str) -> Mac {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn azure_views() {
+        let doc = json!({"compute": {}, "network": {"interface": [
+            {"macAddress": "000D3A047598", "ipv4": {}},
+            {"macAddress": "220D3A047598", "ipv4": {"x": 1}}]}});
+        assert_eq!(network_view(ProviderKind::Azure, &doc), doc);
+        assert_eq!(
+            nic_document(ProviderKind::Azure, &doc, mac("22:0d:3a:04:75:98")),
+            Some(json!({"macAddress": "220D3A047598", "ipv4": {"x": 1}}))
+        );
+        assert_eq!(
+            nic_document(ProviderKind::Azure, &doc, mac("02:00:00:00:00:01")),
+            None
+        );
+    }
+
+    #[test]
+    fn gcp_views_accept_root_or_instance() {
+        let nic = json!({"mac": "42:01:0a:80:00:13", "ip": "10.128.0.19"});
+        let root = json!({"instance": {"networkInterfaces": [nic.clone()]}, "project": {}});
+        assert_eq!(
+            nic_document(ProviderKind::Gcp, &root, mac("42:01:0a:80:00:13")),
+            Some(nic.clone())
+        );
+        let instance = json!({"networkInterfaces": [nic.clone()]});
+        assert_eq!(
+            nic_document(ProviderKind::Gcp, &instance, mac("42:01:0a:80:00:13")),
+            Some(nic)
+        );
+    }
+
+    #[test]
+    fn ec2_views() {
+        let macs = json!({"0a:07:84:3d:6e:38": {"device-number": "0"}});
+        let tree = json!({"meta-data": {"instance-id": "i-1", "network": {"interfaces": {"macs": macs.clone()}}}});
+        assert_eq!(network_view(ProviderKind::Aws, &tree), macs);
+        assert_eq!(
+            nic_document(ProviderKind::Aws, &tree, mac("0a:07:84:3d:6e:38")),
+            Some(json!({"device-number": "0"}))
+        );
+        let bare = json!({"network": {"interfaces": {"macs": macs.clone()}}});
+        assert_eq!(network_view(ProviderKind::Aws, &bare), macs);
+    }
+}

@@ -1,0 +1,133 @@
+//! What the daemon knows, published by the reconcile thread after every round and read by the
+//! API (and, through the API, by `cnctl`). A snapshot is immutable; publishing swaps an `Arc`,
+//! so readers never wait on the writer and nobody holds a lock across I/O. The API's JSON
+//! bodies for `/api/v1/*` are these types, serialized.
+
+use crate::metadata::{IpNet, Mac, ProviderKind};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+
+/// How the last reconcile round ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// "ok" or "error".
+    pub result: String,
+    /// Number of kernel changes applied in that round.
+    pub changes: usize,
+    /// One line per NIC that changed (`eth1: +1 address`), empty when nothing changed.
+    pub summary: Vec<String>,
+}
+
+/// The last failure (fetch, kernel read or a refused change), kept until a round succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub time: String,
+    pub message: String,
+}
+
+/// A policy rule as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleStatus {
+    pub priority: u32,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub table: u32,
+}
+
+/// What the daemon configured on one link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: Mac,
+    /// Device index from the metadata (0 = primary).
+    pub device_index: u32,
+    /// The NIC's routing table, when it has one.
+    pub table: Option<u32>,
+    /// Every metadata address on the link, with its prefix.
+    pub addresses: Vec<IpNet>,
+    /// The routes of the NIC's table and its local routes, as `ip route` arguments.
+    pub routes: Vec<String>,
+    pub rules: Vec<RuleStatus>,
+}
+
+/// Everything `/api/v1/status` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub provider: Option<ProviderKind>,
+    pub version: String,
+    /// When the daemon started (RFC 3339).
+    pub started: String,
+    pub last_refresh: Option<RefreshRecord>,
+    pub last_error: Option<ErrorRecord>,
+    pub links: Vec<LinkStatus>,
+}
+
+/// EC2's extra documents, served under `/api/cloud/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Ec2Documents {
+    pub document: Option<serde_json::Value>,
+    pub pkcs7: Option<String>,
+    pub signature: Option<String>,
+    pub rsa2048: Option<String>,
+    /// IAM role credentials; served over TCP only with `ServeCredentials=true`.
+    pub credentials: Option<serde_json::Value>,
+}
+
+/// One published view of the daemon's knowledge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub status: Status,
+    /// The provider's whole document (`/api/cloud/system`); None until the first good fetch.
+    pub system: Option<serde_json::Value>,
+    /// The provider's network view (`/api/cloud/network`).
+    pub network: Option<serde_json::Value>,
+    pub ec2: Option<Ec2Documents>,
+}
+
+impl Snapshot {
+    /// The snapshot before any fetch: the API answers, with nothing known yet.
+    pub fn starting(provider: Option<ProviderKind>, started: String) -> Snapshot {
+        Snapshot {
+            status: Status {
+                provider,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started,
+                last_refresh: None,
+                last_error: None,
+                links: Vec::new(),
+            },
+            system: None,
+            network: None,
+            ec2: None,
+        }
+    }
+}
+
+/// The one place a snapshot is published and read: a pointer swap under a short lock.
+#[derive(Debug, Clone)]
+pub struct SharedSnapshot(Arc<RwLock<Arc<Snapshot>>>);
+
+impl SharedSnapshot {
+    pub fn new(first: Snapshot) -> SharedSnapshot {
+        SharedSnapshot(Arc::new(RwLock::new(Arc::new(first))))
+    }
+
+    /// The current snapshot; the lock is held only to clone the pointer.
+    pub fn get(&self) -> Arc<Snapshot> {
+        match self.0.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn publish(&self, next: Snapshot) {
+        let next = Arc::new(next);
+        match self.0.write() {
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+}

@@ -110,6 +110,16 @@ pub trait Provider: Send {
     fn supports_wait_for_change(&self) -> bool {
         false
     }
+
+    /// The signed instance identity documents (EC2). Default: this provider has none.
+    fn identity_documents(&mut self) -> Result<Option<aws::IdentityDocs>, FetchError> {
+        Ok(None)
+    }
+
+    /// The instance's IAM role credentials (EC2); secret. Default: this provider has none.
+    fn credentials(&mut self) -> Result<Option<serde_json::Value>, FetchError> {
+        Ok(None)
+    }
 }
 
 /// Where each provider's metadata service lives unless the config says otherwise.

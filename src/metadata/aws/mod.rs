@@ -110,7 +110,7 @@ impl Ec2 {
     }
 
     /// The four documents of `dynamic/instance-identity/` (4 requests; absent ones are `None`).
-    pub fn fetch_identity_documents(&mut self) -> Result<IdentityDocs, FetchError> {
+    fn fetch_identity_documents(&mut self) -> Result<IdentityDocs, FetchError> {
         Ok(IdentityDocs {
             document: self.get(IDENTITY_DOCUMENT)?,
             pkcs7: self.get("dynamic/instance-identity/pkcs7")?,
@@ -121,7 +121,7 @@ impl Ec2 {
 
     /// The IAM role credentials (`iam/security-credentials/<first role>`), `None` without a
     /// role. Secret: the caller stores them 0600 and never logs them.
-    pub fn fetch_credentials(&mut self) -> Result<Option<serde_json::Value>, FetchError> {
+    fn fetch_credentials(&mut self) -> Result<Option<serde_json::Value>, FetchError> {
         let Some(listing) = self.get(CREDENTIALS_DIR)? else {
             return Ok(None);
         };
@@ -353,6 +353,14 @@ impl Ec2 {
 impl Provider for Ec2 {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Aws
+    }
+
+    fn identity_documents(&mut self) -> Result<Option<IdentityDocs>, FetchError> {
+        self.fetch_identity_documents().map(Some)
+    }
+
+    fn credentials(&mut self) -> Result<Option<serde_json::Value>, FetchError> {
+        self.fetch_credentials()
     }
 
     /// The refresh read; see the module doc for its request count.

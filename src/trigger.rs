@@ -9,6 +9,8 @@ pub enum Trigger {
     LinkChanged,
     /// An address, route or rule was removed from outside; ours may need restoring.
     KernelChanged,
+    /// The metadata service reported a change (GCP long-poll); the new document is waiting.
+    MetadataChanged,
     /// `POST /api/v1/refresh` or `cnctl refresh`.
     ApiRefresh,
     /// SIGHUP: re-read the config, then refresh.

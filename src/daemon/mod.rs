@@ -2,8 +2,11 @@
 //! reconcile: `--dry-run` (print `ip` commands, apply nothing), `--oneshot` (apply once, print a
 //! summary) and the long-running daemon.
 
+pub mod files;
 pub mod reconcile;
+pub mod reconciler;
 pub mod setup;
+pub mod status;
 
 use crate::config::{self, Config};
 use crate::metadata::FetchError;
@@ -104,6 +107,7 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     let kernel = netlink.state().map_err(RunError::Netlink)?;
     let owned = load_owned(&startup.config);
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
+    reconcile::log_skipped(&planned.desired.skipped);
     if dry_run {
         return Ok(dry_run_lines(&planned, &kernel));
     }

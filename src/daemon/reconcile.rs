@@ -26,7 +26,6 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = plan::desired(instance, &kernel.links, settings);
-    log_skipped(&desired.skipped);
     let owned = owned.prune(kernel);
     let diff = plan::diff(&desired, kernel, &owned);
     Planned {
@@ -190,7 +189,7 @@ pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
 }
 
 /// A NIC without its link yet is normal (hot-plug in progress); the others need an operator.
-fn log_skipped(skipped: &[Skipped]) {
+pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
     for skip in skipped {
         match skip {
             Skipped::NoLink { .. } => log::info!("{skip}"),

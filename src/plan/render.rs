@@ -57,11 +57,16 @@ fn destination(dst: &IpNet) -> String {
 }
 
 fn route_command(verb: &str, r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
-    let mut cmd = format!("{} route {verb}", ip(r.family()));
+    format!("{} route {verb} {}", ip(r.family()), route_spec(r, name_of))
+}
+
+/// A route as `ip route` arguments: `default via 10.4.0.1 dev eth1 table 10001 proto 201`.
+pub fn route_spec(r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
+    let mut cmd = String::new();
     if r.kind == RouteType::Local {
-        cmd.push_str(" local");
+        cmd.push_str("local ");
     }
-    let _ = write!(cmd, " {}", destination(&r.dst));
+    cmd.push_str(&destination(&r.dst));
     if let Some(gw) = r.gateway {
         let _ = write!(cmd, " via {gw}");
     }

@@ -15,6 +15,8 @@ pub const INSTANCE_PATH: &str = "/metadata/instance?api-version=2021-02-01";
 pub struct Azure {
     url: String,
     http: Http,
+    /// The document of the last good fetch: the system view costs no extra request.
+    last_document: Option<serde_json::Value>,
 }
 
 impl Azure {
@@ -23,6 +25,7 @@ impl Azure {
         Azure {
             url: format!("{}{INSTANCE_PATH}", base.trim_end_matches('/')),
             http,
+            last_document: None,
         }
     }
 
@@ -44,10 +47,16 @@ impl Provider for Azure {
     }
 
     fn fetch(&mut self) -> Result<Instance, FetchError> {
-        parse(&self.get_body()?).map_err(parse_failed)
+        let instance = parse(&self.get_body()?).map_err(parse_failed)?;
+        self.last_document = Some(instance.raw.clone());
+        Ok(instance)
     }
 
+    /// The instance document is the whole system view: the last fetch's copy when there is one.
     fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
-        parse_json(&self.get_body()?).map_err(parse_failed)
+        match &self.last_document {
+            Some(document) => Ok(document.clone()),
+            None => parse_json(&self.get_body()?).map_err(parse_failed),
+        }
     }
 }

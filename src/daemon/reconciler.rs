@@ -1,0 +1,529 @@
+//! The reconcile thread: the only writer to the kernel. It waits for a trigger (timer, link or
+//! kernel event, API refresh, SIGHUP, GCP metadata change), fetches the metadata when the
+//! trigger calls for it, plans, applies, saves state and publishes a snapshot. A failed fetch
+//! changes nothing and is retried with exponential backoff (capped by `RefreshTimer`); the
+//! last good metadata stays served. Each distinct problem is logged once, not every round.
+
+use super::files::StateFiles;
+use super::reconcile::{apply_round, plan_round};
+use super::setup;
+use super::status::link_statuses;
+use crate::config::Config;
+use crate::kernel::KernelState;
+use crate::logging::rfc3339;
+use crate::metadata::http::Jitter;
+use crate::metadata::{views, FetchError, Instance, Mac, Provider};
+use crate::netlink::Netlink;
+use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
+use crate::snapshot::{Ec2Documents, ErrorRecord, RefreshRecord, SharedSnapshot, Snapshot};
+use crate::state;
+use crate::trigger::Trigger;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the system view (EC2: a tree walk) and EC2's credentials are read again.
+const SLOW_REFRESH: Duration = Duration::from_secs(3600);
+/// A link that appears without metadata is retried this often while the metadata propagates…
+const HOTPLUG_RETRY: Duration = Duration::from_secs(1);
+/// …for this long, then every `HOTPLUG_SLOW_RETRY` until `HOTPLUG_GIVE_UP`.
+const HOTPLUG_FAST_WINDOW: Duration = Duration::from_secs(30);
+const HOTPLUG_SLOW_RETRY: Duration = Duration::from_secs(5);
+const HOTPLUG_GIVE_UP: Duration = Duration::from_secs(120);
+/// First retry delay after a failed fetch; doubles up to `RefreshTimer`.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+
+/// A GCP long-poll result handed over by the watcher thread.
+pub type MetadataInbox = Arc<Mutex<Option<Result<Instance, FetchError>>>>;
+
+/// Called after every round with a one-line status (for sd_notify's READY/STATUS).
+pub type RoundHook = Box<dyn FnMut(&str) + Send>;
+
+/// What the reconcile thread starts with.
+pub struct ReconcilerParts {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub provider: Box<dyn Provider>,
+    pub netlink: Netlink,
+    pub snapshot: SharedSnapshot,
+    pub shutdown: Arc<AtomicBool>,
+    pub inbox: Option<MetadataInbox>,
+    pub on_round: RoundHook,
+}
+
+pub struct Reconciler {
+    parts: ReconcilerParts,
+    settings: PlanSettings,
+    owned: Owned,
+    files: StateFiles,
+    started: String,
+    last_good: Option<Instance>,
+    system: Option<Value>,
+    system_read: Option<(Instant, BTreeSet<Mac>)>,
+    ec2: Option<Ec2Documents>,
+    ec2_read: Option<Instant>,
+    failures: u32,
+    next_fetch: Instant,
+    jitter: Jitter,
+    /// Links present at the first round; only links that appear later are hot-plug candidates.
+    known_links: Option<HashSet<u32>>,
+    /// Hot-plugged links the metadata does not list yet, with when they were first seen.
+    pending: HashMap<u32, Instant>,
+    last_refresh: Option<RefreshRecord>,
+    last_error: Option<ErrorRecord>,
+    logged_error: Option<String>,
+    logged_skips: HashSet<String>,
+}
+
+/// What a trigger asks of a round.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Wants {
+    fetch: bool,
+    slow_views: bool,
+    reconcile: bool,
+    reload: bool,
+    metadata_changed: bool,
+    shutdown: bool,
+}
+
+impl Wants {
+    fn add(&mut self, trigger: Trigger) {
+        match trigger {
+            Trigger::LinkChanged | Trigger::KernelChanged => self.reconcile = true,
+            Trigger::MetadataChanged => self.metadata_changed = true,
+            Trigger::ApiRefresh => {
+                self.fetch = true;
+                self.slow_views = true;
+            }
+            Trigger::Reload => {
+                self.reload = true;
+                self.fetch = true;
+                self.slow_views = true;
+            }
+            Trigger::Shutdown => self.shutdown = true,
+        }
+    }
+}
+
+impl Reconciler {
+    pub fn new(parts: ReconcilerParts) -> Reconciler {
+        let owned = super::load_owned(&parts.config);
+        Reconciler {
+            settings: setup::plan_settings(&parts.config),
+            files: StateFiles::new(&parts.config.state_dir),
+            started: rfc3339(SystemTime::now()),
+            owned,
+            parts,
+            last_good: None,
+            system: None,
+            system_read: None,
+            ec2: None,
+            ec2_read: None,
+            failures: 0,
+            next_fetch: Instant::now(),
+            jitter: Jitter::from_entropy(),
+            known_links: None,
+            pending: HashMap::new(),
+            last_refresh: None,
+            last_error: None,
+            logged_error: None,
+            logged_skips: HashSet::new(),
+        }
+    }
+
+    /// Runs until `Trigger::Shutdown` or until every sender is gone.
+    pub fn run(mut self, triggers: Receiver<Trigger>) {
+        self.round(Wants {
+            fetch: true,
+            slow_views: true,
+            ..Wants::default()
+        });
+        loop {
+            let wait = self
+                .next_deadline()
+                .saturating_duration_since(Instant::now());
+            let mut wants = Wants::default();
+            match triggers.recv_timeout(wait) {
+                Ok(trigger) => wants.add(trigger),
+                Err(RecvTimeoutError::Timeout) => wants.fetch = true,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while let Ok(trigger) = triggers.try_recv() {
+                wants.add(trigger);
+            }
+            if wants.shutdown || self.stopping() {
+                return;
+            }
+            if wants.reload {
+                self.reload();
+            }
+            self.round(wants);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.parts.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// The next timed fetch: the refresh timer, a backoff retry, or a hot-plug retry. GCP has
+    /// no refresh timer: its watcher long-polls for changes instead.
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(24 * 3600);
+        let timed = if self.parts.inbox.is_some() && self.failures == 0 {
+            far
+        } else {
+            self.next_fetch
+        };
+        self.next_hotplug_retry().map_or(timed, |t| t.min(timed))
+    }
+
+    fn next_hotplug_retry(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.pending
+            .values()
+            .filter(|seen| now.duration_since(**seen) < HOTPLUG_GIVE_UP)
+            .map(|seen| {
+                let interval = if now.duration_since(*seen) < HOTPLUG_FAST_WINDOW {
+                    HOTPLUG_RETRY
+                } else {
+                    HOTPLUG_SLOW_RETRY
+                };
+                now.max(*seen) + interval.min(self.parts.config.refresh_timer)
+            })
+            .min()
+    }
+
+    fn round(&mut self, wants: Wants) {
+        let instance = if wants.metadata_changed {
+            self.take_inbox()
+        } else if wants.fetch {
+            self.fetch()
+        } else {
+            self.last_good.clone()
+        };
+        let Some(instance) = instance else {
+            self.publish();
+            return;
+        };
+        if wants.slow_views || self.slow_views_due(&instance) {
+            self.read_slow_views(&instance);
+        }
+        self.reconcile(&instance);
+        self.publish();
+    }
+
+    fn take_inbox(&mut self) -> Option<Instance> {
+        let taken = self
+            .parts
+            .inbox
+            .as_ref()
+            .and_then(|inbox| inbox.lock().ok().and_then(|mut slot| slot.take()));
+        match taken {
+            Some(result) => self.fetched(result),
+            None => self.last_good.clone(),
+        }
+    }
+
+    fn fetch(&mut self) -> Option<Instance> {
+        let result = self.parts.provider.fetch();
+        self.fetched(result)
+    }
+
+    /// Records a fetch: a good one becomes the last good metadata; a failed one schedules a
+    /// retry and leaves the machine as it is.
+    fn fetched(&mut self, result: Result<Instance, FetchError>) -> Option<Instance> {
+        match result {
+            Ok(instance) => {
+                if self.failures > 0 {
+                    log::info!("metadata fetch recovered after {} failures", self.failures);
+                }
+                self.failures = 0;
+                self.next_fetch = Instant::now() + self.parts.config.refresh_timer;
+                self.last_good = Some(instance.clone());
+                Some(instance)
+            }
+            Err(error) => {
+                self.failures += 1;
+                let delay = self.backoff();
+                self.next_fetch = Instant::now() + delay;
+                self.record_error(format!(
+                    "metadata fetch failed, nothing changed (retry in {}): {error}",
+                    crate::config::format_duration(delay)
+                ));
+                None
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter, capped by the refresh timer.
+    fn backoff(&self) -> Duration {
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let ceiling = BACKOFF_BASE
+            .saturating_mul(1 << exponent)
+            .min(self.parts.config.refresh_timer);
+        ceiling / 2 + self.jitter.below(ceiling / 2)
+    }
+
+    fn record_error(&mut self, message: String) {
+        if self.logged_error.as_deref() != Some(message_key(&message)) {
+            log::error!("{message}");
+            self.logged_error = Some(message_key(&message).to_string());
+        }
+        self.last_error = Some(ErrorRecord {
+            time: rfc3339(SystemTime::now()),
+            message,
+        });
+    }
+
+    fn slow_views_due(&self, instance: &Instance) -> bool {
+        let macs: BTreeSet<Mac> = instance.nics.iter().map(|n| n.mac).collect();
+        match &self.system_read {
+            None => true,
+            Some((at, read_macs)) => at.elapsed() >= SLOW_REFRESH || *read_macs != macs,
+        }
+    }
+
+    /// The system view and EC2's documents: read at start, when the NICs change, on request
+    /// and hourly. A failure keeps the previous copy.
+    fn read_slow_views(&mut self, instance: &Instance) {
+        let macs = instance.nics.iter().map(|n| n.mac).collect();
+        match self.parts.provider.fetch_system() {
+            Ok(system) => {
+                self.system = Some(system);
+                self.system_read = Some((Instant::now(), macs));
+            }
+            Err(e) => log::warn!("system view not refreshed: {e}"),
+        }
+        if self.ec2_read.is_some_and(|at| at.elapsed() < SLOW_REFRESH) && self.ec2.is_some() {
+            return;
+        }
+        self.ec2 = self.read_ec2_documents().or(self.ec2.take());
+        self.ec2_read = Some(Instant::now());
+    }
+
+    fn read_ec2_documents(&mut self) -> Option<Ec2Documents> {
+        let docs = match self.parts.provider.identity_documents() {
+            Ok(docs) => docs?,
+            Err(e) => {
+                log::warn!("instance identity documents not refreshed: {e}");
+                return None;
+            }
+        };
+        let credentials = self.parts.provider.credentials().unwrap_or_else(|e| {
+            log::warn!("IAM credentials not refreshed: {e}");
+            None
+        });
+        Some(Ec2Documents {
+            document: docs.document.and_then(|d| serde_json::from_str(&d).ok()),
+            pkcs7: docs.pkcs7,
+            signature: docs.signature,
+            rsa2048: docs.rsa2048,
+            credentials,
+        })
+    }
+
+    fn reconcile(&mut self, instance: &Instance) {
+        let kernel = match self.parts.netlink.state() {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                self.record_error(format!("cannot read the kernel's network state: {e}"));
+                return;
+            }
+        };
+        let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
+        self.log_new_skips(&planned.desired.skipped);
+        let links = link_statuses(&planned.desired, &kernel);
+        let configured: Vec<(u32, Mac)> = links.iter().map(|l| (l.ifindex, l.mac)).collect();
+        if self.stopping() {
+            return;
+        }
+        let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
+        for line in &outcome.summary {
+            log::info!("{line}");
+        }
+        for conflict in &outcome.conflicts {
+            self.log_once(format!(
+                "left alone, another route holds its place: {conflict}"
+            ));
+        }
+        if owned != self.owned {
+            if let Err(e) = state::save_owned(&self.parts.config.state_dir, &owned) {
+                log::error!("{e}");
+            }
+            self.owned = owned;
+        }
+        self.track_hotplug(instance, &kernel);
+        self.write_files(instance, &configured);
+        let ok = outcome.failures.is_empty();
+        for failure in &outcome.failures {
+            self.record_error(format!(
+                "{}: {} failed: {}",
+                failure.link, failure.command, failure.error
+            ));
+        }
+        if ok {
+            self.last_error = None;
+            self.logged_error = None;
+        }
+        self.last_refresh = Some(RefreshRecord {
+            time: rfc3339(SystemTime::now()),
+            result: if ok { "ok" } else { "error" }.to_string(),
+            changes: outcome.applied,
+            summary: outcome.summary,
+        });
+        self.publish_links(links);
+    }
+
+    fn log_once(&mut self, message: String) {
+        if self.logged_skips.insert(message.clone()) {
+            log::warn!("{message}");
+        }
+    }
+
+    fn log_new_skips(&mut self, skipped: &[Skipped]) {
+        let new: Vec<&Skipped> = skipped
+            .iter()
+            .filter(|s| self.logged_skips.insert(s.to_string()))
+            .collect();
+        super::reconcile::log_skipped(new);
+    }
+
+    /// Links that appeared after start and match no metadata NIC are hot-plug candidates:
+    /// their metadata may still be propagating, so it is fetched again soon.
+    fn track_hotplug(&mut self, instance: &Instance, kernel: &KernelState) {
+        let candidates: HashSet<u32> = kernel
+            .links
+            .iter()
+            .filter(|l| {
+                l.mac
+                    .is_some_and(|mac| match_link(mac, &kernel.links).is_ok())
+            })
+            .map(|l| l.index)
+            .collect();
+        let known = self.known_links.get_or_insert_with(|| candidates.clone());
+        let unlisted: HashSet<u32> = candidates
+            .iter()
+            .copied()
+            .filter(|index| !known.contains(index))
+            .filter(|index| {
+                let mac = kernel
+                    .links
+                    .iter()
+                    .find(|l| l.index == *index)
+                    .and_then(|l| l.mac);
+                mac.is_some_and(|mac| instance.nic_by_mac(mac).is_none())
+            })
+            .collect();
+        let now = Instant::now();
+        self.pending.retain(|index, _| unlisted.contains(index));
+        for index in unlisted {
+            self.pending.entry(index).or_insert(now);
+        }
+    }
+
+    fn write_files(&mut self, instance: &Instance, configured: &[(u32, Mac)]) {
+        let Some(system) = &self.system else {
+            return;
+        };
+        let kind = instance.provider;
+        let mut result = self.files.write_system(system);
+        result = result.and(self.files.write_links(kind, system, configured));
+        if let Some(ec2) = &self.ec2 {
+            result = result.and(self.files.write_ec2(ec2));
+        }
+        if let Err(e) = result {
+            self.log_once(format!("state files not written: {e}"));
+        }
+    }
+
+    fn publish_links(&mut self, links: Vec<crate::snapshot::LinkStatus>) {
+        let mut snapshot = self.snapshot_base();
+        snapshot.status.links = links;
+        self.parts.snapshot.publish(snapshot);
+        let line = self.status_line();
+        (self.parts.on_round)(&line);
+    }
+
+    /// Publishes without new link data (a round that could not reconcile).
+    fn publish(&mut self) {
+        let links = self.parts.snapshot.get().status.links.clone();
+        let mut snapshot = self.snapshot_base();
+        snapshot.status.links = links;
+        self.parts.snapshot.publish(snapshot);
+        let line = self.status_line();
+        (self.parts.on_round)(&line);
+    }
+
+    fn snapshot_base(&self) -> Snapshot {
+        let kind = self.parts.provider.kind();
+        let mut snapshot = Snapshot::starting(Some(kind), self.started.clone());
+        snapshot.status.last_refresh = self.last_refresh.clone();
+        snapshot.status.last_error = self.last_error.clone();
+        snapshot.network = self.system.as_ref().map(|s| views::network_view(kind, s));
+        snapshot.system = self.system.clone();
+        snapshot.ec2 = self.ec2.clone();
+        snapshot
+    }
+
+    /// One line for systemd's STATUS=.
+    fn status_line(&self) -> String {
+        let kind = self.parts.provider.kind();
+        let links = self.parts.snapshot.get().status.links.len();
+        match (&self.last_error, &self.last_refresh) {
+            (Some(error), _) => format!("{kind}: {}", error.message),
+            (None, Some(refresh)) => format!(
+                "{kind}: {links} link(s) configured, last refresh {} at {}",
+                refresh.result, refresh.time
+            ),
+            (None, None) => format!("{kind}: waiting for metadata"),
+        }
+    }
+
+    /// SIGHUP: re-read the config. Keys that need new threads or sockets (Provider,
+    /// MetadataEndpoint, Listen, StateDir) only take effect after a restart.
+    fn reload(&mut self) {
+        let path = self.parts.config_path.clone();
+        let loaded = crate::config::load(&path).and_then(|loaded| {
+            let mut config = loaded.config;
+            config.apply_process_env()?;
+            Ok((config, loaded.warnings))
+        });
+        let (config, warnings) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                log::error!("config not reloaded, keeping the running one: {e}");
+                return;
+            }
+        };
+        for warning in warnings {
+            log::warn!("{warning}");
+        }
+        let old = &self.parts.config;
+        if config.provider != old.provider
+            || config.metadata_endpoint != old.metadata_endpoint
+            || config.listen != old.listen
+            || config.state_dir != old.state_dir
+        {
+            log::warn!("Provider, MetadataEndpoint, Listen and StateDir changes take effect after a restart");
+        }
+        log::set_max_level(config.log_level.to_filter());
+        self.settings = setup::plan_settings(&config);
+        self.parts.config = Config {
+            provider: old.provider,
+            metadata_endpoint: old.metadata_endpoint.clone(),
+            listen: old.listen,
+            state_dir: old.state_dir.clone(),
+            ..config
+        };
+        log::info!("config reloaded from {}", path.display());
+    }
+}
+
+/// The part of an error message that identifies it (the retry delay varies between rounds).
+fn message_key(message: &str) -> &str {
+    message.split(" (retry in ").next().unwrap_or(message)
+}

@@ -1,0 +1,37 @@
+//! Builds what the API shows about each configured link from one round's plan.
+
+use crate::kernel::KernelState;
+use crate::plan::render::route_spec;
+use crate::plan::Desired;
+use crate::snapshot::{LinkStatus, RuleStatus};
+
+use super::reconcile::link_namer;
+
+/// One entry per matched NIC: its addresses, table, routes and rules as planned (and, after a
+/// successful apply, as configured).
+pub fn link_statuses(desired: &Desired, kernel: &KernelState) -> Vec<LinkStatus> {
+    let name_of = link_namer(kernel);
+    desired
+        .nics
+        .iter()
+        .map(|nic| LinkStatus {
+            name: nic.name.clone(),
+            ifindex: nic.ifindex,
+            mac: nic.mac,
+            device_index: nic.index,
+            table: nic.table,
+            addresses: nic.addresses.iter().map(|a| a.addr).collect(),
+            routes: nic.routes.iter().map(|r| route_spec(r, &name_of)).collect(),
+            rules: nic
+                .rules
+                .iter()
+                .map(|r| RuleStatus {
+                    priority: r.priority,
+                    from: r.src,
+                    to: r.dst,
+                    table: r.table,
+                })
+                .collect(),
+        })
+        .collect()
+}

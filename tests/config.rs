@@ -602,3 +602,37 @@ fn text_log_line_has_no_escape_codes() {
         "info configured eth1"
     );
 }
+
+/// The packaged config documents every key with its default: uncommenting each `#Key=value`
+/// line gives exactly the defaults, and no key is missing.
+#[test]
+fn packaged_config_lists_every_key_with_its_default() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/cloud-network.toml"
+    ));
+    let text = std::fs::read_to_string(path).unwrap();
+    let as_shipped = parse(&text, path).unwrap();
+    assert_eq!(as_shipped.config, Config::default());
+    assert!(as_shipped.warnings.is_empty());
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.contains('=') && !rest.starts_with(' ') => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let keys = uncommented
+        .lines()
+        .filter(|l| l.contains('=') && !l.starts_with('#'))
+        .count();
+    assert_eq!(keys, 11, "every key appears once");
+    let spelled_out = parse(&uncommented, path).unwrap();
+    assert!(
+        spelled_out.warnings.is_empty(),
+        "{:?}",
+        spelled_out.warnings
+    );
+    assert_eq!(spelled_out.config, Config::default());
+}

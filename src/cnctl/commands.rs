@@ -84,18 +84,6 @@ impl Item {
             _ => Some(ProviderKind::Aws),
         }
     }
-
-    /// The API path of EC2's documents.
-    fn ec2_path(self) -> Option<&'static str> {
-        match self {
-            Item::Credentials => Some("/api/cloud/credentials"),
-            Item::Document => Some("/api/cloud/dynamicinstanceidentity/document"),
-            Item::Pkcs7 => Some("/api/cloud/dynamicinstanceidentity/pkcs7"),
-            Item::Signature => Some("/api/cloud/dynamicinstanceidentity/signature"),
-            Item::Rsa2048 => Some("/api/cloud/dynamicinstanceidentity/rsa2048"),
-            Item::SshKeys | Item::Project => None,
-        }
-    }
 }
 
 /// Why a command failed.
@@ -263,7 +251,10 @@ impl Runner<'_> {
             Item::SshKeys => self.ssh_keys(kind),
             Item::Project => self.project(),
             Item::Credentials => Ok(pretty(&self.credentials()?)),
-            _ => self.ec2_document(item),
+            Item::Document => self.ec2_document("/api/cloud/dynamicinstanceidentity/document"),
+            Item::Pkcs7 => self.ec2_document("/api/cloud/dynamicinstanceidentity/pkcs7"),
+            Item::Signature => self.ec2_document("/api/cloud/dynamicinstanceidentity/signature"),
+            Item::Rsa2048 => self.ec2_document("/api/cloud/dynamicinstanceidentity/rsa2048"),
         }
     }
 
@@ -284,8 +275,8 @@ impl Runner<'_> {
         Ok(render::project_text(project))
     }
 
-    fn ec2_document(&self, item: Item) -> Result<String, CnctlError> {
-        let path = item.ec2_path().ok_or(CnctlError::Missing(item.name()))?;
+    /// A JSON document pretty; a JSON string as it is in text mode.
+    fn ec2_document(&self, path: &str) -> Result<String, CnctlError> {
         let value = self.client.get(path)?;
         match value {
             Value::String(text) if !self.json => Ok(with_newline(text)),

@@ -12,6 +12,7 @@ pub use commands::{Action, CnctlError, Item, CREDENTIALS_FILE};
 use crate::config::{self, Config};
 use argh::FromArgs;
 use commands::Runner;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -84,13 +85,13 @@ pub fn run(args: CnctlArgs) -> ExitCode {
     };
     let result = action(&args.command).and_then(|action| {
         if action == Action::Version && !args.json {
-            println!("cnctl {}", env!("CARGO_PKG_VERSION"));
+            print_out(&format!("cnctl {}\n", env!("CARGO_PKG_VERSION")));
         }
         runner.run(action)
     });
     match result {
         Ok(text) => {
-            print!("{text}");
+            print_out(&text);
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -98,6 +99,14 @@ pub fn run(args: CnctlArgs) -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`cnctl ... | head -1`) is not an error.
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// The config for `Listen=` and `StateDir=`; a missing or broken file means the defaults

@@ -1,7 +1,19 @@
 //! `cnctl`: the command-line face of the daemon. It reads the daemon's local API (the provider
-//! comes from the API, never from DMI) and prints what it finds.
+//! comes from the API, never from DMI) and prints what it finds. Exit status: 0 done, 1 the
+//! daemon is unreachable, refused, or the command does not apply to its provider, 2 usage.
 
+mod client;
+mod commands;
+pub mod render;
+
+pub use client::{base_url, ApiClient, ApiError};
+pub use commands::{Action, CnctlError, Item, CREDENTIALS_FILE};
+
+use crate::config::{self, Config};
 use argh::FromArgs;
+use commands::Runner;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(FromArgs, Debug, PartialEq)]
@@ -14,6 +26,10 @@ pub struct CnctlArgs {
     /// the daemon's API (default: Listen= of the config, else http://127.0.0.1:5209)
     #[argh(option)]
     pub url: Option<String>,
+    /// the daemon's config file, for Listen= and StateDir= (default:
+    /// /etc/cloud-network/cloud-network.toml)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
     #[argh(subcommand)]
     pub command: Command,
 }
@@ -56,10 +72,56 @@ pub struct RefreshArgs {}
 pub struct VersionArgs {}
 
 pub fn run(args: CnctlArgs) -> ExitCode {
-    let base = args
-        .url
+    let config_path = args
+        .config
         .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:5209".to_string());
-    eprintln!("cnctl: cannot reach the cloud-network daemon at {base}: the API is not served by this build yet");
-    ExitCode::FAILURE
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let config = load_config(&config_path);
+    let client = ApiClient::new(base_url(args.url.as_deref(), config.listen));
+    let runner = Runner {
+        client: &client,
+        json: args.json,
+        state_dir: &config.state_dir,
+    };
+    let result = action(&args.command).and_then(|action| {
+        if action == Action::Version && !args.json {
+            print_out(&format!("cnctl {}\n", env!("CARGO_PKG_VERSION")));
+        }
+        runner.run(action)
+    });
+    match result {
+        Ok(text) => {
+            print_out(&text);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cnctl: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`cnctl ... | head -1`) is not an error.
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// The config for `Listen=` and `StateDir=`; a missing or broken file means the defaults
+/// (the daemon reports a broken file, cnctl only needs to find it).
+fn load_config(path: &Path) -> Config {
+    config::load(path)
+        .map(|loaded| loaded.config)
+        .unwrap_or_default()
+}
+
+fn action(command: &Command) -> Result<Action, CnctlError> {
+    match command {
+        Command::Status(status) => commands::status_action(&status.what),
+        Command::Show(show) => commands::show_action(&show.what),
+        Command::Refresh(_) => Ok(Action::Refresh),
+        Command::Version(_) => Ok(Action::Version),
+    }
 }

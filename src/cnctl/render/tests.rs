@@ -1,0 +1,457 @@
+//! Renderer tests: the fixtures' documents as the API serves them, exact text expected.
+
+use super::*;
+use crate::metadata::aws::parse::tree_to_json;
+use crate::metadata::views::network_view;
+use crate::metadata::IpNet;
+use std::collections::BTreeMap;
+
+fn fixture(path: &str) -> Value {
+    let file = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+/// AEMM's tree as the API's EC2 system document (`meta-data`, `dynamic`, ...).
+fn ec2_system() -> Value {
+    let tree: BTreeMap<String, String> =
+        serde_json::from_value(fixture("ec2/aemm-default/metadata.json")).unwrap();
+    tree_to_json(&tree)
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
+    LinkStatus {
+        name: name.to_string(),
+        ifindex,
+        mac: mac.parse().unwrap(),
+        device_index,
+        table: None,
+        addresses: Vec::new(),
+        routes: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+#[test]
+fn azure_system_keeps_the_original_labels() {
+    let doc = fixture("azure/docs-imds-full-instance-linux.json");
+    assert_eq!(
+        system(ProviderKind::Azure, &doc),
+        concat!(
+            "     Cloud provider: azure \n",
+            "  Azure Environment: AZUREPUBLICCLOUD \n",
+            "           Location: westus \n",
+            "               Name: examplevmname \n",
+            "            OS Type: Linux \n",
+            "              VM Id: 02aab8a4-74ef-476e-8182-f6d2ba4166a6 \n",
+            "  VM Scale Set Name: crpteste9vflji9 \n",
+            "            VM Size: Standard_A3 \n",
+            "    Subscription Id: xxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxx \n",
+            "     Resource Group: macikgo-test-may-23 \n",
+            "          Publisher: Canonical \n",
+            "            Version: 15.05.22 \n",
+            "      Computer Name: examplevmname \n",
+            "Secure Boot Enabled: true \n",
+            "Virtual Tpm Enabled: false \n",
+            "              Offer: UbuntuServer \n",
+            "          Plan Name: planName \n",
+            "    Admin User name: admin \n",
+        )
+    );
+}
+
+#[test]
+fn azure_system_aligns_to_the_longest_label_present() {
+    let doc = fixture("azure/cloudinit-three-nics.json");
+    assert_eq!(
+        system(ProviderKind::Azure, &doc),
+        concat!(
+            " Cloud provider: azure \n",
+            "       Location: eastus2 \n",
+            "           Name: my-hostname \n",
+            "        OS Type: Linux \n",
+            "          VM Id: ff702a6b-cb6a-4fcd-ad68-b4ce38227642 \n",
+            "        VM Size: Standard_DS1_v2 \n",
+            "Subscription Id: 12aad61c-6de4-4e53-a6c6-5aff52a83777 \n",
+            " Resource Group: srugroup1 \n",
+            "      Publisher: Canonical \n",
+            "        Version: 19.04.201906190 \n",
+            "          Offer: UbuntuServer \n",
+        )
+    );
+}
+
+#[test]
+fn azure_network_names_nics_by_mac() {
+    let doc = fixture("azure/cloudinit-three-nics.json");
+    let links = [
+        link("eth1", 3, "22:0d:3a:04:75:98", 1),
+        link("eth0", 2, "00:0d:3a:04:75:98", 0),
+    ];
+    assert_eq!(
+        network(ProviderKind::Azure, &doc, &links),
+        concat!(
+            "       Name: eth0 \n",
+            "MAC Address: 00:0d:3a:04:75:98 \n",
+            "  Public Ip: 104.46.124.81 \n",
+            " Private Ip: 10.0.0.4/24 \n",
+            "     Subnet: 10.0.0.0 \n",
+            "\n",
+            "       Name: eth1 \n",
+            "MAC Address: 22:0d:3a:04:75:98 \n",
+            " Private Ip: 10.0.1.5/24 \n",
+            "     Subnet: 10.0.1.0 \n",
+            "\n",
+            "       Name: - \n",
+            "MAC Address: 33:0d:3a:04:75:98 \n",
+            " Private Ip: 10.0.2.6/24 \n",
+            "     Subnet: 10.0.2.0 \n",
+        )
+    );
+}
+
+#[test]
+fn azure_network_lists_every_address_and_ipv6() {
+    let doc = serde_json::json!({"network": {"interface": [{
+        "macAddress": "000D3A5D2D66",
+        "ipv4": {
+            "ipAddress": [
+                {"privateIpAddress": "10.4.0.5", "publicIpAddress": "20.253.243.104"},
+                {"privateIpAddress": "10.4.0.6", "publicIpAddress": ""}],
+            "subnet": [{"address": "10.4.0.0", "prefix": "24"}]},
+        "ipv6": {"ipAddress": [{"privateIpAddress": "fd00::5"}]}}]}});
+    assert_eq!(
+        network(ProviderKind::Azure, &doc, &[]),
+        concat!(
+            "        Name: - \n",
+            " MAC Address: 00:0d:3a:5d:2d:66 \n",
+            "   Public Ip: 20.253.243.104 \n",
+            "  Private Ip: 10.4.0.5/24 10.4.0.6/24 \n",
+            "Private Ipv6: fd00::5 \n",
+            "      Subnet: 10.4.0.0 \n",
+        )
+    );
+}
+
+#[test]
+fn azure_ssh_keys_are_the_key_data() {
+    let doc = fixture("azure/docs-imds-full-instance-linux.json");
+    let keys = ssh_keys(ProviderKind::Azure, &doc);
+    assert_eq!(keys, ["ssh-rsa 0", "ssh-rsa 1"]);
+    assert_eq!(
+        ssh_keys_text(&keys),
+        "ssh-key: ssh-rsa 0\nssh-key: ssh-rsa 1\n"
+    );
+}
+
+#[test]
+fn ec2_system_from_the_meta_data_tree() {
+    assert_eq!(
+        system(ProviderKind::Aws, &ec2_system()),
+        concat!(
+            "      Cloud provider: aws \n",
+            "              AMI ID: ami-0a887e401f7654935 \n",
+            "    AMI Launch Index: 0 \n",
+            "         Instance ID: i-1234567890abcdef0 \n",
+            "       Instance Type: m4.xlarge \n",
+            " Instance Life Cycle: on-demand \n",
+            "            Hostname: ip-172-16-34-43.ec2.internal \n",
+            "      Local Hostname: ip-172-16-34-43.ec2.internal \n",
+            "     Public Hostname: ec2-192-0-2-54.compute-1.amazonaws.com \n",
+            "          Local IPv4: 172.16.34.43 \n",
+            "         Public IPv4: 192.0.2.54 \n",
+            "         MAC Address: 0e:49:61:0f:c3:11 \n",
+            "   Availability Zone: us-east-1a \n",
+            "Availability Zone ID: use1-az4 \n",
+            "              Region: us-east-1 \n",
+            "     Security Groups: ura-launch-wizard-harry-1 \n",
+            "     Services Domain: amazonaws.com \n",
+            "  Services Partition: aws \n",
+        )
+    );
+}
+
+#[test]
+fn ec2_region_falls_back_to_the_identity_document() {
+    let doc = serde_json::json!({
+        "meta-data": {"instance-id": "i-1"},
+        "dynamic": {"instance-identity": {"document": {"region": "eu-west-1"}}}});
+    assert_eq!(
+        system(ProviderKind::Aws, &doc),
+        concat!(
+            "Cloud provider: aws \n",
+            "   Instance ID: i-1 \n",
+            "        Region: eu-west-1 \n",
+        )
+    );
+}
+
+#[test]
+fn ec2_network_from_the_per_mac_view() {
+    let view = network_view(ProviderKind::Aws, &ec2_system());
+    let links = [link("ens5", 2, "0e:49:61:0f:c3:11", 0)];
+    assert_eq!(
+        network(ProviderKind::Aws, &view, &links),
+        concat!(
+            "              Name: ens5 \n",
+            "       MAC Address: 0e:49:61:0f:c3:11 \n",
+            "     Device Number: 0 \n",
+            "      Network Card: 0 \n",
+            "      Interface ID: eni-0f95d3625f5c521cc \n",
+            "    Local Hostname: ip-172-16-34-43.ec2.internal \n",
+            "       Local IPv4s: 172.16.34.43 \n",
+            "   Public Hostname: ec2-192-0-2-54.compute-1.amazonaws.com \n",
+            "      Public IPv4s: 192.0.2.54 \n",
+            "             IPv6s: 2001:db8:8:4::2 \n",
+            "         Subnet ID: subnet-0ac62554 \n",
+            "  Subnet IPv4 CIDR: 192.0.2.0/24 \n",
+            " Subnet IPv6 CIDRs: 2001:db8::/32 \n",
+            "            VPC ID: vpc-d295a6a7 \n",
+            "    VPC IPv4 CIDRs: 192.0.2.0/24 \n",
+            "    VPC IPv6 CIDRs: 2001:db8::/32 \n",
+            "Security Group IDs: sg-0b07f8f6cb485d4df \n",
+            "   Security Groups: ura-launch-wizard-harry-1 \n",
+            "          Owner ID: 515336597381 \n",
+        )
+    );
+}
+
+#[test]
+fn ec2_network_in_device_order_with_lists_on_one_line() {
+    let view = serde_json::json!({
+        "0a:00:00:00:00:01": {"device-number": "1", "local-ipv4s": "10.0.1.5\n10.0.1.6"},
+        "0a:00:00:00:00:09": {"device-number": "0", "local-ipv4s": "10.0.0.5\n"}});
+    assert_eq!(
+        network(ProviderKind::Aws, &view, &[]),
+        concat!(
+            "         Name: - \n",
+            "  MAC Address: 0a:00:00:00:00:09 \n",
+            "Device Number: 0 \n",
+            "  Local IPv4s: 10.0.0.5 \n",
+            "\n",
+            "         Name: - \n",
+            "  MAC Address: 0a:00:00:00:00:01 \n",
+            "Device Number: 1 \n",
+            "  Local IPv4s: 10.0.1.5 10.0.1.6 \n",
+        )
+    );
+}
+
+#[test]
+fn ec2_ssh_keys_from_public_keys() {
+    let keys = ssh_keys(ProviderKind::Aws, &ec2_system());
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC/JxGByvHDHgQ"));
+    assert!(keys[0].ends_with("A3iia2UVtLO/xcTt test"), "{}", keys[0]);
+    let doc = serde_json::json!({"meta-data": {"public-keys": {
+        "10": {"openssh-key": "ssh-ed25519 B ten"},
+        "2": {"openssh-key": "ssh-ed25519 A two\n"}},
+        "public-keys/": "2=two\n10=ten"}});
+    assert_eq!(
+        ssh_keys(ProviderKind::Aws, &doc),
+        ["ssh-ed25519 A two", "ssh-ed25519 B ten"]
+    );
+}
+
+#[test]
+fn gcp_system_from_instance_and_project() {
+    let doc = fixture("gcp/gce-metadata-server-emulator-recursive.json");
+    assert_eq!(
+        system(ProviderKind::Gcp, &doc),
+        concat!(
+            "    Cloud provider: gcp \n",
+            "                ID: 5775171277418378000 \n",
+            "              Name: instance-1 \n",
+            "          Hostname: instance-1.c.srashid-test2.internal \n",
+            "              Zone: us-central1-a \n",
+            "      Machine Type: e2-standard-4 \n",
+            "      CPU Platform: Intel Broadwell \n",
+            "             Image: projects/debian-cloud/global/images/debian-11-bullseye-v20231004 \n",
+            " Maintenance Event: NONE \n",
+            "       Preemptible: FALSE \n",
+            "              Tags: tag1 tag2 \n",
+            "        Project ID: $PROJECT \n",
+            "Numeric Project ID: 708288290784 \n",
+        )
+    );
+}
+
+#[test]
+fn gcp_network_per_interface() {
+    let doc = fixture("gcp/gce-metadata-server-emulator-recursive.json");
+    let links = [link("ens4", 2, "42:01:0a:80:00:13", 0)];
+    assert_eq!(
+        network(ProviderKind::Gcp, &doc, &links),
+        concat!(
+            "       Name: ens4 \n",
+            "MAC Address: 42:01:0a:80:00:13 \n",
+            "         IP: 10.128.0.19 \n",
+            "External IP: 34.69.160.1 \n",
+            "    Gateway: 10.128.0.1 \n",
+            "Subnet Mask: 255.255.240.0 \n",
+            "        MTU: 1460 \n",
+            "DNS Servers: 169.254.169.254 \n",
+            "    Network: projects/708288290784/networks/default \n",
+        )
+    );
+}
+
+#[test]
+fn gcp_network_shows_aliases_and_forwarded_ips() {
+    let doc = serde_json::json!({"instance": {"networkInterfaces": [{
+        "mac": "42:01:0a:80:00:14", "ip": "10.128.0.20",
+        "accessConfigs": [{"externalIp": "", "type": "ONE_TO_ONE_NAT"}],
+        "ipAliases": ["10.8.1.0/24", "10.8.2.0/24"], "forwardedIps": ["35.1.2.3"],
+        "mtu": 8244}]}});
+    assert_eq!(
+        network(ProviderKind::Gcp, &doc, &[]),
+        concat!(
+            "         Name: - \n",
+            "  MAC Address: 42:01:0a:80:00:14 \n",
+            "           IP: 10.128.0.20 \n",
+            "          MTU: 8244 \n",
+            "   IP Aliases: 10.8.1.0/24 10.8.2.0/24 \n",
+            "Forwarded IPs: 35.1.2.3 \n",
+        )
+    );
+}
+
+#[test]
+fn gcp_ssh_keys_from_instance_and_project_attributes() {
+    let doc = fixture("gcp/gce-metadata-server-emulator-recursive.json");
+    let keys = ssh_keys(ProviderKind::Gcp, &doc);
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].starts_with("srashid:ssh-rsa AAAAB3NzaC1yc2E"),
+        "{}",
+        keys[0]
+    );
+    assert!(keys[0].ends_with("= srashid@srashid12"), "{}", keys[0]);
+    let doc = serde_json::json!({
+        "instance": {"attributes": {"ssh-keys": "a:ssh-ed25519 A\n\nb:ssh-ed25519 B\n",
+                                    "sshKeys": "c:ssh-rsa C"}},
+        "project": {"attributes": {"ssh-keys": "p:ssh-rsa P"}}});
+    assert_eq!(
+        ssh_keys(ProviderKind::Gcp, &doc),
+        [
+            "a:ssh-ed25519 A",
+            "b:ssh-ed25519 B",
+            "c:ssh-rsa C",
+            "p:ssh-rsa P"
+        ]
+    );
+}
+
+#[test]
+fn gcp_block_project_ssh_keys_hides_the_project_keys() {
+    let doc = serde_json::json!({
+        "instance": {"attributes": {"ssh-keys": "a:ssh-ed25519 A",
+                                    "block-project-ssh-keys": "TRUE"}},
+        "project": {"attributes": {"ssh-keys": "p:ssh-rsa P"}}});
+    assert_eq!(ssh_keys(ProviderKind::Gcp, &doc), ["a:ssh-ed25519 A"]);
+}
+
+#[test]
+fn gcp_project() {
+    let doc = fixture("gcp/gce-metadata-server-emulator-recursive.json");
+    assert_eq!(
+        project_text(project(&doc).unwrap()),
+        concat!(
+            "        Project ID: $PROJECT \n",
+            "Numeric Project ID: 708288290784 \n",
+            "        Attributes: ssh-keys \n",
+        )
+    );
+    assert_eq!(project(&serde_json::json!({"instance": {}})), None);
+}
+
+fn configured_link() -> LinkStatus {
+    LinkStatus {
+        table: Some(10001),
+        addresses: vec![net("10.4.0.5/24"), net("10.4.0.6/24")],
+        routes: vec![
+            "10.4.0.0/24 dev eth1 proto 201 scope link src 10.4.0.5 table 10001".to_string(),
+            "default via 10.4.0.1 dev eth1 proto 201 table 10001".to_string(),
+        ],
+        rules: vec![
+            RuleStatus {
+                priority: 3001,
+                from: Some(net("10.4.0.5/32")),
+                to: None,
+                table: 10001,
+            },
+            RuleStatus {
+                priority: 3001,
+                from: None,
+                to: Some(net("10.4.0.5/32")),
+                table: 10001,
+            },
+        ],
+        ..link("eth1", 3, "00:0d:3a:5d:2d:66", 1)
+    }
+}
+
+#[test]
+fn links_show_rules_and_routes_one_per_line() {
+    let links_status = [link("eth0", 2, "00:22:48:04:fe:00", 0), configured_link()];
+    assert_eq!(
+        links(&links_status),
+        concat!(
+            "        Name: eth0 \n",
+            "       Index: 2 \n",
+            " MAC Address: 00:22:48:04:fe:00 \n",
+            "Device Index: 0 \n",
+            "       Table: - \n",
+            "   Addresses: - \n",
+            "       Rules: - \n",
+            "      Routes: - \n",
+            "\n",
+            "        Name: eth1 \n",
+            "       Index: 3 \n",
+            " MAC Address: 00:0d:3a:5d:2d:66 \n",
+            "Device Index: 1 \n",
+            "       Table: 10001 \n",
+            "   Addresses: 10.4.0.5/24 10.4.0.6/24 \n",
+            "       Rules: 3001: from 10.4.0.5/32 lookup 10001 \n",
+            "              3001: to 10.4.0.5/32 lookup 10001 \n",
+            "      Routes: 10.4.0.0/24 dev eth1 proto 201 scope link src 10.4.0.5 table 10001 \n",
+            "              default via 10.4.0.1 dev eth1 proto 201 table 10001 \n",
+        )
+    );
+    assert_eq!(links(&[]), "No link configured.\n");
+}
+
+#[test]
+fn rules_read_like_ip_rule() {
+    let both = RuleStatus {
+        priority: 3002,
+        from: Some(net("10.0.0.0/8")),
+        to: Some(net("fd00::/8")),
+        table: 7,
+    };
+    assert_eq!(rule(&both), "3002: from 10.0.0.0/8 to fd00::/8 lookup 7");
+    let all = RuleStatus {
+        priority: 2999,
+        from: None,
+        to: None,
+        table: 254,
+    };
+    assert_eq!(rule(&all), "2999: from all lookup 254");
+}
+
+#[test]
+fn text_of_values() {
+    use serde_json::json;
+    assert_eq!(text(Some(&json!("a\nb\n"))), Some("a b".to_string()));
+    assert_eq!(text(Some(&json!(""))), None);
+    assert_eq!(text(Some(&json!([]))), None);
+    assert_eq!(
+        text(Some(&json!(["x", 1, true]))),
+        Some("x 1 true".to_string())
+    );
+    assert_eq!(text(Some(&json!({"a": 1}))), None);
+    assert_eq!(text(None), None);
+}

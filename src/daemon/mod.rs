@@ -2,9 +2,11 @@
 //! reconcile: `--dry-run` (print `ip` commands, apply nothing), `--oneshot` (apply once, print a
 //! summary) and the long-running daemon.
 
+pub mod notify;
 pub mod privileges;
 pub mod reconcile;
 pub mod setup;
+pub mod signals;
 
 use crate::config::{self, Config};
 use crate::metadata::FetchError;

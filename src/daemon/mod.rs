@@ -3,9 +3,12 @@
 //! summary) and the long-running daemon.
 
 pub mod files;
+pub mod notify;
+pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;
 pub mod setup;
+pub mod signals;
 pub mod status;
 
 use crate::config::{self, Config};

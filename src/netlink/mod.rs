@@ -6,6 +6,7 @@ mod codec;
 mod error;
 mod frame;
 mod link;
+pub mod monitor;
 mod route;
 mod rule;
 mod socket;

@@ -86,6 +86,60 @@ impl Socket {
         })
     }
 
+    /// A NETLINK_ROUTE socket subscribed to the multicast `groups` (raw RTNLGRP_* numbers), in
+    /// the calling thread's network namespace, for reading events with [`Socket::next_datagram`].
+    pub fn subscribe(groups: &[u32]) -> Result<Socket, NetlinkError> {
+        let sock = NlSocket::connect(NlFamily::Route, None, Groups::new_groups(groups))
+            .map_err(|e| NetlinkError::io("subscribe to multicast groups", e))?;
+        sock.block()
+            .map_err(|e| NetlinkError::io("set blocking", e))?;
+        set_receive_queue(&sock)?;
+        let pid = sock
+            .pid()
+            .map_err(|e| NetlinkError::io("read port id", e))?;
+        Ok(Socket {
+            sock,
+            pid,
+            seq: 0,
+            buf: vec![0; RECV_BUF_BYTES],
+        })
+    }
+
+    /// The next received datagram, waiting up to `timeout` (zero: only what is already
+    /// queued); `None` when nothing came. ENOBUFS (events lost) is an `Io` error.
+    pub fn next_datagram(&mut self, timeout: Duration) -> Result<Option<&[u8]>, NetlinkError> {
+        if !self.readable(timeout)? {
+            return Ok(None);
+        }
+        match self.receive_with(Msg::TRUNC | Msg::DONTWAIT) {
+            Ok(len) => Ok(Some(&self.buf[..len])),
+            Err(NetlinkError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a datagram (or an error) is waiting, after at most `timeout`; an interrupted
+    /// wait counts as nothing waiting.
+    fn readable(&self, timeout: Duration) -> Result<bool, NetlinkError> {
+        let mut fd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one live pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut fd, 1, millis) } {
+            -1 => match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+                e => Err(NetlinkError::io("poll", e)),
+            },
+            0 => Ok(false),
+            _ => Ok(true),
+        }
+    }
+
     /// Every object a dump request returns; retried when the kernel flags it interrupted.
     pub fn dump(
         &mut self,
@@ -243,9 +297,13 @@ impl Socket {
 
     /// Receives one datagram into the buffer; a truncated one is an error, not a silent loss.
     fn receive(&mut self) -> Result<usize, NetlinkError> {
+        self.receive_with(Msg::TRUNC)
+    }
+
+    fn receive_with(&mut self, flags: Msg) -> Result<usize, NetlinkError> {
         let (len, _) = self
             .sock
-            .recv(&mut self.buf[..], Msg::TRUNC)
+            .recv(&mut self.buf[..], flags)
             .map_err(|e| NetlinkError::io("receive", e))?;
         if len > self.buf.len() {
             return Err(NetlinkError::Decode(format!(

@@ -1,0 +1,182 @@
+//! systemd's notify protocol (`sd_notify`) written out by hand: one datagram per message to
+//! the socket named by NOTIFY_SOCKET, and the watchdog interval from WATCHDOG_USEC. Failures
+//! are logged at debug and never stop the daemon.
+
+use std::ffi::OsStr;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
+
+/// Where systemd listens, when it runs us with `Type=notify`.
+pub struct Notifier {
+    socket: UnixDatagram,
+    target: SocketAddr,
+}
+
+impl Notifier {
+    /// From NOTIFY_SOCKET; `None` when it is unset or unusable (then there is nothing to tell).
+    pub fn from_env() -> Option<Notifier> {
+        Notifier::for_socket(&std::env::var_os("NOTIFY_SOCKET")?)
+    }
+
+    /// For one NOTIFY_SOCKET value: an absolute path, or `@` and an abstract socket name.
+    pub fn for_socket(value: &OsStr) -> Option<Notifier> {
+        let target = match socket_address(value.as_bytes()) {
+            Ok(target) => target,
+            Err(e) => {
+                log::debug!("NOTIFY_SOCKET {value:?} not usable: {e}");
+                return None;
+            }
+        };
+        match UnixDatagram::unbound() {
+            Ok(socket) => Some(Notifier { socket, target }),
+            Err(e) => {
+                log::debug!("cannot open a socket for systemd notifications: {e}");
+                None
+            }
+        }
+    }
+
+    /// `READY=1`: start-up is complete.
+    pub fn ready(&self) {
+        self.send("READY=1");
+    }
+
+    /// `STATUS=...`: one line for `systemctl status` (line breaks become spaces).
+    pub fn status(&self, text: &str) {
+        self.send(&format!("STATUS={}", text.replace('\n', " ")));
+    }
+
+    /// `WATCHDOG=1`: still alive; send every [`watchdog_interval`].
+    pub fn watchdog(&self) {
+        self.send("WATCHDOG=1");
+    }
+
+    /// `STOPPING=1`: shutting down.
+    pub fn stopping(&self) {
+        self.send("STOPPING=1");
+    }
+
+    /// Sends one message as is (newline-separated `KEY=value` lines).
+    pub fn send(&self, message: &str) {
+        if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.target) {
+            log::debug!("systemd notification {message:?} not sent: {e}");
+        }
+    }
+}
+
+fn socket_address(value: &[u8]) -> std::io::Result<SocketAddr> {
+    match value {
+        [b'@', name @ ..] => SocketAddr::from_abstract_name(name),
+        [b'/', ..] => SocketAddr::from_pathname(OsStr::from_bytes(value)),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "neither an absolute path nor an abstract name",
+        )),
+    }
+}
+
+/// How often to send [`Notifier::watchdog`]: half of WATCHDOG_USEC, when it is set and meant
+/// for this process (WATCHDOG_PID unset or ours).
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec = std::env::var("WATCHDOG_USEC").ok();
+    let pid = std::env::var("WATCHDOG_PID").ok();
+    interval_for(usec.as_deref(), pid.as_deref(), std::process::id())
+}
+
+fn interval_for(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok() != Some(own_pid) {
+            return None;
+        }
+    }
+    let usec: u64 = usec?.trim().parse().ok().filter(|usec| *usec > 0)?;
+    Some(Duration::from_micros(usec / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+    fn unique(prefix: &str) -> String {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("{prefix}-{}-{n}", std::process::id())
+    }
+
+    /// A directory under the system temp dir, removed with its contents on drop.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn received(listener: &UnixDatagram) -> String {
+        let mut buf = [0; 256];
+        let len = listener.recv(&mut buf).unwrap();
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+
+    fn send_all(notifier: &Notifier) {
+        notifier.ready();
+        notifier.status("configured 2 links\nwaiting");
+        notifier.watchdog();
+        notifier.stopping();
+        notifier.send("RELOADING=1\nMONOTONIC_USEC=5");
+    }
+
+    fn assert_all_received(listener: &UnixDatagram) {
+        assert_eq!(received(listener), "READY=1");
+        assert_eq!(received(listener), "STATUS=configured 2 links waiting");
+        assert_eq!(received(listener), "WATCHDOG=1");
+        assert_eq!(received(listener), "STOPPING=1");
+        assert_eq!(received(listener), "RELOADING=1\nMONOTONIC_USEC=5");
+    }
+
+    #[test]
+    fn messages_reach_a_path_socket_one_datagram_each() {
+        let dir = TempDir(std::env::temp_dir().join(unique("cn-notify")));
+        std::fs::create_dir(&dir.0).unwrap();
+        let path = dir.0.join("notify");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        let notifier = Notifier::for_socket(path.as_os_str()).expect("notifier");
+        send_all(&notifier);
+        assert_all_received(&listener);
+    }
+
+    #[test]
+    fn messages_reach_an_abstract_socket() {
+        let name = unique("cn-notify");
+        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixDatagram::bind_addr(&address).unwrap();
+        let notifier = Notifier::for_socket(OsStr::new(&format!("@{name}"))).expect("notifier");
+        send_all(&notifier);
+        assert_all_received(&listener);
+    }
+
+    #[test]
+    fn an_unusable_value_gives_no_notifier_and_a_gone_listener_is_not_fatal() {
+        assert!(Notifier::for_socket(OsStr::new("")).is_none());
+        assert!(Notifier::for_socket(OsStr::new("relative/notify")).is_none());
+        assert!(Notifier::for_socket(OsStr::new("vsock:2:1234")).is_none());
+        let gone = Notifier::for_socket(OsStr::new("/nonexistent/cn-notify")).expect("notifier");
+        gone.ready();
+    }
+
+    #[test]
+    fn the_watchdog_interval_is_half_the_timeout_when_meant_for_us() {
+        let half = Some(Duration::from_secs(15));
+        assert_eq!(interval_for(Some("30000000"), None, 42), half);
+        assert_eq!(interval_for(Some("30000000"), Some("42"), 42), half);
+        assert_eq!(interval_for(Some("30000000"), Some("41"), 42), None);
+        assert_eq!(interval_for(None, Some("42"), 42), None);
+        assert_eq!(interval_for(Some("0"), None, 42), None);
+        assert_eq!(interval_for(Some("soon"), None, 42), None);
+    }
+}

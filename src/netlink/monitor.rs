@@ -1,0 +1,316 @@
+//! Kernel change events: a multicast subscription to link, address, route and rule
+//! notifications decoded by message type, and the thread that turns them into debounced
+//! reconcile triggers. It only reads; it never configures anything.
+
+use super::frame::Frames;
+use super::socket::Socket;
+use super::{addr, link, route, rule, NetlinkError};
+use crate::kernel::{Address, Link, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL};
+use crate::trigger::{Trigger, Wake};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// rtnetlink multicast groups (linux/rtnetlink.h `RTNLGRP_*`); neli has no constants for them.
+const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_IPV4_IFADDR: u32 = 5;
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV4_RULE: u32 = 8;
+const RTNLGRP_IPV6_IFADDR: u32 = 9;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+const RTNLGRP_IPV6_RULE: u32 = 19;
+const GROUPS: [u32; 7] = [
+    RTNLGRP_LINK,
+    RTNLGRP_IPV4_IFADDR,
+    RTNLGRP_IPV6_IFADDR,
+    RTNLGRP_IPV4_ROUTE,
+    RTNLGRP_IPV6_ROUTE,
+    RTNLGRP_IPV4_RULE,
+    RTNLGRP_IPV6_RULE,
+];
+
+/// How long the monitor thread keeps collecting after the first relevant event.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+/// The monitor thread looks at its stop flag at least this often.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+/// A batch ends after this many events even if more are queued, so a flood cannot starve it.
+const MAX_BATCH_EVENTS: usize = 4096;
+/// The first lower table number that is not one of the kernel's reserved ones (main, local...).
+const FIRST_CUSTOM_TABLE: u32 = 256;
+
+/// One change the kernel announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    LinkNew(Link),
+    LinkDel {
+        index: u32,
+        name: String,
+    },
+    AddressNew(Address),
+    AddressDel(Address),
+    RouteNew(Route),
+    RouteDel(Route),
+    RuleNew(Rule),
+    RuleDel(Rule),
+    /// The receive queue overflowed (ENOBUFS): events were lost, only a full re-read is safe.
+    Overflow,
+}
+
+/// A multicast subscription in the network namespace of the thread that opened it.
+pub struct Monitor {
+    socket: Socket,
+}
+
+impl Monitor {
+    /// Subscribes to link, IPv4/IPv6 address, route and rule notifications.
+    pub fn open() -> Result<Monitor, NetlinkError> {
+        Ok(Monitor {
+            socket: Socket::subscribe(&GROUPS)?,
+        })
+    }
+
+    /// Waits up to `timeout` for the first message, then takes whatever else is queued.
+    /// Empty when nothing came. Messages that do not decode are skipped (logged at debug).
+    pub fn next_batch(&mut self, timeout: Duration) -> Result<Vec<Event>, NetlinkError> {
+        let mut events = Vec::new();
+        let mut wait = timeout;
+        while events.len() < MAX_BATCH_EVENTS {
+            match self.socket.next_datagram(wait) {
+                Ok(Some(datagram)) => decode_datagram(datagram, &mut events),
+                Ok(None) => break,
+                Err(e) if e.errno() == Some(libc::ENOBUFS) => {
+                    if !events.contains(&Event::Overflow) {
+                        events.push(Event::Overflow);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            wait = Duration::ZERO;
+        }
+        Ok(events)
+    }
+}
+
+fn decode_datagram(datagram: &[u8], events: &mut Vec<Event>) {
+    for frame in Frames::new(datagram) {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                log::debug!("netlink monitor: skipping the rest of a datagram: {e}");
+                return;
+            }
+        };
+        match decode_event(frame.ty, frame.body) {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => {}
+            Err(e) => log::debug!("netlink monitor: skipping message type {}: {e}", frame.ty),
+        }
+    }
+}
+
+/// The event in one message; `None` for message types and families we do not follow.
+fn decode_event(ty: u16, body: &[u8]) -> Result<Option<Event>, NetlinkError> {
+    Ok(match ty {
+        libc::RTM_NEWLINK => Some(Event::LinkNew(link::decode_link(body)?)),
+        libc::RTM_DELLINK => {
+            let gone = link::decode_link(body)?;
+            Some(Event::LinkDel {
+                index: gone.index,
+                name: gone.name,
+            })
+        }
+        libc::RTM_NEWADDR => addr::decode_address(body)?.map(Event::AddressNew),
+        libc::RTM_DELADDR => addr::decode_address(body)?.map(Event::AddressDel),
+        libc::RTM_NEWROUTE => route::decode_route(body)?.map(Event::RouteNew),
+        libc::RTM_DELROUTE => route::decode_route(body)?.map(Event::RouteDel),
+        libc::RTM_NEWRULE => rule::decode_rule(body)?.map(Event::RuleNew),
+        libc::RTM_DELRULE => rule::decode_rule(body)?.map(Event::RuleDel),
+        _ => None,
+    })
+}
+
+/// What an event asks of the reconcile thread. Additions are ignored: our own writes cause
+/// them. A removal matters when it may have been ours: any address or rule, and routes with
+/// our protocol or in a table we use (custom tables and the local table).
+fn trigger_for(event: &Event) -> Option<Trigger> {
+    match event {
+        Event::LinkNew(_) | Event::LinkDel { .. } => Some(Trigger::LinkChanged),
+        Event::AddressDel(_) | Event::RuleDel(_) | Event::Overflow => Some(Trigger::KernelChanged),
+        Event::RouteDel(route) if may_be_ours(route) => Some(Trigger::KernelChanged),
+        Event::RouteDel(_) | Event::AddressNew(_) | Event::RouteNew(_) | Event::RuleNew(_) => None,
+    }
+}
+
+fn may_be_ours(route: &Route) -> bool {
+    route.protocol == RTPROT_CLOUD_NETWORK
+        || route.table >= FIRST_CUSTOM_TABLE
+        || route.table == TABLE_LOCAL
+}
+
+/// Opens a [`Monitor`] in the calling thread's network namespace (so no event after this
+/// returns is missed) and starts the "netlink-monitor" thread. The thread sends each distinct
+/// trigger once per burst: after the first relevant event it keeps collecting for `debounce`
+/// ([`DEFAULT_DEBOUNCE`]). It ends within about 200 ms of `stop` being set, or when the
+/// receiving side of `wake` is gone. A failure to open the subscription comes back as an
+/// `io::Error` wrapping the [`NetlinkError`].
+pub fn spawn_monitor(
+    wake: Wake,
+    stop: Arc<AtomicBool>,
+    debounce: Duration,
+) -> io::Result<JoinHandle<()>> {
+    let monitor = Monitor::open().map_err(io::Error::other)?;
+    thread::Builder::new()
+        .name("netlink-monitor".to_string())
+        .spawn(move || run(monitor, &wake, &stop, debounce))
+}
+
+fn run(mut monitor: Monitor, wake: &Wake, stop: &AtomicBool, debounce: Duration) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut triggers = Vec::new();
+        collect(&mut monitor, STOP_CHECK, &mut triggers);
+        if triggers.is_empty() {
+            continue;
+        }
+        let deadline = Instant::now() + debounce;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if left.is_zero() || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            collect(&mut monitor, left.min(STOP_CHECK), &mut triggers);
+        }
+        for trigger in triggers {
+            if wake.send(trigger).is_err() {
+                log::debug!("netlink monitor: the reconcile thread is gone, stopping");
+                return;
+            }
+        }
+    }
+}
+
+/// Adds the triggers of one batch to `triggers`, each at most once. A failed receive is
+/// logged and waited out, so a broken socket cannot spin.
+fn collect(monitor: &mut Monitor, timeout: Duration, triggers: &mut Vec<Trigger>) {
+    match monitor.next_batch(timeout) {
+        Ok(events) => {
+            for event in events {
+                log::debug!("netlink event: {event:?}");
+                match trigger_for(&event) {
+                    Some(trigger) if !triggers.contains(&trigger) => triggers.push(trigger),
+                    _ => {}
+                }
+            }
+        }
+        Err(e) => {
+            log::warn!("netlink monitor: {e}");
+            thread::sleep(timeout);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Family, RouteType, Scope, TABLE_MAIN};
+
+    fn route(table: u32, protocol: u8) -> Route {
+        Route {
+            table,
+            dst: "10.1.0.0/24".parse().unwrap(),
+            gateway: None,
+            src: None,
+            oif: Some(2),
+            protocol,
+            scope: Scope::Link,
+            kind: RouteType::Unicast,
+            onlink: false,
+        }
+    }
+
+    fn rule() -> Rule {
+        Rule {
+            family: Family::V4,
+            priority: 100,
+            src: None,
+            dst: None,
+            table: 10001,
+        }
+    }
+
+    #[test]
+    fn removed_routes_trigger_only_when_they_may_be_ours() {
+        let del = |table, protocol| trigger_for(&Event::RouteDel(route(table, protocol)));
+        assert_eq!(
+            del(TABLE_MAIN, RTPROT_CLOUD_NETWORK),
+            Some(Trigger::KernelChanged)
+        );
+        assert_eq!(del(10001, 4), Some(Trigger::KernelChanged));
+        assert_eq!(del(256, 2), Some(Trigger::KernelChanged));
+        assert_eq!(del(TABLE_LOCAL, 2), Some(Trigger::KernelChanged));
+        assert_eq!(del(TABLE_MAIN, 4), None);
+        assert_eq!(del(100, 16), None);
+    }
+
+    #[test]
+    fn additions_are_ignored_and_removals_trigger() {
+        assert_eq!(trigger_for(&Event::RuleNew(rule())), None);
+        assert_eq!(
+            trigger_for(&Event::RouteNew(route(10001, RTPROT_CLOUD_NETWORK))),
+            None
+        );
+        assert_eq!(
+            trigger_for(&Event::RuleDel(rule())),
+            Some(Trigger::KernelChanged)
+        );
+        assert_eq!(trigger_for(&Event::Overflow), Some(Trigger::KernelChanged));
+        let gone = Event::LinkDel {
+            index: 7,
+            name: "eth1".to_string(),
+        };
+        assert_eq!(trigger_for(&gone), Some(Trigger::LinkChanged));
+    }
+
+    #[test]
+    fn unknown_message_types_are_not_events() {
+        assert_eq!(decode_event(libc::RTM_NEWNEIGH, &[0; 12]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_garbled_message_is_skipped_and_the_rest_still_read() {
+        let mut datagram = message(libc::RTM_DELRULE, &[1, 2]);
+        datagram.extend(message(libc::RTM_NEWNEIGH, &[0; 12]));
+        let ipv4_main_rule = [libc::AF_INET as u8, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0];
+        datagram.extend(message(libc::RTM_DELRULE, &ipv4_main_rule));
+        let mut events = Vec::new();
+        decode_datagram(&datagram, &mut events);
+        let expected = Rule {
+            family: Family::V4,
+            priority: 0,
+            src: None,
+            dst: None,
+            table: TABLE_MAIN,
+        };
+        assert_eq!(events, vec![Event::RuleDel(expected)]);
+    }
+
+    #[test]
+    fn a_length_past_the_datagram_ends_it() {
+        let mut truncated = message(libc::RTM_NEWLINK, &[0; 16]);
+        truncated[0] = 200;
+        let mut events = Vec::new();
+        decode_datagram(&truncated, &mut events);
+        assert!(events.is_empty());
+    }
+
+    /// One netlink message: header then a body padded to 4 bytes.
+    fn message(ty: u16, body: &[u8]) -> Vec<u8> {
+        let len = 16 + body.len();
+        let mut msg = (len as u32).to_ne_bytes().to_vec();
+        msg.extend(ty.to_ne_bytes());
+        msg.extend([0; 10]);
+        msg.extend(body);
+        msg.resize(len.next_multiple_of(4), 0);
+        msg
+    }
+}

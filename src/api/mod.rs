@@ -36,6 +36,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response the client does not read within this time drops the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Pending connections the kernel queues for `accept` (std binds with 128, which a burst of
+/// connects overflows, costing the client a one-second SYN retry); capped by somaxconn.
+const LISTEN_BACKLOG: libc::c_int = 1024;
+
 /// The bounds every connection lives within; production uses the constants above, tests
 /// shorten the timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +174,7 @@ pub fn spawn(
     listener
         .set_nonblocking(true)
         .map_err(setup("non-blocking listener"))?;
+    raise_backlog(&listener).map_err(setup("listen backlog"))?;
     let local_addr = listener.local_addr().map_err(setup("listener address"))?;
     let wakeup = Arc::new(new_eventfd().map_err(setup("eventfd"))?);
     let server = server::Server::new(listener, Arc::clone(&wakeup), snapshot, wake, options);
@@ -182,6 +187,16 @@ pub fn spawn(
         wakeup,
         thread: Some(thread),
     })
+}
+
+/// Calling listen(2) again on a listening socket only changes its backlog.
+fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
+    // SAFETY: plain integer arguments on a descriptor the listener owns.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn new_eventfd() -> io::Result<OwnedFd> {

@@ -18,6 +18,8 @@ const ACCEPT_PER_TURN: usize = 64;
 /// After an accept error other than "nothing pending" (out of descriptors), accepting pauses
 /// this long instead of spinning on a listener that stays readable.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// After a failed poll(2) (out of memory), the loop waits this long before trying again.
+const POLL_RETRY: Duration = Duration::from_millis(100);
 
 pub struct Server {
     listener: TcpListener,
@@ -84,7 +86,7 @@ impl Server {
             if let Err(e) = poll(&mut fds, timeout_ms(deadline, now)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("API: poll failed: {e}");
-                    std::thread::sleep(ACCEPT_PAUSE);
+                    std::thread::sleep(POLL_RETRY);
                 }
                 continue;
             }

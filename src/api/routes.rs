@@ -1,0 +1,222 @@
+//! What the API answers: the Host check (DNS rebinding) and the routing table, as one pure
+//! function from a request head and a snapshot to a response; no sockets involved.
+
+use super::http::{RequestHead, Response, Version};
+use super::ApiOptions;
+use crate::metadata::ProviderKind;
+use crate::snapshot::{Ec2Documents, Snapshot};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+const GET: &str = "GET, HEAD";
+const POST: &str = "POST";
+
+const CREDENTIALS_REFUSED: &str = "credentials are not served over TCP; set [Network] \
+     ServeCredentials=true, or run `cnctl show credentials` as root";
+
+/// The answer to one request. `wake` asks the reconcile thread for a refresh and says whether
+/// the request was delivered (false once the daemon is shutting down).
+pub fn respond(
+    req: &RequestHead<'_>,
+    snap: &Snapshot,
+    opts: &ApiOptions,
+    wake: &dyn Fn() -> bool,
+) -> Response {
+    if let Err(refusal) = check_host(req, opts.listen) {
+        return refusal;
+    }
+    let Some(route) = Route::of(req.path, snap) else {
+        return Response::error(404, &format!("no such path: {}", req.path));
+    };
+    let allow = route.allow();
+    let allowed = match allow {
+        GET => matches!(req.method, "GET" | "HEAD"),
+        _ => req.method == allow,
+    };
+    if !allowed {
+        let message = format!(
+            "method {} is not allowed on {}; allowed: {allow}",
+            req.method, req.path
+        );
+        let mut resp = Response::error(405, &message);
+        resp.allow = Some(allow);
+        return resp;
+    }
+    route.answer(snap, opts, wake)
+}
+
+/// The paths the API serves. EC2's extra documents exist only when the provider is EC2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    System,
+    Network,
+    Credentials,
+    Identity(IdentityDoc),
+    Status,
+    Links,
+    Refresh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdentityDoc {
+    Document,
+    Pkcs7,
+    Signature,
+    Rsa2048,
+}
+
+impl Route {
+    fn of(path: &str, snap: &Snapshot) -> Option<Route> {
+        let route = match path {
+            "/api/cloud/system" => Route::System,
+            "/api/cloud/network" => Route::Network,
+            "/api/cloud/credentials" => Route::Credentials,
+            "/api/v1/status" => Route::Status,
+            "/api/v1/links" => Route::Links,
+            "/api/v1/refresh" => Route::Refresh,
+            _ => Route::Identity(IdentityDoc::of(path)?),
+        };
+        let ec2_only = matches!(route, Route::Credentials | Route::Identity(_));
+        let is_ec2 = snap.status.provider == Some(ProviderKind::Aws);
+        (is_ec2 || !ec2_only).then_some(route)
+    }
+
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Refresh => POST,
+            _ => GET,
+        }
+    }
+
+    fn answer(self, snap: &Snapshot, opts: &ApiOptions, wake: &dyn Fn() -> bool) -> Response {
+        match self {
+            Route::System => known_or_503(snap.system.as_ref()),
+            Route::Network => known_or_503(snap.network.as_ref()),
+            Route::Credentials => credentials(snap.ec2.as_ref(), opts.serve_credentials),
+            Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),
+            Route::Status => Response::json(200, &snap.status),
+            Route::Links => Response::json(200, &snap.status.links),
+            Route::Refresh if wake() => {
+                Response::json(202, &serde_json::json!({"status": "refresh requested"}))
+            }
+            Route::Refresh => Response::error(503, "the daemon is shutting down"),
+        }
+    }
+}
+
+impl IdentityDoc {
+    fn of(path: &str) -> Option<IdentityDoc> {
+        match path.strip_prefix("/api/cloud/dynamicinstanceidentity/")? {
+            "document" => Some(IdentityDoc::Document),
+            "pkcs7" => Some(IdentityDoc::Pkcs7),
+            "signature" => Some(IdentityDoc::Signature),
+            "rsa2048" => Some(IdentityDoc::Rsa2048),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IdentityDoc::Document => "document",
+            IdentityDoc::Pkcs7 => "pkcs7",
+            IdentityDoc::Signature => "signature",
+            IdentityDoc::Rsa2048 => "rsa2048",
+        }
+    }
+}
+
+fn no_metadata_yet() -> Response {
+    Response::error(503, "no metadata yet")
+}
+
+fn known_or_503(value: Option<&serde_json::Value>) -> Response {
+    match value {
+        Some(value) => Response::json(200, value),
+        None => no_metadata_yet(),
+    }
+}
+
+fn credentials(ec2: Option<&Ec2Documents>, serve: bool) -> Response {
+    if !serve {
+        return Response::error(403, CREDENTIALS_REFUSED);
+    }
+    let Some(ec2) = ec2 else {
+        return no_metadata_yet();
+    };
+    match &ec2.credentials {
+        Some(credentials) => Response::json(200, credentials),
+        None => Response::error(404, "no IAM role credentials in the instance metadata"),
+    }
+}
+
+fn identity(ec2: Option<&Ec2Documents>, doc: IdentityDoc) -> Response {
+    let Some(ec2) = ec2 else {
+        return no_metadata_yet();
+    };
+    let found = match doc {
+        IdentityDoc::Document => return document(ec2.document.as_ref()),
+        IdentityDoc::Pkcs7 => ec2.pkcs7.as_deref(),
+        IdentityDoc::Signature => ec2.signature.as_deref(),
+        IdentityDoc::Rsa2048 => ec2.rsa2048.as_deref(),
+    };
+    match found {
+        Some(text) => Response::json(200, text),
+        None => missing_identity(doc),
+    }
+}
+
+fn document(value: Option<&serde_json::Value>) -> Response {
+    match value {
+        Some(value) => Response::json(200, value),
+        None => missing_identity(IdentityDoc::Document),
+    }
+}
+
+fn missing_identity(doc: IdentityDoc) -> Response {
+    let message = format!(
+        "no instance identity {} in the instance metadata",
+        doc.name()
+    );
+    Response::error(404, &message)
+}
+
+/// Accepts `localhost`, any 127.0.0.0/8 address and `[::1]` (each with any port), and the
+/// configured Listen address itself; refuses anything else, and a missing Host on HTTP/1.1.
+fn check_host(req: &RequestHead<'_>, listen: SocketAddr) -> Result<(), Response> {
+    match req.host {
+        Some(host) if host_allowed(host, listen) => Ok(()),
+        Some(host) => Err(Response::error(
+            403,
+            &format!("Host {host:?} is not a loopback name or address (DNS rebinding protection)"),
+        )),
+        None if req.version == Version::Http10 => Ok(()),
+        None => Err(Response::error(403, "missing Host header")),
+    }
+}
+
+/// Whether a Host header value names this machine's loopback or the configured Listen address.
+pub fn host_allowed(host: &str, listen: SocketAddr) -> bool {
+    let Some((name, port)) = split_host(host) else {
+        return false;
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inner) => inner.parse::<Ipv6Addr>().map(IpAddr::V6),
+        None => name.parse::<Ipv4Addr>().map(IpAddr::V4),
+    };
+    let Ok(ip) = ip else {
+        return false;
+    };
+    ip.is_loopback() || (ip == listen.ip() && port.unwrap_or(80) == listen.port())
+}
+
+/// `name[:port]` into the name and the port; None when the port is not a number.
+fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
+    let colon = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => i,
+        _ => return Some((host, None)),
+    };
+    let port = host[colon + 1..].parse().ok()?;
+    Some((&host[..colon], Some(port)))
+}

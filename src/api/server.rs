@@ -1,0 +1,196 @@
+//! The API's event loop: one thread, one poll(2) over the wake-up eventfd, the listener and
+//! every connection. It accepts (closing the longest-idle connection when at the cap), hands
+//! ready sockets to their `Conn`, enforces deadlines, and exits when the eventfd is signalled.
+
+use super::conn::{Answer, Conn, Phase};
+use super::http::{RequestHead, Response};
+use super::{respond, ApiOptions, Limits};
+use crate::snapshot::SharedSnapshot;
+use crate::trigger::{Trigger, Wake};
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Connections accepted per loop turn, so a connect flood cannot starve the open ones.
+const ACCEPT_PER_TURN: usize = 64;
+/// After an accept error other than "nothing pending" (out of descriptors), accepting pauses
+/// this long instead of spinning on a listener that stays readable.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// After a failed poll(2) (out of memory), the loop waits this long before trying again.
+const POLL_RETRY: Duration = Duration::from_millis(100);
+
+pub struct Server {
+    listener: TcpListener,
+    wakeup: Arc<OwnedFd>,
+    service: Service,
+    limits: Limits,
+}
+
+/// Answers requests from the current snapshot.
+struct Service {
+    snapshot: SharedSnapshot,
+    wake: Wake,
+    options: ApiOptions,
+}
+
+impl Answer for Service {
+    fn answer(&self, head: &RequestHead<'_>) -> Response {
+        let snap = self.snapshot.get();
+        let wake = || self.wake.send(Trigger::ApiRefresh).is_ok();
+        respond(head, &snap, &self.options, &wake)
+    }
+}
+
+impl Server {
+    pub fn new(
+        listener: TcpListener,
+        wakeup: Arc<OwnedFd>,
+        snapshot: SharedSnapshot,
+        wake: Wake,
+        options: ApiOptions,
+    ) -> Server {
+        Server {
+            listener,
+            wakeup,
+            limits: options.limits,
+            service: Service {
+                snapshot,
+                wake,
+                options,
+            },
+        }
+    }
+
+    /// Serves until the wake-up eventfd becomes readable; then every socket is closed.
+    pub fn run(self) {
+        let mut conns: Vec<Conn> = Vec::with_capacity(self.limits.max_connections);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.limits.max_connections + 2);
+        let mut accept_paused_until: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let accepting = accept_paused_until.map_or(true, |until| until <= now);
+            fill_pollfds(
+                &mut fds,
+                self.wakeup.as_raw_fd(),
+                self.listener.as_raw_fd(),
+                accepting,
+                &conns,
+            );
+            let deadline = conns
+                .iter()
+                .map(Conn::deadline)
+                .chain(accept_paused_until)
+                .min();
+            if let Err(e) = poll(&mut fds, timeout_ms(deadline, now)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("API: poll failed: {e}");
+                    std::thread::sleep(POLL_RETRY);
+                }
+                continue;
+            }
+            if fds[0].revents != 0 {
+                return;
+            }
+            let now = Instant::now();
+            self.serve_ready(&mut conns, &fds[2..], now);
+            if accepting && fds[1].revents != 0 {
+                accept_paused_until = self.accept(&mut conns, now);
+            }
+        }
+    }
+
+    fn serve_ready(&self, conns: &mut Vec<Conn>, fds: &[libc::pollfd], now: Instant) {
+        for (conn, fd) in conns.iter_mut().zip(fds) {
+            if fd.revents != 0 {
+                conn.on_ready(&self.service, &self.limits, now);
+            }
+            if conn.phase() != Phase::Closed && conn.deadline() <= now {
+                conn.on_deadline(&self.service, &self.limits, now);
+            }
+        }
+        conns.retain(|conn| conn.phase() != Phase::Closed);
+    }
+
+    /// Accepts pending connections; returns until when accepting pauses after an error.
+    fn accept(&self, conns: &mut Vec<Conn>, now: Instant) -> Option<Instant> {
+        for _ in 0..ACCEPT_PER_TURN {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    if conns.len() >= self.limits.max_connections {
+                        evict(conns);
+                    }
+                    conns.push(Conn::new(stream, now, &self.limits));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    log::warn!("API: accept failed: {e}; pausing new connections briefly");
+                    return Some(now + ACCEPT_PAUSE);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Closes one connection to make room: the longest idle one, else the one longest in its
+/// current phase (the closest to its own deadline).
+fn evict(conns: &mut Vec<Conn>) {
+    let victim = conns
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, conn)| (conn.phase() != Phase::Idle, conn.since()))
+        .map(|(i, _)| i);
+    if let Some(i) = victim {
+        log::debug!("API: connection limit reached; closing the longest-idle connection");
+        conns.swap_remove(i);
+    }
+}
+
+fn fill_pollfds(
+    fds: &mut Vec<libc::pollfd>,
+    wakeup: RawFd,
+    listener: RawFd,
+    accepting: bool,
+    conns: &[Conn],
+) {
+    let entry = |fd, events| libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    fds.clear();
+    fds.push(entry(wakeup, libc::POLLIN));
+    fds.push(entry(listener, if accepting { libc::POLLIN } else { 0 }));
+    fds.extend(conns.iter().map(|conn| entry(conn.fd(), conn.interest())));
+}
+
+/// Milliseconds until `deadline`, rounded up; -1 (wait forever) without one.
+fn timeout_ms(deadline: Option<Instant>, now: Instant) -> libc::c_int {
+    let Some(deadline) = deadline else {
+        return -1;
+    };
+    let micros = deadline.saturating_duration_since(now).as_micros();
+    libc::c_int::try_from(micros.div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+}
+
+fn poll(fds: &mut [libc::pollfd], timeout: libc::c_int) -> io::Result<()> {
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: the pointer and count describe a live, exclusively borrowed slice of pollfd.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, timeout) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

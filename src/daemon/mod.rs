@@ -7,6 +7,7 @@ pub mod notify;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;
+pub mod run;
 pub mod setup;
 pub mod signals;
 pub mod status;
@@ -75,17 +76,16 @@ impl std::fmt::Display for RunError {
 }
 
 pub fn run(args: DaemonArgs) -> ExitCode {
-    let startup = match setup::start(&args.config) {
-        Ok(startup) => startup,
+    if !(args.dry_run || args.oneshot) {
+        return run::run(&args.config);
+    }
+    match setup::start(&args.config) {
+        Ok(startup) => finish(run_once(startup, args.dry_run)),
         Err(e) => {
             eprintln!("cloud-network: {e}");
-            return ExitCode::from(e.exit_status());
+            ExitCode::from(e.exit_status())
         }
-    };
-    if args.dry_run || args.oneshot {
-        return finish(run_once(startup, args.dry_run));
     }
-    run_daemon(startup)
 }
 
 fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
@@ -134,56 +134,4 @@ pub fn load_owned(config: &Config) -> Owned {
         }
         other => other.into_owned(),
     }
-}
-
-/// The long-running daemon: reconcile at start and then every `RefreshTimer`. A failed fetch or
-/// apply is logged and changes nothing; the next round tries again.
-fn run_daemon(mut startup: Startup) -> ExitCode {
-    let mut netlink = match Netlink::open() {
-        Ok(netlink) => netlink,
-        Err(e) => {
-            eprintln!("cloud-network: cannot open netlink: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut owned = load_owned(&startup.config);
-    loop {
-        match startup.provider.fetch() {
-            Ok(instance) => owned = reconcile_logged(&mut netlink, &instance, owned, &startup),
-            Err(e) => log::warn!("metadata fetch failed, nothing changed: {e}"),
-        }
-        std::thread::sleep(startup.config.refresh_timer);
-    }
-}
-
-fn reconcile_logged(
-    netlink: &mut Netlink,
-    instance: &crate::metadata::Instance,
-    owned: Owned,
-    startup: &Startup,
-) -> Owned {
-    let kernel = match netlink.state() {
-        Ok(kernel) => kernel,
-        Err(e) => {
-            log::error!("cannot read the kernel's network state: {e}");
-            return owned;
-        }
-    };
-    let planned = plan_round(instance, &kernel, &owned, &startup.settings);
-    let (outcome, owned) = apply_round(netlink, planned, &kernel);
-    for line in &outcome.summary {
-        log::info!("{line}");
-    }
-    for failure in &outcome.failures {
-        log::error!(
-            "{}: {} failed: {}",
-            failure.link,
-            failure.command,
-            failure.error
-        );
-    }
-    if let Err(e) = state::save_owned(&startup.config.state_dir, &owned) {
-        log::error!("{e}");
-    }
-    owned
 }

@@ -1,0 +1,243 @@
+//! The long-running daemon: start-up order, threads and shutdown.
+//!
+//! Order matters. Signals are blocked first (every later thread inherits the mask), then the
+//! config is read and privileges are dropped while the process still has one thread
+//! (capabilities are per thread), then the threads start: the reconcile thread (the only
+//! writer), the netlink monitor, the API, and on GCP the metadata watcher. The main thread
+//! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
+//! within a second and exits 0, leaving the network configuration in place.
+
+use super::notify::{self, Notifier};
+use super::privileges::{drop_privileges, PrivilegePlan, SERVICE_USER};
+use super::reconciler::{MetadataInbox, Reconciler, ReconcilerParts};
+use super::setup::{self, Startup};
+use super::signals::{block_shutdown_signals, Signal};
+use crate::api::{self, ApiOptions};
+use crate::metadata::http::{Http, HttpConfig};
+use crate::metadata::{new_provider, Provider};
+use crate::netlink::monitor::{spawn_monitor, DEFAULT_DEBOUNCE};
+use crate::netlink::Netlink;
+use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::trigger::{self, Trigger, Wake};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the main thread waits for the others after SIGTERM before exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+/// How long one GCP long-poll waits for a change.
+const LONG_POLL: Duration = Duration::from_secs(60);
+/// Pause after a failed long-poll before the next one.
+const LONG_POLL_RETRY: Duration = Duration::from_secs(5);
+
+pub fn run(config_path: &Path) -> ExitCode {
+    let signals = block_shutdown_signals();
+    let startup = match setup::start(config_path) {
+        Ok(startup) => startup,
+        Err(e) => {
+            eprintln!("cloud-network: {e}");
+            return ExitCode::from(e.exit_status());
+        }
+    };
+    let plan = PrivilegePlan {
+        user: SERVICE_USER.to_string(),
+        state_dir: startup.config.state_dir.clone(),
+        keep_bind_service: startup.config.listen.port() < 1024,
+    };
+    match drop_privileges(&plan) {
+        Ok(report) => log::info!("{report}"),
+        Err(e) => {
+            log::error!("cannot drop privileges: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let notifier = Notifier::from_env().map(Arc::new);
+    let daemon = match Daemon::start(startup, config_path, notifier.clone()) {
+        Ok(daemon) => daemon,
+        Err(message) => {
+            log::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_shutdown(&signals, &daemon.wake, notifier.as_deref());
+    daemon.stop(notifier.as_deref());
+    ExitCode::SUCCESS
+}
+
+/// The running threads.
+struct Daemon {
+    wake: Wake,
+    stop: Arc<AtomicBool>,
+    reconciler: thread::JoinHandle<()>,
+    monitor: Option<thread::JoinHandle<()>>,
+    api: Option<api::ApiHandle>,
+}
+
+impl Daemon {
+    fn start(
+        startup: Startup,
+        config_path: &Path,
+        notifier: Option<Arc<Notifier>>,
+    ) -> Result<Daemon, String> {
+        let Startup {
+            config, provider, ..
+        } = startup;
+        let (wake, triggers) = trigger::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let snapshot = SharedSnapshot::new(Snapshot::starting(
+            Some(provider.kind()),
+            crate::logging::rfc3339(std::time::SystemTime::now()),
+        ));
+        let api = match api::spawn(
+            config.listen,
+            snapshot.clone(),
+            wake.clone(),
+            ApiOptions::from_config(&config),
+        ) {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                log::error!("local API not started (network configuration goes on): {e}");
+                None
+            }
+        };
+        let monitor = spawn_monitor(wake.clone(), stop.clone(), DEFAULT_DEBOUNCE)
+            .map_err(|e| log::error!("netlink monitor not started, events are missed: {e}"))
+            .ok();
+        let inbox = start_metadata_watcher(&config, provider.as_ref(), &wake, &stop);
+        let parts = ReconcilerParts {
+            netlink: Netlink::open().map_err(|e| format!("cannot open netlink: {e}"))?,
+            config,
+            config_path: config_path.to_path_buf(),
+            provider,
+            snapshot,
+            shutdown: stop.clone(),
+            inbox,
+            on_round: round_hook(notifier),
+        };
+        let reconciler = thread::Builder::new()
+            .name("reconcile".into())
+            .spawn(move || Reconciler::new(parts).run(triggers))
+            .map_err(|e| format!("cannot start the reconcile thread: {e}"))?;
+        Ok(Daemon {
+            wake,
+            stop,
+            reconciler,
+            monitor,
+            api,
+        })
+    }
+
+    /// Asks every thread to stop and waits for them, but never longer than the grace period:
+    /// a thread blocked in a metadata fetch is simply left behind when the process exits.
+    fn stop(self, notifier: Option<&Notifier>) {
+        if let Some(notifier) = notifier {
+            notifier.stopping();
+        }
+        log::info!("stopping; network configuration stays in place");
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(Trigger::Shutdown);
+        if let Some(api) = self.api {
+            api.shutdown();
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let threads = [Some(self.reconciler), self.monitor];
+        for handle in threads.into_iter().flatten() {
+            while !handle.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// READY=1 after the first reconcile attempt, STATUS= after every round.
+fn round_hook(notifier: Option<Arc<Notifier>>) -> Box<dyn FnMut(&str) + Send> {
+    let mut ready = false;
+    Box::new(move |status: &str| {
+        let Some(notifier) = &notifier else {
+            return;
+        };
+        if !ready {
+            notifier.ready();
+            ready = true;
+        }
+        notifier.status(status);
+    })
+}
+
+/// Blocks until SIGTERM or SIGINT; SIGHUP asks for a reload. Pings the watchdog meanwhile.
+fn wait_for_shutdown(
+    signals: &super::signals::SignalSet,
+    wake: &Wake,
+    notifier: Option<&Notifier>,
+) {
+    let watchdog = notifier.and(notify::watchdog_interval());
+    let interval = watchdog.unwrap_or(Duration::from_secs(1));
+    loop {
+        match signals.wait(interval) {
+            Some(Signal::Terminate) | Some(Signal::Interrupt) => return,
+            Some(Signal::Hangup) => {
+                log::info!("SIGHUP: reloading the config");
+                let _ = wake.send(Trigger::Reload);
+            }
+            None => {}
+        }
+        if let (Some(notifier), Some(_)) = (notifier, watchdog) {
+            notifier.watchdog();
+        }
+    }
+}
+
+/// On providers that can report changes (GCP), a thread long-polls the metadata service and
+/// hands each new document to the reconcile thread.
+fn start_metadata_watcher(
+    config: &crate::config::Config,
+    provider: &dyn Provider,
+    wake: &Wake,
+    stop: &Arc<AtomicBool>,
+) -> Option<MetadataInbox> {
+    if !provider.supports_wait_for_change() {
+        return None;
+    }
+    let kind = provider.kind();
+    let mut watcher = new_provider(
+        kind,
+        config.metadata_endpoint.as_deref(),
+        Http::new(HttpConfig::default()),
+    );
+    let inbox: MetadataInbox = Arc::new(Mutex::new(None));
+    let (slot, wake, stop) = (inbox.clone(), wake.clone(), stop.clone());
+    let spawned = thread::Builder::new()
+        .name("metadata-watch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let result = match watcher.wait_for_change(LONG_POLL) {
+                    Ok(None) => continue,
+                    Ok(Some(instance)) => Ok(instance),
+                    Err(e) => Err(e),
+                };
+                let failed = result.is_err();
+                if let Ok(mut pending) = slot.lock() {
+                    *pending = Some(result);
+                }
+                if wake.send(Trigger::MetadataChanged).is_err() {
+                    return;
+                }
+                if failed {
+                    thread::sleep(LONG_POLL_RETRY);
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(inbox),
+        Err(e) => {
+            log::error!("metadata watcher not started, falling back to the refresh timer: {e}");
+            None
+        }
+    }
+}

@@ -15,7 +15,9 @@ use crate::metadata::http::Jitter;
 use crate::metadata::{views, FetchError, Instance, Mac, Provider};
 use crate::netlink::Netlink;
 use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
-use crate::snapshot::{Ec2Documents, ErrorRecord, RefreshRecord, SharedSnapshot, Snapshot};
+use crate::snapshot::{
+    Ec2Documents, ErrorRecord, LinkStatus, RefreshRecord, SharedSnapshot, Snapshot,
+};
 use crate::state;
 use crate::trigger::Trigger;
 use serde_json::Value;
@@ -73,6 +75,9 @@ pub struct Reconciler {
     known_links: Option<HashSet<u32>>,
     /// Hot-plugged links the metadata does not list yet, with when they were first seen.
     pending: HashMap<u32, Instant>,
+    last_fetch: Option<Instant>,
+    /// What the last reconcile configured, per link, for the API.
+    links: Vec<LinkStatus>,
     last_refresh: Option<RefreshRecord>,
     last_error: Option<ErrorRecord>,
     logged_error: Option<String>,
@@ -128,6 +133,8 @@ impl Reconciler {
             jitter: Jitter::from_entropy(),
             known_links: None,
             pending: HashMap::new(),
+            last_fetch: None,
+            links: Vec::new(),
             last_refresh: None,
             last_error: None,
             logged_error: None,
@@ -181,38 +188,43 @@ impl Reconciler {
         self.next_hotplug_retry().map_or(timed, |t| t.min(timed))
     }
 
+    /// While a hot-plugged link waits for its metadata, the next fetch is due one retry
+    /// interval after the last one (fast for the youngest such link's first 30 s).
     fn next_hotplug_retry(&self) -> Option<Instant> {
-        let now = Instant::now();
-        self.pending
+        let youngest = self
+            .pending
             .values()
-            .filter(|seen| now.duration_since(**seen) < HOTPLUG_GIVE_UP)
-            .map(|seen| {
-                let interval = if now.duration_since(*seen) < HOTPLUG_FAST_WINDOW {
-                    HOTPLUG_RETRY
-                } else {
-                    HOTPLUG_SLOW_RETRY
-                };
-                now.max(*seen) + interval.min(self.parts.config.refresh_timer)
-            })
-            .min()
+            .map(Instant::elapsed)
+            .filter(|age| *age < HOTPLUG_GIVE_UP)
+            .min()?;
+        let interval = if youngest < HOTPLUG_FAST_WINDOW {
+            HOTPLUG_RETRY
+        } else {
+            HOTPLUG_SLOW_RETRY
+        };
+        let last = self.last_fetch.unwrap_or_else(Instant::now);
+        Some(last + interval.min(self.parts.config.refresh_timer))
     }
 
     fn round(&mut self, wants: Wants) {
-        let instance = if wants.metadata_changed {
-            self.take_inbox()
+        let (instance, fetched) = if wants.metadata_changed {
+            (self.take_inbox(), true)
         } else if wants.fetch {
-            self.fetch()
+            (self.fetch(), true)
         } else {
-            self.last_good.clone()
+            (self.last_good.clone(), false)
         };
-        let Some(instance) = instance else {
-            self.publish();
-            return;
-        };
-        if wants.slow_views || self.slow_views_due(&instance) {
-            self.read_slow_views(&instance);
+        if let Some(instance) = instance {
+            if wants.slow_views || self.slow_views_due(&instance) {
+                self.read_slow_views(&instance);
+            }
+            let new_link_without_metadata = self.reconcile(&instance);
+            if new_link_without_metadata && !fetched {
+                if let Some(fresh) = self.fetch() {
+                    self.reconcile(&fresh);
+                }
+            }
         }
-        self.reconcile(&instance);
         self.publish();
     }
 
@@ -229,6 +241,7 @@ impl Reconciler {
     }
 
     fn fetch(&mut self) -> Option<Instance> {
+        self.last_fetch = Some(Instant::now());
         let result = self.parts.provider.fetch();
         self.fetched(result)
     }
@@ -326,12 +339,13 @@ impl Reconciler {
         })
     }
 
-    fn reconcile(&mut self, instance: &Instance) {
+    /// One plan-and-apply pass; true when a link appeared that the metadata does not list yet.
+    fn reconcile(&mut self, instance: &Instance) -> bool {
         let kernel = match self.parts.netlink.state() {
             Ok(kernel) => kernel,
             Err(e) => {
                 self.record_error(format!("cannot read the kernel's network state: {e}"));
-                return;
+                return false;
             }
         };
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
@@ -339,7 +353,7 @@ impl Reconciler {
         let links = link_statuses(&planned.desired, &kernel);
         let configured: Vec<(u32, Mac)> = links.iter().map(|l| (l.ifindex, l.mac)).collect();
         if self.stopping() {
-            return;
+            return false;
         }
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
         for line in &outcome.summary {
@@ -356,7 +370,7 @@ impl Reconciler {
             }
             self.owned = owned;
         }
-        self.track_hotplug(instance, &kernel);
+        let new_pending = self.track_hotplug(instance, &kernel);
         self.write_files(instance, &configured);
         let ok = outcome.failures.is_empty();
         for failure in &outcome.failures {
@@ -375,7 +389,8 @@ impl Reconciler {
             changes: outcome.applied,
             summary: outcome.summary,
         });
-        self.publish_links(links);
+        self.links = links;
+        new_pending
     }
 
     fn log_once(&mut self, message: String) {
@@ -393,8 +408,9 @@ impl Reconciler {
     }
 
     /// Links that appeared after start and match no metadata NIC are hot-plug candidates:
-    /// their metadata may still be propagating, so it is fetched again soon.
-    fn track_hotplug(&mut self, instance: &Instance, kernel: &KernelState) {
+    /// their metadata may still be propagating, so it is fetched again soon. True when a
+    /// candidate is new.
+    fn track_hotplug(&mut self, instance: &Instance, kernel: &KernelState) -> bool {
         let candidates: HashSet<u32> = kernel
             .links
             .iter()
@@ -420,9 +436,14 @@ impl Reconciler {
             .collect();
         let now = Instant::now();
         self.pending.retain(|index, _| unlisted.contains(index));
+        let mut new = false;
         for index in unlisted {
-            self.pending.entry(index).or_insert(now);
+            self.pending.entry(index).or_insert_with(|| {
+                new = true;
+                now
+            });
         }
+        new
     }
 
     fn write_files(&mut self, instance: &Instance, configured: &[(u32, Mac)]) {
@@ -440,27 +461,17 @@ impl Reconciler {
         }
     }
 
-    fn publish_links(&mut self, links: Vec<crate::snapshot::LinkStatus>) {
-        let mut snapshot = self.snapshot_base();
-        snapshot.status.links = links;
-        self.parts.snapshot.publish(snapshot);
-        let line = self.status_line();
-        (self.parts.on_round)(&line);
-    }
-
-    /// Publishes without new link data (a round that could not reconcile).
+    /// Publishes what is known now for the API, and tells systemd.
     fn publish(&mut self) {
-        let links = self.parts.snapshot.get().status.links.clone();
-        let mut snapshot = self.snapshot_base();
-        snapshot.status.links = links;
-        self.parts.snapshot.publish(snapshot);
+        self.parts.snapshot.publish(self.snapshot());
         let line = self.status_line();
         (self.parts.on_round)(&line);
     }
 
-    fn snapshot_base(&self) -> Snapshot {
+    fn snapshot(&self) -> Snapshot {
         let kind = self.parts.provider.kind();
         let mut snapshot = Snapshot::starting(Some(kind), self.started.clone());
+        snapshot.status.links = self.links.clone();
         snapshot.status.last_refresh = self.last_refresh.clone();
         snapshot.status.last_error = self.last_error.clone();
         snapshot.network = self.system.as_ref().map(|s| views::network_view(kind, s));
@@ -472,7 +483,7 @@ impl Reconciler {
     /// One line for systemd's STATUS=.
     fn status_line(&self) -> String {
         let kind = self.parts.provider.kind();
-        let links = self.parts.snapshot.get().status.links.len();
+        let links = self.links.len();
         match (&self.last_error, &self.last_refresh) {
             (Some(error), _) => format!("{kind}: {}", error.message),
             (None, Some(refresh)) => format!(

@@ -4,6 +4,7 @@
 use crate::kernel::{Change, KernelState, Route};
 use crate::metadata::Instance;
 use crate::netlink::{Netlink, NetlinkError};
+use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
 use crate::plan::{self, Desired, Owned, PlanSettings, PlannedChange, Skipped};
 use serde::Serialize;
@@ -160,18 +161,6 @@ fn failure(
         link,
         command: ip_command(&planned.change, name_of),
         error,
-    }
-}
-
-/// Names links by index from a kernel snapshot (`if<N>` for one that is gone).
-pub fn link_namer(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
-    move |index| {
-        kernel
-            .links
-            .iter()
-            .find(|l| l.index == index)
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| format!("if{index}"))
     }
 }
 

@@ -5,7 +5,7 @@ use crate::plan::render::route_spec;
 use crate::plan::Desired;
 use crate::snapshot::{LinkStatus, RuleStatus};
 
-use super::reconcile::link_namer;
+use crate::plan::render::link_namer;
 
 /// One entry per matched NIC: its addresses, table, routes and rules as planned (and, after a
 /// successful apply, as configured).

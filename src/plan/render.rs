@@ -2,10 +2,24 @@
 //! one-line per-NIC summary (`--oneshot`, logs).
 
 use super::diff::PlannedChange;
-use crate::kernel::{Change, Family, Route, RouteType, Rule, Scope, TABLE_LOCAL, TABLE_MAIN};
+use crate::kernel::{
+    Change, Family, KernelState, Route, RouteType, Rule, Scope, TABLE_LOCAL, TABLE_MAIN,
+};
 use crate::metadata::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+
+/// Names links by index from a kernel snapshot (`if<N>` for one that is gone).
+pub fn link_namer(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
+    move |index| {
+        kernel
+            .links
+            .iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{index}"))
+    }
+}
 
 /// The `ip` command equivalent to a change. `name_of` turns an ifindex into a link name.
 pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {

@@ -1,6 +1,6 @@
 //! Unit tests of the planner on plain data: desired state, diff order, ownership, rendering.
 
-use super::render::{ip_command, summary};
+use super::render::{ip_command, link_namer, summary};
 use super::*;
 use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteType, Rule, Scope};
 use crate::metadata::{Instance, IpNet, Mac, Nic, ProviderKind};
@@ -130,19 +130,8 @@ fn reconcile(
     result.changes
 }
 
-fn names(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
-    move |index| {
-        kernel
-            .links
-            .iter()
-            .find(|l| l.index == index)
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| format!("if{index}"))
-    }
-}
-
 fn commands(changes: &[PlannedChange], kernel: &KernelState) -> Vec<String> {
-    let name_of = names(kernel);
+    let name_of = link_namer(kernel);
     changes
         .iter()
         .map(|c| ip_command(&c.change, &name_of))
@@ -177,7 +166,7 @@ fn azure_second_nic_in_same_subnet() {
         ]
     );
     assert_eq!(
-        summary(&changes, &names(&kernel)),
+        summary(&changes, &link_namer(&kernel)),
         [
             "eth0: +1 address",
             "eth1: link up, +2 addresses, +1 route table, +4 rules",

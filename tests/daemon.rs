@@ -556,7 +556,7 @@ fn aws_converges_and_the_api_and_cnctl_show_it() {
     }
     let _user = shared_user();
     let scene = Scene::new("dm-aws", AWS, None);
-    let (_daemon, status) = converged(&scene, "300s", &aws_expected());
+    let (daemon, status) = converged(&scene, "1s", &aws_expected());
     assert_eq!(status["provider"], "aws");
     let links = api::get_json("/api/v1/links");
     assert_eq!(links, status["links"]);
@@ -604,6 +604,24 @@ fn aws_converges_and_the_api_and_cnctl_show_it() {
     let json_network: Value =
         serde_json::from_str(&cnctl(&scene, &["--json", "status", "network"])).expect("JSON");
     assert_eq!(json_network, network);
+
+    // Timed refreshes of unchanged metadata read the NIC leaves, never the whole tree.
+    scene.emulator.clear_requests();
+    let listing = "/latest/meta-data/network/interfaces/macs/";
+    let two_refreshes = within(Duration::from_secs(5), || {
+        let requests = scene.emulator.requests();
+        let refreshes = requests.iter().filter(|r| r.path == listing).count();
+        (refreshes >= 2).then_some(requests)
+    });
+    let Some((requests, _)) = two_refreshes else {
+        daemon.fail("no two timed refreshes within 5 s");
+    };
+    let walked: Vec<&str> = requests
+        .iter()
+        .map(|r| r.path.as_str())
+        .filter(|p| p.ends_with("/ami-id") || p.ends_with("/meta-data/"))
+        .collect();
+    assert!(walked.is_empty(), "a refresh walked the tree: {walked:?}");
 }
 
 /// The GCP scenario with eth1's alias ranges replaced.

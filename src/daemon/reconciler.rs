@@ -21,7 +21,7 @@ use crate::snapshot::{
 use crate::state;
 use crate::trigger::Trigger;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -65,7 +65,8 @@ pub struct Reconciler {
     started: String,
     last_good: Option<Instance>,
     system: Option<Value>,
-    system_read: Option<(Instant, BTreeSet<Mac>)>,
+    /// When the system view was read, and the refresh document it was read for.
+    system_read: Option<(Instant, Value)>,
     ec2: Option<Ec2Documents>,
     ec2_read: Option<Instant>,
     failures: u32,
@@ -272,13 +273,15 @@ impl Reconciler {
         }
     }
 
-    /// Exponential backoff with jitter, capped by the refresh timer.
+    /// Exponential backoff with jitter, capped by the refresh timer, in whole milliseconds
+    /// (so the error reads `retry in 863ms`, not in nanoseconds).
     fn backoff(&self) -> Duration {
         let exponent = self.failures.saturating_sub(1).min(16);
         let ceiling = BACKOFF_BASE
             .saturating_mul(1 << exponent)
             .min(self.parts.config.refresh_timer);
-        ceiling / 2 + self.jitter.below(ceiling / 2)
+        let delay = ceiling / 2 + self.jitter.below(ceiling / 2);
+        Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
     }
 
     fn record_error(&mut self, message: String) {
@@ -292,22 +295,22 @@ impl Reconciler {
         });
     }
 
+    /// Due hourly, and whenever the refresh document changed: the system view must never show
+    /// addresses the daemon no longer configures (on Azure re-reading it costs no request).
     fn slow_views_due(&self, instance: &Instance) -> bool {
-        let macs: BTreeSet<Mac> = instance.nics.iter().map(|n| n.mac).collect();
         match &self.system_read {
             None => true,
-            Some((at, read_macs)) => at.elapsed() >= SLOW_REFRESH || *read_macs != macs,
+            Some((at, read_for)) => at.elapsed() >= SLOW_REFRESH || *read_for != instance.raw,
         }
     }
 
-    /// The system view and EC2's documents: read at start, when the NICs change, on request
-    /// and hourly. A failure keeps the previous copy.
+    /// The system view and EC2's documents: read at start, when the metadata changes, on
+    /// request and hourly. A failure keeps the previous copy.
     fn read_slow_views(&mut self, instance: &Instance) {
-        let macs = instance.nics.iter().map(|n| n.mac).collect();
         match self.parts.provider.fetch_system() {
             Ok(system) => {
                 self.system = Some(system);
-                self.system_read = Some((Instant::now(), macs));
+                self.system_read = Some((Instant::now(), instance.raw.clone()));
             }
             Err(e) => log::warn!("system view not refreshed: {e}"),
         }

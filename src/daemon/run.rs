@@ -26,8 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long the main thread waits for the others after SIGTERM before exiting anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+/// How long the main thread waits for the others after SIGTERM before exiting anyway: ample
+/// for an apply batch and a state save, and short enough that a thread stuck in a metadata
+/// fetch (which cannot be interrupted) still lets the process exit well within a second.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How long one GCP long-poll waits for a change.
 const LONG_POLL: Duration = Duration::from_secs(60);
 /// Pause after a failed long-poll before the next one.

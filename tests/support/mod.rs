@@ -2,6 +2,8 @@
 // Each integration test crate uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod monitor;
 pub mod netns;
 pub mod scene;
 pub mod view;

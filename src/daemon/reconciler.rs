@@ -61,6 +61,8 @@ pub struct Reconciler {
     parts: ReconcilerParts,
     settings: PlanSettings,
     owned: Owned,
+    /// The record on disk was corrupt: rebuild it from the kernel at the first good round.
+    rebuild_owned: bool,
     files: StateFiles,
     started: String,
     last_good: Option<Instance>,
@@ -121,7 +123,8 @@ impl Reconciler {
             settings: setup::plan_settings(&parts.config),
             files: StateFiles::new(&parts.config.state_dir),
             started: rfc3339(SystemTime::now()),
-            owned,
+            rebuild_owned: owned.is_none(),
+            owned: owned.unwrap_or_default(),
             parts,
             last_good: None,
             system: None,
@@ -272,13 +275,15 @@ impl Reconciler {
         }
     }
 
-    /// Exponential backoff with jitter, capped by the refresh timer.
+    /// Exponential backoff with jitter, capped by the refresh timer; whole milliseconds, so
+    /// the logged delay reads `retry in 1s534ms`, not in nanoseconds.
     fn backoff(&self) -> Duration {
         let exponent = self.failures.saturating_sub(1).min(16);
         let ceiling = BACKOFF_BASE
             .saturating_mul(1 << exponent)
             .min(self.parts.config.refresh_timer);
-        ceiling / 2 + self.jitter.below(ceiling / 2)
+        let delay = ceiling / 2 + self.jitter.below(ceiling / 2);
+        Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
     }
 
     fn record_error(&mut self, message: String) {
@@ -348,6 +353,11 @@ impl Reconciler {
                 return false;
             }
         };
+        if self.rebuild_owned {
+            self.rebuild_owned = false;
+            self.owned = super::rebuilt(instance, &kernel, &self.settings);
+            self.save_owned();
+        }
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
         let links = link_statuses(&planned.desired, &kernel);
@@ -365,10 +375,8 @@ impl Reconciler {
             ));
         }
         if owned != self.owned {
-            if let Err(e) = state::save_owned(&self.parts.config.state_dir, &owned) {
-                log::error!("{e}");
-            }
             self.owned = owned;
+            self.save_owned();
         }
         let new_pending = self.track_hotplug(instance, &kernel);
         self.write_files(instance, &configured);
@@ -391,6 +399,13 @@ impl Reconciler {
         });
         self.links = links;
         new_pending
+    }
+
+    /// A state dir that is read-only or full costs the record, not the network: logged once.
+    fn save_owned(&mut self) {
+        if let Err(e) = state::save_owned(&self.parts.config.state_dir, &self.owned) {
+            self.log_once(format!("ownership record not saved: {e}"));
+        }
     }
 
     fn log_once(&mut self, message: String) {

@@ -2,6 +2,8 @@
 // Each integration test crate uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod netns;
+pub mod running;
 pub mod scene;
 pub mod view;

@@ -1,6 +1,6 @@
 //! The state directory (`/run/cloud-network` by default): atomic file writes (temp file, fsync,
-//! rename) and the ownership record `owned.json`. A corrupt record is reported and treated as
-//! empty, which means "remove nothing": the safe direction.
+//! rename) and the ownership record `owned.json`. A corrupt record is reported and rebuilt
+//! from the kernel (`Owned::adopt`), which can only mean "remove less": the safe direction.
 
 use crate::plan::Owned;
 use std::fmt;
@@ -77,8 +77,8 @@ pub enum OwnedLoad {
     Loaded(Owned),
     /// No record yet: a first start, or a state dir on a fresh tmpfs.
     Missing,
-    /// The file exists but cannot be used; `reason` says why. Treated as empty: nothing is
-    /// deleted, and the record is rebuilt from what this process adds.
+    /// The file exists but cannot be used; `reason` says why. Nothing is deleted, and the
+    /// record is rebuilt from what the kernel holds with our marks (`Owned::adopt`).
     Corrupt {
         reason: String,
     },

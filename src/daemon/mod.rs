@@ -18,7 +18,7 @@ use crate::netlink::Netlink;
 use crate::plan::Owned;
 use crate::state;
 use argh::FromArgs;
-use reconcile::{apply_round, dry_run_lines, plan_round, Outcome};
+use reconcile::{apply_round, dry_run_lines, plan_round, rebuild_owned, Outcome};
 use setup::Startup;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,7 +108,8 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     let instance = startup.provider.fetch().map_err(RunError::Fetch)?;
     let mut netlink = Netlink::open().map_err(RunError::Netlink)?;
     let kernel = netlink.state().map_err(RunError::Netlink)?;
-    let owned = load_owned(&startup.config);
+    let owned = load_owned(&startup.config)
+        .unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
     if dry_run {
@@ -125,13 +126,30 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     Ok(outcome.summary)
 }
 
-/// Reads the ownership record, logging (once) when it had to be ignored.
-pub fn load_owned(config: &Config) -> Owned {
+/// Reads the ownership record (empty when there is none yet). None when the file is corrupt,
+/// which is logged once: the caller then rebuilds it from the kernel with `rebuild_owned` once
+/// it has good metadata, and meanwhile removes nothing.
+pub fn load_owned(config: &Config) -> Option<Owned> {
     match state::load_owned(&config.state_dir) {
         state::OwnedLoad::Corrupt { reason } => {
-            log::error!("{reason}; treating it as empty: nothing will be removed, it is rebuilt from what is added");
-            Owned::default()
+            log::error!("{reason}; nothing will be removed, and the record is rebuilt from what is found in the kernel");
+            None
         }
-        other => other.into_owned(),
+        other => Some(other.into_owned()),
     }
+}
+
+/// `rebuild_owned`, logged.
+pub fn rebuilt(
+    instance: &crate::metadata::Instance,
+    kernel: &crate::kernel::KernelState,
+    settings: &crate::plan::PlanSettings,
+) -> Owned {
+    let owned = rebuild_owned(instance, kernel, settings);
+    log::warn!(
+        "ownership record rebuilt from the kernel: {} objects adopted ({} NICs)",
+        owned.len(),
+        owned.nics.len()
+    );
+    owned
 }

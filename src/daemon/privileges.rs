@@ -82,12 +82,14 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<PrivilegeReport, Privileg
     if euid != 0 {
         return Ok(PrivilegeReport::NotRoot { euid });
     }
-    create_state_dir(&plan.state_dir)?;
+    let user = lookup_user(&plan.user)?;
+    if let Err(e) = prepare_state_dir(&plan.state_dir, user) {
+        log::warn!("{e}; going on: the network is configured, state files may not be written");
+    }
     let caps = kept_caps(plan.keep_bind_service);
     let keep: CapsHashSet = caps.iter().copied().collect();
-    let report = match lookup_user(&plan.user)? {
+    let report = match user {
         Some((uid, gid)) => {
-            chown_tree(&plan.state_dir, uid, gid)?;
             switch_user(uid, gid, &keep)?;
             verify_sets(&keep, &keep)?;
             verify_uids(uid)?;
@@ -124,6 +126,16 @@ fn sorted(caps: &CapsHashSet) -> Vec<Capability> {
     let mut list: Vec<Capability> = caps.iter().copied().collect();
     list.sort_by_key(|cap| cap.index());
     list
+}
+
+/// Creates the state directory and hands it to the service user. A state directory that is
+/// read-only or full costs the state files, never the network: the caller only warns.
+fn prepare_state_dir(path: &Path, owner: Option<(u32, u32)>) -> Result<(), PrivilegeError> {
+    create_state_dir(path)?;
+    match owner {
+        Some((uid, gid)) => chown_tree(path, uid, gid),
+        None => Ok(()),
+    }
 }
 
 fn create_state_dir(path: &Path) -> Result<(), PrivilegeError> {

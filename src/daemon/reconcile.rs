@@ -37,6 +37,12 @@ pub fn plan_round(
     }
 }
 
+/// The ownership record rebuilt from the kernel after the file was found corrupt: what this
+/// metadata wants and the kernel holds with our marks (`Owned::adopt`).
+pub fn rebuild_owned(instance: &Instance, kernel: &KernelState, settings: &PlanSettings) -> Owned {
+    Owned::adopt(&plan::desired(instance, &kernel.links, settings), kernel)
+}
+
 /// A change the kernel refused.
 #[derive(Debug, Serialize)]
 pub struct Failure {

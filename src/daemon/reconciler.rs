@@ -61,6 +61,8 @@ pub struct Reconciler {
     parts: ReconcilerParts,
     settings: PlanSettings,
     owned: Owned,
+    /// The record on disk was corrupt: rebuild it from the kernel at the first good round.
+    rebuild_owned: bool,
     files: StateFiles,
     started: String,
     last_good: Option<Instance>,
@@ -122,7 +124,8 @@ impl Reconciler {
             settings: setup::plan_settings(&parts.config),
             files: StateFiles::new(&parts.config.state_dir),
             started: rfc3339(SystemTime::now()),
-            owned,
+            rebuild_owned: owned.is_none(),
+            owned: owned.unwrap_or_default(),
             parts,
             last_good: None,
             system: None,
@@ -351,6 +354,11 @@ impl Reconciler {
                 return false;
             }
         };
+        if self.rebuild_owned {
+            self.rebuild_owned = false;
+            self.owned = super::rebuilt(instance, &kernel, &self.settings);
+            self.save_owned();
+        }
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
         let links = link_statuses(&planned.desired, &kernel);
@@ -368,10 +376,8 @@ impl Reconciler {
             ));
         }
         if owned != self.owned {
-            if let Err(e) = state::save_owned(&self.parts.config.state_dir, &owned) {
-                log::error!("{e}");
-            }
             self.owned = owned;
+            self.save_owned();
         }
         let new_pending = self.track_hotplug(instance, &kernel);
         self.write_files(instance, &configured);
@@ -394,6 +400,13 @@ impl Reconciler {
         });
         self.links = links;
         new_pending
+    }
+
+    /// A state dir that is read-only or full costs the record, not the network: logged once.
+    fn save_owned(&mut self) {
+        if let Err(e) = state::save_owned(&self.parts.config.state_dir, &self.owned) {
+            self.log_once(format!("ownership record not saved: {e}"));
+        }
     }
 
     fn log_once(&mut self, message: String) {

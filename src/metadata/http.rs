@@ -7,12 +7,15 @@ mod retry;
 pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use ureq::config::ConfigBuilder;
 use ureq::http::Response;
 use ureq::typestate::RequestScope;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Body;
 
 type RequestConfig<B> = ConfigBuilder<RequestScope<B>>;
@@ -165,7 +168,7 @@ const EXCERPT_CHARS: usize = 160;
 
 impl Http {
     pub fn new(config: HttpConfig) -> Http {
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .proxy(None)
             .http_status_as_error(false)
             .max_redirects(0)
@@ -173,8 +176,12 @@ impl Http {
             .timeout_recv_response(Some(config.recv_timeout))
             .timeout_recv_body(Some(config.recv_timeout))
             .timeout_global(Some(config.global_timeout))
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            DefaultConnector::new(),
+            LiteralFirst::default(),
+        );
         Http {
             agent,
             config,
@@ -357,6 +364,42 @@ fn excerpt(body: &str) -> String {
         out.push('…');
     }
     out.trim().to_string()
+}
+
+/// Resolves an IP literal host (`169.254.169.254`, `[fd00:ec2::254]`) on the spot. ureq's
+/// default resolver runs every lookup made under a timeout in a new thread, even of a literal:
+/// a thread per metadata request. Names (`metadata.google.internal`) still go through it.
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match literal_addr(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal.
+fn literal_addr(uri: &ureq::http::Uri) -> Option<SocketAddr> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = host.parse().ok()?;
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    Some(SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port)))
 }
 
 fn classify(url: &str, err: ureq::Error) -> HttpError {

@@ -1,9 +1,10 @@
 //! The ownership record: what *we* added to the kernel, per NIC (by MAC), so that a restart
-//! knows what it may remove. Only data and pure updates live here; the daemon stores it as
-//! JSON in the state directory.
+//! knows what it may remove, and how a lost record is rebuilt from what is found. Only data and
+//! pure updates live here; the daemon stores it as JSON in the state directory.
 
+use super::desired::Desired;
 use super::index::KernelIndex;
-use crate::kernel::{Address, Change, KernelState, Route, Rule};
+use crate::kernel::{Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK};
 use crate::metadata::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,62 @@ impl Default for Owned {
 impl Owned {
     pub fn is_empty(&self) -> bool {
         self.nics.is_empty() && self.global_rules.is_empty()
+    }
+
+    /// How many addresses, routes and rules the record holds.
+    pub fn len(&self) -> usize {
+        let per_nic: usize = self
+            .nics
+            .values()
+            .map(|n| n.addresses.len() + n.routes.len() + n.rules.len())
+            .sum();
+        per_nic + self.global_rules.len()
+    }
+
+    /// Rebuilds a record that was lost (a corrupt file) from the kernel: an object is taken as
+    /// ours only when it is exactly what `desired` wants and carries the marks we add it with —
+    /// an address with `noprefixroute` and infinite lifetimes, a route with our protocol (201)
+    /// in our table or the local table, a rule at our priority pointing at our table (the
+    /// desired rules are exactly those). Anything the metadata no longer lists is not adopted,
+    /// so it is never removed: a lost record can only make us remove less.
+    pub fn adopt(desired: &Desired, kernel: &KernelState) -> Owned {
+        let index = KernelIndex::new(kernel);
+        let mut owned = Owned {
+            global_rules: desired
+                .global_rules
+                .iter()
+                .filter(|r| index.has_rule(r))
+                .cloned()
+                .collect(),
+            ..Owned::default()
+        };
+        for nic in &desired.nics {
+            let found = OwnedNic {
+                ifindex: nic.ifindex,
+                addresses: nic
+                    .addresses
+                    .iter()
+                    .filter(|a| kernel.addresses.iter().any(|k| added_by_us(k, a)))
+                    .map(owned_address)
+                    .collect(),
+                routes: nic
+                    .routes
+                    .iter()
+                    .filter(|r| r.protocol == RTPROT_CLOUD_NETWORK && index.has_route(r))
+                    .cloned()
+                    .collect(),
+                rules: nic
+                    .rules
+                    .iter()
+                    .filter(|r| index.has_rule(r))
+                    .cloned()
+                    .collect(),
+            };
+            if !found.is_empty() {
+                owned.nics.insert(nic.mac, found);
+            }
+        }
+        owned
     }
 
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
@@ -124,6 +181,16 @@ impl Owned {
             self.nics.remove(&mac);
         }
     }
+}
+
+/// `found` is the `wanted` address (same link, IP and prefix) as we add it: `noprefixroute`,
+/// valid and preferred forever. DHCP's lease and hand-made addresses lack these marks.
+fn added_by_us(found: &Address, wanted: &Address) -> bool {
+    found.ifindex == wanted.ifindex
+        && found.addr == wanted.addr
+        && found.noprefixroute
+        && found.valid_lft == u32::MAX
+        && found.preferred_lft == u32::MAX
 }
 
 pub fn owned_address(a: &Address) -> OwnedAddress {

@@ -537,3 +537,112 @@ fn an_index_past_the_main_rule_is_skipped_not_wrapped() {
         }]
     );
 }
+
+/// Every object of a record as the `ip` command that adds it, sorted.
+fn owned_commands(owned: &Owned, kernel: &KernelState) -> Vec<String> {
+    let name_of = link_namer(kernel);
+    let mut changes: Vec<Change> = owned
+        .global_rules
+        .iter()
+        .cloned()
+        .map(Change::AddRule)
+        .collect();
+    for nic in owned.nics.values() {
+        changes.extend(nic.addresses.iter().map(|a| {
+            Change::AddAddress(Address {
+                ifindex: a.ifindex,
+                addr: a.addr,
+                noprefixroute: true,
+                valid_lft: u32::MAX,
+                preferred_lft: u32::MAX,
+            })
+        }));
+        changes.extend(nic.routes.iter().cloned().map(Change::AddRoute));
+        changes.extend(nic.rules.iter().cloned().map(Change::AddRule));
+    }
+    let mut lines: Vec<String> = changes.iter().map(|c| ip_command(c, &name_of)).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_lost_record_adopts_only_what_is_wanted_and_marked_as_ours() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let settings = PlanSettings::default();
+    reconcile(
+        &azure_instance(),
+        &mut kernel,
+        &mut Owned::default(),
+        &settings,
+    );
+    for address in &mut kernel.addresses {
+        if address.addr.to_string() == "10.4.0.8/24" {
+            address.valid_lft = 3600;
+        }
+    }
+    for route in &mut kernel.routes {
+        if route.gateway.is_some() {
+            route.protocol = 4;
+        }
+    }
+    let mut instance = azure_instance();
+    instance.nics[1].ipv4.pop();
+    let want = desired(&instance, &kernel.links, &settings);
+    let mut adopted = Owned::adopt(&want, &kernel);
+    assert_eq!(
+        owned_commands(&adopted, &kernel),
+        [
+            "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
+            "ip route add 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "ip rule add from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule add to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+        ],
+        "not 10.4.0.6 (no longer listed), not 10.4.0.8 (finite lifetime), not the proto 4 route"
+    );
+    assert_eq!(adopted.len(), 6);
+    let before = kernel.clone();
+    let changes = reconcile(&instance, &mut kernel, &mut adopted, &settings);
+    assert_eq!(
+        changes,
+        [],
+        "a rebuilt record removes nothing the metadata dropped"
+    );
+    assert_eq!(kernel, before);
+
+    instance.nics[1].ipv4.clear();
+    let changes = reconcile(&instance, &mut kernel, &mut adopted, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
+            "ip address del 10.4.0.5/24 dev eth1",
+        ],
+        "what was adopted is ours again: removed once the metadata drops it"
+    );
+    let ip6 = "10.4.0.6/24".parse().unwrap();
+    assert!(kernel.addresses.iter().any(|a| a.addr == ip6));
+    assert_eq!(kernel.rules.len(), 2, "10.4.0.6's rules were never adopted");
+}
+
+#[test]
+fn nothing_is_adopted_from_a_kernel_we_never_touched() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    kernel.addresses.push(Address {
+        ifindex: 3,
+        addr: "10.4.0.5/24".parse().unwrap(),
+        noprefixroute: false,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+    });
+    let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
+    let adopted = Owned::adopt(&want, &kernel);
+    assert!(adopted.is_empty(), "{adopted:?}");
+    assert_eq!(adopted.len(), 0);
+}

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod azure;
 pub mod monitor;
 pub mod netns;
+pub mod running;
 pub mod scene;
 pub mod view;

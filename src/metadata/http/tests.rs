@@ -230,3 +230,20 @@ fn clones_share_the_counter() {
     clone.get(&url, &[]).unwrap();
     assert_eq!(http.requests_sent(), 2);
 }
+
+#[test]
+fn literal_hosts_resolve_without_a_lookup() {
+    let addr = |url: &str| literal_addr(&url.parse().unwrap());
+    assert_eq!(
+        addr("http://169.254.169.254/metadata/instance"),
+        Some("169.254.169.254:80".parse().unwrap())
+    );
+    assert_eq!(
+        addr("http://[fd00:ec2::254]:8080/latest/"),
+        Some("[fd00:ec2::254]:8080".parse().unwrap())
+    );
+    assert_eq!(
+        addr("http://metadata.google.internal/computeMetadata/v1/"),
+        None
+    );
+}

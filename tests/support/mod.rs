@@ -2,6 +2,7 @@
 // Each integration test crate uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod netns;
 pub mod scene;
 pub mod view;

@@ -16,7 +16,15 @@ esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 echo "building (cargo build --release)..."
-cargo build --release --quiet --manifest-path "$top/Cargo.toml" --bin cloud-network --example lab
+build=(build --release --quiet --manifest-path "$top/Cargo.toml" --bin cloud-network --example lab)
+if command -v cargo >/dev/null 2>&1; then
+  cargo "${build[@]}"
+elif [ -n "${SUDO_USER:-}" ]; then
+  # sudo's PATH rarely holds rustup's cargo: build as the user who ran sudo, with their login PATH.
+  runuser -u "$SUDO_USER" -- bash -lc 'cargo "$@"' cargo "${build[@]}"
+else
+  echo "$0: cargo not found in PATH" >&2; exit 1
+fi
 bin="$top/target/release/cloud-network"
 lab="$top/target/release/examples/lab"
 

@@ -370,15 +370,17 @@ fn hotplug_third_nic(cloud: &Cloud) {
     run.assert_all_reachable();
 }
 
+/// The view's address, local-route and rule lines that name `net` (an address: with any prefix).
 fn mentions(view: &View, net: &IpNet) -> Vec<String> {
-    let text = match net.prefix() {
-        32 => format!("{} ", net.addr()),
-        _ => format!("{net} "),
+    let (addr, whole) = (net.addr().to_string(), net.to_string());
+    let names = |token: &str| match net.prefix() {
+        32 => token.split('/').next() == Some(addr.as_str()),
+        _ => token == whole,
     };
     [&view.addresses, &view.local, &view.rules]
         .into_iter()
         .flatten()
-        .filter(|line| format!("{line} ").contains(&text) || line.contains(&format!("{net}")))
+        .filter(|line| line.split_whitespace().any(names))
         .cloned()
         .collect()
 }
@@ -389,9 +391,11 @@ fn removed_address_goes(cloud: &Cloud) {
     let mut run = Run::new(cloud, "1s");
     run.configured();
     let (text, removed) = (cloud.remove_secondary)(cloud.scenario);
-    assert!(
-        !mentions(&run.view(), &removed).is_empty(),
-        "{removed} configured first"
+    let configured = mentions(&run.view(), &removed);
+    assert_eq!(
+        configured.len(),
+        3,
+        "first an address or local route, and two rules: {configured:?}"
     );
     run.lab.set_scenario(&text);
     run.lab.withdraw(removed);

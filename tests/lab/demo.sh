@@ -1,60 +1,69 @@
 #!/usr/bin/env bash
-# One-command demo: builds cloud-network, creates a throwaway network namespace whose NICs carry
-# the MACs of the emulator's built-in scenario, serves that scenario on 127.0.0.1 inside the
-# namespace, runs the daemon once and shows what it configured. Everything is removed on exit.
+# One-command demo: builds cloud-network, brings up the lab (a "cloud" namespace serving the
+# emulated metadata service at 169.254.169.254, a VM namespace whose NICs carry the scenario's
+# MACs, a peer host; the cloud drops packets a NIC sends from an address that is not its own),
+# runs the daemon with only Provider= set, shows what it configured and pings the second NIC
+# from the peer host. Everything is removed on exit, on failure and on Ctrl-C.
 # Usage: sudo tests/lab/demo.sh [azure|aws|gcp]      (default azure)
 set -euo pipefail
 
 provider=${1:-azure}
 case "$provider" in
-  azure) macs=(00:0d:3a:4f:6b:10 00:0d:3a:4f:6b:11) ;;
-  aws)   macs=(0a:3f:5c:1e:7d:01 0a:3f:5c:1e:7d:02) ;;
-  gcp)   macs=(42:01:0a:80:00:0c 42:01:c0:a8:01:05) ;;
+  azure|aws|gcp) ;;
   *) echo "usage: $0 [azure|aws|gcp]" >&2; exit 2 ;;
 esac
-[ "$(id -u)" -eq 0 ] || { echo "$0: run as root (it creates a network namespace)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "$0: run as root (it creates network namespaces)" >&2; exit 1; }
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+echo "building (cargo build --release)..."
+build=(build --release --quiet --manifest-path "$top/Cargo.toml" --bin cloud-network --example lab)
+if command -v cargo >/dev/null 2>&1; then
+  cargo "${build[@]}"
+elif [ -n "${SUDO_USER:-}" ]; then
+  # sudo's PATH rarely holds rustup's cargo: build as the user who ran sudo, with their login PATH.
+  runuser -u "$SUDO_USER" -- bash -lc 'cargo "$@"' cargo "${build[@]}"
+else
+  echo "$0: cargo not found in PATH" >&2; exit 1
+fi
 bin="$top/target/release/cloud-network"
+lab="$top/target/release/examples/lab"
 
-ns="cn-demo-$$"
+name="cn-demo-$$"
+vm="$name-v"
 work=$(mktemp -d)
-emulator_pid=""
+daemon_pid=""
 cleanup() {
-  [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null && wait "$emulator_pid" 2>/dev/null
-  ip netns del "$ns" 2>/dev/null || true
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  "$lab" down "$name"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in_ns() { ip netns exec "$ns" "$@"; }
-ip netns add "$ns"
-in_ns ip link set lo up
-for i in 0 1; do
-  in_ns ip link add name "eth$i" address "${macs[$i]}" type veth peer name "peer$i"
-  in_ns ip link set "peer$i" up
-done
-in_ns ip link set eth0 up
-
-port=1338
-ip netns exec "$ns" "$bin" emulate --provider "$provider" --listen "127.0.0.1:$port" \
-  >"$work/emulator.log" 2>&1 &
-emulator_pid=$!
-for _ in $(seq 50); do in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && break; sleep 0.1; done
+cp "$top/src/emulator/scenarios/$provider.json" "$work/scenario.json"
+"$lab" up "$name" "$provider" "$work/scenario.json" "$bin"
 
 cat >"$work/cloud-network.toml" <<TOML
 [System]
 Provider="$provider"
-MetadataEndpoint="http://127.0.0.1:$port"
 StateDir="$work/state"
 TOML
 
-show() { printf '\n$ %s\n' "$*"; in_ns "$@"; }
-show "$bin" daemon --config "$work/cloud-network.toml" --dry-run
-show "$bin" daemon --config "$work/cloud-network.toml" --oneshot
-show "$bin" daemon --config "$work/cloud-network.toml" --oneshot
-show ip -br address show
+ip netns exec "$vm" "$bin" daemon --config "$work/cloud-network.toml" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+
+secondary=""
+for _ in $(seq 100); do
+  secondary=$(ip -n "$vm" -4 -o address show dev eth1 | awk '{ split($4, a, "/"); print a[1]; exit }')
+  [ -n "$secondary" ] && ip netns exec "$vm" "$bin" cnctl status network >/dev/null 2>&1 && break
+  sleep 0.1
+done
+[ -n "$secondary" ] || { echo "the daemon did not configure eth1; its log:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+
+show() { printf '\n$ %s\n' "$*"; ip netns exec "$vm" "$@"; }
+show "$bin" cnctl status network
+show "$bin" cnctl status links
 show ip rule show
 show ip route show table 10001
+printf '\n$ ping %s    # from the peer host, answered over eth1\n' "$secondary"
+"$lab" ping "$name" "$secondary"

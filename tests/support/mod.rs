@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod azure;
+pub mod lab;
 pub mod monitor;
 pub mod netns;
 pub mod running;

@@ -35,7 +35,12 @@ pub struct EnteredGuard {
 impl Netns {
     pub fn new(prefix: &str) -> Netns {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("cn-{prefix}-{}-{n}", std::process::id());
+        Netns::named(&format!("cn-{prefix}-{}-{n}", std::process::id()))
+    }
+
+    /// A namespace with exactly this name (the caller makes it unique).
+    pub fn named(name: &str) -> Netns {
+        let name = name.to_string();
         let out = Command::new("ip")
             .args(["netns", "add", &name])
             .output()

@@ -1,0 +1,561 @@
+//! The packaging: the unit's hardening score (`systemd-analyze security`) and `verify`, man
+//! pages and bash completion in sync with `--help`, the config keys in the man page,
+//! `packaging/install.sh` into a DESTDIR (exact files and modes, config never overwritten,
+//! uninstall), and sysusers/tmpfiles applied to that tree. No network is used.
+//! `CLOUD_NETWORK_TEST_DEB=1` also builds a .deb with cargo-deb.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::scene::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloud-network");
+const TOP: &str = env!("CARGO_MANIFEST_DIR");
+const MAX_EXPOSURE: f64 = 2.0;
+
+fn packaging(relative: &str) -> PathBuf {
+    Path::new(TOP).join("packaging").join(relative)
+}
+
+fn run(command: &mut Command) -> Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+fn set(words: &[&str]) -> BTreeSet<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+// ---- the unit ----
+
+/// "→ Overall exposure level for cloud-network.service: 1.6 OK 🙂" → 1.6
+fn overall_exposure(report: &str) -> f64 {
+    let line = report
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure line in:\n{report}"));
+    let after = line.rsplit_once(": ").expect("colon before the figure").1;
+    after
+        .split_whitespace()
+        .next()
+        .and_then(|figure| figure.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in {line:?}"))
+}
+
+#[test]
+fn unit_exposure_is_ok_or_better() {
+    let out = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(packaging("cloud-network.service")));
+    let exposure = overall_exposure(&stdout(&out));
+    assert!(
+        exposure <= MAX_EXPOSURE,
+        "exposure {exposure} above {MAX_EXPOSURE}"
+    );
+}
+
+/// The unit's `[Service]` settings, repeated keys joined with a space.
+fn service_settings() -> BTreeMap<String, String> {
+    let text = fs::read_to_string(packaging("cloud-network.service")).expect("read the unit");
+    let mut settings: BTreeMap<String, String> = BTreeMap::new();
+    let mut in_service = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_service = line == "[Service]";
+        } else if let Some((key, value)) = line.split_once('=').filter(|_| in_service) {
+            let entry = settings.entry(key.to_string()).or_default();
+            if !entry.is_empty() {
+                entry.push(' ');
+            }
+            entry.push_str(value);
+        }
+    }
+    settings
+}
+
+#[test]
+fn unit_keeps_what_the_daemon_needs() {
+    let settings = service_settings();
+    let expected = [
+        ("Type", "notify"),
+        ("NotifyAccess", "main"),
+        ("ExecStart", "/usr/bin/cloud-network"),
+        ("WatchdogSec", "30s"),
+        ("Restart", "on-failure"),
+        ("RestartPreventExitStatus", "78"),
+        ("User", "cloud-network"),
+        ("AmbientCapabilities", "CAP_NET_ADMIN"),
+        ("CapabilityBoundingSet", "CAP_NET_ADMIN"),
+        ("RuntimeDirectory", "cloud-network"),
+        ("RuntimeDirectoryMode", "0755"),
+        ("RuntimeDirectoryPreserve", "yes"),
+        ("UMask", "0022"),
+        (
+            "RestrictAddressFamilies",
+            "AF_NETLINK AF_INET AF_INET6 AF_UNIX",
+        ),
+    ];
+    for (key, value) in expected {
+        assert_eq!(settings.get(key).map(String::as_str), Some(value), "{key}=");
+    }
+    for absent in ["PrivateNetwork", "PrivateUsers", "IPAddressDeny"] {
+        assert_eq!(
+            settings.get(absent),
+            None,
+            "{absent}= would cut the daemon off"
+        );
+    }
+}
+
+#[test]
+fn unit_verifies_with_its_binary_and_man_pages_installed() {
+    let dest = TempDir::new("pkg-verify");
+    install(dest.path(), &[]);
+    let unit = fs::read_to_string(
+        dest.path()
+            .join("usr/lib/systemd/system/cloud-network.service"),
+    )
+    .expect("installed unit");
+    let binary = dest.path().join("usr/bin/cloud-network");
+    let copy = dest.path().join("cloud-network.service");
+    let retargeted = unit.replace(
+        "ExecStart=/usr/bin/cloud-network",
+        &format!("ExecStart={}", binary.display()),
+    );
+    assert_ne!(retargeted, unit, "ExecStart not found in the unit");
+    fs::write(&copy, retargeted).expect("write the unit copy");
+    let out = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .env("MANPATH", dest.path().join("usr/share/man")));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "verify warned");
+}
+
+// ---- man pages and completion against --help ----
+
+/// Options and commands of one `--help` text.
+#[derive(Default)]
+struct Help {
+    options: BTreeSet<String>,
+    commands: BTreeSet<String>,
+}
+
+fn help(args: &[&str]) -> Help {
+    let text = stdout(&run(Command::new(BIN).args(args).arg("--help")));
+    let mut parsed = Help::default();
+    let mut section = "";
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            section = line;
+            continue;
+        }
+        let Some(entry) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) else {
+            continue;
+        };
+        let word = entry
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        match section {
+            "Options:" => parsed.options.insert(word),
+            "Commands:" => parsed.commands.insert(word),
+            _ => false,
+        };
+    }
+    parsed
+}
+
+/// The union of the options of several `--help` texts.
+fn options_of(invocations: &[&[&str]]) -> BTreeSet<String> {
+    invocations
+        .iter()
+        .flat_map(|args| help(args).options)
+        .collect()
+}
+
+/// The page's lines without comments, with `\-` as `-` and font escapes removed.
+fn man_lines(page: &str) -> Vec<String> {
+    let text = fs::read_to_string(packaging(&format!("man/{page}"))).expect("read man page");
+    text.lines()
+        .filter(|l| !l.starts_with(".\\\""))
+        .map(|l| {
+            ["\\fB", "\\fI", "\\fR", "\\fP"]
+                .iter()
+                .fold(l.replace("\\-", "-"), |line, font| line.replace(font, ""))
+        })
+        .collect()
+}
+
+/// Every `--option` the page mentions.
+fn man_options(page: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in man_lines(page) {
+        for (start, _) in line.match_indices("--") {
+            let name: String = line[start + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !name.is_empty() {
+                found.insert(format!("--{name}"));
+            }
+        }
+    }
+    found
+}
+
+/// The first word of each `.TP` entry in section `heading`.
+fn man_entries(page: &str, heading: &str) -> BTreeSet<String> {
+    let lines = man_lines(page);
+    let mut found = BTreeSet::new();
+    let mut in_section = false;
+    for pair in lines.windows(2) {
+        if pair[0].starts_with(".SH") {
+            in_section = pair[0] == format!(".SH {heading}");
+        }
+        if in_section && pair[0] == ".TP" {
+            let mut words = pair[1].split_whitespace();
+            let first = words.next().unwrap_or_default();
+            let word = if first.starts_with('.') {
+                words.next().unwrap_or_default()
+            } else {
+                first
+            };
+            found.insert(word.trim_matches('"').to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn cloud_network_8_lists_the_flags_and_commands_of_help() {
+    let flags = options_of(&[&[], &["daemon"], &["emulate"], &["version"]]);
+    assert!(flags.contains("--dry-run") && flags.contains("--require-token"));
+    assert_eq!(man_options("cloud-network.8"), flags);
+    assert_eq!(
+        man_entries("cloud-network.8", "COMMANDS"),
+        help(&[]).commands
+    );
+}
+
+#[test]
+fn cnctl_1_lists_the_flags_and_commands_of_help() {
+    let cnctl = help(&["cnctl"]);
+    let subcommands: Vec<Vec<&str>> = cnctl
+        .commands
+        .iter()
+        .map(|c| vec!["cnctl", c.as_str()])
+        .collect();
+    let mut flags = cnctl.options.clone();
+    for args in &subcommands {
+        flags.extend(help(args).options);
+    }
+    assert_eq!(flags, set(&["--config", "--help", "--json", "--url"]));
+    assert_eq!(man_options("cnctl.1"), flags);
+    assert_eq!(man_entries("cnctl.1", "COMMANDS"), cnctl.commands);
+}
+
+#[test]
+fn cloud_network_toml_5_documents_every_key_of_the_default_config() {
+    let text = fs::read_to_string(packaging("cloud-network.toml")).expect("default config");
+    let mut in_config = BTreeSet::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            section = line.to_string();
+        } else if let Some((key, _)) = line.strip_prefix('#').and_then(|l| l.split_once('=')) {
+            in_config.insert(format!("{section} {key}="));
+        }
+    }
+    let mut in_man = BTreeSet::new();
+    for heading in ["[System]", "[Network]"] {
+        for key in man_entries("cloud-network.toml.5", heading) {
+            in_man.insert(format!("{heading} {key}"));
+        }
+    }
+    assert_eq!(in_config.len(), 11, "{in_config:?}");
+    assert_eq!(in_man, in_config);
+}
+
+/// What the bash completion offers for `words` (the last one is being completed).
+fn complete(function: &str, words: &[&str]) -> BTreeSet<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; {function}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        packaging("completion/cnctl.bash").display(),
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let out = run(Command::new("bash").arg("-c").arg(script));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completion_offers_the_flags_and_commands_of_help() {
+    let cnctl = help(&["cnctl"]);
+    assert_eq!(complete("_cnctl", &["cnctl", "-"]), cnctl.options);
+    assert_eq!(complete("_cnctl", &["cnctl", ""]), cnctl.commands);
+    assert_eq!(
+        complete("_cloud_network", &["cloud-network", "cnctl", "--json", ""]),
+        cnctl.commands
+    );
+    let top = help(&[]);
+    assert_eq!(
+        complete("_cloud_network", &["cloud-network", "-"]),
+        top.options
+    );
+    assert_eq!(
+        complete("_cloud_network", &["cloud-network", ""]),
+        top.commands
+    );
+    for sub in ["daemon", "emulate"] {
+        assert_eq!(
+            complete("_cloud_network", &["cloud-network", sub, "-"]),
+            help(&[sub]).options,
+            "{sub}"
+        );
+    }
+}
+
+#[test]
+fn bash_completion_offers_the_arguments_of_commands() {
+    assert_eq!(
+        complete("_cnctl", &["cnctl", "status", ""]),
+        set(&["links", "network", "system"])
+    );
+    assert_eq!(
+        complete("_cnctl", &["cnctl", "--url", "127.0.0.1:5209", "show", "s"]),
+        set(&["signature", "ssh-keys"])
+    );
+    assert_eq!(complete("_cnctl", &["cnctl", "--url", ""]), set(&[]));
+    assert_eq!(
+        complete(
+            "_cloud_network",
+            &["cloud-network", "emulate", "--provider", ""]
+        ),
+        set(&["aws", "azure", "gcp"])
+    );
+}
+
+// ---- install.sh ----
+
+fn install(dest: &Path, env: &[(&str, &str)]) -> Output {
+    run(Command::new(packaging("install.sh"))
+        .env("DESTDIR", dest)
+        .env("CLOUD_NETWORK_BIN", BIN)
+        .env_remove("PREFIX")
+        .env_remove("SYSCONFDIR")
+        .envs(env.iter().copied()))
+}
+
+fn uninstall(dest: &Path) -> Output {
+    run(Command::new(packaging("install.sh"))
+        .arg("uninstall")
+        .env("DESTDIR", dest))
+}
+
+/// Every file and symlink under `root`: relative path → "0644" or "-> target".
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("list") {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            let relative = path
+                .strip_prefix(root)
+                .expect("below root")
+                .display()
+                .to_string();
+            if meta.is_dir() {
+                pending.push(path);
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).expect("readlink");
+                found.insert(relative, format!("-> {}", target.display()));
+            } else {
+                found.insert(
+                    relative,
+                    format!("{:04o}", meta.permissions().mode() & 0o7777),
+                );
+            }
+        }
+    }
+    found
+}
+
+fn expected_tree(prefix: &str, sysconfdir: &str) -> BTreeMap<String, String> {
+    let entries = [
+        ("bin/cloud-network", "0755"),
+        ("bin/cnctl", "-> cloud-network"),
+        ("lib/systemd/system/cloud-network.service", "0644"),
+        ("lib/systemd/networkd.conf.d/cloud-network.conf", "0644"),
+        ("lib/sysusers.d/cloud-network.conf", "0644"),
+        ("lib/tmpfiles.d/cloud-network.conf", "0644"),
+        ("share/man/man8/cloud-network.8", "0644"),
+        ("share/man/man1/cnctl.1", "0644"),
+        ("share/man/man5/cloud-network.toml.5", "0644"),
+        ("share/bash-completion/completions/cnctl", "0644"),
+        (
+            "share/bash-completion/completions/cloud-network",
+            "-> cnctl",
+        ),
+    ];
+    let mut expected: BTreeMap<String, String> = entries
+        .iter()
+        .map(|(path, mode)| (format!("{prefix}/{path}"), mode.to_string()))
+        .collect();
+    expected.insert(
+        format!("{sysconfdir}/cloud-network/cloud-network.toml"),
+        "0644".to_string(),
+    );
+    expected
+}
+
+#[test]
+fn install_puts_exactly_these_files_with_these_modes() {
+    let dest = TempDir::new("pkg-install");
+    install(dest.path(), &[]);
+    assert_eq!(tree(dest.path()), expected_tree("usr", "etc"));
+    let installed = fs::read(dest.path().join("usr/bin/cloud-network")).expect("binary");
+    assert_eq!(installed, fs::read(BIN).expect("built binary"));
+    let config = fs::read(dest.path().join("etc/cloud-network/cloud-network.toml")).expect("toml");
+    assert_eq!(
+        config,
+        fs::read(packaging("cloud-network.toml")).expect("default")
+    );
+    let unit = fs::read(
+        dest.path()
+            .join("usr/lib/systemd/system/cloud-network.service"),
+    );
+    assert_eq!(
+        unit.expect("unit"),
+        fs::read(packaging("cloud-network.service")).expect("src")
+    );
+}
+
+#[test]
+fn install_never_overwrites_the_config_and_uninstall_keeps_only_it() {
+    let dest = TempDir::new("pkg-reinstall");
+    install(dest.path(), &[]);
+    let config = dest.path().join("etc/cloud-network/cloud-network.toml");
+    fs::write(&config, "[System]\nLogLevel=\"debug\"\n").expect("edit config");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let again = install(dest.path(), &[]);
+    assert!(stdout(&again).contains("keeping the existing"));
+    assert_eq!(
+        fs::read_to_string(&config).expect("config"),
+        "[System]\nLogLevel=\"debug\"\n"
+    );
+    uninstall(dest.path());
+    let left: Vec<String> = tree(dest.path()).into_keys().collect();
+    assert_eq!(
+        left,
+        vec!["etc/cloud-network/cloud-network.toml".to_string()]
+    );
+    assert_eq!(fs::metadata(&config).expect("kept").mode() & 0o777, 0o600);
+}
+
+#[test]
+fn install_honours_prefix_and_sysconfdir() {
+    let dest = TempDir::new("pkg-prefix");
+    install(
+        dest.path(),
+        &[("PREFIX", "/opt/cn"), ("SYSCONFDIR", "/opt/cn/etc")],
+    );
+    assert_eq!(tree(dest.path()), expected_tree("opt/cn", "opt/cn/etc"));
+    let unit = fs::read_to_string(
+        dest.path()
+            .join("opt/cn/lib/systemd/system/cloud-network.service"),
+    )
+    .expect("unit");
+    let exec: Vec<&str> = unit
+        .lines()
+        .filter(|l| l.starts_with("ExecStart="))
+        .collect();
+    assert_eq!(exec, vec!["ExecStart=/opt/cn/bin/cloud-network"]);
+}
+
+#[test]
+fn sysusers_and_tmpfiles_create_the_user_and_the_state_dir() {
+    let dest = TempDir::new("pkg-sysusers");
+    install(dest.path(), &[]);
+    run(Command::new("systemd-sysusers").arg(format!("--root={}", dest.path().display())));
+    run(Command::new("systemd-tmpfiles")
+        .arg(format!("--root={}", dest.path().display()))
+        .arg("--create"));
+    let passwd = fs::read_to_string(dest.path().join("etc/passwd")).expect("passwd");
+    let user: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("cloud-network:"))
+        .expect("user cloud-network")
+        .split(':')
+        .collect();
+    assert_eq!(
+        user[4..],
+        ["cloud-network daemon", "/", "/usr/sbin/nologin"]
+    );
+    let uid: u32 = user[2].parse().expect("uid");
+    assert!(uid > 0 && uid < 1000, "system uid {uid}");
+    let state = fs::metadata(dest.path().join("run/cloud-network")).expect("state dir");
+    assert!(state.is_dir());
+    assert_eq!(state.mode() & 0o7777, 0o755);
+    assert_eq!(
+        (state.uid(), state.gid().to_string()),
+        (uid, user[3].to_string())
+    );
+}
+
+// ---- Debian package (opt-in: needs cargo-deb and a release build) ----
+
+#[test]
+fn cargo_deb_builds_a_package_with_the_files() {
+    if std::env::var_os("CLOUD_NETWORK_TEST_DEB").is_none() {
+        eprintln!("skipped: set CLOUD_NETWORK_TEST_DEB=1 (needs cargo-deb) to build the .deb");
+        return;
+    }
+    let out_dir = TempDir::new("pkg-deb");
+    run(Command::new("cargo")
+        .args(["deb", "--locked", "--output"])
+        .arg(out_dir.path())
+        .current_dir(TOP));
+    let deb = fs::read_dir(out_dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .expect("a .deb");
+    let listing = stdout(&run(Command::new("dpkg-deb").arg("--contents").arg(&deb)));
+    for path in expected_tree("usr", "etc").keys() {
+        let unit_elsewhere = path.ends_with(".service")
+            && listing.contains("./lib/systemd/system/cloud-network.service");
+        assert!(
+            unit_elsewhere || listing.contains(&format!("./{path}")),
+            "{path} not in the .deb:\n{listing}"
+        );
+    }
+    let conffiles = stdout(&run(Command::new("dpkg-deb")
+        .arg("--info")
+        .arg(&deb)
+        .arg("conffiles")));
+    assert_eq!(conffiles.trim(), "/etc/cloud-network/cloud-network.toml");
+}

@@ -315,7 +315,7 @@ fn shutdown_closes_connections_and_frees_the_port() {
 fn a_port_in_use_is_a_bind_error_before_any_thread() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = taken.local_addr().unwrap();
-    let (wake, _triggers) = trigger::channel();
+    let (wake, _triggers) = trigger::channel().expect("trigger channel");
     let options = ApiOptions {
         serve_credentials: false,
         listen: addr,

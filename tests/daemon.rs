@@ -1016,7 +1016,7 @@ fn emulator_faults_change_nothing_show_the_error_and_recover() {
 }
 
 #[test]
-fn a_hanging_metadata_service_changes_nothing_and_sigterm_still_exits_at_once() {
+fn a_hanging_metadata_service_changes_nothing_blocks_no_restore_and_sigterm_exits_at_once() {
     if !require_root() {
         return;
     }
@@ -1045,6 +1045,16 @@ fn a_hanging_metadata_service_changes_nothing_and_sigterm_still_exits_at_once() 
     {
         daemon.fail("no fetch started against the hanging service");
     }
+    let rule = "3001 from 10.4.0.6 lookup 10001".to_string();
+    let took = delete_and_time_restore(
+        &scene,
+        &daemon,
+        &[
+            "ip", "rule", "del", "from", "10.4.0.6", "lookup", "10001", "priority", "3001",
+        ],
+        |view| view.rules.contains(&rule),
+    );
+    eprintln!("rule restored in {took:?} while a metadata fetch hangs");
     let (status, took) = daemon.terminate();
     eprintln!("SIGTERM during a hanging fetch: exit in {took:?}");
     assert_eq!(status.code(), Some(0), "{}", daemon.log());

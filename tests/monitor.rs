@@ -1,16 +1,12 @@
 //! Root-only tests of the netlink monitor, each in its own network namespace: the decoded
-//! events, and the monitor thread's debounced triggers (removals only, one per burst).
+//! events, and the debounced triggers the reconcile thread gets (removals only, one per burst).
 
 mod support;
 
 use cloud_network::kernel::{Address, Change, Family, Route, RouteType, Rule, Scope};
-use cloud_network::netlink::monitor::{spawn_monitor, Event, Monitor, DEFAULT_DEBOUNCE};
+use cloud_network::netlink::monitor::{Event, Monitor, DEFAULT_DEBOUNCE};
 use cloud_network::netlink::Netlink;
-use cloud_network::trigger::{self, Trigger};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use cloud_network::trigger::Trigger;
 use std::time::{Duration, Instant};
 use support::netns::{require_root, EnteredGuard, Netns};
 
@@ -35,44 +31,26 @@ fn inside(prefix: &str) -> Option<Inside> {
     })
 }
 
-/// A running monitor thread (started in the namespace this thread is in); stopped on drop.
+/// A subscription opened in the namespace this thread is in, before the changes under test.
 struct Watch {
-    triggers: Receiver<Trigger>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    monitor: Monitor,
 }
 
 impl Watch {
     fn start() -> Watch {
-        let (wake, triggers) = trigger::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = spawn_monitor(wake, Arc::clone(&stop), DEFAULT_DEBOUNCE).expect("monitor");
         Watch {
-            triggers,
-            stop,
-            handle: Some(handle),
+            monitor: Monitor::open().expect("monitor"),
         }
     }
 
-    /// Every trigger received within `SETTLE`.
-    fn triggers(&self) -> Vec<Trigger> {
+    /// Every trigger the reconcile thread would get within `SETTLE`, one per debounced burst.
+    fn triggers(&mut self) -> Vec<Trigger> {
         let deadline = Instant::now() + SETTLE;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if let Ok(trigger) = self.triggers.recv_timeout(left) {
-                seen.push(trigger);
-            }
+            seen.extend(self.monitor.next_triggers(left, DEFAULT_DEBOUNCE));
         }
         seen
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
     }
 }
 
@@ -180,7 +158,7 @@ fn a_veth_burst_is_one_link_changed_each_way() {
     let Some(t) = inside("monburst") else {
         return;
     };
-    let watch = Watch::start();
+    let mut watch = Watch::start();
     t.ns.veth("va", "vb", None);
     assert_eq!(watch.triggers(), vec![Trigger::LinkChanged]);
     ip(&t, "link del va");
@@ -199,7 +177,7 @@ fn removing_an_address_a_rule_or_our_route_is_kernel_changed() {
     ip(&t, "address add 10.5.1.2/24 dev va");
     ip(&t, "rule add priority 300 lookup 10001");
     ip(&t, "route add 10.6.0.0/24 dev va proto 201");
-    let watch = Watch::start();
+    let mut watch = Watch::start();
 
     ip(&t, "address del 10.5.0.2/24 dev va");
     assert_eq!(watch.triggers(), vec![Trigger::KernelChanged]);
@@ -217,7 +195,7 @@ fn removing_someone_elses_main_table_route_is_ignored() {
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
     ip(&t, "route add 10.6.0.0/24 dev va proto static");
-    let watch = Watch::start();
+    let mut watch = Watch::start();
     ip(&t, "route del 10.6.0.0/24 dev va");
     assert_eq!(watch.triggers(), vec![]);
 }
@@ -231,7 +209,7 @@ fn fifty_rule_deletions_are_one_kernel_changed() {
     let mut netlink = Netlink::open().unwrap();
     let adds: Vec<Change> = rules.iter().cloned().map(Change::AddRule).collect();
     assert_applied(&mut netlink, &adds);
-    let watch = Watch::start();
+    let mut watch = Watch::start();
     let dels: Vec<Change> = rules.into_iter().map(Change::DelRule).collect();
     assert_applied(&mut netlink, &dels);
     assert_eq!(watch.triggers(), vec![Trigger::KernelChanged]);
@@ -244,36 +222,13 @@ fn additions_trigger_nothing() {
     };
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
-    let watch = Watch::start();
+    let mut watch = Watch::start();
     ip(&t, "address add 10.5.0.2/24 dev va");
     ip(&t, "address add fd00::2/64 dev va nodad");
     ip(&t, "rule add priority 300 lookup 10001");
     ip(&t, "route add 10.6.0.0/24 dev va table 10001 proto 201");
     ip(&t, "-6 route add fd01::/64 dev va table 10001 proto 201");
     assert_eq!(watch.triggers(), vec![]);
-}
-
-#[test]
-fn the_stop_flag_ends_the_thread_within_300_ms() {
-    let Some(_t) = inside("monstop") else {
-        return;
-    };
-    let (wake, _triggers) = trigger::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = spawn_monitor(wake, Arc::clone(&stop), DEFAULT_DEBOUNCE).unwrap();
-    assert_eq!(handle.thread().name(), Some("netlink-monitor"));
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(!handle.is_finished());
-    let stopped_at = Instant::now();
-    stop.store(true, Ordering::Relaxed);
-    while !handle.is_finished() {
-        assert!(
-            stopped_at.elapsed() < Duration::from_millis(300),
-            "still running 300 ms after stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    handle.join().unwrap();
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl Server {
         let mut accept_paused_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let accepting = accept_paused_until.map_or(true, |until| until <= now);
+            let accepting = accept_paused_until.is_none_or(|until| until <= now);
             fill_pollfds(
                 &mut fds,
                 self.wakeup.as_raw_fd(),

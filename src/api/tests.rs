@@ -301,7 +301,7 @@ fn a_non_loopback_listen_address_is_allowed_exactly() {
 
 #[test]
 fn refresh_sends_exactly_one_trigger() {
-    let (wake, triggers) = trigger::channel();
+    let (wake, triggers) = trigger::channel().expect("trigger channel");
     let mut req = RequestHead::get("/api/v1/refresh", "localhost:5209");
     req.method = "POST";
     let send = || wake.send(Trigger::ApiRefresh).is_ok();

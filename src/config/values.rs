@@ -82,7 +82,7 @@ fn valid_authority(authority: &str) -> bool {
     let Some((host, port)) = split_host_port(authority) else {
         return false;
     };
-    let port_ok = port.map_or(true, |p| p.parse::<u16>().is_ok_and(|n| n != 0));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n != 0));
     port_ok && valid_host(host)
 }
 

@@ -1,9 +1,12 @@
-//! The reconcile thread: the only writer to the kernel. It waits for a trigger (timer, link or
-//! kernel event, API refresh, SIGHUP, GCP metadata change), fetches the metadata when the
-//! trigger calls for it, plans, applies, saves state and publishes a snapshot. A failed fetch
-//! changes nothing and is retried with exponential backoff (capped by `RefreshTimer`); the
-//! last good metadata stays served. Each distinct problem is logged once, not every round.
+//! The reconcile thread: the only writer to the kernel. It waits in one `poll` for a trigger
+//! (API refresh, SIGHUP, a finished metadata fetch), a kernel event on its own netlink
+//! subscription (a link added or removed, one of our objects deleted) or a timer; asks the
+//! metadata thread for a fetch when one is due; and plans, applies, saves state and publishes a
+//! snapshot. It never waits on the network. A failed fetch changes nothing and is retried with
+//! exponential backoff (capped by `RefreshTimer`); the last good metadata stays served. Each
+//! distinct problem is logged once, not every round.
 
+use super::fetcher::{FetchJob, Fetched, Fetcher};
 use super::files::StateFiles;
 use super::reconcile::{apply_round, plan_round};
 use super::setup;
@@ -12,24 +15,22 @@ use crate::config::Config;
 use crate::kernel::KernelState;
 use crate::logging::rfc3339;
 use crate::metadata::http::Jitter;
-use crate::metadata::{views, FetchError, Instance, Mac, Provider};
+use crate::metadata::{views, FetchError, Instance, Mac, ProviderKind};
+use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
 use crate::netlink::Netlink;
 use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
 use crate::snapshot::{
     Ec2Documents, ErrorRecord, LinkStatus, RefreshRecord, SharedSnapshot, Snapshot,
 };
 use crate::state;
-use crate::trigger::Trigger;
+use crate::trigger::{Trigger, Triggers};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// How often the system view (EC2: a tree walk) and EC2's credentials are read again.
-const SLOW_REFRESH: Duration = Duration::from_secs(3600);
 /// A link that appears without metadata is retried this often while the metadata propagates…
 const HOTPLUG_RETRY: Duration = Duration::from_secs(1);
 /// …for this long, then every `HOTPLUG_SLOW_RETRY` until `HOTPLUG_GIVE_UP`.
@@ -39,9 +40,6 @@ const HOTPLUG_GIVE_UP: Duration = Duration::from_secs(120);
 /// First retry delay after a failed fetch; doubles up to `RefreshTimer`.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
-/// A GCP long-poll result handed over by the watcher thread.
-pub type MetadataInbox = Arc<Mutex<Option<Result<Instance, FetchError>>>>;
-
 /// Called after every round with a one-line status (for sd_notify's READY/STATUS).
 pub type RoundHook = Box<dyn FnMut(&str) + Send>;
 
@@ -49,11 +47,14 @@ pub type RoundHook = Box<dyn FnMut(&str) + Send>;
 pub struct ReconcilerParts {
     pub config: Config,
     pub config_path: PathBuf,
-    pub provider: Box<dyn Provider>,
+    pub kind: ProviderKind,
+    pub fetcher: Fetcher,
     pub netlink: Netlink,
+    /// The kernel event subscription; None when it could not be opened (events are missed
+    /// then, and only timed refreshes and triggers wake the thread).
+    pub monitor: Option<Monitor>,
     pub snapshot: SharedSnapshot,
     pub shutdown: Arc<AtomicBool>,
-    pub inbox: Option<MetadataInbox>,
     pub on_round: RoundHook,
 }
 
@@ -67,10 +68,11 @@ pub struct Reconciler {
     started: String,
     last_good: Option<Instance>,
     system: Option<Value>,
-    /// When the system view was read, and the refresh document it was read for.
-    system_read: Option<(Instant, Value)>,
     ec2: Option<Ec2Documents>,
-    ec2_read: Option<Instant>,
+    /// A fetch was asked for and its result has not come back yet.
+    fetching: bool,
+    /// Another fetch is wanted once the current one is back (with views, if true).
+    fetch_again: Option<bool>,
     failures: u32,
     next_fetch: Instant,
     jitter: Jitter,
@@ -87,11 +89,11 @@ pub struct Reconciler {
     logged_skips: HashSet<String>,
 }
 
-/// What a trigger asks of a round.
+/// What the triggers of one wake-up ask for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Wants {
     fetch: bool,
-    slow_views: bool,
+    views: bool,
     reconcile: bool,
     reload: bool,
     metadata_changed: bool,
@@ -105,12 +107,12 @@ impl Wants {
             Trigger::MetadataChanged => self.metadata_changed = true,
             Trigger::ApiRefresh => {
                 self.fetch = true;
-                self.slow_views = true;
+                self.views = true;
             }
             Trigger::Reload => {
                 self.reload = true;
                 self.fetch = true;
-                self.slow_views = true;
+                self.views = true;
             }
             Trigger::Shutdown => self.shutdown = true,
         }
@@ -129,9 +131,9 @@ impl Reconciler {
             parts,
             last_good: None,
             system: None,
-            system_read: None,
             ec2: None,
-            ec2_read: None,
+            fetching: false,
+            fetch_again: None,
             failures: 0,
             next_fetch: Instant::now(),
             jitter: Jitter::from_entropy(),
@@ -147,25 +149,16 @@ impl Reconciler {
     }
 
     /// Runs until `Trigger::Shutdown` or until every sender is gone.
-    pub fn run(mut self, triggers: Receiver<Trigger>) {
-        self.round(Wants {
-            fetch: true,
-            slow_views: true,
-            ..Wants::default()
-        });
+    pub fn run(mut self, triggers: Triggers) {
+        self.request_fetch(true);
         loop {
             let wait = self
                 .next_deadline()
                 .saturating_duration_since(Instant::now());
-            let mut wants = Wants::default();
-            match triggers.recv_timeout(wait) {
-                Ok(trigger) => wants.add(trigger),
-                Err(RecvTimeoutError::Timeout) => wants.fetch = true,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            while let Ok(trigger) = triggers.try_recv() {
-                wants.add(trigger);
-            }
+            let wants = match self.wait(&triggers, wait) {
+                Some(wants) => wants,
+                None => return,
+            };
             if wants.shutdown || self.stopping() {
                 return;
             }
@@ -176,15 +169,44 @@ impl Reconciler {
         }
     }
 
+    /// Waits for triggers, kernel events or the deadline; None when the trigger side is broken.
+    fn wait(&mut self, triggers: &Triggers, timeout: Duration) -> Option<Wants> {
+        let monitor_fd = self.parts.monitor.as_ref().map(Monitor::raw_fd);
+        let (taken, events) = match triggers.wait(monitor_fd, timeout) {
+            Ok(woken) => woken,
+            Err(e) => {
+                log::error!("waiting for triggers failed, stopping the reconcile thread: {e}");
+                return None;
+            }
+        };
+        let mut wants = Wants::default();
+        taken.into_iter().for_each(|t| wants.add(t));
+        if events {
+            if let Some(monitor) = &mut self.parts.monitor {
+                for trigger in monitor.next_triggers(Duration::ZERO, DEFAULT_DEBOUNCE) {
+                    wants.add(trigger);
+                }
+            }
+        }
+        if wants == Wants::default() && !events {
+            wants.fetch = Instant::now() >= self.next_deadline();
+        }
+        Some(wants)
+    }
+
     fn stopping(&self) -> bool {
         self.parts.shutdown.load(Ordering::SeqCst)
     }
 
     /// The next timed fetch: the refresh timer, a backoff retry, or a hot-plug retry. GCP has
-    /// no refresh timer: its watcher long-polls for changes instead.
+    /// no refresh timer: the metadata thread long-polls for changes instead. While a fetch is
+    /// out, nothing else is timed.
     fn next_deadline(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(24 * 3600);
-        let timed = if self.parts.inbox.is_some() && self.failures == 0 {
+        if self.fetching {
+            return far;
+        }
+        let timed = if self.parts.fetcher.long_polls() && self.failures == 0 {
             far
         } else {
             self.next_fetch
@@ -211,43 +233,57 @@ impl Reconciler {
     }
 
     fn round(&mut self, wants: Wants) {
-        let (instance, fetched) = if wants.metadata_changed {
-            (self.take_inbox(), true)
-        } else if wants.fetch {
-            (self.fetch(), true)
+        if wants.fetch {
+            self.request_fetch(wants.views);
+        }
+        let instance = if wants.metadata_changed {
+            self.take_fetched()
+        } else if wants.reconcile {
+            self.last_good.clone()
         } else {
-            (self.last_good.clone(), false)
+            None
         };
         if let Some(instance) = instance {
-            if wants.slow_views || self.slow_views_due(&instance) {
-                self.read_slow_views(&instance);
+            if self.reconcile(&instance) {
+                self.request_fetch(false);
             }
-            let new_link_without_metadata = self.reconcile(&instance);
-            if new_link_without_metadata && !fetched {
-                if let Some(fresh) = self.fetch() {
-                    self.reconcile(&fresh);
-                }
-            }
-        }
-        self.publish();
-    }
-
-    fn take_inbox(&mut self) -> Option<Instance> {
-        let taken = self
-            .parts
-            .inbox
-            .as_ref()
-            .and_then(|inbox| inbox.lock().ok().and_then(|mut slot| slot.take()));
-        match taken {
-            Some(result) => self.fetched(result),
-            None => self.last_good.clone(),
+            self.publish();
+        } else if wants.metadata_changed {
+            self.publish();
         }
     }
 
-    fn fetch(&mut self) -> Option<Instance> {
+    /// Asks the metadata thread for a fetch, or for one more after the one under way.
+    fn request_fetch(&mut self, views: bool) {
+        if self.fetching {
+            self.fetch_again = Some(views || self.fetch_again.unwrap_or(false));
+            return;
+        }
         self.last_fetch = Some(Instant::now());
-        let result = self.parts.provider.fetch();
-        self.fetched(result)
+        self.fetching = self.parts.fetcher.request(FetchJob { views });
+        if !self.fetching {
+            self.record_error("the metadata thread is gone; nothing is fetched any more".into());
+        }
+    }
+
+    /// The fetch result waiting in the inbox (also GCP's unasked long-poll results).
+    fn take_fetched(&mut self) -> Option<Instance> {
+        let Fetched {
+            instance,
+            system,
+            ec2,
+        } = self.parts.fetcher.take()?;
+        self.fetching = false;
+        if let Some(views) = self.fetch_again.take() {
+            self.request_fetch(views);
+        }
+        if system.is_some() {
+            self.system = system;
+        }
+        if ec2.is_some() {
+            self.ec2 = ec2;
+        }
+        self.fetched(instance)
     }
 
     /// Records a fetch: a good one becomes the last good metadata; a failed one schedules a
@@ -296,53 +332,6 @@ impl Reconciler {
             time: rfc3339(SystemTime::now()),
             message,
         });
-    }
-
-    /// Due hourly, and whenever the refresh document changed: the system view must never show
-    /// addresses the daemon no longer configures (on Azure re-reading it costs no request).
-    fn slow_views_due(&self, instance: &Instance) -> bool {
-        match &self.system_read {
-            None => true,
-            Some((at, read_for)) => at.elapsed() >= SLOW_REFRESH || *read_for != instance.raw,
-        }
-    }
-
-    /// The system view and EC2's documents: read at start, when the metadata changes, on
-    /// request and hourly. A failure keeps the previous copy.
-    fn read_slow_views(&mut self, instance: &Instance) {
-        match self.parts.provider.fetch_system() {
-            Ok(system) => {
-                self.system = Some(system);
-                self.system_read = Some((Instant::now(), instance.raw.clone()));
-            }
-            Err(e) => log::warn!("system view not refreshed: {e}"),
-        }
-        if self.ec2_read.is_some_and(|at| at.elapsed() < SLOW_REFRESH) && self.ec2.is_some() {
-            return;
-        }
-        self.ec2 = self.read_ec2_documents().or(self.ec2.take());
-        self.ec2_read = Some(Instant::now());
-    }
-
-    fn read_ec2_documents(&mut self) -> Option<Ec2Documents> {
-        let docs = match self.parts.provider.identity_documents() {
-            Ok(docs) => docs?,
-            Err(e) => {
-                log::warn!("instance identity documents not refreshed: {e}");
-                return None;
-            }
-        };
-        let credentials = self.parts.provider.credentials().unwrap_or_else(|e| {
-            log::warn!("IAM credentials not refreshed: {e}");
-            None
-        });
-        Some(Ec2Documents {
-            document: docs.document.and_then(|d| serde_json::from_str(&d).ok()),
-            pkcs7: docs.pkcs7,
-            signature: docs.signature,
-            rsa2048: docs.rsa2048,
-            credentials,
-        })
     }
 
     /// One plan-and-apply pass; true when a link appeared that the metadata does not list yet.
@@ -485,7 +474,7 @@ impl Reconciler {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let kind = self.parts.provider.kind();
+        let kind = self.parts.kind;
         let mut snapshot = Snapshot::starting(Some(kind), self.started.clone());
         snapshot.status.links = self.links.clone();
         snapshot.status.last_refresh = self.last_refresh.clone();
@@ -498,7 +487,7 @@ impl Reconciler {
 
     /// One line for systemd's STATUS=.
     fn status_line(&self) -> String {
-        let kind = self.parts.provider.kind();
+        let kind = self.parts.kind;
         let links = self.links.len();
         match (&self.last_error, &self.last_refresh) {
             (Some(error), _) => format!("{kind}: {}", error.message),

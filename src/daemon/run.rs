@@ -3,26 +3,26 @@
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
 //! config is read and privileges are dropped while the process still has one thread
 //! (capabilities are per thread), then the threads start: the reconcile thread (the only
-//! writer), the netlink monitor, the API, and on GCP the metadata watcher. The main thread
+//! writer, which also listens to kernel events), the metadata thread (the only one talking to
+//! the metadata service) and the API. The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 
+use super::fetcher::Fetcher;
 use super::notify::{self, Notifier};
 use super::privileges::{drop_privileges, PrivilegePlan, SERVICE_USER};
-use super::reconciler::{MetadataInbox, Reconciler, ReconcilerParts};
+use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
 use crate::api::{self, ApiOptions};
-use crate::metadata::http::{Http, HttpConfig};
-use crate::metadata::{new_provider, Provider};
-use crate::netlink::monitor::{spawn_monitor, DEFAULT_DEBOUNCE};
+use crate::netlink::monitor::Monitor;
 use crate::netlink::Netlink;
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::trigger::{self, Trigger, Wake};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,10 +30,6 @@ use std::time::{Duration, Instant};
 /// for an apply batch and a state save, and short enough that a thread stuck in a metadata
 /// fetch (which cannot be interrupted) still lets the process exit well within a second.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-/// How long one GCP long-poll waits for a change.
-const LONG_POLL: Duration = Duration::from_secs(60);
-/// Pause after a failed long-poll before the next one.
-const LONG_POLL_RETRY: Duration = Duration::from_secs(5);
 
 pub fn run(config_path: &Path) -> ExitCode {
     let signals = block_shutdown_signals();
@@ -74,7 +70,6 @@ struct Daemon {
     wake: Wake,
     stop: Arc<AtomicBool>,
     reconciler: thread::JoinHandle<()>,
-    monitor: Option<thread::JoinHandle<()>>,
     api: Option<api::ApiHandle>,
 }
 
@@ -87,10 +82,12 @@ impl Daemon {
         let Startup {
             config, provider, ..
         } = startup;
-        let (wake, triggers) = trigger::channel();
+        let (wake, triggers) =
+            trigger::channel().map_err(|e| format!("cannot create the trigger channel: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let kind = provider.kind();
         let snapshot = SharedSnapshot::new(Snapshot::starting(
-            Some(provider.kind()),
+            Some(kind),
             crate::logging::rfc3339(std::time::SystemTime::now()),
         ));
         let api = match api::spawn(
@@ -105,18 +102,19 @@ impl Daemon {
                 None
             }
         };
-        let monitor = spawn_monitor(wake.clone(), stop.clone(), DEFAULT_DEBOUNCE)
-            .map_err(|e| log::error!("netlink monitor not started, events are missed: {e}"))
+        let monitor = Monitor::open()
+            .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
-        let inbox = start_metadata_watcher(&config, provider.as_ref(), &wake, &stop);
         let parts = ReconcilerParts {
             netlink: Netlink::open().map_err(|e| format!("cannot open netlink: {e}"))?,
+            fetcher: Fetcher::spawn(provider, wake.clone())
+                .map_err(|e| format!("cannot start the metadata thread: {e}"))?,
+            kind,
+            monitor,
             config,
             config_path: config_path.to_path_buf(),
-            provider,
             snapshot,
             shutdown: stop.clone(),
-            inbox,
             on_round: round_hook(notifier),
         };
         let reconciler = thread::Builder::new()
@@ -127,7 +125,6 @@ impl Daemon {
             wake,
             stop,
             reconciler,
-            monitor,
             api,
         })
     }
@@ -145,14 +142,11 @@ impl Daemon {
             api.shutdown();
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let threads = [Some(self.reconciler), self.monitor];
-        for handle in threads.into_iter().flatten() {
-            while !handle.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(10));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            }
+        while !self.reconciler.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        if self.reconciler.is_finished() {
+            let _ = self.reconciler.join();
         }
     }
 }
@@ -191,55 +185,6 @@ fn wait_for_shutdown(
         }
         if let (Some(notifier), Some(_)) = (notifier, watchdog) {
             notifier.watchdog();
-        }
-    }
-}
-
-/// On providers that can report changes (GCP), a thread long-polls the metadata service and
-/// hands each new document to the reconcile thread.
-fn start_metadata_watcher(
-    config: &crate::config::Config,
-    provider: &dyn Provider,
-    wake: &Wake,
-    stop: &Arc<AtomicBool>,
-) -> Option<MetadataInbox> {
-    if !provider.supports_wait_for_change() {
-        return None;
-    }
-    let kind = provider.kind();
-    let mut watcher = new_provider(
-        kind,
-        config.metadata_endpoint.as_deref(),
-        Http::new(HttpConfig::default()),
-    );
-    let inbox: MetadataInbox = Arc::new(Mutex::new(None));
-    let (slot, wake, stop) = (inbox.clone(), wake.clone(), stop.clone());
-    let spawned = thread::Builder::new()
-        .name("metadata-watch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let result = match watcher.wait_for_change(LONG_POLL) {
-                    Ok(None) => continue,
-                    Ok(Some(instance)) => Ok(instance),
-                    Err(e) => Err(e),
-                };
-                let failed = result.is_err();
-                if let Ok(mut pending) = slot.lock() {
-                    *pending = Some(result);
-                }
-                if wake.send(Trigger::MetadataChanged).is_err() {
-                    return;
-                }
-                if failed {
-                    thread::sleep(LONG_POLL_RETRY);
-                }
-            }
-        });
-    match spawned {
-        Ok(_) => Some(inbox),
-        Err(e) => {
-            log::error!("metadata watcher not started, falling back to the refresh timer: {e}");
-            None
         }
     }
 }

@@ -1,16 +1,13 @@
 //! Kernel change events: a multicast subscription to link, address, route and rule
-//! notifications decoded by message type, and the thread that turns them into debounced
-//! reconcile triggers. It only reads; it never configures anything.
+//! notifications decoded by message type, and their mapping to debounced reconcile triggers.
+//! The reconcile thread owns the subscription and polls it beside its trigger channel.
 
 use super::frame::Frames;
 use super::socket::Socket;
 use super::{addr, link, route, rule, NetlinkError};
 use crate::kernel::{Address, Link, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL};
-use crate::trigger::{Trigger, Wake};
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use crate::trigger::Trigger;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// rtnetlink multicast groups (linux/rtnetlink.h `RTNLGRP_*`); neli has no constants for them.
@@ -31,10 +28,8 @@ const GROUPS: [u32; 7] = [
     RTNLGRP_IPV6_RULE,
 ];
 
-/// How long the monitor thread keeps collecting after the first relevant event.
+/// How long events keep being collected after the first relevant one.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
-/// The monitor thread looks at its stop flag at least this often.
-const STOP_CHECK: Duration = Duration::from_millis(200);
 /// A batch ends after this many events even if more are queued, so a flood cannot starve it.
 const MAX_BATCH_EVENTS: usize = 4096;
 /// The first lower table number that is not one of the kernel's reserved ones (main, local...).
@@ -69,6 +64,46 @@ impl Monitor {
         Ok(Monitor {
             socket: Socket::subscribe(&GROUPS)?,
         })
+    }
+
+    /// The subscription's socket, to poll beside other descriptors.
+    pub fn raw_fd(&self) -> RawFd {
+        self.socket.raw_fd()
+    }
+
+    /// Waits up to `timeout` for a relevant event; after the first one keeps collecting for
+    /// `debounce`, so a burst (50 rule deletions) becomes one trigger. Each distinct trigger
+    /// comes back once; empty when nothing relevant happened. A failed receive is logged.
+    pub fn next_triggers(&mut self, timeout: Duration, debounce: Duration) -> Vec<Trigger> {
+        let mut triggers = Vec::new();
+        self.collect(timeout, &mut triggers);
+        if triggers.is_empty() {
+            return triggers;
+        }
+        let deadline = Instant::now() + debounce;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if left.is_zero() {
+                break;
+            }
+            self.collect(left, &mut triggers);
+        }
+        triggers
+    }
+
+    /// Adds the triggers of one batch to `triggers`, each at most once.
+    fn collect(&mut self, timeout: Duration, triggers: &mut Vec<Trigger>) {
+        match self.next_batch(timeout) {
+            Ok(events) => {
+                for event in events {
+                    log::debug!("netlink event: {event:?}");
+                    match trigger_for(&event) {
+                        Some(trigger) if !triggers.contains(&trigger) => triggers.push(trigger),
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => log::warn!("netlink monitor: {e}"),
+        }
     }
 
     /// Waits up to `timeout` for the first message, then takes whatever else is queued.
@@ -147,66 +182,6 @@ fn may_be_ours(route: &Route) -> bool {
     route.protocol == RTPROT_CLOUD_NETWORK
         || route.table >= FIRST_CUSTOM_TABLE
         || route.table == TABLE_LOCAL
-}
-
-/// Opens a [`Monitor`] in the calling thread's network namespace (so no event after this
-/// returns is missed) and starts the "netlink-monitor" thread. The thread sends each distinct
-/// trigger once per burst: after the first relevant event it keeps collecting for `debounce`
-/// ([`DEFAULT_DEBOUNCE`]). It ends within about 200 ms of `stop` being set, or when the
-/// receiving side of `wake` is gone. A failure to open the subscription comes back as an
-/// `io::Error` wrapping the [`NetlinkError`].
-pub fn spawn_monitor(
-    wake: Wake,
-    stop: Arc<AtomicBool>,
-    debounce: Duration,
-) -> io::Result<JoinHandle<()>> {
-    let monitor = Monitor::open().map_err(io::Error::other)?;
-    thread::Builder::new()
-        .name("netlink-monitor".to_string())
-        .spawn(move || run(monitor, &wake, &stop, debounce))
-}
-
-fn run(mut monitor: Monitor, wake: &Wake, stop: &AtomicBool, debounce: Duration) {
-    while !stop.load(Ordering::Relaxed) {
-        let mut triggers = Vec::new();
-        collect(&mut monitor, STOP_CHECK, &mut triggers);
-        if triggers.is_empty() {
-            continue;
-        }
-        let deadline = Instant::now() + debounce;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if left.is_zero() || stop.load(Ordering::Relaxed) {
-                break;
-            }
-            collect(&mut monitor, left.min(STOP_CHECK), &mut triggers);
-        }
-        for trigger in triggers {
-            if wake.send(trigger).is_err() {
-                log::debug!("netlink monitor: the reconcile thread is gone, stopping");
-                return;
-            }
-        }
-    }
-}
-
-/// Adds the triggers of one batch to `triggers`, each at most once. A failed receive is
-/// logged and waited out, so a broken socket cannot spin.
-fn collect(monitor: &mut Monitor, timeout: Duration, triggers: &mut Vec<Trigger>) {
-    match monitor.next_batch(timeout) {
-        Ok(events) => {
-            for event in events {
-                log::debug!("netlink event: {event:?}");
-                match trigger_for(&event) {
-                    Some(trigger) if !triggers.contains(&trigger) => triggers.push(trigger),
-                    _ => {}
-                }
-            }
-        }
-        Err(e) => {
-            log::warn!("netlink monitor: {e}");
-            thread::sleep(timeout);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,11 @@ impl Socket {
         })
     }
 
+    /// The socket's descriptor, for polling it beside others.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
+
     /// The next received datagram, waiting up to `timeout` (zero: only what is already
     /// queued); `None` when nothing came. ENOBUFS (events lost) is an `Io` error.
     pub fn next_datagram(&mut self, timeout: Duration) -> Result<Option<&[u8]>, NetlinkError> {

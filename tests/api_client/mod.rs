@@ -5,18 +5,17 @@
 use cloud_network::api::{self, ApiHandle, ApiOptions, Limits};
 use cloud_network::metadata::ProviderKind;
 use cloud_network::snapshot::{SharedSnapshot, Snapshot};
-use cloud_network::trigger::{self, Trigger};
+use cloud_network::trigger::{self, Triggers};
 use serde_json::json;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 pub const SYSTEM_JSON: &str = r#"{"instance":{"id":"42"}}"#;
 
 pub struct Api {
     pub handle: ApiHandle,
-    pub triggers: Receiver<Trigger>,
+    pub triggers: Triggers,
     pub snapshot: SharedSnapshot,
 }
 
@@ -43,7 +42,7 @@ pub fn snapshot() -> Snapshot {
 
 /// Starts the API on 127.0.0.1 (a free port) with `limits`.
 pub fn start(limits: Limits) -> Api {
-    let (wake, triggers) = trigger::channel();
+    let (wake, triggers) = trigger::channel().expect("trigger channel");
     let snapshot = SharedSnapshot::new(snapshot());
     let options = ApiOptions {
         serve_credentials: false,

@@ -12,11 +12,11 @@ use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::azure::{azure_expected, azure_with, azure_without_6, plus, without, AZURE};
+use support::azure::{azure_expected, azure_with, azure_without_6, AZURE};
 use support::netns::require_root;
 use support::running::{status, wait_for, write_config, Daemon};
 use support::scene::{stdout_ok, Scene};
-use support::view::{from_netlink, read_both, View};
+use support::view::{from_netlink, plus, read_both, without, View};
 
 /// A library-level round in the current thread's namespace: fetch, plan, apply.
 fn round(scene: &Scene, owned: &Owned) -> (Outcome, Owned, u64) {

@@ -6,24 +6,16 @@
 mod support;
 
 use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
-use cloud_network::metadata::ProviderKind;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use serde_json::{Map, Value};
-use std::io::{BufRead, BufReader};
-use std::sync::mpsc;
-use std::time::Duration;
+use support::aws::{AWS, AWS_SCENARIO};
+use support::azure::{azure_expected, azure_with, AZURE, AZURE_SCENARIO};
+use support::gcp::{gcp_expected, GCP};
+use support::monitor::IpMonitor;
 use support::netns::require_root;
 use support::scene::{stdout_ok, Scene, Vm};
-use support::view::{read_both, View, DEFAULT_RULES};
-
-const AZURE: Vm = Vm {
-    provider: ProviderKind::Azure,
-    macs: &["00:0d:3a:4f:6b:10", "00:0d:3a:4f:6b:11"],
-    primary: "10.4.0.4/24",
-    gateway: "10.4.0.1",
-    gateway_host_route: false,
-};
+use support::view::{plus, read_both, strs, with_defaults, without, View, DEFAULT_RULES};
 
 const AZURE_3: Vm = Vm {
     macs: &[
@@ -35,74 +27,13 @@ const AZURE_3: Vm = Vm {
 };
 
 const AWS_3: Vm = Vm {
-    provider: ProviderKind::Aws,
     macs: &[
         "0a:3f:5c:1e:7d:01",
         "0a:3f:5c:1e:7d:02",
         "0a:3f:5c:1e:7d:03",
     ],
-    primary: "172.31.20.10/20",
-    gateway: "172.31.16.1",
-    gateway_host_route: false,
+    ..AWS
 };
-
-const AWS: Vm = Vm {
-    macs: &["0a:3f:5c:1e:7d:01", "0a:3f:5c:1e:7d:02"],
-    ..AWS_3
-};
-
-const GCP: Vm = Vm {
-    provider: ProviderKind::Gcp,
-    macs: &["42:01:0a:80:00:0c", "42:01:c0:a8:01:05"],
-    primary: "10.128.0.12/32",
-    gateway: "10.128.0.1",
-    gateway_host_route: true,
-};
-
-const AZURE_SCENARIO: &str = include_str!("../src/emulator/scenarios/azure.json");
-const AWS_SCENARIO: &str = include_str!("../src/emulator/scenarios/aws.json");
-
-fn with_defaults(rules: &[&str]) -> Vec<String> {
-    rules
-        .iter()
-        .chain(&DEFAULT_RULES)
-        .map(|r| r.to_string())
-        .collect()
-}
-
-fn azure_expected() -> View {
-    let rules = with_defaults(&[
-        "2999 from all to 169.254.169.254 lookup main",
-        "2999 from all to 168.63.129.16 lookup main",
-        "3001 from 10.4.0.5 lookup 10001",
-        "3001 from all to 10.4.0.5 lookup 10001",
-        "3001 from 10.4.0.6 lookup 10001",
-        "3001 from all to 10.4.0.6 lookup 10001",
-        "3001 from 10.4.0.7 lookup 10001",
-        "3001 from all to 10.4.0.7 lookup 10001",
-    ]);
-    View::expect(
-        &["eth0 up mtu 1500", "eth1 up mtu 1500"],
-        &[
-            "eth0 10.4.0.4/24 dynamic",
-            "eth0 10.4.0.8/24 noprefixroute forever",
-            "eth0 10.4.0.9/24 noprefixroute forever",
-            "eth1 10.4.0.5/24 noprefixroute forever",
-            "eth1 10.4.0.6/24 noprefixroute forever",
-            "eth1 10.4.0.7/24 noprefixroute forever",
-        ],
-        &[
-            "10001 default via 10.4.0.1 dev eth1 proto 201",
-            "10001 10.4.0.0/24 dev eth1 proto 201 scope link src 10.4.0.5",
-        ],
-        &[],
-        &[
-            "default via 10.4.0.1 dev eth0",
-            "10.4.0.0/24 dev eth0 proto kernel scope link src 10.4.0.4",
-        ],
-        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-}
 
 /// One library-level round in the current thread's namespace.
 struct Round {
@@ -210,40 +141,9 @@ fn ec2_apply_uses_network_card_in_the_index() {
             "default via 172.31.16.1 dev eth0",
             "172.31.16.0/20 dev eth0 proto kernel scope link src 172.31.20.10",
         ],
-        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+        &strs(&rules),
     );
     apply_and_check(&scene, &expected);
-}
-
-fn gcp_expected() -> View {
-    let rules = with_defaults(&[
-        "2999 from all to 169.254.169.254 lookup main",
-        "3001 from 192.168.1.5 lookup 10001",
-        "3001 from all to 192.168.1.5 lookup 10001",
-        "3001 from 192.168.1.64/29 lookup 10001",
-        "3001 from all to 192.168.1.64/29 lookup 10001",
-    ]);
-    View::expect(
-        &["eth0 up mtu 1460", "eth1 up mtu 1460"],
-        &[
-            "eth0 10.128.0.12/32 dynamic",
-            "eth1 192.168.1.5/32 noprefixroute forever",
-        ],
-        &[
-            "10001 default via 192.168.1.1 dev eth1 proto 201",
-            "10001 192.168.1.1 dev eth1 proto 201 scope link src 192.168.1.5",
-        ],
-        &[
-            "local 10.8.1.0/24 dev eth0 proto 201 scope host",
-            "local 34.120.88.10 dev eth0 proto 201 scope host",
-            "local 192.168.1.64/29 dev eth1 proto 201 scope host",
-        ],
-        &[
-            "default via 10.128.0.1 dev eth0",
-            "10.128.0.1 dev eth0 scope link",
-        ],
-        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
 }
 
 #[test]
@@ -253,37 +153,6 @@ fn gcp_apply_sets_mtu_and_local_routes_and_is_idempotent() {
     }
     let scene = Scene::new("rc-gcp", GCP, None);
     apply_and_check(&scene, &gcp_expected());
-}
-
-/// The Azure scenario with NIC `nic`'s address list replaced by `addresses`.
-fn azure_with(changes: &[(usize, &[&str])]) -> String {
-    let mut doc: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
-    for (nic, addresses) in changes {
-        let list: Vec<Value> = addresses
-            .iter()
-            .map(|a| serde_json::json!({"privateIpAddress": a, "publicIpAddress": ""}))
-            .collect();
-        doc["network"]["interface"][*nic]["ipv4"]["ipAddress"] = Value::Array(list);
-    }
-    doc.to_string()
-}
-
-fn without(lines: &[String], gone: &[&str]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| !gone.contains(&l.as_str()))
-        .cloned()
-        .collect()
-}
-
-fn plus(lines: &[String], added: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = lines
-        .iter()
-        .cloned()
-        .chain(added.iter().map(|a| a.to_string()))
-        .collect();
-    all.sort();
-    all
 }
 
 #[test]
@@ -550,61 +419,6 @@ fn restart_removes_what_the_old_process_added_and_an_empty_state_removes_nothing
     assert_dhcp_lease_untouched(&scene);
 }
 
-/// `ip -o monitor` inside the namespace; lines arrive on a channel.
-struct Monitor {
-    _child: support::scene::ChildGuard,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Monitor {
-    fn start(scene: &Scene) -> Monitor {
-        let mut child = scene.spawn(&["ip", "-o", "monitor", "address", "route", "rule", "link"]);
-        let stdout = child.0.stdout.take().expect("monitor stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Monitor {
-            _child: child,
-            lines,
-        }
-    }
-
-    /// Adds a marker address on `p0` and returns every event line up to and including it, or
-    /// None if it did not show within `wait`.
-    fn marker(&self, scene: &Scene, marker: &str, wait: Duration) -> Option<Vec<String>> {
-        scene
-            .ns
-            .run_ok(&["ip", "address", "add", marker, "dev", "p0"]);
-        let ip = marker.split('/').next().expect("marker address");
-        let mut seen = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(wait) {
-            let done = line.contains(ip);
-            seen.push(line);
-            if done {
-                return Some(seen);
-            }
-        }
-        None
-    }
-
-    /// Adds markers `10.99.0.1`, `.2`, ... until the monitor (started asynchronously) shows one;
-    /// returns the events seen meanwhile.
-    fn wait_ready(&self, scene: &Scene) -> Vec<String> {
-        for n in 1..=50 {
-            let marker = format!("10.99.0.{n}/32");
-            if let Some(seen) = self.marker(scene, &marker, Duration::from_millis(100)) {
-                return seen;
-            }
-        }
-        panic!("ip monitor never started");
-    }
-}
-
 #[test]
 fn a_second_oneshot_makes_no_kernel_events() {
     if !require_root() {
@@ -620,18 +434,14 @@ fn a_second_oneshot_makes_no_kernel_events() {
             "metadata rules: +1 rule"
         ]
     );
-    let monitor = Monitor::start(&scene);
-    let not_marker = |l: &&String| !l.contains("10.99.0.");
-    let before = monitor.wait_ready(&scene);
-    assert_eq!(before.iter().filter(not_marker).count(), 0, "{before:?}");
+    let mut monitor = IpMonitor::start(&scene.ns, "p0");
+    let before = &monitor.startup_events;
+    assert!(before.is_empty(), "{before:?}");
     assert_eq!(
         stdout_ok(&scene.daemon(&config, "--oneshot")),
         ["No changes"]
     );
-    let during = monitor
-        .marker(&scene, "10.99.0.100/32", Duration::from_secs(5))
-        .expect("the monitor shows the final marker");
-    let events: Vec<&String> = during.iter().filter(not_marker).collect();
+    let events = monitor.events_since_last_marker(&scene.ns);
     assert!(
         events.is_empty(),
         "the second oneshot changed the kernel: {events:?}"

@@ -2,7 +2,7 @@
 //! view a full reconcile gives, and edits of its address lists.
 
 use super::scene::Vm;
-use super::view::{View, DEFAULT_RULES};
+use super::view::{strs, with_defaults, without, View};
 use cloud_network::metadata::ProviderKind;
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ pub fn azure_with(changes: &[(usize, &[&str])]) -> String {
 
 /// The kernel after the default scenario is applied to eth0 (DHCP 10.4.0.4/24) and eth1.
 pub fn azure_expected() -> View {
-    let rules: Vec<String> = [
+    let rules = with_defaults(&[
         "2999 from all to 169.254.169.254 lookup main",
         "2999 from all to 168.63.129.16 lookup main",
         "3001 from 10.4.0.5 lookup 10001",
@@ -40,11 +40,7 @@ pub fn azure_expected() -> View {
         "3001 from all to 10.4.0.6 lookup 10001",
         "3001 from 10.4.0.7 lookup 10001",
         "3001 from all to 10.4.0.7 lookup 10001",
-    ]
-    .iter()
-    .chain(&DEFAULT_RULES)
-    .map(|r| r.to_string())
-    .collect();
+    ]);
     View::expect(
         &["eth0 up mtu 1500", "eth1 up mtu 1500"],
         &[
@@ -64,31 +60,8 @@ pub fn azure_expected() -> View {
             "default via 10.4.0.1 dev eth0",
             "10.4.0.0/24 dev eth0 proto kernel scope link src 10.4.0.4",
         ],
-        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+        &strs(&rules),
     )
-}
-
-/// `lines` without the ones in `gone` (each must be there).
-pub fn without(lines: &[String], gone: &[&str]) -> Vec<String> {
-    for line in gone {
-        assert!(lines.iter().any(|l| l == line), "{line} not in {lines:#?}");
-    }
-    lines
-        .iter()
-        .filter(|l| !gone.contains(&l.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// `lines` with `added`, sorted.
-pub fn plus(lines: &[String], added: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = lines
-        .iter()
-        .cloned()
-        .chain(added.iter().map(|a| a.to_string()))
-        .collect();
-    all.sort();
-    all
 }
 
 /// The expected view once the metadata no longer lists 10.4.0.6 on eth1.

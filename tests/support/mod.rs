@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod aws;
 pub mod azure;
+pub mod gcp;
 pub mod lab;
 pub mod monitor;
 pub mod netns;

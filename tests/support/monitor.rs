@@ -16,6 +16,8 @@ pub struct IpMonitor {
     /// The link the marker addresses go on.
     marker_link: String,
     next_marker: u32,
+    /// The non-marker events seen while waiting for the first marker.
+    pub startup_events: Vec<String>,
 }
 
 /// True for a line that is one of our markers (10.99.0.0/16 addresses).
@@ -47,11 +49,14 @@ impl IpMonitor {
             lines,
             marker_link: marker_link.to_string(),
             next_marker: 1,
+            startup_events: Vec::new(),
         };
         for _ in 0..50 {
-            if monitor.marker(ns, Duration::from_millis(100)).is_some() {
-                return monitor;
-            }
+            let Some(seen) = monitor.marker(ns, Duration::from_millis(100)) else {
+                continue;
+            };
+            monitor.startup_events = seen.into_iter().filter(|l| !is_marker(l)).collect();
+            return monitor;
         }
         panic!("ip monitor never showed a marker");
     }

@@ -56,6 +56,43 @@ pub const DEFAULT_RULES: [&str; 5] = [
     "v6 32766 from all lookup main",
 ];
 
+/// `rules` followed by the namespace's `DEFAULT_RULES`.
+pub fn with_defaults(rules: &[&str]) -> Vec<String> {
+    rules
+        .iter()
+        .chain(&DEFAULT_RULES)
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// The lines as `&str`, for `View::expect`.
+pub fn strs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
+
+/// `lines` without the ones in `gone` (each must be there).
+pub fn without(lines: &[String], gone: &[&str]) -> Vec<String> {
+    for line in gone {
+        assert!(lines.iter().any(|l| l == line), "{line} not in {lines:#?}");
+    }
+    lines
+        .iter()
+        .filter(|l| !gone.contains(&l.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `lines` with `added`, sorted.
+pub fn plus(lines: &[String], added: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = lines
+        .iter()
+        .cloned()
+        .chain(added.iter().map(|a| a.to_string()))
+        .collect();
+    all.sort();
+    all
+}
+
 fn sorted(mut lines: Vec<String>) -> Vec<String> {
     lines.sort();
     lines

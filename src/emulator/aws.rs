@@ -214,14 +214,6 @@ pub fn error_reply(status: u16) -> Reply {
 mod tests {
     use super::*;
     use crate::emulator::facts::Scenario;
-    use crate::metadata::model::ProviderKind;
-
-    fn builtin_paths() -> BTreeMap<String, String> {
-        match Scenario::builtin(ProviderKind::Aws) {
-            Scenario::Paths(paths) => paths,
-            Scenario::Tree(_) => unreachable!("aws scenario is a path map"),
-        }
-    }
 
     fn get(paths: &BTreeMap<String, String>, tokens: &mut TokenStore, req: RequestFacts) -> Reply {
         let ctx = Ec2Context {
@@ -235,7 +227,7 @@ mod tests {
 
     #[test]
     fn leaf_and_listings() {
-        let paths = builtin_paths();
+        let paths = Scenario::builtin_paths();
         let mut tokens = TokenStore::new(7);
         let leaf = get(
             &paths,
@@ -268,7 +260,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404_pages() {
-        let paths = builtin_paths();
+        let paths = Scenario::builtin_paths();
         let mut tokens = TokenStore::new(7);
         for url in [
             "/latest/meta-data/nope",
@@ -286,7 +278,7 @@ mod tests {
 
     #[test]
     fn token_flow() {
-        let paths = builtin_paths();
+        let paths = Scenario::builtin_paths();
         let mut tokens = TokenStore::new(42);
         let put = RequestFacts::new("PUT", "/latest/api/token").with_header(TTL_HEADER, "60");
         let issued = get(&paths, &mut tokens, put);
@@ -309,7 +301,7 @@ mod tests {
 
     #[test]
     fn ttl_is_validated() {
-        let paths = builtin_paths();
+        let paths = Scenario::builtin_paths();
         let mut tokens = TokenStore::new(1);
         for ttl in ["0", "21601", "-1", "abc", ""] {
             let put = RequestFacts::new("PUT", "/latest/api/token").with_header(TTL_HEADER, ttl);
@@ -329,7 +321,7 @@ mod tests {
 
     #[test]
     fn expired_token_and_required_token() {
-        let paths = builtin_paths();
+        let paths = Scenario::builtin_paths();
         let mut tokens = TokenStore::new(3);
         let start = Instant::now();
         let token = tokens.issue(Duration::from_secs(1), start);

@@ -156,36 +156,29 @@ mod tests {
     use crate::emulator::facts::Scenario;
     use crate::metadata::model::ProviderKind;
 
-    fn builtin() -> Value {
-        match Scenario::builtin(ProviderKind::Azure) {
-            Scenario::Tree(tree) => tree,
-            Scenario::Paths(_) => unreachable!("azure scenario is a tree"),
-        }
-    }
-
     fn get(url: &str) -> RequestFacts {
         RequestFacts::new("GET", url).with_header("Metadata", "true")
     }
 
     #[test]
     fn whole_document() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Azure);
         let reply = respond(&get("/metadata/instance?api-version=2021-02-01"), &tree);
         assert_eq!(reply.status, 200);
         assert_eq!(
             reply.header("content-type"),
             Some("application/json; charset=utf-8")
         );
-        let body: Value = serde_json::from_slice(&reply.body).expect("json body");
+        let body = reply.json();
         assert_eq!(body, tree);
     }
 
     #[test]
     fn subtree_and_text_leaf() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Azure);
         let url = "/metadata/instance/network/interface/1/ipv4/ipAddress?api-version=2021-02-01";
         let reply = respond(&get(url), &tree);
-        let body: Value = serde_json::from_slice(&reply.body).expect("json body");
+        let body = reply.json();
         assert_eq!(body, tree["network"]["interface"][1]["ipv4"]["ipAddress"]);
         let leaf = "/metadata/instance/network/interface/1/ipv4/ipAddress/2/privateIpAddress?api-version=2021-02-01&format=text";
         let reply = respond(&get(leaf), &tree);
@@ -198,7 +191,7 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Azure);
         let url = "/metadata/instance?api-version=2021-02-01";
         let no_header = respond(&RequestFacts::new("GET", url), &tree);
         assert_eq!(no_header.status, 400);
@@ -217,14 +210,14 @@ mod tests {
 
     #[test]
     fn api_version_rules() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Azure);
         let missing = respond(&get("/metadata/instance"), &tree);
         assert_eq!(missing.status, 400);
-        let body: Value = serde_json::from_slice(&missing.body).expect("json body");
+        let body = missing.json();
         assert_eq!(body["error"], MISSING_VERSION);
         assert_eq!(body["newest-versions"][0], "2024-07-17");
         let invalid = respond(&get("/metadata/instance?api-version=2016-01-01"), &tree);
-        let body: Value = serde_json::from_slice(&invalid.body).expect("json body");
+        let body = invalid.json();
         assert_eq!(
             (invalid.status, body["error"].as_str()),
             (400, Some(INVALID_VERSION))

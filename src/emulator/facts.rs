@@ -165,6 +165,33 @@ impl Scenario {
     }
 }
 
+#[cfg(test)]
+impl Scenario {
+    /// The built-in Azure or GCP scenario's JSON tree.
+    pub fn builtin_tree(provider: ProviderKind) -> serde_json::Value {
+        match Scenario::builtin(provider) {
+            Scenario::Tree(tree) => tree,
+            Scenario::Paths(_) => unreachable!("the {provider} scenario is a tree"),
+        }
+    }
+
+    /// The built-in EC2 scenario's path map.
+    pub fn builtin_paths() -> BTreeMap<String, String> {
+        match Scenario::builtin(ProviderKind::Aws) {
+            Scenario::Paths(paths) => paths,
+            Scenario::Tree(_) => unreachable!("the aws scenario is a path map"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Reply {
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("json body")
+    }
+}
+
 /// FNV-1a, 64 bit: a cheap, stable content hash for ETags.
 pub fn content_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {

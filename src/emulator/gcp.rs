@@ -208,25 +208,18 @@ mod tests {
     use crate::emulator::facts::Scenario;
     use crate::metadata::model::ProviderKind;
 
-    fn builtin() -> Value {
-        match Scenario::builtin(ProviderKind::Gcp) {
-            Scenario::Tree(tree) => tree,
-            Scenario::Paths(_) => unreachable!("gcp scenario is a tree"),
-        }
-    }
-
     fn get(url: &str) -> RequestFacts {
         RequestFacts::new("GET", url).with_header("Metadata-Flavor", "Google")
     }
 
     #[test]
     fn recursive_root_is_the_tree() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let reply = respond(&get("/computeMetadata/v1/?recursive=true"), &tree);
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(reply.header("metadata-flavor"), Some("Google"));
-        let body: Value = serde_json::from_slice(&reply.body).expect("json body");
+        let body = reply.json();
         assert_eq!(body, tree);
         assert_eq!(
             body["instance"]["id"].as_u64(),
@@ -236,7 +229,7 @@ mod tests {
 
     #[test]
     fn kebab_paths_and_listings() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let aliases = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/0"),
             &tree,
@@ -268,14 +261,14 @@ mod tests {
             &get("/computeMetadata/v1/instance/network-interfaces/0/?recursive=true"),
             &tree,
         );
-        let body: Value = serde_json::from_slice(&sub.body).expect("json body");
+        let body = sub.json();
         assert_eq!(body, tree["instance"]["networkInterfaces"][0]);
         assert_eq!(body["ipAliases"][0], "10.8.1.0/24");
     }
 
     #[test]
     fn camel_path_is_not_found_and_directory_redirects() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let camel = respond(
             &get("/computeMetadata/v1/instance/networkInterfaces/"),
             &tree,
@@ -296,7 +289,7 @@ mod tests {
 
     #[test]
     fn flavor_rules() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let url = "/computeMetadata/v1/instance/hostname";
         let missing = respond(&RequestFacts::new("GET", url), &tree);
         assert_eq!(missing.status, 403);
@@ -312,7 +305,7 @@ mod tests {
 
     #[test]
     fn etag_follows_content() {
-        let tree = builtin();
+        let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let url = "/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/?recursive=true";
         let before = respond(&get(url), &tree);
         let again = respond(&get(url), &tree);

@@ -1,11 +1,28 @@
 //! A scripted metadata server for provider tests: tiny_http on 127.0.0.1 (port 0) that answers
 //! each request with the next scripted `Answer` and records what it was asked. Test-only.
 
+use crate::metadata::http::{HttpConfig, RetryPolicy};
 use std::io::{Cursor, Read};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tiny_http::{Header, Response, Server};
+
+/// Fast timeouts, millisecond backoff, three attempts and a 4 MiB body cap: the fetcher
+/// settings the provider tests run with.
+pub fn fast() -> HttpConfig {
+    HttpConfig {
+        connect_timeout: Duration::from_millis(300),
+        recv_timeout: Duration::from_millis(300),
+        global_timeout: Duration::from_millis(1000),
+        body_limit: 4 * 1024 * 1024,
+        retry: RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        },
+    }
+}
 
 /// What the server does with one request.
 #[derive(Debug, Clone)]

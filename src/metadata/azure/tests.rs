@@ -4,7 +4,7 @@
 use super::*;
 use crate::metadata::http::{HttpConfig, HttpError, RetryPolicy};
 use crate::metadata::model::{Mac, ValueError};
-use crate::metadata::test_server::{Answer, ScriptedServer};
+use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use crate::metadata::ParseError;
 use std::time::{Duration, Instant};
 
@@ -172,20 +172,6 @@ fn non_json_bodies_are_not_json_errors() {
             matches!(parse(body), Err(ParseError::NotJson { .. })),
             "{body:?}"
         );
-    }
-}
-
-fn fast() -> HttpConfig {
-    HttpConfig {
-        connect_timeout: Duration::from_millis(300),
-        recv_timeout: Duration::from_millis(300),
-        global_timeout: Duration::from_millis(1000),
-        body_limit: 4 * 1024 * 1024,
-        retry: RetryPolicy {
-            attempts: 3,
-            base: Duration::from_millis(5),
-            max: Duration::from_millis(20),
-        },
     }
 }
 

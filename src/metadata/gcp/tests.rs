@@ -2,9 +2,8 @@
 //! scripted metadata server on 127.0.0.1 (flavor header, long-poll with ETag, request counts).
 
 use super::*;
-use crate::metadata::http::{HttpConfig, RetryPolicy};
 use crate::metadata::model::{IpNet, ValueError};
-use crate::metadata::test_server::{Answer, ScriptedServer};
+use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use std::time::{Duration, Instant};
 
 const INSTANCE: &str = r#"{"id":18446744073709551615,"zone":"projects/1/zones/us-central1-a",
@@ -187,20 +186,6 @@ fn non_json_bodies_are_not_json_errors() {
             matches!(parse(body), Err(ParseError::NotJson { .. })),
             "{body:?}"
         );
-    }
-}
-
-fn fast() -> HttpConfig {
-    HttpConfig {
-        connect_timeout: Duration::from_millis(300),
-        recv_timeout: Duration::from_millis(300),
-        global_timeout: Duration::from_millis(1000),
-        body_limit: 1024 * 1024,
-        retry: RetryPolicy {
-            attempts: 3,
-            base: Duration::from_millis(5),
-            max: Duration::from_millis(20),
-        },
     }
 }
 

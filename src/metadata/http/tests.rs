@@ -2,26 +2,11 @@
 //! on 127.0.0.1 (retries, 404, 429 with Retry-After, timeouts, body cap, request counts).
 
 use super::*;
-use crate::metadata::test_server::{Answer, ScriptedServer};
+use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use std::time::Instant;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// Fast timeouts and millisecond backoff, three attempts.
-fn fast() -> HttpConfig {
-    HttpConfig {
-        connect_timeout: ms(300),
-        recv_timeout: ms(300),
-        global_timeout: ms(1000),
-        body_limit: 4 * 1024 * 1024,
-        retry: RetryPolicy {
-            attempts: 3,
-            base: ms(5),
-            max: ms(20),
-        },
-    }
 }
 
 fn status(status: u16) -> HttpError {

@@ -643,19 +643,6 @@ fn hot_plugged(n: u8) -> View {
     )
 }
 
-/// `base` with `extra`'s lines added to each list.
-fn merged(base: &View, extra: &View) -> View {
-    let add = |a: &[String], b: &[String]| plus(a, &strs(b));
-    View {
-        links: add(&base.links, &extra.links),
-        addresses: add(&base.addresses, &extra.addresses),
-        tables: add(&base.tables, &extra.tables),
-        local: add(&base.local, &extra.local),
-        main: add(&base.main, &extra.main),
-        rules: add(&base.rules, &extra.rules),
-    }
-}
-
 /// Whether the addresses, table routes and rules of `part` are all in `view`.
 fn contains(view: &View, part: &View) -> bool {
     let has = |all: &[String], some: &[String]| some.iter().all(|l| all.contains(l));
@@ -685,7 +672,7 @@ fn a_hot_plugged_nic_is_configured_within_2_s() {
         daemon.fail("the hot-plugged NIC was not configured within 2 s");
     }
     eprintln!("hot-plugged NIC configured in {:?}", start.elapsed());
-    let expected = merged(&azure_expected(), &hot_plugged(2));
+    let expected = azure_expected().merged(&hot_plugged(2));
     wait_converged(&scene, &daemon, &expected);
 
     // A NIC whose metadata shows up after its link: fetched again every second meanwhile.
@@ -703,24 +690,32 @@ fn a_hot_plugged_nic_is_configured_within_2_s() {
         "NIC configured {:?} after its metadata appeared",
         start.elapsed()
     );
-    wait_converged(&scene, &daemon, &merged(&expected, &hot_plugged(3)));
+    wait_converged(&scene, &daemon, &expected.merged(&hot_plugged(3)));
 }
 
-/// Deletes one of the daemon's objects with `ip` and measures until it is back.
+/// Deletes one of the daemon's objects with `ip`, checks its `line` left the `list` of the
+/// netlink view, and prints how long the daemon took to put it back.
 fn delete_and_time_restore(
     scene: &Scene,
     daemon: &Daemon,
     delete: &[&str],
-    back: impl Fn(&View) -> bool,
-) -> Duration {
+    line: &str,
+    list: impl Fn(&View) -> &Vec<String>,
+) {
+    let back = || list(&from_netlink()).iter().any(|l| l == line);
     scene.ns.run_ok(delete);
     let start = Instant::now();
-    assert!(!back(&from_netlink()), "{delete:?} did not delete");
-    if within(RESTORE_DEADLINE, || back(&from_netlink()).then_some(())).is_none() {
+    assert!(!back(), "{delete:?} did not delete");
+    if within(RESTORE_DEADLINE, || back().then_some(())).is_none() {
         daemon.fail(&format!("not restored within 1 s after {delete:?}"));
     }
-    start.elapsed()
+    eprintln!("{line:?} restored in {:?}", start.elapsed());
 }
+
+/// `ip rule del` of the daemon's rule from 10.4.0.6 on the Azure VM.
+const DELETE_RULE_6: &[&str] = &[
+    "ip", "rule", "del", "from", "10.4.0.6", "lookup", "10001", "priority", "3001",
+];
 
 #[test]
 fn what_others_delete_is_restored_within_1_s() {
@@ -730,32 +725,14 @@ fn what_others_delete_is_restored_within_1_s() {
     let _user = shared_user();
     let scene = Scene::new("dm-restore", AZURE, None);
     let (daemon, _) = converged(&scene, "300s", &azure_expected());
-    let rule = "3001 from 10.4.0.6 lookup 10001".to_string();
-    let took = delete_and_time_restore(
-        &scene,
-        &daemon,
-        &[
-            "ip", "rule", "del", "from", "10.4.0.6", "lookup", "10001", "priority", "3001",
-        ],
-        |view| view.rules.contains(&rule),
-    );
-    eprintln!("rule restored in {took:?}");
-    let route = "10001 default via 10.4.0.1 dev eth1 proto 201".to_string();
-    let took = delete_and_time_restore(
-        &scene,
-        &daemon,
-        &["ip", "route", "del", "default", "table", "10001"],
-        |view| view.tables.contains(&route),
-    );
-    eprintln!("route restored in {took:?}");
-    let address = "eth1 10.4.0.7/24 noprefixroute forever".to_string();
-    let took = delete_and_time_restore(
-        &scene,
-        &daemon,
-        &["ip", "address", "del", "10.4.0.7/24", "dev", "eth1"],
-        |view| view.addresses.contains(&address),
-    );
-    eprintln!("address restored in {took:?}");
+    let rule = "3001 from 10.4.0.6 lookup 10001";
+    delete_and_time_restore(&scene, &daemon, DELETE_RULE_6, rule, |v| &v.rules);
+    let route = "10001 default via 10.4.0.1 dev eth1 proto 201";
+    let delete = ["ip", "route", "del", "default", "table", "10001"];
+    delete_and_time_restore(&scene, &daemon, &delete, route, |v| &v.tables);
+    let address = "eth1 10.4.0.7/24 noprefixroute forever";
+    let delete = ["ip", "address", "del", "10.4.0.7/24", "dev", "eth1"];
+    delete_and_time_restore(&scene, &daemon, &delete, address, |v| &v.addresses);
     wait_converged(&scene, &daemon, &azure_expected());
 }
 
@@ -897,16 +874,8 @@ fn a_hanging_metadata_service_changes_nothing_blocks_no_restore_and_sigterm_exit
     {
         daemon.fail("no fetch started against the hanging service");
     }
-    let rule = "3001 from 10.4.0.6 lookup 10001".to_string();
-    let took = delete_and_time_restore(
-        &scene,
-        &daemon,
-        &[
-            "ip", "rule", "del", "from", "10.4.0.6", "lookup", "10001", "priority", "3001",
-        ],
-        |view| view.rules.contains(&rule),
-    );
-    eprintln!("rule restored in {took:?} while a metadata fetch hangs");
+    let rule = "3001 from 10.4.0.6 lookup 10001";
+    delete_and_time_restore(&scene, &daemon, DELETE_RULE_6, rule, |v| &v.rules);
     let (status, took) = daemon.terminate();
     eprintln!("SIGTERM during a hanging fetch: exit in {took:?}");
     assert_eq!(status.code(), Some(0), "{}", daemon.log());

@@ -45,6 +45,19 @@ impl View {
             rules: own(rules),
         }
     }
+
+    /// This view with `extra`'s lines added to each list.
+    pub fn merged(&self, extra: &View) -> View {
+        let add = |a: &[String], b: &[String]| plus(a, &strs(b));
+        View {
+            links: add(&self.links, &extra.links),
+            addresses: add(&self.addresses, &extra.addresses),
+            tables: add(&self.tables, &extra.tables),
+            local: add(&self.local, &extra.local),
+            main: add(&self.main, &extra.main),
+            rules: add(&self.rules, &extra.rules),
+        }
+    }
 }
 
 /// The four IPv4 and two IPv6 rules every namespace starts with.

@@ -3,7 +3,7 @@
 //! Providers call `get`, `get_optional` (404 is `Ok(None)`) and `put`; nothing else talks HTTP.
 
 mod retry;
-mod wire;
+pub(crate) mod wire;
 
 pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
 pub use wire::Method;

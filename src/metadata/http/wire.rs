@@ -179,12 +179,13 @@ pub fn exchange(
     let stream = connect(&target, limits.connect, deadline)?;
     stream.set_write_timeout(Some(remaining(deadline, "sending the request")?))?;
     (&stream).write_all(&request)?;
-    let mut reader = BufReader::new(Deadlined {
+    let mut reader = Deadlined::reader(
         stream,
-        deadline: deadline.min(Instant::now() + limits.recv),
-        phase: "waiting for the response head",
-    });
-    let (status, headers) = read_head(&mut reader)?;
+        deadline.min(Instant::now() + limits.recv),
+        "waiting for the response head",
+    );
+    let (status_line, headers) = read_head(&mut reader)?;
+    let status = parse_status_line(&status_line)?;
     let body_deadline = deadline.min(Instant::now() + limits.recv);
     let inner = reader.get_mut();
     (inner.deadline, inner.phase) = (body_deadline, "reading the response body");
@@ -248,11 +249,21 @@ fn timed_out(doing: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("no progress {doing}"))
 }
 
-/// A stream whose every read ends by `deadline`.
-struct Deadlined {
+/// A stream whose every read ends by `deadline`; `phase` names the wait in timeout errors.
+pub struct Deadlined {
     stream: TcpStream,
     deadline: Instant,
     phase: &'static str,
+}
+
+impl Deadlined {
+    pub fn reader(stream: TcpStream, deadline: Instant, phase: &'static str) -> Reader {
+        BufReader::new(Deadlined {
+            stream,
+            deadline,
+            phase,
+        })
+    }
 }
 
 impl Read for Deadlined {
@@ -266,7 +277,7 @@ impl Read for Deadlined {
     }
 }
 
-type Reader = BufReader<Deadlined>;
+pub type Reader = BufReader<Deadlined>;
 
 /// Reads one line (LF or CRLF ended, ending stripped) of at most `max` bytes.
 fn read_line(reader: &mut Reader, max: u64, what: &str) -> Result<Vec<u8>, WireError> {
@@ -286,20 +297,21 @@ fn read_line(reader: &mut Reader, max: u64, what: &str) -> Result<Vec<u8>, WireE
     Ok(line)
 }
 
-/// The status code and headers, within [`MAX_HEAD`] bytes in all.
-fn read_head(reader: &mut Reader) -> Result<(u16, Vec<(String, String)>), WireError> {
+/// The start line (status or request line) and the headers of a message head, within
+/// [`MAX_HEAD`] bytes in all.
+pub fn read_head(reader: &mut Reader) -> Result<(String, Vec<(String, String)>), WireError> {
     let mut budget = MAX_HEAD;
     let mut next_line = |reader: &mut Reader| {
         let line = read_line(reader, budget, "the response head")?;
         budget = budget.saturating_sub(line.len() as u64 + 2);
         String::from_utf8(line).map_err(|_| invalid("the response head is not UTF-8"))
     };
-    let status = parse_status_line(&next_line(reader)?)?;
+    let start = next_line(reader)?;
     let mut headers = Vec::new();
     loop {
         let line = next_line(reader)?;
         if line.is_empty() {
-            return Ok((status, headers));
+            return Ok((start, headers));
         }
         let (name, value) = line
             .split_once(':')

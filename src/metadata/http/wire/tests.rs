@@ -206,3 +206,16 @@ fn a_dribbling_server_hits_the_global_deadline() {
     assert!(took >= ms(400) && took < ms(900), "{took:?}");
     drop(server);
 }
+
+#[test]
+fn a_name_is_resolved_and_each_address_tried() {
+    let (url, server) = serve_once(vec![b"HTTP/1.1 200 OK\r\n\r\nok".to_vec()], Duration::ZERO);
+    let port = url.rsplit(':').next().unwrap();
+    let url = format!("http://localhost:{port}/x");
+    let reply = exchange(Method::Get, &url, &[], &limits(100)).unwrap();
+    assert_eq!(reply.body, b"ok");
+    assert!(server
+        .join()
+        .unwrap()
+        .contains(&format!("Host: localhost:{port}\r\n")));
+}

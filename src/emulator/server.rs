@@ -19,6 +19,8 @@ use crate::metadata::http::wire::{self, Deadlined, WireError};
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 /// How long a client may take to send its request, and we to send the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a refused client may take to send its request: the accept thread reads it.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A request body (none is expected) is read and dropped up to this size.
 const MAX_REQUEST_BODY: u64 = 1024 * 1024;
 
@@ -77,7 +79,7 @@ fn dispatch(shared: &Arc<Shared>, stream: TcpStream) {
 
 /// Over `MAX_HANDLERS`: reads the request and answers 503 from the accept thread.
 fn refuse(shared: &Shared, stream: &TcpStream) {
-    let Some(request) = read_request(stream) else {
+    let Some(request) = read_request(stream, REFUSE_TIMEOUT) else {
         return;
     };
     shared.record(RequestRecord {
@@ -89,7 +91,7 @@ fn refuse(shared: &Shared, stream: &TcpStream) {
 }
 
 fn handle(shared: &Shared, stream: &TcpStream) {
-    let Some(request) = read_request(stream) else {
+    let Some(request) = read_request(stream, IO_TIMEOUT) else {
         return;
     };
     let facts = request.facts();
@@ -134,8 +136,8 @@ impl Request {
 }
 
 /// The request, or `None` (answered 400 when it is malformed) when none could be read.
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    match try_read_request(stream) {
+fn read_request(stream: &TcpStream, timeout: Duration) -> Option<Request> {
+    match try_read_request(stream, timeout) {
         Ok(request) => Some(request),
         Err(WireError::Invalid(detail)) => {
             log::debug!("emulator: malformed request: {detail}");
@@ -149,9 +151,9 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     }
 }
 
-fn try_read_request(stream: &TcpStream) -> Result<Request, WireError> {
+fn try_read_request(stream: &TcpStream, timeout: Duration) -> Result<Request, WireError> {
     stream.set_nonblocking(false)?;
-    let deadline = Instant::now() + IO_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut reader = Deadlined::reader(stream.try_clone()?, deadline, "waiting for the request");
     let (line, headers) = wire::read_head(&mut reader)?;
     let mut parts = line.split(' ');

@@ -1,13 +1,13 @@
-//! The HTTP client of `cnctl`: one `ureq::Agent` (no proxy, short timeouts, capped bodies)
-//! talking to the daemon's local API, and the errors it reports in one line each.
+//! The HTTP client of `cnctl`: the metadata fetcher's plain HTTP/1.1 client (no proxy, short
+//! timeouts, capped bodies, no retries) talking to the daemon's local API, and the errors it
+//! reports in one line each.
 
+use crate::metadata::http::{Http, HttpConfig, HttpError, Method, Reply, RetryPolicy};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use ureq::http::Response;
-use ureq::Body;
 
 /// Largest API body accepted; the biggest (a whole EC2 tree) is far below it.
 const BODY_LIMIT: u64 = 8 * 1024 * 1024;
@@ -78,23 +78,20 @@ fn listen_url(listen: SocketAddr) -> String {
 
 /// The daemon's API at one base URL.
 pub struct ApiClient {
-    agent: ureq::Agent,
+    http: Http,
     base: String,
 }
 
 impl ApiClient {
     pub fn new(base: String) -> ApiClient {
-        let agent = ureq::Agent::config_builder()
-            .proxy(None)
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(RECV_TIMEOUT))
-            .timeout_recv_body(Some(RECV_TIMEOUT))
-            .timeout_global(Some(GLOBAL_TIMEOUT))
-            .build()
-            .new_agent();
-        ApiClient { agent, base }
+        let http = Http::new(HttpConfig {
+            connect_timeout: CONNECT_TIMEOUT,
+            recv_timeout: RECV_TIMEOUT,
+            global_timeout: GLOBAL_TIMEOUT,
+            body_limit: BODY_LIMIT,
+            retry: RetryPolicy::none(),
+        });
+        ApiClient { http, base }
     }
 
     pub fn base(&self) -> &str {
@@ -103,8 +100,7 @@ impl ApiClient {
 
     /// GET `path` as JSON.
     pub fn get(&self, path: &str) -> Result<Value, ApiError> {
-        let response = self.agent.get(self.url(path)).call();
-        self.json(path, response)
+        self.call(Method::Get, path)
     }
 
     /// GET `path` into a typed body.
@@ -118,57 +114,58 @@ impl ApiClient {
 
     /// POST with an empty body; the answer as JSON.
     pub fn post(&self, path: &str) -> Result<Value, ApiError> {
-        let response = self.agent.post(self.url(path)).send_empty();
-        self.json(path, response)
+        self.call(Method::Post, path)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    fn call(&self, method: Method, path: &str) -> Result<Value, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let reply = self
+            .http
+            .exchange(method, &url, &[], None)
+            .map_err(|e| self.failed(path, e))?;
+        json(path, reply)
     }
 
-    fn json(
-        &self,
-        path: &str,
-        response: Result<Response<Body>, ureq::Error>,
-    ) -> Result<Value, ApiError> {
-        let mut response = response.map_err(|e| self.unreachable(e))?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .read_to_string()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(limit) => ApiError::BadBody {
+    fn failed(&self, path: &str, err: HttpError) -> ApiError {
+        let reason = match err {
+            HttpError::Transport { detail, .. } => detail,
+            HttpError::Timeout { detail, .. } => format!("no answer in time ({detail})"),
+            HttpError::BodyTooLarge { limit, .. } => {
+                return ApiError::BadBody {
                     path: path.to_string(),
                     reason: format!("larger than {limit} bytes"),
-                },
-                other => self.unreachable(other),
-            })?;
-        let parsed = serde_json::from_str::<Value>(&text);
-        if !(200..300).contains(&status) {
-            return Err(ApiError::Status {
-                status,
-                message: error_message(parsed.ok(), &text),
-            });
-        }
-        parsed.map_err(|e| ApiError::BadBody {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn unreachable(&self, err: ureq::Error) -> ApiError {
-        let reason = match err {
-            ureq::Error::Io(e) => e.to_string(),
-            ureq::Error::Timeout(which) => format!("no answer within the {which} timeout"),
-            other => other.to_string(),
+                }
+            }
+            HttpError::Invalid { detail, .. }
+            | HttpError::Status {
+                excerpt: detail, ..
+            } => {
+                return ApiError::BadBody {
+                    path: path.to_string(),
+                    reason: detail,
+                }
+            }
         };
         ApiError::Unreachable {
             base: self.base.clone(),
             reason,
         }
     }
+}
+
+/// The reply's JSON, or its error message when the status is not 2xx.
+fn json(path: &str, reply: Reply) -> Result<Value, ApiError> {
+    let parsed = serde_json::from_str::<Value>(&reply.body);
+    if !(200..300).contains(&reply.status) {
+        return Err(ApiError::Status {
+            status: reply.status,
+            message: error_message(parsed.ok(), &reply.body),
+        });
+    }
+    parsed.map_err(|e| ApiError::BadBody {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The `error` of a JSON error body; otherwise the body's first line, or a generic text.

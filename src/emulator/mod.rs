@@ -1,4 +1,4 @@
-//! The metadata service emulator (`cloud-network emulate`): a tiny_http server that answers as
+//! The metadata service emulator (`cloud-network emulate`): an HTTP server that answers as
 //! Azure IMDS, EC2 IMDS or the GCP metadata server do, from a scenario file (re-read when it
 //! changes) or a built-in two-NIC VM, with fault injection and a request log for tests.
 pub mod aws;
@@ -6,6 +6,7 @@ pub mod azure;
 mod cli;
 pub mod facts;
 pub mod gcp;
+mod server;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -182,17 +183,12 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         }
         None => (Scenario::builtin(cfg.provider), None),
     };
-    let server = tiny_http::Server::http(cfg.listen).map_err(|e| EmulatorError::Bind {
+    let bind_error = |e: std::io::Error| EmulatorError::Bind {
         addr: cfg.listen,
         reason: e.to_string(),
-    })?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| EmulatorError::Bind {
-            addr: cfg.listen,
-            reason: "the listener has no IP address".to_string(),
-        })?;
+    };
+    let listener = server::bind(cfg.listen).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let shared = Arc::new(Shared {
         provider: cfg.provider,
         require_token: cfg.require_token,
@@ -212,7 +208,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let accept_shared = Arc::clone(&shared);
     let accept = thread::Builder::new()
         .name("emulator-accept".to_string())
-        .spawn(move || accept_loop(server, &accept_shared))
+        .spawn(move || server::accept_loop(listener, &accept_shared))
         .map_err(EmulatorError::Spawn)?;
     Ok(Emulator {
         shared,
@@ -368,84 +364,6 @@ fn random_seed() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     facts::content_hash(&nanos.to_le_bytes()) ^ u64::from(std::process::id()).rotate_left(32)
-}
-
-fn accept_loop(server: tiny_http::Server, shared: &Arc<Shared>) {
-    while !lock(&shared.state).shutdown {
-        match server.recv_timeout(POLL_STEP) {
-            Ok(Some(request)) => dispatch(shared, request),
-            Ok(None) => {}
-            Err(e) => {
-                log::warn!("emulator: receiving a request failed: {e}");
-                thread::sleep(POLL_STEP);
-            }
-        }
-    }
-}
-
-/// Hands the request to its own thread, or answers 503 when too many are in flight.
-fn dispatch(shared: &Arc<Shared>, request: tiny_http::Request) {
-    if !shared.enter_handler() {
-        shared.record(RequestRecord {
-            method: request.method().as_str().to_ascii_uppercase(),
-            path: request.url().to_string(),
-            status: 503,
-        });
-        respond(request, Reply::new(503, "Service Unavailable\n"));
-        return;
-    }
-    let handler_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("emulator-request".to_string())
-        .spawn(move || {
-            handle(&handler_shared, request);
-            handler_shared.leave_handler();
-        });
-    if let Err(e) = spawned {
-        log::warn!("emulator: cannot spawn a request thread: {e}");
-        shared.leave_handler();
-    }
-}
-
-fn handle(shared: &Shared, request: tiny_http::Request) {
-    let facts = request_facts(&request);
-    shared.reload_if_changed();
-    let answer = shared.answer(&facts);
-    let status = answer.as_ref().map_or(0, |reply| reply.status);
-    log::debug!(
-        "emulator: {} {} -> {status}",
-        request.method(),
-        request.url()
-    );
-    shared.record(RequestRecord {
-        method: facts.method.clone(),
-        path: request.url().to_string(),
-        status,
-    });
-    match answer {
-        Some(reply) => respond(request, reply),
-        None => shared.hang(),
-    }
-}
-
-fn request_facts(request: &tiny_http::Request) -> RequestFacts {
-    let facts = RequestFacts::new(request.method().as_str(), request.url());
-    request.headers().iter().fold(facts, |facts, header| {
-        facts.with_header(header.field.as_str().as_str(), header.value.as_str())
-    })
-}
-
-fn respond(request: tiny_http::Request, reply: Reply) {
-    let mut response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-    for (name, value) in &reply.headers {
-        match tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            Ok(header) => response.add_header(header),
-            Err(()) => log::warn!("emulator: cannot send header {name}: {value}"),
-        }
-    }
-    if let Err(e) = request.respond(response) {
-        log::debug!("emulator: the client went away before the answer: {e}");
-    }
 }
 
 /// The fault that applies to this request: EC2 token PUTs only see http500 and timeout.

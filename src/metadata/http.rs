@@ -1,24 +1,18 @@
-//! The metadata HTTP fetcher: one `ureq::Agent` with connect/receive/global timeouts, no proxy,
+//! The metadata HTTP fetcher: plain HTTP/1.1 with connect/receive/global timeouts, no proxy,
 //! a body size cap, retries of transient failures only, and a count of every request sent.
 //! Providers call `get`, `get_optional` (404 is `Ok(None)`) and `put`; nothing else talks HTTP.
 
 mod retry;
+pub(crate) mod wire;
 
 pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
+pub use wire::Method;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use ureq::config::ConfigBuilder;
-use ureq::http::Response;
-use ureq::typestate::RequestScope;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-use ureq::Body;
-
-type RequestConfig<B> = ConfigBuilder<RequestScope<B>>;
+use wire::{Limits, WireError};
 
 /// Timeouts, body cap and retry policy of the fetcher. Tests inject millisecond values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,17 +133,9 @@ impl From<HttpError> for Failure {
     }
 }
 
-/// The HTTP methods the metadata services need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Put,
-}
-
-/// The fetcher. Cheap to clone; clones share the agent, the jitter source and the counter.
+/// The fetcher. Cheap to clone; clones share the jitter source and the counter.
 #[derive(Clone)]
 pub struct Http {
-    agent: ureq::Agent,
     config: HttpConfig,
     jitter: Arc<Jitter>,
     sent: Arc<AtomicU64>,
@@ -168,22 +154,7 @@ const EXCERPT_CHARS: usize = 160;
 
 impl Http {
     pub fn new(config: HttpConfig) -> Http {
-        let agent_config = ureq::Agent::config_builder()
-            .proxy(None)
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_recv_response(Some(config.recv_timeout))
-            .timeout_recv_body(Some(config.recv_timeout))
-            .timeout_global(Some(config.global_timeout))
-            .build();
-        let agent = ureq::Agent::with_parts(
-            agent_config,
-            DefaultConnector::new(),
-            LiteralFirst::default(),
-        );
         Http {
-            agent,
             config,
             jitter: Arc::new(Jitter::from_entropy()),
             sent: Arc::new(AtomicU64::new(0)),
@@ -242,7 +213,7 @@ impl Http {
         }
     }
 
-    /// One attempt.
+    /// One attempt; a non-2xx answer is a failure.
     fn send_once(
         &self,
         method: Method,
@@ -250,11 +221,7 @@ impl Http {
         headers: &[(&str, &str)],
         timeout: Option<Duration>,
     ) -> Result<Reply, Failure> {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .call(method, url, headers, timeout)
-            .map_err(|e| Failure::from(classify(url, e)))?;
-        let mut reply = self.read_reply(url, response)?;
+        let mut reply = self.exchange(method, url, headers, timeout)?;
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
@@ -268,75 +235,52 @@ impl Http {
         })
     }
 
-    fn call(
+    /// One attempt, counted, without retries; a reply of any status is `Ok`. `timeout` as
+    /// in [`Http::send`].
+    pub fn exchange(
         &self,
         method: Method,
         url: &str,
         headers: &[(&str, &str)],
         timeout: Option<Duration>,
-    ) -> Result<Response<Body>, ureq::Error> {
-        match method {
-            Method::Get => {
-                let mut req = self.agent.get(url);
-                for (name, value) in headers {
-                    req = req.header(*name, *value);
-                }
-                match timeout {
-                    Some(t) => with_timeout(req.config(), t).build().call(),
-                    None => req.call(),
-                }
-            }
-            Method::Put => {
-                let mut req = self.agent.put(url);
-                for (name, value) in headers {
-                    req = req.header(*name, *value);
-                }
-                match timeout {
-                    Some(t) => with_timeout(req.config(), t).build().send_empty(),
-                    None => req.send_empty(),
-                }
-            }
-        }
-    }
-
-    fn read_reply(&self, url: &str, mut response: Response<Body>) -> Result<Reply, HttpError> {
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
+    ) -> Result<Reply, HttpError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let limits = Limits {
+            connect: self.config.connect_timeout,
+            recv: timeout.unwrap_or(self.config.recv_timeout),
+            total: timeout.unwrap_or(self.config.global_timeout),
+            body: self.config.body_limit,
         };
-        let status = response.status().as_u16();
-        let etag = header("etag");
-        let metadata_flavor = header("metadata-flavor");
-        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(self.config.body_limit)
-            .read_to_vec()
-            .map_err(|e| classify(url, e))?;
-        let body = String::from_utf8(bytes).map_err(|_| HttpError::Invalid {
+        let response =
+            wire::exchange(method, url, headers, &limits).map_err(|e| self.with_url(url, e))?;
+        let header = |name: &str| response.header(name).map(str::to_string);
+        let (etag, metadata_flavor) = (header("etag"), header("metadata-flavor"));
+        let retry_after = response.header("retry-after").and_then(parse_retry_after);
+        let body = String::from_utf8(response.body).map_err(|_| HttpError::Invalid {
             url: url.to_string(),
             detail: "the body is not UTF-8".to_string(),
         })?;
         Ok(Reply {
-            status,
+            status: response.status,
             etag,
             metadata_flavor,
             retry_after,
             body,
         })
     }
-}
 
-/// Replaces the receive and global timeouts of one request.
-fn with_timeout<B>(config: RequestConfig<B>, t: Duration) -> RequestConfig<B> {
-    config
-        .timeout_recv_response(Some(t))
-        .timeout_recv_body(Some(t))
-        .timeout_global(Some(t))
+    fn with_url(&self, url: &str, err: WireError) -> HttpError {
+        let url = url.to_string();
+        match err {
+            WireError::Transport(detail) => HttpError::Transport { url, detail },
+            WireError::Timeout(detail) => HttpError::Timeout { url, detail },
+            WireError::BodyTooLarge => HttpError::BodyTooLarge {
+                url,
+                limit: self.config.body_limit,
+            },
+            WireError::Invalid(detail) => HttpError::Invalid { url, detail },
+        }
+    }
 }
 
 /// Maps a 404 to `Ok(None)`; everything else passes through.
@@ -364,68 +308,6 @@ fn excerpt(body: &str) -> String {
         out.push('…');
     }
     out.trim().to_string()
-}
-
-/// Resolves an IP literal host (`169.254.169.254`, `[fd00:ec2::254]`) on the spot. ureq's
-/// default resolver runs every lookup made under a timeout in a new thread, even of a literal:
-/// a thread per metadata request. Names (`metadata.google.internal`) still go through it.
-#[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
-
-impl Resolver for LiteralFirst {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match literal_addr(uri) {
-            Some(addr) => {
-                let mut addrs = self.empty();
-                addrs.push(addr);
-                Ok(addrs)
-            }
-            None => self.0.resolve(uri, config, timeout),
-        }
-    }
-}
-
-/// The socket address of a URI whose host is an IP literal.
-fn literal_addr(uri: &ureq::http::Uri) -> Option<SocketAddr> {
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let ip: IpAddr = host.parse().ok()?;
-    let default_port = if uri.scheme_str() == Some("https") {
-        443
-    } else {
-        80
-    };
-    Some(SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port)))
-}
-
-fn classify(url: &str, err: ureq::Error) -> HttpError {
-    let url = url.to_string();
-    match err {
-        ureq::Error::Timeout(which) => HttpError::Timeout {
-            url,
-            detail: format!("{which:?} timeout"),
-        },
-        ureq::Error::BodyExceedsLimit(limit) => HttpError::BodyTooLarge { url, limit },
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => HttpError::Timeout {
-            url,
-            detail: e.to_string(),
-        },
-        ureq::Error::Io(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
-        | ureq::Error::BodyStalled => HttpError::Transport {
-            url,
-            detail: err.to_string(),
-        },
-        other => HttpError::Invalid {
-            url,
-            detail: other.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

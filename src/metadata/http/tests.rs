@@ -218,7 +218,7 @@ fn clones_share_the_counter() {
 
 #[test]
 fn literal_hosts_resolve_without_a_lookup() {
-    let addr = |url: &str| literal_addr(&url.parse().unwrap());
+    let addr = |url: &str| wire::Target::parse(url).unwrap().literal_addr();
     assert_eq!(
         addr("http://169.254.169.254/metadata/instance"),
         Some("169.254.169.254:80".parse().unwrap())

@@ -2,7 +2,8 @@
 //! service never holds up the reconcile thread (restoring a deleted rule, configuring a
 //! hot-plugged NIC). It fetches when asked, reads the slow views (the system document, EC2's
 //! identity documents and credentials) when they are due, and on GCP long-polls for changes
-//! while idle. Each result is left in an inbox and announced with `Trigger::MetadataChanged`.
+//! while idle. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
+//! the metadata first, the slow views after it, so configuring never waits for a tree walk.
 
 use crate::metadata::{FetchError, Instance, Provider};
 use crate::snapshot::Ec2Documents;
@@ -28,10 +29,11 @@ pub struct FetchJob {
     pub views: bool,
 }
 
-/// One finished fetch.
+/// What the metadata thread has delivered and the reconcile thread not yet taken.
 #[derive(Debug)]
 pub struct Fetched {
-    pub instance: Result<Instance, FetchError>,
+    /// The result of a fetch; None when only slow views came.
+    pub instance: Option<Result<Instance, FetchError>>,
     /// A new system document, when it was read this time.
     pub system: Option<Value>,
     /// New EC2 documents, when they were read this time.
@@ -121,45 +123,38 @@ impl Worker {
                     Err(_) => return,
                 }
             };
-            let fetched = match job {
-                Some(job) => self.fetch(job),
-                None if self.failing => self.fetch(FetchJob { views: false }),
-                None => match self.long_poll() {
-                    Some(fetched) => fetched,
-                    None => continue,
+            let (result, asked) = match job {
+                Some(job) => (self.provider.fetch(), job.views),
+                None if self.failing => (self.provider.fetch(), false),
+                None => match self.provider.wait_for_change(LONG_POLL) {
+                    Ok(None) => continue,
+                    Ok(Some(instance)) => (Ok(instance), false),
+                    Err(error) => (Err(error), false),
                 },
             };
-            self.failing = fetched.instance.is_err();
-            if !self.deliver(fetched) {
+            self.failing = result.is_err();
+            let delivered = self.deliver(Fetched {
+                instance: Some(result.clone()),
+                system: None,
+                ec2: None,
+            });
+            let views = match &result {
+                Ok(instance) => self.views(instance, asked),
+                Err(_) => None,
+            };
+            if !delivered || views.is_some_and(|views| !self.deliver(views)) {
                 return;
             }
         }
     }
 
-    fn fetch(&mut self, job: FetchJob) -> Fetched {
-        let instance = self.provider.fetch();
-        self.with_views(instance, job.views)
-    }
-
-    /// One GCP long-poll: `None` when it timed out without a change.
-    fn long_poll(&mut self) -> Option<Fetched> {
-        match self.provider.wait_for_change(LONG_POLL) {
-            Ok(None) => None,
-            Ok(Some(instance)) => Some(self.with_views(Ok(instance), false)),
-            Err(error) => Some(self.with_views(Err(error), false)),
-        }
-    }
-
-    /// Adds the slow views when they are due: asked for, hourly, or whenever the refresh
-    /// document changed (the system view must never show addresses no longer configured).
-    fn with_views(&mut self, instance: Result<Instance, FetchError>, asked: bool) -> Fetched {
+    /// The slow views when they are due: asked for, hourly, or whenever the refresh document
+    /// changed (the system view must never show addresses no longer configured).
+    fn views(&mut self, current: &Instance, asked: bool) -> Option<Fetched> {
         let mut fetched = Fetched {
-            instance,
+            instance: None,
             system: None,
             ec2: None,
-        };
-        let Ok(current) = &fetched.instance else {
-            return fetched;
         };
         let system_due = asked
             || self
@@ -185,7 +180,7 @@ impl Worker {
             fetched.ec2 = self.ec2_documents();
             self.views.ec2_at = Some(Instant::now());
         }
-        fetched
+        (fetched.system.is_some() || fetched.ec2.is_some()).then_some(fetched)
     }
 
     fn ec2_documents(&mut self) -> Option<Ec2Documents> {
@@ -209,13 +204,13 @@ impl Worker {
         })
     }
 
-    /// Leaves the result for the reconcile thread and wakes it; false once it is gone. A result
-    /// not taken yet is replaced, but views it carried are kept if the new one has none.
+    /// Leaves the result for the reconcile thread and wakes it; false once it is gone. What
+    /// is not taken yet is merged: newer parts replace older ones, missing parts are kept.
     fn deliver(&self, fetched: Fetched) -> bool {
         if let Ok(mut slot) = self.inbox.lock() {
             let merged = match slot.take() {
                 Some(older) => Fetched {
-                    instance: fetched.instance,
+                    instance: fetched.instance.or(older.instance),
                     system: fetched.system.or(older.system),
                     ec2: fetched.ec2.or(older.ec2),
                 },

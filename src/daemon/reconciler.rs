@@ -83,6 +83,8 @@ pub struct Reconciler {
     last_fetch: Option<Instant>,
     /// What the last reconcile configured, per link, for the API.
     links: Vec<LinkStatus>,
+    /// The links of the last reconcile with their NIC's MAC, for the state files.
+    configured: Vec<(u32, Mac)>,
     last_refresh: Option<RefreshRecord>,
     last_error: Option<ErrorRecord>,
     logged_error: Option<String>,
@@ -141,6 +143,7 @@ impl Reconciler {
             pending: HashMap::new(),
             last_fetch: None,
             links: Vec::new(),
+            configured: Vec::new(),
             last_refresh: None,
             last_error: None,
             logged_error: None,
@@ -273,15 +276,20 @@ impl Reconciler {
             system,
             ec2,
         } = self.parts.fetcher.take()?;
-        self.fetching = false;
-        if let Some(views) = self.fetch_again.take() {
-            self.request_fetch(views);
-        }
+        let new_views = system.is_some() || ec2.is_some();
         if system.is_some() {
             self.system = system;
         }
         if ec2.is_some() {
             self.ec2 = ec2;
+        }
+        if new_views {
+            self.write_files();
+        }
+        let instance = instance?;
+        self.fetching = false;
+        if let Some(views) = self.fetch_again.take() {
+            self.request_fetch(views);
         }
         self.fetched(instance)
     }
@@ -351,7 +359,7 @@ impl Reconciler {
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
         let links = link_statuses(&planned.desired, &kernel);
-        let configured: Vec<(u32, Mac)> = links.iter().map(|l| (l.ifindex, l.mac)).collect();
+        self.configured = links.iter().map(|l| (l.ifindex, l.mac)).collect();
         if self.stopping() {
             return false;
         }
@@ -369,7 +377,7 @@ impl Reconciler {
             self.save_owned();
         }
         let new_pending = self.track_hotplug(instance, &kernel);
-        self.write_files(instance, &configured);
+        self.write_files();
         let ok = outcome.failures.is_empty();
         for failure in &outcome.failures {
             self.record_error(format!(
@@ -451,13 +459,16 @@ impl Reconciler {
         new
     }
 
-    fn write_files(&mut self, instance: &Instance, configured: &[(u32, Mac)]) {
+    /// The state files from the current system view and the links configured last.
+    fn write_files(&mut self) {
         let Some(system) = &self.system else {
             return;
         };
-        let kind = instance.provider;
         let mut result = self.files.write_system(system);
-        result = result.and(self.files.write_links(kind, system, configured));
+        result = result.and(
+            self.files
+                .write_links(self.parts.kind, system, &self.configured),
+        );
         if let Some(ec2) = &self.ec2 {
             result = result.and(self.files.write_ec2(ec2));
         }

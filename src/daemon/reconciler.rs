@@ -31,12 +31,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// A link that appears without metadata is retried this often while the metadata propagates…
-const HOTPLUG_RETRY: Duration = Duration::from_secs(1);
-/// …for this long, then every `HOTPLUG_SLOW_RETRY` until `HOTPLUG_GIVE_UP`.
-const HOTPLUG_FAST_WINDOW: Duration = Duration::from_secs(30);
-const HOTPLUG_SLOW_RETRY: Duration = Duration::from_secs(5);
-const HOTPLUG_GIVE_UP: Duration = Duration::from_secs(120);
+/// A link that appears without metadata makes the daemon fetch again while the metadata
+/// propagates: (age of the link, retry interval) steps, frequent at first, then frugal.
+const HOTPLUG_RETRIES: [(Duration, Duration); 3] = [
+    (Duration::from_secs(10), Duration::from_millis(500)),
+    (Duration::from_secs(30), Duration::from_secs(1)),
+    (Duration::from_secs(120), Duration::from_secs(5)),
+];
 /// First retry delay after a failed fetch; doubles up to `RefreshTimer`.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
@@ -218,21 +219,14 @@ impl Reconciler {
     }
 
     /// While a hot-plugged link waits for its metadata, the next fetch is due one retry
-    /// interval after the last one (fast for the youngest such link's first 30 s).
+    /// interval after the last one, by the age of the youngest such link.
     fn next_hotplug_retry(&self) -> Option<Instant> {
-        let youngest = self
-            .pending
-            .values()
-            .map(Instant::elapsed)
-            .filter(|age| *age < HOTPLUG_GIVE_UP)
-            .min()?;
-        let interval = if youngest < HOTPLUG_FAST_WINDOW {
-            HOTPLUG_RETRY
-        } else {
-            HOTPLUG_SLOW_RETRY
-        };
+        let youngest = self.pending.values().map(Instant::elapsed).min()?;
+        let (_, interval) = HOTPLUG_RETRIES
+            .iter()
+            .find(|(until, _)| youngest < *until)?;
         let last = self.last_fetch.unwrap_or_else(Instant::now);
-        Some(last + interval.min(self.parts.config.refresh_timer))
+        Some(last + (*interval).min(self.parts.config.refresh_timer))
     }
 
     fn round(&mut self, wants: Wants) {

@@ -268,12 +268,21 @@ fn callgrind_instructions(rounds: usize) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// The glibc build, and the musl one when its target is installed.
 fn memory_rows(effort: Effort) -> Vec<Row> {
-    let memory = lab_figures::memory(effort.memory_run);
+    let glibc = PathBuf::from(env!("CARGO_BIN_EXE_cloud-network"));
+    let builds = std::iter::once(("glibc", glibc)).chain(musl_binary().map(|m| ("musl", m)));
+    builds
+        .map(|(name, binary)| memory_row(name, &binary, effort))
+        .collect()
+}
+
+fn memory_row(libc_name: &str, binary: &Path, effort: Effort) -> Row {
+    let memory = lab_figures::memory(binary, effort.memory_run);
     let hwm = memory.hwm_kib as f64 / 1024.0;
-    vec![row(
+    row(
         &format!(
-            "daemon VmHWM after {} s, Azure 3 NICs (VmRSS; threads)",
+            "daemon ({libc_name}) VmHWM after {} s, Azure 3 NICs (VmRSS; threads)",
             effort.memory_run.as_secs()
         ),
         format!(
@@ -284,7 +293,7 @@ fn memory_rows(effort: Effort) -> Vec<Row> {
         "original: 16.6 MB (its README)",
         "≤ 3 MiB, ≤ 4 threads",
         Some(hwm <= 3.0 && memory.threads <= 4),
-    )]
+    )
 }
 
 /// Stripped release binaries: glibc (the one this bench runs) and musl when that target is
@@ -292,7 +301,7 @@ fn memory_rows(effort: Effort) -> Vec<Row> {
 fn size_rows() -> Vec<Row> {
     let glibc = Path::new(env!("CARGO_BIN_EXE_cloud-network"));
     let mut rows = vec![size_row("glibc", glibc)];
-    if let Some(musl) = build_musl() {
+    if let Some(musl) = musl_binary() {
         rows.push(size_row("musl", &musl));
     }
     rows
@@ -319,6 +328,12 @@ fn size_row(libc_name: &str, binary: &Path) -> Row {
 }
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// The musl build, made once per run.
+fn musl_binary() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_musl).clone()
+}
 
 fn build_musl() -> Option<PathBuf> {
     let installed = Command::new("rustup")

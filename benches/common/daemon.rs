@@ -52,7 +52,12 @@ impl BenchLab {
 
     /// Starts the release daemon in the VM; `extra` goes into `[System]`.
     pub fn daemon(&self, extra: &str) -> RunningDaemon {
-        RunningDaemon::start(self, extra)
+        RunningDaemon::start(self, Path::new(env!("CARGO_BIN_EXE_cloud-network")), extra)
+    }
+
+    /// Starts `binary` (a build of the daemon) in the VM.
+    pub fn daemon_binary(&self, binary: &Path, extra: &str) -> RunningDaemon {
+        RunningDaemon::start(self, binary, extra)
     }
 
     /// True when the kernel of the VM holds everything the lab's metadata asks for.
@@ -100,7 +105,7 @@ pub struct RunningDaemon {
 }
 
 impl RunningDaemon {
-    fn start(lab: &BenchLab, extra: &str) -> RunningDaemon {
+    fn start(lab: &BenchLab, binary: &Path, extra: &str) -> RunningDaemon {
         let dir = lab.dir.path();
         let state = dir.join("state");
         let config = dir.join("cloud-network.toml");
@@ -119,7 +124,7 @@ impl RunningDaemon {
         std::fs::set_permissions(&socket_path, writable).expect("chmod the notify socket");
         let log = dir.join("daemon.log");
         let stderr = std::fs::File::create(&log).expect("create the daemon log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cloud-network"));
+        let mut command = Command::new(binary);
         command
             .args(["daemon", "--config"])
             .arg(&config)

@@ -7,6 +7,7 @@ use crate::support::lab::{in_netns, instance_of};
 use cloud_network::metadata::ProviderKind;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub const AZURE_2NIC: &str = include_str!("../../src/emulator/scenarios/azure.json");
@@ -17,7 +18,10 @@ const CONFIGURE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The daemon of a fresh lab, configured and ready.
 fn ready_daemon(lab: &BenchLab, extra: &str) -> RunningDaemon {
-    let daemon = lab.daemon(extra);
+    ready(lab, lab.daemon(extra))
+}
+
+fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
     if daemon.wait_ready(CONFIGURE_LIMIT).is_none() {
         panic!("no READY=1; the daemon's log:\n{}", daemon.log_text());
     }
@@ -33,9 +37,10 @@ pub struct Memory {
     pub threads: u64,
 }
 
-pub fn memory(run: Duration) -> Memory {
+/// `binary` (the glibc or the musl build) for `run`, refreshing every 10 s.
+pub fn memory(binary: &Path, run: Duration) -> Memory {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
-    let mut daemon = ready_daemon(&lab, "RefreshTimer = \"10s\"");
+    let mut daemon = ready(&lab, lab.daemon_binary(binary, "RefreshTimer = \"10s\""));
     std::thread::sleep(run.saturating_sub(daemon.started.elapsed()));
     Memory {
         hwm_kib: daemon.proc_status("VmHWM"),

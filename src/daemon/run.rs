@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 pub fn run(config_path: &Path) -> ExitCode {
+    one_malloc_arena();
     let signals = block_shutdown_signals();
     let startup = match setup::start(config_path) {
         Ok(startup) => startup,
@@ -63,6 +64,17 @@ pub fn run(config_path: &Path) -> ExitCode {
     wait_for_shutdown(&signals, &daemon.wake, notifier.as_deref());
     daemon.stop(notifier.as_deref());
     ExitCode::SUCCESS
+}
+
+/// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few hundred
+/// KiB touched each); the daemon's threads allocate little and rarely contend, so one shared
+/// arena saves about 0.5 MiB of resident memory. Called before any thread starts.
+fn one_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// The running threads.

@@ -1,0 +1,193 @@
+//! The release daemon in a lab VM for the footprint bench: a lab whose metadata service is an
+//! in-process emulator (so its request log can be read), the daemon spawned straight into the
+//! VM namespace with a `NOTIFY_SOCKET` the bench listens on, its `/proc` figures, and the
+//! kernel side of "configured" (our own planner finds nothing left to do).
+
+use crate::support::lab::{in_netns, unique_name, Lab, IMDS};
+use crate::support::scene::{ChildGuard, TempDir};
+use cloud_network::config::Config;
+use cloud_network::daemon::reconcile::plan_round;
+use cloud_network::daemon::setup::plan_settings;
+use cloud_network::emulator::{self, Emulator, EmulatorConfig};
+use cloud_network::metadata::{Instance, ProviderKind};
+use cloud_network::netlink::Netlink;
+use cloud_network::plan::Owned;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the daemon's API listens inside the VM namespace.
+pub const API: &str = "127.0.0.1:5209";
+
+/// A lab with its emulator in this process. Fields drop in order: emulator, lab, files.
+pub struct BenchLab {
+    pub emulator: Emulator,
+    pub lab: Lab,
+    pub dir: TempDir,
+}
+
+impl BenchLab {
+    /// A lab for `scenario` (text in the emulator's format) with an in-process emulator on
+    /// 169.254.169.254:80 in its cloud namespace (EC2: IMDSv2 required).
+    pub fn up(provider: ProviderKind, scenario: &str) -> BenchLab {
+        let dir = TempDir::new("fp");
+        let path = dir.path().join("scenario.json");
+        std::fs::write(&path, scenario).expect("write the scenario");
+        let binary = Path::new(env!("CARGO_BIN_EXE_cloud-network"));
+        let mut lab = Lab::up(&unique_name("fp"), provider, &path, binary);
+        lab.stop_emulator();
+        let config = EmulatorConfig {
+            provider,
+            scenario: Some(path),
+            listen: (IMDS, 80).into(),
+            fault: emulator::Fault::None,
+            require_token: provider == ProviderKind::Aws,
+        };
+        let emulator = in_netns(lab.cloud.name(), || emulator::start(config))
+            .expect("start the emulator in the cloud namespace");
+        BenchLab { emulator, lab, dir }
+    }
+
+    /// Starts the release daemon in the VM; `extra` goes into `[System]`.
+    pub fn daemon(&self, extra: &str) -> RunningDaemon {
+        RunningDaemon::start(self, Path::new(env!("CARGO_BIN_EXE_cloud-network")), extra)
+    }
+
+    /// Starts `binary` (a build of the daemon) in the VM.
+    pub fn daemon_binary(&self, binary: &Path, extra: &str) -> RunningDaemon {
+        RunningDaemon::start(self, binary, extra)
+    }
+
+    /// True when the kernel of the VM holds everything the lab's metadata asks for.
+    pub fn configured(&self, netlink: &mut Netlink) -> bool {
+        configured(netlink, &self.lab.instance)
+    }
+
+    /// A netlink socket opened inside the VM namespace.
+    pub fn vm_netlink(&self) -> Netlink {
+        in_netns(self.lab.vm.name(), Netlink::open).expect("netlink in the VM")
+    }
+
+    /// Polls (about every millisecond) until the VM is configured; the time it took from
+    /// `since`, or None after `limit`.
+    pub fn wait_configured(&self, since: Instant, limit: Duration) -> Option<Duration> {
+        let mut netlink = self.vm_netlink();
+        while since.elapsed() < limit {
+            if self.configured(&mut netlink) {
+                return Some(since.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+}
+
+/// Nothing left to add for `instance`: the daemon's planner (default settings) plans no change.
+pub fn configured(netlink: &mut Netlink, instance: &Instance) -> bool {
+    let Ok(kernel) = netlink.state() else {
+        return false;
+    };
+    let settings = plan_settings(&Config::default());
+    plan_round(instance, &kernel, &Owned::default(), &settings)
+        .changes
+        .is_empty()
+}
+
+/// The daemon process, killed on drop, and the socket its `READY=1` arrives on.
+pub struct RunningDaemon {
+    child: ChildGuard,
+    pub pid: u32,
+    pub started: Instant,
+    notify: UnixDatagram,
+    log: PathBuf,
+}
+
+impl RunningDaemon {
+    fn start(lab: &BenchLab, binary: &Path, extra: &str) -> RunningDaemon {
+        let dir = lab.dir.path();
+        let state = dir.join("state");
+        let config = dir.join("cloud-network.toml");
+        let text = format!(
+            "[System]\nProvider = \"{}\"\nMetadataEndpoint = \"http://{IMDS}\"\n\
+             StateDir = \"{}\"\nLogLevel = \"info\"\n{extra}\n[Network]\nListen = \"{API}\"\n",
+            lab.lab.provider,
+            state.display()
+        );
+        std::fs::write(&config, text).expect("write the daemon config");
+        let socket_path = dir.join("notify");
+        let _ = std::fs::remove_file(&socket_path);
+        let notify = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+        // The daemon may switch to the `cloud-network` user before it notifies.
+        let writable = std::fs::Permissions::from_mode(0o666);
+        std::fs::set_permissions(&socket_path, writable).expect("chmod the notify socket");
+        let log = dir.join("daemon.log");
+        let stderr = std::fs::File::create(&log).expect("create the daemon log");
+        let mut command = Command::new(binary);
+        command
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let (child, started) = in_netns(lab.lab.vm.name(), move || {
+            let started = Instant::now();
+            (command.spawn().expect("spawn the daemon"), started)
+        });
+        RunningDaemon {
+            pid: child.id(),
+            child: ChildGuard(child),
+            started,
+            notify,
+            log,
+        }
+    }
+
+    /// Time from spawning to the `READY=1` datagram, or None after `limit`.
+    pub fn wait_ready(&self, limit: Duration) -> Option<Duration> {
+        self.notify
+            .set_read_timeout(Some(limit))
+            .expect("notify socket timeout");
+        let mut buf = [0u8; 512];
+        loop {
+            let n = self.notify.recv(&mut buf).ok()?;
+            if buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1") {
+                return Some(self.started.elapsed());
+            }
+        }
+    }
+
+    /// What the daemon logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A numeric field of `/proc/PID/status` (`VmHWM` in KiB, `Threads`).
+    pub fn proc_status(&mut self, field: &str) -> u64 {
+        assert!(
+            matches!(self.child.0.try_wait(), Ok(None)),
+            "the daemon died; its log:\n{}",
+            self.log_text()
+        );
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .expect("read /proc/PID/status");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid))
+    }
+
+    /// CPU time of all the daemon's threads so far (`/proc/PID/task/*/schedstat`, in ns).
+    pub fn cpu_time(&self) -> Duration {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid)).expect("task dir");
+        let nanos: u64 = tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+}

@@ -1,0 +1,246 @@
+//! The footprint figures measured on the release daemon in a lab VM: steady-state memory and
+//! threads, start → configured, metadata requests and CPU per refresh, hot-plug → configured,
+//! and API throughput with a keep-alive load generator on two threads.
+
+use crate::daemon::{BenchLab, RunningDaemon, API};
+use crate::support::lab::{in_netns, instance_of};
+use cloud_network::metadata::ProviderKind;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const AZURE_2NIC: &str = include_str!("../../src/emulator/scenarios/azure.json");
+pub const AZURE_3NIC: &str = include_str!("../scenarios/azure-3nic.json");
+pub const AWS_3NIC: &str = include_str!("../scenarios/aws-3nic.json");
+pub const GCP_3NIC: &str = include_str!("../scenarios/gcp-3nic.json");
+const CONFIGURE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The daemon of a fresh lab, configured and ready.
+fn ready_daemon(lab: &BenchLab, extra: &str) -> RunningDaemon {
+    ready(lab, lab.daemon(extra))
+}
+
+fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
+    if daemon.wait_ready(CONFIGURE_LIMIT).is_none() {
+        panic!("no READY=1; the daemon's log:\n{}", daemon.log_text());
+    }
+    lab.wait_configured(Instant::now(), CONFIGURE_LIMIT)
+        .expect("the VM configured");
+    daemon
+}
+
+/// Peak and current resident memory (KiB) and threads after `run` with 3 NICs on Azure.
+pub struct Memory {
+    pub hwm_kib: u64,
+    pub rss_kib: u64,
+    pub threads: u64,
+}
+
+/// `binary` (the glibc or the musl build) for `run`, refreshing every 10 s.
+pub fn memory(binary: &Path, run: Duration) -> Memory {
+    let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
+    let mut daemon = ready(&lab, lab.daemon_binary(binary, "RefreshTimer = \"10s\""));
+    std::thread::sleep(run.saturating_sub(daemon.started.elapsed()));
+    Memory {
+        hwm_kib: daemon.proc_status("VmHWM"),
+        rss_kib: daemon.proc_status("VmRSS"),
+        threads: daemon.proc_status("Threads"),
+    }
+}
+
+/// One start on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured.
+pub fn start() -> (Duration, Duration) {
+    let lab = BenchLab::up(ProviderKind::Azure, AZURE_2NIC);
+    let mut netlink = lab.vm_netlink();
+    assert!(!lab.configured(&mut netlink), "configured before the start");
+    let daemon = lab.daemon("RefreshTimer = \"1h\"");
+    let kernel = lab
+        .wait_configured(daemon.started, CONFIGURE_LIMIT)
+        .expect("the VM configured");
+    let ready = daemon.wait_ready(CONFIGURE_LIMIT).expect("READY=1");
+    (ready, kernel)
+}
+
+/// Metadata requests and daemon CPU time of one provider with 3 NICs.
+pub struct Requests {
+    pub at_start: usize,
+    /// Per timed refresh (Azure, EC2) or per metadata change (GCP).
+    pub per_refresh: Vec<usize>,
+    pub cpu_per_refresh: Duration,
+    /// GCP: requests during an idle period of `idle` (the long poll waits).
+    pub idle: Option<(Duration, usize)>,
+}
+
+/// Azure and EC2: refreshes every second for `refreshes` seconds, each burst of requests
+/// counted apart. GCP: no timer; `refreshes` metadata changes, then an idle period.
+pub fn requests(provider: ProviderKind, refreshes: usize, idle: Duration) -> Requests {
+    let scenario = match provider {
+        ProviderKind::Azure => AZURE_3NIC,
+        ProviderKind::Aws => AWS_3NIC,
+        ProviderKind::Gcp => GCP_3NIC,
+    };
+    let mut lab = BenchLab::up(provider, scenario);
+    let daemon = ready_daemon(&lab, "RefreshTimer = \"1s\"");
+    settle(&lab, Duration::from_millis(300));
+    let at_start = lab.emulator.requests().len();
+    let cpu_before = daemon.cpu_time();
+    let per_refresh = match provider {
+        ProviderKind::Gcp => gcp_changes(&mut lab, refreshes),
+        _ => (0..refreshes).map(|_| next_burst(&lab)).collect(),
+    };
+    let cpu = daemon.cpu_time() - cpu_before;
+    let idle = (provider == ProviderKind::Gcp).then(|| {
+        let before = lab.emulator.requests().len();
+        std::thread::sleep(idle);
+        (idle, lab.emulator.requests().len() - before)
+    });
+    Requests {
+        at_start,
+        cpu_per_refresh: cpu / u32::try_from(per_refresh.len().max(1)).unwrap_or(1),
+        per_refresh,
+        idle,
+    }
+}
+
+/// Waits until no request arrived for `quiet`.
+fn settle(lab: &BenchLab, quiet: Duration) {
+    let mut count = lab.emulator.requests().len();
+    let mut since = Instant::now();
+    while since.elapsed() < quiet {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = lab.emulator.requests().len();
+        if now != count {
+            (count, since) = (now, Instant::now());
+        }
+    }
+}
+
+/// The requests of the next refresh: the first one after now, until 300 ms pass without one.
+fn next_burst(lab: &BenchLab) -> usize {
+    let before = lab.emulator.requests().len();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.emulator.requests().len() == before {
+        assert!(Instant::now() < deadline, "no refresh within 5 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    settle(lab, Duration::from_millis(300));
+    lab.emulator.requests().len() - before
+}
+
+/// GCP: each change (one alias range added to the third NIC, then removed) ends the pending
+/// long poll; the requests up to the next pending one are counted.
+fn gcp_changes(lab: &mut BenchLab, changes: usize) -> Vec<usize> {
+    let base: serde_json::Value = serde_json::from_str(GCP_3NIC).expect("GCP scenario");
+    (0..changes)
+        .map(|n| {
+            let mut doc = base.clone();
+            if n % 2 == 0 {
+                doc["instance"]["networkInterfaces"][2]["ipAliases"] =
+                    serde_json::json!(["172.16.2.32/28", "172.16.2.64/28"]);
+            }
+            let text = doc.to_string();
+            let before = lab.emulator.requests().len();
+            lab.lab.set_scenario(&text);
+            lab.emulator.set_scenario_text(&text).expect("GCP scenario");
+            lab.wait_configured(Instant::now(), CONFIGURE_LIMIT)
+                .expect("the change applied");
+            settle(lab, Duration::from_millis(300));
+            lab.emulator.requests().len() - before
+        })
+        .collect()
+}
+
+/// Hot-plug on Azure: the metadata lists a third NIC; its link appears (`metadata_delay`
+/// later the metadata does, when given). Time from the link to the kernel configured.
+pub fn hotplug(metadata_delay: Option<Duration>) -> Duration {
+    let mut lab = BenchLab::up(ProviderKind::Azure, AZURE_2NIC);
+    let _daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
+    let grown = instance_of(ProviderKind::Azure, AZURE_3NIC);
+    let publish = |lab: &mut BenchLab| {
+        lab.lab.set_scenario(AZURE_3NIC);
+        lab.emulator
+            .set_scenario_text(AZURE_3NIC)
+            .expect("Azure scenario");
+    };
+    if metadata_delay.is_none() {
+        publish(&mut lab);
+    }
+    let appeared = Instant::now();
+    lab.lab.attach(2, &grown.nics[2]);
+    if let Some(delay) = metadata_delay {
+        std::thread::sleep(delay.saturating_sub(appeared.elapsed()));
+        publish(&mut lab);
+    }
+    lab.wait_configured(appeared, CONFIGURE_LIMIT)
+        .expect("the hot-plugged NIC configured")
+}
+
+/// API load: `GET /api/cloud/network` on two threads, one keep-alive connection each.
+pub struct Throughput {
+    pub per_second: f64,
+    pub p99: Duration,
+}
+
+pub fn api(duration: Duration) -> Throughput {
+    let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
+    let _daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
+    let vm = lab.lab.vm.name().to_string();
+    let start = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| in_netns(&vm, || load(duration))))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("load thread"))
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    Throughput {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p99,
+    }
+}
+
+/// Requests on one keep-alive connection for `duration`; the latency of each.
+fn load(duration: Duration) -> Vec<Duration> {
+    let stream = TcpStream::connect(API).expect("connect to the API");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let mut reader = BufReader::new(stream);
+    let request = b"GET /api/cloud/network HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let deadline = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let sent = Instant::now();
+        writer.write_all(request).expect("send a request");
+        read_response(&mut reader);
+        latencies.push(sent.elapsed());
+    }
+    latencies
+}
+
+/// Reads one response (head, then `Content-Length` bytes), asserting a 200.
+fn read_response(reader: &mut BufReader<TcpStream>) {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    assert!(line.starts_with("HTTP/1.1 200"), "API answered {line:?}");
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("header line");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("Content-Length");
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).expect("body");
+}

@@ -5,9 +5,10 @@
 use super::desired::{Desired, NicPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, KernelState, Route};
+use crate::kernel::{Address, Change, Family, KernelState, Route};
 use crate::metadata::Mac;
 use serde::Serialize;
+use std::net::IpAddr;
 
 /// The NIC a change is made for, so the ownership record can file it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,8 +82,9 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
                 .push(planned(None, Change::DelRule(rule.clone())));
         }
     }
+    let deleted = deleted_ips(&stages);
     for nic in &desired.nics {
-        add_missing(nic, kernel, owned, &mut stages, &mut conflicts);
+        add_missing(nic, kernel, owned, &deleted, &mut stages, &mut conflicts);
     }
     for rule in &desired.global_rules {
         if !kernel.has_rule(rule) {
@@ -166,10 +168,24 @@ fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) 
     })
 }
 
+/// The (link, IP) of every address this round deletes: one wanted again (with another prefix,
+/// e.g. after its subnet changed) must be added back in the same round.
+fn deleted_ips(stages: &Stages) -> Vec<(u32, IpAddr)> {
+    stages
+        .del_addresses
+        .iter()
+        .filter_map(|planned| match &planned.change {
+            Change::DelAddress(a) => Some((a.ifindex, a.addr.addr())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn add_missing(
     plan: &NicPlan,
     kernel: &KernelIndex,
     owned: &Owned,
+    deleted: &[(u32, IpAddr)],
     stages: &mut Stages,
     conflicts: &mut Vec<Route>,
 ) {
@@ -198,20 +214,42 @@ fn add_missing(
         ));
     }
     // An address is present when the link has that IP, whatever its prefix or lifetimes:
-    // DHCP's primary address and hand-made ones are left exactly as they are.
-    let missing = |a: &&Address| !kernel.has_ip(a.ifindex, a.addr.addr());
+    // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
+    // this round is missing.
+    let missing = |a: &&Address| {
+        let ip = (a.ifindex, a.addr.addr());
+        !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
+    };
     for address in plan.addresses.iter().filter(missing) {
         stages
             .add_addresses
             .push(planned(nic_ref, Change::AddAddress(address.clone())));
     }
     let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
+    let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
+    // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
+    // ones of it (even when the address comes back with another prefix this same round).
+    let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
+    let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
     for route in &plan.routes {
         if kernel.has_route(route) {
+            if !loses_source(route) {
+                continue;
+            }
+            if ours(route) {
+                let delete = Change::DelRoute(route.clone());
+                stages.del_routes.push(planned(nic_ref, delete));
+            } else if !flushed(route) {
+                conflicts.push(route.clone());
+                continue;
+            }
+            let add = Change::AddRoute(route.clone());
+            stages.add_routes.push(planned(nic_ref, add));
             continue;
         }
-        let displaced_by_ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
-        let foreign = kernel.routes_in_slot(route).any(|k| !displaced_by_ours(k));
+        let foreign = kernel
+            .routes_in_slot(route)
+            .any(|k| !ours(k) && !flushed(k));
         if foreign {
             conflicts.push(route.clone());
         } else {

@@ -4,9 +4,12 @@
 # (crash-*, timeout-*, oom-*, leak-*) into tests/fuzz/regressions/<target>/, where
 # `cargo test --test fuzz_regressions` replays it from then on. Exits non-zero on a finding.
 # Usage: tests/fuzz/run.sh [SECONDS]        FUZZ_TARGETS="api_request ec2_parse" tests/fuzz/run.sh 600
+# FUZZ_BUILD adds cargo-fuzz build flags: CI uses "--dev --sanitizer none" (a much quicker build;
+# safe Rust gains little from ASan); the default is cargo-fuzz's optimized ASan build.
 set -euo pipefail
 seconds="${1:-30}"
 here="$(cd "$(dirname "$0")" && pwd)"
+read -r -a build_flags <<<"${FUZZ_BUILD:-}"
 all_targets="azure_parse gcp_parse ec2_parse ec2_listing config_parse duration_parse api_request"
 read -r -a targets <<<"${FUZZ_TARGETS:-$all_targets}"
 
@@ -20,7 +23,7 @@ export RUSTC_BOOTSTRAP=1
 cd "$here"
 start=$(date +%s)
 for target in "${targets[@]}"; do
-  cargo fuzz build --fuzz-dir "$here" "$target"
+  cargo fuzz build --fuzz-dir "$here" "${build_flags[@]}" "$target"
 done
 echo "run.sh: built ${#targets[@]} targets in $(($(date +%s) - start)) s"
 
@@ -28,7 +31,7 @@ found=0
 for target in "${targets[@]}"; do
   rm -rf "artifacts/$target"
   status=0
-  cargo fuzz run --fuzz-dir "$here" "$target" "corpus/$target" -- \
+  cargo fuzz run --fuzz-dir "$here" "${build_flags[@]}" "$target" "corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || status=$?
   for artifact in "artifacts/$target"/*; do
     [ -f "$artifact" ] || continue

@@ -5,8 +5,8 @@
 use super::desired::{Desired, NicPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, Family, KernelState, Route};
-use crate::metadata::Mac;
+use crate::kernel::{Address, Change, Family, KernelState, Route, RouteType, TABLE_MAIN};
+use crate::metadata::{IpNet, Mac};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -250,7 +250,7 @@ fn add_missing(
         let foreign = kernel
             .routes_in_slot(route)
             .any(|k| !ours(k) && !flushed(k));
-        if foreign {
+        if foreign || gateway_unreachable(route, conflicts, kernel) {
             conflicts.push(route.clone());
         } else {
             stages
@@ -263,4 +263,28 @@ fn add_missing(
             .add_rules
             .push(planned(nic_ref, Change::AddRule(rule.clone())));
     }
+}
+
+/// True when an IPv4 route's gateway needs our link route on its device, that route was left
+/// out for a foreign one (on another device), and nothing else in the table or in main reaches
+/// the gateway there: the kernel would refuse the route (ENETUNREACH).
+fn gateway_unreachable(route: &Route, conflicts: &[Route], kernel: &KernelIndex) -> bool {
+    let Some(IpAddr::V4(gateway)) = route.gateway else {
+        return false;
+    };
+    let reaches = |k: &Route| {
+        k.gateway.is_none()
+            && k.kind == RouteType::Unicast
+            && k.oif == route.oif
+            && matches!(k.dst, IpNet::V4(net) if net.contains(gateway))
+    };
+    let ours_left_out = conflicts
+        .iter()
+        .any(|c| c.table == route.table && reaches(c));
+    let in_kernel = kernel
+        .state
+        .routes
+        .iter()
+        .any(|k| (k.table == route.table || k.table == TABLE_MAIN) && reaches(k));
+    ours_left_out && !in_kernel
 }

@@ -592,3 +592,39 @@ fn a_route_whose_source_address_is_replaced_is_replaced_too() {
         "deleting the address would strip the route of its source: replaced around it"
     );
 }
+
+#[test]
+fn a_default_route_whose_link_route_is_held_by_another_device_is_left_out() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    kernel.routes.push(Route {
+        table: 10001,
+        dst: "10.4.0.0/24".parse().unwrap(),
+        gateway: None,
+        src: None,
+        oif: Some(9),
+        protocol: 4,
+        scope: Scope::Link,
+        kind: RouteType::Unicast,
+        onlink: false,
+    });
+    let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
+    let result = diff(&want, &kernel, &Owned::default());
+    let name_of = link_namer(&kernel);
+    let conflicts: Vec<String> = result
+        .conflicts
+        .iter()
+        .map(|r| super::render::route_spec(r, &name_of))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            "10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "default via 10.4.0.1 dev eth1 table 10001 proto 201",
+        ],
+        "the gateway is unreachable on eth1 in that table: the kernel would refuse the default"
+    );
+    assert!(!result
+        .changes
+        .iter()
+        .any(|c| matches!(c.change, Change::AddRoute(_))));
+}

@@ -581,6 +581,7 @@ fn add_foreign_route(rng: &mut Rng, model: &mut Model, want: &Desired, settings:
             protocol: RTPROT_DHCP,
             gateway: None,
             src: None,
+            oif: if rng.chance(30) { Some(31) } else { r.oif },
             ..(*r).clone()
         },
         None => Route {

@@ -1,4 +1,4 @@
-//! Fuzz target `api_request`: the input goes through `harness::run("api_request", ..)` (see ../harness.rs).
+//! Fuzz target `api_request`: the input goes to `harness::run` (see ../harness.rs).
 #![no_main]
 
 #[path = "../harness.rs"]

@@ -1,4 +1,4 @@
-//! Fuzz target `duration_parse`: the input goes through `harness::run("duration_parse", ..)` (see ../harness.rs).
+//! Fuzz target `duration_parse`: the input goes to `harness::run` (see ../harness.rs).
 #![no_main]
 
 #[path = "../harness.rs"]

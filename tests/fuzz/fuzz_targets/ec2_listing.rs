@@ -1,4 +1,4 @@
-//! Fuzz target `ec2_listing`: the input goes through `harness::run("ec2_listing", ..)` (see ../harness.rs).
+//! Fuzz target `ec2_listing`: the input goes to `harness::run` (see ../harness.rs).
 #![no_main]
 
 #[path = "../harness.rs"]

@@ -1,4 +1,4 @@
-//! Fuzz target `ec2_parse`: the input goes through `harness::run("ec2_parse", ..)` (see ../harness.rs).
+//! Fuzz target `ec2_parse`: the input goes to `harness::run` (see ../harness.rs).
 #![no_main]
 
 #[path = "../harness.rs"]

@@ -1,4 +1,4 @@
-//! Fuzz target `gcp_parse`: the input goes through `harness::run("gcp_parse", ..)` (see ../harness.rs).
+//! Fuzz target `gcp_parse`: the input goes to `harness::run` (see ../harness.rs).
 #![no_main]
 
 #[path = "../harness.rs"]

@@ -3,7 +3,8 @@
 # Installs cargo-fuzz when missing, seeds the corpora, and copies whatever libFuzzer finds
 # (crash-*, timeout-*, oom-*, leak-*) into tests/fuzz/regressions/<target>/, where
 # `cargo test --test fuzz_regressions` replays it from then on. Exits non-zero on a finding.
-# Usage: tests/fuzz/run.sh [SECONDS]        FUZZ_TARGETS="api_request ec2_parse" tests/fuzz/run.sh 600
+# Usage: tests/fuzz/run.sh [SECONDS]
+#        FUZZ_TARGETS="api_request ec2_parse" tests/fuzz/run.sh 600
 # FUZZ_BUILD adds cargo-fuzz build flags: CI uses "--dev --sanitizer none" (a much quicker build;
 # safe Rust gains little from ASan); the default is cargo-fuzz's optimized ASan build.
 set -euo pipefail
@@ -37,7 +38,7 @@ for target in "${targets[@]}"; do
     [ -f "$artifact" ] || continue
     mkdir -p "regressions/$target"
     cp "$artifact" "regressions/$target/"
-    echo "run.sh: $target found $(basename "$artifact"), kept in tests/fuzz/regressions/$target/" >&2
+    echo "run.sh: $target found $(basename "$artifact"): tests/fuzz/regressions/$target/" >&2
     found=1
   done
   if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then

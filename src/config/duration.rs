@@ -65,9 +65,12 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         return Err(DurationError::Negative(input.to_string()));
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: u64 = text
-            .parse()
-            .map_err(|_| DurationError::Overflow(input.to_string()))?;
+        // The same limit as with units (u64 nanoseconds), so every result prints back.
+        let secs = text
+            .parse::<u64>()
+            .ok()
+            .filter(|secs| secs.checked_mul(NANOS_PER_SECOND as u64).is_some())
+            .ok_or_else(|| DurationError::Overflow(input.to_string()))?;
         return Ok(Duration::from_secs(secs));
     }
     let mut rest = text;
@@ -194,6 +197,22 @@ mod tests {
         assert_eq!(
             parse_duration("0.0000000019999999999999s"),
             Ok(Duration::from_nanos(1))
+        );
+    }
+
+    #[test]
+    fn bare_seconds_share_the_nanosecond_limit() {
+        assert_eq!(
+            parse_duration("18446744073"),
+            Ok(Duration::from_secs(18_446_744_073))
+        );
+        assert_eq!(
+            parse_duration("184467441734"),
+            Err(DurationError::Overflow("184467441734".into()))
+        );
+        assert_eq!(
+            parse_duration("184467441734s"),
+            Err(DurationError::Overflow("184467441734s".into()))
         );
     }
 

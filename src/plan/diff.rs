@@ -5,9 +5,10 @@
 use super::desired::{Desired, NicPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, KernelState, Route};
-use crate::metadata::Mac;
+use crate::kernel::{Address, Change, Family, KernelState, Route, RouteType, TABLE_MAIN};
+use crate::metadata::{IpNet, Mac};
 use serde::Serialize;
+use std::net::IpAddr;
 
 /// The NIC a change is made for, so the ownership record can file it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,8 +82,9 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
                 .push(planned(None, Change::DelRule(rule.clone())));
         }
     }
+    let deleted = deleted_ips(&stages);
     for nic in &desired.nics {
-        add_missing(nic, kernel, owned, &mut stages, &mut conflicts);
+        add_missing(nic, kernel, owned, &deleted, &mut stages, &mut conflicts);
     }
     for rule in &desired.global_rules {
         if !kernel.has_rule(rule) {
@@ -166,10 +168,24 @@ fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) 
     })
 }
 
+/// The (link, IP) of every address this round deletes: one wanted again (with another prefix,
+/// e.g. after its subnet changed) must be added back in the same round.
+fn deleted_ips(stages: &Stages) -> Vec<(u32, IpAddr)> {
+    stages
+        .del_addresses
+        .iter()
+        .filter_map(|planned| match &planned.change {
+            Change::DelAddress(a) => Some((a.ifindex, a.addr.addr())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn add_missing(
     plan: &NicPlan,
     kernel: &KernelIndex,
     owned: &Owned,
+    deleted: &[(u32, IpAddr)],
     stages: &mut Stages,
     conflicts: &mut Vec<Route>,
 ) {
@@ -198,21 +214,43 @@ fn add_missing(
         ));
     }
     // An address is present when the link has that IP, whatever its prefix or lifetimes:
-    // DHCP's primary address and hand-made ones are left exactly as they are.
-    let missing = |a: &&Address| !kernel.has_ip(a.ifindex, a.addr.addr());
+    // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
+    // this round is missing.
+    let missing = |a: &&Address| {
+        let ip = (a.ifindex, a.addr.addr());
+        !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
+    };
     for address in plan.addresses.iter().filter(missing) {
         stages
             .add_addresses
             .push(planned(nic_ref, Change::AddAddress(address.clone())));
     }
     let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
+    let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
+    // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
+    // ones of it (even when the address comes back with another prefix this same round).
+    let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
+    let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
     for route in &plan.routes {
         if kernel.has_route(route) {
+            if !loses_source(route) {
+                continue;
+            }
+            if ours(route) {
+                let delete = Change::DelRoute(route.clone());
+                stages.del_routes.push(planned(nic_ref, delete));
+            } else if !flushed(route) {
+                conflicts.push(route.clone());
+                continue;
+            }
+            let add = Change::AddRoute(route.clone());
+            stages.add_routes.push(planned(nic_ref, add));
             continue;
         }
-        let displaced_by_ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
-        let foreign = kernel.routes_in_slot(route).any(|k| !displaced_by_ours(k));
-        if foreign {
+        let foreign = kernel
+            .routes_in_slot(route)
+            .any(|k| !ours(k) && !flushed(k));
+        if foreign || gateway_unreachable(route, conflicts, kernel) {
             conflicts.push(route.clone());
         } else {
             stages
@@ -225,4 +263,28 @@ fn add_missing(
             .add_rules
             .push(planned(nic_ref, Change::AddRule(rule.clone())));
     }
+}
+
+/// True when an IPv4 route's gateway needs our link route on its device, that route was left
+/// out for a foreign one (on another device), and nothing else in the table or in main reaches
+/// the gateway there: the kernel would refuse the route (ENETUNREACH).
+fn gateway_unreachable(route: &Route, conflicts: &[Route], kernel: &KernelIndex) -> bool {
+    let Some(IpAddr::V4(gateway)) = route.gateway else {
+        return false;
+    };
+    let reaches = |k: &Route| {
+        k.gateway.is_none()
+            && k.kind == RouteType::Unicast
+            && k.oif == route.oif
+            && matches!(k.dst, IpNet::V4(net) if net.contains(gateway))
+    };
+    let ours_left_out = conflicts
+        .iter()
+        .any(|c| c.table == route.table && reaches(c));
+    let in_kernel = kernel
+        .state
+        .routes
+        .iter()
+        .any(|k| (k.table == route.table || k.table == TABLE_MAIN) && reaches(k));
+    ours_left_out && !in_kernel
 }

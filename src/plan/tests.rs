@@ -646,3 +646,94 @@ fn nothing_is_adopted_from_a_kernel_we_never_touched() {
     assert!(adopted.is_empty(), "{adopted:?}");
     assert_eq!(adopted.len(), 0);
 }
+
+#[test]
+fn an_address_whose_prefix_changes_is_replaced_in_the_same_round() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    instance.nics[1].ipv4 = vec![
+        "10.4.0.5/28".parse().unwrap(),
+        "10.4.0.6/28".parse().unwrap(),
+    ];
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
+            "ip address del 10.4.0.5/24 dev eth1",
+            "ip address del 10.4.0.6/24 dev eth1",
+            "ip address add 10.4.0.5/28 dev eth1 noprefixroute",
+            "ip address add 10.4.0.6/28 dev eth1 noprefixroute",
+            "ip route add 10.4.0.0/28 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+        ]
+    );
+    let again = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(again, [], "converged in one round");
+}
+
+#[test]
+fn a_route_whose_source_address_is_replaced_is_replaced_too() {
+    let settings = PlanSettings {
+        supplementary: vec!["eth0".into()],
+        ..PlanSettings::default()
+    };
+    let mut instance = azure_instance();
+    instance.nics.truncate(1);
+    instance.nics[0].ipv6 = vec!["2001:db8::4/64".parse().unwrap()];
+    instance.nics[0].subnet6 = Some("2001:db8::/64".parse().unwrap());
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    instance.nics[0].ipv6 = vec!["2001:db8::4/128".parse().unwrap()];
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip -6 route del 2001:db8::/64 dev eth0 table 10000 proto 201 src 2001:db8::4",
+            "ip address del 2001:db8::4/64 dev eth0",
+            "ip address add 2001:db8::4/128 dev eth0 noprefixroute",
+            "ip -6 route add 2001:db8::/64 dev eth0 table 10000 proto 201 src 2001:db8::4",
+        ],
+        "deleting the address would strip the route of its source: replaced around it"
+    );
+}
+
+#[test]
+fn a_default_route_whose_link_route_is_held_by_another_device_is_left_out() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    kernel.routes.push(Route {
+        table: 10001,
+        dst: "10.4.0.0/24".parse().unwrap(),
+        gateway: None,
+        src: None,
+        oif: Some(9),
+        protocol: 4,
+        scope: Scope::Link,
+        kind: RouteType::Unicast,
+        onlink: false,
+    });
+    let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
+    let result = diff(&want, &kernel, &Owned::default());
+    let name_of = link_namer(&kernel);
+    let conflicts: Vec<String> = result
+        .conflicts
+        .iter()
+        .map(|r| super::render::route_spec(r, &name_of))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            "10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
+            "default via 10.4.0.1 dev eth1 table 10001 proto 201",
+        ],
+        "the gateway is unreachable on eth1 in that table: the kernel would refuse the default"
+    );
+    assert!(!result
+        .changes
+        .iter()
+        .any(|c| matches!(c.change, Change::AddRoute(_))));
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fills tests/fuzz/corpus/<target>/ (not committed) with the committed hand-written seeds and,
+# when ../shared/fixtures is there, with the real metadata bodies: Azure and GCP documents, the
+# EC2 flat maps (the very format ec2_parse reads) and the packaged default config.
+# Usage: tests/fuzz/seed.sh        FIXTURES=/other/fixtures tests/fuzz/seed.sh
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+fixtures="${FIXTURES:-$here/../../../shared/fixtures}"
+corpus="$here/corpus"
+targets=(azure_parse gcp_parse ec2_parse ec2_listing config_parse duration_parse api_request)
+
+for target in "${targets[@]}"; do
+  mkdir -p "$corpus/$target"
+  cp "$here/seeds/$target/"* "$corpus/$target/"
+done
+cp "$here/../../packaging/cloud-network.toml" "$corpus/config_parse/packaged-default.toml"
+
+if [ ! -d "$fixtures" ]; then
+  echo "seed.sh: no fixtures at $fixtures; corpora hold the committed seeds only" >&2
+  exit 0
+fi
+cp "$fixtures"/azure/*.json "$corpus/azure_parse/"
+cp "$fixtures"/gcp/*.json "$corpus/gcp_parse/"
+for dir in "$fixtures"/ec2/*/; do
+  cp "$dir/metadata.json" "$corpus/ec2_parse/ec2-$(basename "$dir").json"
+done
+echo "seed.sh: corpora seeded in $corpus"

@@ -338,7 +338,7 @@ fn check_exact(
     }
     for plan in &want.nics {
         let link = kernel.links.iter().find(|l| l.index == plan.ifindex);
-        if !link.is_some_and(|l| l.up && plan.mtu.map_or(true, |m| m == l.mtu)) {
+        if !link.is_some_and(|l| l.up && plan.mtu.is_none_or(|m| m == l.mtu)) {
             return Err(format!("link {} not up with its MTU", plan.name));
         }
     }

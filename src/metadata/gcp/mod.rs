@@ -9,7 +9,7 @@ pub use parse::{parse, parse_network_interfaces, parse_value, region_of_zone};
 use super::http::{Http, Method, Reply};
 use super::json::parse_json;
 use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const INSTANCE_PATH: &str = "/computeMetadata/v1/instance/?recursive=true";
 pub const ROOT_PATH: &str = "/computeMetadata/v1/?recursive=true";
@@ -17,12 +17,18 @@ pub const ROOT_PATH: &str = "/computeMetadata/v1/?recursive=true";
 pub const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
 
 const FLAVOR: (&str, &str) = ("Metadata-Flavor", "Google");
+/// The root document (project attributes, ssh keys) is read again after this long; in between
+/// the system view is that copy with the latest instance document in it, at no request.
+pub const ROOT_MAX_AGE: Duration = Duration::from_secs(600);
 
 pub struct Gcp {
     base: String,
     http: Http,
     /// The ETag of the last instance document, for `wait_for_change`.
     etag: Option<String>,
+    /// The last instance document, and the last root document with when it was read.
+    instance_raw: Option<serde_json::Value>,
+    root: Option<(Instant, serde_json::Value)>,
 }
 
 impl Gcp {
@@ -32,6 +38,8 @@ impl Gcp {
             base: base.trim_end_matches('/').to_string(),
             http,
             etag: None,
+            instance_raw: None,
+            root: None,
         }
     }
 
@@ -50,6 +58,7 @@ impl Gcp {
     fn instance_from(&mut self, reply: Reply) -> Result<Instance, FetchError> {
         let instance = parse(&reply.body).map_err(parse_failed)?;
         self.etag = reply.etag;
+        self.instance_raw = Some(instance.raw.clone());
         Ok(instance)
     }
 
@@ -93,9 +102,20 @@ impl Provider for Gcp {
         self.instance_from(reply)
     }
 
+    /// The root document: read when the copy is older than [`ROOT_MAX_AGE`], otherwise that
+    /// copy with the latest instance document in place (a change costs one request, not two).
     fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
+        if let (Some((read, root)), Some(instance)) = (&self.root, &self.instance_raw) {
+            if read.elapsed() < ROOT_MAX_AGE {
+                let mut system = root.clone();
+                system["instance"] = instance.clone();
+                return Ok(system);
+            }
+        }
         let url = format!("{}{ROOT_PATH}", self.base);
-        parse_json(&self.get(&url, None)?.body).map_err(parse_failed)
+        let root = parse_json(&self.get(&url, None)?.body).map_err(parse_failed)?;
+        self.root = Some((Instant::now(), root.clone()));
+        Ok(root)
     }
 
     /// Without a previous ETag there is nothing to compare with: this fetches and reports the

@@ -316,3 +316,32 @@ fn etag_is_escaped_in_the_query() {
     assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     assert_eq!(query_escape("0aF-_.~"), "0aF-_.~");
 }
+
+#[test]
+fn a_changed_instance_reuses_the_recent_root_at_no_request() {
+    let root =
+        format!(r#"{{"instance":{INSTANCE},"project":{{"numericProjectId":728618928092}}}}"#);
+    let changed = INSTANCE.replacen("{", "{\"description\":\"changed\",", 1);
+    let server = ScriptedServer::start(vec![
+        google(INSTANCE, "e1"),
+        google(&root, "r1"),
+        google(&changed, "e2"),
+    ]);
+    let http = Http::new(fast());
+    let mut gcp = Gcp::new(server.base(), http.clone());
+    gcp.fetch().unwrap();
+    assert_eq!(
+        gcp.fetch_system().unwrap()["project"]["numericProjectId"],
+        728618928092u64
+    );
+    let instance = gcp.fetch().unwrap();
+    let system = gcp.fetch_system().unwrap();
+    assert_eq!(
+        http.requests_sent(),
+        3,
+        "the second system view costs no request"
+    );
+    assert_eq!(system["instance"], instance.raw);
+    assert_eq!(system["instance"]["description"], "changed");
+    assert_eq!(system["project"]["numericProjectId"], 728618928092u64);
+}

@@ -41,9 +41,11 @@ pub fn block_shutdown_signals() -> SignalSet {
 impl SignalSet {
     /// The next pending signal of the set, waiting up to `timeout`; `None` when none came.
     pub fn wait(&self, timeout: Duration) -> Option<Signal> {
+        // The field types differ between libcs (musl's time_t is changing); `as _` follows them.
+        // One day of waiting at most keeps any of them from overflowing.
         let timeout = libc::timespec {
-            tv_sec: timeout.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+            tv_sec: timeout.as_secs().min(86_400) as _,
+            tv_nsec: timeout.subsec_nanos() as _,
         };
         // SAFETY: a live sigset_t and timespec; the siginfo pointer may be null.
         let signal = unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), &timeout) };

@@ -385,9 +385,10 @@ fn set_receive_queue(sock: &NlSocket) -> Result<(), NetlinkError> {
 }
 
 fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
+    // `as _` follows each libc's field types (musl's time_t and suseconds_t are changing).
     let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
+        tv_sec: timeout.as_secs().min(86_400) as _,
+        tv_usec: timeout.subsec_micros() as _,
     };
     // SAFETY: the pointer and length describe a live timeval for the duration of the call.
     let rc = unsafe {

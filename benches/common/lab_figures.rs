@@ -155,7 +155,7 @@ fn gcp_changes(lab: &mut BenchLab, changes: usize) -> Vec<usize> {
 /// later the metadata does, when given). Time from the link to the kernel configured.
 pub fn hotplug(metadata_delay: Option<Duration>) -> Duration {
     let mut lab = BenchLab::up(ProviderKind::Azure, AZURE_2NIC);
-    let _daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
+    let daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
     let grown = instance_of(ProviderKind::Azure, AZURE_3NIC);
     let publish = |lab: &mut BenchLab| {
         lab.lab.set_scenario(AZURE_3NIC);
@@ -173,7 +173,12 @@ pub fn hotplug(metadata_delay: Option<Duration>) -> Duration {
         publish(&mut lab);
     }
     lab.wait_configured(appeared, CONFIGURE_LIMIT)
-        .expect("the hot-plugged NIC configured")
+        .unwrap_or_else(|| {
+            panic!(
+                "the hot-plugged NIC was not configured; the daemon's log:\n{}",
+                daemon.log_text()
+            )
+        })
 }
 
 /// API load: `GET /api/cloud/network` on two threads, one keep-alive connection each.

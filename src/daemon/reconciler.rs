@@ -233,13 +233,15 @@ impl Reconciler {
         if wants.fetch {
             self.request_fetch(wants.views);
         }
-        let instance = if wants.metadata_changed {
+        let fetched = if wants.metadata_changed {
             self.take_fetched()
-        } else if wants.reconcile {
-            self.last_good.clone()
         } else {
             None
         };
+        // A kernel event asks for a round even when the inbox held only slow views (or a
+        // failed fetch): the last good metadata is applied again.
+        let instance =
+            fetched.or_else(|| wants.reconcile.then(|| self.last_good.clone()).flatten());
         if let Some(instance) = instance {
             if self.reconcile(&instance) {
                 self.request_fetch(false);

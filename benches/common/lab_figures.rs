@@ -191,6 +191,18 @@ pub fn api(duration: Duration) -> Throughput {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
     let _daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
     let vm = lab.lab.vm.name().to_string();
+    // The system view follows the metadata a moment after the kernel is configured.
+    let served = in_netns(&vm, || {
+        let deadline = Instant::now() + CONFIGURE_LIMIT;
+        while Instant::now() < deadline {
+            if network_view_served() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    });
+    assert!(served, "GET /api/cloud/network never answered 200");
     let start = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
@@ -208,6 +220,19 @@ pub fn api(duration: Duration) -> Throughput {
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p99,
     }
+}
+
+/// One `GET /api/cloud/network` answered 200 (503 until the first system view is in).
+fn network_view_served() -> bool {
+    let Ok(mut stream) = TcpStream::connect(API) else {
+        return false;
+    };
+    let request =
+        b"GET /api/cloud/network HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut line = String::new();
+    stream.write_all(request).is_ok()
+        && BufReader::new(stream).read_line(&mut line).is_ok()
+        && line.starts_with("HTTP/1.1 200")
 }
 
 /// Requests on one keep-alive connection for `duration`; the latency of each.

@@ -484,6 +484,7 @@ fn print_table(rows: &[Row], effort: Effort) {
 /// Removal of everything this process made when it is interrupted: namespaces, the processes
 /// in them, `/etc/netns` entries and temporary files all carry its pid in their names.
 mod cleanup {
+    use crate::support::lab::kill_processes_in;
     use std::path::PathBuf;
     use std::process::Command;
 
@@ -528,18 +529,6 @@ mod cleanup {
             if entry.file_name().to_string_lossy().contains(&mark) {
                 let path = entry.path();
                 let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-            }
-        }
-    }
-
-    fn kill_processes_in(ns: &str) {
-        let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
-            return;
-        };
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            if let Ok(pid) = pid.parse::<libc::pid_t>() {
-                // SAFETY: kill has no memory effects; the pid lives in a namespace we made.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
     }

@@ -73,7 +73,8 @@ pub fn teardown(name: &str) {
     let _ = std::fs::remove_dir_all(hosts_dir(name));
 }
 
-fn kill_processes_in(ns: &str) {
+/// Kills every process left in the namespace `ns` (SIGKILL).
+pub fn kill_processes_in(ns: &str) {
     let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
         return;
     };

@@ -1034,10 +1034,18 @@ impl Drop for ServiceUser {
         if !self.created {
             return;
         }
-        let out = Command::new("userdel").arg("cloud-network").output();
-        if !matches!(&out, Ok(o) if o.status.success()) {
-            eprintln!("warning: could not delete the user cloud-network: {out:?}");
+        // A daemon of this test may take a moment to be gone after it was killed: userdel
+        // refuses while a process of the user lives, so try a few times.
+        let mut out = None;
+        for _ in 0..20 {
+            let attempt = Command::new("userdel").arg("cloud-network").output();
+            if matches!(&attempt, Ok(o) if o.status.success()) {
+                return;
+            }
+            out = Some(attempt);
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        eprintln!("warning: could not delete the user cloud-network: {out:?}");
     }
 }
 

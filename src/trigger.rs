@@ -5,7 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,10 +79,6 @@ pub struct Triggers {
 impl Triggers {
     pub fn try_recv(&self) -> Result<Trigger, TryRecvError> {
         self.receiver.try_recv()
-    }
-
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Trigger, RecvTimeoutError> {
-        self.receiver.recv_timeout(timeout)
     }
 
     /// Waits until a trigger arrives, `other` becomes readable, or `timeout` passes. Returns

@@ -58,26 +58,13 @@ pub fn decode_link(body: &[u8]) -> Result<Link, NetlinkError> {
 
 /// `ip link set dev X up`.
 pub fn up_request(ifindex: u32) -> Result<Request, NetlinkError> {
-    let msg = header(ifindex).up().build().map_err(build_error)?;
-    Ok(Request {
-        ty: Rtm::Newlink,
-        flags: NlmF::empty(),
-        payload: encode(&msg)?,
-    })
+    newlink(header(ifindex).up())
 }
 
 /// `ip link set dev X mtu N`.
 pub fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::Mtu, mtu)?].into_iter().collect();
-    let msg = header(ifindex)
-        .rtattrs(attrs)
-        .build()
-        .map_err(build_error)?;
-    Ok(Request {
-        ty: Rtm::Newlink,
-        flags: NlmF::empty(),
-        payload: encode(&msg)?,
-    })
+    newlink(header(ifindex).rtattrs(attrs))
 }
 
 /// `sysctl -w net.ipv4.conf.X.promote_secondaries=1`, through netlink: `IFLA_AF_SPEC` →
@@ -88,15 +75,7 @@ pub fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::AfSpec, Buffer::from(inet))?]
         .into_iter()
         .collect();
-    let msg = header(ifindex)
-        .rtattrs(attrs)
-        .build()
-        .map_err(build_error)?;
-    Ok(Request {
-        ty: Rtm::Newlink,
-        flags: NlmF::empty(),
-        payload: encode(&msg)?,
-    })
+    newlink(header(ifindex).rtattrs(attrs))
 }
 
 /// One raw attribute (length, type, payload padded to 4 bytes) for nesting by hand.
@@ -115,6 +94,16 @@ fn header(ifindex: u32) -> IfinfomsgBuilder {
         .ifi_family(RtAddrFamily::Unspecified)
         .ifi_type(Arphrd::from(0))
         .ifi_index(ifindex as libc::c_int)
+}
+
+/// An `RTM_NEWLINK` request changing the link the builder names.
+fn newlink(builder: IfinfomsgBuilder) -> Result<Request, NetlinkError> {
+    let msg = builder.build().map_err(build_error)?;
+    Ok(Request {
+        ty: Rtm::Newlink,
+        flags: NlmF::empty(),
+        payload: encode(&msg)?,
+    })
 }
 
 fn build_error(e: impl std::fmt::Display) -> NetlinkError {

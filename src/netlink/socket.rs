@@ -59,6 +59,19 @@ pub fn encode<P: Size + ToBytes>(payload: &P) -> Result<Vec<u8>, NetlinkError> {
 }
 
 impl Socket {
+    /// Wraps a configured neli socket with its port id and a receive buffer.
+    fn with(sock: NlSocket) -> Result<Socket, NetlinkError> {
+        let pid = sock
+            .pid()
+            .map_err(|e| NetlinkError::io("read port id", e))?;
+        Ok(Socket {
+            sock,
+            pid,
+            seq: 0,
+            buf: vec![0; RECV_BUF_BYTES],
+        })
+    }
+
     /// A NETLINK_ROUTE socket in the calling thread's network namespace, with extended ACKs,
     /// strict dump checking, capped ACKs and a receive queue large enough for a batch.
     pub fn open() -> Result<Socket, NetlinkError> {
@@ -75,15 +88,7 @@ impl Socket {
         set_receive_queue(&sock)?;
         set_receive_timeout(&sock, RECV_TIMEOUT)
             .map_err(|e| NetlinkError::io("set receive timeout", e))?;
-        let pid = sock
-            .pid()
-            .map_err(|e| NetlinkError::io("read port id", e))?;
-        Ok(Socket {
-            sock,
-            pid,
-            seq: 0,
-            buf: vec![0; RECV_BUF_BYTES],
-        })
+        Socket::with(sock)
     }
 
     /// A NETLINK_ROUTE socket subscribed to the multicast `groups` (raw RTNLGRP_* numbers), in
@@ -94,15 +99,7 @@ impl Socket {
         sock.block()
             .map_err(|e| NetlinkError::io("set blocking", e))?;
         set_receive_queue(&sock)?;
-        let pid = sock
-            .pid()
-            .map_err(|e| NetlinkError::io("read port id", e))?;
-        Ok(Socket {
-            sock,
-            pid,
-            seq: 0,
-            buf: vec![0; RECV_BUF_BYTES],
-        })
+        Socket::with(sock)
     }
 
     /// The socket's descriptor, for polling it beside others.

@@ -165,10 +165,19 @@ fn wait_quiet_status(daemon: &Daemon) -> Value {
         let body = status.json();
         (body["last_refresh"]["changes"] == 0 && body["last_error"].is_null()).then_some(body)
     });
-    match quiet {
+    let status = match quiet {
         Some((status, _)) => status,
         None => daemon.fail("no quiet round published"),
+    };
+    // The system view follows the metadata a moment later (EC2: a tree walk).
+    let served = within(CONVERGE_DEADLINE, || {
+        let answer = api::request_with_host("GET", "/api/cloud/system", "localhost").ok()?;
+        (answer.status == 200).then_some(())
+    });
+    if served.is_none() {
+        daemon.fail("the system view was never served");
     }
+    status
 }
 
 /// The status with its clock readings checked for shape and replaced by "T".

@@ -7,31 +7,9 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
-/// A cloud we can recognise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cloud {
-    Supported(ProviderKind),
-    Alibaba,
-    Oracle,
-    DigitalOcean,
-}
-
-impl fmt::Display for Cloud {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cloud::Supported(kind) => kind.fmt(f),
-            Cloud::Alibaba => f.write_str("alibaba"),
-            Cloud::Oracle => f.write_str("oracle"),
-            Cloud::DigitalOcean => f.write_str("digitalocean"),
-        }
-    }
-}
-
 /// Why no provider could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DetectError {
-    /// Recognised, but not configurable yet.
-    NotSupported(Cloud),
     /// Nothing in DMI says which cloud this is.
     Unknown,
 }
@@ -39,14 +17,9 @@ pub enum DetectError {
 impl fmt::Display for DetectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DetectError::NotSupported(cloud) => write!(
-                f,
-                "this machine runs on {cloud}, which cloud-network does not support yet \
-                 (supported: azure, aws, gcp)"
-            ),
             DetectError::Unknown => f.write_str(
                 "could not detect the cloud from /sys/class/dmi/id or /sys/hypervisor/uuid; \
-                 set [System] Provider= to azure, aws or gcp",
+                 set [System] Provider= to azure, aws, gcp, oracle, alibaba or digitalocean",
             ),
         }
     }
@@ -62,7 +35,7 @@ fn read(root: &Path, relative: &str) -> String {
 }
 
 /// Recognises the cloud from the DMI tree below `root` (normally `/sys`).
-pub fn detect_cloud(root: &Path) -> Option<Cloud> {
+pub fn detect_cloud(root: &Path) -> Option<ProviderKind> {
     let dmi = |name: &str| read(root, &format!("class/dmi/id/{name}"));
     let vendor = dmi("sys_vendor");
     let product_name = dmi("product_name");
@@ -72,21 +45,21 @@ pub fn detect_cloud(root: &Path) -> Option<Cloud> {
     if vendor.contains("Microsoft Corporation")
         || asset_tag.contains("7783-7084-3265-9085-8269-3286-77")
     {
-        Some(Cloud::Supported(ProviderKind::Azure))
+        Some(ProviderKind::Azure)
     } else if starts_ec2(&read(root, "hypervisor/uuid"))
         || starts_ec2(&dmi("product_uuid"))
         || dmi("product_version").contains("amazon")
         || vendor.contains("Amazon EC2")
     {
-        Some(Cloud::Supported(ProviderKind::Aws))
+        Some(ProviderKind::Aws)
     } else if product_name.contains("Google Compute Engine") || vendor == "Google" {
-        Some(Cloud::Supported(ProviderKind::Gcp))
+        Some(ProviderKind::Gcp)
     } else if product_name.contains("Alibaba Cloud") {
-        Some(Cloud::Alibaba)
+        Some(ProviderKind::Alibaba)
     } else if asset_tag.contains("OracleCloud") {
-        Some(Cloud::Oracle)
+        Some(ProviderKind::Oracle)
     } else if vendor.contains("DigitalOcean") {
-        Some(Cloud::DigitalOcean)
+        Some(ProviderKind::DigitalOcean)
     } else {
         None
     }
@@ -94,11 +67,7 @@ pub fn detect_cloud(root: &Path) -> Option<Cloud> {
 
 /// The provider to use on this machine, or why there is none.
 pub fn detect_provider(root: &Path) -> Result<ProviderKind, DetectError> {
-    match detect_cloud(root) {
-        Some(Cloud::Supported(kind)) => Ok(kind),
-        Some(other) => Err(DetectError::NotSupported(other)),
-        None => Err(DetectError::Unknown),
-    }
+    detect_cloud(root).ok_or(DetectError::Unknown)
 }
 
 #[cfg(test)]
@@ -131,59 +100,59 @@ mod tests {
 
     type Files<'a> = &'a [(&'a str, &'a str)];
 
-    fn detect(files: Files) -> Option<Cloud> {
+    fn detect(files: Files) -> Option<ProviderKind> {
         detect_cloud(&FakeSys::new(files).0)
     }
 
     #[test]
     fn recognises_each_cloud() {
         use ProviderKind::*;
-        let cases: [(Files, Option<Cloud>); 10] = [
+        let cases: [(Files, Option<ProviderKind>); 10] = [
             (
                 &[("class/dmi/id/sys_vendor", "Microsoft Corporation")],
-                Some(Cloud::Supported(Azure)),
+                Some(Azure),
             ),
             (
                 &[(
                     "class/dmi/id/chassis_asset_tag",
                     "7783-7084-3265-9085-8269-3286-77",
                 )],
-                Some(Cloud::Supported(Azure)),
+                Some(Azure),
             ),
             (
                 &[("hypervisor/uuid", "ec2e1916-9099-7caf-fd21-012345abcdef")],
-                Some(Cloud::Supported(Aws)),
+                Some(Aws),
             ),
             (
                 &[(
                     "class/dmi/id/product_uuid",
                     "EC2E1916-9099-7CAF-FD21-012345ABCDEF",
                 )],
-                Some(Cloud::Supported(Aws)),
+                Some(Aws),
             ),
             (
                 &[("class/dmi/id/product_version", "4.11.amazon")],
-                Some(Cloud::Supported(Aws)),
+                Some(Aws),
             ),
             (
                 &[("class/dmi/id/sys_vendor", "Amazon EC2")],
-                Some(Cloud::Supported(Aws)),
+                Some(Aws),
             ),
             (
                 &[("class/dmi/id/product_name", "Google Compute Engine")],
-                Some(Cloud::Supported(Gcp)),
+                Some(Gcp),
             ),
             (
                 &[("class/dmi/id/product_name", "Alibaba Cloud ECS")],
-                Some(Cloud::Alibaba),
+                Some(Alibaba),
             ),
             (
                 &[("class/dmi/id/chassis_asset_tag", "OracleCloud.com")],
-                Some(Cloud::Oracle),
+                Some(ProviderKind::Oracle),
             ),
             (
                 &[("class/dmi/id/sys_vendor", "DigitalOcean")],
-                Some(Cloud::DigitalOcean),
+                Some(ProviderKind::DigitalOcean),
             ),
         ];
         for (files, expected) in cases {
@@ -194,13 +163,9 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_clouds_say_so() {
+    fn every_recognised_cloud_is_a_provider() {
         let sys = FakeSys::new(&[("class/dmi/id/chassis_asset_tag", "OracleCloud.com")]);
-        let err = detect_provider(&sys.0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "this machine runs on oracle, which cloud-network does not support yet (supported: azure, aws, gcp)"
-        );
+        assert_eq!(detect_provider(&sys.0), Ok(ProviderKind::Oracle));
         let none = FakeSys::new(&[]);
         assert_eq!(detect_provider(&none.0), Err(DetectError::Unknown));
     }

@@ -79,6 +79,9 @@ pub fn requests(provider: ProviderKind, refreshes: usize, idle: Duration) -> Req
         ProviderKind::Azure => AZURE_3NIC,
         ProviderKind::Aws => AWS_3NIC,
         ProviderKind::Gcp => GCP_3NIC,
+        ProviderKind::Oracle => todo!("oracle bench scenario"),
+        ProviderKind::Alibaba => todo!("alibaba bench scenario"),
+        ProviderKind::DigitalOcean => todo!("digitalocean bench scenario"),
     };
     let mut lab = BenchLab::up(provider, scenario);
     let daemon = ready_daemon(&lab, "RefreshTimer = \"1s\"");

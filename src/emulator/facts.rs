@@ -137,10 +137,13 @@ impl Scenario {
     /// Parses a scenario file's text in the format of `shared/fixtures/<provider>`.
     pub fn parse(provider: ProviderKind, text: &str) -> Result<Scenario, String> {
         match provider {
-            ProviderKind::Aws => serde_json::from_str::<BTreeMap<String, String>>(text)
+            ProviderKind::Aws | ProviderKind::Alibaba => serde_json::from_str::<BTreeMap<String, String>>(text)
                 .map(Scenario::Paths)
                 .map_err(|e| format!("not a JSON object of path to text body: {e}")),
-            ProviderKind::Azure | ProviderKind::Gcp => {
+            ProviderKind::Azure
+            | ProviderKind::Gcp
+            | ProviderKind::Oracle
+            | ProviderKind::DigitalOcean => {
                 let tree: serde_json::Value =
                     serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
                 if tree.is_object() {
@@ -158,6 +161,9 @@ impl Scenario {
             ProviderKind::Azure => include_str!("scenarios/azure.json"),
             ProviderKind::Aws => include_str!("scenarios/aws.json"),
             ProviderKind::Gcp => include_str!("scenarios/gcp.json"),
+            ProviderKind::Oracle => todo!("oracle scenario"),
+            ProviderKind::Alibaba => todo!("alibaba scenario"),
+            ProviderKind::DigitalOcean => todo!("digitalocean scenario"),
         };
         Scenario::parse(provider, text).unwrap_or_else(|e| {
             unreachable!("built-in {provider} scenario is checked by a unit test: {e}")

@@ -1,12 +1,15 @@
 //! Instance metadata: the common model, parse and fetch errors, the HTTP fetcher, the
 //! `Provider` trait every cloud implements, and one module per provider.
+pub mod alibaba;
 pub mod aws;
 pub mod azure;
+pub mod digitalocean;
 pub mod error;
 pub mod gcp;
 pub mod http;
 mod json;
 pub mod model;
+pub mod oracle;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod views;
@@ -125,8 +128,12 @@ pub trait Provider: Send {
 /// Where each provider's metadata service lives unless the config says otherwise.
 pub fn default_endpoint(kind: ProviderKind) -> &'static str {
     match kind {
-        ProviderKind::Azure | ProviderKind::Aws => "http://169.254.169.254",
+        ProviderKind::Azure
+        | ProviderKind::Aws
+        | ProviderKind::Oracle
+        | ProviderKind::DigitalOcean => "http://169.254.169.254",
         ProviderKind::Gcp => "http://metadata.google.internal",
+        ProviderKind::Alibaba => "http://100.100.100.200",
     }
 }
 
@@ -137,5 +144,8 @@ pub fn new_provider(kind: ProviderKind, endpoint: Option<&str>, http: Http) -> B
         ProviderKind::Azure => Box::new(azure::Azure::new(base, http)),
         ProviderKind::Aws => Box::new(aws::Ec2::new(base, http)),
         ProviderKind::Gcp => Box::new(gcp::Gcp::new(base, http)),
+        ProviderKind::Oracle => Box::new(oracle::Oracle::new(base, http)),
+        ProviderKind::Alibaba => Box::new(alibaba::Alibaba::new(base, http)),
+        ProviderKind::DigitalOcean => Box::new(digitalocean::DigitalOcean::new(base, http)),
     }
 }

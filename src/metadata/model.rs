@@ -15,10 +15,23 @@ pub enum ProviderKind {
     Azure,
     Aws,
     Gcp,
+    /// Oracle Cloud Infrastructure (IMDS v2).
+    Oracle,
+    /// Alibaba Cloud ECS.
+    Alibaba,
+    #[serde(rename = "digitalocean")]
+    DigitalOcean,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [ProviderKind::Azure, ProviderKind::Aws, ProviderKind::Gcp];
+    pub const ALL: [ProviderKind; 6] = [
+        ProviderKind::Azure,
+        ProviderKind::Aws,
+        ProviderKind::Gcp,
+        ProviderKind::Oracle,
+        ProviderKind::Alibaba,
+        ProviderKind::DigitalOcean,
+    ];
 
     /// The lowercase name used in the config file, the CLI and the API.
     pub fn name(self) -> &'static str {
@@ -26,6 +39,9 @@ impl ProviderKind {
             ProviderKind::Azure => "azure",
             ProviderKind::Aws => "aws",
             ProviderKind::Gcp => "gcp",
+            ProviderKind::Oracle => "oracle",
+            ProviderKind::Alibaba => "alibaba",
+            ProviderKind::DigitalOcean => "digitalocean",
         }
     }
 }
@@ -38,14 +54,18 @@ impl fmt::Display for ProviderKind {
 
 impl FromStr for ProviderKind {
     type Err = String;
-    /// Accepts the names operators use: `aws` and `ec2` are the same cloud, `google` is GCP.
+    /// Accepts the names operators use: `aws` and `ec2` are the same cloud, `google` is GCP,
+    /// `oci` is Oracle, `aliyun` is Alibaba, `do` is DigitalOcean.
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "azure" => Ok(ProviderKind::Azure),
             "aws" | "ec2" => Ok(ProviderKind::Aws),
             "gcp" | "gce" | "google" => Ok(ProviderKind::Gcp),
+            "oracle" | "oci" => Ok(ProviderKind::Oracle),
+            "alibaba" | "aliyun" => Ok(ProviderKind::Alibaba),
+            "digitalocean" | "do" => Ok(ProviderKind::DigitalOcean),
             other => Err(format!(
-                "unknown provider '{other}' (expected azure, aws or gcp)"
+                "unknown provider '{other}' (expected azure, aws, gcp, oracle, alibaba or digitalocean)"
             )),
         }
     }

@@ -12,6 +12,9 @@ pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
         ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
         ProviderKind::Aws => ec2_macs(system).cloned().unwrap_or(Value::Null),
+        ProviderKind::Oracle => todo!("oracle view"),
+        ProviderKind::Alibaba => todo!("alibaba view"),
+        ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
 }
 
@@ -46,6 +49,9 @@ pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Valu
             .iter()
             .find(|(key, _)| mac_matches(Some(key), mac))
             .map(|(_, doc)| doc.clone()),
+        ProviderKind::Oracle => todo!("oracle view"),
+        ProviderKind::Alibaba => todo!("alibaba view"),
+        ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
 }
 

@@ -40,6 +40,9 @@ pub fn instance_of(provider: ProviderKind, text: &str) -> Instance {
                 serde_json::from_str(text).expect("EC2 scenario: a JSON map of path to body");
             aws::parse::parse(&tree)
         }
+        ProviderKind::Oracle => todo!("oracle lab"),
+        ProviderKind::Alibaba => todo!("alibaba lab"),
+        ProviderKind::DigitalOcean => todo!("digitalocean lab"),
     };
     parsed.unwrap_or_else(|e| panic!("{provider} scenario does not parse: {e}"))
 }

@@ -117,6 +117,9 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Azure => azure::system(&mut rows, doc),
         ProviderKind::Aws => ec2::system(&mut rows, doc),
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
+        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
     rows.render()
 }
@@ -127,6 +130,9 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Azure => azure::network(doc, links),
         ProviderKind::Aws => ec2::network(doc, links),
         ProviderKind::Gcp => gcp::network(doc, links),
+        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::DigitalOcean => todo!("digitalocean render"),
     };
     join_blocks(blocks.iter().map(Rows::render).collect())
 }
@@ -137,6 +143,9 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Azure => azure::ssh_keys(doc),
         ProviderKind::Aws => ec2::ssh_keys(doc),
         ProviderKind::Gcp => gcp::ssh_keys(doc),
+        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
 }
 

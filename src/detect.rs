@@ -134,10 +134,7 @@ mod tests {
                 &[("class/dmi/id/product_version", "4.11.amazon")],
                 Some(Aws),
             ),
-            (
-                &[("class/dmi/id/sys_vendor", "Amazon EC2")],
-                Some(Aws),
-            ),
+            (&[("class/dmi/id/sys_vendor", "Amazon EC2")], Some(Aws)),
             (
                 &[("class/dmi/id/product_name", "Google Compute Engine")],
                 Some(Gcp),

@@ -131,7 +131,9 @@ fn unknown_subcommands_and_flags_are_usage_errors() {
 fn emulate_rejects_unknown_provider_and_fault() {
     let err = assert_usage_error(&run(&["emulate", "--provider", "nope"]), "provider");
     assert!(
-        err.contains("unknown provider 'nope' (expected azure, aws or gcp)"),
+        err.contains(
+            "unknown provider 'nope' (expected azure, aws, gcp, oracle, alibaba or digitalocean)"
+        ),
         "{err}"
     );
     let err = assert_usage_error(

@@ -203,8 +203,8 @@ fn invalid_values_name_file_line_key_and_value() {
             "/etc/x.toml:2: invalid value \"24h1s\" for [System] RefreshTimer: must be at most 24h",
         ),
         (
-            "[System]\nProvider = \"oracle\"\n",
-            "/etc/x.toml:2: invalid value \"oracle\" for [System] Provider: expected auto, azure, aws or gcp",
+            "[System]\nProvider = \"openstack\"\n",
+            "/etc/x.toml:2: invalid value \"openstack\" for [System] Provider: expected auto, azure, aws, gcp, oracle, alibaba or digitalocean",
         ),
         (
             "[System]\nMetadataEndpoint = \"https://169.254.169.254\"\n",

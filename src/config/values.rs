@@ -44,7 +44,7 @@ pub fn refresh_timer(text: &str) -> Result<Duration, String> {
 }
 
 pub fn provider(text: &str) -> Result<ProviderChoice, String> {
-    let expected = || "expected auto, azure, aws or gcp".to_string();
+    let expected = || "expected auto, azure, aws, gcp, oracle, alibaba or digitalocean".to_string();
     if text.eq_ignore_ascii_case("auto") {
         return Ok(ProviderChoice::Auto);
     }

@@ -11,10 +11,10 @@ use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
 #[argh(
     subcommand,
     name = "emulate",
-    description = "serve an emulated cloud metadata service (Azure IMDS, EC2 IMDS or the GCP metadata server) for tests, demos and benchmarks"
+    description = "serve an emulated cloud metadata service (Azure, EC2, GCP, Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos and benchmarks"
 )]
 pub struct EmulateArgs {
-    /// cloud to emulate: azure, aws or gcp
+    /// cloud to emulate: azure, aws, gcp, oracle, alibaba or digitalocean
     #[argh(option)]
     pub provider: ProviderKind,
     /// scenario file in the format of the shared fixtures, re-read when it changes (default: a built-in two-NIC VM)

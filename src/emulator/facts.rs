@@ -137,9 +137,11 @@ impl Scenario {
     /// Parses a scenario file's text in the format of `shared/fixtures/<provider>`.
     pub fn parse(provider: ProviderKind, text: &str) -> Result<Scenario, String> {
         match provider {
-            ProviderKind::Aws | ProviderKind::Alibaba => serde_json::from_str::<BTreeMap<String, String>>(text)
-                .map(Scenario::Paths)
-                .map_err(|e| format!("not a JSON object of path to text body: {e}")),
+            ProviderKind::Aws | ProviderKind::Alibaba => {
+                serde_json::from_str::<BTreeMap<String, String>>(text)
+                    .map(Scenario::Paths)
+                    .map_err(|e| format!("not a JSON object of path to text body: {e}"))
+            }
             ProviderKind::Azure
             | ProviderKind::Gcp
             | ProviderKind::Oracle

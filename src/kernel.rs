@@ -183,4 +183,21 @@ pub enum Change {
     DelRoute(Route),
     AddRule(Rule),
     DelRule(Rule),
+    /// Create an 802.1Q VLAN link for a NIC the metadata puts on another NIC's link (OCI bare
+    /// metal's secondary VNICs): named `name`, on the link `parent`, with the NIC's MAC, up.
+    AddVlan {
+        name: String,
+        parent: u32,
+        parent_name: String,
+        mac: Mac,
+        id: u16,
+    },
+    /// Delete a VLAN link we created, once its NIC left the metadata.
+    DelVlan {
+        ifindex: u32,
+        name: String,
+    },
 }
+
+/// The kind (`IFLA_INFO_KIND`) of the VLAN links we create and match.
+pub const VLAN_KIND: &str = "vlan";

@@ -116,7 +116,13 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     if dry_run {
         return Ok(dry_run_lines(&planned, &kernel));
     }
-    let (outcome, owned) = apply_round(&mut netlink, planned, &kernel);
+    let (mut outcome, mut owned) = apply_round(&mut netlink, planned, &kernel);
+    if outcome.created_links > 0 {
+        let kernel = netlink.state().map_err(RunError::Netlink)?;
+        let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
+        let (next, next_owned) = apply_round(&mut netlink, planned, &kernel);
+        (outcome, owned) = (outcome.then(next), next_owned);
+    }
     state::save_owned(&startup.config.state_dir, &owned).map_err(RunError::State)?;
     if !outcome.failures.is_empty() {
         return Err(RunError::Failures(outcome));

@@ -1,7 +1,9 @@
 //! One reconcile round: read the kernel, plan, diff, apply through the single netlink writer,
-//! and record what we now own. The daemon loop, `--oneshot` and `--dry-run` all run this.
+//! and record what we now own. The daemon loop, `--oneshot` and `--dry-run` all run this. A
+//! round that creates VLAN links (OCI bare metal) is followed by a second pass that configures
+//! them, once the kernel has given them an index; `--dry-run` shows that pass as a preview.
 
-use crate::kernel::{Change, KernelState, Route};
+use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
 use crate::netlink::{Netlink, NetlinkError};
 use crate::plan::render::link_namer;
@@ -17,6 +19,12 @@ pub struct Planned {
     pub owned: Owned,
     pub changes: Vec<PlannedChange>,
     pub conflicts: Vec<Route>,
+    /// What the second pass will do for the VLAN links this round creates, planned against
+    /// them as they will be (down, bare, at stand-in indexes): shown by `--dry-run`, never
+    /// applied (the second pass plans against the real links).
+    pub preview: Vec<PlannedChange>,
+    /// The VLAN links as the preview assumes them.
+    pub preview_links: Vec<Link>,
 }
 
 /// Plans a round: pure, from the metadata, the kernel's state and the ownership record.
@@ -29,12 +37,52 @@ pub fn plan_round(
     let desired = plan::desired(instance, &kernel.links, settings);
     let owned = owned.prune(kernel);
     let diff = plan::diff(&desired, kernel, &owned);
+    let preview_links = created_links(&diff.changes, kernel);
+    let preview = if preview_links.is_empty() {
+        Vec::new()
+    } else {
+        let mut after = kernel.clone();
+        after.links.extend(preview_links.iter().cloned());
+        let desired = plan::desired(instance, &after.links, settings);
+        plan::diff(&desired, &after, &owned)
+            .changes
+            .into_iter()
+            .filter(|c| !diff.changes.contains(c))
+            .collect()
+    };
     Planned {
         desired,
         owned,
         changes: diff.changes,
         conflicts: diff.conflicts,
+        preview,
+        preview_links,
     }
+}
+
+/// The links the `AddVlan` changes will create, down and at indexes after the kernel's.
+fn created_links(changes: &[PlannedChange], kernel: &KernelState) -> Vec<Link> {
+    let next = kernel.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+    changes
+        .iter()
+        .filter_map(|p| match &p.change {
+            Change::AddVlan { name, mac, .. } => Some((name, mac)),
+            _ => None,
+        })
+        .zip(next..)
+        .map(|((name, mac), index)| Link {
+            index,
+            name: name.clone(),
+            mac: Some(*mac),
+            mtu: 1500,
+            up: false,
+            oper_state: crate::kernel::OperState::Down,
+            kind: Some(VLAN_KIND.to_string()),
+            master: None,
+            loopback: false,
+            ethernet: true,
+        })
+        .collect()
 }
 
 /// The ownership record rebuilt from the kernel after the file was found corrupt: what this
@@ -60,6 +108,22 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     pub skipped: Vec<Skipped>,
     pub conflicts: Vec<String>,
+    /// VLAN links this round created: their NICs are configured by a second pass.
+    #[serde(skip)]
+    pub created_links: usize,
+}
+
+impl Outcome {
+    /// This pass's outcome followed by the next one's (the pass configuring created links).
+    pub fn then(mut self, next: Outcome) -> Outcome {
+        self.summary.extend(next.summary);
+        self.applied += next.applied;
+        self.failures.extend(next.failures);
+        self.skipped = next.skipped;
+        self.conflicts = next.conflicts;
+        self.created_links += next.created_links;
+        self
+    }
 }
 
 /// Applies a planned round as one netlink batch and updates `owned` with what the kernel took.
@@ -76,6 +140,7 @@ pub fn apply_round(
         mut owned,
         changes,
         conflicts,
+        ..
     } = planned;
     let batch: Vec<Change> = changes.iter().map(|p| p.change.clone()).collect();
     let results = netlink.apply(&batch);
@@ -83,9 +148,11 @@ pub fn apply_round(
     let mut done = Vec::new();
     let mut failures = Vec::new();
     let mut links_now: Option<Vec<u32>> = None;
+    let mut created_links = 0;
     for (planned, result) in changes.into_iter().zip(results) {
         match classify(&planned.change, result) {
             Applied::Yes => {
+                created_links += usize::from(matches!(planned.change, Change::AddVlan { .. }));
                 owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);
                 done.push(planned);
             }
@@ -108,6 +175,7 @@ pub fn apply_round(
             .iter()
             .map(|r| ip_command(&Change::AddRoute(r.clone()), &name_of))
             .collect(),
+        created_links,
     };
     (outcome, owned)
 }
@@ -122,7 +190,7 @@ enum Applied {
 fn classify(change: &Change, result: Result<(), NetlinkError>) -> Applied {
     let is_delete = matches!(
         change,
-        Change::DelAddress(_) | Change::DelRoute(_) | Change::DelRule(_)
+        Change::DelAddress(_) | Change::DelRoute(_) | Change::DelRule(_) | Change::DelVlan { .. }
     );
     match result {
         Ok(()) => Applied::Yes,
@@ -158,10 +226,13 @@ fn failure(
     let vanished = planned
         .nic
         .is_some_and(|n| !links_now.is_empty() && !links_now.contains(&n.ifindex));
-    let error = match error {
-        NetlinkError::NoSuchDevice(_) => format!("link disappeared during apply: {error}"),
-        other if vanished => format!("link disappeared during apply: {other}"),
-        other => other.to_string(),
+    let error = match (&planned.change, error) {
+        (Change::AddVlan { .. }, e) if e.errno() == Some(libc::EOPNOTSUPP) => {
+            no_vlan_support(&planned.change, e)
+        }
+        (_, NetlinkError::NoSuchDevice(_)) => format!("link disappeared during apply: {error}"),
+        (_, other) if vanished => format!("link disappeared during apply: {other}"),
+        (_, other) => other.to_string(),
     };
     Failure {
         link,
@@ -170,15 +241,37 @@ fn failure(
     }
 }
 
-/// The `--dry-run` rendering: one `ip` command per change, or "No changes".
+/// The kernel cannot make VLAN links (EOPNOTSUPP, "Unknown device type"): say so, naming the
+/// NIC that needs one. Its NIC is left unconfigured; every other change still goes through.
+fn no_vlan_support(change: &Change, error: &NetlinkError) -> String {
+    let Change::AddVlan {
+        parent_name,
+        mac,
+        id,
+        ..
+    } = change
+    else {
+        return error.to_string();
+    };
+    format!(
+        "the kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q), so VNIC {mac} \
+         (VLAN {id} on {parent_name}) is not configured: {error}"
+    )
+}
+
+/// The `--dry-run` rendering: one `ip` command per change (then the second pass's, for VLAN
+/// links it creates), or "No changes".
 pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
-    let name_of = link_namer(kernel);
     if planned.changes.is_empty() {
         return vec!["No changes".to_string()];
     }
+    let mut after = kernel.clone();
+    after.links.extend(planned.preview_links.iter().cloned());
+    let name_of = link_namer(&after);
     planned
         .changes
         .iter()
+        .chain(&planned.preview)
         .map(|p| ip_command(&p.change, &name_of))
         .collect()
 }
@@ -188,7 +281,9 @@ pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
     for skip in skipped {
         match skip {
             Skipped::NoLink { .. } => log::info!("{skip}"),
-            Skipped::Ambiguous { .. } | Skipped::IndexOutOfRange { .. } => log::warn!("{skip}"),
+            Skipped::Ambiguous { .. }
+            | Skipped::IndexOutOfRange { .. }
+            | Skipped::NoParent { .. } => log::warn!("{skip}"),
         }
     }
 }

@@ -338,7 +338,8 @@ impl Reconciler {
         });
     }
 
-    /// One plan-and-apply pass; true when a link appeared that the metadata does not list yet.
+    /// One plan-and-apply pass (and a second one when it created VLAN links, to configure
+    /// them); true when a link appeared that the metadata does not list yet.
     fn reconcile(&mut self, instance: &Instance) -> bool {
         let kernel = match self.parts.netlink.state() {
             Ok(kernel) => kernel,
@@ -360,6 +361,7 @@ impl Reconciler {
             return false;
         }
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
+        let created_links = outcome.created_links;
         for line in &outcome.summary {
             log::info!("{line}");
         }
@@ -392,6 +394,9 @@ impl Reconciler {
             summary: outcome.summary,
         });
         self.links = links;
+        if created_links > 0 && !self.stopping() {
+            return self.reconcile(instance) || new_pending;
+        }
         new_pending
     }
 

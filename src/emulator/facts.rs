@@ -126,7 +126,8 @@ impl Reply {
 /// The "cloud" an emulator serves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
-    /// Azure and GCP: the JSON document of the whole tree.
+    /// Azure, GCP and OCI (`{"instance": ..., "vnics": [...]}`): the JSON document of the
+    /// whole tree.
     Tree(serde_json::Value),
     /// EC2: paths relative to `/latest/` mapped to their exact bodies; keys ending in `/` are
     /// explicit directory listings.
@@ -163,7 +164,7 @@ impl Scenario {
             ProviderKind::Azure => include_str!("scenarios/azure.json"),
             ProviderKind::Aws => include_str!("scenarios/aws.json"),
             ProviderKind::Gcp => include_str!("scenarios/gcp.json"),
-            ProviderKind::Oracle => todo!("oracle scenario"),
+            ProviderKind::Oracle => include_str!("scenarios/oracle.json"),
             ProviderKind::Alibaba => todo!("alibaba scenario"),
             ProviderKind::DigitalOcean => todo!("digitalocean scenario"),
         };

@@ -78,6 +78,7 @@ pub enum ValueError {
     Address(String),
     Prefix { value: String, max: u8 },
     Netmask(String),
+    Vlan(String),
 }
 
 impl fmt::Display for ValueError {
@@ -89,6 +90,7 @@ impl fmt::Display for ValueError {
                 write!(f, "invalid prefix length '{value}' (expected 0 to {max})")
             }
             ValueError::Netmask(v) => write!(f, "invalid netmask '{v}'"),
+            ValueError::Vlan(v) => write!(f, "invalid VLAN id '{v}' (expected 1 to 4094)"),
         }
     }
 }
@@ -381,6 +383,17 @@ pub struct Nic {
     /// Forwarded IPs (GCP load-balancer VIPs): `local` routes, not addresses.
     pub forwarded: Vec<IpNet>,
     pub public_ipv4s: Vec<Ipv4Addr>,
+    /// This NIC is a VLAN on another NIC's link, which the daemon creates (OCI bare metal's
+    /// secondary VNICs). None for every NIC with a link of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<Vlan>,
+}
+
+/// An 802.1Q VLAN a NIC lives on: the parent NIC's MAC and the VLAN id (1 to 4094).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Vlan {
+    pub parent: Mac,
+    pub id: u16,
 }
 
 impl Nic {
@@ -399,6 +412,7 @@ impl Nic {
             ip_ranges: Vec::new(),
             forwarded: Vec::new(),
             public_ipv4s: Vec::new(),
+            vlan: None,
         }
     }
 

@@ -7,12 +7,13 @@ use serde_json::Value;
 /// EC2's per-MAC directory inside the meta-data tree.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
-/// Azure and GCP serve their whole document; EC2 the per-MAC subtree, keyed by MAC.
+/// Azure and GCP serve their whole document; EC2 the per-MAC subtree, keyed by MAC; OCI its
+/// VNIC list.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
         ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
         ProviderKind::Aws => ec2_macs(system).cloned().unwrap_or(Value::Null),
-        ProviderKind::Oracle => todo!("oracle view"),
+        ProviderKind::Oracle => system.get("vnics").cloned().unwrap_or(Value::Null),
         ProviderKind::Alibaba => todo!("alibaba view"),
         ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
@@ -49,7 +50,7 @@ pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Valu
             .iter()
             .find(|(key, _)| mac_matches(Some(key), mac))
             .map(|(_, doc)| doc.clone()),
-        ProviderKind::Oracle => todo!("oracle view"),
+        ProviderKind::Oracle => find_in(system.get("vnics"), "macAddr"),
         ProviderKind::Alibaba => todo!("alibaba view"),
         ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
@@ -106,5 +107,28 @@ mod tests {
         );
         let bare = json!({"network": {"interfaces": {"macs": macs.clone()}}});
         assert_eq!(network_view(ProviderKind::Aws, &bare), macs);
+    }
+
+    #[test]
+    fn oracle_views() {
+        let vnics = json!([
+            {"macAddr": "02:00:17:05:D1:DB", "privateIp": "10.0.0.230"},
+            {"macAddr": "00:00:17:02:2B:B1", "privateIp": "10.0.0.231"}]);
+        let doc = json!({"instance": {"id": "ocid1.instance.oc1.phx.x"}, "vnics": vnics.clone()});
+        assert_eq!(network_view(ProviderKind::Oracle, &doc), vnics);
+        assert_eq!(
+            nic_document(ProviderKind::Oracle, &doc, mac("00:00:17:02:2b:b1")),
+            Some(json!({"macAddr": "00:00:17:02:2B:B1", "privateIp": "10.0.0.231"}))
+        );
+        assert_eq!(
+            nic_document(ProviderKind::Oracle, &doc, mac("02:00:00:00:00:01")),
+            None
+        );
+        let no_vnics = json!({"instance": {}});
+        assert_eq!(network_view(ProviderKind::Oracle, &no_vnics), Value::Null);
+        assert_eq!(
+            nic_document(ProviderKind::Oracle, &no_vnics, mac("00:00:17:02:2b:b1")),
+            None
+        );
     }
 }

@@ -79,7 +79,7 @@ pub fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError
 }
 
 /// One raw attribute (length, type, payload padded to 4 bytes) for nesting by hand.
-fn nested(ty: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn nested(ty: u16, payload: &[u8]) -> Vec<u8> {
     let len = 4 + payload.len();
     let mut out = Vec::with_capacity(len.next_multiple_of(4));
     out.extend_from_slice(&(len as u16).to_ne_bytes());
@@ -89,7 +89,7 @@ fn nested(ty: u16, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn header(ifindex: u32) -> IfinfomsgBuilder {
+pub(super) fn header(ifindex: u32) -> IfinfomsgBuilder {
     IfinfomsgBuilder::default()
         .ifi_family(RtAddrFamily::Unspecified)
         .ifi_type(Arphrd::from(0))
@@ -106,6 +106,6 @@ fn newlink(builder: IfinfomsgBuilder) -> Result<Request, NetlinkError> {
     })
 }
 
-fn build_error(e: impl std::fmt::Display) -> NetlinkError {
+pub(super) fn build_error(e: impl std::fmt::Display) -> NetlinkError {
     NetlinkError::Decode(format!("building link message: {e}"))
 }

@@ -10,6 +10,7 @@ pub mod monitor;
 mod route;
 mod rule;
 mod socket;
+mod vlan;
 
 pub use error::{KernelError, NetlinkError};
 
@@ -118,6 +119,14 @@ fn request(change: &Change) -> Result<Request, NetlinkError> {
         Change::DelRoute(r) => route::del_request(r),
         Change::AddRule(r) => rule::add_request(r),
         Change::DelRule(r) => rule::del_request(r),
+        Change::AddVlan {
+            name,
+            parent,
+            mac,
+            id,
+            ..
+        } => vlan::add_request(name, *parent, *mac, *id),
+        Change::DelVlan { ifindex, .. } => vlan::del_request(*ifindex),
     }
 }
 
@@ -136,6 +145,14 @@ fn describe(change: &Change) -> String {
         }
         Change::AddRoute(r) | Change::DelRoute(r) => describe_route(r),
         Change::AddRule(r) | Change::DelRule(r) => describe_rule(r),
+        Change::AddVlan {
+            name,
+            parent_name,
+            mac,
+            id,
+            ..
+        } => format!("VLAN link {name} (VLAN {id} on {parent_name}, MAC {mac})"),
+        Change::DelVlan { ifindex, name } => format!("VLAN link {name} (ifindex {ifindex})"),
     }
 }
 

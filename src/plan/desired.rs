@@ -1,13 +1,14 @@
-//! The desired state: which link each metadata NIC is, and the addresses, routes and rules it
+//! The desired state: which link each metadata NIC is, the VLAN links to create for NICs that
+//! live on another NIC's link (OCI bare metal), and the addresses, routes and rules each NIC
 //! should have (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain
 //! kernel objects out.
 
 use super::PlanSettings;
 use crate::kernel::{
     Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
-    TABLE_MAIN,
+    TABLE_MAIN, VLAN_KIND,
 };
-use crate::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind};
+use crate::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, Vlan};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -36,6 +37,33 @@ pub struct NicPlan {
     pub rules: Vec<Rule>,
 }
 
+/// A VLAN link a NIC of the metadata lives on, on its parent NIC's link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VlanPlan {
+    /// The NIC's MAC, which the VLAN link carries.
+    pub mac: Mac,
+    /// `<parent>.<id>`, the parent's name shortened to fit 15 bytes.
+    pub name: String,
+    pub parent: u32,
+    pub parent_name: String,
+    pub id: u16,
+}
+
+/// Longest interface name the kernel takes (IFNAMSIZ less the terminating NUL).
+pub const MAX_LINK_NAME: usize = 15;
+
+/// `<parent>.<id>`; when that is longer than 15 bytes the parent's name is cut to fit
+/// (`enp94s0f0np0` with id 1234 → `enp94s0f0n.1234`).
+pub fn vlan_name(parent: &str, id: u16) -> String {
+    let suffix = format!(".{id}");
+    let room = MAX_LINK_NAME - suffix.len();
+    let mut cut = parent.len().min(room);
+    while !parent.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}", &parent[..cut])
+}
+
 /// A metadata NIC that is not configured this round, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -47,6 +75,20 @@ pub enum Skipped {
     /// `RulePriorityBase + index` would not sort before the main table's rule (32766), or
     /// `RouteTableBase + index` would overflow: lower the bases in the config.
     IndexOutOfRange { mac: Mac, index: u32 },
+    /// A VLAN NIC whose parent NIC has no usable link (yet): its VLAN link cannot be made.
+    NoParent { mac: Mac, parent: Mac, id: u16 },
+}
+
+impl Skipped {
+    /// The NIC that was skipped.
+    pub fn mac(&self) -> Mac {
+        match self {
+            Skipped::NoLink { mac }
+            | Skipped::Ambiguous { mac, .. }
+            | Skipped::IndexOutOfRange { mac, .. }
+            | Skipped::NoParent { mac, .. } => *mac,
+        }
+    }
 }
 
 impl std::fmt::Display for Skipped {
@@ -63,6 +105,10 @@ impl std::fmt::Display for Skipped {
                 "NIC {mac}: device index {index} puts its rules past priority {MAIN_RULE_PRIORITY}; \
                  lower RulePriorityBase or RouteTableBase"
             ),
+            Skipped::NoParent { mac, parent, id } => write!(
+                f,
+                "NIC {mac}: VLAN {id} on NIC {parent}, which has no usable link (yet)"
+            ),
         }
     }
 }
@@ -74,6 +120,8 @@ pub const MAIN_RULE_PRIORITY: u32 = 32766;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Desired {
     pub nics: Vec<NicPlan>,
+    /// The VLAN links the metadata's NICs live on (whether they exist yet or not).
+    pub vlans: Vec<VlanPlan>,
     /// Rules that belong to no NIC: the ones keeping metadata traffic on the main table.
     pub global_rules: Vec<Rule>,
     pub skipped: Vec<Skipped>,
@@ -83,23 +131,83 @@ impl Desired {
     pub fn nic(&self, mac: Mac) -> Option<&NicPlan> {
         self.nics.iter().find(|n| n.mac == mac)
     }
+
+    /// Whether the metadata still lists the NIC with this MAC as a VLAN NIC (configured,
+    /// waiting for its link, or skipped).
+    pub fn lists_vlan(&self, mac: Mac) -> bool {
+        self.vlans.iter().any(|v| v.mac == mac)
+            || self
+                .skipped
+                .iter()
+                .any(|s| matches!(s, Skipped::NoParent { .. }) && s.mac() == mac)
+    }
 }
 
 /// Computes the desired state for every metadata NIC that matches a local link.
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
     let mut nics = Vec::new();
+    let mut vlans = Vec::new();
     let mut skipped = Vec::new();
     for nic in &instance.nics {
-        match match_link(nic.mac, links).and_then(|link| nic_plan(nic, link, settings)) {
-            Ok(plan) => nics.push(plan),
+        let link = match nic.vlan {
+            None => match_link(nic.mac, links).map(Some),
+            Some(vlan) => vlan_link(nic.mac, vlan, links).map(|(plan, link)| {
+                vlans.push(plan);
+                link
+            }),
+        };
+        match link.and_then(|link| link.map(|l| nic_plan(nic, l, settings)).transpose()) {
+            Ok(Some(plan)) => nics.push(plan),
+            Ok(None) => {}
             Err(skip) => skipped.push(skip),
         }
     }
     let global_rules = metadata_rules(instance.provider, &nics, settings);
     Desired {
         nics,
+        vlans,
         global_rules,
         skipped,
+    }
+}
+
+/// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
+/// exists already (None: it is to be created).
+fn vlan_link(mac: Mac, vlan: Vlan, links: &[Link]) -> Result<(VlanPlan, Option<&Link>), Skipped> {
+    let no_parent = |_| Skipped::NoParent {
+        mac,
+        parent: vlan.parent,
+        id: vlan.id,
+    };
+    let parent = match_link(vlan.parent, links).map_err(no_parent)?;
+    let plan = VlanPlan {
+        mac,
+        name: vlan_name(&parent.name, vlan.id),
+        parent: parent.index,
+        parent_name: parent.name.clone(),
+        id: vlan.id,
+    };
+    match match_vlan_link(mac, links) {
+        Ok(link) => Ok((plan, Some(link))),
+        Err(Skipped::NoLink { .. }) => Ok((plan, None)),
+        Err(other) => Err(other),
+    }
+}
+
+/// The one VLAN link (not enslaved) with this MAC: ours, or one made by hand for the NIC.
+pub fn match_vlan_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
+    let candidates: Vec<&Link> = links
+        .iter()
+        .filter(|l| l.mac == Some(mac) && l.master.is_none())
+        .filter(|l| l.kind.as_deref() == Some(VLAN_KIND))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Skipped::NoLink { mac }),
+        many => Err(Skipped::Ambiguous {
+            mac,
+            links: many.iter().map(|l| l.name.clone()).collect(),
+        }),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The diff: from the desired state, the kernel's state and the (pruned) ownership record, the
 //! ordered list of changes. Deletes come first (rules, then routes, then addresses) and only
-//! ever touch what we own; adds follow (link up and MTU, addresses, routes, rules last).
+//! ever touch what we own; adds follow (VLAN links, link up and MTU, addresses, routes, rules);
+//! VLAN links we created and no longer want go last, after their rules.
 
-use super::desired::{Desired, NicPlan};
+use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, Family, KernelState, Route, RouteType, TABLE_MAIN};
+use crate::kernel::{Address, Change, Family, KernelState, Link, Route, RouteType, TABLE_MAIN};
 use crate::metadata::{IpNet, Mac};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -38,10 +39,12 @@ struct Stages {
     del_rules: Vec<PlannedChange>,
     del_routes: Vec<PlannedChange>,
     del_addresses: Vec<PlannedChange>,
+    add_links: Vec<PlannedChange>,
     links: Vec<PlannedChange>,
     add_addresses: Vec<PlannedChange>,
     add_routes: Vec<PlannedChange>,
     add_rules: Vec<PlannedChange>,
+    del_links: Vec<PlannedChange>,
 }
 
 impl Stages {
@@ -50,10 +53,12 @@ impl Stages {
             self.del_rules,
             self.del_routes,
             self.del_addresses,
+            self.add_links,
             self.links,
             self.add_addresses,
             self.add_routes,
             self.add_rules,
+            self.del_links,
         ]
         .concat()
     }
@@ -61,6 +66,30 @@ impl Stages {
 
 fn planned(nic: Option<NicRef>, change: Change) -> PlannedChange {
     PlannedChange { nic, change }
+}
+
+fn add_vlan(vlan: &VlanPlan) -> Change {
+    Change::AddVlan {
+        name: vlan.name.clone(),
+        parent: vlan.parent,
+        parent_name: vlan.parent_name.clone(),
+        mac: vlan.mac,
+        id: vlan.id,
+    }
+}
+
+/// The VLAN link we created for a NIC the metadata no longer lists, when it still exists.
+fn unwanted_vlan<'a>(
+    mac: Mac,
+    owned: &OwnedNic,
+    desired: &Desired,
+    kernel: &KernelIndex<'a>,
+) -> Option<&'a Link> {
+    owned.vlan.as_ref()?;
+    if desired.lists_vlan(mac) || desired.nic(mac).is_some() {
+        return None;
+    }
+    kernel.vlan_link(mac)
 }
 
 /// Computes the changes. `owned` must already be pruned against `kernel` (`Owned::prune`).
@@ -81,6 +110,17 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
                 .del_rules
                 .push(planned(None, Change::DelRule(rule.clone())));
         }
+    }
+    for vlan in desired
+        .vlans
+        .iter()
+        .filter(|v| kernel.vlan_link(v.mac).is_none())
+    {
+        let nic = NicRef {
+            mac: vlan.mac,
+            ifindex: vlan.parent,
+        };
+        stages.add_links.push(planned(Some(nic), add_vlan(vlan)));
     }
     let deleted = deleted_ips(&stages);
     for nic in &desired.nics {
@@ -113,6 +153,23 @@ fn remove_unwanted(
         mac,
         ifindex: owned.ifindex,
     };
+    if let Some(link) = unwanted_vlan(mac, owned, desired, kernel) {
+        let nic_ref = NicRef {
+            mac,
+            ifindex: link.index,
+        };
+        for rule in &owned.rules {
+            stages
+                .del_rules
+                .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
+        }
+        let delete = Change::DelVlan {
+            ifindex: link.index,
+            name: link.name.clone(),
+        };
+        stages.del_links.push(planned(Some(nic_ref), delete));
+        return;
+    }
     let Some(plan) = desired.nic(mac) else {
         if !kernel.has_link_with_mac(mac) {
             for rule in &owned.rules {
@@ -164,7 +221,10 @@ fn remove_unwanted(
 /// rules pinning metadata traffic to the main table must stay with them.
 fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) -> bool {
     owned.nics.iter().any(|(mac, nic)| {
-        !nic.rules.is_empty() && desired.nic(*mac).is_none() && kernel.has_link_with_mac(*mac)
+        !nic.rules.is_empty()
+            && desired.nic(*mac).is_none()
+            && kernel.has_link_with_mac(*mac)
+            && unwanted_vlan(*mac, nic, desired, kernel).is_none()
     })
 }
 

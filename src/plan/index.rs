@@ -1,6 +1,7 @@
 //! Hash indexes over one kernel snapshot, so prune and diff answer "is it there?" in constant
 //! time: a no-change reconcile of hundreds of addresses and rules stays well under a millisecond.
 
+use super::desired::match_vlan_link;
 use crate::kernel::{KernelState, Link, Route, RouteType, Rule};
 use crate::metadata::{IpNet, Mac};
 use std::collections::HashSet;
@@ -90,5 +91,10 @@ impl<'a> KernelIndex<'a> {
 
     pub fn link(&self, ifindex: u32) -> Option<&'a Link> {
         self.state.links.iter().find(|l| l.index == ifindex)
+    }
+
+    /// The VLAN link carrying this MAC, if there is exactly one.
+    pub fn vlan_link(&self, mac: Mac) -> Option<&'a Link> {
+        match_vlan_link(mac, &self.state.links).ok()
     }
 }

@@ -17,6 +17,16 @@ pub struct OwnedNic {
     pub addresses: BTreeSet<OwnedAddress>,
     pub routes: BTreeSet<Route>,
     pub rules: BTreeSet<Rule>,
+    /// The VLAN link we created for this NIC (OCI bare metal); only such a link is ever deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<OwnedVlan>,
+}
+
+/// A VLAN link we created: its name when created and its VLAN id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedVlan {
+    pub name: String,
+    pub id: u16,
 }
 
 /// An address we added: the link and the address with its prefix.
@@ -28,7 +38,10 @@ pub struct OwnedAddress {
 
 impl OwnedNic {
     fn is_empty(&self) -> bool {
-        self.addresses.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+        self.addresses.is_empty()
+            && self.routes.is_empty()
+            && self.rules.is_empty()
+            && self.vlan.is_none()
     }
 }
 
@@ -66,7 +79,8 @@ impl Owned {
         per_nic + self.global_rules.len()
     }
 
-    /// Rebuilds a record that was lost (a corrupt file) from the kernel: an object is taken as
+    /// Rebuilds a record that was lost (a corrupt file) from the kernel: a VLAN link is never
+    /// adopted (it would then be deleted with its NIC), and any other object is taken as
     /// ours only when it is exactly what `desired` wants and carries the marks we add it with —
     /// an address with `noprefixroute` and infinite lifetimes, a route with our protocol (201)
     /// in our table or the local table, a rule at our priority pointing at our table (the
@@ -104,6 +118,7 @@ impl Owned {
                     .filter(|r| index.has_rule(r))
                     .cloned()
                     .collect(),
+                vlan: None,
             };
             if !found.is_empty() {
                 owned.nics.insert(nic.mac, found);
@@ -146,6 +161,10 @@ impl Owned {
                     .filter(|r| kernel.has_rule(r))
                     .cloned()
                     .collect(),
+                vlan: nic
+                    .vlan
+                    .clone()
+                    .filter(|_| kernel.vlan_link(*mac).is_some()),
             };
             if !kept.is_empty() {
                 pruned.nics.insert(*mac, kept);
@@ -173,6 +192,19 @@ impl Owned {
             Change::DelRoute(r) => entry.routes.remove(r),
             Change::AddRule(r) => entry.rules.insert(r.clone()),
             Change::DelRule(r) => entry.rules.remove(r),
+            Change::AddVlan { name, id, .. } => {
+                let created = OwnedVlan {
+                    name: name.clone(),
+                    id: *id,
+                };
+                entry.vlan.replace(created).is_none()
+            }
+            Change::DelVlan { .. } => {
+                // The kernel takes the link's addresses and routes with it.
+                entry.addresses.clear();
+                entry.routes.clear();
+                entry.vlan.take().is_some()
+            }
             Change::LinkUp { .. } | Change::SetMtu { .. } | Change::PromoteSecondaries { .. } => {
                 false
             }

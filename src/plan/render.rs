@@ -44,6 +44,14 @@ pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
         Change::DelRoute(r) => route_command("del", r, name_of),
         Change::AddRule(r) => rule_command("add", r),
         Change::DelRule(r) => rule_command("del", r),
+        Change::AddVlan {
+            name,
+            parent_name,
+            mac,
+            id,
+            ..
+        } => format!("ip link add link {parent_name} name {name} address {mac} type vlan id {id}"),
+        Change::DelVlan { name, .. } => format!("ip link del dev {name}"),
     }
 }
 
@@ -122,6 +130,7 @@ fn rule_command(verb: &str, r: &Rule) -> String {
 /// Per-NIC tallies for the summary line.
 #[derive(Default)]
 struct Tally {
+    vlans: Vec<String>,
     link: Vec<String>,
     addresses: (usize, usize),
     tables: BTreeSet<u32>,
@@ -149,11 +158,13 @@ impl Tally {
             Change::DelRoute(_) => self.routes_removed += 1,
             Change::AddRule(_) => self.rules.0 += 1,
             Change::DelRule(_) => self.rules.1 += 1,
+            Change::AddVlan { name, id, .. } => self.vlans.push(format!("+VLAN {id} link {name}")),
+            Change::DelVlan { name, .. } => self.vlans.push(format!("-VLAN link {name}")),
         }
     }
 
     fn render(&self) -> String {
-        let parts = self.link.iter().cloned().chain(
+        let parts = self.vlans.iter().chain(&self.link).cloned().chain(
             [
                 count(self.addresses.0, '+', "address", "addresses"),
                 count(self.addresses.1, '-', "address", "addresses"),

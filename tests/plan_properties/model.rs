@@ -107,6 +107,11 @@ impl Model {
                 let at = at.ok_or_else(|| format!("ENOENT: rule {r:?}"))?;
                 self.kernel.rules.remove(at);
             }
+            Change::AddVlan { name, .. } | Change::DelVlan { name, .. } => {
+                return Err(format!(
+                    "EOPNOTSUPP: VLAN link {name} (the generator makes no VLAN NIC)"
+                ));
+            }
         }
         Ok(())
     }

@@ -664,3 +664,55 @@ fn gcp_commands() {
         "signature",
     );
 }
+
+fn oracle_api() -> (Api, Value) {
+    let doc = json!({
+        "instance": fixture("oci/cloudinit-opc-instance.json"),
+        "vnics": fixture("oci/cloudinit-vnics-vm-dual-stack-secondary.json"),
+    });
+    let api = Api::start(vec![
+        get(
+            "/api/v1/status",
+            status(
+                Some(ProviderKind::Oracle),
+                vec![link("ens3", 2, "02:00:17:0d:6b:be", 0)],
+            ),
+        ),
+        get("/api/cloud/system", doc.clone()),
+        get("/api/cloud/network", doc["vnics"].clone()),
+    ]);
+    (api, doc)
+}
+
+#[test]
+fn oracle_commands() {
+    let (api, doc) = oracle_api();
+    let key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ truncated";
+    let cases: [(&[&str], String); 6] = [
+        (
+            &["status", "system"],
+            expected!("oci-opc-instance-system.txt").to_string(),
+        ),
+        (
+            &["status", "network"],
+            expected!("oci-dual-stack-network.txt").to_string(),
+        ),
+        (&["--json", "status", "system"], pretty(&doc)),
+        (&["--json", "status", "network"], pretty(&doc["vnics"])),
+        (&["show", "ssh-keys"], format!("ssh-key: {key}\n")),
+        (&["--json", "show", "k"], pretty(&json!([key]))),
+    ];
+    for (args, expected) in cases {
+        assert_prints(&cnctl(&api, args), &expected, &format!("{args:?}"));
+    }
+    for (args, what) in [
+        (&["show", "document"][..], "document"),
+        (&["show", "project"], "project"),
+    ] {
+        assert_fails(
+            &cnctl(&api, args),
+            &format!("'show {what}' is not available on oracle"),
+            what,
+        );
+    }
+}

@@ -1,12 +1,13 @@
-//! Golden tests of the pure path: every Azure, GCP and EC2 fixture in ../shared/fixtures is
-//! parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
-//! DHCP lease) and rendered as `ip` commands, then compared with `tests/golden/<provider>/
+//! Golden tests of the pure path: every Azure, GCP, EC2 and OCI (VNIC list) fixture in
+//! ../shared/fixtures is parsed, planned against synthetic links (eth0..ethN in NIC index order,
+//! eth0 up with its DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered
+//! as `ip` commands, then compared with `tests/golden/<provider>/
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
 use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
 use cloud_network::kernel::{Address, KernelState, Link, OperState};
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
-use cloud_network::metadata::{azure, gcp, Instance, IpNet, ProviderKind};
+use cloud_network::metadata::{azure, gcp, oracle, Instance, IpNet, ProviderKind};
 use cloud_network::plan::{Owned, PlanSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,7 +45,7 @@ fn read(path: &Path) -> String {
 /// One Ethernet link per NIC in index order, eth0 up with the primary address as DHCP leases
 /// it (finite lifetimes), the others down as a hot-plugged NIC arrives.
 fn synthetic_kernel(instance: &Instance) -> KernelState {
-    let mut nics: Vec<_> = instance.nics.iter().collect();
+    let mut nics: Vec<_> = instance.nics.iter().filter(|n| n.vlan.is_none()).collect();
     nics.sort_by_key(|n| n.index);
     let links: Vec<Link> = nics
         .iter()
@@ -161,5 +162,25 @@ fn ec2_fixtures_match_golden_commands() {
             serde_json::from_str(&read(&dir.join("metadata.json"))).expect("flat path map");
         let instance = parse_ec2(&tree).unwrap_or_else(|e| panic!("{name}: {e}"));
         check("ec2", &name, &instance);
+    }
+}
+
+#[test]
+fn oracle_vnics_fixtures_match_golden_commands() {
+    let files: Vec<PathBuf> = entries("oci")
+        .into_iter()
+        .filter(|p| stem(p).contains("-vnics-"))
+        .collect();
+    assert_eq!(files.len(), 7);
+    for path in files {
+        let name = stem(&path);
+        let instance = Instance {
+            provider: ProviderKind::Oracle,
+            instance_id: String::new(),
+            location: String::new(),
+            nics: oracle::parse_vnics(&read(&path)).unwrap_or_else(|e| panic!("{name}: {e}")),
+            raw: serde_json::Value::Null,
+        };
+        check("oci", &name, &instance);
     }
 }

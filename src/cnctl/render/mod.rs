@@ -5,6 +5,7 @@
 mod azure;
 mod ec2;
 mod gcp;
+mod oracle;
 #[cfg(test)]
 mod tests;
 
@@ -117,7 +118,7 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Azure => azure::system(&mut rows, doc),
         ProviderKind::Aws => ec2::system(&mut rows, doc),
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
-        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Oracle => oracle::system(&mut rows, doc),
         ProviderKind::Alibaba => todo!("alibaba render"),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
@@ -130,7 +131,7 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Azure => azure::network(doc, links),
         ProviderKind::Aws => ec2::network(doc, links),
         ProviderKind::Gcp => gcp::network(doc, links),
-        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Oracle => oracle::network(doc, links),
         ProviderKind::Alibaba => todo!("alibaba render"),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     };
@@ -143,7 +144,7 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Azure => azure::ssh_keys(doc),
         ProviderKind::Aws => ec2::ssh_keys(doc),
         ProviderKind::Gcp => gcp::ssh_keys(doc),
-        ProviderKind::Oracle => todo!("oracle render"),
+        ProviderKind::Oracle => oracle::ssh_keys(doc),
         ProviderKind::Alibaba => todo!("alibaba render"),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }

@@ -1,12 +1,12 @@
-//! End-to-end tests in the lab (root; they run in CI): for Azure, EC2 (IMDSv2 required) and
-//! GCP, the daemon with only `Provider=` set (default metadata endpoints) makes every address
+//! End-to-end tests in the lab (root; they run in CI): for Azure, EC2 (IMDSv2 required), GCP
+//! and OCI (IMDS v2, VM shape: each VNIC its own NIC), the daemon with only `Provider=` set (default metadata endpoints) makes every address
 //! of every NIC reachable from a peer host, replies leaving by the NIC that owns them; without
 //! it the cloud's anti-spoofing drops them; a hot-plugged NIC, a removed address, a metadata
 //! outage and a `kill -9` with restart each end as they should.
 
 mod support;
 
-use cloud_network::metadata::{IpNet, Ipv4Net, ProviderKind};
+use cloud_network::metadata::{IpNet, Ipv4Net, Ipv6Net, ProviderKind};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -49,6 +49,13 @@ const GCP: Cloud = Cloud {
     scenario: include_str!("../src/emulator/scenarios/gcp.json"),
     add_nic: gcp_add_nic,
     remove_secondary: gcp_remove_secondary,
+};
+
+const ORACLE: Cloud = Cloud {
+    provider: ProviderKind::Oracle,
+    scenario: include_str!("../src/emulator/scenarios/oracle.json"),
+    add_nic: oracle_add_nic,
+    remove_secondary: oracle_remove_secondary,
 };
 
 fn json(text: &str) -> Value {
@@ -146,6 +153,32 @@ fn gcp_remove_secondary(text: &str) -> (String, IpNet) {
     *aliases = serde_json::json!([]);
     let range = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(192, 168, 1, 64), 29));
     (doc.to_string(), range)
+}
+
+fn oracle_add_nic(text: &str) -> String {
+    let mut doc = json(text);
+    let vnic = serde_json::json!({
+        "macAddr": "02:00:17:0A:3C:12",
+        "privateIp": "10.0.0.30",
+        "subnetCidrBlock": "10.0.0.0/24",
+        "virtualRouterIp": "10.0.0.1",
+        "vlanTag": 1023,
+        "vnicId": "ocid1.vnic.oc1.eu-frankfurt-1.abtheljtthirddemo"
+    });
+    doc["vnics"].as_array_mut().expect("vnics").push(vnic);
+    doc.to_string()
+}
+
+/// OCI lists one private IPv4 per VNIC and no secondary ones: the secondary address taken off
+/// eth1 is one of its IPv6 addresses.
+fn oracle_remove_secondary(text: &str) -> (String, IpNet) {
+    let mut doc = json(text);
+    let addresses = doc["vnics"][1]["ipv6Addresses"]
+        .as_array_mut()
+        .expect("eth1 IPv6 addresses");
+    let removed = addresses.pop().expect("a second IPv6 address");
+    let ip: std::net::Ipv6Addr = removed.as_str().expect("address").parse().expect("IPv6");
+    (doc.to_string(), IpNet::V6(Ipv6Net::host(ip)))
 }
 
 /// A lab, its files and the daemon. Fields drop in order: daemon, lab, files.
@@ -373,8 +406,9 @@ fn hotplug_third_nic(cloud: &Cloud) {
 /// The view's address, local-route and rule lines that name `net` (an address: with any prefix).
 fn mentions(view: &View, net: &IpNet) -> Vec<String> {
     let (addr, whole) = (net.addr().to_string(), net.to_string());
-    let names = |token: &str| match net.prefix() {
-        32 => token.split('/').next() == Some(addr.as_str()),
+    let names = |token: &str| match net {
+        IpNet::V4(n) if n.prefix == 32 => token.split('/').next() == Some(addr.as_str()),
+        IpNet::V6(n) if n.prefix == 128 => token.split('/').next() == Some(addr.as_str()),
         _ => token == whole,
     };
     [&view.addresses, &view.local, &view.rules]
@@ -506,3 +540,4 @@ macro_rules! provider_tests {
 provider_tests!(azure, AZURE);
 provider_tests!(aws, AWS);
 provider_tests!(gcp, GCP);
+provider_tests!(oracle, ORACLE);

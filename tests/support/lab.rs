@@ -12,7 +12,9 @@
 //! killed process left behind. Only `ip` and `/proc/sys` are used: no package beyond iproute2.
 
 use super::netns::Netns;
-use cloud_network::metadata::{aws, azure, gcp, Instance, IpNet, Ipv4Net, Nic, ProviderKind};
+use cloud_network::metadata::{
+    aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
+};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -40,7 +42,7 @@ pub fn instance_of(provider: ProviderKind, text: &str) -> Instance {
                 serde_json::from_str(text).expect("EC2 scenario: a JSON map of path to body");
             aws::parse::parse(&tree)
         }
-        ProviderKind::Oracle => todo!("oracle lab"),
+        ProviderKind::Oracle => oracle::parse_document(text),
         ProviderKind::Alibaba => todo!("alibaba lab"),
         ProviderKind::DigitalOcean => todo!("digitalocean lab"),
     };
@@ -152,6 +154,8 @@ impl Lab {
         lab.build_cloud();
         lab.build_peer(prefix);
         lab.vm.run_ok(&["ip", "link", "set", "lo", "up"]);
+        lab.vm_sysctl("ipv6/conf/all/accept_dad", "0");
+        lab.vm_sysctl("ipv6/conf/default/accept_dad", "0");
         for (position, nic) in instance.nics.iter().enumerate() {
             lab.attach(position, nic);
         }
@@ -250,9 +254,12 @@ impl Lab {
             .run_ok(&[&["ip", "route", "replace"], args].concat());
     }
 
-    /// The cloud no longer delivers `net` (an address or range taken off a NIC).
+    /// The cloud no longer delivers `net` (an address or range taken off a NIC). The cloud
+    /// routes IPv4 only, so an IPv6 address has nothing to withdraw.
     pub fn withdraw(&self, net: IpNet) {
-        self.cloud.run_ok(&["ip", "route", "del", &net.to_string()]);
+        if let IpNet::V4(_) = net {
+            self.cloud.run_ok(&["ip", "route", "del", &net.to_string()]);
+        }
     }
 
     /// eth0 as DHCP leaves it: up, the primary address with finite lifetimes, the main table's
@@ -289,10 +296,14 @@ impl Lab {
     }
 
     fn sysctl(&self, key: &str, value: &str) {
-        let path = format!("/proc/sys/net/{key}");
-        in_netns(self.cloud.name(), || {
-            std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {path}: {e}"))
-        });
+        write_sysctl(self.cloud.name(), key, value);
+    }
+
+    /// A sysctl of the VM. DAD is off there: the cloud ports carry no IPv6, and a tentative
+    /// address cannot yet be a route's source, which would make the first round's IPv6 routes
+    /// wait for the next refresh (OCI's scenario has IPv6 addresses).
+    fn vm_sysctl(&self, key: &str, value: &str) {
+        write_sysctl(self.vm.name(), key, value);
     }
 
     /// Starts the metadata service and waits until it accepts connections.
@@ -469,6 +480,13 @@ fn peer_address(instance: &Instance) -> Ipv4Addr {
         .map(|host| Ipv4Addr::from(base + host))
         .find(|a| !taken(*a))
         .expect("a free host address")
+}
+
+fn write_sysctl(ns: &str, key: &str, value: &str) {
+    let path = format!("/proc/sys/net/{key}");
+    in_netns(ns, || {
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {path}: {e}"))
+    });
 }
 
 /// Runs `f` on a thread inside the named namespace.

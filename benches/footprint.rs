@@ -387,6 +387,7 @@ fn request_rows(effort: Effort) -> Vec<Row> {
     for (provider, limit) in [
         (ProviderKind::Azure, 1),
         (ProviderKind::Gcp, 1),
+        (ProviderKind::Oracle, 1),
         (ProviderKind::Aws, 2 + 6 * 3),
     ] {
         let r = lab_figures::requests(provider, effort.refreshes, effort.gcp_idle);

@@ -11,7 +11,7 @@ use cloud_network::config::{format_duration, parse_duration, Config};
 use cloud_network::kernel::KernelState;
 use cloud_network::kernel::{Link, OperState};
 use cloud_network::metadata::aws::parse::{parse_listing, MACS_DIR};
-use cloud_network::metadata::{aws, azure, gcp, Instance, IpNet, Ipv4Net, Ipv6Net, Mac};
+use cloud_network::metadata::{aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac};
 use cloud_network::metadata::{ParseError, ProviderKind};
 use cloud_network::plan::{desired, diff, Owned, PlanSettings};
 use cloud_network::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot};
@@ -26,9 +26,10 @@ use std::time::Duration;
 pub type Target = fn(&[u8]);
 
 /// Every target by name: the fuzz binaries and the regression directories use these names.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("azure_parse", azure_parse),
     ("gcp_parse", gcp_parse),
+    ("oracle_parse", oracle_parse),
     ("ec2_parse", ec2_parse),
     ("ec2_listing", ec2_listing),
     ("config_parse", config_parse),
@@ -79,6 +80,34 @@ fn gcp_parse(data: &[u8]) {
             for address in &nic.ipv4 {
                 assert_eq!(address.prefix, 32, "GCP addresses are /32");
             }
+        }
+    }
+}
+
+/// Bytes → UTF-8 text → `oracle::parse_vnics` when the document is an array (the body of
+/// `/opc/v2/vnics/`), else `oracle::parse_document` (`{"instance": ..., "vnics": ...}`).
+fn oracle_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = if text.trim_start().starts_with('[') {
+        oracle::parse_vnics(text).map(|nics| instance_of(ProviderKind::Oracle, nics))
+    } else {
+        oracle::parse_document(text)
+    };
+    if let Ok(instance) = checked(parsed) {
+        assert_eq!(instance.provider, ProviderKind::Oracle);
+        for (position, nic) in instance.nics.iter().enumerate() {
+            assert_eq!(nic.index as usize, position, "OCI index is the position");
+            assert!(nic.ipv4.len() <= 1, "OCI lists one IPv4 per VNIC");
+            let Some(vlan) = nic.vlan else {
+                continue;
+            };
+            assert!((1..=4094).contains(&vlan.id), "{vlan:?}");
+            let parent = instance
+                .nic_by_mac(vlan.parent)
+                .expect("the parent is listed");
+            assert!(parent.vlan.is_none() && parent.mac != nic.mac, "{vlan:?}");
         }
     }
 }
@@ -409,7 +438,8 @@ fn check_v6(net: Ipv6Net) {
 }
 
 /// Plans the model onto one link per NIC in an empty kernel: the planner must not panic and
-/// must place every NIC (planned or skipped), and a plan never deletes from an empty record.
+/// must place every NIC (planned, skipped, or a VLAN link to create), and a plan never deletes
+/// from an empty record.
 fn plan_without_panic(instance: &Instance) {
     let links: Vec<Link> = instance
         .nics
@@ -429,7 +459,15 @@ fn plan_without_panic(instance: &Instance) {
         })
         .collect();
     let want = desired(instance, &links, &PlanSettings::default());
-    assert_eq!(want.nics.len() + want.skipped.len(), instance.nics.len());
+    let to_create = want
+        .vlans
+        .iter()
+        .filter(|v| want.nic(v.mac).is_none())
+        .count();
+    assert_eq!(
+        want.nics.len() + want.skipped.len() + to_create,
+        instance.nics.len()
+    );
     let kernel = KernelState {
         links,
         ..KernelState::default()

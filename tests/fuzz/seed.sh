@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fills tests/fuzz/corpus/<target>/ (not committed) with the committed hand-written seeds and,
-# when ../shared/fixtures is there, with the real metadata bodies: Azure and GCP documents, the
+# when ../shared/fixtures is there, with the real metadata bodies: Azure and GCP documents, OCI
+# VNIC lists, the
 # EC2 flat maps (the very format ec2_parse reads) and the packaged default config.
 # Usage: tests/fuzz/seed.sh        FIXTURES=/other/fixtures tests/fuzz/seed.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 fixtures="${FIXTURES:-$here/../../../shared/fixtures}"
 corpus="$here/corpus"
-targets=(azure_parse gcp_parse ec2_parse ec2_listing config_parse duration_parse api_request)
+targets=(azure_parse gcp_parse oracle_parse ec2_parse ec2_listing config_parse duration_parse api_request)
 
 for target in "${targets[@]}"; do
   mkdir -p "$corpus/$target"
@@ -21,6 +22,7 @@ if [ ! -d "$fixtures" ]; then
 fi
 cp "$fixtures"/azure/*.json "$corpus/azure_parse/"
 cp "$fixtures"/gcp/*.json "$corpus/gcp_parse/"
+cp "$fixtures"/oci/*-vnics-*.json "$corpus/oracle_parse/"
 for dir in "$fixtures"/ec2/*/; do
   cp "$dir/metadata.json" "$corpus/ec2_parse/ec2-$(basename "$dir").json"
 done

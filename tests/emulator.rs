@@ -771,3 +771,66 @@ fn concurrent_handlers_are_capped() {
     assert_eq!(refused.status, 503);
     drop(held);
 }
+
+const ORACLE_AUTH: (&str, &str) = ("Authorization", "Bearer Oracle");
+
+/// Every OCI fixture, served as the scenario's `instance` or `vnics`, comes back as it is.
+#[test]
+fn every_oci_fixture_is_served_as_is() {
+    let dir = TempDir::new("oci-fixtures");
+    let files = fixture_files("oci");
+    assert_eq!(files.len(), 10);
+    for path in files {
+        let body = read_json(&path);
+        let vnics = path.to_string_lossy().contains("-vnics-");
+        let scenario = if vnics {
+            serde_json::json!({"instance": {"id": "ocid1.instance.oc1.phx.x"}, "vnics": body})
+        } else {
+            serde_json::json!({"instance": body, "vnics": []})
+        };
+        let file = dir.0.join("oci.json");
+        std::fs::write(&file, scenario.to_string()).expect("write scenario");
+        let oci = start_with_file(ProviderKind::Oracle, &file);
+        let url = if vnics {
+            "/opc/v2/vnics/"
+        } else {
+            "/opc/v2/instance/"
+        };
+        let answer = get(oci.addr(), url, &[ORACLE_AUTH]);
+        assert_eq!(answer.status, 200, "{}", path.display());
+        assert_eq!(answer.json(), body, "{}", path.display());
+    }
+}
+
+#[test]
+fn oci_v2_over_the_wire_needs_the_header_and_faults_apply() {
+    let oci = start(ProviderKind::Oracle);
+    let bare = get(oci.addr(), "/opc/v2/vnics/", &[]);
+    assert_eq!(bare.status, 401);
+    assert_eq!(bare.json()["code"], "NotAuthenticated");
+    let vnics = get(oci.addr(), "/opc/v2/vnics/", &[ORACLE_AUTH]);
+    assert_eq!(vnics.status, 200);
+    let list = vnics.json();
+    let macs: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v["macAddr"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(macs, ["02:00:17:0A:3C:10", "02:00:17:0A:3C:11"]);
+    let ip = get(oci.addr(), "/opc/v2/vnics/1/privateIp", &[ORACLE_AUTH]);
+    assert_eq!(ip.text(), "10.0.0.20");
+    oci.fail_next(1, Fault::Http500);
+    assert_eq!(
+        get(oci.addr(), "/opc/v2/instance/", &[ORACLE_AUTH]).status,
+        500
+    );
+    oci.set_fault(Fault::Throttle);
+    let throttled = get(oci.addr(), "/opc/v2/instance/", &[ORACLE_AUTH]);
+    assert_eq!(
+        (throttled.status, throttled.header("Retry-After")),
+        (429, Some("1"))
+    );
+    let statuses: Vec<u16> = oci.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200, 200, 500, 429]);
+}

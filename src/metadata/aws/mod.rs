@@ -21,12 +21,8 @@ use std::time::Duration;
 
 /// The IMDS of every EC2 instance.
 pub const DEFAULT_BASE_URL: &str = "http://169.254.169.254";
-/// IMDSv2's header names.
-pub const DIALECT: Dialect = Dialect {
-    provider: ProviderKind::Aws,
-    token_header: "X-aws-ec2-metadata-token",
-    ttl_header: "X-aws-ec2-metadata-token-ttl-seconds",
-};
+/// IMDSv2's header names (the TTL header is the token header's `-ttl-seconds`).
+pub const DIALECT: Dialect = Dialect::named(ProviderKind::Aws, "X-aws-ec2-metadata-token");
 /// How long a hot-plugged NIC may take to show a usable `device-number`.
 const NOT_READY_DELAYS: [Duration; 3] = [Duration::from_millis(500); 3];
 /// Subtrees holding secret keys: never part of the system view (the API serves it).

@@ -2,7 +2,7 @@
 //! fixtures and of what the fetcher collects; see `metadata::imds::tree`) into the common model.
 
 use crate::metadata::imds::tree::{
-    in_blocks6, in_subnet4, leaf, lines, mac_dirs, parse_net4, parse_net6, put_first, value_error,
+    in_blocks6, in_subnet4, leaf, lines, parse_net4, parse_net6, parse_nics, put_first, value_error,
 };
 pub use crate::metadata::imds::tree::{parse_listing, tree_to_json, MACS_DIR};
 use crate::metadata::model::{parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic};
@@ -25,13 +25,7 @@ pub const NIC_LEAVES: [&str; 6] = [
 /// Turns a metadata tree into the model. NICs are sorted by index; index 0 (network card 0,
 /// device-number 0) is the primary NIC, whatever the MACs' sort order.
 pub fn parse(tree: &BTreeMap<String, String>) -> Result<Instance, ParseError> {
-    let mut nics = mac_dirs(tree)?
-        .into_iter()
-        .map(|(mac, dir)| parse_nic(tree, mac, &dir))
-        .collect::<Result<Vec<Nic>, ParseError>>()?;
-    if nics.is_empty() {
-        return Err(ParseError::NoInterfaces);
-    }
+    let mut nics = parse_nics(tree, parse_nic)?;
     nics.sort_by_key(|nic| nic.index);
     if let Some(pair) = nics.windows(2).find(|pair| pair[0].index == pair[1].index) {
         return Err(ParseError::DuplicateIndex {

@@ -132,7 +132,7 @@ fn answer(state: &mut State, request: Request) {
         method: request.method().to_string(),
         path: path.clone(),
         token: token.clone(),
-        ttl: header(&request, DIALECT.ttl_header),
+        ttl: header(&request, &DIALECT.ttl_header()),
     });
     let reply = if request.method() == &tiny_http::Method::Put && path == TOKEN_PATH {
         match state.put_mode {

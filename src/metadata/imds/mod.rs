@@ -31,8 +31,21 @@ pub struct Dialect {
     pub provider: ProviderKind,
     /// The header carrying the session token on GETs.
     pub token_header: &'static str,
-    /// The header carrying the requested lifetime on the token PUT.
-    pub ttl_header: &'static str,
+}
+
+impl Dialect {
+    pub const fn named(provider: ProviderKind, token_header: &'static str) -> Dialect {
+        Dialect {
+            provider,
+            token_header,
+        }
+    }
+
+    /// The header carrying the requested lifetime on the token PUT: on both services the
+    /// token header followed by `-ttl-seconds`.
+    pub fn ttl_header(&self) -> String {
+        format!("{}-ttl-seconds", self.token_header)
+    }
 }
 
 struct Token {
@@ -126,7 +139,7 @@ impl Session {
         }
         let url = self.url(TOKEN_PATH);
         let ttl = self.token_ttl.as_secs().to_string();
-        match self.http.put(&url, &[(self.dialect.ttl_header, &ttl)]) {
+        match self.http.put(&url, &[(&self.dialect.ttl_header(), &ttl)]) {
             Ok(reply) => self.keep_token(&url, reply.body.trim(), now),
             Err(HttpError::Status {
                 status: status @ 403..=405,

@@ -2,7 +2,7 @@
 //! what the fetchers collect) shared by the EC2 and Alibaba parsers: MAC directories, leaves,
 //! listings, the value helpers both use, and the JSON system view of a tree.
 
-use crate::metadata::model::{Ipv4Net, Ipv6Net, Mac, ValueError};
+use crate::metadata::model::{Ipv4Net, Ipv6Net, Mac, Nic, ValueError};
 use crate::metadata::ParseError;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +38,22 @@ pub fn mac_dirs(tree: &BTreeMap<String, String>) -> Result<Vec<(Mac, String)>, P
         dirs.push((mac, dir));
     }
     Ok(dirs)
+}
+
+/// One NIC per MAC directory, each parsed by `parse_nic(tree, mac, dir)`, in MAC order; a
+/// tree without any is [`ParseError::NoInterfaces`].
+pub fn parse_nics(
+    tree: &BTreeMap<String, String>,
+    parse_nic: impl Fn(&BTreeMap<String, String>, Mac, &str) -> Result<Nic, ParseError>,
+) -> Result<Vec<Nic>, ParseError> {
+    let nics = mac_dirs(tree)?
+        .into_iter()
+        .map(|(mac, dir)| parse_nic(tree, mac, &dir))
+        .collect::<Result<Vec<Nic>, ParseError>>()?;
+    if nics.is_empty() {
+        return Err(ParseError::NoInterfaces);
+    }
+    Ok(nics)
 }
 
 /// A leaf's body, or `None` when it is absent or empty (samples hold `""` where the real

@@ -2,6 +2,7 @@
 //! Blocks keep the original's layout: labels right-aligned to the longest one, `Label: value `
 //! (with its trailing space); empty fields are left out. One file per provider.
 
+mod alibaba;
 mod azure;
 mod ec2;
 mod gcp;
@@ -118,7 +119,7 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Aws => ec2::system(&mut rows, doc),
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
         ProviderKind::Oracle => todo!("oracle render"),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::system(&mut rows, doc),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
     rows.render()
@@ -131,7 +132,7 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Aws => ec2::network(doc, links),
         ProviderKind::Gcp => gcp::network(doc, links),
         ProviderKind::Oracle => todo!("oracle render"),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::network(doc, links),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     };
     join_blocks(blocks.iter().map(Rows::render).collect())
@@ -144,7 +145,7 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Aws => ec2::ssh_keys(doc),
         ProviderKind::Gcp => gcp::ssh_keys(doc),
         ProviderKind::Oracle => todo!("oracle render"),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::ssh_keys(doc),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
 }

@@ -1,7 +1,7 @@
 //! Alibaba's blocks: the meta-data tree's instance leaves (system), the per-MAC directories of
 //! the network view (network) and `public-keys/<name>/openssh-key` (ssh-keys).
 
-use super::{at, link_name, mac_text, text, Rows};
+use super::{at, key_lines, link_name, mac_text, meta_data, text, Rows};
 use crate::snapshot::LinkStatus;
 use serde_json::Value;
 
@@ -45,13 +45,8 @@ const NIC_TAIL: &[(&str, &[&str])] = &[
     ("VPC ID", &["vpc-id"]),
 ];
 
-/// The `meta-data` directory: under the root's `meta-data` key, or the root itself.
-fn meta(doc: &Value) -> &Value {
-    doc.get("meta-data").unwrap_or(doc)
-}
-
 pub fn system(rows: &mut Rows, doc: &Value) {
-    rows.table(Some(meta(doc)), SYSTEM);
+    rows.table(Some(meta_data(doc)), SYSTEM);
 }
 
 /// One block per MAC directory, in MAC order.
@@ -85,14 +80,11 @@ fn bracketed(value: &Value) -> Option<String> {
 
 /// `public-keys/<name>/openssh-key`, by key name (`0`, `skp-…`).
 pub fn ssh_keys(doc: &Value) -> Vec<String> {
-    let Some(keys) = meta(doc).get("public-keys").and_then(Value::as_object) else {
+    let Some(keys) = meta_data(doc).get("public-keys").and_then(Value::as_object) else {
         return Vec::new();
     };
-    keys.values()
-        .filter_map(|dir| at(Some(dir), &["openssh-key"])?.as_str())
-        .flat_map(str::lines)
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect()
+    key_lines(
+        keys.values()
+            .filter_map(|dir| at(Some(dir), &["openssh-key"])?.as_str()),
+    )
 }

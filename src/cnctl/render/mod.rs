@@ -94,6 +94,22 @@ pub fn text(value: Option<&Value>) -> Option<String> {
     Some(joined).filter(|s| !s.is_empty())
 }
 
+/// The `meta-data` directory of a path-tree document (EC2, Alibaba): under the root's
+/// `meta-data` key, or the root itself.
+fn meta_data(doc: &Value) -> &Value {
+    doc.get("meta-data").unwrap_or(doc)
+}
+
+/// Every non-blank line of the given key texts, trimmed: one entry per key.
+fn key_lines<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<String> {
+    texts
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// A MAC in the normalized form when it parses, as given otherwise.
 fn mac_text(raw: &str) -> String {
     raw.parse::<Mac>()

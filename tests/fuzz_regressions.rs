@@ -45,7 +45,7 @@ fn every_seed_passes_its_target() {
             "{target} has at least three hand-written seeds"
         );
     }
-    assert!(run_all("seeds") >= 21);
+    assert!(run_all("seeds") >= 24);
 }
 
 #[test]
@@ -61,6 +61,7 @@ fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
         ("azure_parse", "azure"),
         ("gcp_parse", "gcp"),
         ("ec2_parse", "ec2"),
+        ("alibaba_parse", "alibaba"),
     ] {
         for entry in std::fs::read_dir(root.join(dir)).expect("the shared fixtures") {
             let path = entry.expect("a readable directory entry").path();
@@ -79,7 +80,7 @@ fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
 #[test]
 fn every_fixture_passes_its_target() {
     let inputs = fixture_inputs();
-    assert!(inputs.len() >= 18, "{} fixtures", inputs.len());
+    assert!(inputs.len() >= 20, "{} fixtures", inputs.len());
     for (target, file) in inputs {
         let data = std::fs::read(&file).expect("a readable fixture");
         let outcome = std::panic::catch_unwind(|| harness::run(target, &data));

@@ -119,7 +119,11 @@ fn alibaba_parse(data: &[u8]) {
     let indexes: Vec<u32> = instance.nics.iter().map(|n| n.index).collect();
     assert_eq!(indexes, (0..instance.nics.len() as u32).collect::<Vec<_>>());
     let primary = tree["meta-data/mac"].trim().parse::<Mac>();
-    assert_eq!(primary, Ok(instance.nics[0].mac), "the top-level mac is index 0");
+    assert_eq!(
+        primary,
+        Ok(instance.nics[0].mac),
+        "the top-level mac is index 0"
+    );
     let secondaries: Vec<Mac> = instance.nics[1..].iter().map(|n| n.mac).collect();
     assert!(secondaries.windows(2).all(|w| w[0] < w[1]), "MAC order");
     for nic in &instance.nics {

@@ -159,6 +159,27 @@ fn primary_address_first_outside_addresses_host_routes() {
 }
 
 #[test]
+fn secondaries_follow_mac_order_whatever_the_case_of_their_directories() {
+    let mut map = one_nic(&[]);
+    map.insert(leaf("00:16:3E:00:00:03", "gateway"), "10.0.0.253".into());
+    map.insert(leaf("00:16:3e:00:00:02", "gateway"), "10.0.0.253".into());
+    let got: Vec<(String, u32)> = parse(&map)
+        .unwrap()
+        .nics
+        .iter()
+        .map(|n| (n.mac.to_string(), n.index))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (MAC.to_string(), 0),
+            ("00:16:3e:00:00:02".to_string(), 1),
+            ("00:16:3e:00:00:03".to_string(), 2)
+        ]
+    );
+}
+
+#[test]
 fn netmask_names_the_subnet_when_the_vswitch_block_is_absent() {
     let mut map = one_nic(&[("netmask", "255.255.240.0")]);
     map.remove(&leaf(MAC, "vswitch-cidr-block"));

@@ -57,6 +57,8 @@ pub fn parse_with_indexes(
             field: format!("{MACS_DIR}{primary}/"),
         });
     }
+    // Key order is not MAC order when directory names differ in case (`3E` sorts before `3e`).
+    nics.sort_by_key(|nic| nic.mac);
     assign_indexes(&mut nics, primary, known);
     nics.sort_by_key(|nic| nic.index);
     let text = |key: &str| leaf(tree, key).unwrap_or_default().to_string();

@@ -384,11 +384,12 @@ fn start_rows(effort: Effort) -> Vec<Row> {
 
 fn request_rows(effort: Effort) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (provider, limit) in [
-        (ProviderKind::Azure, 1),
-        (ProviderKind::Gcp, 1),
-        (ProviderKind::Oracle, 1),
-        (ProviderKind::Aws, 2 + 6 * 3),
+    for (provider, limit, formula) in [
+        (ProviderKind::Azure, 1, ""),
+        (ProviderKind::Gcp, 1, ""),
+        (ProviderKind::Oracle, 1, ""),
+        (ProviderKind::Aws, 2 + 6 * 3, " (2 + 6 × NICs)"),
+        (ProviderKind::Alibaba, 2 + 5 * 3, " (2 + 5 × NICs)"),
     ] {
         let r = lab_figures::requests(provider, effort.refreshes, effort.gcp_idle);
         let worst = r.per_refresh.iter().copied().max().unwrap_or(0);
@@ -410,10 +411,7 @@ fn request_rows(effort: Effort) -> Vec<Row> {
             &format!("metadata requests, {provider}, 3 NICs"),
             measured,
             &format!("daemon CPU {} {what}", ms(r.cpu_per_refresh)),
-            &format!(
-                "≤ {limit}{}",
-                if limit == 1 { "" } else { " (2 + 6 × NICs)" }
-            ),
+            &format!("≤ {limit}{formula}"),
             Some(worst <= limit && idle_ok),
         ));
     }

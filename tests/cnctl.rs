@@ -716,3 +716,53 @@ fn oracle_commands() {
         );
     }
 }
+
+fn alibaba_system() -> Value {
+    let text = include_str!("../src/emulator/scenarios/alibaba.json");
+    let tree: BTreeMap<String, String> = serde_json::from_str(text).unwrap();
+    tree_to_json(&tree)
+}
+
+#[test]
+fn alibaba_commands() {
+    let system = alibaba_system();
+    let view = network_view(ProviderKind::Alibaba, &system);
+    let api = Api::start(vec![
+        get(
+            "/api/v1/status",
+            status(
+                Some(ProviderKind::Alibaba),
+                vec![
+                    link("eth0", 2, "00:16:3e:2a:51:01", 0),
+                    link("eth1", 3, "00:16:3e:2a:51:02", 1),
+                ],
+            ),
+        ),
+        get("/api/cloud/system", system.clone()),
+        get("/api/cloud/network", view.clone()),
+    ]);
+    let key = system["meta-data"]["public-keys"]["skp-bp1demo0key"]["openssh-key"]
+        .as_str()
+        .unwrap();
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["status", "system"],
+            expected!("alibaba-emulator-system.txt").to_string(),
+        ),
+        (
+            &["status", "network"],
+            expected!("alibaba-emulator-network.txt").to_string(),
+        ),
+        (&["--json", "status", "network"], pretty(&view)),
+        (&["show", "ssh-keys"], format!("ssh-key: {key}\n")),
+        (&["--json", "show", "k"], pretty(&json!([key]))),
+    ];
+    for (args, expected) in cases {
+        assert_prints(&cnctl(&api, args), &expected, &format!("{args:?}"));
+    }
+    assert_fails(
+        &cnctl(&api, &["show", "document"]),
+        "'show document' is not available on alibaba",
+        "document",
+    );
+}

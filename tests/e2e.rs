@@ -1,5 +1,6 @@
 //! End-to-end tests in the lab (root; they run in CI): for Azure, EC2 (IMDSv2 required), GCP
-//! and OCI (IMDS v2, VM shape: each VNIC its own NIC), the daemon with only `Provider=` set (default metadata endpoints) makes every address
+//! OCI (IMDS v2, VM shape: each VNIC its own NIC) and Alibaba (security hardening mode required,
+//! metadata at 100.100.100.200), the daemon with only `Provider=` set (default metadata endpoints) makes every address
 //! of every NIC reachable from a peer host, replies leaving by the NIC that owns them; without
 //! it the cloud's anti-spoofing drops them; a hot-plugged NIC, a removed address, a metadata
 //! outage and a `kill -9` with restart each end as they should.
@@ -56,6 +57,13 @@ const ORACLE: Cloud = Cloud {
     scenario: include_str!("../src/emulator/scenarios/oracle.json"),
     add_nic: oracle_add_nic,
     remove_secondary: oracle_remove_secondary,
+};
+
+const ALIBABA: Cloud = Cloud {
+    provider: ProviderKind::Alibaba,
+    scenario: include_str!("../src/emulator/scenarios/alibaba.json"),
+    add_nic: alibaba_add_nic,
+    remove_secondary: alibaba_remove_secondary,
 };
 
 fn json(text: &str) -> Value {
@@ -122,6 +130,32 @@ fn aws_remove_secondary(text: &str) -> (String, IpNet) {
     assert_eq!(doc[&key], "172.31.25.40\n172.31.25.41");
     doc[&key] = Value::from("172.31.25.40");
     (doc.to_string(), host("172.31.25.41"))
+}
+
+fn alibaba_add_nic(text: &str) -> String {
+    let mut doc = json(text);
+    let dir = format!("{AWS_MACS}00:16:3e:2a:51:03/");
+    let leaves = [
+        ("network-interface-id", "eni-bp1emu0cloudnet0003"),
+        ("primary-ip-address", "172.16.20.50"),
+        ("private-ipv4s", r#"["172.16.20.50","172.16.20.51"]"#),
+        ("netmask", "255.255.255.0"),
+        ("gateway", "172.16.20.253"),
+        ("vswitch-cidr-block", "172.16.20.0/24"),
+        ("vpc-cidr-block", "172.16.0.0/12"),
+    ];
+    for (leaf, body) in leaves {
+        doc[format!("{dir}{leaf}")] = Value::from(body);
+    }
+    doc.to_string()
+}
+
+fn alibaba_remove_secondary(text: &str) -> (String, IpNet) {
+    let mut doc = json(text);
+    let key = format!("{AWS_MACS}00:16:3e:2a:51:02/private-ipv4s");
+    assert_eq!(doc[&key], r#"["172.16.20.40","172.16.20.41"]"#);
+    doc[&key] = Value::from(r#"["172.16.20.40"]"#);
+    (doc.to_string(), host("172.16.20.41"))
 }
 
 fn gcp_add_nic(text: &str) -> String {
@@ -541,3 +575,4 @@ provider_tests!(azure, AZURE);
 provider_tests!(aws, AWS);
 provider_tests!(gcp, GCP);
 provider_tests!(oracle, ORACLE);
+provider_tests!(alibaba, ALIBABA);

@@ -4,20 +4,12 @@
 use cloud_network::metadata::aws::parse::{parse, tree_to_json};
 use cloud_network::metadata::{Instance, Mac, Nic, ParseError, ProviderKind, ValueError};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use support::fixtures;
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/ec2"
-    ))
-    .to_path_buf()
-}
+mod support;
 
 fn load(name: &str) -> BTreeMap<String, String> {
-    let path = fixtures_dir().join(name).join("metadata.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+    fixtures::path_tree("ec2", name)
 }
 
 fn parsed(name: &str) -> Instance {
@@ -46,17 +38,13 @@ fn nic(e: Expect) -> Nic {
 }
 
 fn assert_model(got: &Instance, id: &str, location: &str, nics: Vec<Nic>) {
-    assert_eq!(got.provider, ProviderKind::Aws);
-    assert_eq!(got.instance_id, id);
-    assert_eq!(got.location, location);
-    assert_eq!(got.nics, nics);
+    fixtures::assert_model(got, ProviderKind::Aws, (id, location), nics);
 }
 
 #[test]
 fn every_fixture_parses() {
     let mut count = 0;
-    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
+    for name in fixtures::names("ec2") {
         let instance = parsed(&name);
         assert!(!instance.nics.is_empty(), "{name}");
         assert_eq!(instance.nics[0].index, 0, "{name}: primary first");

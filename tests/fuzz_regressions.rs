@@ -62,6 +62,7 @@ fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
         ("gcp_parse", "gcp"),
         ("oracle_parse", "oci"),
         ("ec2_parse", "ec2"),
+        ("alibaba_parse", "alibaba"),
     ] {
         for entry in std::fs::read_dir(root.join(dir)).expect("the shared fixtures") {
             let path = entry.expect("a readable directory entry").path();
@@ -80,7 +81,7 @@ fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
 #[test]
 fn every_fixture_passes_its_target() {
     let inputs = fixture_inputs();
-    assert!(inputs.len() >= 28, "{} fixtures", inputs.len());
+    assert!(inputs.len() >= 30, "{} fixtures", inputs.len());
     for (target, file) in inputs {
         let data = std::fs::read(&file).expect("a readable fixture");
         let outcome = std::panic::catch_unwind(|| harness::run(target, &data));

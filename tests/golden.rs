@@ -1,11 +1,13 @@
-//! Golden tests of the pure path: every Azure, GCP, EC2 and OCI (VNIC list) fixture in
-//! ../shared/fixtures is parsed, planned against synthetic links (eth0..ethN in NIC index order,
-//! eth0 up with its DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered
-//! as `ip` commands, then compared with `tests/golden/<provider>/
+//! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
+//! ../shared/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse)
+//! and the built-in Alibaba scenario are parsed, planned against synthetic links (eth0..ethN in
+//! NIC index order, eth0 up with its DHCP lease; none for a VLAN NIC, whose link the plan
+//! creates) and rendered as `ip` commands, then compared with `tests/golden/<provider>/
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
 use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
 use cloud_network::kernel::{Address, KernelState, Link, OperState};
+use cloud_network::metadata::alibaba::parse::parse as parse_alibaba;
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
 use cloud_network::metadata::{azure, gcp, oracle, Instance, IpNet, ProviderKind};
 use cloud_network::plan::{Owned, PlanSettings};
@@ -183,4 +185,32 @@ fn oracle_vnics_fixtures_match_golden_commands() {
         };
         check("oci", &name, &instance);
     }
+}
+
+#[test]
+fn alibaba_fixtures_and_scenario_match_golden_commands() {
+    let dirs = entries("alibaba");
+    assert_eq!(dirs.len(), 2);
+    for dir in dirs {
+        let name = stem(&dir);
+        let tree: BTreeMap<String, String> =
+            serde_json::from_str(&read(&dir.join("metadata.json"))).expect("flat path map");
+        match parse_alibaba(&tree) {
+            Ok(instance) => check("alibaba", &name, &instance),
+            Err(e) => assert_eq!(
+                (name.as_str(), e.to_string()),
+                (
+                    "cloudinit-two-nics-ipv6-network-only",
+                    "field 'meta-data/network/interfaces/macs/00:16:3e:14:59:58/ipv6s': \
+                     invalid IP address '2408:xxxxxx'"
+                        .to_string()
+                )
+            ),
+        }
+    }
+    let builtin: BTreeMap<String, String> =
+        serde_json::from_str(include_str!("../src/emulator/scenarios/alibaba.json"))
+            .expect("flat path map");
+    let instance = parse_alibaba(&builtin).expect("the built-in scenario parses");
+    check("alibaba", "emulator-builtin", &instance);
 }

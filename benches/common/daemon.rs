@@ -3,7 +3,7 @@
 //! VM namespace with a `NOTIFY_SOCKET` the bench listens on, its `/proc` figures, and the
 //! kernel side of "configured" (our own planner finds nothing left to do).
 
-use crate::support::lab::{in_netns, unique_name, Lab, IMDS};
+use crate::support::lab::{imds_address, in_netns, unique_name, Lab};
 use crate::support::scene::{ChildGuard, TempDir};
 use cloud_network::config::Config;
 use cloud_network::daemon::reconcile::plan_round;
@@ -30,7 +30,8 @@ pub struct BenchLab {
 
 impl BenchLab {
     /// A lab for `scenario` (text in the emulator's format) with an in-process emulator on
-    /// 169.254.169.254:80 in its cloud namespace (EC2: IMDSv2 required).
+    /// the provider's metadata address, port 80, in its cloud namespace (EC2 and Alibaba: session
+    /// tokens required).
     pub fn up(provider: ProviderKind, scenario: &str) -> BenchLab {
         let dir = TempDir::new("fp");
         let path = dir.path().join("scenario.json");
@@ -41,9 +42,9 @@ impl BenchLab {
         let config = EmulatorConfig {
             provider,
             scenario: Some(path),
-            listen: (IMDS, 80).into(),
+            listen: (imds_address(provider), 80).into(),
             fault: emulator::Fault::None,
-            require_token: provider == ProviderKind::Aws,
+            require_token: matches!(provider, ProviderKind::Aws | ProviderKind::Alibaba),
         };
         let emulator = in_netns(lab.cloud.name(), || emulator::start(config))
             .expect("start the emulator in the cloud namespace");
@@ -110,9 +111,10 @@ impl RunningDaemon {
         let state = dir.join("state");
         let config = dir.join("cloud-network.toml");
         let text = format!(
-            "[System]\nProvider = \"{}\"\nMetadataEndpoint = \"http://{IMDS}\"\n\
+            "[System]\nProvider = \"{}\"\nMetadataEndpoint = \"http://{}\"\n\
              StateDir = \"{}\"\nLogLevel = \"info\"\n{extra}\n[Network]\nListen = \"{API}\"\n",
             lab.lab.provider,
+            imds_address(lab.lab.provider),
             state.display()
         );
         std::fs::write(&config, text).expect("write the daemon config");

@@ -1,5 +1,7 @@
-//! EC2 IMDS routing: the IMDSv2 token flow, text leaves and derived directory listings from a
-//! flat path → body scenario, with the status codes and bodies the real service sends.
+//! Token-flow metadata routing for EC2 IMDS and Alibaba ECS, which share the protocol: the
+//! session token flow (`PUT /latest/api/token`, IMDSv2 / security hardening mode), text leaves
+//! and derived directory listings from a flat path → body scenario, with the status codes the
+//! real services send. A [`Flavor`] holds what differs: the header names and `Server`.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -9,8 +11,31 @@ use super::facts::{Reply, RequestFacts};
 pub const TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 /// The header carrying the session token on GETs.
 pub const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
-/// The longest token lifetime IMDS grants (6 hours).
+/// The longest token lifetime both services grant (6 hours).
 pub const MAX_TTL_SECONDS: u64 = 21_600;
+
+/// What one token-flow service calls its headers and itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flavor {
+    pub ttl_header: &'static str,
+    pub token_header: &'static str,
+    /// The `Server` header of every answer, when the service sends a known one.
+    pub server: Option<&'static str>,
+}
+
+/// EC2 IMDS (IMDSv2).
+pub const EC2: Flavor = Flavor {
+    ttl_header: TTL_HEADER,
+    token_header: TOKEN_HEADER,
+    server: Some("EC2ws"),
+};
+
+/// Alibaba ECS's metadata service at 100.100.100.200 (security hardening mode).
+pub const ALIBABA: Flavor = Flavor {
+    ttl_header: "X-aliyun-ecs-metadata-token-ttl-seconds",
+    token_header: "X-aliyun-ecs-metadata-token",
+    server: None,
+};
 const MAX_LIVE_TOKENS: usize = 10_000;
 const TOKEN_LEN: usize = 56;
 
@@ -71,16 +96,27 @@ impl TokenStore {
     }
 }
 
-/// Everything the EC2 router needs besides the request.
+/// Everything the router needs besides the request.
 pub struct Ec2Context<'a> {
+    pub flavor: Flavor,
     pub paths: &'a BTreeMap<String, String>,
     pub tokens: &'a mut TokenStore,
     pub now: Instant,
     pub require_token: bool,
 }
 
-/// Answers one request as EC2 IMDS would.
+/// Answers one request as the flavor's service would.
 pub fn respond(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
+    let flavor = ctx.flavor;
+    let reply = route(req, ctx);
+    match flavor.server {
+        Some(server) => reply.with_header("Server", server),
+        None => reply,
+    }
+}
+
+fn route(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
+    let flavor = ctx.flavor;
     let Some(relative) = api_relative(&req.path) else {
         return if req.path == "/" {
             text_reply(200, "latest".to_string())
@@ -89,12 +125,12 @@ pub fn respond(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
         };
     };
     if relative == "api/token" {
-        return issue_token(req, ctx.tokens, ctx.now);
+        return issue_token(req, flavor, ctx.tokens, ctx.now);
     }
     if req.method != "GET" && req.method != "HEAD" {
         return error_reply(405);
     }
-    let remaining = match req.header(TOKEN_HEADER) {
+    let remaining = match req.header(flavor.token_header) {
         Some(token) => match ctx.tokens.remaining(token, ctx.now) {
             Some(seconds) => Some(seconds),
             None => return error_reply(401),
@@ -104,7 +140,9 @@ pub fn respond(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
     };
     let reply = serve_path(ctx.paths, relative);
     match remaining {
-        Some(seconds) if reply.status == 200 => reply.with_header(TTL_HEADER, &seconds.to_string()),
+        Some(seconds) if reply.status == 200 => {
+            reply.with_header(flavor.ttl_header, &seconds.to_string())
+        }
         _ => reply,
     }
 }
@@ -125,7 +163,7 @@ fn is_api_version(version: &str) -> bool {
     version == "latest" || version == "1.0" || dated
 }
 
-fn issue_token(req: &RequestFacts, tokens: &mut TokenStore, now: Instant) -> Reply {
+fn issue_token(req: &RequestFacts, flavor: Flavor, tokens: &mut TokenStore, now: Instant) -> Reply {
     if req.method != "PUT" {
         return error_reply(405);
     }
@@ -133,12 +171,12 @@ fn issue_token(req: &RequestFacts, tokens: &mut TokenStore, now: Instant) -> Rep
         return error_reply(403);
     }
     let ttl = req
-        .header(TTL_HEADER)
+        .header(flavor.ttl_header)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ttl| (1..=MAX_TTL_SECONDS).contains(ttl));
     match ttl {
         Some(ttl) => text_reply(200, tokens.issue(Duration::from_secs(ttl), now))
-            .with_header(TTL_HEADER, &ttl.to_string()),
+            .with_header(flavor.ttl_header, &ttl.to_string()),
         None => error_reply(400),
     }
 }
@@ -182,12 +220,11 @@ fn children(paths: &BTreeMap<String, String>, prefix: &str) -> BTreeSet<String> 
 }
 
 fn text_reply(status: u16, body: String) -> Reply {
-    Reply::new(status, body)
-        .with_header("Content-Type", "text/plain")
-        .with_header("Server", "EC2ws")
+    Reply::new(status, body).with_header("Content-Type", "text/plain")
 }
 
-/// The XHTML error page IMDS sends with every error status.
+/// The XHTML error page IMDS sends with every error status (Alibaba's answers are served with
+/// the same page: only the status matters to clients).
 pub fn error_reply(status: u16) -> Reply {
     let reason = match status {
         400 => "Bad Request",
@@ -205,9 +242,7 @@ pub fn error_reply(status: u16) -> Reply {
          <head>\n  <title>{status} - {reason}</title>\n </head>\n \
          <body>\n  <h1>{status} - {reason}</h1>\n </body>\n</html>\n"
     );
-    Reply::new(status, body)
-        .with_header("Content-Type", "text/html")
-        .with_header("Server", "EC2ws")
+    Reply::new(status, body).with_header("Content-Type", "text/html")
 }
 
 #[cfg(test)]
@@ -217,6 +252,7 @@ mod tests {
 
     fn get(paths: &BTreeMap<String, String>, tokens: &mut TokenStore, req: RequestFacts) -> Reply {
         let ctx = Ec2Context {
+            flavor: EC2,
             paths,
             tokens,
             now: Instant::now(),
@@ -331,6 +367,7 @@ mod tests {
             respond(
                 req,
                 Ec2Context {
+                    flavor: EC2,
                     paths: &paths,
                     tokens,
                     now,
@@ -350,6 +387,56 @@ mod tests {
         let v1 = RequestFacts::new("GET", "/latest/meta-data/mac");
         assert_eq!(later(&mut tokens, start, false, &v1), 200);
         assert_eq!(later(&mut tokens, start, true, &v1), 401);
+    }
+
+    #[test]
+    fn alibaba_flavor_uses_its_own_headers() {
+        let paths = Scenario::builtin_paths_of(crate::metadata::ProviderKind::Alibaba);
+        let mut tokens = TokenStore::new(5);
+        let mut ask = |req: RequestFacts, require_token| {
+            let ctx = Ec2Context {
+                flavor: ALIBABA,
+                paths: &paths,
+                tokens: &mut tokens,
+                now: Instant::now(),
+                require_token,
+            };
+            respond(&req, ctx)
+        };
+        let ec2_put = RequestFacts::new("PUT", "/latest/api/token").with_header(TTL_HEADER, "60");
+        assert_eq!(ask(ec2_put, true).status, 400);
+        let put =
+            RequestFacts::new("PUT", "/latest/api/token").with_header(ALIBABA.ttl_header, "21600");
+        let issued = ask(put, true);
+        assert_eq!(issued.status, 200);
+        assert_eq!(issued.header(ALIBABA.ttl_header), Some("21600"));
+        assert_eq!(issued.header("server"), None);
+        let token = issued.text();
+        let path = "/latest/meta-data/network/interfaces/macs/00:16:3e:2a:51:02/private-ipv4s";
+        let with_token = RequestFacts::new("GET", path).with_header(ALIBABA.token_header, &token);
+        let reply = ask(with_token, true);
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (200, r#"["172.16.20.40","172.16.20.41"]"#)
+        );
+        let ec2_header = RequestFacts::new("GET", path).with_header(TOKEN_HEADER, &token);
+        assert_eq!(ask(ec2_header, true).status, 401);
+        assert_eq!(ask(RequestFacts::new("GET", path), false).status, 200);
+        let macs = ask(
+            RequestFacts::new("GET", "/latest/meta-data/network/interfaces/macs/"),
+            false,
+        );
+        assert_eq!(macs.text(), "00:16:3e:2a:51:01/\n00:16:3e:2a:51:02/");
+    }
+
+    #[test]
+    fn ec2_answers_name_the_server() {
+        let paths = Scenario::builtin_paths();
+        let mut tokens = TokenStore::new(7);
+        for url in ["/latest/meta-data/mac", "/latest/meta-data/nope"] {
+            let reply = get(&paths, &mut tokens, RequestFacts::new("GET", url));
+            assert_eq!(reply.header("server"), Some("EC2ws"), "{url}");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct EmulateArgs {
     /// fault to inject: none, http500, timeout, garbage, empty or throttle (429 with Retry-After: 1) (default none)
     #[argh(option, default = "Fault::None")]
     pub fault: Fault,
-    /// EC2: answer 401 to GETs without a valid IMDSv2 token
+    /// EC2 and Alibaba: answer 401 to GETs without a valid session token
     #[argh(switch)]
     pub require_token: bool,
 }

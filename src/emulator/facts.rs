@@ -129,7 +129,7 @@ pub enum Scenario {
     /// Azure, GCP and OCI (`{"instance": ..., "vnics": [...]}`): the JSON document of the
     /// whole tree.
     Tree(serde_json::Value),
-    /// EC2: paths relative to `/latest/` mapped to their exact bodies; keys ending in `/` are
+    /// EC2 and Alibaba: paths relative to `/latest/` mapped to their exact bodies; keys ending in `/` are
     /// explicit directory listings.
     Paths(BTreeMap<String, String>),
 }
@@ -165,7 +165,7 @@ impl Scenario {
             ProviderKind::Aws => include_str!("scenarios/aws.json"),
             ProviderKind::Gcp => include_str!("scenarios/gcp.json"),
             ProviderKind::Oracle => include_str!("scenarios/oracle.json"),
-            ProviderKind::Alibaba => todo!("alibaba scenario"),
+            ProviderKind::Alibaba => include_str!("scenarios/alibaba.json"),
             ProviderKind::DigitalOcean => todo!("digitalocean scenario"),
         };
         Scenario::parse(provider, text).unwrap_or_else(|e| {
@@ -186,9 +186,14 @@ impl Scenario {
 
     /// The built-in EC2 scenario's path map.
     pub fn builtin_paths() -> BTreeMap<String, String> {
-        match Scenario::builtin(ProviderKind::Aws) {
+        Scenario::builtin_paths_of(ProviderKind::Aws)
+    }
+
+    /// The built-in EC2 or Alibaba scenario's path map.
+    pub fn builtin_paths_of(provider: ProviderKind) -> BTreeMap<String, String> {
+        match Scenario::builtin(provider) {
             Scenario::Paths(paths) => paths,
-            Scenario::Tree(_) => unreachable!("the aws scenario is a path map"),
+            Scenario::Tree(_) => unreachable!("the {provider} scenario is a path map"),
         }
     }
 }
@@ -244,7 +249,9 @@ mod tests {
         for provider in ProviderKind::ALL {
             let scenario = Scenario::builtin(provider);
             match (provider, scenario) {
-                (ProviderKind::Aws, Scenario::Paths(paths)) => assert!(paths.len() > 20),
+                (ProviderKind::Aws | ProviderKind::Alibaba, Scenario::Paths(paths)) => {
+                    assert!(paths.len() > 20)
+                }
                 (_, Scenario::Tree(tree)) => assert!(tree.as_object().is_some()),
                 (p, s) => panic!("{p}: unexpected scenario {s:?}"),
             }

@@ -1,7 +1,7 @@
 //! The metadata service emulator (`cloud-network emulate`): an HTTP server that answers as
-//! Azure IMDS, EC2 IMDS, the GCP metadata server or OCI's IMDS v2 do, from a scenario file
-//! (re-read when it changes) or a built-in two-NIC VM, with fault injection and a request log
-//! for tests.
+//! Azure IMDS, EC2 IMDS, the GCP metadata server, OCI's IMDS v2 or Alibaba ECS's metadata
+//! service do, from a scenario file (re-read when it changes) or a built-in two-NIC VM, with
+//! fault injection and a request log for tests.
 pub mod aws;
 pub mod azure;
 mod cli;
@@ -102,7 +102,8 @@ pub struct EmulatorConfig {
     pub scenario: Option<PathBuf>,
     pub listen: SocketAddr,
     pub fault: Fault,
-    /// EC2: answer 401 to GETs that carry no token (IMDSv2 only).
+    /// EC2 and Alibaba: answer 401 to GETs that carry no token (IMDSv2 only, security
+    /// hardening mode only).
     pub require_token: bool,
 }
 
@@ -245,7 +246,8 @@ impl Emulator {
         lock(&self.shared.state).next_faults = (count, fault);
     }
 
-    /// EC2: forgets every issued session token, as if all expired; a GET with one gets 401.
+    /// EC2 and Alibaba: forgets every issued session token, as if all expired; a GET with one
+    /// gets 401.
     pub fn expire_tokens(&self) {
         lock(&self.shared.state).tokens.expire_all();
     }
@@ -368,9 +370,10 @@ fn random_seed() -> u64 {
     facts::content_hash(&nanos.to_le_bytes()) ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// The fault that applies to this request: EC2 token PUTs only see http500 and timeout.
+/// The fault that applies to this request: token PUTs (EC2, Alibaba) only see http500 and
+/// timeout.
 fn effective_fault(provider: ProviderKind, fault: Fault, facts: &RequestFacts) -> Fault {
-    let token_put = provider == ProviderKind::Aws && facts.method == "PUT";
+    let token_put = token_flavor(provider).is_some() && facts.method == "PUT";
     match fault {
         Fault::Garbage | Fault::Empty if token_put => Fault::None,
         other => other,
@@ -407,6 +410,18 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
     }
 }
 
+/// The token flow's spelling for the providers that have one.
+fn token_flavor(provider: ProviderKind) -> Option<aws::Flavor> {
+    match provider {
+        ProviderKind::Aws => Some(aws::EC2),
+        ProviderKind::Alibaba => Some(aws::ALIBABA),
+        ProviderKind::Azure
+        | ProviderKind::Gcp
+        | ProviderKind::Oracle
+        | ProviderKind::DigitalOcean => None,
+    }
+}
+
 /// One provider's answer from the current scenario (no waiting).
 fn route(
     provider: ProviderKind,
@@ -414,12 +429,13 @@ fn route(
     facts: &RequestFacts,
     require_token: bool,
 ) -> Reply {
-    match (provider, &*state.scenario) {
-        (ProviderKind::Azure, Scenario::Tree(tree)) => azure::respond(facts, tree),
-        (ProviderKind::Gcp, Scenario::Tree(tree)) => gcp::respond(facts, tree),
-        (ProviderKind::Oracle, Scenario::Tree(tree)) => oracle::respond(facts, tree),
-        (ProviderKind::Aws, Scenario::Paths(paths)) => {
+    match (provider, token_flavor(provider), &*state.scenario) {
+        (ProviderKind::Azure, _, Scenario::Tree(tree)) => azure::respond(facts, tree),
+        (ProviderKind::Gcp, _, Scenario::Tree(tree)) => gcp::respond(facts, tree),
+        (ProviderKind::Oracle, _, Scenario::Tree(tree)) => oracle::respond(facts, tree),
+        (_, Some(flavor), Scenario::Paths(paths)) => {
             let ctx = aws::Ec2Context {
+                flavor,
                 paths,
                 tokens: &mut state.tokens,
                 now: Instant::now(),
@@ -427,7 +443,7 @@ fn route(
             };
             aws::respond(facts, ctx)
         }
-        (provider, _) => Reply::new(500, format!("scenario is not a {provider} scenario\n")),
+        (provider, _, _) => Reply::new(500, format!("scenario is not a {provider} scenario\n")),
     }
 }
 
@@ -612,6 +628,14 @@ mod tests {
         assert_eq!(effective_fault(aws, Fault::Http500, &put), Fault::Http500);
         assert_eq!(effective_fault(aws, Fault::Timeout, &put), Fault::Timeout);
         assert_eq!(effective_fault(aws, Fault::Garbage, &get), Fault::Garbage);
+        let alibaba = ProviderKind::Alibaba;
+        assert_eq!(effective_fault(alibaba, Fault::Garbage, &put), Fault::None);
+        assert_eq!(effective_fault(alibaba, Fault::Empty, &put), Fault::None);
+        assert_eq!(
+            effective_fault(alibaba, Fault::Http500, &put),
+            Fault::Http500
+        );
+        assert_eq!(effective_fault(alibaba, Fault::Empty, &get), Fault::Empty);
         let gcp = ProviderKind::Gcp;
         assert_eq!(effective_fault(gcp, Fault::Empty, &put), Fault::Empty);
     }

@@ -7,6 +7,7 @@ pub mod digitalocean;
 pub mod error;
 pub mod gcp;
 pub mod http;
+pub mod imds;
 mod json;
 pub mod model;
 pub mod oracle;

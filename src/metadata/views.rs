@@ -4,17 +4,18 @@
 use super::{Mac, ProviderKind};
 use serde_json::Value;
 
-/// EC2's per-MAC directory inside the meta-data tree.
+/// The per-MAC directory inside EC2's and Alibaba's meta-data trees.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
-/// Azure and GCP serve their whole document; EC2 the per-MAC subtree, keyed by MAC; OCI its
-/// VNIC list.
+/// Azure and GCP serve their whole document; EC2 and Alibaba the per-MAC subtree, keyed by MAC;
+/// OCI its VNIC list.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
         ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
-        ProviderKind::Aws => ec2_macs(system).cloned().unwrap_or(Value::Null),
+        ProviderKind::Aws | ProviderKind::Alibaba => {
+            ec2_macs(system).cloned().unwrap_or(Value::Null)
+        }
         ProviderKind::Oracle => system.get("vnics").cloned().unwrap_or(Value::Null),
-        ProviderKind::Alibaba => todo!("alibaba view"),
         ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
 }
@@ -45,13 +46,12 @@ pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Valu
             let instance = system.get("instance").unwrap_or(system);
             find_in(instance.get("networkInterfaces"), "mac")
         }
-        ProviderKind::Aws => ec2_macs(system)?
+        ProviderKind::Aws | ProviderKind::Alibaba => ec2_macs(system)?
             .as_object()?
             .iter()
             .find(|(key, _)| mac_matches(Some(key), mac))
             .map(|(_, doc)| doc.clone()),
         ProviderKind::Oracle => find_in(system.get("vnics"), "macAddr"),
-        ProviderKind::Alibaba => todo!("alibaba view"),
         ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
 }
@@ -129,6 +129,28 @@ mod tests {
         assert_eq!(
             nic_document(ProviderKind::Oracle, &no_vnics, mac("00:00:17:02:2b:b1")),
             None
+        );
+    }
+
+    #[test]
+    fn alibaba_views() {
+        let macs = json!({
+            "00:16:3e:2a:51:01": {"private-ipv4s": ["172.16.20.10"]},
+            "00:16:3e:2a:51:02": {"gateway": "172.16.20.253"}
+        });
+        let tree = json!({"meta-data": {"region-id": "cn-hangzhou", "network": {"interfaces": {"macs": macs.clone()}}}});
+        assert_eq!(network_view(ProviderKind::Alibaba, &tree), macs);
+        assert_eq!(
+            nic_document(ProviderKind::Alibaba, &tree, mac("00:16:3E:2A:51:02")),
+            Some(json!({"gateway": "172.16.20.253"}))
+        );
+        assert_eq!(
+            nic_document(ProviderKind::Alibaba, &tree, mac("00:16:3e:2a:51:03")),
+            None
+        );
+        assert_eq!(
+            network_view(ProviderKind::Alibaba, &json!({"meta-data": {}})),
+            Value::Null
         );
     }
 }

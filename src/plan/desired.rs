@@ -12,8 +12,10 @@ use crate::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind,
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The instance metadata service, the same address on every cloud we serve.
+/// The instance metadata service on every cloud we serve but Alibaba.
 pub const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// Alibaba ECS's metadata service.
+pub const ALIBABA_METADATA_V4: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
 /// EC2's IPv6 metadata endpoint.
 pub const METADATA_V6_EC2: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
 /// Azure's WireServer (agent and DNS/DHCP plumbing), reached through the primary NIC only.
@@ -413,6 +415,18 @@ fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
     rules
 }
 
+/// The provider's IPv4 metadata address, which the rules below keep on the primary NIC.
+pub fn metadata_v4(provider: ProviderKind) -> Ipv4Addr {
+    match provider {
+        ProviderKind::Alibaba => ALIBABA_METADATA_V4,
+        ProviderKind::Azure
+        | ProviderKind::Aws
+        | ProviderKind::Gcp
+        | ProviderKind::Oracle
+        | ProviderKind::DigitalOcean => METADATA_V4,
+    }
+}
+
 /// While any NIC has rules, traffic to the metadata service (and Azure's WireServer) is pinned
 /// to the main table just before our rules, so no `from` rule can divert it off the primary NIC.
 fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSettings) -> Vec<Rule> {
@@ -423,7 +437,7 @@ fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSetti
     };
     let mut targets = Vec::new();
     if has_family(Family::V4) {
-        targets.push(IpNet::V4(Ipv4Net::host(METADATA_V4)));
+        targets.push(IpNet::V4(Ipv4Net::host(metadata_v4(provider))));
         if provider == ProviderKind::Azure {
             targets.push(IpNet::V4(Ipv4Net::host(AZURE_WIRESERVER)));
         }

@@ -309,6 +309,25 @@ fn ec2_index_spans_network_cards() {
 }
 
 #[test]
+fn pinned_metadata_address_follows_the_provider() {
+    let pinned = |provider| {
+        let mut instance = azure_instance();
+        instance.provider = provider;
+        let want = desired(&instance, &azure_links(), &PlanSettings::default());
+        want.global_rules
+            .iter()
+            .map(|r| format!("{} {}", r.priority, r.dst.unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pinned(ProviderKind::Alibaba), ["2999 100.100.100.200/32"]);
+    assert_eq!(pinned(ProviderKind::Gcp), ["2999 169.254.169.254/32"]);
+    assert_eq!(
+        pinned(ProviderKind::Azure),
+        ["2999 169.254.169.254/32", "2999 168.63.129.16/32"]
+    );
+}
+
+#[test]
 fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
     let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
     let mut owned = Owned::default();

@@ -11,7 +11,9 @@ use cloud_network::config::{format_duration, parse_duration, Config};
 use cloud_network::kernel::KernelState;
 use cloud_network::kernel::{Link, OperState};
 use cloud_network::metadata::aws::parse::{parse_listing, MACS_DIR};
-use cloud_network::metadata::{aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac};
+use cloud_network::metadata::{
+    alibaba, aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac,
+};
 use cloud_network::metadata::{ParseError, ProviderKind};
 use cloud_network::plan::{desired, diff, Owned, PlanSettings};
 use cloud_network::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot};
@@ -26,11 +28,12 @@ use std::time::Duration;
 pub type Target = fn(&[u8]);
 
 /// Every target by name: the fuzz binaries and the regression directories use these names.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("azure_parse", azure_parse),
     ("gcp_parse", gcp_parse),
     ("oracle_parse", oracle_parse),
     ("ec2_parse", ec2_parse),
+    ("alibaba_parse", alibaba_parse),
     ("ec2_listing", ec2_listing),
     ("config_parse", config_parse),
     ("duration_parse", duration_parse),
@@ -128,6 +131,56 @@ fn ec2_parse(data: &[u8]) {
         for nic in &instance.nics {
             assert_eq!(nic.gateway4, nic.subnet4.map(|s| s.first_host()));
             assert_eq!(nic.gateway6, None, "EC2 learns IPv6 routes by RA");
+        }
+    }
+}
+
+/// Bytes → a JSON object of string → string (the fixtures' `metadata.json` form) →
+/// `alibaba::parse`. The top-level `mac` is index 0 and the others follow in MAC order
+/// (1, 2, …); every address has its subnet's prefix when inside it, else a host prefix; a
+/// valid `primary-ip-address` is the NIC's first address.
+fn alibaba_parse(data: &[u8]) {
+    let Ok(tree) = serde_json::from_slice::<BTreeMap<String, String>>(data) else {
+        return;
+    };
+    let Ok(instance) = checked(alibaba::parse::parse(&tree)) else {
+        return;
+    };
+    assert_eq!(instance.provider, ProviderKind::Alibaba);
+    let indexes: Vec<u32> = instance.nics.iter().map(|n| n.index).collect();
+    assert_eq!(indexes, (0..instance.nics.len() as u32).collect::<Vec<_>>());
+    let primary = tree["meta-data/mac"].trim().parse::<Mac>();
+    assert_eq!(
+        primary,
+        Ok(instance.nics[0].mac),
+        "the top-level mac is index 0"
+    );
+    let secondaries: Vec<Mac> = instance.nics[1..].iter().map(|n| n.mac).collect();
+    assert!(secondaries.windows(2).all(|w| w[0] < w[1]), "MAC order");
+    for nic in &instance.nics {
+        for address in &nic.ipv4 {
+            match nic.subnet4 {
+                Some(subnet) if subnet.contains(address.addr) => {
+                    assert_eq!(address.prefix, subnet.prefix)
+                }
+                _ => assert_eq!(address.prefix, 32),
+            }
+        }
+        for address in &nic.ipv6 {
+            match nic.subnet6 {
+                Some(subnet) if subnet.contains(address.addr) => {
+                    assert_eq!(address.prefix, subnet.prefix)
+                }
+                _ => assert_eq!(address.prefix, 128),
+            }
+        }
+        let dir = format!("{MACS_DIR}{}/primary-ip-address", nic.mac);
+        let primary = tree
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(&dir))
+            .and_then(|(_, body)| body.trim().parse::<std::net::Ipv4Addr>().ok());
+        if let Some(primary) = primary {
+            assert_eq!(nic.ipv4.first().map(|n| n.addr), Some(primary));
         }
     }
 }

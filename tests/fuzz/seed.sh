@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fills tests/fuzz/corpus/<target>/ (not committed) with the committed hand-written seeds and,
 # when ../shared/fixtures is there, with the real metadata bodies: Azure and GCP documents, OCI
-# VNIC lists, the
-# EC2 flat maps (the very format ec2_parse reads) and the packaged default config.
+# VNIC lists, the EC2 and Alibaba flat maps (the very format ec2_parse and alibaba_parse read)
+# and the packaged default config.
 # Usage: tests/fuzz/seed.sh        FIXTURES=/other/fixtures tests/fuzz/seed.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 fixtures="${FIXTURES:-$here/../../../shared/fixtures}"
 corpus="$here/corpus"
-targets=(azure_parse gcp_parse oracle_parse ec2_parse ec2_listing config_parse duration_parse api_request)
+targets=(azure_parse gcp_parse oracle_parse ec2_parse alibaba_parse ec2_listing config_parse duration_parse api_request)
 
 for target in "${targets[@]}"; do
   mkdir -p "$corpus/$target"
@@ -26,4 +26,8 @@ cp "$fixtures"/oci/*-vnics-*.json "$corpus/oracle_parse/"
 for dir in "$fixtures"/ec2/*/; do
   cp "$dir/metadata.json" "$corpus/ec2_parse/ec2-$(basename "$dir").json"
 done
+for dir in "$fixtures"/alibaba/*/; do
+  cp "$dir/metadata.json" "$corpus/alibaba_parse/alibaba-$(basename "$dir").json"
+done
+cp "$here/../../src/emulator/scenarios/alibaba.json" "$corpus/alibaba_parse/emulator-builtin.json"
 echo "seed.sh: corpora seeded in $corpus"

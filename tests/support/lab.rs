@@ -1,7 +1,7 @@
 //! The lab: a cloud VM that carries real traffic, built from a metadata scenario file. Three
 //! namespaces per lab: `<name>-c`, the cloud (one routed port per NIC, answering ARP for the
-//! whole subnet as Azure's and GCP's hosts do, and the metadata service at 169.254.169.254:80
-//! served by our emulator); `<name>-v`, the VM (eth0 with a DHCP-style primary address and the
+//! whole subnet as Azure's and GCP's hosts do, and the metadata service at the provider's address
+//! (169.254.169.254:80, Alibaba's 100.100.100.200:80) served by our emulator); `<name>-v`, the VM (eth0 with a DHCP-style primary address and the
 //! main default route, eth1… down and bare, MACs from the scenario, `metadata.google.internal`
 //! in `/etc/netns/<name>-v/hosts`); and `<name>-p`, a peer host in the primary NIC's subnet.
 //!
@@ -13,8 +13,9 @@
 
 use super::netns::Netns;
 use cloud_network::metadata::{
-    aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
+    alibaba, aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
 };
+use cloud_network::plan::desired::metadata_v4;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -23,8 +24,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The metadata service's address, inside the cloud namespace only.
-pub const IMDS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// The provider's metadata service address, which the lab puts inside the cloud namespace only.
+pub fn imds_address(provider: ProviderKind) -> Ipv4Addr {
+    metadata_v4(provider)
+}
 /// The VM listens on this TCP port on every address (connect tests).
 pub const TCP_PORT: u16 = 7000;
 const HOSTS: &str = "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal metadata\n";
@@ -43,7 +46,11 @@ pub fn instance_of(provider: ProviderKind, text: &str) -> Instance {
             aws::parse::parse(&tree)
         }
         ProviderKind::Oracle => oracle::parse_document(text),
-        ProviderKind::Alibaba => todo!("alibaba lab"),
+        ProviderKind::Alibaba => {
+            let tree: BTreeMap<String, String> =
+                serde_json::from_str(text).expect("Alibaba scenario: a JSON map of path to body");
+            alibaba::parse::parse(&tree)
+        }
         ProviderKind::DigitalOcean => todo!("digitalocean lab"),
     };
     parsed.unwrap_or_else(|e| panic!("{provider} scenario does not parse: {e}"))
@@ -130,7 +137,8 @@ pub struct Lab {
 
 impl Lab {
     /// Builds the lab for `scenario` (a file in the emulator's format) and starts the emulator
-    /// (`bin emulate`, EC2 with IMDSv2 required) on 169.254.169.254:80 in the cloud.
+    /// (`bin emulate`, EC2 and Alibaba with session tokens required) on the provider's metadata
+    /// address, port 80, in the cloud.
     pub fn up(name: &str, provider: ProviderKind, scenario: &Path, bin: &Path) -> Lab {
         let text = std::fs::read_to_string(scenario).expect("read the scenario file");
         let instance = instance_of(provider, &text);
@@ -169,8 +177,9 @@ impl Lab {
 
     fn build_cloud(&self) {
         self.cloud.run_ok(&["ip", "link", "set", "lo", "up"]);
+        let imds = format!("{}/32", imds_address(self.provider));
         self.cloud
-            .run_ok(&["ip", "address", "add", "169.254.169.254/32", "dev", "lo"]);
+            .run_ok(&["ip", "address", "add", &imds, "dev", "lo"]);
         self.sysctl("ipv4/ip_forward", "1");
         self.sysctl("ipv4/conf/all/rp_filter", "1");
         self.sysctl("ipv4/conf/all/send_redirects", "0");
@@ -311,10 +320,12 @@ impl Lab {
         let bin = self.bin.to_str().expect("utf-8 binary path");
         let scenario = self.scenario.to_str().expect("utf-8 scenario path");
         let provider = self.provider.to_string();
+        let imds = SocketAddr::from((imds_address(self.provider), 80));
+        let listen = imds.to_string();
         let mut args = vec!["netns", "exec", self.cloud.name(), bin, "emulate"];
-        args.extend(["--provider", &provider, "--listen", "169.254.169.254:80"]);
+        args.extend(["--provider", &provider, "--listen", &listen]);
         args.extend(["--scenario", scenario]);
-        if self.provider == ProviderKind::Aws {
+        if matches!(self.provider, ProviderKind::Aws | ProviderKind::Alibaba) {
             args.push("--require-token");
         }
         let child = Command::new("ip")
@@ -324,7 +335,6 @@ impl Lab {
             .spawn()
             .expect("start the emulator");
         self.emulator = Some(child);
-        let imds = SocketAddr::from((IMDS, 80));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !in_netns(self.cloud.name(), || {
             TcpStream::connect_timeout(&imds, Duration::from_millis(100)).is_ok()

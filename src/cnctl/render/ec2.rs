@@ -1,7 +1,7 @@
 //! EC2's blocks: the meta-data tree's instance leaves (system), the per-MAC directories of the
 //! network view (network) and `public-keys/N/openssh-key` (ssh-keys).
 
-use super::{at, link_name, mac_text, text, Rows};
+use super::{at, key_lines, link_name, mac_text, meta_data, text, Rows};
 use crate::snapshot::LinkStatus;
 use serde_json::Value;
 
@@ -48,13 +48,8 @@ const NIC: &[(&str, &[&str])] = &[
     ("Owner ID", &["owner-id"]),
 ];
 
-/// The `meta-data` directory: under the root's `meta-data` key, or the root itself.
-fn meta(doc: &Value) -> &Value {
-    doc.get("meta-data").unwrap_or(doc)
-}
-
 pub fn system(rows: &mut Rows, doc: &Value) {
-    let meta = meta(doc);
+    let meta = meta_data(doc);
     rows.table(Some(meta), SYSTEM);
     let identity = at(Some(doc), &["dynamic", "instance-identity", "document"]);
     rows.opt(
@@ -95,7 +90,7 @@ fn number(nic: &Value, key: &str) -> u32 {
 
 /// `public-keys/<N>/openssh-key`, by key number.
 pub fn ssh_keys(doc: &Value) -> Vec<String> {
-    let Some(keys) = meta(doc).get("public-keys").and_then(Value::as_object) else {
+    let Some(keys) = meta_data(doc).get("public-keys").and_then(Value::as_object) else {
         return Vec::new();
     };
     let mut numbered: Vec<(u32, &Value)> = keys
@@ -103,12 +98,5 @@ pub fn ssh_keys(doc: &Value) -> Vec<String> {
         .filter_map(|(n, dir)| Some((n.parse().ok()?, dir.get("openssh-key")?)))
         .collect();
     numbered.sort_by_key(|(n, _)| *n);
-    numbered
-        .into_iter()
-        .filter_map(|(_, key)| key.as_str())
-        .flat_map(str::lines)
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect()
+    key_lines(numbered.into_iter().filter_map(|(_, key)| key.as_str()))
 }

@@ -2,6 +2,7 @@
 //! Blocks keep the original's layout: labels right-aligned to the longest one, `Label: value `
 //! (with its trailing space); empty fields are left out. One file per provider.
 
+mod alibaba;
 mod azure;
 mod ec2;
 mod gcp;
@@ -94,6 +95,22 @@ pub fn text(value: Option<&Value>) -> Option<String> {
     Some(joined).filter(|s| !s.is_empty())
 }
 
+/// The `meta-data` directory of a path-tree document (EC2, Alibaba): under the root's
+/// `meta-data` key, or the root itself.
+fn meta_data(doc: &Value) -> &Value {
+    doc.get("meta-data").unwrap_or(doc)
+}
+
+/// Every non-blank line of the given key texts, trimmed: one entry per key.
+fn key_lines<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<String> {
+    texts
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// A MAC in the normalized form when it parses, as given otherwise.
 fn mac_text(raw: &str) -> String {
     raw.parse::<Mac>()
@@ -119,7 +136,7 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Aws => ec2::system(&mut rows, doc),
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
         ProviderKind::Oracle => oracle::system(&mut rows, doc),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::system(&mut rows, doc),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
     rows.render()
@@ -132,7 +149,7 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Aws => ec2::network(doc, links),
         ProviderKind::Gcp => gcp::network(doc, links),
         ProviderKind::Oracle => oracle::network(doc, links),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::network(doc, links),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     };
     join_blocks(blocks.iter().map(Rows::render).collect())
@@ -145,7 +162,7 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Aws => ec2::ssh_keys(doc),
         ProviderKind::Gcp => gcp::ssh_keys(doc),
         ProviderKind::Oracle => oracle::ssh_keys(doc),
-        ProviderKind::Alibaba => todo!("alibaba render"),
+        ProviderKind::Alibaba => alibaba::ssh_keys(doc),
         ProviderKind::DigitalOcean => todo!("digitalocean render"),
     }
 }

@@ -12,29 +12,19 @@ pub mod parse;
 #[cfg(test)]
 mod tests;
 
-use crate::metadata::http::{Http, HttpError};
+use crate::metadata::http::Http;
+use crate::metadata::imds::{self, Dialect, Session};
 use crate::metadata::{FetchError, Instance, Mac, ParseError, Provider, ProviderKind};
 use parse::{parse_listing, tree_to_json, IDENTITY_DOCUMENT, MACS_DIR, NIC_LEAVES};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The IMDS of every EC2 instance.
 pub const DEFAULT_BASE_URL: &str = "http://169.254.169.254";
-const TOKEN_PATH: &str = "api/token";
-const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
-const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
-/// The longest token lifetime IMDS grants (6 h), and the one requested unless told otherwise.
-const TOKEN_TTL: Duration = Duration::from_secs(21600);
-/// A token is renewed this long before it expires (at most; a quarter of shorter lifetimes),
-/// so no GET carries a dying token.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
-/// After IMDS refused the token PUT, IMDSv1 is used this long before IMDSv2 is tried again.
-const V1_RECHECK: Duration = Duration::from_secs(3600);
+/// IMDSv2's header names (the TTL header is the token header's `-ttl-seconds`).
+pub const DIALECT: Dialect = Dialect::named(ProviderKind::Aws, "X-aws-ec2-metadata-token");
 /// How long a hot-plugged NIC may take to show a usable `device-number`.
 const NOT_READY_DELAYS: [Duration; 3] = [Duration::from_millis(500); 3];
-/// Bounds of the whole-tree walk (`fetch_system`).
-const WALK_MAX_REQUESTS: usize = 1000;
-const WALK_MAX_DEPTH: usize = 16;
 /// Subtrees holding secret keys: never part of the system view (the API serves it).
 const SECRET_DIRS: [&str; 2] = [
     "meta-data/iam/security-credentials/",
@@ -51,30 +41,13 @@ pub struct IdentityDocs {
     pub rsa2048: Option<String>,
 }
 
-struct Token {
-    value: String,
-    renew_at: Instant,
-}
-
-/// How the next GET authenticates.
-enum Auth {
-    /// IMDSv2: the session token.
-    Token(String),
-    /// IMDSv1: IMDS refused the token PUT (403/404/405), so plain GETs.
-    None,
-}
-
-/// The EC2 metadata provider. Keeps the session token, the IMDSv1 decision, the identity
+/// The EC2 metadata provider. Keeps the session (token, IMDSv1 decision), the identity
 /// document and which MAC held each device index at the last refresh.
 pub struct Ec2 {
-    base: String,
-    http: Http,
-    token: Option<Token>,
-    v1_until: Option<Instant>,
+    session: Session,
     identity: Option<Option<String>>,
     known_indexes: BTreeMap<u32, Mac>,
     not_ready_delays: Vec<Duration>,
-    token_ttl: Duration,
 }
 
 /// The leaves read for each NIC, by MAC directory name as listed.
@@ -84,21 +57,17 @@ impl Ec2 {
     /// `base_url` is `http://169.254.169.254` in production ([`DEFAULT_BASE_URL`]).
     pub fn new(base_url: &str, http: Http) -> Ec2 {
         Ec2 {
-            base: base_url.trim_end_matches('/').to_string(),
-            http,
-            token: None,
-            v1_until: None,
+            session: Session::new(base_url, http, DIALECT),
             identity: None,
             known_indexes: BTreeMap::new(),
             not_ready_delays: NOT_READY_DELAYS.to_vec(),
-            token_ttl: TOKEN_TTL,
         }
     }
 
     /// Requests session tokens living `ttl` (whole seconds, clamped to 1 s – 6 h; default 6 h).
     /// Each is renewed min(60 s, ttl/4) before it expires.
     pub fn with_token_ttl(mut self, ttl: Duration) -> Ec2 {
-        self.token_ttl = Duration::from_secs(ttl.as_secs().clamp(1, TOKEN_TTL.as_secs()));
+        self.session.set_token_ttl(ttl);
         self
     }
 
@@ -139,77 +108,8 @@ impl Ec2 {
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/latest/{path}", self.base)
-    }
-
-    /// GET `latest/<path>`; 404 is `None`. A 401 (token expired or revoked, or IMDS now
-    /// requires IMDSv2) renews the session once and retries.
     fn get(&mut self, path: &str) -> Result<Option<String>, FetchError> {
-        let url = self.url(path);
-        let auth = self.auth()?;
-        match self.get_with(&url, &auth) {
-            Err(HttpError::Status { status: 401, .. }) => {
-                log::info!("IMDS answered 401 for {url}: renewing the session token");
-                self.token = None;
-                self.v1_until = None;
-                let auth = self.auth()?;
-                Ok(self.get_with(&url, &auth)?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    fn get_with(&self, url: &str, auth: &Auth) -> Result<Option<String>, HttpError> {
-        let reply = match auth {
-            Auth::Token(token) => self.http.get_optional(url, &[(TOKEN_HEADER, token)])?,
-            Auth::None => self.http.get_optional(url, &[])?,
-        };
-        Ok(reply.map(|reply| reply.body))
-    }
-
-    /// The cached token while it is fresh, else a new one. Falls back to IMDSv1 only when IMDS
-    /// answers the PUT with 403, 404 or 405; a timeout is an error (typically the PUT's reply
-    /// was dropped by the hop limit, inside a container), never a reason to downgrade.
-    fn auth(&mut self) -> Result<Auth, FetchError> {
-        let now = Instant::now();
-        if let Some(token) = self.token.as_ref().filter(|t| now < t.renew_at) {
-            return Ok(Auth::Token(token.value.clone()));
-        }
-        if self.v1_until.is_some_and(|until| now < until) {
-            return Ok(Auth::None);
-        }
-        let url = self.url(TOKEN_PATH);
-        let ttl = self.token_ttl.as_secs().to_string();
-        match self.http.put(&url, &[(TOKEN_TTL_HEADER, &ttl)]) {
-            Ok(reply) => self.keep_token(&url, reply.body.trim(), now),
-            Err(HttpError::Status {
-                status: status @ 403..=405,
-                ..
-            }) => {
-                log::warn!("IMDS refused the IMDSv2 token ({status}): using IMDSv1 for an hour");
-                self.token = None;
-                self.v1_until = Some(now + V1_RECHECK);
-                Ok(Auth::None)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn keep_token(&mut self, url: &str, value: &str, now: Instant) -> Result<Auth, FetchError> {
-        if value.is_empty() || !value.is_ascii() || value.contains(char::is_whitespace) {
-            return Err(HttpError::Invalid {
-                url: url.to_string(),
-                detail: "the token reply is not a token".to_string(),
-            }
-            .into());
-        }
-        self.v1_until = None;
-        self.token = Some(Token {
-            value: value.to_string(),
-            renew_at: now + self.token_ttl - TOKEN_MARGIN.min(self.token_ttl / 4),
-        });
-        Ok(Auth::Token(value.to_string()))
+        self.session.get(path)
     }
 
     /// The identity document, read on the first refresh only. A body that is not a JSON
@@ -230,33 +130,8 @@ impl Ec2 {
         Ok(body)
     }
 
-    /// The MAC directory names of the `macs/` listing, checked before anything is read for them.
-    fn list_macs(&mut self) -> Result<Vec<String>, FetchError> {
-        let listing = self
-            .get(MACS_DIR)?
-            .ok_or_else(|| parse_error(ParseError::NoInterfaces))?;
-        let mut names = Vec::new();
-        for entry in parse_listing(&listing) {
-            let name = entry.trim_end_matches('/').to_string();
-            name.parse::<Mac>().map_err(|source| {
-                parse_error(ParseError::Value {
-                    field: format!("{MACS_DIR}{entry}"),
-                    source,
-                })
-            })?;
-            names.push(name);
-        }
-        Ok(names)
-    }
-
     fn read_nic(&mut self, name: &str) -> Result<BTreeMap<&'static str, String>, FetchError> {
-        let mut leaves = BTreeMap::new();
-        for leaf_name in NIC_LEAVES {
-            if let Some(body) = self.get(&format!("{MACS_DIR}{name}/{leaf_name}"))? {
-                leaves.insert(leaf_name, body);
-            }
-        }
-        Ok(leaves)
+        self.session.read_nic(name, &NIC_LEAVES)
     }
 
     /// Re-reads NICs that are still propagating after each configured wait; those still not
@@ -309,45 +184,6 @@ impl Ec2 {
     fn remember_indexes(&mut self, instance: &Instance) {
         self.known_indexes = instance.nics.iter().map(|n| (n.index, n.mac)).collect();
     }
-
-    /// Listing-driven walk of one directory, within the request budget and depth.
-    fn walk(
-        &mut self,
-        dir: &str,
-        depth: usize,
-        budget: &mut usize,
-        tree: &mut BTreeMap<String, String>,
-    ) -> Result<(), FetchError> {
-        if SECRET_DIRS.contains(&dir) || depth > WALK_MAX_DEPTH || !spend(budget) {
-            return Ok(());
-        }
-        let Some(listing) = self.get(dir)? else {
-            return Ok(());
-        };
-        let entries = parse_listing(&listing);
-        if entries.iter().any(|e| e.contains('=')) {
-            tree.insert(dir.to_string(), listing.clone());
-        }
-        for entry in entries {
-            match entry.split_once('=') {
-                Some((number, _)) => {
-                    self.walk(&format!("{dir}{number}/"), depth + 1, budget, tree)?
-                }
-                None if entry.ends_with('/') => {
-                    self.walk(&format!("{dir}{entry}"), depth + 1, budget, tree)?
-                }
-                None => {
-                    let path = format!("{dir}{entry}");
-                    if spend(budget) {
-                        if let Some(body) = self.get(&path)? {
-                            tree.insert(path, body);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Provider for Ec2 {
@@ -370,7 +206,7 @@ impl Provider for Ec2 {
             tree.insert(IDENTITY_DOCUMENT.to_string(), document);
         }
         let mut nics = NicLeaves::new();
-        for name in self.list_macs()? {
+        for name in self.session.list_macs()? {
             let leaves = self.read_nic(&name)?;
             nics.insert(name, leaves);
         }
@@ -388,14 +224,9 @@ impl Provider for Ec2 {
     /// The whole `meta-data/` and `dynamic/instance-identity/` trees (at most 1000 requests,
     /// 16 levels), secrets excluded. Rare: the API's system view, not the refresh.
     fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
-        let mut tree = BTreeMap::new();
-        let mut budget = WALK_MAX_REQUESTS;
-        for root in ["meta-data/", "dynamic/instance-identity/"] {
-            self.walk(root, 1, &mut budget, &mut tree)?;
-        }
-        if budget == 0 {
-            log::warn!("EC2 metadata walk stopped at {WALK_MAX_REQUESTS} requests: the system view is partial");
-        }
+        let tree = self
+            .session
+            .walk(&["meta-data/", "dynamic/instance-identity/"], &SECRET_DIRS)?;
         Ok(tree_to_json(&tree))
     }
 }
@@ -427,18 +258,6 @@ fn claimed_index(leaves: &BTreeMap<&'static str, String>) -> Claim {
     }
 }
 
-/// Takes one request from the walk's budget; false when it is spent.
-fn spend(budget: &mut usize) -> bool {
-    if *budget == 0 {
-        return false;
-    }
-    *budget -= 1;
-    true
-}
-
 fn parse_error(source: ParseError) -> FetchError {
-    FetchError::Parse {
-        provider: ProviderKind::Aws,
-        source,
-    }
+    imds::parse_error(ProviderKind::Aws, source)
 }

@@ -4,7 +4,8 @@
 
 use super::parse::parse;
 use super::*;
-use crate::metadata::http::{HttpConfig, RetryPolicy};
+use crate::metadata::http::{HttpConfig, HttpError, RetryPolicy};
+use crate::metadata::imds::{TOKEN_PATH, WALK_MAX_DEPTH, WALK_MAX_REQUESTS};
 use crate::metadata::Nic;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -126,12 +127,12 @@ fn answer(state: &mut State, request: Request) {
         .strip_prefix("/latest/")
         .unwrap_or("")
         .to_string();
-    let token = header(&request, TOKEN_HEADER);
+    let token = header(&request, DIALECT.token_header);
     state.seen.push(Seen {
         method: request.method().to_string(),
         path: path.clone(),
         token: token.clone(),
-        ttl: header(&request, TOKEN_TTL_HEADER),
+        ttl: header(&request, &DIALECT.ttl_header()),
     });
     let reply = if request.method() == &tiny_http::Method::Put && path == TOKEN_PATH {
         match state.put_mode {

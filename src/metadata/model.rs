@@ -380,7 +380,19 @@ pub struct Nic {
     pub ip_ranges: Vec<IpNet>,
     /// Forwarded IPs (GCP load-balancer VIPs): `local` routes, not addresses.
     pub forwarded: Vec<IpNet>,
+    /// Public addresses mapped to this NIC by the cloud's 1:1 NAT (Azure's public IPs, GCP's
+    /// external IPs, DigitalOcean's reserved IP): informational, never configured.
     pub public_ipv4s: Vec<Ipv4Addr>,
+    /// IPv4 addresses in a subnet of their own behind a gateway of their own, beside the NIC's
+    /// subnet (DigitalOcean's anchor IP): each gets a routing table of its own.
+    pub routed_ipv4: Vec<RoutedIpv4>,
+}
+
+/// An address with its own subnet (the prefix of `addr`) and gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RoutedIpv4 {
+    pub addr: Ipv4Net,
+    pub gateway: Ipv4Addr,
 }
 
 impl Nic {
@@ -399,6 +411,7 @@ impl Nic {
             ip_ranges: Vec::new(),
             forwarded: Vec::new(),
             public_ipv4s: Vec::new(),
+            routed_ipv4: Vec::new(),
         }
     }
 

@@ -126,7 +126,7 @@ impl Reply {
 /// The "cloud" an emulator serves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
-    /// Azure and GCP: the JSON document of the whole tree.
+    /// Azure, GCP and DigitalOcean: the JSON document of the whole tree.
     Tree(serde_json::Value),
     /// EC2: paths relative to `/latest/` mapped to their exact bodies; keys ending in `/` are
     /// explicit directory listings.
@@ -165,7 +165,7 @@ impl Scenario {
             ProviderKind::Gcp => include_str!("scenarios/gcp.json"),
             ProviderKind::Oracle => todo!("oracle scenario"),
             ProviderKind::Alibaba => todo!("alibaba scenario"),
-            ProviderKind::DigitalOcean => todo!("digitalocean scenario"),
+            ProviderKind::DigitalOcean => include_str!("scenarios/digitalocean.json"),
         };
         Scenario::parse(provider, text).unwrap_or_else(|e| {
             unreachable!("built-in {provider} scenario is checked by a unit test: {e}")

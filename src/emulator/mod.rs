@@ -1,9 +1,11 @@
 //! The metadata service emulator (`cloud-network emulate`): an HTTP server that answers as
-//! Azure IMDS, EC2 IMDS or the GCP metadata server do, from a scenario file (re-read when it
-//! changes) or a built-in two-NIC VM, with fault injection and a request log for tests.
+//! Azure IMDS, EC2 IMDS, the GCP metadata server or DigitalOcean's droplet metadata do, from a
+//! scenario file (re-read when it changes) or a built-in two-NIC VM, with fault injection and
+//! a request log for tests.
 pub mod aws;
 pub mod azure;
 mod cli;
+pub mod digitalocean;
 pub mod facts;
 pub mod gcp;
 mod server;
@@ -415,6 +417,7 @@ fn route(
     match (provider, &*state.scenario) {
         (ProviderKind::Azure, Scenario::Tree(tree)) => azure::respond(facts, tree),
         (ProviderKind::Gcp, Scenario::Tree(tree)) => gcp::respond(facts, tree),
+        (ProviderKind::DigitalOcean, Scenario::Tree(tree)) => digitalocean::respond(facts, tree),
         (ProviderKind::Aws, Scenario::Paths(paths)) => {
             let ctx = aws::Ec2Context {
                 paths,

@@ -7,14 +7,15 @@ use serde_json::Value;
 /// EC2's per-MAC directory inside the meta-data tree.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
-/// Azure and GCP serve their whole document; EC2 the per-MAC subtree, keyed by MAC.
+/// Azure, GCP and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits
+/// beside `interfaces`); EC2 the per-MAC subtree, keyed by MAC.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
         ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
         ProviderKind::Aws => ec2_macs(system).cloned().unwrap_or(Value::Null),
         ProviderKind::Oracle => todo!("oracle view"),
         ProviderKind::Alibaba => todo!("alibaba view"),
-        ProviderKind::DigitalOcean => todo!("digitalocean view"),
+        ProviderKind::DigitalOcean => system.clone(),
     }
 }
 
@@ -51,7 +52,12 @@ pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Valu
             .map(|(_, doc)| doc.clone()),
         ProviderKind::Oracle => todo!("oracle view"),
         ProviderKind::Alibaba => todo!("alibaba view"),
-        ProviderKind::DigitalOcean => todo!("digitalocean view"),
+        ProviderKind::DigitalOcean => {
+            let interfaces = system.get("interfaces");
+            ["public", "private"]
+                .iter()
+                .find_map(|list| find_in(interfaces.and_then(|i| i.get(list)), "mac"))
+        }
     }
 }
 
@@ -106,5 +112,29 @@ mod tests {
         );
         let bare = json!({"network": {"interfaces": {"macs": macs.clone()}}});
         assert_eq!(network_view(ProviderKind::Aws, &bare), macs);
+    }
+
+    #[test]
+    fn digitalocean_views() {
+        let public = json!({"mac": "04:01:2A:0F:2A:01", "type": "public",
+            "anchor_ipv4": {"ip_address": "10.17.0.5"}});
+        let private = json!({"mac": "04:01:2a:0f:2a:02", "type": "private"});
+        let doc = json!({"droplet_id": 1, "interfaces": {"public": [public.clone()],
+            "private": [private.clone()]}, "reserved_ip": {"ipv4": {"active": true}}});
+        let kind = ProviderKind::DigitalOcean;
+        assert_eq!(network_view(kind, &doc), doc);
+        assert_eq!(
+            nic_document(kind, &doc, mac("04:01:2a:0f:2a:01")),
+            Some(public)
+        );
+        assert_eq!(
+            nic_document(kind, &doc, mac("04:01:2a:0f:2a:02")),
+            Some(private)
+        );
+        assert_eq!(nic_document(kind, &doc, mac("04:01:2a:0f:2a:03")), None);
+        assert_eq!(
+            nic_document(kind, &json!({}), mac("04:01:2a:0f:2a:01")),
+            None
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! (with its trailing space); empty fields are left out. One file per provider.
 
 mod azure;
+mod digitalocean;
 mod ec2;
 mod gcp;
 #[cfg(test)]
@@ -119,7 +120,7 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
         ProviderKind::Oracle => todo!("oracle render"),
         ProviderKind::Alibaba => todo!("alibaba render"),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::system(&mut rows, doc),
     }
     rows.render()
 }
@@ -132,7 +133,7 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Gcp => gcp::network(doc, links),
         ProviderKind::Oracle => todo!("oracle render"),
         ProviderKind::Alibaba => todo!("alibaba render"),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::network(doc, links),
     };
     join_blocks(blocks.iter().map(Rows::render).collect())
 }
@@ -145,7 +146,7 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Gcp => gcp::ssh_keys(doc),
         ProviderKind::Oracle => todo!("oracle render"),
         ProviderKind::Alibaba => todo!("alibaba render"),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::ssh_keys(doc),
     }
 }
 

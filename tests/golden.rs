@@ -1,12 +1,12 @@
-//! Golden tests of the pure path: every Azure, GCP and EC2 fixture in ../shared/fixtures is
-//! parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
+//! Golden tests of the pure path: every Azure, GCP and EC2 fixture in ../shared/fixtures (and
+//! every DigitalOcean document in tests/documents/digitalocean) is parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
 //! DHCP lease) and rendered as `ip` commands, then compared with `tests/golden/<provider>/
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
 use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
 use cloud_network::kernel::{Address, KernelState, Link, OperState};
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
-use cloud_network::metadata::{azure, gcp, Instance, IpNet, ProviderKind};
+use cloud_network::metadata::{azure, digitalocean, gcp, Instance, IpNet, ProviderKind};
 use cloud_network::plan::{Owned, PlanSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,5 +161,25 @@ fn ec2_fixtures_match_golden_commands() {
             serde_json::from_str(&read(&dir.join("metadata.json"))).expect("flat path map");
         let instance = parse_ec2(&tree).unwrap_or_else(|e| panic!("{name}: {e}"));
         check("ec2", &name, &instance);
+    }
+}
+
+#[test]
+fn digitalocean_documents_match_golden_commands() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/documents/digitalocean"
+    ));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("document directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3);
+    for path in files {
+        let name = stem(&path);
+        let instance = digitalocean::parse(&read(&path)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        check("digitalocean", &name, &instance);
     }
 }

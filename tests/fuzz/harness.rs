@@ -11,7 +11,9 @@ use cloud_network::config::{format_duration, parse_duration, Config};
 use cloud_network::kernel::KernelState;
 use cloud_network::kernel::{Link, OperState};
 use cloud_network::metadata::aws::parse::{parse_listing, MACS_DIR};
-use cloud_network::metadata::{aws, azure, gcp, Instance, IpNet, Ipv4Net, Ipv6Net, Mac};
+use cloud_network::metadata::{
+    aws, azure, digitalocean, gcp, Instance, IpNet, Ipv4Net, Ipv6Net, Mac,
+};
 use cloud_network::metadata::{ParseError, ProviderKind};
 use cloud_network::plan::{desired, diff, Owned, PlanSettings};
 use cloud_network::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot};
@@ -26,9 +28,10 @@ use std::time::Duration;
 pub type Target = fn(&[u8]);
 
 /// Every target by name: the fuzz binaries and the regression directories use these names.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("azure_parse", azure_parse),
     ("gcp_parse", gcp_parse),
+    ("digitalocean_parse", digitalocean_parse),
     ("ec2_parse", ec2_parse),
     ("ec2_listing", ec2_listing),
     ("config_parse", config_parse),
@@ -57,6 +60,24 @@ fn azure_parse(data: &[u8]) {
             if !nic.ipv6.is_empty() {
                 assert_eq!(nic.gateway6, Some(azure::GATEWAY6));
             }
+        }
+    }
+}
+
+/// Bytes → UTF-8 text → `digitalocean::parse`.
+fn digitalocean_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(instance) = checked(digitalocean::parse(text)) {
+        assert_eq!(instance.provider, ProviderKind::DigitalOcean);
+        let indexes: Vec<u32> = instance.nics.iter().map(|n| n.index).collect();
+        assert!(indexes.windows(2).all(|w| w[0] < w[1]), "sorted by index");
+        for nic in &instance.nics {
+            if nic.index != 0 {
+                assert!(nic.public_ipv4s.is_empty(), "the reserved IP is on NIC 0");
+            }
+            assert!(nic.ipv4.len() <= 1 && nic.routed_ipv4.len() <= 1);
         }
     }
 }
@@ -379,6 +400,7 @@ fn check_instance(instance: &Instance) {
         assert_eq!(printed.parse::<Mac>(), Ok(nic.mac));
         nic.ipv4.iter().for_each(|n| check_v4(*n));
         nic.ipv6.iter().for_each(|n| check_v6(*n));
+        nic.routed_ipv4.iter().for_each(|r| check_v4(r.addr));
         if let Some(subnet) = nic.subnet4 {
             check_v4(subnet);
             assert_eq!(subnet, subnet.network(), "subnet without host bits");

@@ -388,6 +388,7 @@ fn request_rows(effort: Effort) -> Vec<Row> {
         (ProviderKind::Azure, 1),
         (ProviderKind::Gcp, 1),
         (ProviderKind::Aws, 2 + 6 * 3),
+        (ProviderKind::DigitalOcean, 1),
     ] {
         let r = lab_figures::requests(provider, effort.refreshes, effort.gcp_idle);
         let worst = r.per_refresh.iter().copied().max().unwrap_or(0);

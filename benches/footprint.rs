@@ -388,6 +388,7 @@ fn request_rows(effort: Effort) -> Vec<Row> {
         (ProviderKind::Azure, 1, ""),
         (ProviderKind::Gcp, 1, ""),
         (ProviderKind::Oracle, 1, ""),
+        (ProviderKind::DigitalOcean, 1, ""),
         (ProviderKind::Aws, 2 + 6 * 3, " (2 + 6 × NICs)"),
         (ProviderKind::Alibaba, 2 + 5 * 3, " (2 + 5 × NICs)"),
     ] {

@@ -766,3 +766,62 @@ fn alibaba_commands() {
         "document",
     );
 }
+
+fn digitalocean_document() -> Value {
+    let file = format!(
+        "{}/tests/documents/digitalocean/reference-two-nics-reserved-ip.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+fn digitalocean_api() -> Api {
+    let doc = digitalocean_document();
+    let links = vec![
+        link("eth0", 2, "16:a4:3b:7e:20:01", 0),
+        link("eth1", 3, "16:a4:3b:7e:20:02", 1),
+    ];
+    Api::start(vec![
+        get(
+            "/api/v1/status",
+            status(Some(ProviderKind::DigitalOcean), links),
+        ),
+        get("/api/cloud/system", doc.clone()),
+        get("/api/cloud/network", doc),
+    ])
+}
+
+#[test]
+fn digitalocean_commands() {
+    let api = digitalocean_api();
+    let doc = digitalocean_document();
+    let keys = doc["public_keys"].clone();
+    let key_lines: String = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("ssh-key: {}\n", k.as_str().unwrap()))
+        .collect();
+    let cases: [(&[&str], String); 6] = [
+        (
+            &["status", "system"],
+            expected!("digitalocean-reference-system.txt").to_string(),
+        ),
+        (
+            &["status", "network"],
+            expected!("digitalocean-reference-network.txt").to_string(),
+        ),
+        (&["--json", "status", "network"], pretty(&doc)),
+        (&["--json", "status", "system"], pretty(&doc)),
+        (&["show", "ssh-keys"], key_lines),
+        (&["--json", "show", "k"], pretty(&keys)),
+    ];
+    for (args, expected) in cases {
+        assert_prints(&cnctl(&api, args), &expected, &format!("{args:?}"));
+    }
+    assert_fails(
+        &cnctl(&api, &["show", "document"]),
+        "'show document' is not available on digitalocean",
+        "document",
+    );
+}

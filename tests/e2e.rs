@@ -1,6 +1,6 @@
 //! End-to-end tests in the lab (root; they run in CI): for Azure, EC2 (IMDSv2 required), GCP
-//! OCI (IMDS v2, VM shape: each VNIC its own NIC) and Alibaba (security hardening mode required,
-//! metadata at 100.100.100.200), the daemon with only `Provider=` set (default metadata endpoints) makes every address
+//! OCI (IMDS v2, VM shape: each VNIC its own NIC), Alibaba (security hardening mode required,
+//! metadata at 100.100.100.200) and DigitalOcean, the daemon with only `Provider=` set (default metadata endpoints) makes every address
 //! of every NIC reachable from a peer host, replies leaving by the NIC that owns them; without
 //! it the cloud's anti-spoofing drops them; a hot-plugged NIC, a removed address, a metadata
 //! outage and a `kill -9` with restart each end as they should.
@@ -64,6 +64,13 @@ const ALIBABA: Cloud = Cloud {
     scenario: include_str!("../src/emulator/scenarios/alibaba.json"),
     add_nic: alibaba_add_nic,
     remove_secondary: alibaba_remove_secondary,
+};
+
+const DIGITALOCEAN: Cloud = Cloud {
+    provider: ProviderKind::DigitalOcean,
+    scenario: include_str!("../src/emulator/scenarios/digitalocean.json"),
+    add_nic: digitalocean_add_nic,
+    remove_secondary: digitalocean_remove_anchor,
 };
 
 fn json(text: &str) -> Value {
@@ -213,6 +220,32 @@ fn oracle_remove_secondary(text: &str) -> (String, IpNet) {
     let removed = addresses.pop().expect("a second IPv6 address");
     let ip: std::net::Ipv6Addr = removed.as_str().expect("address").parse().expect("IPv6");
     (doc.to_string(), IpNet::V6(Ipv6Net::host(ip)))
+}
+
+/// A second public interface: `public[1]`, device index 2.
+fn digitalocean_add_nic(text: &str) -> String {
+    let mut doc = json(text);
+    let nic = serde_json::json!({
+        "ipv4": {"ip_address": "192.0.2.40", "netmask": "255.255.255.0", "gateway": "192.0.2.1"},
+        "mac": "7a:1e:52:3c:0d:03",
+        "type": "public"
+    });
+    doc["interfaces"]["public"]
+        .as_array_mut()
+        .expect("public interfaces")
+        .push(nic);
+    doc.to_string()
+}
+
+/// A droplet's only address besides each NIC's own is the anchor IP of eth0.
+fn digitalocean_remove_anchor(text: &str) -> (String, IpNet) {
+    let mut doc = json(text);
+    let public = doc["interfaces"]["public"][0]
+        .as_object_mut()
+        .expect("public[0]");
+    let anchor = public.remove("anchor_ipv4").expect("an anchor IP");
+    let ip = anchor["ip_address"].as_str().expect("anchor address");
+    (doc.to_string(), host(ip))
 }
 
 /// A lab, its files and the daemon. Fields drop in order: daemon, lab, files.
@@ -370,16 +403,33 @@ fn reaches_every_address(cloud: &Cloud) {
 
 /// Without the daemon, the usual hand configuration (every address on its NIC, no policy
 /// routing) leaves the second NIC unreachable: its replies leave by eth0, and the cloud drops
-/// them. The primary NIC's addresses answer, so the lab itself is sound.
+/// them; so is an address with its own gateway (DigitalOcean's anchor IP, added as cloud-init
+/// does), whose replies leave by the NIC's gateway instead of its own. The primary NIC's
+/// addresses answer, so the lab itself is sound.
 fn fails_without_daemon(cloud: &Cloud) {
     let run = Run::new(cloud, "2s");
     let lab = &run.lab;
+    let mut unreachable = Vec::new();
     for (position, nic) in lab.instance.nics.iter().enumerate() {
         let link = format!("eth{position}");
         lab.vm.run_ok(&["ip", "link", "set", &link, "up"]);
         for address in nic.ipv4.iter().skip(usize::from(position == 0)) {
             lab.vm
                 .run_ok(&["ip", "address", "add", &address.to_string(), "dev", &link]);
+        }
+        for routed in &nic.routed_ipv4 {
+            lab.vm.run_ok(&[
+                "ip",
+                "address",
+                "add",
+                &routed.addr.to_string(),
+                "dev",
+                &link,
+            ]);
+            unreachable.push(routed.addr.addr);
+        }
+        if position > 0 {
+            unreachable.extend(nic.ipv4.iter().map(|a| a.addr));
         }
     }
     let primary = &lab.instance.nics[0];
@@ -391,11 +441,9 @@ fn fails_without_daemon(cloud: &Cloud) {
         );
     }
     let drops = lab.spoofed_drops();
-    for nic in &lab.instance.nics[1..] {
-        for address in &nic.ipv4 {
-            assert_eq!(lab.ping(address.addr, 2), 0, "{address} answered");
-            assert!(!lab.tcp_connect(address.addr), "TCP to {address} connected");
-        }
+    for address in unreachable {
+        assert_eq!(lab.ping(address, 2), 0, "{address} answered");
+        assert!(!lab.tcp_connect(address), "TCP to {address} connected");
     }
     assert!(
         lab.spoofed_drops() > drops,
@@ -576,3 +624,4 @@ provider_tests!(aws, AWS);
 provider_tests!(gcp, GCP);
 provider_tests!(oracle, ORACLE);
 provider_tests!(alibaba, ALIBABA);
+provider_tests!(digitalocean, DIGITALOCEAN);

@@ -834,3 +834,82 @@ fn oci_v2_over_the_wire_needs_the_header_and_faults_apply() {
     let statuses: Vec<u16> = oci.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [401, 200, 200, 500, 429]);
 }
+
+#[test]
+fn digitalocean_documents_served_as_is_with_the_path_tree_and_faults() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/documents/digitalocean");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("documents")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3);
+    for path in &files {
+        let emulator = start_with_file(ProviderKind::DigitalOcean, path);
+        let answer = get(emulator.addr(), "/metadata/v1.json", &[]);
+        assert_eq!(answer.status, 200, "{}", path.display());
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert_eq!(answer.json(), read_json(path), "{}", path.display());
+        let public = &read_json(path)["interfaces"]["public"][0];
+        let address = get(
+            emulator.addr(),
+            "/metadata/v1/interfaces/public/0/anchor_ipv4/address",
+            &[],
+        );
+        assert_eq!(
+            (address.status, address.text()),
+            (
+                200,
+                public["anchor_ipv4"]["ip_address"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            )
+        );
+    }
+
+    let droplet = start(ProviderKind::DigitalOcean);
+    let doc = get(droplet.addr(), "/metadata/v1.json", &[]).json();
+    assert_eq!(
+        doc["interfaces"]["public"][0]["anchor_ipv4"]["ip_address"],
+        "10.18.0.5"
+    );
+    assert_eq!(
+        doc["interfaces"]["private"][0]["ipv4"]["ip_address"],
+        "10.110.0.2"
+    );
+    let private = get(
+        droplet.addr(),
+        "/metadata/v1/interfaces/private/0/ipv4/address",
+        &[],
+    );
+    assert_eq!(private.text(), "10.110.0.2");
+    for (fault, status) in [(Fault::Http500, 500), (Fault::Throttle, 429)] {
+        droplet.set_fault(fault);
+        assert_eq!(get(droplet.addr(), "/metadata/v1.json", &[]).status, status);
+    }
+    droplet.set_fault(Fault::Garbage);
+    let garbage = get(droplet.addr(), "/metadata/v1.json", &[]);
+    assert_eq!(garbage.status, 200);
+    assert!(serde_json::from_slice::<Value>(&garbage.body).is_err());
+    droplet.set_fault(Fault::Empty);
+    assert!(get(droplet.addr(), "/metadata/v1.json", &[])
+        .body
+        .is_empty());
+    droplet.set_fault(Fault::Timeout);
+    let held = exchange(
+        droplet.addr(),
+        "GET",
+        "/metadata/v1.json",
+        &[],
+        Duration::from_millis(200),
+    );
+    assert!(held.is_err());
+    droplet.set_fault(Fault::None);
+    let records = droplet.requests();
+    assert_eq!(
+        records.first().map(|r| r.path.as_str()),
+        Some("/metadata/v1.json")
+    );
+}

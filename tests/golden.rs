@@ -1,15 +1,16 @@
 //! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
-//! ../shared/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse)
-//! and the built-in Alibaba scenario are parsed, planned against synthetic links (eth0..ethN in
-//! NIC index order, eth0 up with its DHCP lease; none for a VLAN NIC, whose link the plan
-//! creates) and rendered as `ip` commands, then compared with `tests/golden/<provider>/
+//! ../shared/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
+//! the built-in Alibaba scenario and every DigitalOcean document in tests/documents/digitalocean
+//! are parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
+//! DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered as `ip` commands,
+//! then compared with `tests/golden/<provider>/
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
 use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
 use cloud_network::kernel::{Address, KernelState, Link, OperState};
 use cloud_network::metadata::alibaba::parse::parse as parse_alibaba;
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
-use cloud_network::metadata::{azure, gcp, oracle, Instance, IpNet, ProviderKind};
+use cloud_network::metadata::{azure, digitalocean, gcp, oracle, Instance, IpNet, ProviderKind};
 use cloud_network::plan::{Owned, PlanSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -213,4 +214,24 @@ fn alibaba_fixtures_and_scenario_match_golden_commands() {
             .expect("flat path map");
     let instance = parse_alibaba(&builtin).expect("the built-in scenario parses");
     check("alibaba", "emulator-builtin", &instance);
+}
+
+#[test]
+fn digitalocean_documents_match_golden_commands() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/documents/digitalocean"
+    ));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("document directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3);
+    for path in files {
+        let name = stem(&path);
+        let instance = digitalocean::parse(&read(&path)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        check("digitalocean", &name, &instance);
+    }
 }

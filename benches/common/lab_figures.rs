@@ -16,6 +16,7 @@ pub const AWS_3NIC: &str = include_str!("../scenarios/aws-3nic.json");
 pub const GCP_3NIC: &str = include_str!("../scenarios/gcp-3nic.json");
 pub const ORACLE_3NIC: &str = include_str!("../scenarios/oracle-3nic.json");
 pub const ALIBABA_3NIC: &str = include_str!("../scenarios/alibaba-3nic.json");
+pub const DIGITALOCEAN_3NIC: &str = include_str!("../scenarios/digitalocean-3nic.json");
 const CONFIGURE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The daemon of a fresh lab, configured and ready.
@@ -67,14 +68,14 @@ pub fn start() -> (Duration, Duration) {
 /// Metadata requests and daemon CPU time of one provider with 3 NICs.
 pub struct Requests {
     pub at_start: usize,
-    /// Per timed refresh (Azure, EC2, OCI, Alibaba) or per metadata change (GCP).
+    /// Per timed refresh (Azure, EC2, OCI, Alibaba, DigitalOcean) or per metadata change (GCP).
     pub per_refresh: Vec<usize>,
     pub cpu_per_refresh: Duration,
     /// GCP: requests during an idle period of `idle` (the long poll waits).
     pub idle: Option<(Duration, usize)>,
 }
 
-/// Azure, EC2, OCI and Alibaba: refreshes every second for `refreshes` seconds, each burst of requests
+/// Azure, EC2, OCI, Alibaba and DigitalOcean: refreshes every second for `refreshes` seconds, each burst of requests
 /// counted apart. GCP: no timer; `refreshes` metadata changes, then an idle period.
 pub fn requests(provider: ProviderKind, refreshes: usize, idle: Duration) -> Requests {
     let scenario = match provider {
@@ -83,7 +84,7 @@ pub fn requests(provider: ProviderKind, refreshes: usize, idle: Duration) -> Req
         ProviderKind::Gcp => GCP_3NIC,
         ProviderKind::Oracle => ORACLE_3NIC,
         ProviderKind::Alibaba => ALIBABA_3NIC,
-        ProviderKind::DigitalOcean => todo!("digitalocean bench scenario"),
+        ProviderKind::DigitalOcean => DIGITALOCEAN_3NIC,
     };
     let mut lab = BenchLab::up(provider, scenario);
     let daemon = ready_daemon(&lab, "RefreshTimer = \"1s\"");

@@ -126,8 +126,8 @@ impl Reply {
 /// The "cloud" an emulator serves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
-    /// Azure, GCP and OCI (`{"instance": ..., "vnics": [...]}`): the JSON document of the
-    /// whole tree.
+    /// Azure, GCP, OCI (`{"instance": ..., "vnics": [...]}`) and DigitalOcean: the JSON document
+    /// of the whole tree.
     Tree(serde_json::Value),
     /// EC2 and Alibaba: paths relative to `/latest/` mapped to their exact bodies; keys ending in `/` are
     /// explicit directory listings.
@@ -166,7 +166,7 @@ impl Scenario {
             ProviderKind::Gcp => include_str!("scenarios/gcp.json"),
             ProviderKind::Oracle => include_str!("scenarios/oracle.json"),
             ProviderKind::Alibaba => include_str!("scenarios/alibaba.json"),
-            ProviderKind::DigitalOcean => todo!("digitalocean scenario"),
+            ProviderKind::DigitalOcean => include_str!("scenarios/digitalocean.json"),
         };
         Scenario::parse(provider, text).unwrap_or_else(|e| {
             unreachable!("built-in {provider} scenario is checked by a unit test: {e}")

@@ -1,10 +1,11 @@
 //! The metadata service emulator (`cloud-network emulate`): an HTTP server that answers as
-//! Azure IMDS, EC2 IMDS, the GCP metadata server, OCI's IMDS v2 or Alibaba ECS's metadata
-//! service do, from a scenario file (re-read when it changes) or a built-in two-NIC VM, with
-//! fault injection and a request log for tests.
+//! Azure IMDS, EC2 IMDS, the GCP metadata server, OCI's IMDS v2, Alibaba ECS's metadata service
+//! or DigitalOcean's droplet metadata do, from a scenario file (re-read when it changes) or a
+//! built-in two-NIC VM, with fault injection and a request log for tests.
 pub mod aws;
 pub mod azure;
 mod cli;
+pub mod digitalocean;
 pub mod facts;
 pub mod gcp;
 pub mod oracle;
@@ -433,6 +434,7 @@ fn route(
         (ProviderKind::Azure, _, Scenario::Tree(tree)) => azure::respond(facts, tree),
         (ProviderKind::Gcp, _, Scenario::Tree(tree)) => gcp::respond(facts, tree),
         (ProviderKind::Oracle, _, Scenario::Tree(tree)) => oracle::respond(facts, tree),
+        (ProviderKind::DigitalOcean, _, Scenario::Tree(tree)) => digitalocean::respond(facts, tree),
         (_, Some(flavor), Scenario::Paths(paths)) => {
             let ctx = aws::Ec2Context {
                 flavor,

@@ -382,11 +382,16 @@ pub struct Nic {
     pub ip_ranges: Vec<IpNet>,
     /// Forwarded IPs (GCP load-balancer VIPs): `local` routes, not addresses.
     pub forwarded: Vec<IpNet>,
+    /// Public addresses mapped to this NIC by the cloud's 1:1 NAT (Azure's public IPs, GCP's
+    /// external IPs, DigitalOcean's reserved IP): informational, never configured.
     pub public_ipv4s: Vec<Ipv4Addr>,
     /// This NIC is a VLAN on another NIC's link, which the daemon creates (OCI bare metal's
     /// secondary VNICs). None for every NIC with a link of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<Vlan>,
+    /// IPv4 addresses in a subnet of their own behind a gateway of their own, beside the NIC's
+    /// subnet (DigitalOcean's anchor IP): each gets a routing table of its own.
+    pub routed_ipv4: Vec<RoutedIpv4>,
 }
 
 /// An 802.1Q VLAN a NIC lives on: the parent NIC's MAC and the VLAN id (1 to 4094).
@@ -394,6 +399,13 @@ pub struct Nic {
 pub struct Vlan {
     pub parent: Mac,
     pub id: u16,
+}
+
+/// An address with its own subnet (the prefix of `addr`) and gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RoutedIpv4 {
+    pub addr: Ipv4Net,
+    pub gateway: Ipv4Addr,
 }
 
 impl Nic {
@@ -413,6 +425,7 @@ impl Nic {
             forwarded: Vec::new(),
             public_ipv4s: Vec::new(),
             vlan: None,
+            routed_ipv4: Vec::new(),
         }
     }
 

@@ -7,16 +7,15 @@ use serde_json::Value;
 /// The per-MAC directory inside EC2's and Alibaba's meta-data trees.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
-/// Azure and GCP serve their whole document; EC2 and Alibaba the per-MAC subtree, keyed by MAC;
-/// OCI its VNIC list.
+/// Azure, GCP and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits
+/// beside `interfaces`); EC2 and Alibaba the per-MAC subtree, keyed by MAC; OCI its VNIC list.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
-        ProviderKind::Azure | ProviderKind::Gcp => system.clone(),
+        ProviderKind::Azure | ProviderKind::Gcp | ProviderKind::DigitalOcean => system.clone(),
         ProviderKind::Aws | ProviderKind::Alibaba => {
             ec2_macs(system).cloned().unwrap_or(Value::Null)
         }
         ProviderKind::Oracle => system.get("vnics").cloned().unwrap_or(Value::Null),
-        ProviderKind::DigitalOcean => todo!("digitalocean view"),
     }
 }
 
@@ -52,7 +51,12 @@ pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Valu
             .find(|(key, _)| mac_matches(Some(key), mac))
             .map(|(_, doc)| doc.clone()),
         ProviderKind::Oracle => find_in(system.get("vnics"), "macAddr"),
-        ProviderKind::DigitalOcean => todo!("digitalocean view"),
+        ProviderKind::DigitalOcean => {
+            let interfaces = system.get("interfaces");
+            ["public", "private"]
+                .iter()
+                .find_map(|list| find_in(interfaces.and_then(|i| i.get(list)), "mac"))
+        }
     }
 }
 
@@ -151,6 +155,30 @@ mod tests {
         assert_eq!(
             network_view(ProviderKind::Alibaba, &json!({"meta-data": {}})),
             Value::Null
+        );
+    }
+
+    #[test]
+    fn digitalocean_views() {
+        let public = json!({"mac": "04:01:2A:0F:2A:01", "type": "public",
+            "anchor_ipv4": {"ip_address": "10.17.0.5"}});
+        let private = json!({"mac": "04:01:2a:0f:2a:02", "type": "private"});
+        let doc = json!({"droplet_id": 1, "interfaces": {"public": [public.clone()],
+            "private": [private.clone()]}, "reserved_ip": {"ipv4": {"active": true}}});
+        let kind = ProviderKind::DigitalOcean;
+        assert_eq!(network_view(kind, &doc), doc);
+        assert_eq!(
+            nic_document(kind, &doc, mac("04:01:2a:0f:2a:01")),
+            Some(public)
+        );
+        assert_eq!(
+            nic_document(kind, &doc, mac("04:01:2a:0f:2a:02")),
+            Some(private)
+        );
+        assert_eq!(nic_document(kind, &doc, mac("04:01:2a:0f:2a:03")), None);
+        assert_eq!(
+            nic_document(kind, &json!({}), mac("04:01:2a:0f:2a:01")),
+            None
         );
     }
 }

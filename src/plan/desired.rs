@@ -118,6 +118,10 @@ impl std::fmt::Display for Skipped {
 /// The main table's rule; ours must sort before it.
 pub const MAIN_RULE_PRIORITY: u32 = 32766;
 
+/// Tables of addresses with their own subnet and gateway (DigitalOcean's anchor IP) sit this
+/// far above the NIC tables: clear of every device index (EC2's reach 100 × 31 + device).
+pub const ROUTED_TABLE_STEP: u32 = 10000;
+
 /// The whole desired state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Desired {
@@ -245,6 +249,10 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
         mac: nic.mac,
         index: nic.index,
     };
+    let priority = settings
+        .priority_base
+        .checked_add(nic.index)
+        .filter(|p| *p < MAIN_RULE_PRIORITY);
     let mut routes = local_routes(nic, link.index);
     let mut rules = Vec::new();
     let mut table = None;
@@ -253,14 +261,23 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
             .table_base
             .checked_add(nic.index)
             .ok_or_else(out_of_range)?;
-        let priority = settings
-            .priority_base
-            .checked_add(nic.index)
-            .filter(|p| *p < MAIN_RULE_PRIORITY)
-            .ok_or_else(out_of_range)?;
+        let priority = priority.ok_or_else(out_of_range)?;
         routes.splice(0..0, table_routes(nic, link.index, nic_table));
         rules = nic_rules(nic, nic_table, priority);
         table = Some(nic_table);
+    }
+    for (position, routed) in nic.routed_ipv4.iter().enumerate() {
+        let routed_table = routed_table(settings, nic.index, position).ok_or_else(out_of_range)?;
+        let priority = priority.ok_or_else(out_of_range)?;
+        let gateway = Some(routed.gateway);
+        routes.extend(table_routes_v4(
+            routed.addr,
+            gateway,
+            link.index,
+            routed_table,
+        ));
+        let host = IpNet::V4(Ipv4Net::host(routed.addr.addr));
+        rules.extend(host_rules(host, routed_table, priority));
     }
     Ok(NicPlan {
         mac: nic.mac,
@@ -275,8 +292,19 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
     })
 }
 
+/// The table of a NIC's address with its own subnet and gateway (`position` in
+/// `Nic::routed_ipv4`): `RouteTableBase + ROUTED_TABLE_STEP × (position + 1) + index`.
+pub fn routed_table(settings: &PlanSettings, index: u32, position: usize) -> Option<u32> {
+    let step = u32::try_from(position)
+        .ok()?
+        .checked_add(1)?
+        .checked_mul(ROUTED_TABLE_STEP)?;
+    settings.table_base.checked_add(step)?.checked_add(index)
+}
+
 fn addresses(nic: &Nic, ifindex: u32) -> Vec<Address> {
-    let v4 = nic.ipv4.iter().map(|n| IpNet::V4(*n));
+    let routed = nic.routed_ipv4.iter().map(|r| &r.addr);
+    let v4 = nic.ipv4.iter().chain(routed).map(|n| IpNet::V4(*n));
     let v6 = nic.ipv6.iter().map(|n| IpNet::V6(*n));
     v4.chain(v6)
         .map(|addr| Address {
@@ -308,31 +336,44 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
 fn table_routes(nic: &Nic, ifindex: u32, table: u32) -> Vec<Route> {
     let mut routes = Vec::new();
     if let Some(primary) = nic.ipv4.first() {
-        let src = Some(IpAddr::V4(primary.addr));
-        let link_scoped = |dst| Route {
-            src,
-            scope: Scope::Link,
-            ..route(table, dst, ifindex)
-        };
-        if primary.prefix < 32 {
-            routes.push(link_scoped(IpNet::V4(primary.network())));
-        }
-        if let Some(gw) = nic.gateway4 {
-            if !primary.contains(gw) {
-                routes.push(link_scoped(IpNet::V4(Ipv4Net::host(gw))));
-            }
-            routes.push(Route {
-                gateway: Some(IpAddr::V4(gw)),
-                ..route(
-                    table,
-                    IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
-                    ifindex,
-                )
-            });
-        }
+        routes.extend(table_routes_v4(*primary, nic.gateway4, ifindex, table));
     }
     if let Some(primary) = nic.ipv6.first() {
         routes.extend(table_routes_v6(nic, *primary, ifindex, table));
+    }
+    routes
+}
+
+/// The IPv4 routes of a table whose source address is `primary`: its subnet route, an on-link
+/// host route to a gateway outside that subnet, and the default route via the gateway.
+fn table_routes_v4(
+    primary: Ipv4Net,
+    gateway: Option<Ipv4Addr>,
+    ifindex: u32,
+    table: u32,
+) -> Vec<Route> {
+    let mut routes = Vec::new();
+    let src = Some(IpAddr::V4(primary.addr));
+    let link_scoped = |dst| Route {
+        src,
+        scope: Scope::Link,
+        ..route(table, dst, ifindex)
+    };
+    if primary.prefix < 32 {
+        routes.push(link_scoped(IpNet::V4(primary.network())));
+    }
+    if let Some(gw) = gateway {
+        if !primary.contains(gw) {
+            routes.push(link_scoped(IpNet::V4(Ipv4Net::host(gw))));
+        }
+        routes.push(Route {
+            gateway: Some(IpAddr::V4(gw)),
+            ..route(
+                table,
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
+                ifindex,
+            )
+        });
     }
     routes
 }
@@ -393,26 +434,23 @@ fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
         .iter()
         .map(|n| IpNet::V4(Ipv4Net::host(n.addr)))
         .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
-    let selectors: Vec<IpNet> = hosts.chain(nic.ip_ranges.iter().copied()).collect();
-    let mut rules = Vec::new();
-    for net in selectors {
-        let family = Family::of_net(&net);
-        rules.push(Rule {
-            family,
-            priority,
-            src: Some(net),
-            dst: None,
-            table,
-        });
-        rules.push(Rule {
-            family,
-            priority,
-            src: None,
-            dst: Some(net),
-            table,
-        });
-    }
-    rules
+    hosts
+        .chain(nic.ip_ranges.iter().copied())
+        .flat_map(|net| host_rules(net, table, priority))
+        .collect()
+}
+
+/// `from <net> lookup <table>` and `to <net> lookup <table>`.
+fn host_rules(net: IpNet, table: u32, priority: u32) -> [Rule; 2] {
+    let family = Family::of_net(&net);
+    let rule = |src, dst| Rule {
+        family,
+        priority,
+        src,
+        dst,
+        table,
+    };
+    [rule(Some(net), None), rule(None, Some(net))]
 }
 
 /// The provider's IPv4 metadata address, which the rules below keep on the primary NIC.

@@ -9,7 +9,7 @@ pub mod index;
 pub mod owned;
 pub mod render;
 
-pub use desired::{desired, Desired, NicPlan, Skipped};
+pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};
 pub use diff::{diff, Diff, NicRef, PlannedChange};
 pub use owned::Owned;
 

@@ -946,3 +946,116 @@ fn vlan_names_fit_ifnamsiz() {
     assert_eq!(desired::vlan_name("enp94s0f0", 7), "enp94s0f0.7");
     assert_eq!(desired::vlan_name("abcdefghijklmno", 4094).len(), 15);
 }
+
+/// A droplet: the public NIC (primary, with the anchor IP in its own /16 behind its own
+/// gateway) and the private NIC.
+fn droplet_instance() -> Instance {
+    let mut eth0 = Nic::new(mac("04:01:2a:0f:2a:01"), 0);
+    eth0.ipv4 = vec!["104.131.20.105/18".parse().unwrap()];
+    eth0.gateway4 = Some("104.131.0.1".parse().unwrap());
+    eth0.routed_ipv4 = vec![crate::metadata::RoutedIpv4 {
+        addr: "10.17.0.5/16".parse().unwrap(),
+        gateway: "10.17.0.1".parse().unwrap(),
+    }];
+    eth0.public_ipv4s = vec!["45.55.96.47".parse().unwrap()];
+    let mut eth1 = Nic::new(mac("04:01:2a:0f:2a:02"), 1);
+    eth1.ipv4 = vec!["10.132.255.113/16".parse().unwrap()];
+    eth1.gateway4 = Some("10.132.0.1".parse().unwrap());
+    Instance {
+        provider: ProviderKind::DigitalOcean,
+        instance_id: "2756294".into(),
+        location: "nyc3".into(),
+        nics: vec![eth0, eth1],
+        raw: serde_json::Value::Null,
+    }
+}
+
+fn droplet_kernel() -> KernelState {
+    let links = vec![
+        link(2, "eth0", "04:01:2a:0f:2a:01", true),
+        link(3, "eth1", "04:01:2a:0f:2a:02", false),
+    ];
+    let lease = Address {
+        addr: "104.131.20.105/18".parse().unwrap(),
+        ..dhcp_primary()
+    };
+    kernel_with(links, vec![lease])
+}
+
+#[test]
+fn an_address_with_its_own_gateway_gets_its_own_table_even_on_the_primary_nic() {
+    let mut kernel = droplet_kernel();
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let instance = droplet_instance();
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip link set dev eth1 up",
+            "ip address add 10.17.0.5/16 dev eth0 noprefixroute",
+            "ip address add 10.132.255.113/16 dev eth1 noprefixroute",
+            "ip route add 10.17.0.0/16 dev eth0 table 20000 proto 201 scope link src 10.17.0.5",
+            "ip route add default via 10.17.0.1 dev eth0 table 20000 proto 201",
+            "ip route add 10.132.0.0/16 dev eth1 table 10001 proto 201 scope link src 10.132.255.113",
+            "ip route add default via 10.132.0.1 dev eth1 table 10001 proto 201",
+            "ip rule add from 10.17.0.5/32 lookup 20000 priority 3000",
+            "ip rule add to 10.17.0.5/32 lookup 20000 priority 3000",
+            "ip rule add from 10.132.255.113/32 lookup 10001 priority 3001",
+            "ip rule add to 10.132.255.113/32 lookup 10001 priority 3001",
+            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+        ]
+    );
+    let want = desired(&instance, &kernel.links, &settings);
+    assert_eq!(want.nic(mac("04:01:2a:0f:2a:01")).unwrap().table, None);
+    assert!(
+        kernel.routes.iter().all(|r| r.table != 254),
+        "the main table is never touched"
+    );
+    assert_eq!(reconcile(&instance, &mut kernel, &mut owned, &settings), []);
+
+    let mut moved = instance.clone();
+    moved.nics[0].routed_ipv4[0].gateway = "10.17.0.254".parse().unwrap();
+    let changes = reconcile(&moved, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip route del default via 10.17.0.1 dev eth0 table 20000 proto 201",
+            "ip route add default via 10.17.0.254 dev eth0 table 20000 proto 201",
+        ]
+    );
+
+    moved.nics[0].routed_ipv4.clear();
+    let changes = reconcile(&moved, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.17.0.5/32 lookup 20000 priority 3000",
+            "ip rule del from 10.17.0.5/32 lookup 20000 priority 3000",
+            "ip route del default via 10.17.0.254 dev eth0 table 20000 proto 201",
+            "ip route del 10.17.0.0/16 dev eth0 table 20000 proto 201 scope link src 10.17.0.5",
+            "sysctl -w net.ipv4.conf.eth0.promote_secondaries=1",
+            "ip address del 10.17.0.5/16 dev eth0",
+        ]
+    );
+}
+
+#[test]
+fn routed_tables_sit_a_step_above_the_nic_tables_and_never_wrap() {
+    let settings = PlanSettings::default();
+    assert_eq!(routed_table(&settings, 0, 0), Some(20000));
+    assert_eq!(routed_table(&settings, 3, 1), Some(30003));
+    let high = PlanSettings {
+        table_base: u32::MAX - 5000,
+        ..PlanSettings::default()
+    };
+    assert_eq!(routed_table(&high, 0, 0), None);
+    let want = desired(&droplet_instance(), &droplet_kernel().links, &high);
+    assert_eq!(
+        want.skipped,
+        [Skipped::IndexOutOfRange {
+            mac: mac("04:01:2a:0f:2a:01"),
+            index: 0
+        }]
+    );
+}

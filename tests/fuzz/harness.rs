@@ -12,7 +12,7 @@ use cloud_network::kernel::KernelState;
 use cloud_network::kernel::{Link, OperState};
 use cloud_network::metadata::aws::parse::{parse_listing, MACS_DIR};
 use cloud_network::metadata::{
-    alibaba, aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac,
+    alibaba, aws, azure, digitalocean, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac,
 };
 use cloud_network::metadata::{ParseError, ProviderKind};
 use cloud_network::plan::{desired, diff, Owned, PlanSettings};
@@ -28,10 +28,11 @@ use std::time::Duration;
 pub type Target = fn(&[u8]);
 
 /// Every target by name: the fuzz binaries and the regression directories use these names.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("azure_parse", azure_parse),
     ("gcp_parse", gcp_parse),
     ("oracle_parse", oracle_parse),
+    ("digitalocean_parse", digitalocean_parse),
     ("ec2_parse", ec2_parse),
     ("alibaba_parse", alibaba_parse),
     ("ec2_listing", ec2_listing),
@@ -61,6 +62,24 @@ fn azure_parse(data: &[u8]) {
             if !nic.ipv6.is_empty() {
                 assert_eq!(nic.gateway6, Some(azure::GATEWAY6));
             }
+        }
+    }
+}
+
+/// Bytes → UTF-8 text → `digitalocean::parse`.
+fn digitalocean_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(instance) = checked(digitalocean::parse(text)) {
+        assert_eq!(instance.provider, ProviderKind::DigitalOcean);
+        let indexes: Vec<u32> = instance.nics.iter().map(|n| n.index).collect();
+        assert!(indexes.windows(2).all(|w| w[0] < w[1]), "sorted by index");
+        for nic in &instance.nics {
+            if nic.index != 0 {
+                assert!(nic.public_ipv4s.is_empty(), "the reserved IP is on NIC 0");
+            }
+            assert!(nic.ipv4.len() <= 1 && nic.routed_ipv4.len() <= 1);
         }
     }
 }
@@ -461,6 +480,7 @@ fn check_instance(instance: &Instance) {
         assert_eq!(printed.parse::<Mac>(), Ok(nic.mac));
         nic.ipv4.iter().for_each(|n| check_v4(*n));
         nic.ipv6.iter().for_each(|n| check_v6(*n));
+        nic.routed_ipv4.iter().for_each(|r| check_v4(r.addr));
         if let Some(subnet) = nic.subnet4 {
             check_v4(subnet);
             assert_eq!(subnet, subnet.network(), "subnet without host bits");

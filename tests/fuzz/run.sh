@@ -11,7 +11,7 @@ set -euo pipefail
 seconds="${1:-30}"
 here="$(cd "$(dirname "$0")" && pwd)"
 read -r -a build_flags <<<"${FUZZ_BUILD:-}"
-all_targets="azure_parse gcp_parse oracle_parse ec2_parse alibaba_parse ec2_listing config_parse duration_parse api_request"
+all_targets="azure_parse gcp_parse oracle_parse digitalocean_parse ec2_parse alibaba_parse ec2_listing config_parse duration_parse api_request"
 read -r -a targets <<<"${FUZZ_TARGETS:-$all_targets}"
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

@@ -4,13 +4,13 @@
 # MACs, a peer host; the cloud drops packets a NIC sends from an address that is not its own),
 # runs the daemon with only Provider= set, shows what it configured and pings the second NIC
 # from the peer host. Everything is removed on exit, on failure and on Ctrl-C.
-# Usage: sudo tests/lab/demo.sh [azure|aws|gcp|oracle]      (default azure)
+# Usage: sudo tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]      (default azure)
 set -euo pipefail
 
 provider=${1:-azure}
 case "$provider" in
-  azure|aws|gcp|oracle) ;;
-  *) echo "usage: $0 [azure|aws|gcp|oracle]" >&2; exit 2 ;;
+  azure|aws|gcp|oracle|alibaba|digitalocean) ;;
+  *) echo "usage: $0 [azure|aws|gcp|oracle|alibaba|digitalocean]" >&2; exit 2 ;;
 esac
 [ "$(id -u)" -eq 0 ] || { echo "$0: run as root (it creates network namespaces)" >&2; exit 1; }
 

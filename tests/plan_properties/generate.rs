@@ -5,7 +5,9 @@ use crate::model::{same_slot, Model, RTPROT_KERNEL};
 use cloud_network::kernel::{
     Address, Family, Link, OperState, Route, RouteType, Rule, Scope, TABLE_MAIN,
 };
-use cloud_network::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind};
+use cloud_network::metadata::{
+    Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, RoutedIpv4,
+};
 use cloud_network::plan::{desired, Desired, PlanSettings};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -127,6 +129,9 @@ pub fn random_nic(rng: &mut Rng, pools: &mut Pools, provider: ProviderKind, k: u
             nic.ipv4.push(in_subnet(addr, subnet4));
         }
     }
+    if provider == ProviderKind::DigitalOcean && rng.chance(60) {
+        nic.routed_ipv4 = vec![random_anchor(rng, pools, k)];
+    }
     if rng.chance(30) {
         let s6 = rng.below(3) as u16;
         nic.subnet6 = rng
@@ -147,6 +152,20 @@ pub fn random_nic(rng: &mut Rng, pools: &mut Pools, provider: ProviderKind, k: u
         };
     }
     nic
+}
+
+/// DigitalOcean's anchor IP: an address in a /16 of the NIC's own (10.20+k.0.0), behind that
+/// subnet's first host or, now and then, a gateway outside it.
+fn random_anchor(rng: &mut Rng, pools: &mut Pools, k: u32) -> RoutedIpv4 {
+    let subnet = 20 + k as u8;
+    let gateway = match rng.below(5) {
+        0 => Ipv4Addr::new(10, 99, 0, 1),
+        _ => Ipv4Addr::new(10, subnet, 0, 1),
+    };
+    RoutedIpv4 {
+        addr: Ipv4Net::new(pools.v4(rng, subnet), 16),
+        gateway,
+    }
 }
 
 pub fn random_instance(rng: &mut Rng) -> (Instance, Pools) {
@@ -200,6 +219,15 @@ pub fn mutate(rng: &mut Rng, instance: &Instance, pools: &mut Pools, drop_nics: 
         }
         if rng.chance(20) && next.provider == ProviderKind::Gcp {
             nic.ip_ranges.pop();
+        }
+        if next.provider == ProviderKind::DigitalOcean && rng.chance(20) {
+            nic.routed_ipv4.pop();
+        }
+        if let Some(anchor) = nic.routed_ipv4.first_mut().filter(|_| rng.chance(20)) {
+            let moved = Ipv4Addr::from(u32::from(anchor.gateway) + 1);
+            if moved != anchor.addr.addr {
+                anchor.gateway = moved;
+            }
         }
     }
     if drop_nics && next.nics.len() > 1 && rng.chance(15) {

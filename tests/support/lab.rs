@@ -7,13 +7,16 @@
 //!
 //! The cloud enforces what real clouds enforce: it routes each metadata address (and alias
 //! range) of a NIC to that NIC's port only, with strict reverse-path filtering, so a packet a
-//! NIC sends from an address that is not its own is dropped (and counted). A wrong policy route
-//! shows up as a failed connection. Everything goes on drop; `teardown(name)` removes a lab a
+//! NIC sends from an address that is not its own is dropped (and counted). An address with its
+//! own gateway (DigitalOcean's anchor IP) is routed through a macvlan on the port that holds
+//! that gateway with a MAC of its own, so its replies pass only when sent to that gateway. A
+//! wrong policy route shows up as a failed connection. Everything goes on drop; `teardown(name)` removes a lab a
 //! killed process left behind. Only `ip` and `/proc/sys` are used: no package beyond iproute2.
 
 use super::netns::Netns;
 use cloud_network::metadata::{
-    alibaba, aws, azure, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
+    alibaba, aws, azure, digitalocean, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
+    RoutedIpv4,
 };
 use cloud_network::plan::desired::metadata_v4;
 use std::collections::BTreeMap;
@@ -51,7 +54,7 @@ pub fn instance_of(provider: ProviderKind, text: &str) -> Instance {
                 serde_json::from_str(text).expect("Alibaba scenario: a JSON map of path to body");
             alibaba::parse::parse(&tree)
         }
-        ProviderKind::DigitalOcean => todo!("digitalocean lab"),
+        ProviderKind::DigitalOcean => digitalocean::parse(text),
     };
     parsed.unwrap_or_else(|e| panic!("{provider} scenario does not parse: {e}"))
 }
@@ -210,9 +213,42 @@ impl Lab {
         let mac = nic.mac.to_string();
         self.link_to_cloud(&link, Some(&mac), self.vm.name(), &port);
         self.port(&port, gateway_of(nic));
-        for net in reachable_nets(nic) {
+        for net in delivered_nets(nic) {
             self.route_to_nic(nic, &port, net);
         }
+        for (k, routed) in nic.routed_ipv4.iter().enumerate() {
+            self.routed_gateway(&port, k, routed);
+        }
+    }
+
+    /// The gateway of an address with its own subnet: a macvlan `<port>r<k>` on the port, with
+    /// its own MAC, holding the gateway; the address is routed through it. The port no longer
+    /// answers ARP for addresses it does not hold itself (`arp_ignore=1`), so the VM reaches
+    /// that gateway only at the macvlan's MAC, and a reply sent from the address to the NIC's
+    /// own gateway arrives on the port, where strict reverse-path filtering drops it.
+    fn routed_gateway(&self, port: &str, k: usize, routed: &RoutedIpv4) {
+        let gateway_port = format!("{port}r{k}");
+        self.cloud.run_ok(&[
+            "ip",
+            "link",
+            "add",
+            "link",
+            port,
+            "name",
+            &gateway_port,
+            "type",
+            "macvlan",
+            "mode",
+            "bridge",
+        ]);
+        self.cloud
+            .run_ok(&["ip", "link", "set", &gateway_port, "up"]);
+        let gateway = format!("{}/32", routed.gateway);
+        self.cloud
+            .run_ok(&["ip", "address", "add", &gateway, "dev", &gateway_port]);
+        self.sysctl(&format!("ipv4/conf/{port}/arp_ignore"), "1");
+        let host = Ipv4Net::host(routed.addr.addr).to_string();
+        self.cloud_route(&[&host, "dev", &gateway_port]);
     }
 
     /// A veth pair created directly inside the namespaces (never in the root namespace).
@@ -465,14 +501,23 @@ fn subnet_of(nic: &Nic) -> Ipv4Net {
         .expect("a NIC with an IPv4 subnet or address")
 }
 
-/// What the cloud delivers to a NIC: its addresses (as /32), alias ranges and forwarded IPs.
-fn reachable_nets(nic: &Nic) -> Vec<IpNet> {
+/// What the cloud delivers to a NIC's port: its addresses (as /32), alias ranges and
+/// forwarded IPs.
+fn delivered_nets(nic: &Nic) -> Vec<IpNet> {
     let addresses = nic.ipv4.iter().map(|a| IpNet::V4(Ipv4Net::host(a.addr)));
     let ranges = nic.ip_ranges.iter().chain(&nic.forwarded).copied();
     addresses
         .chain(ranges)
         .filter(|n| matches!(n, IpNet::V4(_)))
         .collect()
+}
+
+/// Everything the peer reaches on a NIC: what its port delivers, and the addresses with their
+/// own gateway (as /32).
+fn reachable_nets(nic: &Nic) -> Vec<IpNet> {
+    let routed = nic.routed_ipv4.iter();
+    let routed = routed.map(|r| IpNet::V4(Ipv4Net::host(r.addr.addr)));
+    delivered_nets(nic).into_iter().chain(routed).collect()
 }
 
 /// The peer host's address: host 100 (or the next free one) of the primary NIC's subnet.

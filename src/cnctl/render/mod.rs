@@ -4,6 +4,7 @@
 
 mod alibaba;
 mod azure;
+mod digitalocean;
 mod ec2;
 mod gcp;
 mod oracle;
@@ -137,7 +138,7 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
         ProviderKind::Gcp => gcp::system(&mut rows, doc),
         ProviderKind::Oracle => oracle::system(&mut rows, doc),
         ProviderKind::Alibaba => alibaba::system(&mut rows, doc),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::system(&mut rows, doc),
     }
     rows.render()
 }
@@ -150,7 +151,7 @@ pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String 
         ProviderKind::Gcp => gcp::network(doc, links),
         ProviderKind::Oracle => oracle::network(doc, links),
         ProviderKind::Alibaba => alibaba::network(doc, links),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::network(doc, links),
     };
     join_blocks(blocks.iter().map(Rows::render).collect())
 }
@@ -163,7 +164,7 @@ pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
         ProviderKind::Gcp => gcp::ssh_keys(doc),
         ProviderKind::Oracle => oracle::ssh_keys(doc),
         ProviderKind::Alibaba => alibaba::ssh_keys(doc),
-        ProviderKind::DigitalOcean => todo!("digitalocean render"),
+        ProviderKind::DigitalOcean => digitalocean::ssh_keys(doc),
     }
 }
 

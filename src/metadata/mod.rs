@@ -4,6 +4,7 @@ pub mod alibaba;
 pub mod aws;
 pub mod azure;
 pub mod digitalocean;
+pub mod document;
 pub mod error;
 pub mod gcp;
 pub mod http;
@@ -142,11 +143,11 @@ pub fn default_endpoint(kind: ProviderKind) -> &'static str {
 pub fn new_provider(kind: ProviderKind, endpoint: Option<&str>, http: Http) -> Box<dyn Provider> {
     let base = endpoint.unwrap_or(default_endpoint(kind));
     match kind {
-        ProviderKind::Azure => Box::new(azure::Azure::new(base, http)),
+        ProviderKind::Azure => Box::new(azure::provider(base, http)),
         ProviderKind::Aws => Box::new(aws::Ec2::new(base, http)),
         ProviderKind::Gcp => Box::new(gcp::Gcp::new(base, http)),
         ProviderKind::Oracle => Box::new(oracle::Oracle::new(base, http)),
         ProviderKind::Alibaba => Box::new(alibaba::Alibaba::new(base, http)),
-        ProviderKind::DigitalOcean => Box::new(digitalocean::DigitalOcean::new(base, http)),
+        ProviderKind::DigitalOcean => Box::new(digitalocean::provider(base, http)),
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 use crate::metadata::http::{HttpConfig, HttpError, RetryPolicy};
 use crate::metadata::model::{Mac, ValueError};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
-use crate::metadata::ParseError;
+use crate::metadata::{FetchError, ParseError, Provider};
 use std::time::{Duration, Instant};
 
 const ONE_NIC: &str = r#"{"compute":{"vmId":"vm-1","location":"westeurope"},
@@ -175,9 +175,9 @@ fn non_json_bodies_are_not_json_errors() {
     }
 }
 
-fn provider(server: &ScriptedServer, config: HttpConfig) -> (Azure, Http) {
+fn provider(server: &ScriptedServer, config: HttpConfig) -> (DocumentProvider, Http) {
     let http = Http::new(config);
-    (Azure::new(server.base(), http.clone()), http)
+    (super::provider(server.base(), http.clone()), http)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use super::*;
 use crate::metadata::model::{Ipv4Net, Nic, RoutedIpv4, ValueError};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
-use crate::metadata::ParseError;
+use crate::metadata::{FetchError, ParseError, Provider};
 
 /// The shape of DigitalOcean's `/metadata/v1.json` reference example, with both interfaces.
 const TWO_NICS: &str = r#"{"droplet_id": 2756294, "hostname": "sample-droplet", "region": "nyc3",
@@ -283,9 +283,9 @@ fn non_json_bodies_are_not_json_errors() {
     }
 }
 
-fn provider(server: &ScriptedServer) -> (DigitalOcean, Http) {
+fn provider(server: &ScriptedServer) -> (DocumentProvider, Http) {
     let http = Http::new(fast());
-    (DigitalOcean::new(server.base(), http.clone()), http)
+    (super::provider(server.base(), http.clone()), http)
 }
 
 #[test]

@@ -331,6 +331,18 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
     }
 }
 
+/// The default route of `table` via `gateway` (its family's `0.0.0.0/0` or `::/0`).
+fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
+    let any = match gateway {
+        IpAddr::V4(_) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
+        IpAddr::V6(_) => IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    Route {
+        gateway: Some(gateway),
+        ..route(table, any, oif)
+    }
+}
+
 /// The NIC's own table: the subnet route (or, when the gateway is outside the address's prefix
 /// as on GCP's /32s, an on-link host route to the gateway) and the default route, per family.
 fn table_routes(nic: &Nic, ifindex: u32, table: u32) -> Vec<Route> {
@@ -366,14 +378,7 @@ fn table_routes_v4(
         if !primary.contains(gw) {
             routes.push(link_scoped(IpNet::V4(Ipv4Net::host(gw))));
         }
-        routes.push(Route {
-            gateway: Some(IpAddr::V4(gw)),
-            ..route(
-                table,
-                IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
-                ifindex,
-            )
-        });
+        routes.push(default_route(table, IpAddr::V4(gw), ifindex));
     }
     routes
 }
@@ -398,14 +403,7 @@ fn table_routes_v6(nic: &Nic, primary: Ipv6Net, ifindex: u32, table: u32) -> Vec
                 ..route(table, IpNet::V6(Ipv6Net::host(gw)), ifindex)
             });
         }
-        routes.push(Route {
-            gateway: Some(IpAddr::V6(gw)),
-            ..route(
-                table,
-                IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
-                ifindex,
-            )
-        });
+        routes.push(default_route(table, IpAddr::V6(gw), ifindex));
     }
     routes
 }

@@ -1,13 +1,14 @@
 //! Root-only end-to-end tests of the long-running daemon: the real binary under
 //! `ip netns exec`, one namespace per test with the metadata emulator inside. Convergence per
 //! provider with the API bodies and cnctl output asserted, metadata changes, hot-plug, restoring
-//! what others delete, emulator faults, SIGTERM and a restart without writes, the API's error
+//! what others delete, changes that fail for a moment (a route from a tentative IPv6 address)
+//! applied again without a fetch, emulator faults, SIGTERM and a restart without writes, the API's error
 //! cases under 200 idle connections, and the privilege drop to the `cloud-network` user.
 
 mod support;
 
 use cloud_network::emulator::Fault;
-use cloud_network::metadata::http::RetryPolicy;
+use cloud_network::metadata::http::{HttpConfig, RetryPolicy};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -743,6 +744,193 @@ fn what_others_delete_is_restored_within_1_s() {
     let delete = ["ip", "address", "del", "10.4.0.7/24", "dev", "eth1"];
     delete_and_time_restore(&scene, &daemon, &delete, address, |v| &v.addresses);
     wait_converged(&scene, &daemon, &azure_expected());
+}
+
+/// A change that fails for a moment (a route whose source is an IPv6 address still in
+/// duplicate address detection) is applied again within this, without a fetch: DAD takes 1-2 s
+/// and the re-applies come 1 s and 3 s after the round.
+const REAPPLY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The Azure scenario with `addresses` as eth1's IPv6 addresses, in subnet fd00:4::/64.
+fn azure_eth1_ipv6(addresses: &[&str]) -> Value {
+    let mut doc = scenario_json(AZURE_SCENARIO);
+    let entries: Vec<Value> = addresses
+        .iter()
+        .map(|a| json!({"privateIpAddress": a, "publicIpAddress": ""}))
+        .collect();
+    doc["network"]["interface"][1]["ipv6"] = json!({
+        "ipAddress": entries,
+        "subnet": [{"address": "fd00:4::", "prefix": "64"}]
+    });
+    doc
+}
+
+/// The kernel lines eth1's IPv6 `addresses` add to the Azure VM (the first is the source of
+/// the table's subnet route; the gateway is Azure's fixed link-local one).
+fn eth1_ipv6(addresses: &[&str]) -> View {
+    let lines = |format: &dyn Fn(&str) -> String| -> Vec<String> {
+        addresses.iter().map(|a| format(a)).collect()
+    };
+    let added = lines(&|a| format!("eth1 {a}/64 noprefixroute forever"));
+    let rules: Vec<String> = addresses
+        .iter()
+        .flat_map(|a| {
+            [
+                format!("v6 3001 from {a} lookup 10001"),
+                format!("v6 3001 from all to {a} lookup 10001"),
+            ]
+        })
+        .collect();
+    View::expect(
+        &[],
+        &strs(&added),
+        &strs(&ipv6_table_routes(addresses[0])),
+        &[],
+        &[],
+        &strs(&rules),
+    )
+}
+
+/// Table 10001's IPv6 routes when `src` is eth1's first IPv6 address, as `eth1_ipv6` lists them.
+fn ipv6_table_routes(src: &str) -> Vec<String> {
+    vec![
+        format!("10001 fd00:4::/64 dev eth1 proto 201 src {src}"),
+        "10001 default via fe80::1234:5678:9abc dev eth1 proto 201".to_string(),
+    ]
+}
+
+/// Table 10001's IPv6 routes read through `ip -j -6 route show table 10001`, rendered
+/// `DST[ via GW] dev DEV proto P[ src SRC]`, sorted; none while the kernel has no IPv6 table
+/// 10001 yet (`ip` then fails with "FIB table does not exist").
+fn ip_ipv6_table(scene: &Scene) -> Vec<String> {
+    let out = scene
+        .ns
+        .run(&["ip", "-j", "-6", "route", "show", "table", "10001"]);
+    if !out.status.success() {
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(error.contains("FIB table does not exist"), "{error}");
+        return Vec::new();
+    }
+    let routes: Value = serde_json::from_slice(&out.stdout).expect("ip -j route JSON");
+    let text = |route: &Value, key: &str| route[key].as_str().map(str::to_string);
+    let mut lines: Vec<String> = routes
+        .as_array()
+        .expect("ip -j route is an array")
+        .iter()
+        .map(|r| {
+            let mut line = text(r, "dst").unwrap_or_default();
+            if let Some(gateway) = text(r, "gateway") {
+                line += &format!(" via {gateway}");
+            }
+            line += &format!(" dev {}", text(r, "dev").unwrap_or_default());
+            line += &format!(" proto {}", text(r, "protocol").unwrap_or_default());
+            if let Some(src) = text(r, "prefsrc") {
+                line += &format!(" src {src}");
+            }
+            line
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Waits until `ip -j -6 route show table 10001` lists exactly the routes sourced from
+/// `src`; how long that took.
+fn wait_ipv6_table(scene: &Scene, daemon: &Daemon, src: &str) -> Duration {
+    let mut expected: Vec<String> = ipv6_table_routes(src)
+        .iter()
+        .map(|l| l.trim_start_matches("10001 ").to_string())
+        .collect();
+    expected.sort();
+    match within(REAPPLY_DEADLINE, || {
+        (ip_ipv6_table(scene) == expected).then_some(())
+    }) {
+        Some((_, took)) => took,
+        None => daemon.fail(&format!(
+            "table 10001's IPv6 routes not {expected:?} within {REAPPLY_DEADLINE:?}: {:?}",
+            ip_ipv6_table(scene)
+        )),
+    }
+}
+
+/// Asks for a refresh through the API.
+fn refresh(daemon: &Daemon) {
+    match api::request_with_host("POST", "/api/v1/refresh", "localhost") {
+        Ok(answer) => assert_eq!(answer.status, 202, "{}", answer.body),
+        Err(e) => daemon.fail(&format!("POST /api/v1/refresh: {e}")),
+    }
+}
+
+#[test]
+fn routes_from_a_tentative_ipv6_address_are_applied_again_within_seconds_without_a_fetch() {
+    if !require_root() {
+        return;
+    }
+    let _user = shared_user();
+    let scene = Scene::new("dm-reapply", AZURE, None);
+    // eth1's peer is up, so eth1 has a carrier once the daemon sets it up and DAD runs (and
+    // ends): it is left on, as the namespace starts.
+    scene.ns.run_ok(&["ip", "link", "set", "p1", "up"]);
+    let (daemon, _) = converged(&scene, "300s", &azure_expected());
+    let dad = scene
+        .ns
+        .run_ok(&["cat", "/proc/sys/net/ipv6/conf/eth1/accept_dad"]);
+    assert_eq!(dad.trim(), "1", "DAD must be on for eth1");
+
+    let addresses = ["fd00:4::5", "fd00:4::6"];
+    serve(&scene, &azure_eth1_ipv6(&addresses));
+    let fetched = scene.emulator.requests().len();
+    refresh(&daemon);
+    let took = wait_ipv6_table(&scene, &daemon, addresses[0]);
+    eprintln!("IPv6 routes from a tentative source applied after {took:?}");
+    let expected = azure_expected().merged(&eth1_ipv6(&addresses));
+    wait_converged(&scene, &daemon, &expected);
+    assert_eq!(
+        scene.emulator.requests().len() - fetched,
+        1,
+        "the re-apply fetched: {:#?}",
+        &scene.emulator.requests()[fetched..]
+    );
+    let log = daemon.log();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("fd00:4::/64") && l.contains(" failed: "))
+        .collect();
+    assert_eq!(failed.len(), 1, "the failure is logged once:\n{log}");
+    assert!(failed[0].ends_with(" (retry in 1s)"), "{}", failed[0]);
+    assert!(
+        log.contains("all changes applied, after "),
+        "no recovery line:\n{log}"
+    );
+    let status = wait_quiet_status(&daemon);
+    assert_eq!(status["last_refresh"]["result"], "ok", "{status}");
+
+    // New addresses, and the next fetch hangs: the re-apply is timed all the same.
+    let moved = ["fd00:4::15", "fd00:4::16"];
+    serve(&scene, &azure_eth1_ipv6(&moved));
+    refresh(&daemon);
+    let new_address = "eth1 fd00:4::15/64 noprefixroute forever";
+    let round = wait_line(&daemon, CONVERGE_DEADLINE, new_address, true, |v| {
+        &v.addresses
+    });
+    let hanging = scene.emulator.requests().len();
+    scene.emulator.set_fault(Fault::Timeout);
+    refresh(&daemon);
+    let took = wait_ipv6_table(&scene, &daemon, moved[0]);
+    eprintln!("IPv6 routes applied {took:?} after the round, while a fetch hung");
+    assert!(
+        faulted_requests(&scene, hanging, Fault::Timeout) > 0,
+        "no fetch hung: {:#?}",
+        &scene.emulator.requests()[hanging..]
+    );
+    let first_attempt = HttpConfig::default().recv_timeout;
+    assert!(took < first_attempt, "the fetch may have ended: {took:?}");
+    assert!(round + took <= CONVERGE_DEADLINE, "{round:?} + {took:?}");
+    wait_converged(
+        &scene,
+        &daemon,
+        &azure_expected().merged(&eth1_ipv6(&moved)),
+    );
 }
 
 /// The emulator's requests since `from` that were answered with `fault`.

@@ -2,6 +2,7 @@
 //! reconcile: `--dry-run` (print `ip` commands, apply nothing), `--oneshot` (apply once, print a
 //! summary) and the long-running daemon.
 
+pub mod backoff;
 pub mod fetcher;
 pub mod files;
 pub mod notify;

@@ -3,9 +3,12 @@
 //! subscription (a link added or removed, one of our objects deleted) or a timer; asks the
 //! metadata thread for a fetch when one is due; and plans, applies, saves state and publishes a
 //! snapshot. It never waits on the network. A failed fetch changes nothing and is retried with
-//! exponential backoff (capped by `RefreshTimer`); the last good metadata stays served. Each
-//! distinct problem is logged once, not every round.
+//! exponential backoff (capped by `RefreshTimer`); the last good metadata stays served. A round
+//! whose changes partly failed is followed by rounds that apply the metadata in hand again,
+//! with the same backoff and no fetch, until one has no failures. Each distinct problem is
+//! logged once, not every round.
 
+use super::backoff::{backoff_ceiling, earliest, Reapply};
 use super::fetcher::{FetchJob, Fetched, Fetcher};
 use super::files::StateFiles;
 use super::reconcile::{apply_round, plan_round};
@@ -38,8 +41,10 @@ const HOTPLUG_RETRIES: [(Duration, Duration); 3] = [
     (Duration::from_secs(30), Duration::from_secs(1)),
     (Duration::from_secs(120), Duration::from_secs(5)),
 ];
-/// First retry delay after a failed fetch; doubles up to `RefreshTimer`.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// How long the thread sleeps when nothing is timed (only triggers and events wake it).
+const IDLE: Duration = Duration::from_secs(24 * 3600);
+/// Distinct problems remembered as logged; past this the memory starts over (bounded memory).
+const LOGGED_ERRORS_MAX: usize = 64;
 
 /// Called after every round with a one-line status (for sd_notify's READY/STATUS).
 pub type RoundHook = Box<dyn FnMut(&str) + Send>;
@@ -76,6 +81,8 @@ pub struct Reconciler {
     fetch_again: Option<bool>,
     failures: u32,
     next_fetch: Instant,
+    /// Applying the metadata in hand again after rounds with failed changes.
+    reapply: Reapply,
     jitter: Jitter,
     /// Links present at the first round; only links that appear later are hot-plug candidates.
     known_links: Option<HashSet<u32>>,
@@ -88,8 +95,18 @@ pub struct Reconciler {
     configured: Vec<(u32, Mac)>,
     last_refresh: Option<RefreshRecord>,
     last_error: Option<ErrorRecord>,
-    logged_error: Option<String>,
+    /// The problems logged since the last round without failures (by `message_key`).
+    logged_errors: HashSet<String>,
     logged_skips: HashSet<String>,
+}
+
+/// What a reconcile left to do.
+#[derive(Debug, Default)]
+struct Reconciled {
+    /// The last pass's failed changes (or why the kernel could not be read), one line each.
+    failures: Vec<String>,
+    /// A link appeared that the metadata does not list yet: fetch again soon.
+    new_pending: bool,
 }
 
 /// What the triggers of one wake-up ask for.
@@ -139,6 +156,7 @@ impl Reconciler {
             fetch_again: None,
             failures: 0,
             next_fetch: Instant::now(),
+            reapply: Reapply::default(),
             jitter: Jitter::from_entropy(),
             known_links: None,
             pending: HashMap::new(),
@@ -147,7 +165,7 @@ impl Reconciler {
             configured: Vec::new(),
             last_refresh: None,
             last_error: None,
-            logged_error: None,
+            logged_errors: HashSet::new(),
             logged_skips: HashSet::new(),
         }
     }
@@ -158,7 +176,7 @@ impl Reconciler {
         loop {
             let wait = self
                 .next_deadline()
-                .saturating_duration_since(Instant::now());
+                .map_or(IDLE, |at| at.saturating_duration_since(Instant::now()));
             let wants = match self.wait(&triggers, wait) {
                 Some(wants) => wants,
                 None => return,
@@ -192,8 +210,11 @@ impl Reconciler {
                 }
             }
         }
-        if wants == Wants::default() && !events {
-            wants.fetch = Instant::now() >= self.next_deadline();
+        let now = Instant::now();
+        wants.fetch |= self.next_fetch_due().is_some_and(|at| at <= now);
+        if self.reapply.take_due(now) {
+            log::debug!("applying the metadata in hand again after failed changes");
+            wants.reconcile = true;
         }
         Some(wants)
     }
@@ -202,20 +223,21 @@ impl Reconciler {
         self.parts.shutdown.load(Ordering::SeqCst)
     }
 
+    /// When the thread must wake by itself: for the next timed fetch or the next re-apply,
+    /// whichever comes first. The re-apply stays timed while a fetch is out.
+    fn next_deadline(&self) -> Option<Instant> {
+        earliest(self.next_fetch_due(), self.reapply.due())
+    }
+
     /// The next timed fetch: the refresh timer, a backoff retry, or a hot-plug retry. GCP has
-    /// no refresh timer: the metadata thread long-polls for changes instead. While a fetch is
-    /// out, nothing else is timed.
-    fn next_deadline(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(24 * 3600);
+    /// no refresh timer: the metadata thread long-polls for changes instead. None while a
+    /// fetch is out (its result wakes the thread).
+    fn next_fetch_due(&self) -> Option<Instant> {
         if self.fetching {
-            return far;
+            return None;
         }
-        let timed = if self.parts.fetcher.long_polls() && self.failures == 0 {
-            far
-        } else {
-            self.next_fetch
-        };
-        self.next_hotplug_retry().map_or(timed, |t| t.min(timed))
+        let timer = !self.parts.fetcher.long_polls() || self.failures > 0;
+        earliest(timer.then_some(self.next_fetch), self.next_hotplug_retry())
     }
 
     /// While a hot-plugged link waits for its metadata, the next fetch is due one retry
@@ -243,9 +265,11 @@ impl Reconciler {
         let instance =
             fetched.or_else(|| wants.reconcile.then(|| self.last_good.clone()).flatten());
         if let Some(instance) = instance {
-            if self.reconcile(&instance) {
+            let reconciled = self.reconcile(&instance);
+            if reconciled.new_pending {
                 self.request_fetch(false);
             }
+            self.schedule_reapply(reconciled.failures);
             self.publish();
         } else if wants.metadata_changed {
             self.publish();
@@ -319,18 +343,17 @@ impl Reconciler {
     /// Exponential backoff with jitter, capped by the refresh timer, in whole milliseconds
     /// (so the error reads `retry in 863ms`, not in nanoseconds).
     fn backoff(&self) -> Duration {
-        let exponent = self.failures.saturating_sub(1).min(16);
-        let ceiling = BACKOFF_BASE
-            .saturating_mul(1 << exponent)
-            .min(self.parts.config.refresh_timer);
+        let ceiling = backoff_ceiling(self.failures, self.parts.config.refresh_timer);
         let delay = ceiling / 2 + self.jitter.below(ceiling / 2);
         Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
     }
 
     fn record_error(&mut self, message: String) {
-        if self.logged_error.as_deref() != Some(message_key(&message)) {
+        if self.logged_errors.len() >= LOGGED_ERRORS_MAX {
+            self.logged_errors.clear();
+        }
+        if self.logged_errors.insert(message_key(&message).to_string()) {
             log::error!("{message}");
-            self.logged_error = Some(message_key(&message).to_string());
         }
         self.last_error = Some(ErrorRecord {
             time: rfc3339(SystemTime::now()),
@@ -339,13 +362,16 @@ impl Reconciler {
     }
 
     /// One plan-and-apply pass (and a second one when it created VLAN links, to configure
-    /// them); true when a link appeared that the metadata does not list yet.
-    fn reconcile(&mut self, instance: &Instance) -> bool {
+    /// them): what the last pass left undone, and whether a link appeared that the metadata
+    /// does not list yet.
+    fn reconcile(&mut self, instance: &Instance) -> Reconciled {
         let kernel = match self.parts.netlink.state() {
             Ok(kernel) => kernel,
             Err(e) => {
-                self.record_error(format!("cannot read the kernel's network state: {e}"));
-                return false;
+                return Reconciled {
+                    failures: vec![format!("cannot read the kernel's network state: {e}")],
+                    new_pending: false,
+                }
             }
         };
         if self.rebuild_owned {
@@ -358,7 +384,7 @@ impl Reconciler {
         let links = link_statuses(&planned.desired, &kernel);
         self.configured = links.iter().map(|l| (l.ifindex, l.mac)).collect();
         if self.stopping() {
-            return false;
+            return Reconciled::default();
         }
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
         let created_links = outcome.created_links;
@@ -377,16 +403,11 @@ impl Reconciler {
         let new_pending = self.track_hotplug(instance, &kernel);
         self.write_files();
         let ok = outcome.failures.is_empty();
-        for failure in &outcome.failures {
-            self.record_error(format!(
-                "{}: {} failed: {}",
-                failure.link, failure.command, failure.error
-            ));
-        }
-        if ok {
-            self.last_error = None;
-            self.logged_error = None;
-        }
+        let failures = outcome
+            .failures
+            .iter()
+            .map(|f| format!("{}: {} failed: {}", f.link, f.command, f.error))
+            .collect();
         self.last_refresh = Some(RefreshRecord {
             time: rfc3339(SystemTime::now()),
             result: if ok { "ok" } else { "error" }.to_string(),
@@ -395,9 +416,41 @@ impl Reconciler {
         });
         self.links = links;
         if created_links > 0 && !self.stopping() {
-            return self.reconcile(instance) || new_pending;
+            let next = self.reconcile(instance);
+            return Reconciled {
+                new_pending: next.new_pending || new_pending,
+                ..next
+            };
         }
-        new_pending
+        Reconciled {
+            failures,
+            new_pending,
+        }
+    }
+
+    /// After a round: failed changes are recorded with when the metadata in hand is applied
+    /// again (1 s, doubling up to `RefreshTimer`, no fetch); a round without failures clears
+    /// the error and the schedule.
+    fn schedule_reapply(&mut self, failures: Vec<String>) {
+        if self.stopping() {
+            return;
+        }
+        if failures.is_empty() {
+            let failed_rounds = self.reapply.succeeded();
+            if failed_rounds > 0 {
+                log::info!("all changes applied, after {failed_rounds} round(s) with failures");
+            }
+            self.last_error = None;
+            self.logged_errors.clear();
+            return;
+        }
+        let delay = self
+            .reapply
+            .failed(Instant::now(), self.parts.config.refresh_timer);
+        let retry = crate::config::format_duration(delay);
+        for failure in failures {
+            self.record_error(format!("{failure} (retry in {retry})"));
+        }
     }
 
     /// A state dir that is read-only or full costs the record, not the network: logged once.

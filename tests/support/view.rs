@@ -316,8 +316,9 @@ pub fn from_ip(ns: &Netns) -> View {
             )
         })
         .collect();
+    // Without `-4`, `ip route show table all` lists the IPv6 routes as well.
     let both = |args: &[&str]| -> Vec<Value> {
-        let v4 = ns.json(&[&["ip", "-j"], args].concat());
+        let v4 = ns.json(&[&["ip", "-4", "-j"], args].concat());
         let v6 = ns.json(&[&["ip", "-6", "-j"], args].concat());
         [array(&v4), array(&v6)].concat()
     };

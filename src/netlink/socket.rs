@@ -414,3 +414,36 @@ fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::{decode, link};
+
+    fn link_dump<T>(decode: fn(&[u8]) -> Result<Option<T>, NetlinkError>) -> Dump<T> {
+        Dump {
+            request: Rtm::Getlink,
+            payload: link::dump_request().unwrap(),
+            reply: Rtm::Newlink,
+            decode,
+            what: "link dump",
+        }
+    }
+
+    /// A fresh socket's first dump datagram holds one page (two or three links here), so the
+    /// link dump of this machine's namespace (no privilege needed) spans several datagrams:
+    /// had the failed dump been left unread, the next one would be refused with EBUSY.
+    #[test]
+    fn a_dump_that_fails_to_decode_is_read_to_its_end_and_the_socket_stays_usable() {
+        let mut socket = Socket::open().unwrap();
+        let refusing = link_dump::<()>(|_| Err(NetlinkError::Decode("refused".to_string())));
+        match socket.dump(&refusing) {
+            Err(NetlinkError::Decode(text)) => assert_eq!(text, "refused"),
+            other => panic!("expected the decoder's error, got {other:?}"),
+        }
+        let links = socket
+            .dump(&link_dump(|b| decode::link(b).map(Some)))
+            .unwrap();
+        assert!(links.iter().any(|l| l.loopback), "{links:?}");
+    }
+}

@@ -22,6 +22,7 @@ use support::azure::{azure_expected, azure_with, AZURE, AZURE_SCENARIO};
 use support::gcp::{gcp_expected, GCP, GCP_SCENARIO};
 use support::monitor::IpMonitor;
 use support::netns::require_root;
+use support::running::ServiceUser;
 use support::scene::{ChildGuard, Scene, Vm};
 use support::view::{from_netlink, plus, read_both, strs, with_defaults, without, View};
 
@@ -1194,64 +1195,6 @@ fn api_refuses_what_it_must_and_answers_beside_200_idle_connections() {
         assert_eq!(answer.status, 200);
     }
     drop(silent);
-}
-
-/// The `cloud-network` user: the machine's own when it exists (kept), else created for the
-/// test and deleted on drop.
-struct ServiceUser {
-    created: bool,
-}
-
-impl ServiceUser {
-    fn ensure() -> ServiceUser {
-        if uid_of("cloud-network").is_some() {
-            return ServiceUser { created: false };
-        }
-        let out = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "cloud-network",
-            ])
-            .output()
-            .expect("run useradd");
-        assert!(out.status.success(), "useradd: {out:?}");
-        ServiceUser { created: true }
-    }
-
-    fn uid(&self) -> u32 {
-        uid_of("cloud-network").expect("the cloud-network user exists")
-    }
-}
-
-impl Drop for ServiceUser {
-    fn drop(&mut self) {
-        if !self.created {
-            return;
-        }
-        // A daemon of this test may take a moment to be gone after it was killed: userdel
-        // refuses while a process of the user lives, so try a few times.
-        let mut out = None;
-        for _ in 0..20 {
-            let attempt = Command::new("userdel").arg("cloud-network").output();
-            if matches!(&attempt, Ok(o) if o.status.success()) {
-                return;
-            }
-            out = Some(attempt);
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        eprintln!("warning: could not delete the user cloud-network: {out:?}");
-    }
-}
-
-fn uid_of(user: &str) -> Option<u32> {
-    let out = Command::new("id").args(["-u", user]).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// The value of `field:` in /proc/PID/status.

@@ -4,8 +4,8 @@
 mod support;
 
 use cloud_network::kernel::{
-    Address, Change, Family, Link, OperState, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK,
-    TABLE_LOCAL,
+    Address, Change, Family, KernelState, Link, OperState, Route, RouteType, Rule, Scope,
+    RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
 };
 use cloud_network::metadata::model::{IpNet, Mac};
 use cloud_network::netlink::{Netlink, NetlinkError};
@@ -604,4 +604,219 @@ fn changes_serialize_with_an_op_tag() {
         serde_json::to_value(&up).unwrap(),
         serde_json::json!({"op": "link_up", "ifindex": 3, "name": "eth1"})
     );
+}
+
+#[test]
+fn the_whole_kernel_state_reads_exactly_as_ip_shows_it() {
+    let Some(mut f) = fixture("state") else {
+        return;
+    };
+    let setup = "\
+        link add name va address 02:00:00:00:00:0a mtu 1400 type veth peer name vb\n\
+        link add name br0 type bridge\n\
+        link add name d0 type bridge\n\
+        link set dev vb master br0\n\
+        link set dev va up\n\
+        link set dev vb up\n\
+        link set dev br0 up\n\
+        address add 10.7.0.5/24 dev va noprefixroute\n\
+        address add 10.7.0.6/24 dev va\n\
+        address add 10.8.0.1/32 dev d0 valid_lft 3600 preferred_lft 0\n\
+        address add 2001:db8:7::5/64 dev va nodad\n\
+        route add 10.7.0.0/24 dev va src 10.7.0.5 table 10001 proto 201\n\
+        route add default via 10.7.0.1 dev va table 10001 proto 201\n\
+        route add 10.9.9.0/24 via 10.99.0.1 dev va onlink table 10001 proto 201\n\
+        route add local 10.10.0.0/28 dev va table local proto 201\n\
+        route add default via 2001:db8:7::1 dev va table 10001 proto 201\n\
+        rule add from 10.7.0.5 lookup 10001 priority 1001\n\
+        rule add to 10.7.0.5 lookup 10001 priority 1001\n\
+        rule add to 10.20.0.0/16 lookup 300 priority 1003\n";
+    let batch = std::env::temp_dir().join(format!("cn-state-{}.batch", std::process::id()));
+    std::fs::write(&batch, setup).unwrap();
+    let ran = f.ns.run(&["ip", "-batch", batch.to_str().unwrap()]);
+    std::fs::remove_file(&batch).unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+
+    // Link-local addresses and their routes follow the links' carrier, and a finite lifetime
+    // ticks between the two readings: read until both sides agree, and compare the last one.
+    let (mut ours, mut shown) = (sorted(f.nl.state().unwrap()), ip_state::of(&f.ns));
+    for _ in 0..10 {
+        if ours == shown {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (ours, shown) = (sorted(f.nl.state().unwrap()), ip_state::of(&f.ns));
+    }
+    assert_eq!(ours, shown);
+    assert_eq!(ours.links.len(), 5);
+    let expected_rule = Rule {
+        family: Family::V4,
+        priority: 1003,
+        src: None,
+        dst: Some(net("10.20.0.0/16")),
+        table: 300,
+    };
+    assert!(ours.rules.contains(&expected_rule), "{:?}", ours.rules);
+    let onlink = ours.routes.iter().find(|r| r.dst == net("10.9.9.0/24"));
+    assert!(onlink.is_some_and(|r| r.onlink), "{onlink:?}");
+    let deprecated = ours.addresses.iter().find(|a| a.addr == net("10.8.0.1/32"));
+    assert!(
+        deprecated.is_some_and(|a| a.preferred_lft == 0 && (3590..=3600).contains(&a.valid_lft)),
+        "{deprecated:?}"
+    );
+}
+
+/// Every list in a fixed order: links by index, the others by value.
+fn sorted(mut state: KernelState) -> KernelState {
+    state.links.sort_by_key(|l| l.index);
+    state.addresses.sort();
+    state.routes.sort();
+    state.rules.sort();
+    state
+}
+
+/// The kernel state as `ip -d -N -j` shows it (numbers, not names, for protocols, scopes,
+/// types and tables), built independently of the netlink layer.
+mod ip_state {
+    use super::sorted;
+    use super::support::netns::Netns;
+    use cloud_network::kernel::{
+        Address, Family, KernelState, Link, OperState, Route, RouteType, Rule, Scope,
+    };
+    use cloud_network::metadata::model::IpNet;
+    use serde_json::Value;
+    use std::collections::HashMap;
+
+    pub fn of(ns: &Netns) -> KernelState {
+        let shown_links = ns.json(&["ip", "-d", "-j", "link", "show"]);
+        let index_of: HashMap<String, u32> = items(&shown_links)
+            .map(|l| (text(l, "ifname"), number(l, "ifindex")))
+            .collect();
+        let index = |name: String| index_of[&name];
+        let mut state = KernelState {
+            links: items(&shown_links).map(|l| link(l, &index)).collect(),
+            addresses: addresses(&ns.json(&["ip", "-j", "address", "show"])),
+            ..KernelState::default()
+        };
+        for (flag, family) in [("-4", Family::V4), ("-6", Family::V6)] {
+            let routes = ns.json(&[
+                "ip", flag, "-d", "-N", "-j", "route", "show", "table", "all",
+            ]);
+            state
+                .routes
+                .extend(items(&routes).map(|r| route(r, family, &index)));
+            let rules = ns.json(&["ip", flag, "-N", "-j", "rule", "show"]);
+            state.rules.extend(items(&rules).map(|r| rule(r, family)));
+        }
+        sorted(state)
+    }
+
+    fn items(list: &Value) -> impl Iterator<Item = &Value> {
+        list.as_array().expect("a JSON list").iter()
+    }
+
+    fn text(item: &Value, key: &str) -> String {
+        item[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {item}"))
+            .to_string()
+    }
+
+    fn number(item: &Value, key: &str) -> u32 {
+        match &item[key] {
+            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or_else(|| panic!("{key} in {item}"))
+    }
+
+    fn flag(item: &Value, key: &str, name: &str) -> bool {
+        item[key]
+            .as_array()
+            .is_some_and(|flags| flags.iter().any(|f| f == name))
+    }
+
+    fn link(item: &Value, index: &impl Fn(String) -> u32) -> Link {
+        let oper_state = Value::String(text(item, "operstate").to_lowercase());
+        Link {
+            index: number(item, "ifindex"),
+            name: text(item, "ifname"),
+            mac: item["address"].as_str().and_then(|a| a.parse().ok()),
+            mtu: number(item, "mtu"),
+            up: flag(item, "flags", "UP"),
+            oper_state: serde_json::from_value::<OperState>(oper_state).unwrap(),
+            kind: item["linkinfo"]["info_kind"].as_str().map(str::to_string),
+            master: item["master"].as_str().map(|m| index(m.to_string())),
+            loopback: flag(item, "flags", "LOOPBACK"),
+            ethernet: text(item, "link_type") == "ether",
+        }
+    }
+
+    fn addresses(shown: &Value) -> Vec<Address> {
+        let mut addresses = Vec::new();
+        for link in items(shown) {
+            for a in items(&link["addr_info"]) {
+                let prefix = format!("{}/{}", text(a, "local"), number(a, "prefixlen"));
+                addresses.push(Address {
+                    ifindex: number(link, "ifindex"),
+                    addr: prefix.parse().unwrap(),
+                    noprefixroute: a["noprefixroute"] == Value::Bool(true),
+                    valid_lft: number(a, "valid_life_time"),
+                    preferred_lft: number(a, "preferred_life_time"),
+                });
+            }
+        }
+        addresses
+    }
+
+    fn route(item: &Value, family: Family, index: &impl Fn(String) -> u32) -> Route {
+        let dst = match (text(item, "dst").as_str(), family) {
+            ("default", Family::V4) => "0.0.0.0/0".to_string(),
+            ("default", Family::V6) => "::/0".to_string(),
+            (dst, _) => dst.to_string(),
+        };
+        let ip = |key: &str| item[key].as_str().map(|a| a.parse().unwrap());
+        Route {
+            table: number(item, "table"),
+            dst: dst.parse().unwrap(),
+            gateway: ip("gateway"),
+            src: ip("prefsrc"),
+            oif: item["dev"].as_str().map(|d| index(d.to_string())),
+            protocol: number(item, "protocol") as u8,
+            scope: match number(item, "scope") {
+                0 => Scope::Universe,
+                253 => Scope::Link,
+                254 => Scope::Host,
+                other => Scope::Other(other as u8),
+            },
+            kind: match number(item, "type") {
+                1 => RouteType::Unicast,
+                2 => RouteType::Local,
+                other => RouteType::Other(other as u8),
+            },
+            onlink: flag(item, "flags", "onlink"),
+        }
+    }
+
+    fn rule(item: &Value, family: Family) -> Rule {
+        let selector = |key: &str, len: &str| -> Option<IpNet> {
+            let ip = item[key].as_str().filter(|ip| *ip != "all")?;
+            Some(match item[len].as_u64() {
+                Some(len) => format!("{ip}/{len}").parse().unwrap(),
+                None => ip.parse().unwrap(),
+            })
+        };
+        Rule {
+            family,
+            priority: number(item, "priority"),
+            src: selector("src", "srclen"),
+            dst: selector("dst", "dstlen"),
+            table: number(item, "table"),
+        }
+    }
 }

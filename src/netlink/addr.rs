@@ -1,6 +1,6 @@
-//! Addresses: the dump request, decoding `RTM_NEWADDR`, and the add and delete requests.
+//! Addresses: the dump request and the add and delete requests.
 
-use super::codec::{attr, bytes_of, decode, family_of, ip_attr, ip_of, net, rt_family, u32_of};
+use super::codec::{attr, ip_attr, rt_family};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
 use crate::kernel::{Address, Family};
@@ -9,12 +9,12 @@ use neli::{
         nl::NlmF,
         rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm},
     },
-    rtnl::{Ifaddrmsg, IfaddrmsgBuilder},
+    rtnl::IfaddrmsgBuilder,
     types::{Buffer, RtBuffer},
 };
 
 /// IFA_F_NOPREFIXROUTE: above the u8 header flags, so only in the IFA_FLAGS attribute.
-const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
 
 pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = IfaddrmsgBuilder::default()
@@ -25,29 +25,6 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
         .build()
         .map_err(build_error)?;
     encode(&msg)
-}
-
-/// The address in an `RTM_NEWADDR`; None for families other than IPv4 and IPv6.
-pub fn decode_address(body: &[u8]) -> Result<Option<Address>, NetlinkError> {
-    let msg: Ifaddrmsg = decode(body, "address")?;
-    if family_of(*msg.ifa_family()).is_none() {
-        return Ok(None);
-    }
-    let attrs = msg.rtattrs().get_attr_handle();
-    let Some(local) = ip_of(&attrs, Ifa::Local).or_else(|| ip_of(&attrs, Ifa::Address)) else {
-        return Ok(None);
-    };
-    let flags = u32_of(&attrs, Ifa::Flags).unwrap_or(u32::from(u8::from(*msg.ifa_flags())));
-    let (preferred_lft, valid_lft) = bytes_of(&attrs, Ifa::Cacheinfo)
-        .and_then(lifetimes)
-        .unwrap_or((u32::MAX, u32::MAX));
-    Ok(Some(Address {
-        ifindex: *msg.ifa_index(),
-        addr: net(local, *msg.ifa_prefixlen())?,
-        noprefixroute: flags & IFA_F_NOPREFIXROUTE != 0,
-        valid_lft,
-        preferred_lft,
-    }))
 }
 
 /// `ip address add ADDR dev X [noprefixroute]`: permanent, failing with EEXIST if present.
@@ -103,13 +80,6 @@ fn request(
         flags,
         payload: encode(&msg)?,
     })
-}
-
-/// `struct ifa_cacheinfo`: preferred, then valid lifetime, in seconds.
-fn lifetimes(cacheinfo: &[u8]) -> Option<(u32, u32)> {
-    let preferred = u32::from_ne_bytes(cacheinfo.get(0..4)?.try_into().ok()?);
-    let valid = u32::from_ne_bytes(cacheinfo.get(4..8)?.try_into().ok()?);
-    Some((preferred, valid))
 }
 
 fn build_error(e: impl std::fmt::Display) -> NetlinkError {

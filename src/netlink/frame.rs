@@ -1,11 +1,16 @@
-//! Reading received netlink messages: splitting a datagram into messages and reading an
-//! NLMSG_ERROR's errno and extended-ACK text (capped or full echo of the request).
+//! Reading received netlink messages: splitting a datagram into messages, walking a message's
+//! attributes, and reading an NLMSG_ERROR's errno and extended-ACK text (capped or full echo of
+//! the request). Everything borrows from the receive buffer.
 
 use super::error::NetlinkError;
 use neli::consts::nl::NlmF;
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSGERR_ATTR_MSG: u16 = 1;
+/// The attribute header: `rta_len` (u16, header included) and `rta_type` (u16).
+const RTA_HDRLEN: usize = 4;
+/// `NLA_TYPE_MASK`: the type without the NLA_F_NESTED and NLA_F_NET_BYTEORDER bits.
+const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// One received netlink message, borrowed from the receive buffer.
 pub struct Frame<'a> {
@@ -77,30 +82,58 @@ pub fn parse_error(frame: &Frame<'_>) -> Result<Option<(i32, Option<String>)>, N
 }
 
 /// The NLMSGERR_ATTR_MSG string among the extended-ACK attributes.
-fn ext_ack_message(mut attrs: &[u8]) -> Option<String> {
-    while attrs.len() >= 4 {
-        let len = usize::from(read_u16(attrs, 0));
-        if len < 4 || len > attrs.len() {
+fn ext_ack_message(attrs: &[u8]) -> Option<String> {
+    let (_, text) = Attrs::new(attrs)
+        .map_while(Result::ok)
+        .find(|(ty, _)| *ty == NLMSGERR_ATTR_MSG)?;
+    let text = text.split(|b| *b == 0).next().unwrap_or_default();
+    Some(String::from_utf8_lossy(text).into_owned())
+}
+
+/// The attributes (`struct rtattr` / `struct nlattr` and payload) packed after a message's
+/// fixed header: each is its type (flag bits masked off) and its payload.
+pub struct Attrs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(attributes: &'a [u8]) -> Attrs<'a> {
+        Attrs { rest: attributes }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<(u16, &'a [u8]), NetlinkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.len() < RTA_HDRLEN {
             return None;
         }
-        if read_u16(attrs, 2) == NLMSGERR_ATTR_MSG {
-            let text = attrs[4..len].split(|b| *b == 0).next().unwrap_or_default();
-            return Some(String::from_utf8_lossy(text).into_owned());
+        let len = usize::from(read_u16(self.rest, 0));
+        if len < RTA_HDRLEN || len > self.rest.len() {
+            self.rest = &[];
+            return Some(Err(NetlinkError::Decode(format!(
+                "attribute length {len} out of bounds"
+            ))));
         }
-        attrs = &attrs[align(len).min(attrs.len())..];
+        let ty = read_u16(self.rest, 2) & NLA_TYPE_MASK;
+        let payload = &self.rest[RTA_HDRLEN..len];
+        self.rest = &self.rest[align(len).min(self.rest.len())..];
+        Some(Ok((ty, payload)))
     }
-    None
 }
 
 fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
-fn read_u16(bytes: &[u8], at: usize) -> u16 {
+/// A native-endian u16 at `at`; the caller has checked the length.
+pub fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([bytes[at], bytes[at + 1]])
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
+/// A native-endian u32 at `at`; the caller has checked the length.
+pub fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 

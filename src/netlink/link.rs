@@ -1,20 +1,17 @@
-//! Links: the dump request, decoding `RTM_NEWLINK`, and the up and MTU requests.
+//! Links: the dump request and the up, MTU and promote_secondaries requests.
 
-use super::codec::{attr, bytes_of, decode, string_of, u32_of};
+use super::codec::attr;
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
-use crate::kernel::{Link, OperState};
-use crate::metadata::model::Mac;
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{Arphrd, Iff, Ifla, IflaInfo, RtAddrFamily, Rtm},
+        rtnl::{Arphrd, Ifla, RtAddrFamily, Rtm},
     },
-    rtnl::{Ifinfomsg, IfinfomsgBuilder},
+    rtnl::IfinfomsgBuilder,
     types::{Buffer, RtBuffer},
 };
 
-const ARPHRD_ETHER: u16 = 1;
 /// Nested attribute types of `IFLA_AF_SPEC` (linux/if_link.h, linux/ip.h).
 const AF_INET: u16 = 2;
 const IFLA_INET_CONF: u16 = 1;
@@ -27,33 +24,6 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
         .into_iter()
         .collect();
     encode(&header(0).rtattrs(attrs).build().map_err(build_error)?)
-}
-
-pub fn decode_link(body: &[u8]) -> Result<Link, NetlinkError> {
-    let msg: Ifinfomsg = decode(body, "link")?;
-    let attrs = msg.rtattrs().get_attr_handle();
-    let index = u32::try_from(*msg.ifi_index())
-        .map_err(|_| NetlinkError::Decode(format!("link index {}", msg.ifi_index())))?;
-    let kind = attrs
-        .get_nested_attributes::<IflaInfo>(Ifla::Linkinfo)
-        .ok()
-        .and_then(|info| string_of(&info, IflaInfo::Kind));
-    Ok(Link {
-        index,
-        name: string_of(&attrs, Ifla::Ifname).unwrap_or_default(),
-        mac: bytes_of(&attrs, Ifla::Address)
-            .and_then(|b| <[u8; 6]>::try_from(b).ok())
-            .map(Mac),
-        mtu: u32_of(&attrs, Ifla::Mtu).unwrap_or(0),
-        up: msg.ifi_flags().contains(Iff::UP),
-        oper_state: bytes_of(&attrs, Ifla::Operstate)
-            .and_then(|b| b.first().copied())
-            .map_or(OperState::Unknown, OperState::from_kernel),
-        kind,
-        master: u32_of(&attrs, Ifla::Master).filter(|m| *m != 0),
-        loopback: msg.ifi_flags().contains(Iff::LOOPBACK),
-        ethernet: u16::from(*msg.ifi_type()) == ARPHRD_ETHER,
-    })
 }
 
 /// `ip link set dev X up`.

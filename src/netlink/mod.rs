@@ -1,8 +1,10 @@
-//! The kernel's network objects over raw rtnetlink (neli): reads of links, addresses, routes
-//! and rules, and [`Change`]s applied as one batch. neli's types stay inside this module.
+//! The kernel's network objects over raw rtnetlink: reads of links, addresses, routes and rules
+//! (decoded by hand, see `decode`), and [`Change`]s applied as one batch (encoded with neli).
+//! neli's types stay inside this module.
 
 mod addr;
 mod codec;
+mod decode;
 mod error;
 mod frame;
 mod link;
@@ -16,7 +18,7 @@ pub use error::{KernelError, NetlinkError};
 
 use crate::kernel::{Address, Change, KernelState, Link, Route, Rule};
 use neli::consts::rtnl::Rtm;
-use socket::{Reply, Request, Socket};
+use socket::{Dump, Request, Socket};
 
 /// A NETLINK_ROUTE connection in the network namespace of the thread that opened it.
 pub struct Netlink {
@@ -34,36 +36,46 @@ impl Netlink {
 
     /// Every link.
     pub fn links(&mut self) -> Result<Vec<Link>, NetlinkError> {
-        let replies = self
-            .socket
-            .dump(Rtm::Getlink, &link::dump_request()?, "link dump")?;
-        of_type(&replies, Rtm::Newlink)
-            .map(link::decode_link)
-            .collect()
+        self.socket.dump(&Dump {
+            request: Rtm::Getlink,
+            payload: link::dump_request()?,
+            reply: Rtm::Newlink,
+            decode: |body| decode::link(body).map(Some),
+            what: "link dump",
+        })
     }
 
     /// Every IPv4 and IPv6 address.
     pub fn addresses(&mut self) -> Result<Vec<Address>, NetlinkError> {
-        let replies = self
-            .socket
-            .dump(Rtm::Getaddr, &addr::dump_request()?, "address dump")?;
-        decode_all(&replies, Rtm::Newaddr, addr::decode_address)
+        self.socket.dump(&Dump {
+            request: Rtm::Getaddr,
+            payload: addr::dump_request()?,
+            reply: Rtm::Newaddr,
+            decode: decode::address,
+            what: "address dump",
+        })
     }
 
     /// Every IPv4 and IPv6 route of every table, without cache entries.
     pub fn routes(&mut self) -> Result<Vec<Route>, NetlinkError> {
-        let replies = self
-            .socket
-            .dump(Rtm::Getroute, &route::dump_request()?, "route dump")?;
-        decode_all(&replies, Rtm::Newroute, route::decode_route)
+        self.socket.dump(&Dump {
+            request: Rtm::Getroute,
+            payload: route::dump_request()?,
+            reply: Rtm::Newroute,
+            decode: decode::route,
+            what: "route dump",
+        })
     }
 
     /// Every IPv4 and IPv6 policy rule.
     pub fn rules(&mut self) -> Result<Vec<Rule>, NetlinkError> {
-        let replies = self
-            .socket
-            .dump(Rtm::Getrule, &rule::dump_request()?, "rule dump")?;
-        decode_all(&replies, Rtm::Newrule, rule::decode_rule)
+        self.socket.dump(&Dump {
+            request: Rtm::Getrule,
+            payload: rule::dump_request()?,
+            reply: Rtm::Newrule,
+            decode: decode::rule,
+            what: "rule dump",
+        })
     }
 
     /// Links, addresses, routes and rules, read one after the other.
@@ -183,23 +195,4 @@ fn describe_rule(rule: &Rule) -> String {
         selector(rule.dst),
         rule.table
     )
-}
-
-fn of_type(replies: &[Reply], ty: Rtm) -> impl Iterator<Item = &[u8]> {
-    let ty = u16::from(ty);
-    replies
-        .iter()
-        .filter(move |r| r.ty == ty)
-        .map(|r| r.body.as_slice())
-}
-
-/// Decodes the replies of one type, dropping those the decoder passes over (`None`).
-fn decode_all<T>(
-    replies: &[Reply],
-    ty: Rtm,
-    decode: fn(&[u8]) -> Result<Option<T>, NetlinkError>,
-) -> Result<Vec<T>, NetlinkError> {
-    of_type(replies, ty)
-        .filter_map(|body| decode(body).transpose())
-        .collect()
 }

@@ -4,7 +4,7 @@
 
 use super::frame::Frames;
 use super::socket::Socket;
-use super::{addr, link, route, rule, NetlinkError};
+use super::{decode, NetlinkError};
 use crate::kernel::{Address, Link, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL};
 use crate::trigger::Trigger;
 use std::os::fd::RawFd;
@@ -148,20 +148,20 @@ fn decode_datagram(datagram: &[u8], events: &mut Vec<Event>) {
 /// The event in one message; `None` for message types and families we do not follow.
 fn decode_event(ty: u16, body: &[u8]) -> Result<Option<Event>, NetlinkError> {
     Ok(match ty {
-        libc::RTM_NEWLINK => Some(Event::LinkNew(link::decode_link(body)?)),
+        libc::RTM_NEWLINK => Some(Event::LinkNew(decode::link(body)?)),
         libc::RTM_DELLINK => {
-            let gone = link::decode_link(body)?;
+            let gone = decode::link(body)?;
             Some(Event::LinkDel {
                 index: gone.index,
                 name: gone.name,
             })
         }
-        libc::RTM_NEWADDR => addr::decode_address(body)?.map(Event::AddressNew),
-        libc::RTM_DELADDR => addr::decode_address(body)?.map(Event::AddressDel),
-        libc::RTM_NEWROUTE => route::decode_route(body)?.map(Event::RouteNew),
-        libc::RTM_DELROUTE => route::decode_route(body)?.map(Event::RouteDel),
-        libc::RTM_NEWRULE => rule::decode_rule(body)?.map(Event::RuleNew),
-        libc::RTM_DELRULE => rule::decode_rule(body)?.map(Event::RuleDel),
+        libc::RTM_NEWADDR => decode::address(body)?.map(Event::AddressNew),
+        libc::RTM_DELADDR => decode::address(body)?.map(Event::AddressDel),
+        libc::RTM_NEWROUTE => decode::route(body)?.map(Event::RouteNew),
+        libc::RTM_DELROUTE => decode::route(body)?.map(Event::RouteDel),
+        libc::RTM_NEWRULE => decode::rule(body)?.map(Event::RuleNew),
+        libc::RTM_DELRULE => decode::rule(body)?.map(Event::RuleDel),
         _ => None,
     })
 }

@@ -1,6 +1,7 @@
-//! Routes: the dump request, decoding `RTM_NEWROUTE`, and the add and delete requests.
+//! Routes: the dump request, the add and delete requests, and the kernel's numbers for route
+//! scopes and types (shared with the decoder).
 
-use super::codec::{any, attr, decode, family_of, ip_attr, ip_of, net, rt_family, u32_of};
+use super::codec::{attr, ip_attr, rt_family};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
 use crate::kernel::{Route, RouteType, Scope};
@@ -9,12 +10,11 @@ use neli::{
         nl::NlmF,
         rtnl::{RtAddrFamily, RtScope, RtTable, Rta, Rtm, RtmF, Rtn, Rtprot},
     },
-    rtnl::{Rtmsg, RtmsgBuilder},
+    rtnl::RtmsgBuilder,
     types::{Buffer, RtBuffer},
 };
 
-const RTNH_F_ONLINK: u32 = 4;
-const RTM_F_CLONED: u32 = 0x200;
+pub const RTNH_F_ONLINK: u32 = 4;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RT_SCOPE_HOST: u8 = 254;
@@ -36,34 +36,6 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
         .build()
         .map_err(build_error)?;
     encode(&msg)
-}
-
-/// The route in an `RTM_NEWROUTE`; None for cache (cloned) entries and non-IP families.
-pub fn decode_route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
-    let msg: Rtmsg = decode(body, "route")?;
-    let Some(family) = family_of(*msg.rtm_family()) else {
-        return Ok(None);
-    };
-    let flags = msg.rtm_flags().bits();
-    if flags & RTM_F_CLONED != 0 {
-        return Ok(None);
-    }
-    let attrs = msg.rtattrs().get_attr_handle();
-    let dst = match ip_of(&attrs, Rta::Dst) {
-        Some(ip) => net(ip, *msg.rtm_dst_len())?,
-        None => any(family),
-    };
-    Ok(Some(Route {
-        table: u32_of(&attrs, Rta::Table).unwrap_or(u32::from(u8::from(*msg.rtm_table()))),
-        dst,
-        gateway: ip_of(&attrs, Rta::Gateway),
-        src: ip_of(&attrs, Rta::Prefsrc),
-        oif: u32_of(&attrs, Rta::Oif),
-        protocol: u8::from(*msg.rtm_protocol()),
-        scope: scope_from(u8::from(*msg.rtm_scope())),
-        kind: kind_from(u8::from(*msg.rtm_type())),
-        onlink: flags & RTNH_F_ONLINK != 0,
-    }))
 }
 
 /// `ip route add ...`: fails with EEXIST if the same route is there.
@@ -129,7 +101,7 @@ fn header_table(table: u32) -> RtTable {
     u8::try_from(table).map_or(RtTable::Unspec, RtTable::from)
 }
 
-fn scope_from(scope: u8) -> Scope {
+pub fn scope_from(scope: u8) -> Scope {
     match scope {
         RT_SCOPE_UNIVERSE => Scope::Universe,
         RT_SCOPE_LINK => Scope::Link,
@@ -147,7 +119,7 @@ fn scope_to(scope: Scope) -> u8 {
     }
 }
 
-fn kind_from(kind: u8) -> RouteType {
+pub fn kind_from(kind: u8) -> RouteType {
     match kind {
         RTN_UNICAST => RouteType::Unicast,
         RTN_LOCAL => RouteType::Local,

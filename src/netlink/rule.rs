@@ -1,6 +1,6 @@
-//! Policy rules: the dump request, decoding `RTM_NEWRULE`, and the add and delete requests.
+//! Policy rules: the dump request and the add and delete requests.
 
-use super::codec::{attr, decode, family_of, ip_attr, ip_of, net, rt_family, u32_of};
+use super::codec::{attr, ip_attr, rt_family};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
 use crate::kernel::Rule;
@@ -10,7 +10,7 @@ use neli::{
         nl::NlmF,
         rtnl::{FrAct, Frattr, RtAddrFamily, RtTable, Rtm},
     },
-    rtnl::{Fibmsg, FibmsgBuilder},
+    rtnl::FibmsgBuilder,
     types::{Buffer, RtBuffer},
 };
 
@@ -25,24 +25,6 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
         .build()
         .map_err(build_error)?;
     encode(&msg)
-}
-
-/// The rule in an `RTM_NEWRULE`; the table comes from FRA_TABLE (the header says 252 for
-/// tables above 255). None for families other than IPv4 and IPv6.
-pub fn decode_rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
-    let msg: Fibmsg = decode(body, "rule")?;
-    let Some(family) = family_of(*msg.fib_family()) else {
-        return Ok(None);
-    };
-    let attrs = msg.rtattrs().get_attr_handle();
-    let selector = |ty: Frattr, len: u8| ip_of(&attrs, ty).map(|ip| net(ip, len)).transpose();
-    Ok(Some(Rule {
-        family,
-        priority: u32_of(&attrs, Frattr::Priority).unwrap_or(0),
-        src: selector(Frattr::Src, *msg.fib_src_len())?,
-        dst: selector(Frattr::Dst, *msg.fib_dst_len())?,
-        table: u32_of(&attrs, Frattr::Table).unwrap_or(u32::from(u8::from(*msg.fib_table()))),
-    }))
 }
 
 /// `ip rule add priority P [from SRC] [to DST] lookup T`: fails with EEXIST if present.

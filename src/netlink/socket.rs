@@ -36,10 +36,15 @@ pub struct Request {
     pub payload: Vec<u8>,
 }
 
-/// One message of a dump: its type and its rtnl payload.
-pub struct Reply {
-    pub ty: u16,
-    pub body: Vec<u8>,
+/// Reads one dump's objects: the request, the message type of its replies, and the decoder
+/// that turns one reply's rtnl payload into an object (`None`: not one we keep).
+pub struct Dump<T> {
+    pub request: Rtm,
+    pub payload: Vec<u8>,
+    pub reply: Rtm,
+    pub decode: fn(&[u8]) -> Result<Option<T>, NetlinkError>,
+    /// Names the dump in its errors ("route dump").
+    pub what: &'static str,
 }
 
 pub struct Socket {
@@ -142,21 +147,19 @@ impl Socket {
         }
     }
 
-    /// Every object a dump request returns; retried when the kernel flags it interrupted.
-    pub fn dump(
-        &mut self,
-        ty: Rtm,
-        payload: &[u8],
-        what: &str,
-    ) -> Result<Vec<Reply>, NetlinkError> {
-        for _ in 1..DUMP_ATTEMPTS {
-            if let Some(replies) = self.dump_once(ty, payload, what)? {
-                return Ok(replies);
+    /// Every object a dump returns, decoded from the receive buffer as it arrives; the whole
+    /// dump is read again when the kernel flags it interrupted.
+    pub fn dump<T>(&mut self, dump: &Dump<T>) -> Result<Vec<T>, NetlinkError> {
+        let mut objects = Vec::new();
+        for _ in 0..DUMP_ATTEMPTS {
+            if self.dump_once(dump, &mut objects)? {
+                return Ok(objects);
             }
         }
-        self.dump_once(ty, payload, what)?.ok_or_else(|| {
-            NetlinkError::Decode(format!("{what}: dump interrupted {DUMP_ATTEMPTS} times"))
-        })
+        Err(NetlinkError::Decode(format!(
+            "{}: dump interrupted {DUMP_ATTEMPTS} times",
+            dump.what
+        )))
     }
 
     /// Sends every request (as few `sendmsg` calls as the size cap allows) and returns one
@@ -255,21 +258,26 @@ impl Socket {
         answers.into_iter().map(|a| a.unwrap_or(Ok(()))).collect()
     }
 
-    /// One dump attempt: `None` when the kernel marked it interrupted.
-    fn dump_once(
-        &mut self,
-        ty: Rtm,
-        payload: &[u8],
-        what: &str,
-    ) -> Result<Option<Vec<Reply>>, NetlinkError> {
+    /// One dump attempt into `objects` (emptied first): false when the kernel marked it
+    /// interrupted. A reply that does not decode fails the dump, but only after the rest of it
+    /// has been read, so the socket is ready for the next request.
+    fn dump_once<T>(&mut self, dump: &Dump<T>, objects: &mut Vec<T>) -> Result<bool, NetlinkError> {
+        objects.clear();
         let seq = self.next_seq();
         let mut out = Cursor::new(Vec::new());
-        frame(ty, NlmF::REQUEST | NlmF::DUMP, seq, payload, &mut out)?;
+        frame(
+            dump.request,
+            NlmF::REQUEST | NlmF::DUMP,
+            seq,
+            &dump.payload,
+            &mut out,
+        )?;
         self.sock
             .send(out.get_ref(), Msg::empty())
             .map_err(|e| NetlinkError::io("send", e))?;
-        let mut replies = Vec::new();
+        let reply = u16::from(dump.reply);
         let mut interrupted = false;
+        let mut undecodable = None;
         loop {
             let len = self.receive()?;
             for frame in Frames::new(&self.buf[..len]) {
@@ -278,21 +286,24 @@ impl Socket {
                     continue;
                 }
                 interrupted |= frame.flags & NlmF::DUMP_INTR.bits() != 0;
-                if frame.ty == u16::from(Nlmsg::Done) {
-                    return Ok((!interrupted).then_some(replies));
-                }
+                let last =
+                    frame.ty == u16::from(Nlmsg::Done) || frame.ty == u16::from(Nlmsg::Error);
                 if frame.ty == u16::from(Nlmsg::Error) {
-                    return match parse_error(&frame)? {
-                        Some((errno, ext_ack)) => {
-                            Err(NetlinkError::from_kernel(errno, what.to_string(), ext_ack))
-                        }
-                        None => Ok((!interrupted).then_some(replies)),
-                    };
+                    if let Some((errno, ext_ack)) = parse_error(&frame)? {
+                        let what = dump.what.to_string();
+                        return Err(NetlinkError::from_kernel(errno, what, ext_ack));
+                    }
                 }
-                replies.push(Reply {
-                    ty: frame.ty,
-                    body: frame.body.to_vec(),
-                });
+                if last {
+                    return undecodable.map_or(Ok(!interrupted), Err);
+                }
+                if frame.ty == reply && undecodable.is_none() {
+                    match (dump.decode)(frame.body) {
+                        Ok(Some(object)) => objects.push(object),
+                        Ok(None) => {}
+                        Err(e) => undecodable = Some(e),
+                    }
+                }
             }
         }
     }
@@ -401,5 +412,38 @@ fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::{decode, link};
+
+    fn link_dump<T>(decode: fn(&[u8]) -> Result<Option<T>, NetlinkError>) -> Dump<T> {
+        Dump {
+            request: Rtm::Getlink,
+            payload: link::dump_request().unwrap(),
+            reply: Rtm::Newlink,
+            decode,
+            what: "link dump",
+        }
+    }
+
+    /// A fresh socket's first dump datagram holds one page (two or three links here), so the
+    /// link dump of this machine's namespace (no privilege needed) spans several datagrams:
+    /// had the failed dump been left unread, the next one would be refused with EBUSY.
+    #[test]
+    fn a_dump_that_fails_to_decode_is_read_to_its_end_and_the_socket_stays_usable() {
+        let mut socket = Socket::open().unwrap();
+        let refusing = link_dump::<()>(|_| Err(NetlinkError::Decode("refused".to_string())));
+        match socket.dump(&refusing) {
+            Err(NetlinkError::Decode(text)) => assert_eq!(text, "refused"),
+            other => panic!("expected the decoder's error, got {other:?}"),
+        }
+        let links = socket
+            .dump(&link_dump(|b| decode::link(b).map(Some)))
+            .unwrap();
+        assert!(links.iter().any(|l| l.loopback), "{links:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The real daemon binary running inside a test namespace: its config, its log file, its
-//! `/proc` figures (RSS, threads), a tiny HTTP client for its API, and a wait helper. The
-//! process is killed on drop unless the test stopped it itself.
+//! `/proc` figures (RSS, threads), a tiny HTTP client for its API, a wait helper, and the
+//! `cloud-network` service user it switches to as packaged. The process is killed on drop
+//! unless the test stopped it itself.
 
 use super::netns::Netns;
 use super::scene::ChildGuard;
@@ -156,4 +157,62 @@ pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The `cloud-network` user: the machine's own when it exists (kept), else created for the
+/// test or bench and deleted on drop.
+pub struct ServiceUser {
+    created: bool,
+}
+
+impl ServiceUser {
+    pub fn ensure() -> ServiceUser {
+        if uid_of("cloud-network").is_some() {
+            return ServiceUser { created: false };
+        }
+        let out = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "cloud-network",
+            ])
+            .output()
+            .expect("run useradd");
+        assert!(out.status.success(), "useradd: {out:?}");
+        ServiceUser { created: true }
+    }
+
+    pub fn uid(&self) -> u32 {
+        uid_of("cloud-network").expect("the cloud-network user exists")
+    }
+}
+
+impl Drop for ServiceUser {
+    fn drop(&mut self) {
+        if !self.created {
+            return;
+        }
+        // A daemon of this test may take a moment to be gone after it was killed: userdel
+        // refuses while a process of the user lives, so try a few times.
+        let mut out = None;
+        for _ in 0..20 {
+            let attempt = Command::new("userdel").arg("cloud-network").output();
+            if matches!(&attempt, Ok(o) if o.status.success()) {
+                return;
+            }
+            out = Some(attempt);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("warning: could not delete the user cloud-network: {out:?}");
+    }
+}
+
+fn uid_of(user: &str) -> Option<u32> {
+    let out = Command::new("id").args(["-u", user]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }

@@ -371,6 +371,10 @@ fn build_musl() -> Option<PathBuf> {
 }
 
 fn start_rows(effort: Effort) -> Vec<Row> {
+    // A binary just built (the size figure builds the musl one) still has pages under
+    // writeback, and exec faults on them wait for it: measure an installed binary instead.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let (ready, kernel): (Vec<_>, Vec<_>) =
         (0..effort.starts).map(|_| lab_figures::start()).unzip();
     let (ready, kernel) = (median(&ready), median(&kernel));

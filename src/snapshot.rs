@@ -5,7 +5,7 @@
 
 use crate::metadata::{IpNet, Mac, ProviderKind};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// How the last reconcile round ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,28 @@ pub struct Snapshot {
     /// The provider's network view (`/api/cloud/network`).
     pub network: Option<serde_json::Value>,
     pub ec2: Option<Ec2Documents>,
+    /// `system` and `network` as JSON bytes, serialized once per snapshot by the first reader.
+    #[serde(skip)]
+    pub bodies: DocumentBodies,
+}
+
+/// The serialized documents of one snapshot. The snapshot never changes after it is published,
+/// so the bytes are made at most once; the API then answers each request with a copy.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentBodies {
+    system: OnceLock<Option<Vec<u8>>>,
+    network: OnceLock<Option<Vec<u8>>>,
+}
+
+/// A cache of what the snapshot holds: two snapshots are equal whatever their caches hold.
+impl PartialEq for DocumentBodies {
+    fn eq(&self, _: &DocumentBodies) -> bool {
+        true
+    }
+}
+
+fn to_json(value: Option<&serde_json::Value>) -> Option<Vec<u8>> {
+    value.and_then(|v| serde_json::to_vec(v).ok())
 }
 
 impl Snapshot {
@@ -102,7 +124,26 @@ impl Snapshot {
             system: None,
             network: None,
             ec2: None,
+            bodies: DocumentBodies::default(),
         }
+    }
+
+    /// `system` as JSON bytes; None before the first good fetch.
+    pub fn system_body(&self) -> Option<&[u8]> {
+        let body = self
+            .bodies
+            .system
+            .get_or_init(|| to_json(self.system.as_ref()));
+        body.as_deref()
+    }
+
+    /// `network` as JSON bytes; None before the first good fetch.
+    pub fn network_body(&self) -> Option<&[u8]> {
+        let body = self
+            .bodies
+            .network
+            .get_or_init(|| to_json(self.network.as_ref()));
+        body.as_deref()
     }
 }
 
@@ -129,5 +170,33 @@ impl SharedSnapshot {
             Ok(mut guard) => *guard = next,
             Err(poisoned) => *poisoned.into_inner() = next,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn document_bodies_are_serialized_once_per_snapshot() {
+        let mut snapshot = Snapshot::starting(Some(ProviderKind::Azure), "t".into());
+        assert_eq!(snapshot.network_body(), None);
+        assert_eq!(snapshot.system_body(), None);
+        snapshot = Snapshot {
+            network: Some(json!({"interface": [{"macAddress": "000D3A047598"}]})),
+            system: Some(json!({"compute": {"vmId": "x"}})),
+            ..Snapshot::starting(Some(ProviderKind::Azure), "t".into())
+        };
+        let first = snapshot.network_body().map(<[u8]>::as_ptr);
+        assert_eq!(
+            snapshot.network_body(),
+            Some(&br#"{"interface":[{"macAddress":"000D3A047598"}]}"#[..])
+        );
+        assert_eq!(snapshot.network_body().map(<[u8]>::as_ptr), first);
+        assert_eq!(
+            snapshot.system_body(),
+            Some(&br#"{"compute":{"vmId":"x"}}"#[..])
+        );
     }
 }

@@ -263,6 +263,15 @@ impl Response {
         }
     }
 
+    /// A body that is already JSON.
+    pub fn json_bytes(status: u16, body: &[u8]) -> Response {
+        Response {
+            status,
+            allow: None,
+            body: body.to_vec(),
+        }
+    }
+
     /// `{"error":"<message>"}` with `status`.
     pub fn error(status: u16, message: &str) -> Response {
         let body = serde_json::to_vec(&ErrorBody { error: message })

@@ -89,8 +89,8 @@ impl Route {
 
     fn answer(self, snap: &Snapshot, opts: &ApiOptions, wake: &dyn Fn() -> bool) -> Response {
         match self {
-            Route::System => known_or_503(snap.system.as_ref()),
-            Route::Network => known_or_503(snap.network.as_ref()),
+            Route::System => known_or_503(snap.system_body()),
+            Route::Network => known_or_503(snap.network_body()),
             Route::Credentials => credentials(snap.ec2.as_ref(), opts.serve_credentials),
             Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),
             Route::Status => Response::json(200, &snap.status),
@@ -128,9 +128,9 @@ fn no_metadata_yet() -> Response {
     Response::error(503, "no metadata yet")
 }
 
-fn known_or_503(value: Option<&serde_json::Value>) -> Response {
-    match value {
-        Some(value) => Response::json(200, value),
+fn known_or_503(body: Option<&[u8]>) -> Response {
+    match body {
+        Some(body) => Response::json_bytes(200, body),
         None => no_metadata_yet(),
     }
 }

@@ -42,6 +42,7 @@ fn snapshot(provider: ProviderKind) -> Snapshot {
         system: Some(json!({"compute": {"vmId": "x"}})),
         network: Some(json!({"interface": [{"macAddress": "000D3A047598"}]})),
         ec2: None,
+        bodies: Default::default(),
     }
 }
 

@@ -35,6 +35,7 @@ impl<'a> Frames<'a> {
 impl<'a> Iterator for Frames<'a> {
     type Item = Result<Frame<'a>, NetlinkError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.len() < NLMSG_HDRLEN {
             return None;
@@ -105,6 +106,7 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<(u16, &'a [u8]), NetlinkError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.len() < RTA_HDRLEN {
             return None;
@@ -123,16 +125,20 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
+#[inline(always)]
 fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
-/// A native-endian u16 at `at`; the caller has checked the length.
+/// A native-endian u16 at `at`; the caller has checked the length. Always inlined: the
+/// dump decoders call it per attribute, and `opt-level = "z"` would otherwise make it a call.
+#[inline(always)]
 pub fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([bytes[at], bytes[at + 1]])
 }
 
-/// A native-endian u32 at `at`; the caller has checked the length.
+/// A native-endian u32 at `at`; the caller has checked the length (inlined, as `read_u16`).
+#[inline(always)]
 pub fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }

@@ -202,29 +202,28 @@ fn vlan_link(mac: Mac, vlan: Vlan, links: &[Link]) -> Result<(VlanPlan, Option<&
 
 /// The one VLAN link (not enslaved) with this MAC: ours, or one made by hand for the NIC.
 pub fn match_vlan_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
-    let candidates: Vec<&Link> = links
+    let vlans = links
         .iter()
         .filter(|l| l.mac == Some(mac) && l.master.is_none())
-        .filter(|l| l.kind.as_deref() == Some(VLAN_KIND))
-        .collect();
-    match candidates.as_slice() {
-        [one] => Ok(one),
-        [] => Err(Skipped::NoLink { mac }),
-        many => Err(Skipped::Ambiguous {
-            mac,
-            links: many.iter().map(|l| l.name.clone()).collect(),
-        }),
-    }
+        .filter(|l| l.kind.as_deref() == Some(VLAN_KIND));
+    the_one(mac, vlans)
 }
 
 /// Finds the one link that is this NIC: same MAC, Ethernet, not loopback, not enslaved (Azure's
 /// accelerated-networking VF shares its MAC and is enslaved to the synthetic NIC), and not a
 /// virtual kind such as a bridge, bond or VLAN.
 pub fn match_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
-    let candidates: Vec<&Link> = links
-        .iter()
-        .filter(|l| l.mac == Some(mac) && is_matchable(l))
-        .collect();
+    the_one(
+        mac,
+        links
+            .iter()
+            .filter(|l| l.mac == Some(mac) && is_matchable(l)),
+    )
+}
+
+/// The single link among `candidates` for the NIC with `mac`, or why there is none.
+fn the_one<'a>(mac: Mac, candidates: impl Iterator<Item = &'a Link>) -> Result<&'a Link, Skipped> {
+    let candidates: Vec<&Link> = candidates.collect();
     match candidates.as_slice() {
         [one] => Ok(one),
         [] => Err(Skipped::NoLink { mac }),

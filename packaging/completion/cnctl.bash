@@ -61,7 +61,7 @@ _cloud_network_daemon() {
 _cloud_network_emulate() {
     local cur=$1 prev=$2
     case $prev in
-        --provider) _cloud_network_words "azure aws gcp" "$cur"; return ;;
+        --provider) _cloud_network_words "azure aws gcp oracle alibaba digitalocean" "$cur"; return ;;
         --fault) _cloud_network_words "none http500 timeout garbage empty throttle" "$cur"; return ;;
         --scenario) _cloud_network_files "$cur"; return ;;
         --listen) return ;;

@@ -193,10 +193,16 @@ fn alibaba_parse(data: &[u8]) {
                 _ => assert_eq!(address.prefix, 128),
             }
         }
-        let dir = format!("{MACS_DIR}{}/primary-ip-address", nic.mac);
+        // Paths are case-sensitive; only the MAC directory may come in either case.
         let primary = tree
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(&dir))
+            .find(|(key, _)| {
+                key.strip_prefix(MACS_DIR)
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(dir, leaf)| {
+                        leaf == "primary-ip-address" && dir.parse::<Mac>().ok() == Some(nic.mac)
+                    })
+            })
             .and_then(|(_, body)| body.trim().parse::<std::net::Ipv4Addr>().ok());
         if let Some(primary) = primary {
             assert_eq!(nic.ipv4.first().map(|n| n.addr), Some(primary));

@@ -6,6 +6,7 @@
 
 mod support;
 
+use cloud_network::metadata::ProviderKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -354,7 +355,10 @@ fn bash_completion_offers_the_arguments_of_commands() {
             "_cloud_network",
             &["cloud-network", "emulate", "--provider", ""]
         ),
-        set(&["aws", "azure", "gcp"])
+        ProviderKind::ALL
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect()
     );
 }
 

@@ -235,29 +235,7 @@ impl Sampler {
 fn build_vm(ns: &Netns) {
     ns.run_ok(&["ip", "link", "set", "lo", "up"]);
     ns.veth("eth0", "p0", Some(AZURE.macs[0]));
-    ns.run_ok(&["ip", "link", "set", "eth0", "up"]);
-    ns.run_ok(&[
-        "ip",
-        "address",
-        "add",
-        AZURE.primary,
-        "dev",
-        "eth0",
-        "valid_lft",
-        "3600",
-        "preferred_lft",
-        "3600",
-    ]);
-    ns.run_ok(&[
-        "ip",
-        "route",
-        "add",
-        "default",
-        "via",
-        AZURE.gateway,
-        "dev",
-        "eth0",
-    ]);
+    ns.dhcp_lease(AZURE.primary, AZURE.gateway, AZURE.gateway_host_route);
 }
 
 fn start_emulator(ns: &Netns) -> ChildGuard {

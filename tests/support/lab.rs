@@ -316,28 +316,11 @@ impl Lab {
             .first()
             .expect("the primary NIC has an IPv4 address");
         let gateway = gateway_of(nic);
-        self.vm.run_ok(&["ip", "link", "set", "eth0", "up"]);
-        let address = primary.to_string();
-        self.vm.run_ok(&[
-            "ip",
-            "address",
-            "add",
-            &address,
-            "dev",
-            "eth0",
-            "valid_lft",
-            "3600",
-            "preferred_lft",
-            "3600",
-        ]);
-        let gateway = gateway.to_string();
-        if !primary.contains(gateway_of(nic)) {
-            self.vm
-                .run_ok(&["ip", "route", "add", &gateway, "dev", "eth0"]);
-        }
-        self.vm.run_ok(&[
-            "ip", "route", "add", "default", "via", &gateway, "dev", "eth0",
-        ]);
+        self.vm.dhcp_lease(
+            &primary.to_string(),
+            &gateway.to_string(),
+            !primary.contains(gateway),
+        );
     }
 
     fn sysctl(&self, key: &str, value: &str) {

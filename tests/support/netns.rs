@@ -105,6 +105,31 @@ impl Netns {
         self.run_ok(&args);
     }
 
+    /// eth0 as DHCP leaves it: up, `primary` (`addr/prefix`) with finite lifetimes, and the
+    /// main table's default route via `gateway`, after an on-link route to it when
+    /// `gateway_off_link` (the gateway lies outside the primary's prefix).
+    pub fn dhcp_lease(&self, primary: &str, gateway: &str, gateway_off_link: bool) {
+        self.run_ok(&["ip", "link", "set", "eth0", "up"]);
+        self.run_ok(&[
+            "ip",
+            "address",
+            "add",
+            primary,
+            "dev",
+            "eth0",
+            "valid_lft",
+            "3600",
+            "preferred_lft",
+            "3600",
+        ]);
+        if gateway_off_link {
+            self.run_ok(&["ip", "route", "add", gateway, "dev", "eth0"]);
+        }
+        self.run_ok(&[
+            "ip", "route", "add", "default", "via", gateway, "dev", "eth0",
+        ]);
+    }
+
     /// The interface index of a link in this namespace.
     pub fn ifindex(&self, link: &str) -> u32 {
         let links = self.json(&["ip", "-j", "link", "show", "dev", link]);

@@ -146,25 +146,7 @@ fn build_links(ns: &Netns, vm: &Vm) {
     for (i, mac) in vm.macs.iter().enumerate() {
         ns.veth(&format!("eth{i}"), &format!("p{i}"), Some(mac));
     }
-    ns.run_ok(&["ip", "link", "set", "eth0", "up"]);
-    ns.run_ok(&[
-        "ip",
-        "address",
-        "add",
-        vm.primary,
-        "dev",
-        "eth0",
-        "valid_lft",
-        "3600",
-        "preferred_lft",
-        "3600",
-    ]);
-    if vm.gateway_host_route {
-        ns.run_ok(&["ip", "route", "add", vm.gateway, "dev", "eth0"]);
-    }
-    ns.run_ok(&[
-        "ip", "route", "add", "default", "via", vm.gateway, "dev", "eth0",
-    ]);
+    ns.dhcp_lease(vm.primary, vm.gateway, vm.gateway_host_route);
 }
 
 /// stdout of a finished process, asserting it succeeded.

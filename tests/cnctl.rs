@@ -199,7 +199,7 @@ fn pretty(value: &Value) -> String {
 }
 
 fn fixture(path: &str) -> Value {
-    let file = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
@@ -769,7 +769,7 @@ fn alibaba_commands() {
 
 fn digitalocean_document() -> Value {
     let file = format!(
-        "{}/tests/documents/digitalocean/reference-two-nics-reserved-ip.json",
+        "{}/tests/fixtures/digitalocean/reference-two-nics-reserved-ip.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()

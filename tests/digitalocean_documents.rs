@@ -1,4 +1,4 @@
-//! Every DigitalOcean test document in `tests/documents/digitalocean` (see its README for where
+//! Every DigitalOcean test document in `tests/fixtures/digitalocean` (see its README for where
 //! each shape comes from) normalizes to exactly the expected model: device indexes, MACs,
 //! prefixes from netmasks, gateways, uncompressed IPv6, the anchor IP with its own gateway and
 //! the reserved IP.
@@ -6,7 +6,7 @@
 use cloud_network::metadata::{digitalocean, Instance, Ipv4Net, Nic, ProviderKind, RoutedIpv4};
 use std::path::Path;
 
-const DOCUMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/documents/digitalocean");
+const DOCUMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/digitalocean");
 
 fn parse(name: &str) -> Instance {
     let path = Path::new(DOCUMENTS).join(name);

@@ -12,7 +12,7 @@ use cloud_network::emulator::{self, Emulator, EmulatorConfig, Fault, RequestReco
 use cloud_network::metadata::model::ProviderKind;
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const AZURE_URL: &str = "/metadata/instance?api-version=2021-02-01";
 const GCP_ROOT: &str = "/computeMetadata/v1/?recursive=true";
 const TTL: &str = "X-aws-ec2-metadata-token-ttl-seconds";
@@ -837,7 +837,7 @@ fn oci_v2_over_the_wire_needs_the_header_and_faults_apply() {
 
 #[test]
 fn digitalocean_documents_served_as_is_with_the_path_tree_and_faults() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/documents/digitalocean");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/digitalocean");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("documents")
         .map(|e| e.expect("entry").path())

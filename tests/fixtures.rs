@@ -1,4 +1,4 @@
-//! Every Azure and GCP fixture in ../shared/fixtures parses, and the notable ones normalize to
+//! Every Azure and GCP fixture in tests/fixtures parses, and the notable ones normalize to
 //! exactly the expected model (MACs, prefixes, gateways, MTU, alias ranges, IPv6, 64-bit ids).
 
 use cloud_network::metadata::{azure, gcp, Instance, IpNet, Ipv4Net, Ipv6Net, Nic, ProviderKind};
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 fn fixtures(provider: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(provider)
 }
 

@@ -55,7 +55,7 @@ fn every_found_case_stays_fixed() {
 
 /// The fixture bodies `seed.sh` copies into the corpora, as (target, file).
 fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut found = Vec::new();
     for (target, dir) in [
         ("azure_parse", "azure"),

@@ -1,6 +1,6 @@
 //! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
-//! ../shared/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
-//! the built-in Alibaba scenario and every DigitalOcean document in tests/documents/digitalocean
+//! tests/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
+//! the built-in Alibaba scenario and every DigitalOcean document in tests/fixtures/digitalocean
 //! are parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
 //! DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered as `ip` commands,
 //! then compared with `tests/golden/<provider>/
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn fixtures(provider: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")).join(provider)
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(provider)
 }
 
 fn golden_path(provider: &str, fixture: &str) -> PathBuf {
@@ -220,7 +220,7 @@ fn alibaba_fixtures_and_scenario_match_golden_commands() {
 fn digitalocean_documents_match_golden_commands() {
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/documents/digitalocean"
+        "/tests/fixtures/digitalocean"
     ));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("document directory")

@@ -1,4 +1,4 @@
-//! Every OCI fixture in ../shared/fixtures/oci parses to exactly the expected model: the VNIC
+//! Every OCI fixture in tests/fixtures/oci parses to exactly the expected model: the VNIC
 //! lists to their NICs (MACs normalized from mixed case, `"<null>"` subnets, IPv6-only VNICs,
 //! bare metal's VLAN on the physical NIC, VM `vlanTag`s ignored), the instance documents to
 //! their id and region, and the system view built from them serves the provider's shapes.
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/oci")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oci")
 }
 
 fn read(name: &str) -> String {

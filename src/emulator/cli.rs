@@ -17,7 +17,7 @@ pub struct EmulateArgs {
     /// cloud to emulate: azure, aws, gcp, oracle, alibaba or digitalocean
     #[argh(option)]
     pub provider: ProviderKind,
-    /// scenario file in the format of the shared fixtures, re-read when it changes (default: a built-in two-NIC VM)
+    /// scenario file in the format of tests/fixtures, re-read when it changes (default: a built-in two-NIC VM)
     #[argh(option)]
     pub scenario: Option<PathBuf>,
     /// address to listen on (default 127.0.0.1:1338)

@@ -135,7 +135,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// Parses a scenario file's text in the format of `shared/fixtures/<provider>`.
+    /// Parses a scenario file's text in the format of `tests/fixtures/<provider>`.
     pub fn parse(provider: ProviderKind, text: &str) -> Result<Scenario, String> {
         match provider {
             ProviderKind::Aws | ProviderKind::Alibaba => {

@@ -99,7 +99,7 @@ impl FromStr for Fault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatorConfig {
     pub provider: ProviderKind,
-    /// A scenario file in the format of `shared/fixtures/<provider>`; `None` serves the built-in one.
+    /// A scenario file in the format of `tests/fixtures/<provider>`; `None` serves the built-in one.
     pub scenario: Option<PathBuf>,
     pub listen: SocketAddr,
     pub fault: Fault,

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Fills tests/fuzz/corpus/<target>/ (not committed) with the committed hand-written seeds and,
-# when ../shared/fixtures is there, with the real metadata bodies: Azure and GCP documents, OCI
-# VNIC lists, the EC2 and Alibaba flat maps (the very format ec2_parse and alibaba_parse read)
-# and the packaged default config; the DigitalOcean documents of tests/documents/digitalocean
-# always.
+# Fills tests/fuzz/corpus/<target>/ (not committed) with the committed hand-written seeds and the
+# real metadata bodies of tests/fixtures: Azure and GCP documents, OCI VNIC lists, the EC2 and
+# Alibaba flat maps (the very format ec2_parse and alibaba_parse read), the DigitalOcean
+# documents and the packaged default config.
 # Usage: tests/fuzz/seed.sh        FIXTURES=/other/fixtures tests/fuzz/seed.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-fixtures="${FIXTURES:-$here/../../../shared/fixtures}"
+fixtures="${FIXTURES:-$here/../fixtures}"
 corpus="$here/corpus"
 targets=(azure_parse gcp_parse oracle_parse digitalocean_parse ec2_parse alibaba_parse ec2_listing config_parse duration_parse api_request)
 
@@ -16,7 +15,7 @@ for target in "${targets[@]}"; do
   cp "$here/seeds/$target/"* "$corpus/$target/"
 done
 cp "$here/../../packaging/cloud-network.toml" "$corpus/config_parse/packaged-default.toml"
-cp "$here/../documents/digitalocean/"*.json "$corpus/digitalocean_parse/"
+cp "$here/../fixtures/digitalocean/"*.json "$corpus/digitalocean_parse/"
 
 if [ ! -d "$fixtures" ]; then
   echo "seed.sh: no fixtures at $fixtures; corpora hold the committed seeds only" >&2

@@ -1,13 +1,13 @@
-//! The shared fixtures of path-tree clouds (EC2, Alibaba): `../shared/fixtures/<cloud>/<name>/
+//! The shared fixtures of path-tree clouds (EC2, Alibaba): `tests/fixtures/<cloud>/<name>/
 //! metadata.json`, a JSON map of path (relative to `/latest/`) to body.
 
 use cloud_network::metadata::{Instance, Nic, ProviderKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `../shared/fixtures/<cloud>`.
+/// `tests/fixtures/<cloud>`.
 pub fn dir(cloud: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")).join(cloud)
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(cloud)
 }
 
 /// The names of a cloud's fixture directories, sorted.

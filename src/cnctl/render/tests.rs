@@ -15,7 +15,7 @@ macro_rules! expected {
 }
 
 fn fixture(path: &str) -> Value {
-    let file = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
@@ -570,7 +570,7 @@ fn alibaba_ssh_keys_by_key_name() {
 
 fn digitalocean_document(name: &str) -> Value {
     let file = format!(
-        "{}/tests/documents/digitalocean/{name}",
+        "{}/tests/fixtures/digitalocean/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()

@@ -183,7 +183,7 @@ fn lookup(state: &mut State, path: &str) -> (u16, String) {
 
 fn fixture(name: &str) -> BTreeMap<String, String> {
     let path = format!(
-        "{}/../shared/fixtures/ec2/{name}/metadata.json",
+        "{}/tests/fixtures/ec2/{name}/metadata.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()

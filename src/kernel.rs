@@ -2,7 +2,7 @@
 //! netlink layer reads and writes these; the planner compares them. No I/O here, and no
 //! netlink library types: this is the vocabulary both sides share.
 
-use crate::metadata::model::{IpNet, Mac};
+use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 

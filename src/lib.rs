@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;
+pub mod net;
 pub mod netlink;
 pub mod plan;
 pub mod snapshot;

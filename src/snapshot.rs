@@ -3,7 +3,7 @@
 //! so readers never wait on the writer and nobody holds a lock across I/O. The API's JSON
 //! bodies for `/api/v1/*` are these types, serialized.
 
-use crate::metadata::{IpNet, Mac, ProviderKind};
+use crate::net::{IpNet, Mac, ProviderKind};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock, RwLock};
 

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloud_network::emulator::{self, EmulatorConfig};
-use cloud_network::metadata::model::ProviderKind;
+use cloud_network::metadata::ProviderKind;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cloud-network");
 const AZURE_SCENARIO: &str = include_str!("../src/emulator/scenarios/azure.json");

@@ -6,7 +6,7 @@ use cloud_network::config::{
     ProviderChoice, DEFAULT_PATH, EXIT_CONFIG,
 };
 use cloud_network::logging::{format_record, LogFormat, LogLevel};
-use cloud_network::metadata::model::ProviderKind;
+use cloud_network::metadata::ProviderKind;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

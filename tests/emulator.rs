@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cloud_network::emulator::{self, Emulator, EmulatorConfig, Fault, RequestRecord};
-use cloud_network::metadata::model::ProviderKind;
+use cloud_network::metadata::ProviderKind;
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use cloud_network::emulator::{self, Emulator, EmulatorConfig, Fault};
 use cloud_network::metadata::aws::Ec2;
 use cloud_network::metadata::http::{Http, HttpConfig, HttpError, RetryPolicy};
-use cloud_network::metadata::model::{Instance, Ipv4Net, Nic, ProviderKind};
 use cloud_network::metadata::{new_provider, FetchError, Provider};
+use cloud_network::metadata::{Instance, Ipv4Net, Nic, ProviderKind};
 
 const AZURE_SCENARIO: &str = include_str!("../src/emulator/scenarios/azure.json");
 const AWS_SCENARIO: &str = include_str!("../src/emulator/scenarios/aws.json");

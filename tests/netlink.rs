@@ -7,7 +7,7 @@ use cloud_network::kernel::{
     Address, Change, Family, KernelState, Link, OperState, Route, RouteType, Rule, Scope,
     RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
 };
-use cloud_network::metadata::model::{IpNet, Mac};
+use cloud_network::net::{IpNet, Mac};
 use cloud_network::netlink::{Netlink, NetlinkError};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -687,7 +687,7 @@ mod ip_state {
     use cloud_network::kernel::{
         Address, Family, KernelState, Link, OperState, Route, RouteType, Rule, Scope,
     };
-    use cloud_network::metadata::model::IpNet;
+    use cloud_network::net::IpNet;
     use serde_json::Value;
     use std::collections::HashMap;
 

@@ -5,7 +5,7 @@
 
 use crate::support::netns::Netns;
 use cloud_network::daemon::reconcile::{apply_round, dry_run_lines, plan_round};
-use cloud_network::metadata::model::{Instance, Ipv4Net, Mac, Nic, ProviderKind};
+use cloud_network::metadata::{Instance, Ipv4Net, Mac, Nic, ProviderKind};
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use serde_json::Value;

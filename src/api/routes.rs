@@ -3,7 +3,7 @@
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
-use crate::metadata::ProviderKind;
+use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, Snapshot};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

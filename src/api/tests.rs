@@ -2,7 +2,7 @@
 //! snapshots, the Host check, the credentials policy and the refresh trigger.
 
 use super::*;
-use crate::metadata::ProviderKind;
+use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot, Status};
 use crate::trigger::{self, Trigger};
 use serde_json::json;

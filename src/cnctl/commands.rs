@@ -3,7 +3,7 @@
 
 use super::client::{ApiClient, ApiError};
 use super::render;
-use crate::metadata::ProviderKind;
+use crate::net::ProviderKind;
 use crate::snapshot::{LinkStatus, Status};
 use serde_json::{json, Value};
 use std::fmt;

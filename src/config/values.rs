@@ -2,7 +2,7 @@
 //! reason shown after "invalid value ... for [Section] Key:" when it fails.
 
 use super::duration::parse_duration;
-use crate::metadata::model::ProviderKind;
+use crate::net::ProviderKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;

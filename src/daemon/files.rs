@@ -3,7 +3,8 @@
 //! `provider/ec2/{document,pkcs7,signature,rsa2048,credentials}` (credentials 0600). A file is
 //! rewritten only when its content changed, always atomically.
 
-use crate::metadata::{views, Mac, ProviderKind};
+use crate::metadata::views;
+use crate::net::{Mac, ProviderKind};
 use crate::snapshot::Ec2Documents;
 use crate::state::{write_atomic, StateError};
 use serde_json::Value;

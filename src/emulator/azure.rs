@@ -154,7 +154,7 @@ pub fn error_reply(status: u16, message: &str) -> Reply {
 mod tests {
     use super::*;
     use crate::emulator::facts::Scenario;
-    use crate::metadata::model::ProviderKind;
+    use crate::net::ProviderKind;
 
     fn get(url: &str) -> RequestFacts {
         RequestFacts::new("GET", url).with_header("Metadata", "true")

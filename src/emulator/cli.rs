@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::metadata::model::ProviderKind;
+use crate::net::ProviderKind;
 
 use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
 

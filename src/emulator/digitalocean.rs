@@ -134,7 +134,7 @@ fn not_found() -> Reply {
 mod tests {
     use super::*;
     use crate::emulator::facts::Scenario;
-    use crate::metadata::model::ProviderKind;
+    use crate::net::ProviderKind;
 
     fn get(path: &str) -> RequestFacts {
         RequestFacts::new("GET", path)

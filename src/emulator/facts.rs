@@ -2,7 +2,7 @@
 //! providers are pure functions over these, so they are unit-tested without sockets.
 use std::collections::BTreeMap;
 
-use crate::metadata::model::ProviderKind;
+use crate::net::ProviderKind;
 
 /// What a router needs to know about a request: method, decoded path, query and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]

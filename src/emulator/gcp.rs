@@ -206,7 +206,7 @@ fn finish(reply: Reply) -> Reply {
 mod tests {
     use super::*;
     use crate::emulator::facts::Scenario;
-    use crate::metadata::model::ProviderKind;
+    use crate::net::ProviderKind;
 
     fn get(url: &str) -> RequestFacts {
         RequestFacts::new("GET", url).with_header("Metadata-Flavor", "Google")

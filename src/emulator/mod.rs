@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::metadata::model::ProviderKind;
+use crate::net::ProviderKind;
 
 pub use cli::{run, EmulateArgs};
 pub use facts::{Reply, RequestFacts, Scenario};

@@ -76,7 +76,7 @@ fn error_reply(status: u16, code: &str, message: &str) -> Reply {
 mod tests {
     use super::*;
     use crate::emulator::facts::Scenario;
-    use crate::metadata::model::ProviderKind;
+    use crate::net::ProviderKind;
 
     fn get(url: &str) -> RequestFacts {
         RequestFacts::new("GET", url).with_header("Authorization", "Bearer Oracle")

@@ -206,7 +206,7 @@ fn respond(mut stream: &TcpStream, reply: &Reply, head_only: bool) {
 #[cfg(test)]
 mod tests {
     use crate::emulator::{start, EmulatorConfig};
-    use crate::metadata::model::ProviderKind;
+    use crate::net::ProviderKind;
     use std::io::{Read, Write};
     use std::net::TcpStream;
 

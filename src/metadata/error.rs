@@ -1,7 +1,7 @@
 //! Why a metadata document could not be turned into the model. Parsers return these; a parse
 //! error means the whole reply is rejected and nothing on the machine changes.
 
-use super::model::ValueError;
+use crate::metadata::ValueError;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! (the Azure docs vary the case of optional keys).
 
 use super::error::ParseError;
-use super::model::{Mac, Nic, ValueError};
+use crate::metadata::{Mac, Nic, ValueError};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 

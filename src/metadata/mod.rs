@@ -15,6 +15,10 @@ pub mod oracle;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod views;
+pub use crate::net::{
+    netmask_to_prefix, parse_ipv4, parse_ipv6, parse_prefix, IpNet, Ipv4Net, Ipv6Net, Mac,
+    ProviderKind, ValueError,
+};
 pub use error::ParseError;
 pub use model::*;
 

@@ -10,7 +10,7 @@ use super::error::NetlinkError;
 use super::frame::{read_u16, read_u32, Attrs};
 use super::route::{kind_from, scope_from, RTNH_F_ONLINK};
 use crate::kernel::{Address, Family, Link, OperState, Route, Rule};
-use crate::metadata::model::{IpNet, Ipv4Net, Ipv6Net, Mac};
+use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Fixed header sizes (linux/rtnetlink.h, linux/if_addr.h, linux/fib_rules.h).

@@ -183,11 +183,8 @@ fn describe_route(route: &Route) -> String {
 }
 
 fn describe_rule(rule: &Rule) -> String {
-    let selector = |net: Option<_>| {
-        net.map_or("all".to_string(), |n: crate::metadata::model::IpNet| {
-            n.to_string()
-        })
-    };
+    let selector =
+        |net: Option<_>| net.map_or("all".to_string(), |n: crate::net::IpNet| n.to_string());
     format!(
         "rule priority {} from {} to {} lookup {}",
         rule.priority,

@@ -4,7 +4,7 @@ use super::codec::{attr, ip_attr, rt_family};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
 use crate::kernel::Rule;
-use crate::metadata::model::IpNet;
+use crate::net::IpNet;
 use neli::{
     consts::{
         nl::NlmF,

@@ -6,7 +6,7 @@ use super::error::NetlinkError;
 use super::link::{build_error, header, nested};
 use super::socket::{encode, Request};
 use crate::kernel::VLAN_KIND;
-use crate::metadata::model::Mac;
+use crate::net::Mac;
 use neli::{
     consts::{
         nl::NlmF,

@@ -8,7 +8,8 @@ use crate::kernel::{
     Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
     TABLE_MAIN, VLAN_KIND,
 };
-use crate::metadata::{Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, Vlan};
+use crate::metadata::{Instance, Nic, Vlan};
+use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

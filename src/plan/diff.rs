@@ -7,7 +7,7 @@ use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
 use crate::kernel::{Address, Change, Family, KernelState, Link, Route, RouteType, TABLE_MAIN};
-use crate::metadata::{IpNet, Mac};
+use crate::net::{IpNet, Mac};
 use serde::Serialize;
 use std::net::IpAddr;
 

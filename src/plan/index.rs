@@ -3,7 +3,7 @@
 
 use super::desired::match_vlan_link;
 use crate::kernel::{KernelState, Link, Route, RouteType, Rule};
-use crate::metadata::{IpNet, Mac};
+use crate::net::{IpNet, Mac};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;

@@ -5,7 +5,7 @@
 use super::desired::Desired;
 use super::index::KernelIndex;
 use crate::kernel::{Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK};
-use crate::metadata::{IpNet, Mac};
+use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

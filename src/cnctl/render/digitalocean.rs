@@ -3,7 +3,7 @@
 //! and `public_keys` (ssh-keys).
 
 use super::{at, link_name, mac_text, text, Rows};
-use crate::metadata::model::netmask_to_prefix;
+use crate::net::netmask_to_prefix;
 use crate::snapshot::LinkStatus;
 use serde_json::Value;
 

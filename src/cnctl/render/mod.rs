@@ -11,7 +11,7 @@ mod oracle;
 #[cfg(test)]
 mod tests;
 
-use crate::metadata::{Mac, ProviderKind};
+use crate::net::{Mac, ProviderKind};
 use crate::snapshot::{LinkStatus, RuleStatus};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::metadata::aws::parse::tree_to_json;
 use crate::metadata::views::network_view;
-use crate::metadata::IpNet;
+use crate::net::IpNet;
 use std::collections::BTreeMap;
 
 /// The expected text in `tests/cnctl_expected/<name>`, shared by the renderer unit tests and

@@ -10,7 +10,7 @@ use crate::metadata::imds::tree::{
     in_blocks6, in_subnet4, leaf, parse_net4, parse_net6, parse_nics, put_first, tree_to_json,
     value_error,
 };
-use crate::metadata::model::{
+use crate::metadata::{
     netmask_to_prefix, parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic,
 };
 use crate::metadata::{ParseError, ProviderKind};

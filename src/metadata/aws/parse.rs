@@ -5,7 +5,7 @@ use crate::metadata::imds::tree::{
     in_blocks6, in_subnet4, leaf, lines, parse_net4, parse_net6, parse_nics, put_first, value_error,
 };
 pub use crate::metadata::imds::tree::{parse_listing, tree_to_json, MACS_DIR};
-use crate::metadata::model::{parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic};
+use crate::metadata::{parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic};
 use crate::metadata::{ParseError, ProviderKind};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

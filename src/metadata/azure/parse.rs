@@ -5,7 +5,7 @@ use crate::metadata::json::{
     bad_value, check_nics, join, mac, object, opt_array, opt_object, opt_str, parse_json,
     req_array, req_str,
 };
-use crate::metadata::model::{
+use crate::metadata::{
     parse_ipv4, parse_ipv6, parse_prefix, Instance, Ipv4Net, Ipv6Net, Nic, ProviderKind,
 };
 use serde_json::{Map, Value};

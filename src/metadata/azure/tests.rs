@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::metadata::http::{HttpConfig, HttpError, RetryPolicy};
-use crate::metadata::model::{Mac, ValueError};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use crate::metadata::{FetchError, ParseError, Provider};
+use crate::metadata::{Mac, ValueError};
 use std::time::{Duration, Instant};
 
 const ONE_NIC: &str = r#"{"compute":{"vmId":"vm-1","location":"westeurope"},

@@ -12,7 +12,7 @@ use crate::metadata::json::{
     bad_value, check_nics, join, lookup, mac, object, opt_array, opt_object, opt_str, parse_json,
     req_str, wrong_type,
 };
-use crate::metadata::model::{
+use crate::metadata::{
     netmask_to_prefix, parse_ipv4, parse_ipv6, parse_prefix, Instance, Ipv4Net, Ipv6Net, Nic,
     ProviderKind, RoutedIpv4,
 };

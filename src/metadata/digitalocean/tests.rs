@@ -2,9 +2,9 @@
 //! validation rule with its exact error, and the fetch against a scripted service on 127.0.0.1.
 
 use super::*;
-use crate::metadata::model::{Ipv4Net, Nic, RoutedIpv4, ValueError};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use crate::metadata::{FetchError, ParseError, Provider};
+use crate::metadata::{Ipv4Net, Nic, RoutedIpv4, ValueError};
 
 /// The shape of DigitalOcean's `/metadata/v1.json` reference example, with both interfaces.
 const TWO_NICS: &str = r#"{"droplet_id": 2756294, "hostname": "sample-droplet", "region": "nyc3",

@@ -6,7 +6,7 @@ use crate::metadata::json::{
     bad_value, check_nics, join, lookup, mac, object, opt_array, opt_str, parse_json, req_str,
     strings, wrong_type,
 };
-use crate::metadata::model::{
+use crate::metadata::{
     netmask_to_prefix, parse_ipv4, parse_ipv6, Instance, IpNet, Ipv4Net, Ipv6Net, Nic, ProviderKind,
 };
 use serde_json::{Map, Value};

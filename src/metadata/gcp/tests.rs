@@ -2,8 +2,8 @@
 //! scripted metadata server on 127.0.0.1 (flavor header, long-poll with ETag, request counts).
 
 use super::*;
-use crate::metadata::model::{IpNet, ValueError};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
+use crate::metadata::{IpNet, ValueError};
 use std::time::{Duration, Instant};
 
 const INSTANCE: &str = r#"{"id":18446744073709551615,"zone":"projects/1/zones/us-central1-a",

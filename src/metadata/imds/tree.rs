@@ -2,8 +2,8 @@
 //! what the fetchers collect) shared by the EC2 and Alibaba parsers: MAC directories, leaves,
 //! listings, the value helpers both use, and the JSON system view of a tree.
 
-use crate::metadata::model::{Ipv4Net, Ipv6Net, Mac, Nic, ValueError};
 use crate::metadata::ParseError;
+use crate::metadata::{Ipv4Net, Ipv6Net, Mac, Nic, ValueError};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -13,7 +13,7 @@ use crate::metadata::json::{
     bad_value, check_nics, join, lookup, mac, object, opt_array, opt_str, parse_json, req_str,
     strings, wrong_type,
 };
-use crate::metadata::model::{
+use crate::metadata::{
     parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, ValueError, Vlan,
 };
 use serde_json::{Map, Value};

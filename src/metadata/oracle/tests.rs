@@ -4,9 +4,9 @@
 //! the system view).
 
 use super::*;
-use crate::metadata::model::{Mac, Nic, ValueError, Vlan};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use crate::metadata::ParseError;
+use crate::metadata::{Mac, Nic, ValueError, Vlan};
 
 const INSTANCE: &str = r#"{"id": "ocid1.instance.oc1.phx.a", "region": "phx",
   "canonicalRegionName": "us-phoenix-1", "metadata": {"ssh_authorized_keys": "ssh-ed25519 K"}}"#;

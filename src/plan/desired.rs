@@ -425,7 +425,8 @@ fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
         .collect()
 }
 
-/// `from X lookup T` and `to X lookup T` for every address and alias range of the NIC.
+/// `from X lookup T` and `to X lookup T` for every address, alias range and delegated prefix
+/// of the NIC.
 fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
     let hosts = nic
         .ipv4
@@ -434,6 +435,7 @@ fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
         .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
     hosts
         .chain(nic.ip_ranges.iter().copied())
+        .chain(nic.delegated_prefixes.iter().copied())
         .flat_map(|net| host_rules(net, table, priority))
         .collect()
 }

@@ -1060,3 +1060,6 @@ fn routed_tables_sit_a_step_above_the_nic_tables_and_never_wrap() {
         }]
     );
 }
+
+/// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
+mod peers;

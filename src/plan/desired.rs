@@ -332,7 +332,7 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
 }
 
 /// The default route of `table` via `gateway` (its family's `0.0.0.0/0` or `::/0`).
-fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
+pub(super) fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
     let any = match gateway {
         IpAddr::V4(_) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),

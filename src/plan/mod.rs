@@ -7,6 +7,7 @@ pub mod desired;
 pub mod diff;
 pub mod index;
 pub mod owned;
+pub mod ra;
 pub mod render;
 
 pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};

@@ -1,4 +1,5 @@
-//! Plan tests of what the peers configure: EC2 delegated prefixes.
+//! Plan tests of what the peers configure: EC2 delegated prefixes, NIC tables following the
+//! kernel's RA-learned IPv6 default route.
 
 use super::*;
 
@@ -65,4 +66,108 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
             "ip -6 rule del to fd00:ec2::254/128 lookup main priority 2999",
         ]
     );
+}
+
+/// The Azure pair as EC2 would give it with IPv6 on the secondary NIC: no IPv6 gateway.
+fn ec2_ipv6_instance() -> Instance {
+    let mut instance = azure_instance();
+    instance.provider = ProviderKind::Aws;
+    instance.nics[1].ipv6 = vec!["2600:1f14:abc:de01::3c/64".parse().unwrap()];
+    instance.nics[1].subnet6 = Some("2600:1f14:abc:de01::/64".parse().unwrap());
+    instance
+}
+
+/// The default route the kernel learns from a router advertisement on `ifindex`.
+fn ra_default(ifindex: u32, gateway: &str) -> Route {
+    Route {
+        table: crate::kernel::TABLE_MAIN,
+        dst: "::/0".parse().unwrap(),
+        gateway: Some(gateway.parse().unwrap()),
+        src: None,
+        oif: Some(ifindex),
+        protocol: crate::kernel::RTPROT_RA,
+        scope: Scope::Universe,
+        kind: RouteType::Unicast,
+        onlink: false,
+    }
+}
+
+#[test]
+fn a_nic_table_follows_the_ra_default_route_of_its_link() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let instance = ec2_ipv6_instance();
+    let settings = PlanSettings::default();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let v6_defaults = |kernel: &KernelState| {
+        kernel
+            .routes
+            .iter()
+            .filter(|r| r.table == 10001 && r.family() == crate::kernel::Family::V6)
+            .filter(|r| r.dst.prefix() == 0)
+            .count()
+    };
+    assert_eq!(v6_defaults(&kernel), 0, "no RA route, no default");
+
+    kernel.routes.push(ra_default(3, "fe80::1"));
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        ["ip -6 route add default via fe80::1 dev eth1 table 10001 proto 201"]
+    );
+    assert_eq!(reconcile(&instance, &mut kernel, &mut owned, &settings), []);
+    let want = desired(&instance, &kernel.links, &settings);
+    assert_eq!(
+        want.nics[1]
+            .routes
+            .iter()
+            .filter(|r| r.dst.prefix() == 0)
+            .count(),
+        1,
+        "desired stays the metadata's wish: the IPv4 default only"
+    );
+
+    kernel
+        .routes
+        .retain(|r| r.protocol != crate::kernel::RTPROT_RA);
+    kernel.routes.push(ra_default(3, "fe80::2"));
+    kernel.routes.push(ra_default(2, "fe80::9"));
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip -6 route del default via fe80::1 dev eth1 table 10001 proto 201",
+            "ip -6 route add default via fe80::2 dev eth1 table 10001 proto 201",
+        ],
+        "a new router replaces the copy; eth0's RA route is not eth1's"
+    );
+
+    kernel
+        .routes
+        .retain(|r| r.protocol != crate::kernel::RTPROT_RA);
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        ["ip -6 route del default via fe80::2 dev eth1 table 10001 proto 201"]
+    );
+    assert_eq!(v6_defaults(&kernel), 0);
+}
+
+#[test]
+fn the_ra_route_is_not_copied_where_the_metadata_names_a_gateway_or_no_ipv6_is_routed() {
+    let settings = PlanSettings::default();
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    kernel.routes.push(ra_default(3, "fe80::1"));
+    let mut with_gateway = ec2_ipv6_instance();
+    with_gateway.nics[1].gateway6 = Some("fe80::1234:5678:9abc".parse().unwrap());
+    let ipv4_only = azure_instance();
+    for instance in [with_gateway, ipv4_only] {
+        let want = desired(&instance, &kernel.links, &settings);
+        assert_eq!(ra::ra_copy(&want.nics[1], &kernel), None);
+        let diff = diff(&want, &kernel, &Owned::default());
+        assert!(!diff
+            .changes
+            .iter()
+            .any(|c| matches!(&c.change, Change::AddRoute(r) if r.gateway == Some("fe80::1".parse().unwrap()))));
+    }
 }

@@ -1,7 +1,8 @@
 //! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
 //! tests/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
 //! the built-in Alibaba scenario, the built-in EC2 scenario with delegated prefixes on its
-//! secondary NIC, and every DigitalOcean document in tests/fixtures/digitalocean
+//! secondary NIC, the built-in GCP scenario with a forwarded IPv6 and a project WSFC address,
+//! and every DigitalOcean document in tests/fixtures/digitalocean
 //! are parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
 //! DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered as `ip` commands,
 //! then compared with `tests/golden/<provider>/
@@ -154,6 +155,14 @@ fn gcp_fixtures_match_golden_commands() {
         };
         check("gcp", &name, &instance);
     }
+    let mut builtin: serde_json::Value =
+        serde_json::from_str(include_str!("../src/emulator/scenarios/gcp.json")).expect("json");
+    let nic0 = &mut builtin["instance"]["networkInterfaces"][0];
+    nic0["forwardedIps"] = serde_json::json!(["34.120.88.10", "34.120.88.11"]);
+    nic0["forwardedIpv6s"] = serde_json::json!(["2600:1900:4000:8a::1"]);
+    builtin["project"]["attributes"]["wsfc-addrs"] = serde_json::json!("34.120.88.11");
+    let instance = gcp::parse_value(builtin).expect("the built-in scenario with WSFC parses");
+    check("gcp", "emulator-builtin-wsfc-forwarded-ipv6s", &instance);
 }
 
 #[test]

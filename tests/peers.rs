@@ -1,12 +1,14 @@
 //! Root-only namespace tests of what the peers configure, through `--oneshot` against the
 //! emulator (or the daemon itself), read back through netlink and `ip -j`: EC2 delegated
-//! prefixes, a NIC table following the kernel's RA-learned IPv6 default route.
+//! prefixes, a NIC table following the kernel's RA-learned IPv6 default route, GCP's forwarded
+//! IPv6 addresses and WSFC addresses.
 
 mod support;
 
 use serde_json::{Map, Value};
 use std::time::Duration;
 use support::aws::{aws_expected, AWS, AWS_SCENARIO};
+use support::gcp::{gcp_expected, GCP, GCP_SCENARIO};
 use support::netns::require_root;
 use support::running::{wait_for, write_config, Daemon};
 use support::scene::{stdout_ok, Scene};
@@ -139,4 +141,40 @@ fn ec2_nic_table_follows_the_ra_default_route_the_kernel_learned() {
     wait_for_table(&scene, &daemon, &[subnet, &via("fe80::2")]);
     ra("del", "fe80::2");
     wait_for_table(&scene, &daemon, &[subnet]);
+}
+
+#[test]
+fn gcp_forwarded_ipv6s_are_local_and_a_wsfc_address_is_given_back() {
+    if !require_root() {
+        return;
+    }
+    let mut doc: Value = serde_json::from_str(GCP_SCENARIO).expect("gcp scenario");
+    doc["instance"]["networkInterfaces"][0]["forwardedIpv6s"] =
+        serde_json::json!(["2600:1900:4000:8a::1"]);
+    let scene = Scene::new("peers-fwd6", GCP, Some(&doc.to_string()));
+    let config = scene.config(&scene.dir.path().join("state"));
+    stdout_ok(&scene.daemon(&config, "--oneshot"));
+    // IPv6 routes have no scope: the kernel reports none.
+    let local6 = "local 2600:1900:4000:8a::1 dev eth0 proto 201";
+    let mut expected = gcp_expected();
+    expected.local = support::view::plus(&expected.local, &[local6]);
+    assert_eq!(read_both(&scene.ns), expected);
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        ["No changes"],
+        "a second round changes nothing"
+    );
+
+    // The forwarded IPv6 becomes a WSFC address: another cluster node holds it now. (The
+    // refresh reads the instance document, so it is the instance's attribute that counts.)
+    doc["instance"]["attributes"]["wsfc-addrs"] = serde_json::json!("2600:1900:4000:8a::1");
+    scene
+        .emulator
+        .set_scenario_text(&doc.to_string())
+        .expect("scenario");
+    assert_eq!(
+        stdout_ok(&scene.daemon(&config, "--oneshot")),
+        ["eth0: -1 route"]
+    );
+    assert_eq!(read_both(&scene.ns), gcp_expected());
 }

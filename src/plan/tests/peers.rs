@@ -171,3 +171,43 @@ fn the_ra_route_is_not_copied_where_the_metadata_names_a_gateway_or_no_ipv6_is_r
             .any(|c| matches!(&c.change, Change::AddRoute(r) if r.gateway == Some("fe80::1".parse().unwrap()))));
     }
 }
+
+/// A GCP root document: eth0 with a forwarded IP of each family, `wsfc-addrs` as given.
+fn gcp_forwarding(wsfc_addrs: &str) -> Instance {
+    let doc = format!(
+        r#"{{"instance":{{"id":"1","attributes":{{"wsfc-addrs":"{wsfc_addrs}"}},
+          "networkInterfaces":[{{"mac":"00:22:48:04:fe:00","ip":"10.4.0.4",
+            "gateway":"10.4.0.1","subnetmask":"255.255.255.0",
+            "forwardedIps":["34.1.1.1"],"forwardedIpv6s":["2600:1900:4000:8::1"]}}]}}}}"#
+    );
+    crate::metadata::gcp::parse(&doc).unwrap()
+}
+
+#[test]
+fn forwarded_ipv6s_are_local_routes_and_a_new_wsfc_address_loses_its_own() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let changes = reconcile(&gcp_forwarding(""), &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip route add local 34.1.1.1/32 dev eth0 table local proto 201 scope host",
+            "ip -6 route add local 2600:1900:4000:8::1/128 dev eth0 table local proto 201 scope host",
+        ]
+    );
+    let changes = reconcile(
+        &gcp_forwarding("2600:1900:4000:8::1,34.1.1.1"),
+        &mut kernel,
+        &mut owned,
+        &settings,
+    );
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip route del local 34.1.1.1/32 dev eth0 table local proto 201 scope host",
+            "ip -6 route del local 2600:1900:4000:8::1/128 dev eth0 table local proto 201 scope host",
+        ],
+        "they were ours: the cluster's active node holds them now"
+    );
+}

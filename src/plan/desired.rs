@@ -32,7 +32,8 @@ pub struct NicPlan {
     pub index: u32,
     /// The NIC's own routing table, when it gets one.
     pub table: Option<u32>,
-    /// The MTU to set, when the metadata gives one that differs from the link's.
+    /// The MTU to set, when the one wanted (the metadata's, else `[Network] MTU`, else the
+    /// cloud's default) differs from the link's.
     pub mtu: Option<u32>,
     pub addresses: Vec<Address>,
     /// In the order they must be added (on-link gateway route before the default route).
@@ -163,7 +164,8 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
                 link
             }),
         };
-        match link.and_then(|link| link.map(|l| nic_plan(nic, l, settings)).transpose()) {
+        let plan = |l| nic_plan(nic, instance.provider, l, settings);
+        match link.and_then(|link| link.map(plan).transpose()) {
             Ok(Some(plan)) => nics.push(plan),
             Ok(None) => {}
             Err(skip) => skipped.push(skip),
@@ -243,7 +245,33 @@ fn is_matchable(link: &Link) -> bool {
     link.ethernet && !link.loopback && link.master.is_none() && plain_kind
 }
 
-fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, Skipped> {
+/// OCI's VNICs run at 9000 (its DHCP gives it to the primary only); elsewhere a link keeps
+/// its MTU unless the metadata gives one.
+pub const OCI_MTU: u32 = 9000;
+
+/// The MTU a cloud's NICs get when neither the metadata nor `[Network] MTU` gives one.
+pub fn default_mtu(provider: ProviderKind) -> Option<u32> {
+    match provider {
+        ProviderKind::Oracle => Some(OCI_MTU),
+        ProviderKind::Azure
+        | ProviderKind::Aws
+        | ProviderKind::Gcp
+        | ProviderKind::Alibaba
+        | ProviderKind::DigitalOcean => None,
+    }
+}
+
+/// The metadata's MTU, else the configured one, else the cloud's default.
+fn nic_mtu(nic: &Nic, provider: ProviderKind, settings: &PlanSettings) -> Option<u32> {
+    nic.mtu.or(settings.mtu).or_else(|| default_mtu(provider))
+}
+
+fn nic_plan(
+    nic: &Nic,
+    provider: ProviderKind,
+    link: &Link,
+    settings: &PlanSettings,
+) -> Result<NicPlan, Skipped> {
     let tabled = nic.index != 0 || settings.supplementary.contains(&link.name);
     let out_of_range = || Skipped::IndexOutOfRange {
         mac: nic.mac,
@@ -285,7 +313,7 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
         name: link.name.clone(),
         index: nic.index,
         table,
-        mtu: nic.mtu.filter(|mtu| *mtu != link.mtu),
+        mtu: nic_mtu(nic, provider, settings).filter(|mtu| *mtu != link.mtu),
         addresses: addresses(nic, link.index),
         routes,
         rules,

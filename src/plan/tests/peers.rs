@@ -1,5 +1,5 @@
 //! Plan tests of what the peers configure: EC2 delegated prefixes, NIC tables following the
-//! kernel's RA-learned IPv6 default route.
+//! kernel's RA-learned IPv6 default route, GCP forwarded IPv6s and WSFC, OCI's MTU.
 
 use super::*;
 
@@ -210,4 +210,86 @@ fn forwarded_ipv6s_are_local_routes_and_a_new_wsfc_address_loses_its_own() {
         ],
         "they were ours: the cluster's active node holds them now"
     );
+}
+
+fn mtus(instance: &Instance, settings: &PlanSettings) -> Vec<Option<u32>> {
+    desired(instance, &azure_links(), settings)
+        .nics
+        .iter()
+        .map(|n| n.mtu)
+        .collect()
+}
+
+#[test]
+fn oci_nics_get_9000_unless_the_metadata_or_the_config_says_otherwise() {
+    let mut oci = azure_instance();
+    oci.provider = ProviderKind::Oracle;
+    let defaults = PlanSettings::default();
+    assert_eq!(mtus(&oci, &defaults), [Some(9000), Some(9000)]);
+    let configured = PlanSettings {
+        mtu: Some(1500),
+        ..PlanSettings::default()
+    };
+    assert_eq!(
+        mtus(&oci, &configured),
+        [None, None],
+        "1500 is what the links have: nothing to set"
+    );
+    oci.nics[1].mtu = Some(8000);
+    assert_eq!(
+        mtus(&oci, &configured),
+        [None, Some(8000)],
+        "metadata first"
+    );
+
+    // Elsewhere a link keeps its MTU unless the metadata or the config gives one.
+    let azure = azure_instance();
+    assert_eq!(mtus(&azure, &defaults), [None, None]);
+    let jumbo = PlanSettings {
+        mtu: Some(9001),
+        ..PlanSettings::default()
+    };
+    assert_eq!(mtus(&azure, &jumbo), [Some(9001), Some(9001)]);
+    let mut gcp = gcp_instance();
+    gcp.nics[0].mtu = None;
+    let links = [
+        link(2, "eth0", "42:01:0a:80:00:46", true),
+        link(3, "eth1", "42:01:c0:a8:01:02", true),
+    ];
+    let set: Vec<Option<u32>> = desired(&gcp, &links, &jumbo)
+        .nics
+        .iter()
+        .map(|n| n.mtu)
+        .collect();
+    assert_eq!(set, [Some(9001), Some(8244)]);
+}
+
+#[test]
+fn an_oci_mtu_is_set_once_and_shows_in_the_summary() {
+    let mut oci = azure_instance();
+    oci.provider = ProviderKind::Oracle;
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let changes = reconcile(&oci, &mut kernel, &mut owned, &settings);
+    let link_changes: Vec<String> = commands(&changes, &kernel)
+        .into_iter()
+        .filter(|c| c.starts_with("ip link"))
+        .collect();
+    assert_eq!(
+        link_changes,
+        [
+            "ip link set dev eth0 mtu 9000",
+            "ip link set dev eth1 up",
+            "ip link set dev eth1 mtu 9000",
+        ]
+    );
+    assert_eq!(
+        summary(&changes, &link_namer(&kernel))[..2],
+        [
+            "eth0: mtu 9000, +1 address",
+            "eth1: link up, mtu 9000, +2 addresses, +1 route table, +4 rules",
+        ]
+    );
+    assert_eq!(reconcile(&oci, &mut kernel, &mut owned, &settings), []);
 }

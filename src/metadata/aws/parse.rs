@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 /// The signed JSON document naming the instance, its region and primary IP.
 pub const IDENTITY_DOCUMENT: &str = "dynamic/instance-identity/document";
-/// The per-MAC leaves a refresh reads: everything the model needs, nothing more.
+/// The per-MAC leaves the model needs; a refresh reads those the MAC's listing names.
 pub const NIC_LEAVES: [&str; 6] = [
     "device-number",
     "network-card",

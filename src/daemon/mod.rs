@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod fetcher;
 pub mod files;
 pub mod notify;
+pub mod pace;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;

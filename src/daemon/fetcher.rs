@@ -6,6 +6,7 @@
 //! within a budget, GCP long-polls that the server does not hold backed off. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
 //! the metadata first, the slow views after it, so configuring never waits for a tree walk.
 
+use super::confine::{spawn_confined, Confinement};
 use super::pace::{AskedBudget, LongPollPace, PollOutcome};
 use crate::metadata::{FetchError, Instance, Provider};
 use crate::snapshot::Ec2Documents;
@@ -14,7 +15,6 @@ use serde_json::Value;
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// How often the system view (EC2: a tree walk) and EC2's documents are read again anyway.
@@ -49,8 +49,13 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts the "metadata" thread with `provider`.
-    pub fn spawn(provider: Box<dyn Provider>, wake: Wake) -> io::Result<Fetcher> {
+    /// Starts the "metadata" thread with `provider`; it parses replies with no capability at
+    /// all (dropped to `confinement` before its first request).
+    pub fn spawn(
+        provider: Box<dyn Provider>,
+        wake: Wake,
+        confinement: Confinement,
+    ) -> io::Result<Fetcher> {
         let (jobs, queue) = mpsc::channel();
         let inbox = Arc::new(Mutex::new(None));
         let long_polls = provider.supports_wait_for_change();
@@ -63,9 +68,7 @@ impl Fetcher {
             asked: AskedBudget::new(Instant::now()),
             pace: LongPollPace::default(),
         };
-        thread::Builder::new()
-            .name("metadata".into())
-            .spawn(move || worker.run(&queue))?;
+        spawn_confined("metadata", confinement, move || worker.run(&queue))?;
         Ok(Fetcher {
             jobs,
             inbox,

@@ -3,6 +3,7 @@
 //! summary) and the long-running daemon.
 
 pub mod backoff;
+pub mod confine;
 pub mod fetcher;
 pub mod files;
 pub mod notify;

@@ -3,9 +3,11 @@
 //! summary) and the long-running daemon.
 
 pub mod backoff;
+pub mod confine;
 pub mod fetcher;
 pub mod files;
 pub mod notify;
+pub mod pace;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;

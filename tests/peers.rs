@@ -26,9 +26,7 @@ fn aws_secondary_with(leaves: &[(&str, &str)]) -> String {
 
 #[test]
 fn ec2_delegated_prefixes_get_rules_in_the_kernel_and_no_address() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scenario = aws_secondary_with(&[
         ("ipv4-prefix", "172.31.26.16/28\n172.31.26.32/28"),
         ("subnet-ipv6-cidr-blocks", "2600:1f14:abc:de01::/64"),
@@ -101,9 +99,7 @@ fn wait_for_table(scene: &Scene, daemon: &Daemon, want: &[&str]) {
 
 #[test]
 fn ec2_nic_table_follows_the_ra_default_route_the_kernel_learned() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scenario = aws_secondary_with(&[
         ("ipv6s", "2600:1f14:abc:de01::3c"),
         ("subnet-ipv6-cidr-blocks", "2600:1f14:abc:de01::/64"),
@@ -145,9 +141,7 @@ fn ec2_nic_table_follows_the_ra_default_route_the_kernel_learned() {
 
 #[test]
 fn gcp_forwarded_ipv6s_are_local_and_a_wsfc_address_is_given_back() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let mut doc: Value = serde_json::from_str(GCP_SCENARIO).expect("gcp scenario");
     doc["instance"]["networkInterfaces"][0]["forwardedIpv6s"] =
         serde_json::json!(["2600:1900:4000:8a::1"]);

@@ -9,6 +9,7 @@ pub mod index;
 pub mod owned;
 pub mod ra;
 pub mod render;
+pub mod sanity;
 
 pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};
 pub use diff::{diff, Diff, NicRef, PlannedChange};

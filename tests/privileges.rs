@@ -230,9 +230,7 @@ fn rule_listed(ns: &Netns) -> bool {
 
 #[test]
 fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let user = TestUser::create();
     let (uid, gid) = (user.id("-u"), user.id("-g"));
     let dir = TempDir::new();
@@ -289,9 +287,7 @@ fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
 
 #[test]
 fn keeping_bind_service_allows_port_80() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let user = TestUser::create();
     let dir = TempDir::new();
     let ns = namespace("privbind");
@@ -321,9 +317,7 @@ fn keeping_bind_service_allows_port_80() {
 
 #[test]
 fn without_the_user_root_keeps_only_net_admin_even_in_the_bounding_set() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let dir = TempDir::new();
     let state_dir = dir.0.join("a/b/state");
     let ns = namespace("privroot");

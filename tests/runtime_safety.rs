@@ -68,9 +68,7 @@ fn wait_links(daemon: &Daemon, links: usize) {
 
 #[test]
 fn a_mac_with_a_newline_and_esc_is_logged_escaped_on_one_line() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = without_user();
     let mut doc: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
     doc["network"]["interface"][1]["macAddress"] =
@@ -109,9 +107,7 @@ fn instance_fetches(scene: &Scene) -> usize {
 
 #[test]
 fn a_foreign_origin_gets_403_and_2000_refreshes_cost_a_handful_of_fetches() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = without_user();
     let scene = Scene::new("rs-api", AZURE, None);
     let daemon = start(&scene);
@@ -151,9 +147,7 @@ fn a_foreign_origin_gets_403_and_2000_refreshes_cost_a_handful_of_fetches() {
 
 #[test]
 fn a_gcp_server_without_long_poll_gets_at_most_20_requests_in_10_s() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = without_user();
     let scene = Scene::new("rs-gcp", GCP, None);
     scene.emulator.set_long_poll(false);
@@ -252,9 +246,7 @@ fn assert_threads(daemon: &Daemon, uid: u32, http_uid: u32) {
 
 #[test]
 fn as_the_service_user_the_http_threads_hold_no_capability() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user_lock = with_user();
     let user = ServiceUser::ensure();
     let scene = Scene::new("rs-privs", AZURE, None);
@@ -265,9 +257,7 @@ fn as_the_service_user_the_http_threads_hold_no_capability() {
 
 #[test]
 fn staying_root_the_http_threads_run_as_nobody_with_no_capability() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = without_user();
     let scene = Scene::new("rs-root", AZURE, None);
     let daemon = start(&scene);

@@ -26,6 +26,7 @@ fn link() -> LinkStatus {
             to: None,
             table: 10001,
         }],
+        refused: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
 #[argh(
     subcommand,
     name = "emulate",
-    description = "serve an emulated cloud metadata service (Azure, EC2, GCP, Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos and benchmarks"
+    description = "Serve an emulated cloud metadata service (Azure, EC2, GCP, Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos and benchmarks."
 )]
 pub struct EmulateArgs {
     /// cloud to emulate: azure, aws, gcp, oracle, alibaba or digitalocean
@@ -50,13 +50,13 @@ impl EmulateArgs {
 pub fn run(args: EmulateArgs) -> ExitCode {
     let signals = termination_signals();
     if let Err(e) = block_signals(&signals) {
-        eprintln!("cloud-network emulate: cannot block SIGINT/SIGTERM: {e}");
+        eprintln!("cloud-network: emulate: cannot block SIGINT/SIGTERM: {e}");
         return ExitCode::FAILURE;
     }
     let emulator = match start(args.config()) {
         Ok(emulator) => emulator,
         Err(e) => {
-            eprintln!("cloud-network emulate: {e}");
+            eprintln!("cloud-network: emulate: {e}");
             return ExitCode::FAILURE;
         }
     };

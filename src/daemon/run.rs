@@ -1,8 +1,9 @@
 //! The long-running daemon: start-up order, threads and shutdown.
 //!
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
-//! config is read and privileges are dropped while the process still has one thread
-//! (capabilities are per thread), then the threads start: the reconcile thread (the only
+//! config is read, the state directory checked, privileges are dropped while the process
+//! still has one thread (capabilities are per thread), and the state directory is opened and
+//! locked for the process's life (a second daemon stops here), then the threads start: the reconcile thread (the only
 //! writer, which also listens to kernel events), the metadata thread (the only one talking to
 //! the metadata service) and the API. The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
@@ -18,6 +19,7 @@ use crate::api::{self, ApiOptions};
 use crate::netlink::monitor::Monitor;
 use crate::netlink::Netlink;
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::state::StateDir;
 use crate::trigger::{self, Trigger, Wake};
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,6 +43,10 @@ pub fn run(config_path: &Path) -> ExitCode {
             return ExitCode::from(e.exit_status());
         }
     };
+    let trusted = match setup::check_state_dir(&startup.config) {
+        Ok(trusted) => trusted,
+        Err(e) => return refuse(&e),
+    };
     let plan = PrivilegePlan {
         user: SERVICE_USER.to_string(),
         state_dir: startup.config.state_dir.clone(),
@@ -53,8 +59,12 @@ pub fn run(config_path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let (state, _lock) = match setup::open_state_dir(&startup.config, trusted) {
+        Ok(opened) => opened,
+        Err(e) => return refuse(&e),
+    };
     let notifier = Notifier::from_env().map(Arc::new);
-    let daemon = match Daemon::start(startup, config_path, notifier.clone()) {
+    let daemon = match Daemon::start(startup, state, config_path, notifier.clone()) {
         Ok(daemon) => daemon,
         Err(message) => {
             log::error!("{message}");
@@ -64,6 +74,11 @@ pub fn run(config_path: &Path) -> ExitCode {
     wait_for_shutdown(&signals, &daemon.wake, notifier.as_deref());
     daemon.stop(notifier.as_deref());
     ExitCode::SUCCESS
+}
+
+fn refuse(error: &setup::SetupError) -> ExitCode {
+    log::error!("{error}");
+    ExitCode::from(error.exit_status())
 }
 
 /// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few hundred
@@ -88,6 +103,7 @@ struct Daemon {
 impl Daemon {
     fn start(
         startup: Startup,
+        state: StateDir,
         config_path: &Path,
         notifier: Option<Arc<Notifier>>,
     ) -> Result<Daemon, String> {
@@ -123,6 +139,7 @@ impl Daemon {
                 .map_err(|e| format!("cannot start the metadata thread: {e}"))?,
             kind,
             monitor,
+            state,
             config,
             config_path: config_path.to_path_buf(),
             snapshot,

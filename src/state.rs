@@ -195,7 +195,9 @@ pub struct StateDir {
     dir: Arc<File>,
 }
 
-/// The lock on the state directory, held while this lives.
+/// The lock on the state directory. The flock belongs to the directory's open file, which
+/// this guard and every clone of its `StateDir` share: it lasts until all of them are gone,
+/// in practice the process's life.
 #[derive(Debug)]
 pub struct StateLock {
     _held: File,
@@ -258,8 +260,8 @@ impl StateDir {
         &self.path
     }
 
-    /// Takes the directory's exclusive lock for as long as the returned guard lives; fails at
-    /// once, naming the holder, when another process has it.
+    /// Takes the directory's exclusive lock (see [`StateLock`]); fails at once, naming the
+    /// holder, when another process has it.
     pub fn lock(&self) -> Result<StateLock, LockError> {
         let fail = |holder, source| LockError {
             path: self.path.clone(),

@@ -134,6 +134,7 @@ fn run_once(
     for line in disowned_lines(&planned, &kernel) {
         log::warn!("{line}");
     }
+    // `--oneshot` always has its state directory (made, opened and locked by `run`).
     let (Some(state), false) = (state, dry_run) else {
         return Ok(dry_run_lines(&planned, &kernel));
     };

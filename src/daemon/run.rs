@@ -3,9 +3,9 @@
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
 //! config is read, the state directory checked, privileges are dropped while the process
 //! still has one thread (capabilities are per thread), and the state directory is opened and
-//! locked for the process's life (a second daemon stops here), then the threads start: the reconcile thread (the only
-//! writer, which also listens to kernel events), the metadata thread (the only one talking to
-//! the metadata service) and the API. The main thread
+//! locked for the process's life (a second daemon stops here), then the threads start: the
+//! reconcile thread (the only writer, which also listens to kernel events), the metadata
+//! thread (the only one talking to the metadata service) and the API. The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 

@@ -184,7 +184,7 @@ impl Owned {
     /// must be pruned against `kernel` already. Each entry dropped comes back as the delete
     /// that will never be sent, with why: a tampered or mistaken record cannot make us delete
     /// the main table's routes, a rule outside our priorities or DHCP's address.
-    pub fn vet(&self, kernel: &KernelState, settings: &PlanSettings) -> (Owned, Vec<Disowned>) {
+    pub fn vet(mut self, kernel: &KernelState, settings: &PlanSettings) -> (Owned, Vec<Disowned>) {
         let marks = Marks::new(kernel, settings);
         let mut refused = Vec::new();
         let mut keep_rule = |rule: &Rule| match marks.rule(rule) {
@@ -194,27 +194,11 @@ impl Owned {
                 false
             }
         };
-        let mut vetted = Owned {
-            version: self.version,
-            global_rules: self
-                .global_rules
-                .iter()
-                .filter(|r| keep_rule(r))
-                .cloned()
-                .collect(),
-            nics: BTreeMap::new(),
-        };
-        for (mac, nic) in &self.nics {
-            let rules = nic.rules.iter().filter(|r| keep_rule(r)).cloned().collect();
-            vetted.nics.insert(
-                *mac,
-                OwnedNic {
-                    rules,
-                    ..nic.clone()
-                },
-            );
+        self.global_rules.retain(&mut keep_rule);
+        for nic in self.nics.values_mut() {
+            nic.rules.retain(&mut keep_rule);
         }
-        for nic in vetted.nics.values_mut() {
+        for nic in self.nics.values_mut() {
             nic.routes.retain(|route| match marks.route(route) {
                 Ok(()) => true,
                 Err(reason) => {
@@ -230,8 +214,8 @@ impl Owned {
                 }
             });
         }
-        vetted.nics.retain(|_, nic| !nic.is_empty());
-        (vetted, refused)
+        self.nics.retain(|_, nic| !nic.is_empty());
+        (self, refused)
     }
 
     /// The record as it will be once the kernel takes every add of `changes`; None when the
@@ -318,16 +302,18 @@ impl Disowned {
 /// `noprefixroute` and infinite lifetimes.
 struct Marks<'a> {
     settings: &'a PlanSettings,
-    addresses: HashMap<(u32, IpNet), &'a Address>,
+    /// The kernel's addresses without our marks (DHCP's, link-local, hand-made): a few.
+    unmarked: HashMap<(u32, IpNet), &'a Address>,
 }
 
 impl<'a> Marks<'a> {
     fn new(kernel: &'a KernelState, settings: &'a PlanSettings) -> Marks<'a> {
         Marks {
             settings,
-            addresses: kernel
+            unmarked: kernel
                 .addresses
                 .iter()
+                .filter(|a| !added_by_us(a, a))
                 .map(|a| ((a.ifindex, a.addr), a))
                 .collect(),
         }
@@ -359,14 +345,11 @@ impl<'a> Marks<'a> {
         Ok(())
     }
 
-    /// The kernel's address when it carries our marks; else it with why not.
+    /// Ok when the kernel's address carries our marks; else the address with why not.
     fn address(&self, owned: &OwnedAddress) -> Result<(), (&'a Address, &'static str)> {
-        let Some(found) = self.addresses.get(&(owned.ifindex, owned.addr)) else {
+        let Some(found) = self.unmarked.get(&(owned.ifindex, owned.addr)) else {
             return Ok(());
         };
-        if added_by_us(found, found) {
-            return Ok(());
-        }
         Err((
             found,
             "an address without noprefixroute or with a finite lifetime (DHCP's or hand-made)",

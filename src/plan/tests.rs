@@ -1173,7 +1173,7 @@ fn our_own_objects_keep_their_marks_through_a_round() {
     let mut owned = Owned::default();
     reconcile(&azure_instance(), &mut kernel, &mut owned, &settings);
     assert!(!owned.is_empty());
-    let (vetted, refused) = owned.vet(&kernel, &settings);
+    let (vetted, refused) = owned.clone().vet(&kernel, &settings);
     assert_eq!(refused, []);
     assert_eq!(vetted, owned);
 }

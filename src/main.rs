@@ -4,8 +4,8 @@
 //! cnctl ...                         (argv[0] = cnctl) the CLI
 //! cloud-network                     the daemon (no subcommand: systemd's ExecStart)
 //! cloud-network daemon [--config PATH] [--oneshot] [--dry-run]
-//! cloud-network cnctl [--json] [--url URL] <command>
-//! cloud-network emulate --provider azure|aws|gcp [...]   metadata service emulator
+//! cloud-network cnctl [--json] [--url URL] [--config PATH] <command>
+//! cloud-network emulate --provider azure|aws|gcp|oracle|alibaba|digitalocean [...]   metadata service emulator
 //! cloud-network version | --version
 //! ```
 //!

@@ -219,6 +219,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         addresses: vec![],
         routes: vec![],
         rules: vec![],
+        refused: Vec::new(),
     }
 }
 

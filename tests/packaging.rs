@@ -125,6 +125,63 @@ fn unit_keeps_what_the_daemon_needs() {
     }
 }
 
+/// The system calls of a `systemd-analyze syscall-filter` group, nested groups expanded.
+fn syscall_group(group: &str) -> BTreeSet<String> {
+    let out = run(Command::new("systemd-analyze").args(["syscall-filter", "--no-pager", group]));
+    let mut calls = BTreeSet::new();
+    for entry in stdout(&out).lines().skip(1).map(str::trim) {
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        if entry.starts_with('@') {
+            calls.extend(syscall_group(entry));
+        } else {
+            calls.insert(entry.to_string());
+        }
+    }
+    calls
+}
+
+/// The calls the unit's `SystemCallFilter=` lines allow, in order: the first is an allow
+/// list, `~` lines take calls out, later plain lines put them back.
+fn unit_allowed_syscalls() -> BTreeSet<String> {
+    let text = fs::read_to_string(packaging("cloud-network.service")).expect("read the unit");
+    let mut allowed = BTreeSet::new();
+    for value in text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("SystemCallFilter="))
+    {
+        let (deny, names) = match value.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        for name in names.split_whitespace() {
+            let calls = if name.starts_with('@') {
+                syscall_group(name)
+            } else {
+                BTreeSet::from([name.to_string()])
+            };
+            if deny {
+                allowed.retain(|call| !calls.contains(call));
+            } else {
+                allowed.extend(calls);
+            }
+        }
+    }
+    allowed
+}
+
+#[test]
+fn unit_allows_the_calls_that_confine_the_http_threads() {
+    let allowed = unit_allowed_syscalls();
+    for call in ["capset", "capget", "prctl"] {
+        assert!(allowed.contains(call), "{call} is filtered out by the unit");
+    }
+    for call in ["setuid", "setresuid", "chroot", "setgroups"] {
+        assert!(!allowed.contains(call), "{call} is allowed by the unit");
+    }
+}
+
 #[test]
 fn unit_verifies_with_its_binary_and_man_pages_installed() {
     let dest = TempDir::new("pkg-verify");

@@ -3,9 +3,11 @@
 //! summary) and the long-running daemon.
 
 pub mod backoff;
+pub mod confine;
 pub mod fetcher;
 pub mod files;
 pub mod notify;
+pub mod pace;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;
@@ -131,6 +133,9 @@ fn run_once(
     let owned = load_owned(state).unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
+    for line in reconcile::refusal_lines(&planned.desired.refused) {
+        log::warn!("{line}");
+    }
     for line in disowned_lines(&planned, &kernel) {
         log::warn!("{line}");
     }

@@ -1,17 +1,19 @@
 //! The long-running daemon: start-up order, threads and shutdown.
 //!
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
-//! config is read, the state directory checked, privileges are dropped while the process
-//! still has one thread (capabilities are per thread), and the state directory is opened and
-//! locked for the process's life (a second daemon stops here), then the threads start: the
-//! reconcile thread (the only writer, which also listens to kernel events), the metadata
-//! thread (the only one talking to the metadata service) and the API. The main thread
+//! config is read, the state directory checked, and privileges are dropped while the process
+//! still has one thread (capabilities are per thread); the state directory is opened and
+//! locked for the process's life (a second daemon stops here); then the threads start: the API
+//! and the metadata thread (the only one talking to the metadata service), which parse HTTP
+//! and so drop every capability (and, as root, uid 0) first; then the main thread finishes its
+//! own drop; then the reconcile thread (the only writer, which also listens to kernel events).
+//! The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 
 use super::fetcher::Fetcher;
 use super::notify::{self, Notifier};
-use super::privileges::{drop_privileges, PrivilegePlan, SERVICE_USER};
+use super::privileges::{drop_privileges, Dropping, PrivilegePlan, SERVICE_USER};
 use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
@@ -52,19 +54,19 @@ pub fn run(config_path: &Path) -> ExitCode {
         state_dir: startup.config.state_dir.clone(),
         keep_bind_service: startup.config.listen.port() < 1024,
     };
-    match drop_privileges(&plan) {
-        Ok(report) => log::info!("{report}"),
+    let dropping = match drop_privileges(&plan) {
+        Ok(dropping) => dropping,
         Err(e) => {
             log::error!("cannot drop privileges: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let (state, _lock) = match setup::open_state_dir(&startup.config, trusted) {
         Ok(opened) => opened,
         Err(e) => return refuse(&e),
     };
     let notifier = Notifier::from_env().map(Arc::new);
-    let daemon = match Daemon::start(startup, state, config_path, notifier.clone()) {
+    let daemon = match Daemon::start(startup, state, config_path, dropping, notifier.clone()) {
         Ok(daemon) => daemon,
         Err(message) => {
             log::error!("{message}");
@@ -105,6 +107,7 @@ impl Daemon {
         startup: Startup,
         state: StateDir,
         config_path: &Path,
+        dropping: Dropping,
         notifier: Option<Arc<Notifier>>,
     ) -> Result<Daemon, String> {
         let Startup {
@@ -123,6 +126,7 @@ impl Daemon {
             snapshot.clone(),
             wake.clone(),
             ApiOptions::from_config(&config),
+            dropping.confinement(),
         ) {
             Ok(handle) => Some(handle),
             Err(e) => {
@@ -133,10 +137,15 @@ impl Daemon {
         let monitor = Monitor::open()
             .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
+        let fetcher = Fetcher::spawn(provider, wake.clone(), dropping.confinement())
+            .map_err(|e| format!("cannot start the metadata thread: {e}"))?;
+        let report = dropping
+            .finish()
+            .map_err(|e| format!("cannot drop privileges: {e}"))?;
+        log::info!("{report}; the api and metadata threads hold no capability");
         let parts = ReconcilerParts {
             netlink: Netlink::open().map_err(|e| format!("cannot open netlink: {e}"))?,
-            fetcher: Fetcher::spawn(provider, wake.clone())
-                .map_err(|e| format!("cannot start the metadata thread: {e}"))?,
+            fetcher,
             kind,
             monitor,
             state,

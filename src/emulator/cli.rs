@@ -29,6 +29,9 @@ pub struct EmulateArgs {
     /// EC2 and Alibaba: answer 401 to GETs without a valid session token
     #[argh(switch)]
     pub require_token: bool,
+    /// GCP: answer wait_for_change requests at once instead of holding them, as a proxy or a server without long-polling does
+    #[argh(switch)]
+    pub no_long_poll: bool,
 }
 
 impl EmulateArgs {
@@ -57,6 +60,7 @@ pub fn run(args: EmulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    emulator.set_long_poll(!args.no_long_poll);
     eprintln!(
         "emulating {} metadata on http://{}",
         args.provider,

@@ -60,19 +60,47 @@ fn aws_imdsv2_package_under_systemd() {
 
 fn package_under_systemd(provider: ProviderKind, scenario: &str) {
     container::require_tools();
+    let mut clock = Phases::new(provider);
     let deb = built_deb();
+    clock.done("cargo deb");
     let rootfs = container::rootfs();
+    clock.done("root file system");
     let deb_dir = deb.parent().expect("the .deb's directory");
     let mut vm = Vm::boot(provider, scenario, &rootfs, deb_dir);
+    clock.done("boot and cloud");
     vm.install(&deb);
     vm.start_emulator();
     vm.starts_as_packaged();
     vm.reload_rereads_the_config();
     vm.stop_leaves_the_configuration();
     vm.restart_writes_nothing();
+    clock.done("install, start, reload, stop, restart");
     vm.watchdog_is_fed();
+    clock.done("watchdog");
     vm.coexists_with_networkd();
+    clock.done("networkd");
     vm.remove_and_purge();
+    clock.done("remove and purge");
+}
+
+/// How long each phase took, on stderr (`--nocapture`), for the CI budget.
+struct Phases {
+    provider: ProviderKind,
+    since: Instant,
+}
+
+impl Phases {
+    fn new(provider: ProviderKind) -> Phases {
+        Phases {
+            provider,
+            since: Instant::now(),
+        }
+    }
+
+    fn done(&mut self, phase: &str) {
+        eprintln!("{}: {phase}: {:.1?}", self.provider, self.since.elapsed());
+        self.since = Instant::now();
+    }
 }
 
 /// The .deb, built once per run with `cargo deb` (which builds the release binary first).
@@ -367,6 +395,15 @@ impl Vm {
     /// Build step 3: active (running) after READY=1 with a STATUS= line, the secondary NIC
     /// configured, cnctl answering, the process as the unit confines it, no warnings.
     fn starts_as_packaged(&self) {
+        let packaged =
+            std::fs::read_to_string(Path::new(TOP).join("packaging/cloud-network.service"))
+                .expect("read packaging/cloud-network.service");
+        let installed = self.c().run(&["cat", &self.show("FragmentPath")]);
+        assert_eq!(
+            installed, packaged,
+            "the installed unit is not the packaged one"
+        );
+        assert_eq!(self.show("DropInPaths"), "", "a drop-in changes the unit");
         self.systemctl("start");
         assert_eq!(self.state(), "active (running)");
         let status = self.show("StatusText");

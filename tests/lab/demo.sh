@@ -5,6 +5,7 @@
 # runs the daemon with only Provider= set, shows what it configured and pings the second NIC
 # from the peer host. Everything is removed on exit, on failure and on Ctrl-C.
 # Usage: sudo tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]      (default azure)
+# With CARGO_BUILD_TARGET=x86_64-unknown-linux-musl it builds and runs the static binary.
 set -euo pipefail
 
 provider=${1:-azure}
@@ -21,12 +22,13 @@ if command -v cargo >/dev/null 2>&1; then
   cargo "${build[@]}"
 elif [ -n "${SUDO_USER:-}" ]; then
   # sudo's PATH rarely holds rustup's cargo: build as the user who ran sudo, with their login PATH.
-  runuser -u "$SUDO_USER" -- bash -lc 'cargo "$@"' cargo "${build[@]}"
+  runuser -u "$SUDO_USER" -- env ${CARGO_BUILD_TARGET:+CARGO_BUILD_TARGET="$CARGO_BUILD_TARGET"} bash -lc 'cargo "$@"' cargo "${build[@]}"
 else
   echo "$0: cargo not found in PATH" >&2; exit 1
 fi
-bin="$top/target/release/cloud-network"
-lab="$top/target/release/examples/lab"
+out="$top/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
+bin="$out/cloud-network"
+lab="$out/examples/lab"
 
 name="cn-demo-$$"
 vm="$name-v"

@@ -41,6 +41,8 @@ const PRIORITY_BASE: u32 = 3000;
 /// CAP_NET_ADMIN (12) as /proc/<pid>/status prints a capability set.
 const NET_ADMIN_ONLY: &str = "0000000000001000";
 const CONFIGURE_LIMIT: Duration = Duration::from_secs(15);
+/// How long networkd may take to configure eth0 (generous: a loaded CI machine).
+const NETWORKD_LIMIT: Duration = Duration::from_secs(30);
 /// How long networkd's deletions of our rules, routes or addresses may last.
 const RESTORE_LIMIT: Duration = Duration::from_secs(1);
 /// The watchdog interval the test sets to see it fed without waiting 2 × 30 s.
@@ -225,7 +227,7 @@ impl Vm {
     }
 
     fn wait_eth0_configured(&self) {
-        let deadline = Instant::now() + CONFIGURE_LIMIT;
+        let deadline = Instant::now() + NETWORKD_LIMIT;
         loop {
             let list = self.c().run(&["networkctl", "list", "--no-legend", "eth0"]);
             if list.split_whitespace().last() == Some("configured") {
@@ -233,7 +235,11 @@ impl Vm {
             }
             assert!(
                 Instant::now() < deadline,
-                "networkd did not configure eth0: {list}"
+                "networkd did not configure eth0: {list}\n{}\njournal:\n{}",
+                self.c()
+                    .run(&["networkctl", "status", "--no-pager", "eth0"]),
+                self.c()
+                    .run(&["journalctl", "--no-pager", "-q", "-u", "systemd-networkd"])
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -40,6 +40,7 @@ const TABLE_BASE: u32 = 10000;
 const PRIORITY_BASE: u32 = 3000;
 /// CAP_NET_ADMIN (12) as /proc/<pid>/status prints a capability set.
 const NET_ADMIN_ONLY: &str = "0000000000001000";
+const NO_CAPS: &str = "0000000000000000";
 const CONFIGURE_LIMIT: Duration = Duration::from_secs(15);
 /// How long networkd may take to configure eth0 (generous: a loaded CI machine).
 const NETWORKD_LIMIT: Duration = Duration::from_secs(30);
@@ -436,41 +437,51 @@ impl Vm {
         );
     }
 
-    /// Every thread of `pid` runs as the service user with only CAP_NET_ADMIN (effective,
-    /// permitted, inheritable, ambient and bounding), no_new_privs and a seccomp filter.
+    /// Every thread of `pid` runs as the service user with no capability but CAP_NET_ADMIN in
+    /// any set (the bounding set exactly that), no_new_privs and a seccomp filter; the
+    /// `reconcile` thread, the one writer to the kernel, has CAP_NET_ADMIN effective.
     fn confined(&self, pid: u32) {
         let uid = self.c().run(&["id", "-u", "cloud-network"]);
-        let uid = uid.trim();
+        let all_uid = [uid.trim(); 4].join(" ");
         let threads = self.c().run(&["ls", &format!("/proc/{pid}/task")]);
+        let mut writer_caps = None;
         for task in threads.split_whitespace() {
-            let status = self
-                .c()
-                .run(&["cat", &format!("/proc/{pid}/task/{task}/status")]);
+            let path = format!("/proc/{pid}/task/{task}/status");
+            let status = self.c().run(&["cat", &path]);
             let field = |name: &str| -> String {
                 status
                     .lines()
                     .find_map(|l| l.strip_prefix(&format!("{name}:")))
-                    .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/task/{task}/status"))
+                    .unwrap_or_else(|| panic!("no {name} in {path}"))
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let all_uid = [uid; 4].join(" ");
-            let expected = [
+            let thread = format!("thread {task} ({}) of {pid}", field("Name"));
+            for (name, value) in [
                 ("Uid", all_uid.as_str()),
-                // Ambient capabilities must also be inheritable.
-                ("CapInh", NET_ADMIN_ONLY),
-                ("CapPrm", NET_ADMIN_ONLY),
-                ("CapEff", NET_ADMIN_ONLY),
                 ("CapBnd", NET_ADMIN_ONLY),
-                ("CapAmb", NET_ADMIN_ONLY),
                 ("NoNewPrivs", "1"),
                 ("Seccomp", "2"),
-            ];
-            for (name, value) in expected {
-                assert_eq!(field(name), value, "{name} of thread {task} of {pid}");
+            ] {
+                assert_eq!(field(name), value, "{name} of {thread}");
+            }
+            for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+                let caps = field(set);
+                assert!(
+                    caps == NET_ADMIN_ONLY || caps == NO_CAPS,
+                    "{set} of {thread} is {caps}: more than CAP_NET_ADMIN"
+                );
+            }
+            if field("Name") == "reconcile" {
+                writer_caps = Some(field("CapEff"));
             }
         }
+        assert_eq!(
+            writer_caps.as_deref(),
+            Some(NET_ADMIN_ONLY),
+            "the reconcile thread's effective capabilities"
+        );
     }
 
     /// `systemctl reload` (SIGHUP) re-reads the config: eth0 listed in Supplementary= gets

@@ -274,9 +274,7 @@ fn staying_root_the_http_threads_run_as_nobody_with_no_capability() {
 
 #[test]
 fn sigterm_during_a_large_apply_exits_within_1_s() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = without_user();
     let addresses: Vec<String> = (0..5000)
         .map(|n| format!("10.4.{}.{}", 16 + n / 250, 1 + n % 250))

@@ -407,7 +407,11 @@ fn request_rows(effort: Effort) -> Vec<Row> {
         (ProviderKind::Gcp, 1, ""),
         (ProviderKind::Oracle, 1, ""),
         (ProviderKind::DigitalOcean, 1, ""),
-        (ProviderKind::Aws, 2 + 6 * 3, " (2 + 6 × NICs)"),
+        (
+            ProviderKind::Aws,
+            2 + 6 * 3 + 2,
+            " (2 + 6 × NICs + 1 per delegated-prefix leaf; 2 NICs with one)",
+        ),
         (ProviderKind::Alibaba, 2 + 5 * 3, " (2 + 5 × NICs)"),
     ] {
         let r = lab_figures::requests(provider, effort.refreshes, effort.gcp_idle);

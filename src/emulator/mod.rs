@@ -9,7 +9,7 @@ pub mod digitalocean;
 pub mod facts;
 pub mod gcp;
 pub mod oracle;
-mod server;
+mod serve;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -169,7 +169,7 @@ impl std::error::Error for EmulatorError {}
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    accept: Option<JoinHandle<()>>,
+    dispatch: Option<JoinHandle<()>>,
 }
 
 /// Starts serving on `cfg.listen` (port 0 picks a free port; see [`Emulator::addr`]).
@@ -191,8 +191,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         addr: cfg.listen,
         reason: e.to_string(),
     };
-    let listener = server::bind(cfg.listen).map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
+    let (server, addr) = serve::bind(cfg.listen).map_err(bind_error)?;
     let shared = Arc::new(Shared {
         provider: cfg.provider,
         require_token: cfg.require_token,
@@ -209,15 +208,15 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         handlers: Mutex::new(0),
         handlers_idle: Condvar::new(),
     });
-    let accept_shared = Arc::clone(&shared);
-    let accept = thread::Builder::new()
-        .name("emulator-accept".to_string())
-        .spawn(move || server::accept_loop(listener, &accept_shared))
+    let dispatch_shared = Arc::clone(&shared);
+    let dispatch = thread::Builder::new()
+        .name("emulator-dispatch".to_string())
+        .spawn(move || serve::dispatch_loop(server, &dispatch_shared))
         .map_err(EmulatorError::Spawn)?;
     Ok(Emulator {
         shared,
         addr,
-        accept: Some(accept),
+        dispatch: Some(dispatch),
     })
 }
 
@@ -282,13 +281,13 @@ impl Emulator {
     }
 
     fn stop(&mut self) {
-        let Some(accept) = self.accept.take() else {
+        let Some(dispatch) = self.dispatch.take() else {
             return;
         };
         lock(&self.shared.state).shutdown = true;
         self.shared.changed.notify_all();
-        if accept.join().is_err() {
-            log::warn!("emulator accept thread panicked");
+        if dispatch.join().is_err() {
+            log::warn!("emulator dispatch thread panicked");
         }
         self.shared.wait_handlers_done(SHUTDOWN_GRACE);
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod aws;
 pub mod azure;
+pub mod events;
 pub mod fixtures;
 pub mod gcp;
 pub mod lab;

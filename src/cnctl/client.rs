@@ -3,14 +3,13 @@
 //! API, and the errors it reports in one line each.
 
 use crate::http::client::{Client, Failure, Limits, Method, Response};
+use crate::http::API_BODY_LIMIT;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// Largest API body accepted; the biggest (a whole EC2 tree) is far below it.
-const BODY_LIMIT: u64 = 8 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 const GLOBAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,7 +87,7 @@ impl ApiClient {
             connect: CONNECT_TIMEOUT,
             recv: RECV_TIMEOUT,
             total: GLOBAL_TIMEOUT,
-            body: BODY_LIMIT,
+            body: API_BODY_LIMIT,
         });
         ApiClient { client, base }
     }
@@ -132,7 +131,7 @@ impl ApiClient {
             Failure::BodyTooLarge => {
                 return ApiError::BadBody {
                     path: path.to_string(),
-                    reason: format!("larger than {BODY_LIMIT} bytes"),
+                    reason: format!("larger than {API_BODY_LIMIT} bytes"),
                 }
             }
             Failure::Invalid(detail) => {

@@ -11,6 +11,7 @@ pub mod gcp;
 pub mod oracle;
 mod serve;
 
+use crate::http::header;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -389,7 +390,7 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
             body: b"Internal Server Error\n".to_vec(),
             ..reply
         }
-        .with_header("Content-Type", "text/plain"),
+        .with_header(header::CONTENT_TYPE, "text/plain"),
         Fault::Garbage => Reply {
             status: 200,
             body: GARBAGE.to_vec(),
@@ -405,8 +406,8 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
             body: b"Too Many Requests\n".to_vec(),
             ..reply
         }
-        .with_header("Content-Type", "text/plain")
-        .with_header("Retry-After", "1"),
+        .with_header(header::CONTENT_TYPE, "text/plain")
+        .with_header(header::RETRY_AFTER, "1"),
     }
 }
 
@@ -477,7 +478,7 @@ impl Shared {
         loop {
             let mut state = lock(&self.state);
             let reply = route(self.provider, &mut state, facts, self.require_token);
-            let etag = reply.header("ETag").unwrap_or_default().to_string();
+            let etag = reply.header(header::ETAG).unwrap_or_default().to_string();
             let awaited = awaited.get_or_insert_with(|| etag.clone());
             let now = Instant::now();
             if reply.status != 200 || etag != *awaited || now >= deadline || state.shutdown {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tiny_http::{Header, Request, Response, Server};
 
 use super::{lock, Reply, RequestFacts, RequestRecord, Shared};
+use crate::http::reason;
 
 /// How often the dispatch thread, while no request comes, looks for a shutdown.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
@@ -56,7 +57,7 @@ fn dispatch(shared: &Arc<Shared>, request: Request) {
             path,
             status: 503,
         });
-        respond(request, &Reply::new(503, "Service Unavailable\n"));
+        respond(request, &Reply::new(503, format!("{}\n", reason(503))));
         return;
     }
     let handler_shared = Arc::clone(shared);

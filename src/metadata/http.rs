@@ -9,6 +9,8 @@ pub use crate::http::client::Method;
 pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
 
 use crate::http::client::{Client, Failure as ClientFailure, Limits};
+use crate::http::header::{ETAG, LOCATION, METADATA_FLAVOR, RETRY_AFTER};
+use crate::http::METADATA_BODY_LIMIT;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +35,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(2),
             recv_timeout: Duration::from_secs(5),
             global_timeout: Duration::from_secs(10),
-            body_limit: 4 * 1024 * 1024,
+            body_limit: METADATA_BODY_LIMIT,
             retry: RetryPolicy::default(),
         }
     }
@@ -275,9 +277,9 @@ impl Http {
             .exchange(method, url, headers, timeout)
             .map_err(|e| self.with_url(url, e))?;
         let header = |name: &str| response.header(name).map(str::to_string);
-        let (etag, metadata_flavor) = (header("etag"), header("metadata-flavor"));
-        let location = header("location");
-        let retry_after = response.header("retry-after").and_then(parse_retry_after);
+        let (etag, metadata_flavor) = (header(ETAG), header(METADATA_FLAVOR));
+        let location = header(LOCATION);
+        let retry_after = response.header(RETRY_AFTER).and_then(parse_retry_after);
         let body = String::from_utf8(response.body).map_err(|_| HttpError::Invalid {
             url: url.to_string(),
             detail: "the body is not UTF-8".to_string(),

@@ -2,12 +2,18 @@
 //! of the environment, follows no redirect (a 3xx comes back as a response), returns every
 //! status as a response, runs under connect, receive and global timeouts, keeps no idle
 //! connection and reads a body under a cap that fails instead of truncating. The metadata
-//! fetcher and cnctl each build one; retries are the caller's business.
+//! fetcher and cnctl each build one; retries are the caller's business. An IP literal host
+//! (every metadata service but GCP's name, cnctl's default) is used as it is: ureq's own
+//! resolver starts a thread for every lookup made under a timeout.
 
 use std::fmt;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use ureq::http::HeaderMap;
+use ureq::config::Config;
+use ureq::http::{HeaderMap, Uri};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, RequestBuilder};
 
 /// The HTTP methods we send.
@@ -77,7 +83,7 @@ const USER_AGENT: &str = concat!("cloud-network/", env!("CARGO_PKG_VERSION"));
 
 impl Client {
     pub fn new(limits: Limits) -> Client {
-        let agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .proxy(None)
             .max_redirects(0)
             .http_status_as_error(false)
@@ -88,8 +94,8 @@ impl Client {
             .timeout_recv_response(Some(limits.recv))
             .timeout_recv_body(Some(limits.recv))
             .timeout_global(Some(limits.total))
-            .build()
-            .new_agent();
+            .build();
+        let agent = Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default());
         Client { agent, limits }
     }
 
@@ -121,6 +127,44 @@ impl Client {
             body,
         })
     }
+}
+
+/// Resolves an `http://` URL whose host is an IP literal without a lookup (and without a
+/// thread); any other host goes to ureq's resolver.
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match literal_addr(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of `http://IP[:port]/…` (`[v6]` in brackets); None for a host name.
+fn literal_addr(uri: &Uri) -> Option<SocketAddr> {
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let authority = uri.authority()?;
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    Some(SocketAddr::new(ip, authority.port_u16().unwrap_or(80)))
 }
 
 fn prepare<B>(
@@ -155,5 +199,31 @@ fn classify(err: ureq::Error) -> Failure {
             Failure::Transport(err.to_string())
         }
         other => Failure::Invalid(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(url: &str) -> Option<SocketAddr> {
+        literal_addr(&url.parse::<Uri>().expect("a URI"))
+    }
+
+    #[test]
+    fn ip_literals_resolve_without_a_lookup() {
+        assert_eq!(
+            literal("http://169.254.169.254/metadata/instance"),
+            Some("169.254.169.254:80".parse().unwrap())
+        );
+        assert_eq!(
+            literal("http://[fd00:ec2::254]:8080/latest/"),
+            Some("[fd00:ec2::254]:8080".parse().unwrap())
+        );
+        assert_eq!(
+            literal("http://metadata.google.internal/computeMetadata/v1/"),
+            None
+        );
+        assert_eq!(literal("https://10.0.0.1/"), None);
     }
 }

@@ -24,6 +24,7 @@ pub mod header {
     pub const LOCATION: &str = "Location";
     /// GCP's: `Google` on every request and every reply of its metadata server.
     pub const METADATA_FLAVOR: &str = "Metadata-Flavor";
+    pub const ORIGIN: &str = "Origin";
     pub const RETRY_AFTER: &str = "Retry-After";
     pub const TRANSFER_ENCODING: &str = "Transfer-Encoding";
     /// Metadata services refuse a request carrying it (a proxied request).

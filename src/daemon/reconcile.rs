@@ -6,8 +6,10 @@
 use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
 use crate::netlink::{Netlink, NetlinkError};
+use crate::plan::owned::Disowned;
 use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
+use crate::plan::sanity::Refusal;
 use crate::plan::{self, Desired, Owned, PlanSettings, PlannedChange, Skipped};
 use serde::Serialize;
 
@@ -15,8 +17,11 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub desired: Desired,
-    /// The ownership record pruned against the kernel (what we own that still exists).
+    /// The ownership record pruned against the kernel and vetted: what we own that still
+    /// exists and carries our marks.
     pub owned: Owned,
+    /// Record entries whose kernel objects lack our marks: dropped, never deleted.
+    pub disowned: Vec<Disowned>,
     pub changes: Vec<PlannedChange>,
     pub conflicts: Vec<Route>,
     /// What the second pass will do for the VLAN links this round creates, planned against
@@ -35,7 +40,7 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = plan::desired(instance, &kernel.links, settings);
-    let owned = owned.prune(kernel);
+    let (owned, disowned) = owned.prune(kernel).vet(kernel, settings);
     let diff = plan::diff(&desired, kernel, &owned);
     let preview_links = created_links(&diff.changes, kernel);
     let preview = if preview_links.is_empty() {
@@ -53,6 +58,7 @@ pub fn plan_round(
     Planned {
         desired,
         owned,
+        disowned,
         changes: diff.changes,
         conflicts: diff.conflicts,
         preview,
@@ -86,9 +92,28 @@ fn created_links(changes: &[PlannedChange], kernel: &KernelState) -> Vec<Link> {
 }
 
 /// The ownership record rebuilt from the kernel after the file was found corrupt: what this
-/// metadata wants and the kernel holds with our marks (`Owned::adopt`).
+/// metadata wants (with the RA default routes its tables follow) and the kernel holds with
+/// our marks (`Owned::adopt`).
 pub fn rebuild_owned(instance: &Instance, kernel: &KernelState, settings: &PlanSettings) -> Owned {
-    Owned::adopt(&plan::desired(instance, &kernel.links, settings), kernel)
+    let desired = plan::desired(instance, &kernel.links, settings);
+    Owned::adopt(&plan::ra::followed(&desired, kernel), kernel)
+}
+
+/// One line per record entry dropped for lacking our marks, naming the delete not sent.
+pub fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
+    let name_of = link_namer(kernel);
+    planned
+        .disowned
+        .iter()
+        .map(|d| {
+            format!(
+                "the ownership record names {}, which does not carry our marks; not deleted, \
+                 dropped from the record: {}",
+                d.reason,
+                ip_command(&d.delete, &name_of)
+            )
+        })
+        .collect()
 }
 
 /// A change the kernel refused.
@@ -286,4 +311,16 @@ pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
             | Skipped::NoParent { .. } => log::warn!("{skip}"),
         }
     }
+}
+
+/// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).
+pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+    let mut lines: Vec<(crate::net::Mac, String)> = Vec::new();
+    for refusal in refused {
+        match lines.iter_mut().find(|(mac, _)| *mac == refusal.mac) {
+            Some((_, line)) => line.push_str(&format!("; {refusal}")),
+            None => lines.push((refusal.mac, format!("NIC {}: {refusal}", refusal.mac))),
+        }
+    }
+    lines.into_iter().map(|(_, line)| line).collect()
 }

@@ -3,6 +3,7 @@
 //! should have (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain
 //! kernel objects out.
 
+use super::sanity::{self, Item, Refusal};
 use super::PlanSettings;
 use crate::kernel::{
     Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
@@ -32,12 +33,42 @@ pub struct NicPlan {
     pub index: u32,
     /// The NIC's own routing table, when it gets one.
     pub table: Option<u32>,
-    /// The MTU to set, when the metadata gives one that differs from the link's.
+    /// The MTU to set, when the one wanted (the metadata's, else `[Network] MTU`, else the
+    /// cloud's default) differs from the link's.
     pub mtu: Option<u32>,
     pub addresses: Vec<Address>,
     /// In the order they must be added (on-link gateway route before the default route).
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// What the sanity gate refused on this NIC (addresses as host prefixes, ranges as
+    /// given): never added, and objects of ours built from them are kept, not removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<IpNet>,
+}
+
+impl NicPlan {
+    /// Whether `net` (a rule's selector, a route's destination) is a refused item.
+    pub fn holds_net(&self, net: &IpNet) -> bool {
+        self.held.contains(net)
+    }
+
+    /// Whether `ip` is a refused address of this NIC.
+    pub fn holds_ip(&self, ip: IpAddr) -> bool {
+        self.held.contains(&host_net(ip))
+    }
+
+    /// Whether a route of ours was made for a refused item (its destination, or its source
+    /// address): it stays while the item is refused.
+    pub fn holds_route(&self, route: &Route) -> bool {
+        self.holds_net(&route.dst) || route.src.is_some_and(|src| self.holds_ip(src))
+    }
+}
+
+fn host_net(ip: IpAddr) -> IpNet {
+    match ip {
+        IpAddr::V4(v4) => IpNet::V4(Ipv4Net::host(v4)),
+        IpAddr::V6(v6) => IpNet::V6(Ipv6Net::host(v6)),
+    }
 }
 
 /// A VLAN link a NIC of the metadata lives on, on its parent NIC's link.
@@ -132,6 +163,8 @@ pub struct Desired {
     /// Rules that belong to no NIC: the ones keeping metadata traffic on the main table.
     pub global_rules: Vec<Rule>,
     pub skipped: Vec<Skipped>,
+    /// What the sanity gate refused, per NIC (matched to a link or not).
+    pub refused: Vec<Refusal>,
 }
 
 impl Desired {
@@ -150,12 +183,14 @@ impl Desired {
     }
 }
 
-/// Computes the desired state for every metadata NIC that matches a local link.
+/// Computes the desired state for every metadata NIC that matches a local link, from what the
+/// sanity gate lets through.
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
+    let gated = sanity::gate(&instance.nics);
     let mut nics = Vec::new();
     let mut vlans = Vec::new();
     let mut skipped = Vec::new();
-    for nic in &instance.nics {
+    for nic in &gated.nics {
         let link = match nic.vlan {
             None => match_link(nic.mac, links).map(Some),
             Some(vlan) => vlan_link(nic.mac, vlan, links).map(|(plan, link)| {
@@ -163,8 +198,12 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
                 link
             }),
         };
-        match link.and_then(|link| link.map(|l| nic_plan(nic, l, settings)).transpose()) {
-            Ok(Some(plan)) => nics.push(plan),
+        let plan = |l| nic_plan(nic, instance.provider, l, settings);
+        match link.and_then(|link| link.map(plan).transpose()) {
+            Ok(Some(mut plan)) => {
+                plan.held = held(nic.mac, &gated.refused);
+                nics.push(plan);
+            }
             Ok(None) => {}
             Err(skip) => skipped.push(skip),
         }
@@ -175,7 +214,21 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         vlans,
         global_rules,
         skipped,
+        refused: gated.refused,
     }
+}
+
+/// The refused addresses (as host prefixes) and ranges of the NIC `mac`.
+fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
+    refused
+        .iter()
+        .filter(|r| r.mac == mac)
+        .filter_map(|r| match r.item {
+            Item::Address { addr } => Some(host_net(addr.addr())),
+            Item::AliasRange { net } | Item::Forwarded { net } => Some(net),
+            Item::Mtu { .. } => None,
+        })
+        .collect()
 }
 
 /// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
@@ -243,7 +296,33 @@ fn is_matchable(link: &Link) -> bool {
     link.ethernet && !link.loopback && link.master.is_none() && plain_kind
 }
 
-fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, Skipped> {
+/// OCI's VNICs run at 9000 (its DHCP gives it to the primary only); elsewhere a link keeps
+/// its MTU unless the metadata gives one.
+pub const OCI_MTU: u32 = 9000;
+
+/// The MTU a cloud's NICs get when neither the metadata nor `[Network] MTU` gives one.
+pub fn default_mtu(provider: ProviderKind) -> Option<u32> {
+    match provider {
+        ProviderKind::Oracle => Some(OCI_MTU),
+        ProviderKind::Azure
+        | ProviderKind::Aws
+        | ProviderKind::Gcp
+        | ProviderKind::Alibaba
+        | ProviderKind::DigitalOcean => None,
+    }
+}
+
+/// The metadata's MTU, else the configured one, else the cloud's default.
+fn nic_mtu(nic: &Nic, provider: ProviderKind, settings: &PlanSettings) -> Option<u32> {
+    nic.mtu.or(settings.mtu).or_else(|| default_mtu(provider))
+}
+
+fn nic_plan(
+    nic: &Nic,
+    provider: ProviderKind,
+    link: &Link,
+    settings: &PlanSettings,
+) -> Result<NicPlan, Skipped> {
     let tabled = nic.index != 0 || settings.supplementary.contains(&link.name);
     let out_of_range = || Skipped::IndexOutOfRange {
         mac: nic.mac,
@@ -285,10 +364,11 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
         name: link.name.clone(),
         index: nic.index,
         table,
-        mtu: nic.mtu.filter(|mtu| *mtu != link.mtu),
+        mtu: nic_mtu(nic, provider, settings).filter(|mtu| *mtu != link.mtu),
         addresses: addresses(nic, link.index),
         routes,
         rules,
+        held: Vec::new(),
     })
 }
 
@@ -332,7 +412,7 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
 }
 
 /// The default route of `table` via `gateway` (its family's `0.0.0.0/0` or `::/0`).
-fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
+pub(super) fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
     let any = match gateway {
         IpAddr::V4(_) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
@@ -425,7 +505,8 @@ fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
         .collect()
 }
 
-/// `from X lookup T` and `to X lookup T` for every address and alias range of the NIC.
+/// `from X lookup T` and `to X lookup T` for every address, alias range and delegated prefix
+/// of the NIC.
 fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
     let hosts = nic
         .ipv4
@@ -434,6 +515,7 @@ fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
         .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
     hosts
         .chain(nic.ip_ranges.iter().copied())
+        .chain(nic.delegated_prefixes.iter().copied())
         .flat_map(|net| host_rules(net, table, priority))
         .collect()
 }

@@ -6,7 +6,9 @@
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, Family, KernelState, Link, Route, RouteType, TABLE_MAIN};
+use crate::kernel::{
+    Address, Change, Family, KernelState, Link, Route, RouteType, Rule, TABLE_MAIN,
+};
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -93,7 +95,10 @@ fn unwanted_vlan<'a>(
 }
 
 /// Computes the changes. `owned` must already be pruned against `kernel` (`Owned::prune`).
+/// Routes a NIC's table takes from the kernel (its link's RA-learned IPv6 default route, see
+/// [`super::ra`]) are compared here, beside the metadata's.
 pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
+    let desired = &*super::ra::followed(desired, kernel);
     let kernel = &KernelIndex::new(kernel);
     let mut stages = Stages::default();
     let mut conflicts = Vec::new();
@@ -180,12 +185,18 @@ fn remove_unwanted(
         }
         return;
     };
-    for rule in owned.rules.iter().filter(|r| !plan.rules.contains(r)) {
+    // What the sanity gate refused is not "no longer wanted": ours made for it stays.
+    let held_rule = |r: &Rule| {
+        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    };
+    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
+    for rule in unwanted_rules.filter(|r| !held_rule(r)) {
         stages
             .del_rules
             .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
     }
-    for route in owned.routes.iter().filter(|r| !plan.routes.contains(r)) {
+    let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
+    for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
             .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
@@ -194,7 +205,7 @@ fn remove_unwanted(
     let unwanted: Vec<&Address> = owned
         .addresses
         .iter()
-        .filter(|a| !wanted.contains(a))
+        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
         .filter_map(|owned_addr| {
             kernel
                 .state

@@ -4,7 +4,11 @@
 # MACs, a peer host; the cloud drops packets a NIC sends from an address that is not its own),
 # runs the daemon with only Provider= set, shows what it configured and pings the second NIC
 # from the peer host. Everything is removed on exit, on failure and on Ctrl-C.
-# Usage: sudo tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]      (default azure)
+# cnctl works by name: the demo makes target/release/cnctl -> cloud-network and puts that
+# directory first in PATH. See tests/lab/README.md.
+# Usage, as root (or with sudo): tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]
+# (default azure). With CARGO_BUILD_TARGET=x86_64-unknown-linux-musl it builds and runs the
+# static binary (target/x86_64-unknown-linux-musl/release).
 set -euo pipefail
 
 provider=${1:-azure}
@@ -21,12 +25,15 @@ if command -v cargo >/dev/null 2>&1; then
   cargo "${build[@]}"
 elif [ -n "${SUDO_USER:-}" ]; then
   # sudo's PATH rarely holds rustup's cargo: build as the user who ran sudo, with their login PATH.
-  runuser -u "$SUDO_USER" -- bash -lc 'cargo "$@"' cargo "${build[@]}"
+  runuser -u "$SUDO_USER" -- env ${CARGO_BUILD_TARGET:+CARGO_BUILD_TARGET="$CARGO_BUILD_TARGET"} bash -lc 'cargo "$@"' cargo "${build[@]}"
 else
   echo "$0: cargo not found in PATH" >&2; exit 1
 fi
-bin="$top/target/release/cloud-network"
-lab="$top/target/release/examples/lab"
+out="$top/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
+bin="$out/cloud-network"
+lab="$out/examples/lab"
+ln -sfn cloud-network "$out/cnctl"
+export PATH="$out:$PATH"
 
 name="cn-demo-$$"
 vm="$name-v"
@@ -55,14 +62,14 @@ daemon_pid=$!
 secondary=""
 for _ in $(seq 100); do
   secondary=$(ip -n "$vm" -4 -o address show dev eth1 | awk '{ split($4, a, "/"); print a[1]; exit }')
-  [ -n "$secondary" ] && ip netns exec "$vm" "$bin" cnctl status network >/dev/null 2>&1 && break
+  [ -n "$secondary" ] && ip netns exec "$vm" cnctl status network >/dev/null 2>&1 && break
   sleep 0.1
 done
 [ -n "$secondary" ] || { echo "the daemon did not configure eth1; its log:" >&2; cat "$work/daemon.log" >&2; exit 1; }
 
 show() { printf '\n$ %s\n' "$*"; ip netns exec "$vm" "$@"; }
-show "$bin" cnctl status network
-show "$bin" cnctl status links
+show cnctl status network
+show cnctl status links
 show ip rule show
 show ip route show table 10001
 printf '\n$ ping %s    # from the peer host, answered over eth1\n' "$secondary"

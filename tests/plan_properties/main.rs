@@ -292,8 +292,14 @@ fn check_exact(
         .iter()
         .filter(|a| !foreign.addresses.contains(a))
     {
-        if !wanted_ips.contains(&(a.ifindex, a.addr.addr())) {
-            return Err(format!("address {a:?} is neither foreign nor wanted"));
+        let held = want
+            .nics
+            .iter()
+            .any(|n| n.ifindex == a.ifindex && n.holds_ip(a.addr.addr()));
+        if !held && !wanted_ips.contains(&(a.ifindex, a.addr.addr())) {
+            return Err(format!(
+                "address {a:?} is neither foreign, wanted nor held by the sanity gate"
+            ));
         }
     }
     let wanted_routes: Vec<&Route> = want.nics.iter().flat_map(|n| &n.routes).collect();
@@ -316,7 +322,8 @@ fn check_exact(
             continue;
         }
         let ours_local = r.protocol == RTPROT_KERNEL && r.table == TABLE_LOCAL;
-        if !ours_local && !wanted_routes.contains(&r) {
+        let held = want.nics.iter().any(|n| n.holds_route(r));
+        if !ours_local && !held && !wanted_routes.contains(&r) {
             return Err(format!("route {r:?} is neither foreign nor wanted"));
         }
     }
@@ -332,8 +339,13 @@ fn check_exact(
         }
     }
     for r in kernel.rules.iter().filter(|r| !foreign.rules.contains(r)) {
-        if !wanted_rules.contains(&r) {
-            return Err(format!("rule {r:?} is neither foreign nor wanted"));
+        let held = want.nics.iter().any(|n| {
+            n.table == Some(r.table) && [r.src, r.dst].iter().flatten().any(|net| n.holds_net(net))
+        });
+        if !held && !wanted_rules.contains(&r) {
+            return Err(format!(
+                "rule {r:?} is neither foreign, wanted nor held by the sanity gate"
+            ));
         }
     }
     for plan in &want.nics {

@@ -271,3 +271,34 @@ fn staying_root_the_http_threads_run_as_nobody_with_no_capability() {
     );
     assert_threads(&daemon, 0, 65534);
 }
+
+#[test]
+fn sigterm_during_a_large_apply_exits_within_1_s() {
+    require_root();
+    let _user = without_user();
+    let addresses: Vec<String> = (0..5000)
+        .map(|n| format!("10.4.{}.{}", 16 + n / 250, 1 + n % 250))
+        .collect();
+    let list: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let scenario = support::azure::azure_with(&[(1, &list)]);
+    let scene = Scene::new("rs-term", AZURE, Some(&scenario));
+    let mut daemon = start(&scene);
+    let applying = wait_for(CONVERGE, || {
+        let out = scene
+            .ns
+            .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"]);
+        (out.lines().count() > 1500).then_some(())
+    });
+    assert!(applying.is_some(), "no apply seen:\n{}", daemon.log_text());
+    let start = Instant::now();
+    let status = daemon.terminate(Duration::from_secs(10));
+    let took = start.elapsed();
+    let configured = scene
+        .ns
+        .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+        .lines()
+        .count();
+    eprintln!("SIGTERM during an apply ({configured} addresses on eth1 at exit): exit in {took:?}");
+    assert_eq!(status.code(), Some(0), "{}", daemon.log_text());
+    assert!(took <= Duration::from_secs(1), "exit took {took:?}");
+}

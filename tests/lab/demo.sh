@@ -36,6 +36,8 @@ export PATH="$top/target/release:$PATH"
 name="cn-demo-$$"
 vm="$name-v"
 work=$(mktemp -d)
+# The daemon may switch to the cloud-network user before it opens its state directory below.
+chmod 755 "$work"
 daemon_pid=""
 cleanup() {
   if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi

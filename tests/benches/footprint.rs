@@ -43,7 +43,8 @@ const FIGURES: [&str; 9] = [
 const NOOP_ROUNDS_FLAG: &str = "--noop-rounds";
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// How long each figure runs: `--quick` for development, the default for the README.
+/// How long each figure runs: `--quick` for development, the default for the figures in
+/// tests/benches/README.md.
 #[derive(Clone, Copy)]
 struct Effort {
     apply_rounds: usize,

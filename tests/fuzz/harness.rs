@@ -320,7 +320,7 @@ fn duration_parse(data: &[u8]) {
     }
 }
 
-/// The statuses the API documents (README, "Responses and errors").
+/// The statuses the API documents (cloud-network(8), "Responses and errors").
 const DOCUMENTED: [u16; 13] = [
     200, 202, 400, 403, 404, 405, 408, 413, 431, 500, 501, 503, 505,
 ];

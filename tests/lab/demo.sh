@@ -38,8 +38,7 @@ export PATH="$out:$PATH"
 name="cn-demo-$$"
 vm="$name-v"
 work=$(mktemp -d)
-# The daemon opens its StateDir after it switched to the cloud-network user, when that user
-# exists: that user must be able to reach it.
+# The daemon may switch to the cloud-network user before it opens its state directory below.
 chmod 755 "$work"
 daemon_pid=""
 cleanup() {

@@ -287,10 +287,16 @@ fn check_exact(
     if let Some(missing) = wanted_ips.difference(&have_ips).next() {
         return Err(format!("wanted address {missing:?} missing"));
     }
+    // An address the sanity gate refuses is held: ours stays where it is while refused.
+    let held = |a: &Address| {
+        want.nics
+            .iter()
+            .any(|n| n.ifindex == a.ifindex && n.holds_ip(a.addr.addr()))
+    };
     for a in kernel
         .addresses
         .iter()
-        .filter(|a| !foreign.addresses.contains(a))
+        .filter(|a| !foreign.addresses.contains(a) && !held(a))
     {
         if !wanted_ips.contains(&(a.ifindex, a.addr.addr())) {
             return Err(format!("address {a:?} is neither foreign nor wanted"));
@@ -316,7 +322,8 @@ fn check_exact(
             continue;
         }
         let ours_local = r.protocol == RTPROT_KERNEL && r.table == TABLE_LOCAL;
-        if !ours_local && !wanted_routes.contains(&r) {
+        let held = want.nics.iter().any(|n| n.holds_route(r));
+        if !ours_local && !held && !wanted_routes.contains(&r) {
             return Err(format!("route {r:?} is neither foreign nor wanted"));
         }
     }
@@ -331,8 +338,14 @@ fn check_exact(
             return Err(format!("wanted rule {r:?} missing"));
         }
     }
+    // What the sanity gate refuses is held: ours stays while it is refused.
+    let held_rule = |r: &Rule| {
+        want.nics
+            .iter()
+            .any(|n| r.src.or(r.dst).is_some_and(|net| n.holds_net(&net)))
+    };
     for r in kernel.rules.iter().filter(|r| !foreign.rules.contains(r)) {
-        if !wanted_rules.contains(&r) {
+        if !held_rule(r) && !wanted_rules.contains(&r) {
             return Err(format!("rule {r:?} is neither foreign nor wanted"));
         }
     }

@@ -17,7 +17,7 @@ pub mod status;
 use crate::config::{self, Config};
 use crate::metadata::FetchError;
 use crate::netlink::Netlink;
-use crate::plan::Owned;
+use crate::plan::{Owned, UnknownNic};
 use crate::state;
 use argh::FromArgs;
 use reconcile::{apply_round, dry_run_lines, plan_round, rebuild_owned, Outcome};
@@ -57,6 +57,9 @@ enum RunError {
     Netlink(crate::netlink::NetlinkError),
     Failures(Outcome),
     State(state::StateError),
+    /// The other NICs were configured (the summary, printed on stdout), these were unknown
+    /// this round.
+    Unknown(Vec<String>, Vec<UnknownNic>),
 }
 
 impl std::fmt::Display for RunError {
@@ -73,6 +76,10 @@ impl std::fmt::Display for RunError {
                 f.write_str(&lines.join("\n"))
             }
             RunError::State(e) => write!(f, "configured, but the state was not saved: {e}"),
+            RunError::Unknown(_, unknown) => {
+                let lines: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+                f.write_str(&lines.join("\n"))
+            }
         }
     }
 }
@@ -99,6 +106,9 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let RunError::Unknown(summary, _) = &e {
+                summary.iter().for_each(|line| println!("{line}"));
+            }
             eprintln!("cloud-network: {e}");
             ExitCode::FAILURE
         }
@@ -114,9 +124,10 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
         .unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
-    for line in reconcile::refusal_lines(&planned.desired.refused) {
+    for line in reconcile::nic_problem_lines(&planned.desired) {
         log::warn!("{line}");
     }
+    let unknown = planned.desired.unknown.clone();
     if dry_run {
         return Ok(dry_run_lines(&planned, &kernel));
     }
@@ -130,6 +141,9 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     state::save_owned(&startup.config.state_dir, &owned).map_err(RunError::State)?;
     if !outcome.failures.is_empty() {
         return Err(RunError::Failures(outcome));
+    }
+    if !unknown.is_empty() {
+        return Err(RunError::Unknown(outcome.summary, unknown));
     }
     if outcome.summary.is_empty() {
         return Ok(vec!["No changes".to_string()]);

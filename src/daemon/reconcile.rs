@@ -308,6 +308,12 @@ fn nic_list(macs: &[crate::net::Mac]) -> String {
     }
 }
 
+/// The NICs unknown this round, then what the sanity gate refused: one line per NIC each.
+pub fn nic_problem_lines(desired: &Desired) -> Vec<String> {
+    let unknown = desired.unknown.iter().map(ToString::to_string);
+    unknown.chain(refusal_lines(&desired.refused)).collect()
+}
+
 /// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).
 pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
     let mut lines: Vec<(crate::net::Mac, String)> = Vec::new();

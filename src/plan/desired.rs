@@ -164,11 +164,36 @@ pub struct Desired {
     pub skipped: Vec<Skipped>,
     /// What the sanity gate refused, per NIC (matched to a link or not).
     pub refused: Vec<Refusal>,
+    /// NICs whose metadata entry was unreadable this round: nothing on them is added or
+    /// removed.
+    pub unknown: Vec<UnknownNic>,
+}
+
+/// A NIC of the metadata whose entry could not be read this round, and why (the field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownNic {
+    pub mac: Mac,
+    pub error: String,
+}
+
+impl std::fmt::Display for UnknownNic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NIC {} is unknown this round, nothing on it is added or removed: {}",
+            self.mac, self.error
+        )
+    }
 }
 
 impl Desired {
     pub fn nic(&self, mac: Mac) -> Option<&NicPlan> {
         self.nics.iter().find(|n| n.mac == mac)
+    }
+
+    /// Whether the NIC with this MAC is unknown this round (its entry was unreadable).
+    pub fn is_unknown(&self, mac: Mac) -> bool {
+        self.unknown.iter().any(|u| u.mac == mac)
     }
 
     /// Whether the metadata still lists the NIC with this MAC as a VLAN NIC (configured,
@@ -185,7 +210,17 @@ impl Desired {
 /// Computes the desired state for every metadata NIC that matches a local link, from what the
 /// sanity gate lets through.
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
-    let gated = sanity::gate(&instance.nics);
+    let (unreadable, readable): (Vec<&Nic>, Vec<&Nic>) =
+        instance.nics.iter().partition(|n| n.unreadable.is_some());
+    let unknown = unreadable
+        .iter()
+        .map(|n| UnknownNic {
+            mac: n.mac,
+            error: n.unreadable.clone().unwrap_or_default(),
+        })
+        .collect();
+    let readable: Vec<Nic> = readable.into_iter().cloned().collect();
+    let gated = sanity::gate(&readable);
     let mut nics = Vec::new();
     let mut vlans = Vec::new();
     let mut skipped = Vec::new();
@@ -213,6 +248,7 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         global_rules,
         skipped,
         refused: gated.refused,
+        unknown,
     }
 }
 

@@ -10,7 +10,7 @@ pub mod owned;
 pub mod render;
 pub mod sanity;
 
-pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};
+pub use desired::{desired, routed_table, Desired, NicPlan, Skipped, UnknownNic};
 pub use diff::{diff, Diff, NicRef, PlannedChange};
 pub use owned::Owned;
 

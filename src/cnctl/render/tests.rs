@@ -41,6 +41,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         routes: Vec::new(),
         rules: Vec::new(),
         refused: Vec::new(),
+        unknown: None,
     }
 }
 

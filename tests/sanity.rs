@@ -1,8 +1,9 @@
 //! Root-only tests of the sanity gate and the reply caps against a real kernel, each VM in its
 //! own namespace with the metadata emulator inside (issue 13's table): GCP alias `0.0.0.0/0`,
 //! GCP forwarded IP 169.254.169.254 with MTU 68, Azure's special addresses (with the API's
-//! and `cnctl`'s report and one log line per change), and a 4 MB reply with 30,000 NICs
-//! refused whole within a memory bound, the daemon's RSS read from /proc.
+//! and `cnctl`'s report and one log line per change), a 4 MB reply with 30,000 NICs refused
+//! whole within a memory bound (the daemon's RSS read from /proc); and (issue 15) one NIC
+//! with a malformed field left exactly as it is while the others are configured.
 
 mod support;
 
@@ -14,8 +15,8 @@ use support::azure::{azure_expected, AZURE, AZURE_SCENARIO};
 use support::gcp::{gcp_expected, GCP, GCP_SCENARIO};
 use support::netns::require_root;
 use support::running::{wait_for, write_config, Daemon};
-use support::scene::{stdout_ok, Scene};
-use support::view::{from_netlink, read_both, without};
+use support::scene::{stdout_ok, Scene, Vm};
+use support::view::{from_netlink, plus, read_both, without};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cloud-network");
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -307,4 +308,70 @@ fn a_4mb_reply_with_30000_nics_is_refused_whole_within_32_mib() {
         "RSS {after} KiB after, baseline {baseline} KiB"
     );
     assert_eq!(read_both(&scene.ns), expected);
+}
+
+const AZURE_3: Vm = Vm {
+    macs: &[
+        "00:0d:3a:4f:6b:10",
+        "00:0d:3a:4f:6b:11",
+        "00:0d:3a:4f:6b:12",
+    ],
+    ..AZURE
+};
+const AZURE_3_SCENARIO: &str = include_str!("../benches/scenarios/azure-3nic.json");
+
+#[test]
+fn one_nic_with_a_malformed_field_is_left_as_it_is_and_the_others_configured() {
+    if !require_root() {
+        return;
+    }
+    let scene = Scene::new("sn-unknown", AZURE_3, Some(AZURE_3_SCENARIO));
+    oneshot(&scene);
+    let before = read_both(&scene.ns);
+    assert!(before
+        .addresses
+        .contains(&"eth1 10.4.0.7/24 noprefixroute forever".to_string()));
+    let mut doc: Value = serde_json::from_str(AZURE_3_SCENARIO).expect("scenario");
+    let eth1 = &mut doc["network"]["interface"][1]["ipv4"];
+    eth1["subnet"][0]["prefix"] = json!("33");
+    eth1["ipAddress"].as_array_mut().expect("addresses").pop();
+    doc["network"]["interface"][2]["ipv4"]["ipAddress"]
+        .as_array_mut()
+        .expect("addresses")
+        .push(json!({"privateIpAddress": "10.4.0.22", "publicIpAddress": ""}));
+    scene
+        .emulator
+        .set_scenario_text(&doc.to_string())
+        .expect("scenario");
+    let config = scene.config(&scene.dir.path().join("state"));
+    let out = scene.daemon(&config, "--oneshot");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let unknown = "NIC 00:0d:3a:4f:6b:11 is unknown this round, nothing on it is added or removed: \
+                   field 'network.interface[1].ipv4.subnet[0].prefix': invalid prefix length '33' (expected 0 to 32)";
+    assert!(
+        stderr.contains(&format!("cloud-network: {unknown}")),
+        "stderr: {stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "eth2: +1 address, +2 rules\n"
+    );
+    let mut expected = before.clone();
+    expected.addresses = plus(
+        &expected.addresses,
+        &["eth2 10.4.0.22/24 noprefixroute forever"],
+    );
+    expected.rules = plus(
+        &expected.rules,
+        &[
+            "3002 from 10.4.0.22 lookup 10002",
+            "3002 from all to 10.4.0.22 lookup 10002",
+        ],
+    );
+    assert_eq!(
+        read_both(&scene.ns),
+        expected,
+        "eth1 kept all it had, 10.4.0.7 too"
+    );
 }

@@ -18,7 +18,7 @@ pub fn link_statuses(desired: &Desired, kernel: &KernelState) -> Vec<LinkStatus>
             name: link.name.clone(),
             ifindex: link.index,
             mac: unknown.mac,
-            device_index: 0,
+            device_index: unknown.index,
             table: None,
             addresses: Vec::new(),
             routes: Vec::new(),

@@ -173,6 +173,8 @@ pub struct Desired {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnknownNic {
     pub mac: Mac,
+    /// Device index from the metadata (0 = primary).
+    pub index: u32,
     pub error: String,
 }
 
@@ -216,6 +218,7 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         .iter()
         .map(|n| UnknownNic {
             mac: n.mac,
+            index: n.index,
             error: n.unreadable.clone().unwrap_or_default(),
         })
         .collect();

@@ -15,3 +15,4 @@ pub mod plan;
 pub mod snapshot;
 pub mod state;
 pub mod trigger;
+pub mod usage;

@@ -38,9 +38,7 @@ fn oneshot(scene: &Scene) -> (Vec<String>, String) {
 
 #[test]
 fn gcp_alias_range_for_every_destination_is_refused_and_the_rest_configured() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scenario = gcp_with(|nics| nics[1]["ipAliases"] = json!(["0.0.0.0/0"]));
     let scene = Scene::new("sn-gcp-all", GCP, Some(&scenario));
     let (_, stderr) = oneshot(&scene);
@@ -69,9 +67,7 @@ fn gcp_alias_range_for_every_destination_is_refused_and_the_rest_configured() {
 
 #[test]
 fn gcp_forwarded_metadata_address_and_mtu_68_are_refused() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scenario = gcp_with(|nics| {
         nics[0]["forwardedIps"] = json!(["169.254.169.254", "34.120.88.10"]);
         nics[1]["mtu"] = json!(68);
@@ -131,9 +127,7 @@ const AZURE_REFUSED: [&str; 8] = [
 
 #[test]
 fn azure_special_addresses_are_refused_shown_in_status_and_logged_once() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("sn-azure", AZURE, Some(&azure_special()));
     let state = scene.dir.path().join("state");
     let config = write_config(
@@ -237,9 +231,7 @@ const RSS_BACK_SLACK_KIB: u64 = 8 * 1024;
 
 #[test]
 fn a_4mb_reply_with_30000_nics_is_refused_whole_within_32_mib() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("sn-30k", AZURE, None);
     let state = scene.dir.path().join("state");
     let config: PathBuf = write_config(
@@ -318,13 +310,11 @@ const AZURE_3: Vm = Vm {
     ],
     ..AZURE
 };
-const AZURE_3_SCENARIO: &str = include_str!("../benches/scenarios/azure-3nic.json");
+const AZURE_3_SCENARIO: &str = include_str!("benches/scenarios/azure-3nic.json");
 
 #[test]
 fn one_nic_with_a_malformed_field_is_left_as_it_is_and_the_others_configured() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("sn-unknown", AZURE_3, Some(AZURE_3_SCENARIO));
     oneshot(&scene);
     let before = read_both(&scene.ns);

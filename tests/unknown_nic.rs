@@ -14,12 +14,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::fixtures::unreadable;
 
-const AZURE: &str = include_str!("../benches/scenarios/azure-3nic.json");
-const GCP: &str = include_str!("../benches/scenarios/gcp-3nic.json");
-const ORACLE: &str = include_str!("../benches/scenarios/oracle-3nic.json");
-const DIGITALOCEAN: &str = include_str!("../benches/scenarios/digitalocean-3nic.json");
-const AWS: &str = include_str!("../benches/scenarios/aws-3nic.json");
-const ALIBABA: &str = include_str!("../benches/scenarios/alibaba-3nic.json");
+const AZURE: &str = include_str!("benches/scenarios/azure-3nic.json");
+const GCP: &str = include_str!("benches/scenarios/gcp-3nic.json");
+const ORACLE: &str = include_str!("benches/scenarios/oracle-3nic.json");
+const DIGITALOCEAN: &str = include_str!("benches/scenarios/digitalocean-3nic.json");
+const AWS: &str = include_str!("benches/scenarios/aws-3nic.json");
+const ALIBABA: &str = include_str!("benches/scenarios/alibaba-3nic.json");
 
 fn edited(text: &str, edit: impl FnOnce(&mut Value)) -> String {
     let mut doc: Value = serde_json::from_str(text).expect("scenario");

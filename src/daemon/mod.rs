@@ -3,9 +3,11 @@
 //! summary) and the long-running daemon.
 
 pub mod backoff;
+pub mod confine;
 pub mod fetcher;
 pub mod files;
 pub mod notify;
+pub mod pace;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;
@@ -25,29 +27,19 @@ use setup::Startup;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(subcommand, name = "daemon")]
 /// Run the daemon (the default when no subcommand is given).
 pub struct DaemonArgs {
-    /// config file (default /etc/cloud-network/cloud-network.toml)
-    #[argh(option, default = "PathBuf::from(config::DEFAULT_PATH)")]
-    pub config: PathBuf,
+    /// config file (default /etc/cloud-network/cloud-network.toml, which may be missing)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
     /// fetch, plan and apply once, print a summary and exit
     #[argh(switch)]
     pub oneshot: bool,
     /// fetch and plan, print the changes as ip commands, apply nothing
     #[argh(switch)]
     pub dry_run: bool,
-}
-
-impl Default for DaemonArgs {
-    fn default() -> Self {
-        DaemonArgs {
-            config: PathBuf::from(config::DEFAULT_PATH),
-            oneshot: false,
-            dry_run: false,
-        }
-    }
 }
 
 /// Why a one-off run failed; each ends the process with status 1.
@@ -85,10 +77,17 @@ impl std::fmt::Display for RunError {
 }
 
 pub fn run(args: DaemonArgs) -> ExitCode {
+    let config_path = match config::chosen_path(args.config.as_deref()) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("cloud-network: {e}");
+            return ExitCode::from(config::EXIT_CONFIG);
+        }
+    };
     if !(args.dry_run || args.oneshot) {
-        return run::run(&args.config);
+        return run::run(&config_path);
     }
-    match setup::start(&args.config) {
+    match setup::start(&config_path) {
         Ok(startup) => finish(run_once(startup, args.dry_run)),
         Err(e) => {
             eprintln!("cloud-network: {e}");
@@ -109,7 +108,9 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
             if let RunError::Unknown(summary, _) = &e {
                 summary.iter().for_each(|line| println!("{line}"));
             }
-            eprintln!("cloud-network: {e}");
+            for line in e.to_string().lines() {
+                eprintln!("cloud-network: {line}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -357,11 +357,12 @@ fn a_tampered_record_naming_the_main_route_dhcp_address_and_main_rule_deletes_no
 /// The Azure scenario with eth1 on 10.4.0.0/16 holding `count` addresses from 10.4.0.5 up.
 fn azure_eth1_many(count: usize) -> String {
     let mut doc: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
-    let addresses: Vec<Value> = (0..count)
-        .map(|i| {
-            let n = i + 5;
-            json!({"privateIpAddress": format!("10.4.{}.{}", n / 250, n % 250 + 1), "publicIpAddress": ""})
-        })
+    // eth0 keeps 10.4.0.8 and 10.4.0.9: an address on two NICs is refused on both.
+    let addresses: Vec<Value> = (5..)
+        .map(|n: usize| format!("10.4.{}.{}", n / 250, n % 250 + 1))
+        .filter(|a| a != "10.4.0.8" && a != "10.4.0.9")
+        .take(count)
+        .map(|a| json!({"privateIpAddress": a, "publicIpAddress": ""}))
         .collect();
     let eth1 = &mut doc["network"]["interface"][1]["ipv4"];
     eth1["ipAddress"] = Value::Array(addresses);
@@ -447,7 +448,7 @@ fn killed_mid_apply_the_next_start_removes_exactly_what_the_metadata_no_longer_w
         *line = line
             .replace("eth1 10.4.0.5/24", "eth1 10.4.0.6/16")
             .replace("eth1 10.4.0.6/24", "eth1 10.4.0.7/16")
-            .replace("eth1 10.4.0.7/24", "eth1 10.4.0.8/16")
+            .replace("eth1 10.4.0.7/24", "eth1 10.4.0.10/16")
             .replace(
                 "10.4.0.0/24 dev eth1 proto 201 scope link src 10.4.0.5",
                 "10.4.0.0/16 dev eth1 proto 201 scope link src 10.4.0.6",
@@ -460,7 +461,7 @@ fn killed_mid_apply_the_next_start_removes_exactly_what_the_metadata_no_longer_w
     expected.addresses.sort();
     for line in expected.rules.iter_mut() {
         for (from, to) in [
-            ("10.4.0.7", "10.4.0.8"),
+            ("10.4.0.7", "10.4.0.10"),
             ("10.4.0.6", "10.4.0.7"),
             ("10.4.0.5", "10.4.0.6"),
         ] {

@@ -56,10 +56,11 @@ impl NicPlan {
         self.held.contains(&host_net(ip))
     }
 
-    /// Whether a route of ours was made for a refused item (its destination, or its source
-    /// address): it stays while the item is refused.
+    /// Whether a route of ours was made for a refused item (a local route for a refused
+    /// range): it stays while the item is refused. A table route whose source was a refused
+    /// address is replaced by the one with the NIC's next address, as any source change.
     pub fn holds_route(&self, route: &Route) -> bool {
-        self.holds_net(&route.dst) || route.src.is_some_and(|src| self.holds_ip(src))
+        self.holds_net(&route.dst)
     }
 }
 
@@ -557,10 +558,19 @@ pub fn metadata_v4(provider: ProviderKind) -> Ipv4Addr {
 /// While any NIC has rules, traffic to the metadata service (and Azure's WireServer) is pinned
 /// to the main table just before our rules, so no `from` rule can divert it off the primary NIC.
 fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSettings) -> Vec<Rule> {
+    // A tabled NIC's refused items may keep rules of ours (see `NicPlan::holds_net`): the pin
+    // stays with them.
     let has_family = |family| {
-        nics.iter()
+        let ruled = nics
+            .iter()
             .flat_map(|n| &n.rules)
-            .any(|r| r.family == family)
+            .any(|r| r.family == family);
+        let held = nics
+            .iter()
+            .filter(|n| n.table.is_some())
+            .flat_map(|n| &n.held)
+            .any(|h| Family::of_net(h) == family);
+        ruled || held
     };
     let mut targets = Vec::new();
     if has_family(Family::V4) {

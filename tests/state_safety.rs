@@ -357,12 +357,13 @@ fn a_tampered_record_naming_the_main_route_dhcp_address_and_main_rule_deletes_no
 /// The Azure scenario with eth1 on 10.4.0.0/16 holding `count` addresses from 10.4.0.5 up.
 fn azure_eth1_many(count: usize) -> String {
     let mut doc: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
-    // eth0 keeps 10.4.0.8 and 10.4.0.9: an address on two NICs is refused on both.
-    let addresses: Vec<Value> = (5..)
-        .map(|n: usize| format!("10.4.{}.{}", n / 250, n % 250 + 1))
-        .filter(|a| a != "10.4.0.8" && a != "10.4.0.9")
-        .take(count)
-        .map(|a| json!({"privateIpAddress": a, "publicIpAddress": ""}))
+    // From 10.4.0.6 up, skipping 10.4.0.8 and 10.4.0.9: eth0 lists those, and an address listed
+    // on two NICs is refused on both.
+    let addresses: Vec<Value> = (0..count)
+        .map(|i| {
+            let n = i + 5 + 2 * usize::from(i >= 2);
+            json!({"privateIpAddress": format!("10.4.{}.{}", n / 250, n % 250 + 1), "publicIpAddress": ""})
+        })
         .collect();
     let eth1 = &mut doc["network"]["interface"][1]["ipv4"];
     eth1["ipAddress"] = Value::Array(addresses);

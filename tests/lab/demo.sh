@@ -38,6 +38,9 @@ export PATH="$out:$PATH"
 name="cn-demo-$$"
 vm="$name-v"
 work=$(mktemp -d)
+# The daemon opens its StateDir after it switched to the cloud-network user, when that user
+# exists: that user must be able to reach it.
+chmod 755 "$work"
 daemon_pid=""
 cleanup() {
   if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi

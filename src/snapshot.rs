@@ -54,6 +54,10 @@ pub struct LinkStatus {
     /// What the sanity gate refused on this NIC, one line per item (never configured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,
+    /// Set when the NIC's metadata entry was unreadable this round (the field and the error):
+    /// nothing on the link was added or removed, and the lists above are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 /// Everything `/api/v1/status` reports.

@@ -220,6 +220,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         routes: vec![],
         rules: vec![],
         refused: Vec::new(),
+        unknown: None,
     }
 }
 

@@ -226,9 +226,7 @@ fn alibaba_fixtures_and_scenario_match_golden_commands() {
                 (name.as_str(), e.to_string()),
                 (
                     "cloudinit-two-nics-ipv6-network-only",
-                    "field 'meta-data/network/interfaces/macs/00:16:3e:14:59:58/ipv6s': \
-                     invalid IP address '2408:xxxxxx'"
-                        .to_string()
+                    "required field 'meta-data/mac' is missing".to_string()
                 )
             ),
         }

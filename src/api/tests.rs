@@ -27,6 +27,7 @@ fn link() -> LinkStatus {
             table: 10001,
         }],
         refused: Vec::new(),
+        unknown: None,
     }
 }
 

@@ -19,7 +19,7 @@ pub mod status;
 use crate::config;
 use crate::metadata::FetchError;
 use crate::netlink::Netlink;
-use crate::plan::Owned;
+use crate::plan::{Owned, UnknownNic};
 use crate::state::{self, StateDir};
 use argh::FromArgs;
 use reconcile::{apply_round, disowned_lines, dry_run_lines, plan_round, rebuild_owned, Outcome};
@@ -49,6 +49,9 @@ enum RunError {
     Netlink(crate::netlink::NetlinkError),
     Failures(Outcome),
     State(state::StateError),
+    /// The other NICs were configured (the summary, printed on stdout), these were unknown
+    /// this round.
+    Unknown(Vec<String>, Vec<UnknownNic>),
 }
 
 impl std::fmt::Display for RunError {
@@ -65,6 +68,10 @@ impl std::fmt::Display for RunError {
                 f.write_str(&lines.join("\n"))
             }
             RunError::State(e) => write!(f, "configured, but the state was not saved: {e}"),
+            RunError::Unknown(_, unknown) => {
+                let lines: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+                f.write_str(&lines.join("\n"))
+            }
         }
     }
 }
@@ -111,6 +118,9 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let RunError::Unknown(summary, _) = &e {
+                summary.iter().for_each(|line| println!("{line}"));
+            }
             for line in e.to_string().lines() {
                 eprintln!("cloud-network: {line}");
             }
@@ -132,9 +142,10 @@ fn run_once(
     let owned = load_owned(state).unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
-    for line in reconcile::refusal_lines(&planned.desired.refused) {
+    for line in reconcile::nic_problem_lines(&planned.desired) {
         log::warn!("{line}");
     }
+    let unknown = planned.desired.unknown.clone();
     for line in disowned_lines(&planned, &kernel) {
         log::warn!("{line}");
     }
@@ -154,6 +165,9 @@ fn run_once(
     state::save_owned(state, &owned).map_err(RunError::State)?;
     if !outcome.failures.is_empty() {
         return Err(RunError::Failures(outcome));
+    }
+    if !unknown.is_empty() {
+        return Err(RunError::Unknown(outcome.summary, unknown));
     }
     if outcome.summary.is_empty() {
         return Ok(vec!["No changes".to_string()]);

@@ -301,16 +301,41 @@ pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
         .collect()
 }
 
-/// A NIC without its link yet is normal (hot-plug in progress); the others need an operator.
+/// A NIC without its link yet is normal (hot-plug in progress): all of them are one line. The
+/// others need an operator, one line each.
 pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
+    let mut no_link = Vec::new();
     for skip in skipped {
         match skip {
-            Skipped::NoLink { .. } => log::info!("{skip}"),
+            Skipped::NoLink { mac } => no_link.push(*mac),
             Skipped::Ambiguous { .. }
             | Skipped::IndexOutOfRange { .. }
             | Skipped::NoParent { .. } => log::warn!("{skip}"),
         }
     }
+    match no_link.as_slice() {
+        [] => {}
+        [mac] => log::info!("{}", Skipped::NoLink { mac: *mac }),
+        macs => log::info!("{}: no link with these MACs (yet)", nic_list(macs)),
+    }
+}
+
+/// `NICs a, b, c and 7 more`: at most five MACs named.
+fn nic_list(macs: &[crate::net::Mac]) -> String {
+    const NAMED: usize = 5;
+    let named: Vec<String> = macs.iter().take(NAMED).map(ToString::to_string).collect();
+    let more = macs.len().saturating_sub(NAMED);
+    if more == 0 {
+        format!("NICs {}", named.join(", "))
+    } else {
+        format!("NICs {} and {more} more", named.join(", "))
+    }
+}
+
+/// The NICs unknown this round, then what the sanity gate refused: one line per NIC each.
+pub fn nic_problem_lines(desired: &Desired) -> Vec<String> {
+    let unknown = desired.unknown.iter().map(ToString::to_string);
+    unknown.chain(refusal_lines(&desired.refused)).collect()
 }
 
 /// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).

@@ -22,8 +22,7 @@ use crate::metadata::{views, FetchError, Instance};
 use crate::net::{Mac, ProviderKind};
 use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
 use crate::netlink::Netlink;
-use crate::plan::sanity::Refusal;
-use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
+use crate::plan::{desired::match_link, Desired, Owned, PlanSettings, Skipped};
 use crate::snapshot::{
     Ec2Documents, ErrorRecord, LinkStatus, RefreshRecord, SharedSnapshot, Snapshot,
 };
@@ -102,8 +101,8 @@ pub struct Reconciler {
     /// The problems logged since the last round without failures (by `message_key`).
     logged_errors: HashSet<String>,
     logged_skips: HashSet<String>,
-    /// The sanity gate's refusals of the last round, one line per NIC: each is logged when
-    /// it first appears, not every round.
+    /// The last round's unknown NICs and sanity gate refusals, one line per NIC: each is
+    /// logged when it first appears, not every round.
     refusals: HashSet<String>,
 }
 
@@ -389,7 +388,7 @@ impl Reconciler {
         }
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
-        self.log_new_refusals(&planned.desired.refused);
+        self.log_new_nic_problems(&planned.desired);
         for line in disowned_lines(&planned, &kernel) {
             self.log_once(line);
         }
@@ -499,9 +498,10 @@ impl Reconciler {
         super::reconcile::log_skipped(new);
     }
 
-    /// Logs the refusals that were not there last round; forgets those that went away.
-    fn log_new_refusals(&mut self, refused: &[Refusal]) {
-        let lines: HashSet<String> = super::reconcile::refusal_lines(refused)
+    /// Logs the unknown NICs and refusals that were not there last round; forgets those that
+    /// went away.
+    fn log_new_nic_problems(&mut self, desired: &Desired) {
+        let lines: HashSet<String> = super::reconcile::nic_problem_lines(desired)
             .into_iter()
             .collect();
         for line in lines.difference(&self.refusals) {

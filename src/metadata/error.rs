@@ -23,6 +23,12 @@ pub enum ParseError {
     DuplicateMac { mac: String },
     /// Two interfaces claim the same device index (EC2 while a hot-plugged NIC propagates).
     DuplicateIndex { index: u32 },
+    /// The reply holds more of something than any instance has (`metadata::limits`).
+    TooMany {
+        what: &'static str,
+        count: usize,
+        cap: usize,
+    },
     /// A prefix delegated to a NIC lies outside every subnet of that NIC: routing it would
     /// divert traffic that is not the NIC's.
     OutsideSubnet { field: String, prefix: String },
@@ -50,6 +56,10 @@ impl fmt::Display for ParseError {
                     "two network interfaces have the same device index {index}"
                 )
             }
+            ParseError::TooMany { what, count, cap } => write!(
+                f,
+                "the reply lists {count} {what}, more than {cap}: refused as nonsensical"
+            ),
             ParseError::OutsideSubnet { field, prefix } => {
                 write!(
                     f,

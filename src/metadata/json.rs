@@ -7,8 +7,10 @@ use crate::metadata::{Mac, Nic, ValueError};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
-/// Parses a reply body; a truncated body, an HTML page or garbage is `ParseError::NotJson`.
+/// Parses a reply body; a truncated body, an HTML page or garbage is `ParseError::NotJson`,
+/// one past the JSON caps `ParseError::TooMany` (checked before any value is built).
 pub fn parse_json(body: &str) -> Result<Value, ParseError> {
+    super::limits::check_json_size(body)?;
     serde_json::from_str(body).map_err(|e| ParseError::NotJson {
         detail: e.to_string(),
     })
@@ -134,11 +136,12 @@ pub fn mac(value: &str, field: String) -> Result<Mac, ParseError> {
     value.parse().map_err(|e| bad_value(field, e))
 }
 
-/// Rejects a NIC list where two NICs share a MAC, and an empty list.
+/// Rejects a NIC list where two NICs share a MAC, an empty list, and one past the caps.
 pub fn check_nics(nics: &[Nic]) -> Result<(), ParseError> {
     if nics.is_empty() {
         return Err(ParseError::NoInterfaces);
     }
+    super::limits::check_nic_caps(nics)?;
     let mut seen = HashSet::new();
     for nic in nics {
         if !seen.insert(nic.mac) {

@@ -10,6 +10,7 @@ pub mod gcp;
 pub mod http;
 pub mod imds;
 mod json;
+pub mod limits;
 pub mod model;
 pub mod oracle;
 #[cfg(test)]

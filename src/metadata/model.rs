@@ -1,6 +1,7 @@
 //! The common metadata model every provider parses into (`Instance`, `Nic`), built from the
 //! checked value types of `crate::net`.
 
+use super::error::ParseError;
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -39,6 +40,11 @@ pub struct Nic {
     /// IPv4 addresses in a subnet of their own behind a gateway of their own, beside the NIC's
     /// subnet (DigitalOcean's anchor IP): each gets a routing table of its own.
     pub routed_ipv4: Vec<RoutedIpv4>,
+    /// Why this NIC's entry could not be read (a malformed field, named by its path): it is
+    /// "unknown this round", so nothing on it is added or removed. Its other fields are
+    /// empty. The rest of the reply is used as usual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// An 802.1Q VLAN a NIC lives on: the parent NIC's MAC and the VLAN id (1 to 4094).
@@ -74,6 +80,21 @@ impl Nic {
             public_ipv4s: Vec::new(),
             vlan: None,
             routed_ipv4: Vec::new(),
+            unreadable: None,
+        }
+    }
+
+    /// `nic` filled in by `fill`, or, when `fill` fails on a malformed field, `nic` as it is
+    /// (MAC and index only) marked unreadable with the error: one bad NIC never blocks the
+    /// others.
+    pub fn filled(nic: Nic, fill: impl FnOnce(&mut Nic) -> Result<(), ParseError>) -> Nic {
+        let mut filled = nic.clone();
+        match fill(&mut filled) {
+            Ok(()) => filled,
+            Err(error) => Nic {
+                unreadable: Some(error.to_string()),
+                ..nic
+            },
         }
     }
 
@@ -99,5 +120,15 @@ pub struct Instance {
 impl Instance {
     pub fn nic_by_mac(&self, mac: Mac) -> Option<&Nic> {
         self.nics.iter().find(|n| n.mac == mac)
+    }
+}
+
+/// For parser tests: the error refusing the whole reply, or else that of its first unreadable
+/// NIC (None when every NIC was read).
+#[cfg(test)]
+pub(crate) fn first_error(result: Result<Vec<Nic>, ParseError>) -> Option<String> {
+    match result {
+        Err(error) => Some(error.to_string()),
+        Ok(nics) => nics.into_iter().find_map(|n| n.unreadable),
     }
 }

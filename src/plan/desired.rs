@@ -57,10 +57,11 @@ impl NicPlan {
         self.held.contains(&host_net(ip))
     }
 
-    /// Whether a route of ours was made for a refused item (its destination, or its source
-    /// address): it stays while the item is refused.
+    /// Whether a route of ours was made for a refused item (a local route for a refused
+    /// range): it stays while the item is refused. A table route whose source was a refused
+    /// address is replaced by the one with the NIC's next address, as any source change.
     pub fn holds_route(&self, route: &Route) -> bool {
-        self.holds_net(&route.dst) || route.src.is_some_and(|src| self.holds_ip(src))
+        self.holds_net(&route.dst)
     }
 }
 
@@ -165,11 +166,38 @@ pub struct Desired {
     pub skipped: Vec<Skipped>,
     /// What the sanity gate refused, per NIC (matched to a link or not).
     pub refused: Vec<Refusal>,
+    /// NICs whose metadata entry was unreadable this round: nothing on them is added or
+    /// removed.
+    pub unknown: Vec<UnknownNic>,
+}
+
+/// A NIC of the metadata whose entry could not be read this round, and why (the field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownNic {
+    pub mac: Mac,
+    /// Device index from the metadata (0 = primary).
+    pub index: u32,
+    pub error: String,
+}
+
+impl std::fmt::Display for UnknownNic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NIC {} is unknown this round, nothing on it is added or removed: {}",
+            self.mac, self.error
+        )
+    }
 }
 
 impl Desired {
     pub fn nic(&self, mac: Mac) -> Option<&NicPlan> {
         self.nics.iter().find(|n| n.mac == mac)
+    }
+
+    /// Whether the NIC with this MAC is unknown this round (its entry was unreadable).
+    pub fn is_unknown(&self, mac: Mac) -> bool {
+        self.unknown.iter().any(|u| u.mac == mac)
     }
 
     /// Whether the metadata still lists the NIC with this MAC as a VLAN NIC (configured,
@@ -186,7 +214,18 @@ impl Desired {
 /// Computes the desired state for every metadata NIC that matches a local link, from what the
 /// sanity gate lets through.
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
-    let gated = sanity::gate(&instance.nics);
+    let (unreadable, readable): (Vec<&Nic>, Vec<&Nic>) =
+        instance.nics.iter().partition(|n| n.unreadable.is_some());
+    let unknown = unreadable
+        .iter()
+        .map(|n| UnknownNic {
+            mac: n.mac,
+            index: n.index,
+            error: n.unreadable.clone().unwrap_or_default(),
+        })
+        .collect();
+    let readable: Vec<Nic> = readable.into_iter().cloned().collect();
+    let gated = sanity::gate(&readable);
     let mut nics = Vec::new();
     let mut vlans = Vec::new();
     let mut skipped = Vec::new();
@@ -215,6 +254,7 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         global_rules,
         skipped,
         refused: gated.refused,
+        unknown,
     }
 }
 
@@ -548,10 +588,19 @@ pub fn metadata_v4(provider: ProviderKind) -> Ipv4Addr {
 /// While any NIC has rules, traffic to the metadata service (and Azure's WireServer) is pinned
 /// to the main table just before our rules, so no `from` rule can divert it off the primary NIC.
 fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSettings) -> Vec<Rule> {
+    // A tabled NIC's refused items may keep rules of ours (see `NicPlan::holds_net`): the pin
+    // stays with them.
     let has_family = |family| {
-        nics.iter()
+        let ruled = nics
+            .iter()
             .flat_map(|n| &n.rules)
-            .any(|r| r.family == family)
+            .any(|r| r.family == family);
+        let held = nics
+            .iter()
+            .filter(|n| n.table.is_some())
+            .flat_map(|n| &n.held)
+            .any(|h| Family::of_net(h) == family);
+        ruled || held
     };
     let mut targets = Vec::new();
     if has_family(Family::V4) {

@@ -154,6 +154,9 @@ fn remove_unwanted(
     kernel: &KernelIndex,
     stages: &mut Stages,
 ) {
+    if desired.is_unknown(mac) {
+        return;
+    }
     let nic_ref = NicRef {
         mac,
         ifindex: owned.ifindex,
@@ -228,14 +231,15 @@ fn remove_unwanted(
     }
 }
 
-/// True while rules of a NIC that left the metadata are kept (its link is still there): the
-/// rules pinning metadata traffic to the main table must stay with them.
+/// True while rules of a NIC that left the metadata are kept (its link is still there), or of
+/// a NIC unknown this round: the rules pinning metadata traffic to the main table must stay
+/// with them.
 fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) -> bool {
     owned.nics.iter().any(|(mac, nic)| {
-        !nic.rules.is_empty()
-            && desired.nic(*mac).is_none()
+        let detached = desired.nic(*mac).is_none()
             && kernel.has_link_with_mac(*mac)
-            && unwanted_vlan(*mac, nic, desired, kernel).is_none()
+            && unwanted_vlan(*mac, nic, desired, kernel).is_none();
+        !nic.rules.is_empty() && (detached || desired.is_unknown(*mac))
     })
 }
 

@@ -11,7 +11,7 @@ pub mod ra;
 pub mod render;
 pub mod sanity;
 
-pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};
+pub use desired::{desired, routed_table, Desired, NicPlan, Skipped, UnknownNic};
 pub use diff::{diff, Diff, NicRef, PlannedChange};
 pub use owned::Owned;
 

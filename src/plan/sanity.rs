@@ -190,7 +190,7 @@ struct Facts {
     gateways: Vec<(Mac, IpAddr)>,
     addresses: Vec<(Mac, IpAddr)>,
     subnets: Vec<(Mac, IpNet)>,
-    /// Each address and the first NIC that lists it, when a second one lists it too.
+    /// Each address listed on more than one NIC, with those NICs.
     on_two: HashMap<IpAddr, Vec<Mac>>,
 }
 

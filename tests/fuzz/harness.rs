@@ -438,6 +438,7 @@ fn snapshot(provider: ProviderKind) -> Snapshot {
             table: 10001,
         }],
         refused: Vec::new(),
+        unknown: None,
     });
     if provider == ProviderKind::Aws {
         snap.ec2 = Some(Ec2Documents {
@@ -545,7 +546,7 @@ fn plan_without_panic(instance: &Instance) {
         .filter(|v| want.nic(v.mac).is_none())
         .count();
     assert_eq!(
-        want.nics.len() + want.skipped.len() + to_create,
+        want.nics.len() + want.skipped.len() + want.unknown.len() + to_create,
         instance.nics.len()
     );
     let kernel = KernelState {

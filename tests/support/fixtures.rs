@@ -44,3 +44,25 @@ pub fn assert_model(
     assert_eq!(got.location, location);
     assert_eq!(got.nics, nics);
 }
+
+/// The error refusing the whole reply, or else that of its first unreadable NIC; empty when
+/// every NIC was read.
+pub fn first_error(parsed: Result<Instance, cloud_network::metadata::ParseError>) -> String {
+    match parsed {
+        Err(error) => error.to_string(),
+        Ok(instance) => unreadable(&instance)
+            .into_iter()
+            .next()
+            .map(|(_, error)| error)
+            .unwrap_or_default(),
+    }
+}
+
+/// Each NIC unknown this round, as (MAC, error).
+pub fn unreadable(instance: &Instance) -> Vec<(String, String)> {
+    instance
+        .nics
+        .iter()
+        .filter_map(|n| Some((n.mac.to_string(), n.unreadable.clone()?)))
+        .collect()
+}

@@ -208,6 +208,9 @@ fn link_rows(link: &LinkStatus) -> Rows {
     if !link.refused.is_empty() {
         rows.lines("Refused", link.refused.clone());
     }
+    if let Some(unknown) = &link.unknown {
+        rows.add("Unknown", format!("this round, nothing changed: {unknown}"));
+    }
     rows
 }
 

@@ -41,6 +41,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         routes: Vec::new(),
         rules: Vec::new(),
         refused: Vec::new(),
+        unknown: None,
     }
 }
 
@@ -336,6 +337,32 @@ fn links_show_rules_and_routes_one_per_line() {
         )
     );
     assert_eq!(links(&[]), "No link configured.\n");
+}
+
+#[test]
+fn links_show_refused_items_and_an_unknown_nic() {
+    let mut refusing = link("eth1", 3, "00:0d:3a:5d:2d:66", 1);
+    refusing.refused = vec![
+        "address 127.0.0.5/32 refused: a loopback address".into(),
+        "MTU 68 refused: outside 1280–9216".into(),
+    ];
+    let mut unknown = link("eth2", 4, "00:0d:3a:5d:2d:67", 2);
+    unknown.unknown = Some("field 'network.interface[2].ipv4.subnet[0].prefix': invalid".into());
+    let text = links(&[refusing, unknown]);
+    assert!(
+        text.contains(concat!(
+            "     Refused: address 127.0.0.5/32 refused: a loopback address \n",
+            "              MTU 68 refused: outside 1280–9216 \n",
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "     Unknown: this round, nothing changed: \
+             field 'network.interface[2].ipv4.subnet[0].prefix': invalid \n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -99,9 +99,15 @@ fn assign_indexes(nics: &mut [Nic], primary: Mac, known: &BTreeMap<Mac, u32>) {
 }
 
 fn parse_nic(tree: &BTreeMap<String, String>, mac: Mac, dir: &str) -> Result<Nic, ParseError> {
+    Ok(Nic::filled(Nic::new(mac, u32::MAX), |nic| {
+        fill_nic(nic, tree, dir)
+    }))
+}
+
+/// The NIC's addresses, subnets and gateways from its leaves under `dir`.
+fn fill_nic(nic: &mut Nic, tree: &BTreeMap<String, String>, dir: &str) -> Result<(), ParseError> {
     let field = |name: &str| format!("{dir}{name}");
     let get = |name: &str| leaf(tree, &field(name));
-    let mut nic = Nic::new(mac, u32::MAX);
     let primary = get(PRIMARY_IP)
         .map(|addr| parse_ipv4(addr).map_err(value_error(&field(PRIMARY_IP))))
         .transpose()?;
@@ -147,11 +153,12 @@ fn parse_nic(tree: &BTreeMap<String, String>, mac: Mac, dir: &str) -> Result<Nic
     nic.gateway6 = get(IPV6_GATEWAY)
         .map(|addr| parse_ipv6(addr).map_err(value_error(&field(IPV6_GATEWAY))))
         .transpose()?;
-    Ok(nic)
+    Ok(())
 }
 
 /// `private-ipv4s`: a JSON array of address strings (`["10.0.0.1","10.0.0.2"]`).
 fn parse_ipv4_array(field: &str, body: &str) -> Result<Vec<Ipv4Addr>, ParseError> {
+    crate::metadata::limits::check_json_size(body)?;
     let items: Vec<String> = serde_json::from_str(body).map_err(|_| ParseError::WrongType {
         field: field.to_string(),
         expected: "a JSON array of IPv4 address strings",

@@ -68,7 +68,19 @@ fn parse_nic(tree: &BTreeMap<String, String>, mac: Mac, dir: &str) -> Result<Nic
             field: device_field,
             expected: "a device index below 2^32",
         })?;
-    let mut nic = Nic::new(mac, index);
+    Ok(Nic::filled(Nic::new(mac, index), |nic| {
+        fill_addresses(nic, tree, dir)
+    }))
+}
+
+/// The NIC's subnets and addresses from its leaves under `dir`.
+fn fill_addresses(
+    nic: &mut Nic,
+    tree: &BTreeMap<String, String>,
+    dir: &str,
+) -> Result<(), ParseError> {
+    let field = |name: &str| format!("{dir}{name}");
+    let get = |name: &str| leaf(tree, &field(name));
     nic.subnet4 = get("subnet-ipv4-cidr-block")
         .map(|block| parse_net4(&field("subnet-ipv4-cidr-block"), block))
         .transpose()?;
@@ -93,7 +105,7 @@ fn parse_nic(tree: &BTreeMap<String, String>, mac: Mac, dir: &str) -> Result<Nic
     nic.public_ipv4s = lines(get("public-ipv4s"))
         .filter_map(|addr| addr.parse::<Ipv4Addr>().ok())
         .collect();
-    Ok(nic)
+    Ok(())
 }
 
 fn parse_number(field: &str, value: &str) -> Result<u32, ParseError> {

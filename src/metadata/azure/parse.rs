@@ -55,14 +55,15 @@ fn parse_interface(value: &Value, index: usize) -> Result<Nic, ParseError> {
         req_str(obj, "macAddress", &path)?,
         join(&path, "macAddress"),
     )?;
-    let mut nic = Nic::new(mac, index as u32);
-    if let Some(ipv4) = opt_object(obj, "ipv4", &path)? {
-        fill_ipv4(&mut nic, ipv4, &join(&path, "ipv4"))?;
-    }
-    if let Some(ipv6) = opt_object(obj, "ipv6", &path)? {
-        fill_ipv6(&mut nic, ipv6, &join(&path, "ipv6"))?;
-    }
-    Ok(nic)
+    Ok(Nic::filled(Nic::new(mac, index as u32), |nic| {
+        if let Some(ipv4) = opt_object(obj, "ipv4", &path)? {
+            fill_ipv4(nic, ipv4, &join(&path, "ipv4"))?;
+        }
+        if let Some(ipv6) = opt_object(obj, "ipv6", &path)? {
+            fill_ipv6(nic, ipv6, &join(&path, "ipv6"))?;
+        }
+        Ok(())
+    }))
 }
 
 /// One `{address, prefix}` subnet entry, as the network (host bits cleared).

@@ -88,25 +88,27 @@ fn droplet_id(root: &Map<String, Value>) -> Result<String, ParseError> {
 
 fn parse_interface(value: &Value, index: u32, path: &str) -> Result<Nic, ParseError> {
     let obj = object(value, path)?;
-    let mut nic = Nic::new(mac(req_str(obj, "mac", path)?, join(path, "mac"))?, index);
-    if let Some(ipv4) = opt_object(obj, "ipv4", path)? {
-        let (addr, gateway) = ipv4_block(ipv4, &join(path, "ipv4"))?;
-        nic.ipv4.push(addr);
-        nic.subnet4 = Some(addr.network());
-        nic.gateway4 = gateway;
-    }
-    if let Some(ipv6) = opt_object(obj, "ipv6", path)? {
-        fill_ipv6(&mut nic, ipv6, &join(path, "ipv6"))?;
-    }
-    if let Some(anchor) = opt_object(obj, "anchor_ipv4", path)? {
-        let anchor_path = join(path, "anchor_ipv4");
-        let (addr, gateway) = ipv4_block(anchor, &anchor_path)?;
-        let gateway = gateway.ok_or_else(|| ParseError::Missing {
-            field: join(&anchor_path, "gateway"),
-        })?;
-        nic.routed_ipv4.push(RoutedIpv4 { addr, gateway });
-    }
-    Ok(nic)
+    let nic = Nic::new(mac(req_str(obj, "mac", path)?, join(path, "mac"))?, index);
+    Ok(Nic::filled(nic, |nic| {
+        if let Some(ipv4) = opt_object(obj, "ipv4", path)? {
+            let (addr, gateway) = ipv4_block(ipv4, &join(path, "ipv4"))?;
+            nic.ipv4.push(addr);
+            nic.subnet4 = Some(addr.network());
+            nic.gateway4 = gateway;
+        }
+        if let Some(ipv6) = opt_object(obj, "ipv6", path)? {
+            fill_ipv6(nic, ipv6, &join(path, "ipv6"))?;
+        }
+        if let Some(anchor) = opt_object(obj, "anchor_ipv4", path)? {
+            let anchor_path = join(path, "anchor_ipv4");
+            let (addr, gateway) = ipv4_block(anchor, &anchor_path)?;
+            let gateway = gateway.ok_or_else(|| ParseError::Missing {
+                field: join(&anchor_path, "gateway"),
+            })?;
+            nic.routed_ipv4.push(RoutedIpv4 { addr, gateway });
+        }
+        Ok(())
+    }))
 }
 
 fn ipv4_field(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Ipv4Addr, ParseError> {

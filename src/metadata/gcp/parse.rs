@@ -110,18 +110,18 @@ pub fn region_of_zone(zone: &str) -> String {
 fn parse_nic(value: &Value, index: usize, path: &str) -> Result<Nic, ParseError> {
     let obj = object(value, path)?;
     let mac = mac(req_str(obj, "mac", path)?, join(path, "mac"))?;
-    let mut nic = Nic::new(mac, index as u32);
-    fill_ipv4(&mut nic, obj, path)?;
-    nic.mtu = mtu(obj, path)?;
-    nic.ip_ranges = ranges(obj, &["ipAliases"], path)?;
-    nic.forwarded = ranges(
-        obj,
-        &["forwardedIps", "targetInstanceIps", "forwardedIpv6s"],
-        path,
-    )?;
-    nic.public_ipv4s = external_ips(obj, path)?;
-    fill_ipv6(&mut nic, obj, path)?;
-    Ok(nic)
+    Ok(Nic::filled(Nic::new(mac, index as u32), |nic| {
+        fill_ipv4(nic, obj, path)?;
+        nic.mtu = mtu(obj, path)?;
+        nic.ip_ranges = ranges(obj, &["ipAliases"], path)?;
+        nic.forwarded = ranges(
+            obj,
+            &["forwardedIps", "targetInstanceIps", "forwardedIpv6s"],
+            path,
+        )?;
+        nic.public_ipv4s = external_ips(obj, path)?;
+        fill_ipv6(nic, obj, path)
+    }))
 }
 
 fn ipv4_field(

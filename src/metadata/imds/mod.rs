@@ -6,7 +6,7 @@
 pub mod tree;
 
 use crate::metadata::http::{Http, HttpError};
-use crate::metadata::{FetchError, Mac, ParseError, ProviderKind};
+use crate::metadata::{limits, FetchError, Mac, ParseError, ProviderKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tree::{parse_listing, MACS_DIR};
@@ -184,8 +184,11 @@ impl Session {
         let listing = self
             .get(MACS_DIR)?
             .ok_or_else(|| parse_error(provider, ParseError::NoInterfaces))?;
+        let entries = parse_listing(&listing);
+        limits::check_count("network interfaces", entries.len(), limits::NICS_MAX)
+            .map_err(|e| parse_error(provider, e))?;
         let mut names = Vec::new();
-        for entry in parse_listing(&listing) {
+        for entry in entries {
             let name = entry.trim_end_matches('/').to_string();
             name.parse::<Mac>().map_err(|source| {
                 parse_error(

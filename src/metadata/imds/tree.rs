@@ -53,6 +53,7 @@ pub fn parse_nics(
     if nics.is_empty() {
         return Err(ParseError::NoInterfaces);
     }
+    crate::metadata::limits::check_nic_caps(&nics)?;
     Ok(nics)
 }
 
@@ -164,7 +165,8 @@ fn child_object<'a>(node: &'a mut Map<String, Value>, name: &str) -> &'a mut Map
 
 fn leaf_value(body: &str) -> Value {
     let trimmed = body.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+    let small = crate::metadata::limits::check_json_size(body).is_ok();
+    if small && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
         if let Ok(value) = serde_json::from_str(body) {
             return value;
         }

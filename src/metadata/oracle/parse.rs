@@ -124,12 +124,12 @@ fn opt_number(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<
 fn parse_vnic(obj: &Map<String, Value>, index: usize) -> Result<Nic, ParseError> {
     let path = format!("vnics[{index}]");
     let mac = mac(req_str(obj, "macAddr", &path)?, join(&path, "macAddr"))?;
-    let mut nic = Nic::new(mac, index as u32);
-    fill_ipv4(&mut nic, obj, &path)?;
-    fill_ipv6(&mut nic, obj, &path)?;
     opt_number(obj, "vlanTag", &path)?;
     opt_number(obj, "nicIndex", &path)?;
-    Ok(nic)
+    Ok(Nic::filled(Nic::new(mac, index as u32), |nic| {
+        fill_ipv4(nic, obj, &path)?;
+        fill_ipv6(nic, obj, &path)
+    }))
 }
 
 fn fill_ipv4(nic: &mut Nic, obj: &Map<String, Value>, path: &str) -> Result<(), ParseError> {

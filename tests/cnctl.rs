@@ -260,7 +260,7 @@ fn azure_api() -> Api {
             status(Some(ProviderKind::Azure), links.clone()),
         ),
         get("/api/v1/links", serde_json::to_value(&links).unwrap()),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
         Route {
             method: "POST",
@@ -418,7 +418,7 @@ fn unreachable_daemon_is_one_line_and_exit_1() {
 fn api_errors_name_the_message_and_status() {
     let api = Api::start(vec![
         get("/api/v1/status", status(Some(ProviderKind::Gcp), vec![])),
-        failing("/api/cloud/system", 503, "no metadata yet"),
+        failing("/api/v1/system", 503, "no metadata yet"),
         failing("/api/cloud/network", 503, "no metadata yet"),
     ]);
     for args in [
@@ -488,7 +488,7 @@ fn ec2_api(credentials: Route) -> Api {
             404,
             "rsa2048 not fetched",
         ),
-        get("/api/cloud/system", system),
+        get("/api/v1/system", system),
         credentials,
     ])
 }
@@ -627,7 +627,7 @@ fn gcp_api() -> Api {
                 vec![link("ens4", 2, "42:01:0a:80:00:13", 0)],
             ),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
     ])
 }
@@ -678,7 +678,7 @@ fn oracle_api() -> (Api, Value) {
                 vec![link("ens3", 2, "02:00:17:0d:6b:be", 0)],
             ),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc["vnics"].clone()),
     ]);
     (api, doc)
@@ -738,7 +738,7 @@ fn alibaba_commands() {
                 ],
             ),
         ),
-        get("/api/cloud/system", system.clone()),
+        get("/api/v1/system", system.clone()),
         get("/api/cloud/network", view.clone()),
     ]);
     let key = system["meta-data"]["public-keys"]["skp-bp1demo0key"]["openssh-key"]
@@ -786,7 +786,7 @@ fn digitalocean_api() -> Api {
             "/api/v1/status",
             status(Some(ProviderKind::DigitalOcean), links),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
     ])
 }

@@ -47,7 +47,10 @@ pub fn respond(
 /// The paths the API serves. EC2's extra documents exist only when the provider is EC2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// `/api/cloud/system`: the original project's shape (EC2: the meta-data tree itself).
     System,
+    /// `/api/v1/system`: the provider's whole document.
+    FullSystem,
     Network,
     Credentials,
     Identity(IdentityDoc),
@@ -70,6 +73,7 @@ impl Route {
             "/api/cloud/system" => Route::System,
             "/api/cloud/network" => Route::Network,
             "/api/cloud/credentials" => Route::Credentials,
+            "/api/v1/system" => Route::FullSystem,
             "/api/v1/status" => Route::Status,
             "/api/v1/links" => Route::Links,
             "/api/v1/refresh" => Route::Refresh,
@@ -89,7 +93,8 @@ impl Route {
 
     fn answer(self, snap: &Snapshot, opts: &ApiOptions, wake: &dyn Fn() -> bool) -> Response {
         match self {
-            Route::System => known_or_503(snap.system_body()),
+            Route::System => known_or_503(snap.original_system_body()),
+            Route::FullSystem => known_or_503(snap.system_body()),
             Route::Network => known_or_503(snap.network_body()),
             Route::Credentials => credentials(snap.ec2.as_ref(), opts.serve_credentials),
             Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),

@@ -9,6 +9,10 @@ use serde_json::{json, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The provider's whole document (`/api/cloud/system` is the original project's shape of it,
+/// which on EC2 lacks the `dynamic` tree the renderers fall back on).
+const SYSTEM: &str = "/api/v1/system";
+
 /// The EC2 credentials the daemon saves (0600) under its state directory.
 pub const CREDENTIALS_FILE: &str = "provider/ec2/credentials";
 
@@ -196,10 +200,10 @@ impl Runner<'_> {
 
     fn system(&self) -> Result<String, CnctlError> {
         if self.json {
-            return Ok(pretty(&self.client.get("/api/cloud/system")?));
+            return Ok(pretty(&self.client.get(SYSTEM)?));
         }
         let kind = Self::provider(&self.status()?)?;
-        let doc = self.client.get("/api/cloud/system")?;
+        let doc = self.client.get(SYSTEM)?;
         Ok(render::system(kind, &doc))
     }
 
@@ -259,7 +263,7 @@ impl Runner<'_> {
     }
 
     fn ssh_keys(&self, kind: ProviderKind) -> Result<String, CnctlError> {
-        let keys = render::ssh_keys(kind, &self.client.get("/api/cloud/system")?);
+        let keys = render::ssh_keys(kind, &self.client.get(SYSTEM)?);
         if self.json {
             return Ok(pretty(&json!(keys)));
         }
@@ -267,7 +271,7 @@ impl Runner<'_> {
     }
 
     fn project(&self) -> Result<String, CnctlError> {
-        let doc = self.client.get("/api/cloud/system")?;
+        let doc = self.client.get(SYSTEM)?;
         let project = render::project(&doc).ok_or(CnctlError::Missing("project"))?;
         if self.json {
             return Ok(pretty(project));

@@ -1,8 +1,10 @@
-//! What the API answers: the Host check (DNS rebinding) and the routing table, as one pure
-//! function from a request head and a snapshot to a response; no sockets involved.
+//! What the API answers: the Host check (DNS rebinding) and the routing table, as one function
+//! from a request head and a snapshot to a response. Every path is pure but `/api/v1/check`,
+//! which reads the kernel's routing (read-only, no capability: see `crate::check`).
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
+use crate::check;
 use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, Snapshot};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -56,6 +58,7 @@ enum Route {
     Identity(IdentityDoc),
     Status,
     Links,
+    Check,
     Refresh,
 }
 
@@ -76,6 +79,7 @@ impl Route {
             "/api/v1/system" => Route::FullSystem,
             "/api/v1/status" => Route::Status,
             "/api/v1/links" => Route::Links,
+            "/api/v1/check" => Route::Check,
             "/api/v1/refresh" => Route::Refresh,
             _ => Route::Identity(IdentityDoc::of(path)?),
         };
@@ -100,6 +104,7 @@ impl Route {
             Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),
             Route::Status => Response::json(200, &snap.status),
             Route::Links => Response::json(200, &snap.status.links),
+            Route::Check => check(snap),
             Route::Refresh if wake() => {
                 Response::json(202, &serde_json::json!({"status": "refresh requested"}))
             }
@@ -137,6 +142,17 @@ fn known_or_503(body: Option<&[u8]>) -> Response {
     match body {
         Some(body) => Response::json_bytes(200, body),
         None => no_metadata_yet(),
+    }
+}
+
+/// The reply-path check of what the last round configured; 503 before the first round.
+fn check(snap: &Snapshot) -> Response {
+    let (Some(provider), Some(_)) = (snap.status.provider, &snap.status.last_refresh) else {
+        return Response::error(503, "nothing configured yet");
+    };
+    match check::run(provider, &snap.status.links) {
+        Ok(report) => Response::json(200, &report),
+        Err(e) => Response::error(500, &e.to_string()),
     }
 }
 

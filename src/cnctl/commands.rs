@@ -3,6 +3,7 @@
 
 use super::client::{ApiClient, ApiError};
 use super::render;
+use crate::check;
 use crate::net::ProviderKind;
 use crate::snapshot::{LinkStatus, Status};
 use serde_json::{json, Value};
@@ -25,6 +26,24 @@ pub enum Action {
     Show(Item),
     Refresh,
     Version,
+    Check,
+}
+
+/// What a command prints on stdout, and whether it found something wrong (`check` with a
+/// failing line: exit 1 after printing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    pub text: String,
+    pub failed: bool,
+}
+
+impl From<String> for Printed {
+    fn from(text: String) -> Printed {
+        Printed {
+            text,
+            failed: false,
+        }
+    }
 }
 
 /// What `show` shows.
@@ -103,6 +122,8 @@ pub enum CnctlError {
     NoProvider,
     /// The metadata lacks what was asked for.
     Missing(&'static str),
+    /// The API's answer is not what this command expects.
+    Reply(String),
     /// The API refused the credentials and the state file could not be read either.
     Credentials {
         api: ApiError,
@@ -138,6 +159,7 @@ impl fmt::Display for CnctlError {
                 f.write_str("the daemon has not detected the cloud provider yet")
             }
             CnctlError::Missing(what) => write!(f, "the metadata has no {what}"),
+            CnctlError::Reply(reason) => write!(f, "unexpected answer from the API: {reason}"),
             CnctlError::Credentials { api, file, reason } => {
                 write!(f, "{api}; reading {}: {reason}", file.display())
             }
@@ -179,15 +201,37 @@ fn pretty(value: &Value) -> String {
 }
 
 impl Runner<'_> {
-    pub fn run(&self, action: Action) -> Result<String, CnctlError> {
-        match action {
+    pub fn run(&self, action: Action) -> Result<Printed, CnctlError> {
+        let text = match action {
             Action::System => self.system(),
             Action::Network => self.network(),
             Action::Links => self.links(),
             Action::Show(item) => self.show(item),
             Action::Refresh => self.refresh(),
             Action::Version => self.version(),
-        }
+            Action::Check => return self.check(),
+        };
+        text.map(Printed::from)
+    }
+
+    /// One line per address and prefix (and the metadata service); failed when any is ✗.
+    fn check(&self) -> Result<Printed, CnctlError> {
+        let value = self.client.get("/api/v1/check")?;
+        let report: check::Report =
+            serde_json::from_value(value.clone()).map_err(|e| CnctlError::Reply(e.to_string()))?;
+        let text = if self.json {
+            pretty(&value)
+        } else {
+            report
+                .lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect()
+        };
+        Ok(Printed {
+            text,
+            failed: !report.ok,
+        })
     }
 
     fn status(&self) -> Result<Status, CnctlError> {

@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod plan;

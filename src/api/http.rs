@@ -237,13 +237,17 @@ fn has_close(value: &[u8]) -> bool {
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
-/// A response: status, an optional `Allow` header (405) and a JSON body.
+/// A response: status, an optional `Allow` header (405), the body and its Content-Type (JSON
+/// but for `/metrics`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub allow: Option<&'static str>,
     pub body: Vec<u8>,
+    pub content_type: &'static str,
 }
+
+const JSON: &str = "application/json";
 
 #[derive(serde::Serialize)]
 struct ErrorBody<'a> {
@@ -258,6 +262,7 @@ impl Response {
                 status,
                 allow: None,
                 body,
+                content_type: JSON,
             },
             Err(e) => Response::error(500, &format!("could not serialize the answer: {e}")),
         }
@@ -269,6 +274,7 @@ impl Response {
             status,
             allow: None,
             body: body.to_vec(),
+            content_type: JSON,
         }
     }
 
@@ -280,10 +286,21 @@ impl Response {
             status,
             allow: None,
             body,
+            content_type: JSON,
         }
     }
 
-    /// The body as text (it is always JSON, so always UTF-8).
+    /// A body of another type (the metrics exposition).
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Response {
+        Response {
+            status,
+            allow: None,
+            body: body.into_bytes(),
+            content_type,
+        }
+    }
+
+    /// The body as text (JSON or the metrics exposition, so always UTF-8).
     pub fn body_text(&self) -> &str {
         std::str::from_utf8(&self.body).unwrap_or_default()
     }
@@ -293,10 +310,11 @@ impl Response {
         // Writing into a Vec cannot fail.
         let _ = write!(
             out,
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
              Cache-Control: no-store\r\n",
             self.status,
             reason(self.status),
+            self.content_type,
             self.body.len()
         );
         if let Some(allow) = self.allow {

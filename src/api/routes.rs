@@ -1,10 +1,12 @@
 //! What the API answers: the Host check (DNS rebinding) and the routing table, as one function
-//! from a request head and a snapshot to a response. Every path is pure but `/api/v1/check`,
-//! which reads the kernel's routing (read-only, no capability: see `crate::check`).
+//! from a request head and a snapshot to a response, each answer counted in the metrics. Every
+//! path is pure but `/api/v1/check`, which reads the kernel's routing (read-only, no
+//! capability: see `crate::check`), and `/metrics`, which reads the process's counters.
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
 use crate::check;
+use crate::metrics::{self, METRICS};
 use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, Snapshot};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,10 +25,23 @@ pub fn respond(
     opts: &ApiOptions,
     wake: &dyn Fn() -> bool,
 ) -> Response {
+    let route = Route::of(req.path, snap);
+    let response = route_request(req, route, snap, opts, wake);
+    METRICS.api_request(route.map_or("other", Route::path), response.status);
+    response
+}
+
+fn route_request(
+    req: &RequestHead<'_>,
+    route: Option<Route>,
+    snap: &Snapshot,
+    opts: &ApiOptions,
+    wake: &dyn Fn() -> bool,
+) -> Response {
     if let Err(refusal) = check_host(req, opts.listen) {
         return refusal;
     }
-    let Some(route) = Route::of(req.path, snap) else {
+    let Some(route) = route else {
         return Response::error(404, &format!("no such path: {}", req.path));
     };
     let allow = route.allow();
@@ -60,6 +75,7 @@ enum Route {
     Links,
     Check,
     Refresh,
+    Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,11 +97,33 @@ impl Route {
             "/api/v1/links" => Route::Links,
             "/api/v1/check" => Route::Check,
             "/api/v1/refresh" => Route::Refresh,
+            "/metrics" => Route::Metrics,
             _ => Route::Identity(IdentityDoc::of(path)?),
         };
         let ec2_only = matches!(route, Route::Credentials | Route::Identity(_));
         let is_ec2 = snap.status.provider == Some(ProviderKind::Aws);
         (is_ec2 || !ec2_only).then_some(route)
+    }
+
+    /// The path, as the metrics name it.
+    fn path(self) -> &'static str {
+        match self {
+            Route::System => "/api/cloud/system",
+            Route::FullSystem => "/api/v1/system",
+            Route::Network => "/api/cloud/network",
+            Route::Credentials => "/api/cloud/credentials",
+            Route::Identity(IdentityDoc::Document) => "/api/cloud/dynamicinstanceidentity/document",
+            Route::Identity(IdentityDoc::Pkcs7) => "/api/cloud/dynamicinstanceidentity/pkcs7",
+            Route::Identity(IdentityDoc::Signature) => {
+                "/api/cloud/dynamicinstanceidentity/signature"
+            }
+            Route::Identity(IdentityDoc::Rsa2048) => "/api/cloud/dynamicinstanceidentity/rsa2048",
+            Route::Status => "/api/v1/status",
+            Route::Links => "/api/v1/links",
+            Route::Check => "/api/v1/check",
+            Route::Refresh => "/api/v1/refresh",
+            Route::Metrics => "/metrics",
+        }
     }
 
     fn allow(self) -> &'static str {
@@ -105,6 +143,7 @@ impl Route {
             Route::Status => Response::json(200, &snap.status),
             Route::Links => Response::json(200, &snap.status.links),
             Route::Check => check(snap),
+            Route::Metrics => Response::text(200, metrics::CONTENT_TYPE, METRICS.render()),
             Route::Refresh if wake() => {
                 Response::json(202, &serde_json::json!({"status": "refresh requested"}))
             }

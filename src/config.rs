@@ -10,6 +10,7 @@ pub use error::{ConfigError, ConfigWarning, Location};
 pub use values::ProviderChoice;
 
 use crate::logging::{LogFormat, LogLevel};
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,11 +94,25 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::default()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Loaded::default()),
         Err(source) => Err(ConfigError::Read {
             file: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+/// The config file to read: the one named by `--config`, which must exist, or else the
+/// default path, which may be missing (then every key has its default).
+pub fn chosen_path(named: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    match named {
+        Some(file) if std::fs::metadata(file).is_err_and(|e| e.kind() == ErrorKind::NotFound) => {
+            Err(ConfigError::Missing {
+                file: file.to_path_buf(),
+            })
+        }
+        Some(file) => Ok(file.to_path_buf()),
+        None => Ok(PathBuf::from(DEFAULT_PATH)),
     }
 }
 

@@ -17,3 +17,4 @@ pub mod plan;
 pub mod snapshot;
 pub mod state;
 pub mod trigger;
+pub mod usage;

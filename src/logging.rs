@@ -1,8 +1,13 @@
 //! Logging: the configured level and format, the line formatter (plain text or one JSON object
 //! per line) and the env_logger set-up, plus the RFC 3339 timestamp the API reuses.
+//!
+//! Messages carry values from outside (metadata, config, API requests). The formatter escapes
+//! every control character of a text line, once for every call site, so no value can forge a
+//! log line or send escape sequences to a terminal; JSON lines are escaped by serde.
 
 use log::{Level, LevelFilter};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
@@ -172,9 +177,10 @@ pub fn filters(level: LogLevel) -> (LevelFilter, LevelFilter) {
     (own, others)
 }
 
-/// One log line, without its newline. Text: `<level> <message>`, every line of a multi-line
-/// message prefixed with `<N>` (syslog priority) when `journald` is true. JSON: one object
-/// with `time`, `level`, `target` and `message`, newlines escaped, so it is always one line.
+/// One log line, without its newline; always exactly one line. Text: `<level> <message>` with
+/// every control character escaped (see [`escape_controls`]), prefixed with `<N>` (syslog
+/// priority) when `journald` is true. JSON: one object with `time`, `level`, `target` and
+/// `message`, escaped by serde.
 pub fn format_record(
     format: LogFormat,
     journald: bool,
@@ -190,15 +196,32 @@ pub fn format_record(
 }
 
 fn text_line(journald: bool, level: Level, message: &str) -> String {
-    let text = format!("{} {message}", level_name(level));
-    if !journald {
-        return text;
+    let message = escape_controls(message);
+    let name = level_name(level);
+    if journald {
+        format!("<{}>{name} {message}", syslog_priority(level))
+    } else {
+        format!("{name} {message}")
     }
-    let prefix = format!("<{}>", syslog_priority(level));
-    text.split('\n')
-        .map(|line| format!("{prefix}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+}
+
+/// `text` with each control character (C0, DEL and C1) written as Rust writes it in a debug
+/// string: `\n`, `\r`, `\t`, else `\u{1b}`. Everything else, backslashes included, is kept.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 #[derive(Serialize)]
@@ -403,11 +426,25 @@ mod tests {
         let plain = format_record(LogFormat::Text, false, Level::Warn, "t", "disk full", now);
         assert_eq!(plain, "warning disk full");
         let journal = format_record(LogFormat::Text, true, Level::Error, "t", "a\nb", now);
-        assert_eq!(journal, "<3>error a\n<3>b");
+        assert_eq!(journal, "<3>error a\\nb");
         let debug = format_record(LogFormat::Text, true, Level::Trace, "t", "x", now);
         assert_eq!(debug, "<7>trace x");
         let info = format_record(LogFormat::Text, true, Level::Info, "t", "x", now);
         assert_eq!(info, "<6>info x");
+    }
+
+    #[test]
+    fn text_lines_escape_every_control_character() {
+        let now = at(0);
+        let hostile = "mac \"aa:bb\ninfo forged\u{1b}[31m\r\t\u{7f}\u{9b}\u{0}\" é \\n kept";
+        let line = format_record(LogFormat::Text, false, Level::Warn, "t", hostile, now);
+        assert_eq!(
+            line,
+            r#"warning mac "aa:bb\ninfo forged\u{1b}[31m\r\t\u{7f}\u{9b}\u{0}" é \n kept"#
+        );
+        let journal = format_record(LogFormat::Text, true, Level::Info, "t", "a\u{1b}b", now);
+        assert_eq!(journal, r"<6>info a\u{1b}b");
+        assert!(matches!(escape_controls("plain"), Cow::Borrowed("plain")));
     }
 
     #[test]

@@ -4,17 +4,19 @@
 //! cnctl ...                         (argv[0] = cnctl) the CLI
 //! cloud-network                     the daemon (no subcommand: systemd's ExecStart)
 //! cloud-network daemon [--config PATH] [--oneshot] [--dry-run]
-//! cloud-network cnctl [--json] [--url URL] <command>
-//! cloud-network emulate --provider azure|aws|gcp [...]   metadata service emulator
+//! cloud-network cnctl [--json] [--url URL] [--config PATH] <command>
+//! cloud-network emulate --provider azure|aws|gcp|oracle|alibaba|digitalocean [...]   metadata service emulator
 //! cloud-network version | --version
 //! ```
 //!
-//! Usage errors print to stderr and exit 2; `--help` prints to stdout and exits 0.
+//! Usage errors print two lines to stderr (the error, then the subcommand's `--help`; see
+//! `cloud_network::usage`) and exit 2; `--help` prints to stdout and exits 0.
 
 use argh::FromArgs;
 use cloud_network::cnctl::{self, CnctlArgs};
 use cloud_network::daemon::{self, DaemonArgs};
 use cloud_network::emulator::{self, EmulateArgs};
+use cloud_network::usage;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -58,7 +60,8 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| "cloud-network".to_string());
     let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     if program == "cnctl" {
-        return parse::<CnctlArgs>("cnctl", &rest).map_or_else(|code| code, cnctl::run);
+        return parse::<CnctlArgs>("cnctl", &rest)
+            .map_or_else(|code| code, |args| cnctl::run(args, "cnctl"));
     }
     match parse::<TopLevel>(&program, &rest) {
         Err(code) => code,
@@ -66,14 +69,15 @@ fn main() -> ExitCode {
         Ok(top) => match top.command {
             None => daemon::run(DaemonArgs::default()),
             Some(Command::Daemon(args)) => daemon::run(args),
-            Some(Command::Cnctl(args)) => cnctl::run(args),
+            Some(Command::Cnctl(args)) => cnctl::run(args, "cloud-network cnctl"),
             Some(Command::Emulate(args)) => emulator::run(args),
             Some(Command::Version(_)) => print_version(),
         },
     }
 }
 
-/// Parses arguments with argh; help goes to stdout (exit 0), usage errors to stderr (exit 2).
+/// Parses arguments with argh; help goes to stdout (exit 0), usage errors to stderr (exit 2),
+/// in the voice of the tool and naming the `--help` of the subcommand being parsed.
 fn parse<T: FromArgs>(program: &str, args: &[&str]) -> Result<T, ExitCode> {
     T::from_args(&[program], args).map_err(|early| match early.status {
         Ok(()) => {
@@ -81,8 +85,8 @@ fn parse<T: FromArgs>(program: &str, args: &[&str]) -> Result<T, ExitCode> {
             ExitCode::SUCCESS
         }
         Err(()) => {
-            eprint!("{}", early.output);
-            eprintln!("Run {program} --help for more information.");
+            let command = usage::command_path(program, args);
+            eprint!("{}", usage::error_lines(&command, &early.output));
             ExitCode::from(USAGE_ERROR)
         }
     })

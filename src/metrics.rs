@@ -1,13 +1,14 @@
 //! The daemon's counters and their Prometheus text exposition (`GET /metrics`). One process-wide
 //! [`METRICS`], fed by one-line hooks where things happen: the reconcile thread (rounds,
-//! changes by kind, owned objects, last good metadata), the metadata HTTP client (each
-//! request's result and latency), the API router (requests by path and status) and the
-//! metadata sanity gate (refused items by reason). Every counter is an atomic with fixed,
+//! changes by kind, owned objects, last good metadata, the items the sanity gate refuses by
+//! reason), the metadata HTTP client (each request's result and latency) and the API router
+//! (requests by path and status). Every counter is an atomic with fixed,
 //! bounded labels (no label comes from outside input), so a hook costs an atomic add, never a
 //! lock or an allocation, and a scrape reads without stopping anyone.
 
 use crate::kernel::Change;
 use crate::net::ProviderKind;
+use crate::plan::sanity::{Reason, Refusal};
 use crate::plan::Owned;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,8 +92,24 @@ const API_STATUSES: [u16; 13] = [
     200, 202, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 503,
 ];
 
-/// Distinct refusal reasons kept by name; later ones are counted as `other`.
-const REFUSAL_SLOTS: usize = 16;
+/// The sanity gate's reasons, as its JSON names them.
+const REFUSAL_REASONS: [&str; 15] = [
+    "loopback",
+    "unspecified",
+    "multicast",
+    "broadcast",
+    "link_local",
+    "metadata_service",
+    "gateway",
+    "contains_gateway",
+    "contains_metadata_service",
+    "contains_address",
+    "contains_subnet",
+    "too_wide",
+    "every_destination",
+    "on_two_nics",
+    "mtu_out_of_range",
+];
 
 /// One latency histogram: cumulative-on-render bucket counts, the sum in microseconds.
 struct Histogram {
@@ -124,12 +141,6 @@ impl Histogram {
     }
 }
 
-/// A refusal reason and its count; the name is set once, by the first refusal with it.
-struct Refusal {
-    reason: OnceLock<&'static str>,
-    count: AtomicU64,
-}
-
 pub struct Metrics {
     rounds: [AtomicU64; ROUND_RESULTS.len()],
     applied: [AtomicU64; CHANGE_KINDS.len()],
@@ -140,8 +151,7 @@ pub struct Metrics {
     provider: OnceLock<ProviderKind>,
     requests: [Histogram; REQUEST_RESULTS.len()],
     api: [[AtomicU64; API_STATUSES.len() + 1]; API_PATHS.len()],
-    refused: [Refusal; REFUSAL_SLOTS],
-    refused_other: AtomicU64,
+    refused: [AtomicU64; REFUSAL_REASONS.len()],
 }
 
 /// The clock the metadata age is measured on (monotonic, set on first use).
@@ -167,13 +177,7 @@ impl Metrics {
             provider: OnceLock::new(),
             requests: [const { Histogram::new() }; REQUEST_RESULTS.len()],
             api: [const { [const { AtomicU64::new(0) }; API_STATUSES.len() + 1] }; API_PATHS.len()],
-            refused: [const {
-                Refusal {
-                    reason: OnceLock::new(),
-                    count: AtomicU64::new(0),
-                }
-            }; REFUSAL_SLOTS],
-            refused_other: AtomicU64::new(0),
+            refused: [const { AtomicU64::new(0) }; REFUSAL_REASONS.len()],
         }
     }
 
@@ -236,16 +240,16 @@ impl Metrics {
         self.api[path][status].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A metadata item refused by the sanity gate, with a fixed reason (`placeholder_address`).
-    pub fn refused_item(&self, reason: &'static str) {
-        for slot in &self.refused {
-            let name = *slot.reason.get_or_init(|| reason);
-            if name == reason {
-                slot.count.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+    /// What the sanity gate refused of the metadata this round (the gate runs every round, so
+    /// this is the current count per reason, not a running total).
+    pub fn refused(&self, refused: &[Refusal]) {
+        let mut counts = [0u64; REFUSAL_REASONS.len()];
+        for refusal in refused {
+            counts[reason_index(&refusal.reason)] += 1;
         }
-        self.refused_other.fetch_add(1, Ordering::Relaxed);
+        for (gauge, count) in self.refused.iter().zip(counts) {
+            gauge.store(count, Ordering::Relaxed);
+        }
     }
 
     /// The exposition, in the Prometheus text format 0.0.4.
@@ -333,17 +337,11 @@ impl Metrics {
         for (result, histogram) in used() {
             render_histogram(out, latency, provider, result, histogram);
         }
-        let refused = "cloud_network_metadata_items_refused_total";
-        let help = "Metadata items the sanity gate refused, by reason.";
-        header(out, refused, "counter", help);
-        for slot in &self.refused {
-            if let Some(reason) = slot.reason.get() {
-                sample(out, refused, &[("reason", reason)], load(&slot.count));
-            }
-        }
-        let other = load(&self.refused_other);
-        if other > 0.0 {
-            sample(out, refused, &[("reason", "other")], other);
+        let refused = "cloud_network_metadata_items_refused";
+        let help = "Items of the current metadata the sanity gate refuses, by reason.";
+        header(out, refused, "gauge", help);
+        for (reason, count) in REFUSAL_REASONS.iter().zip(&self.refused) {
+            sample(out, refused, &[("reason", reason)], load(count));
         }
     }
 
@@ -404,6 +402,26 @@ fn change_kind(change: &Change) -> usize {
     }
 }
 
+fn reason_index(reason: &Reason) -> usize {
+    match reason {
+        Reason::Loopback => 0,
+        Reason::Unspecified => 1,
+        Reason::Multicast => 2,
+        Reason::Broadcast => 3,
+        Reason::LinkLocal => 4,
+        Reason::MetadataService { .. } => 5,
+        Reason::Gateway { .. } => 6,
+        Reason::ContainsGateway { .. } => 7,
+        Reason::ContainsMetadataService { .. } => 8,
+        Reason::ContainsAddress { .. } => 9,
+        Reason::ContainsSubnet { .. } => 10,
+        Reason::TooWide { .. } => 11,
+        Reason::EveryDestination => 12,
+        Reason::OnTwoNics { .. } => 13,
+        Reason::MtuOutOfRange => 14,
+    }
+}
+
 fn load(counter: &AtomicU64) -> f64 {
     counter.load(Ordering::Relaxed) as f64
 }
@@ -439,6 +457,7 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::sanity::Item;
 
     #[test]
     fn a_fresh_set_renders_every_family_and_zero_counters() {
@@ -452,7 +471,7 @@ mod tests {
             "cloud_network_metadata_last_good_age_seconds gauge",
             "cloud_network_metadata_requests_total counter",
             "cloud_network_metadata_request_duration_seconds histogram",
-            "cloud_network_metadata_items_refused_total counter",
+            "cloud_network_metadata_items_refused gauge",
             "cloud_network_api_requests_total counter",
         ] {
             assert!(
@@ -474,10 +493,18 @@ mod tests {
         metrics.api_request("/api/v1/status", 200);
         metrics.api_request("/etc/passwd", 404);
         metrics.api_request("/api/v1/refresh", 418);
-        for _ in 0..REFUSAL_SLOTS {
-            metrics.refused_item("placeholder_address");
-        }
-        metrics.refused_item("bad_prefix");
+        let mac: crate::net::Mac = "02:00:00:00:00:01".parse().unwrap();
+        let refusal = |reason| Refusal {
+            mac,
+            item: Item::Mtu { mtu: 70000 },
+            reason,
+        };
+        metrics.refused(&[refusal(Reason::Loopback), refusal(Reason::MtuOutOfRange)]);
+        metrics.refused(&[
+            refusal(Reason::MtuOutOfRange),
+            refusal(Reason::MtuOutOfRange),
+            refusal(Reason::TooWide { min: 8 }),
+        ]);
         let text = metrics.render();
         let name = "cloud_network_metadata_request_duration_seconds";
         for line in [
@@ -491,8 +518,9 @@ mod tests {
             "cloud_network_api_requests_total{path=\"/api/v1/status\",status=\"200\"} 1".into(),
             "cloud_network_api_requests_total{path=\"other\",status=\"404\"} 1".into(),
             "cloud_network_api_requests_total{path=\"/api/v1/refresh\",status=\"other\"} 1".into(),
-            "cloud_network_metadata_items_refused_total{reason=\"placeholder_address\"} 16".into(),
-            "cloud_network_metadata_items_refused_total{reason=\"bad_prefix\"} 1".into(),
+            "cloud_network_metadata_items_refused{reason=\"mtu_out_of_range\"} 2".into(),
+            "cloud_network_metadata_items_refused{reason=\"too_wide\"} 1".into(),
+            "cloud_network_metadata_items_refused{reason=\"loopback\"} 0".into(),
         ] {
             assert!(text.contains(&format!("{line}\n")), "{line}\n{text}");
         }

@@ -52,6 +52,9 @@ pub struct LinkStatus {
     /// The routes of the NIC's table and its local routes, as `ip route` arguments.
     pub routes: Vec<String>,
     pub rules: Vec<RuleStatus>,
+    /// What the sanity gate refused on this NIC, one line per item (never configured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Everything `/api/v1/status` reports.

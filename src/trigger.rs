@@ -1,10 +1,12 @@
 //! Why the reconcile thread wakes up. Every other thread (API, metadata fetcher, signal
 //! handling) only sends one of these; the reconcile thread is the only one that acts. Each
 //! send also rings a doorbell (an eventfd), so the reconcile thread can wait for triggers and
-//! for kernel events on its netlink socket in one `poll`.
+//! for kernel events on its netlink socket in one `poll`. Refresh requests coalesce: while one
+//! `ApiRefresh` waits to be taken, more are not queued (a flood of POSTs costs one trigger).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,11 +61,20 @@ impl Doorbell {
 pub struct Wake {
     sender: Sender<Trigger>,
     bell: Arc<Doorbell>,
+    refresh_queued: Arc<AtomicBool>,
 }
 
 impl Wake {
+    /// Queues `trigger`; an `ApiRefresh` while another one is queued and not taken yet is
+    /// already served by that one (Ok, nothing queued).
     pub fn send(&self, trigger: Trigger) -> Result<(), SendError<Trigger>> {
-        self.sender.send(trigger)?;
+        if trigger == Trigger::ApiRefresh && self.refresh_queued.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Err(e) = self.sender.send(trigger) {
+            self.refresh_queued.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
         self.bell.ring();
         Ok(())
     }
@@ -74,11 +85,17 @@ impl Wake {
 pub struct Triggers {
     receiver: Receiver<Trigger>,
     bell: Arc<Doorbell>,
+    refresh_queued: Arc<AtomicBool>,
 }
 
 impl Triggers {
+    /// The next trigger; taking an `ApiRefresh` lets the next refresh request be queued.
     pub fn try_recv(&self) -> Result<Trigger, TryRecvError> {
-        self.receiver.try_recv()
+        let trigger = self.receiver.try_recv()?;
+        if trigger == Trigger::ApiRefresh {
+            self.refresh_queued.store(false, Ordering::SeqCst);
+        }
+        Ok(trigger)
     }
 
     /// Waits until a trigger arrives, `other` becomes readable, or `timeout` passes. Returns
@@ -109,7 +126,7 @@ impl Triggers {
             }
         }
         self.bell.clear();
-        let triggers = std::iter::from_fn(|| self.receiver.try_recv().ok()).collect();
+        let triggers = std::iter::from_fn(|| self.try_recv().ok()).collect();
         Ok((triggers, fds[1].revents & libc::POLLIN != 0))
     }
 }
@@ -118,12 +135,18 @@ impl Triggers {
 pub fn channel() -> io::Result<(Wake, Triggers)> {
     let (sender, receiver) = std::sync::mpsc::channel();
     let bell = Arc::new(Doorbell::new()?);
+    let refresh_queued = Arc::new(AtomicBool::new(false));
     Ok((
         Wake {
             sender,
             bell: Arc::clone(&bell),
+            refresh_queued: Arc::clone(&refresh_queued),
         },
-        Triggers { receiver, bell },
+        Triggers {
+            receiver,
+            bell,
+            refresh_queued,
+        },
     ))
 }
 
@@ -147,6 +170,24 @@ mod tests {
         sender.join().unwrap();
         got.extend(triggers.wait(None, Duration::ZERO).unwrap().0);
         assert_eq!(got, [Trigger::ApiRefresh, Trigger::Reload]);
+    }
+
+    #[test]
+    fn refreshes_coalesce_while_one_is_queued() {
+        let (wake, triggers) = channel().unwrap();
+        for _ in 0..2000 {
+            wake.send(Trigger::ApiRefresh).unwrap();
+        }
+        wake.send(Trigger::Reload).unwrap();
+        wake.send(Trigger::ApiRefresh).unwrap();
+        let (got, _) = triggers.wait(None, Duration::ZERO).unwrap();
+        assert_eq!(got, [Trigger::ApiRefresh, Trigger::Reload]);
+        wake.send(Trigger::ApiRefresh).unwrap();
+        wake.send(Trigger::ApiRefresh).unwrap();
+        assert_eq!(triggers.try_recv(), Ok(Trigger::ApiRefresh));
+        assert_eq!(triggers.try_recv(), Err(TryRecvError::Empty));
+        drop(triggers);
+        assert!(wake.send(Trigger::ApiRefresh).is_err(), "receiver gone");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod api_client;
 
 use api_client::*;
 use cloud_network::api::{self, ApiError, ApiOptions, Limits, MAX_HEAD};
+use cloud_network::daemon::confine::Confinement;
 use cloud_network::trigger::{self, Trigger};
 use serde_json::json;
 use std::io::{Read, Write};
@@ -322,7 +323,7 @@ fn a_port_in_use_is_a_bind_error_before_any_thread() {
         limits: Limits::default(),
     };
     let shared = cloud_network::snapshot::SharedSnapshot::new(snapshot());
-    match api::spawn(addr, shared, wake, options) {
+    match api::spawn(addr, shared, wake, options, Confinement::NoCapabilities) {
         Err(e @ ApiError::Bind { .. }) => {
             assert_eq!(
                 e.to_string(),

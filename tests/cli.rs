@@ -108,22 +108,113 @@ fn help_lists_the_subcommands_on_stdout() {
 }
 
 #[test]
-fn unknown_subcommands_and_flags_are_usage_errors() {
-    let cases: [(&[&str], &str); 6] = [
-        (&["bogus"], "Unrecognized argument: bogus"),
-        (&["--bogus"], "Unrecognized argument: --bogus"),
-        (&["daemon", "--bogus"], "Unrecognized argument: --bogus"),
-        (&["cnctl", "--bogus"], "Unrecognized argument: --bogus"),
-        (&["cnctl", "bogus"], "Unrecognized argument: bogus"),
+fn unknown_subcommands_and_flags_are_usage_errors_naming_the_help() {
+    let cases: [(&[&str], &str, &str); 8] = [
+        (&["bogus"], "Unrecognized argument: bogus", "cloud-network"),
+        (
+            &["--bogus"],
+            "Unrecognized argument: --bogus",
+            "cloud-network",
+        ),
+        (
+            &["daemon", "--bogus"],
+            "Unrecognized argument: --bogus",
+            "cloud-network daemon",
+        ),
+        (
+            &["cnctl", "--bogus"],
+            "Unrecognized argument: --bogus",
+            "cloud-network cnctl",
+        ),
+        (
+            &["cnctl", "bogus"],
+            "Unrecognized argument: bogus",
+            "cloud-network cnctl",
+        ),
         (
             &["emulate", "--provider", "aws", "--bogus"],
             "Unrecognized argument: --bogus",
+            "cloud-network emulate",
+        ),
+        (
+            &["emulate"],
+            "Required options not provided: --provider",
+            "cloud-network emulate",
+        ),
+        (
+            &["daemon", "--config"],
+            "No value provided for option '--config'.",
+            "cloud-network daemon",
         ),
     ];
-    for (args, message) in cases {
+    for (args, message, help) in cases {
         let err = assert_usage_error(&run(args), &format!("{args:?}"));
-        assert!(err.contains(message), "{args:?}: {err}");
-        assert!(err.contains("--help"), "{args:?}: {err}");
+        let voice = if args.first() == Some(&"cnctl") {
+            "cnctl"
+        } else {
+            "cloud-network"
+        };
+        assert_eq!(
+            err,
+            format!("{voice}: {message}\n{voice}: run '{help} --help' for usage\n"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn help_lines_are_sentences() {
+    let top = stdout(&run(&["--help"]));
+    assert!(
+        top.contains(
+            "  emulate           Serve an emulated cloud metadata service (Azure, EC2, GCP,\n\
+             \x20                   Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos\n\
+             \x20                   and benchmarks.\n"
+        ),
+        "{top}"
+    );
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .collect();
+    assert_eq!(commands.len(), 4, "{top}");
+    for line in commands {
+        let text = line.split_whitespace().nth(1).unwrap_or_default();
+        assert!(text.starts_with(char::is_uppercase), "{line}");
+    }
+    let show = stdout(&run(&["cnctl", "show", "--help"]));
+    assert!(
+        show.contains(
+            "Positional Arguments:\n  what              ssh-keys (k), credentials (c), document (d), \
+             pkcs7 (p),\n                    signature (s), rsa2048 (r) or project\n"
+        ),
+        "{show}"
+    );
+}
+
+#[test]
+fn a_missing_config_named_by_flag_exits_78() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("wrong").join("path.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+    for args in [
+        &["daemon", "--config", missing, "--dry-run"][..],
+        &["daemon", "--config", missing, "--oneshot"],
+        &["daemon", "--config", missing],
+    ] {
+        let output = run(args);
+        assert_eq!(stdout(&output), "", "{args:?}");
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "cloud-network: {missing}: no such file (named by --config; only the default \
+                 /etc/cloud-network/cloud-network.toml may be missing)\n"
+            ),
+            "{args:?}"
+        );
+        assert_eq!(output.status.code(), Some(78), "{args:?}");
     }
 }
 
@@ -167,8 +258,10 @@ fn argv0_cnctl_dispatches_to_the_cli() {
     assert!(!text.contains("emulate"), "{text}");
 
     let err = assert_usage_error(&run_program(&link, &["bogus"], &[]), "cnctl bogus");
-    assert!(err.contains("Unrecognized argument: bogus"), "{err}");
-    assert!(err.contains("Run cnctl --help"), "{err}");
+    assert_eq!(
+        err,
+        "cnctl: Unrecognized argument: bogus\ncnctl: run 'cnctl --help' for usage\n"
+    );
 }
 
 #[test]

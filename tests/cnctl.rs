@@ -219,6 +219,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         addresses: vec![],
         routes: vec![],
         rules: vec![],
+        refused: Vec::new(),
     }
 }
 
@@ -438,22 +439,115 @@ fn api_errors_name_the_message_and_status() {
     );
 }
 
+/// Asserts exit 2 with exactly the two lines of a usage error on stderr, nothing on stdout.
+fn assert_usage(run: &Run, message: &str, help: &str, what: &str) {
+    assert_eq!(run.stdout, "", "{what}");
+    assert_eq!(
+        run.stderr,
+        format!("cnctl: {message}\ncnctl: run '{help} --help' for usage\n"),
+        "{what}"
+    );
+    assert_eq!(run.code, Some(2), "{what}");
+}
+
 #[test]
 fn unknown_status_or_item_is_a_usage_error() {
     let port = closed_port().to_string();
     let run = run_program(Path::new(BIN), &["cnctl", "--url", &port, "status", "nics"]);
-    assert_eq!(run.code, Some(2));
-    assert_eq!(
-        run.stderr,
-        "cnctl: unknown status 'nics': expected system, network or links\n"
+    assert_usage(
+        &run,
+        "unknown status 'nics': expected system, network or links",
+        "cloud-network cnctl status",
+        "status nics",
     );
     let run = run_program(Path::new(BIN), &["cnctl", "show", "x"]);
-    assert_eq!(run.code, Some(2));
-    assert!(
-        run.stderr.starts_with("cnctl: unknown item 'x'"),
-        "{}",
-        run.stderr
+    assert_usage(
+        &run,
+        "unknown item 'x': expected ssh-keys (k), credentials (c), document (d), pkcs7 (p), \
+         signature (s), rsa2048 (r) or project",
+        "cloud-network cnctl show",
+        "show x",
     );
+}
+
+#[test]
+fn no_command_and_unknown_options_are_usage_errors_naming_the_help() {
+    let dir = TempDir::new();
+    let link = dir.path().join("cnctl");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    assert_usage(
+        &run_program(&link, &[]),
+        "One of the following subcommands must be present: help, status, show, refresh, version",
+        "cnctl",
+        "no command",
+    );
+    assert_usage(
+        &run_program(&link, &["status"]),
+        "Required positional arguments not provided: what",
+        "cnctl status",
+        "status without what",
+    );
+    assert_usage(
+        &run_program(&link, &["--json", "show", "k", "--bogus"]),
+        "Unrecognized argument: --bogus",
+        "cnctl show",
+        "show --bogus",
+    );
+    assert_usage(
+        &run_program(Path::new(BIN), &["cnctl", "--bogus"]),
+        "Unrecognized argument: --bogus",
+        "cloud-network cnctl",
+        "cloud-network cnctl --bogus",
+    );
+}
+
+#[test]
+fn a_bad_url_is_a_usage_error_and_nothing_is_sent() {
+    let cases = [
+        ("https://127.0.0.1:5209", "only http:// URLs are supported"),
+        ("ftp://x", "only http:// URLs are supported"),
+        (":5209", "no host name or address"),
+        ("http://", "no host name or address"),
+        (
+            "127.0.0.1:99999",
+            "the port is not a number from 1 to 65535",
+        ),
+        ("127.0.0.1:0", "the port is not a number from 1 to 65535"),
+        ("[::1", "no ']' after the IPv6 address"),
+    ];
+    for (url, why) in cases {
+        let run = run_program(Path::new(BIN), &["cnctl", "--url", url, "status", "system"]);
+        assert_usage(
+            &run,
+            &format!("invalid --url '{url}': {why}; expected http://host:port or host:port"),
+            "cloud-network cnctl",
+            url,
+        );
+    }
+    let api = azure_api();
+    let bracketed = api.url().replace("127.0.0.1", "[::ffff:127.0.0.1]");
+    let run = run_program(Path::new(BIN), &["cnctl", "--url", &bracketed, "refresh"]);
+    assert_ne!(run.code, Some(2), "{bracketed}: {}", run.stderr);
+}
+
+#[test]
+fn a_missing_config_named_by_flag_is_an_error_78() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("no-such.toml");
+    let missing = missing.to_str().unwrap();
+    let run = run_program(
+        Path::new(BIN),
+        &["cnctl", "--config", missing, "status", "system"],
+    );
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "cnctl: {missing}: no such file (named by --config; only the default \
+             /etc/cloud-network/cloud-network.toml may be missing)\n"
+        )
+    );
+    assert_eq!(run.code, Some(78));
 }
 
 fn ec2_api(credentials: Route) -> Api {
@@ -581,11 +675,21 @@ fn ec2_credentials_fall_back_to_the_state_file_when_refused() {
     assert_fails(
         &cnctl(&api, &["--config", config, "show", "credentials"]),
         &format!(
-            "forbidden (HTTP 403); reading {}: No such file or directory (os error 2)",
+            "the instance has no IAM role: the daemon saved no credentials in {}",
             missing.display()
         ),
-        "no state file",
+        "no state file: no role",
     );
+    std::fs::create_dir_all(&missing).unwrap();
+    assert_fails(
+        &cnctl(&api, &["--config", config, "show", "c"]),
+        &format!(
+            "forbidden (HTTP 403); reading {}: Is a directory (os error 21)",
+            missing.display()
+        ),
+        "unreadable state file",
+    );
+    std::fs::remove_dir(&missing).unwrap();
     let creds = json!({"AccessKeyId": "AKIA2", "SecretAccessKey": "s", "Token": "t"});
     std::fs::create_dir_all(missing.parent().unwrap()).unwrap();
     std::fs::write(&missing, creds.to_string()).unwrap();

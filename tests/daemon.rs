@@ -376,9 +376,7 @@ fn converged(scene: &Scene, refresh: &str, expected: &View) -> (Daemon, Value) {
 
 #[test]
 fn azure_converges_and_the_api_and_cnctl_show_it_exactly() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-azure", AZURE, None);
     let (_daemon, status) = converged(&scene, "300s", &azure_expected());
@@ -451,9 +449,7 @@ fn cnctl_json(scene: &Scene, args: &[&str]) -> Value {
 
 #[test]
 fn aws_converges_and_the_api_and_cnctl_show_it() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-aws", AWS, None);
     let (daemon, status) = converged(&scene, "1s", &aws_expected());
@@ -537,9 +533,7 @@ fn gcp_with_aliases(aliases: &[&str]) -> Value {
 
 #[test]
 fn gcp_converges_shows_it_and_applies_a_long_polled_change_at_once() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-gcp", GCP, None);
     let (daemon, status) = converged(&scene, "300s", &gcp_expected());
@@ -596,9 +590,7 @@ fn gcp_converges_shows_it_and_applies_a_long_polled_change_at_once() {
 
 #[test]
 fn metadata_changes_are_applied_within_one_refresh() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-change", AZURE, None);
     let refresh = Duration::from_secs(2);
@@ -668,9 +660,7 @@ fn contains(view: &View, part: &View) -> bool {
 
 #[test]
 fn a_hot_plugged_nic_is_configured_within_2_s() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new(
         "dm-hotplug",
@@ -734,9 +724,7 @@ const DELETE_RULE_6: &[&str] = &[
 
 #[test]
 fn what_others_delete_is_restored_within_1_s() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-restore", AZURE, None);
     let (daemon, _) = converged(&scene, "300s", &azure_expected());
@@ -868,9 +856,7 @@ fn refresh(daemon: &Daemon) {
 
 #[test]
 fn routes_from_a_tentative_ipv6_address_are_applied_again_within_seconds_without_a_fetch() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-reapply", AZURE, None);
     // eth1's peer is up, so eth1 has a carrier once the daemon sets it up and DAD runs (and
@@ -1020,9 +1006,7 @@ fn recover(scene: &Scene, daemon: &Daemon, refresh: Duration) -> Duration {
 
 #[test]
 fn emulator_faults_change_nothing_show_the_error_and_recover() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-faults", AZURE, None);
     let refresh = Duration::from_secs(1);
@@ -1048,9 +1032,7 @@ fn emulator_faults_change_nothing_show_the_error_and_recover() {
 
 #[test]
 fn a_hanging_metadata_service_changes_nothing_blocks_no_restore_and_sigterm_exits_at_once() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-timeout", AZURE, None);
     let refresh = Duration::from_secs(1);
@@ -1087,9 +1069,7 @@ fn a_hanging_metadata_service_changes_nothing_blocks_no_restore_and_sigterm_exit
 
 #[test]
 fn sigterm_exits_within_1_s_and_a_restart_writes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-restart", GCP, None);
     let config = write_config(&scene, "300s");
@@ -1133,9 +1113,7 @@ fn error_body(answer: &api::Answer) -> String {
 
 #[test]
 fn api_refuses_what_it_must_and_answers_beside_200_idle_connections() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user = shared_user();
     let scene = Scene::new("dm-api", AZURE, None);
     let (daemon, _) = converged(&scene, "300s", &azure_expected());
@@ -1220,9 +1198,7 @@ fn file_owner(path: &Path) -> u32 {
 
 #[test]
 fn the_daemon_runs_as_cloud_network_with_only_net_admin_and_still_hot_plugs() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let _user_lock = exclusive_user();
     let user = ServiceUser::ensure();
     let uid = user.uid();

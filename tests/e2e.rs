@@ -576,44 +576,38 @@ macro_rules! provider_tests {
 
             #[test]
             fn reaches_every_address_by_the_right_nic() {
-                if require_root() {
-                    reaches_every_address(&$cloud);
-                }
+                require_root();
+                reaches_every_address(&$cloud);
             }
 
             #[test]
             fn second_nic_fails_without_the_daemon() {
-                if require_root() {
-                    fails_without_daemon(&$cloud);
-                }
+                require_root();
+                fails_without_daemon(&$cloud);
             }
 
             #[test]
             fn hot_plugged_nic_reachable_within_2s() {
-                if require_root() {
-                    hotplug_third_nic(&$cloud);
-                }
+                require_root();
+                hotplug_third_nic(&$cloud);
             }
 
             #[test]
             fn removed_secondary_address_goes() {
-                if require_root() {
-                    removed_address_goes(&$cloud);
-                }
+                require_root();
+                removed_address_goes(&$cloud);
             }
 
             #[test]
             fn metadata_outage_changes_nothing() {
-                if require_root() {
-                    super::metadata_outage_changes_nothing(&$cloud);
-                }
+                require_root();
+                super::metadata_outage_changes_nothing(&$cloud);
             }
 
             #[test]
             fn kill_9_and_restart_writes_nothing() {
-                if require_root() {
-                    restart_after_kill(&$cloud);
-                }
+                require_root();
+                restart_after_kill(&$cloud);
             }
         }
     };

@@ -52,9 +52,7 @@ fn eth1_owned(owned: &Owned) -> (Vec<String>, usize) {
 
 #[test]
 fn an_address_deleted_by_someone_else_before_apply_counts_as_gone() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("ft-gone", AZURE, None);
     let (_, owned, _) = round(&scene, &Owned::default());
     let text = azure_with(&[(1, &["10.4.0.5", "10.4.0.7"])]);
@@ -83,9 +81,7 @@ fn an_address_deleted_by_someone_else_before_apply_counts_as_gone() {
 
 #[test]
 fn an_address_added_by_someone_else_before_apply_is_theirs_and_never_deleted() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("ft-exists", AZURE, None);
     let (outcome, owned) = round_with_race(&scene, &Owned::default(), || {
         scene
@@ -139,9 +135,7 @@ fn an_address_added_by_someone_else_before_apply_is_theirs_and_never_deleted() {
 
 #[test]
 fn a_link_renamed_between_plan_and_apply_is_configured_by_its_index() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("ft-rename", AZURE, None);
     let (outcome, owned) = round_with_race(&scene, &Owned::default(), || {
         scene
@@ -257,25 +251,19 @@ fn metadata_fault_changes_nothing(prefix: &str, fault: Fault, requests: usize, s
 
 #[test]
 fn metadata_http500_for_many_cycles_changes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     metadata_fault_changes_nothing("ft-500", Fault::Http500, 5 * 4, "500");
 }
 
 #[test]
 fn metadata_garbage_for_many_cycles_changes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     metadata_fault_changes_nothing("ft-garbage", Fault::Garbage, 5, "not UTF-8");
 }
 
 #[test]
 fn metadata_empty_for_many_cycles_changes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     metadata_fault_changes_nothing("ft-empty", Fault::Empty, 5, "JSON");
 }
 
@@ -283,9 +271,7 @@ fn metadata_empty_for_many_cycles_changes_nothing() {
 /// requests (more than one whole failed fetch) stand for "many cycles" here.
 #[test]
 fn metadata_timeout_changes_nothing_and_the_api_still_answers() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     metadata_fault_changes_nothing("ft-timeout", Fault::Timeout, 5, "timed out");
 }
 
@@ -333,9 +319,7 @@ fn unwritable_state_dir(prefix: &str, mount: &str, errno_text: &str) {
 
 #[test]
 fn a_read_only_state_dir_costs_the_record_not_the_network() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     unwritable_state_dir(
         "ft-rostate",
         "mount --bind STATE STATE && mount -o remount,bind,ro STATE",
@@ -345,9 +329,7 @@ fn a_read_only_state_dir_costs_the_record_not_the_network() {
 
 #[test]
 fn a_full_state_dir_costs_the_record_not_the_network() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     unwritable_state_dir(
         "ft-fullstate",
         "mount -t tmpfs -o size=16k tmpfs STATE && { cat /dev/zero > STATE/filler 2>/dev/null; true; }",
@@ -370,9 +352,7 @@ fn record(state: &Path) -> Owned {
 
 #[test]
 fn a_truncated_record_removes_nothing_and_is_rebuilt_from_the_kernel() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("ft-corrupt", AZURE, None);
     let state = scene.dir.path().join("state");
     let config = scene.config(&state);
@@ -437,9 +417,7 @@ fn a_truncated_record_removes_nothing_and_is_rebuilt_from_the_kernel() {
 
 #[test]
 fn the_daemon_rebuilds_a_truncated_record_and_keeps_running() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("ft-corrupt-d", AZURE, None);
     let state = scene.dir.path().join("state");
     stdout_ok(&scene.daemon(&scene.config(&state), "--oneshot"));

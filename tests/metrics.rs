@@ -2,7 +2,8 @@
 //! the exposition parses with a Prometheus text-format parser (prometheus-parse), every family
 //! is there with its type, the first round's figures are what it did, and the values move: a
 //! refresh adds a round and metadata requests, a rule deleted by hand and restored adds one
-//! applied `add_rule`, each scrape counts itself.
+//! applied `add_rule`, each scrape counts itself, and a loopback address in the metadata shows
+//! as a refused item.
 
 mod support;
 
@@ -10,7 +11,7 @@ use prometheus_parse::{Sample, Scrape, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::api;
-use support::azure::AZURE;
+use support::azure::{azure_with, AZURE};
 use support::netns::require_root;
 use support::running::{self, write_config, Daemon};
 use support::scene::Scene;
@@ -85,9 +86,7 @@ fn requests_ok(s: &Scraped) -> f64 {
 
 #[test]
 fn metrics_parse_and_move_with_what_the_daemon_does() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("mt-azure", AZURE, None);
     let state = scene.dir.path().join("state");
     let config = write_config(
@@ -117,7 +116,7 @@ fn metrics_parse_and_move_with_what_the_daemon_does() {
             "cloud_network_metadata_request_duration_seconds",
             "histogram",
         ),
-        ("cloud_network_metadata_items_refused_total", "counter"),
+        ("cloud_network_metadata_items_refused", "gauge"),
         ("cloud_network_api_requests_total", "counter"),
     ] {
         assert_eq!(
@@ -154,13 +153,8 @@ fn metrics_parse_and_move_with_what_the_daemon_does() {
         ["cloud_network_metadata_request_duration_seconds{provider=azure,result=ok}"];
     assert_eq!(latency.last().map(|b| b.1), Some(requests_ok(&before)));
     assert!(requests_ok(&before) >= 1.0);
-    assert!(
-        !before
-            .values
-            .keys()
-            .any(|k| k.starts_with("cloud_network_metadata_items_refused_total")),
-        "no refusals yet"
-    );
+    let loopback = "cloud_network_metadata_items_refused{reason=loopback}";
+    assert_eq!(before.get(loopback), 0.0);
     // A scrape is counted once answered: the first one does not see itself.
     let scrapes = |s: &Scraped| {
         let key = "cloud_network_api_requests_total{path=/metrics,status=200}";
@@ -192,5 +186,19 @@ fn metrics_parse_and_move_with_what_the_daemon_does() {
     assert_eq!(restored.get("cloud_network_owned_objects{kind=rule}"), 8.0);
     assert!(
         restored.get("cloud_network_api_requests_total{path=/api/v1/refresh,status=202}") >= 1.0
+    );
+
+    // The metadata lists a loopback address on eth1: the sanity gate refuses it, every round.
+    let bad = azure_with(&[(1, &["10.4.0.5", "10.4.0.6", "10.4.0.7", "127.0.0.9"])]);
+    scene.emulator.set_scenario_text(&bad).expect("scenario");
+    assert_eq!(api::request("POST", "/api/v1/refresh").status, 202);
+    let refused = running::wait_for(LIMIT, || {
+        let now = scrape();
+        (now.get(loopback) == 1.0).then_some(now)
+    })
+    .expect("the loopback address refused");
+    assert_eq!(
+        refused.get("cloud_network_owned_objects{kind=address}"),
+        5.0
     );
 }

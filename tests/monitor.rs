@@ -20,15 +20,13 @@ struct Inside {
     ns: Netns,
 }
 
-fn inside(prefix: &str) -> Option<Inside> {
-    if !require_root() {
-        return None;
-    }
+fn inside(prefix: &str) -> Inside {
+    require_root();
     let ns = Netns::new(prefix);
-    Some(Inside {
+    Inside {
         _entered: ns.enter(),
         ns,
-    })
+    }
 }
 
 /// A subscription opened in the namespace this thread is in, before the changes under test.
@@ -93,9 +91,7 @@ fn assert_applied(netlink: &mut Netlink, changes: &[Change]) {
 
 #[test]
 fn link_add_and_delete_are_decoded() {
-    let Some(t) = inside("monlink") else {
-        return;
-    };
+    let t = inside("monlink");
     let mut monitor = Monitor::open().unwrap();
     t.ns.veth("va", "vb", Some("02:00:00:00:00:0a"));
     let index = t.ns.ifindex("va");
@@ -128,9 +124,7 @@ fn link_add_and_delete_are_decoded() {
 
 #[test]
 fn address_and_rule_changes_are_decoded_exactly() {
-    let Some(t) = inside("monaddr") else {
-        return;
-    };
+    let t = inside("monaddr");
     t.ns.veth("va", "vb", None);
     let ifindex = t.ns.ifindex("va");
     let mut monitor = Monitor::open().unwrap();
@@ -155,9 +149,7 @@ fn address_and_rule_changes_are_decoded_exactly() {
 
 #[test]
 fn a_veth_burst_is_one_link_changed_each_way() {
-    let Some(t) = inside("monburst") else {
-        return;
-    };
+    let t = inside("monburst");
     let mut watch = Watch::start();
     t.ns.veth("va", "vb", None);
     assert_eq!(watch.triggers(), vec![Trigger::LinkChanged]);
@@ -167,9 +159,7 @@ fn a_veth_burst_is_one_link_changed_each_way() {
 
 #[test]
 fn removing_an_address_a_rule_or_our_route_is_kernel_changed() {
-    let Some(t) = inside("mondel") else {
-        return;
-    };
+    let t = inside("mondel");
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
     ip(&t, "address add 10.5.0.2/24 dev va");
@@ -189,9 +179,7 @@ fn removing_an_address_a_rule_or_our_route_is_kernel_changed() {
 
 #[test]
 fn removing_someone_elses_main_table_route_is_ignored() {
-    let Some(t) = inside("monother") else {
-        return;
-    };
+    let t = inside("monother");
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
     ip(&t, "route add 10.6.0.0/24 dev va proto static");
@@ -202,9 +190,7 @@ fn removing_someone_elses_main_table_route_is_ignored() {
 
 #[test]
 fn fifty_rule_deletions_are_one_kernel_changed() {
-    let Some(_t) = inside("monfifty") else {
-        return;
-    };
+    let _t = inside("monfifty");
     let rules: Vec<Rule> = (1000..1050).map(rule).collect();
     let mut netlink = Netlink::open().unwrap();
     let adds: Vec<Change> = rules.iter().cloned().map(Change::AddRule).collect();
@@ -217,9 +203,7 @@ fn fifty_rule_deletions_are_one_kernel_changed() {
 
 #[test]
 fn additions_trigger_nothing() {
-    let Some(t) = inside("monadd") else {
-        return;
-    };
+    let t = inside("monadd");
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
     let mut watch = Watch::start();
@@ -233,9 +217,7 @@ fn additions_trigger_nothing() {
 
 #[test]
 fn a_queue_overflow_is_reported_once_and_reading_goes_on() {
-    let Some(t) = inside("monflood") else {
-        return;
-    };
+    let t = inside("monflood");
     t.ns.veth("va", "vb", None);
     ip(&t, "link set va up");
     let oif = t.ns.ifindex("va");

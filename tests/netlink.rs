@@ -24,18 +24,16 @@ struct Fixture {
     ns: Netns,
 }
 
-fn fixture(prefix: &str) -> Option<Fixture> {
-    if !require_root() {
-        return None;
-    }
+fn fixture(prefix: &str) -> Fixture {
+    require_root();
     let ns = Netns::new(prefix);
     let entered = ns.enter();
     let nl = Netlink::open().expect("open netlink");
-    Some(Fixture {
+    Fixture {
         nl,
         _entered: entered,
         ns,
-    })
+    }
 }
 
 /// A veth pair `va`/`vb`, both up; returns the index of `va`.
@@ -85,9 +83,7 @@ fn one_error(results: Vec<Result<(), NetlinkError>>) -> NetlinkError {
 
 #[test]
 fn links_report_name_mac_mtu_kind_master_and_loopback() {
-    let Some(mut f) = fixture("links") else {
-        return;
-    };
+    let mut f = fixture("links");
     f.ns.veth("va", "vb", Some("02:00:00:00:00:0a"));
     f.ns.run_ok(&["ip", "link", "add", "name", "br0", "type", "bridge"]);
     f.ns.run_ok(&["ip", "link", "set", "vb", "master", "br0"]);
@@ -120,9 +116,7 @@ fn links_report_name_mac_mtu_kind_master_and_loopback() {
 
 #[test]
 fn link_up_and_mtu_are_applied_and_read_back() {
-    let Some(mut f) = fixture("linkset") else {
-        return;
-    };
+    let mut f = fixture("linkset");
     f.ns.veth("va", "vb", None);
     let ifindex = f.ns.ifindex("va");
     let name = "va".to_string();
@@ -179,7 +173,7 @@ fn link_up_and_mtu_are_applied_and_read_back() {
 
 #[test]
 fn addresses_add_read_back_and_delete_in_both_families() {
-    let Some(mut f) = fixture("addr") else { return };
+    let mut f = fixture("addr");
     let ifindex = veth_up(&f);
     let ours = vec![
         address(ifindex, "10.4.0.6/24", true),
@@ -238,9 +232,7 @@ fn addresses_add_read_back_and_delete_in_both_families() {
 
 #[test]
 fn routes_in_a_big_table_and_the_local_table_round_trip() {
-    let Some(mut f) = fixture("route") else {
-        return;
-    };
+    let mut f = fixture("route");
     let ifindex = veth_up(&f);
     f.ns.run_ok(&["ip", "address", "add", "10.5.0.6/24", "dev", "va"]);
     let route = |dst: &str, gateway: Option<&str>, src: Option<&str>, scope, onlink| Route {
@@ -327,7 +319,7 @@ fn routes_in_a_big_table_and_the_local_table_round_trip() {
 
 #[test]
 fn rules_in_both_families_keep_their_big_table_and_priority() {
-    let Some(mut f) = fixture("rule") else { return };
+    let mut f = fixture("rule");
     let rule = |family, src: Option<&str>, dst: Option<&str>| Rule {
         family,
         priority: 3001,
@@ -399,9 +391,7 @@ fn rules_in_both_families_keep_their_big_table_and_priority() {
 
 #[test]
 fn five_hundred_addresses_go_in_one_batch_and_repeat_as_exists() {
-    let Some(mut f) = fixture("batch") else {
-        return;
-    };
+    let mut f = fixture("batch");
     let ifindex = veth_up(&f);
     let adds: Vec<Change> = (0..500u32)
         .map(|i| {
@@ -452,9 +442,7 @@ fn five_hundred_addresses_go_in_one_batch_and_repeat_as_exists() {
 
 #[test]
 fn kernel_errors_are_typed_and_name_the_object() {
-    let Some(mut f) = fixture("errors") else {
-        return;
-    };
+    let mut f = fixture("errors");
     let ifindex = veth_up(&f);
     f.ns.run_ok(&["ip", "address", "add", "10.5.0.6/24", "dev", "va"]);
 
@@ -522,9 +510,7 @@ fn kernel_errors_are_typed_and_name_the_object() {
 
 #[test]
 fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
-    let Some(mut f) = fixture("split") else {
-        return;
-    };
+    let mut f = fixture("split");
     let ifindex = veth_up(&f);
     let adds: Vec<Change> = (0..3000u32)
         .map(|i| {
@@ -553,7 +539,7 @@ fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
 
 #[test]
 fn a_write_without_cap_net_admin_is_a_permission_error() {
-    let Some(f) = fixture("perm") else { return };
+    let f = fixture("perm");
     let ifindex = veth_up(&f);
     let ns_name = f.ns.name().to_string();
     // Capabilities are per thread: drop CAP_NET_ADMIN in a thread of its own.
@@ -608,9 +594,7 @@ fn changes_serialize_with_an_op_tag() {
 
 #[test]
 fn the_whole_kernel_state_reads_exactly_as_ip_shows_it() {
-    let Some(mut f) = fixture("state") else {
-        return;
-    };
+    let mut f = fixture("state");
     let setup = "\
         link add name va address 02:00:00:00:00:0a mtu 1400 type veth peer name vb\n\
         link add name br0 type bridge\n\
@@ -825,9 +809,7 @@ mod ip_state {
 /// source address, the main table without one, and ENETUNREACH for a source that is not local.
 #[test]
 fn route_get_follows_rules_like_ip_route_get() {
-    let Some(mut f) = fixture("nlget") else {
-        return;
-    };
+    let mut f = fixture("nlget");
     let va = veth_up(&f);
     f.ns.run_ok(&["ip", "address", "add", "10.9.0.5/24", "dev", "va"]);
     f.ns.run_ok(&[

@@ -88,9 +88,7 @@ fn eth1_lines() -> View {
 
 #[test]
 fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("oci-vlan", BARE_METAL, Some(&scenario(false)));
     let config = scene.config(&scene.dir.path().join("state"));
     let pristine = read_both(&scene.ns);

@@ -5,6 +5,7 @@
 
 mod support;
 
+use cloud_network::daemon::confine::spawn_confined;
 use cloud_network::daemon::privileges::{drop_privileges, PrivilegePlan};
 use cloud_network::kernel::{Change, Family, Rule};
 use cloud_network::netlink::Netlink;
@@ -94,24 +95,34 @@ impl Drop for TempDir {
     }
 }
 
-/// What the child saw after dropping: its report line, /proc/self/status, and whether a
-/// netlink write and a bind to port 80 still worked.
+/// What the child saw after dropping: its report line, its main thread's and a confined
+/// thread's /proc status, and whether a netlink write and a bind to port 80 still worked.
 struct ChildView {
     report: String,
     status: String,
+    confined: String,
     rule_added: String,
     bound_port_80: String,
 }
 
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} in {status}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl ChildView {
     fn field(&self, key: &str) -> String {
-        self.status
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{key}:")))
-            .unwrap_or_else(|| panic!("{key} in {}", self.status))
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        status_field(&self.status, key)
+    }
+
+    /// A field of the status of the thread started by `spawn_confined` during the drop.
+    fn confined_field(&self, key: &str) -> String {
+        status_field(&self.confined, key)
     }
 }
 
@@ -147,18 +158,37 @@ fn drop_in_child(plan: &PrivilegePlan) -> ChildView {
     assert_eq!(status, 0, "child exit status");
     let (report, rest) = text.split_once('\n').expect("report line");
     let (status, rest) = rest.split_once("\n--\n").expect("status block");
+    let (confined, rest) = rest.split_once("\n--\n").expect("confined status block");
     let (rule_added, bound_port_80) = rest.split_once('\n').expect("rule and bind lines");
     ChildView {
         report: report.to_string(),
         status: status.to_string(),
+        confined: confined.to_string(),
         rule_added: rule_added.to_string(),
         bound_port_80: bound_port_80.to_string(),
     }
 }
 
+/// Drops as the daemon does: the drop, a confined thread (which reports its own status), the
+/// finish.
 fn child(plan: &PrivilegePlan) -> String {
+    let mut confined = String::new();
     let report = match drop_privileges(plan) {
-        Ok(report) => report.to_string(),
+        Ok(dropping) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = spawn_confined("confined", dropping.confinement(), move || {
+                let status = fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+                let _ = tx.send(status);
+            });
+            match spawned.map(|thread| (rx.recv(), thread.join())) {
+                Ok((Ok(status), _)) => confined = status,
+                other => confined = format!("confined thread failed: {other:?}"),
+            }
+            match dropping.finish() {
+                Ok(report) => report.to_string(),
+                Err(e) => format!("error: {e}"),
+            }
+        }
         Err(e) => format!("error: {e}"),
     };
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -173,7 +203,7 @@ fn child(plan: &PrivilegePlan) -> String {
         Ok(_) => "ok".to_string(),
         Err(e) => e.kind().to_string(),
     };
-    format!("{report}\n{status}\n--\n{rule_added}\n{bound}")
+    format!("{report}\n{status}\n--\n{confined}\n--\n{rule_added}\n{bound}")
 }
 
 fn rule() -> Rule {
@@ -200,9 +230,7 @@ fn rule_listed(ns: &Netns) -> bool {
 
 #[test]
 fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let user = TestUser::create();
     let (uid, gid) = (user.id("-u"), user.id("-g"));
     let dir = TempDir::new();
@@ -223,9 +251,22 @@ fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
         user.name
     );
     assert_eq!(seen.report, expected);
-    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
         assert_eq!(seen.field(set), NET_ADMIN, "{set}");
     }
+    for set in ["CapInh", "CapAmb"] {
+        assert_eq!(seen.field(set), NO_CAPS, "{set}");
+    }
+    assert_eq!(seen.field("NoNewPrivs"), "1");
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(seen.confined_field(set), NO_CAPS, "confined {set}");
+    }
+    assert_eq!(seen.confined_field("CapBnd"), NET_ADMIN);
+    assert_eq!(seen.confined_field("NoNewPrivs"), "1");
+    assert_eq!(
+        seen.confined_field("Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
     assert_eq!(seen.field("Uid"), format!("{uid} {uid} {uid} {uid}"));
     assert_eq!(seen.field("Gid"), format!("{gid} {gid} {gid} {gid}"));
     assert_eq!(seen.field("Groups"), "");
@@ -246,9 +287,7 @@ fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
 
 #[test]
 fn keeping_bind_service_allows_port_80() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let user = TestUser::create();
     let dir = TempDir::new();
     let ns = namespace("privbind");
@@ -266,8 +305,11 @@ fn keeping_bind_service_allows_port_80() {
         user.id("-u")
     );
     assert_eq!(seen.report, expected);
-    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
         assert_eq!(seen.field(set), NET_ADMIN_AND_BIND_SERVICE, "{set}");
+    }
+    for set in ["CapInh", "CapAmb"] {
+        assert_eq!(seen.field(set), NO_CAPS, "{set}");
     }
     assert_eq!(seen.bound_port_80, "ok");
     assert_eq!(seen.rule_added, "ok");
@@ -275,9 +317,7 @@ fn keeping_bind_service_allows_port_80() {
 
 #[test]
 fn without_the_user_root_keeps_only_net_admin_even_in_the_bounding_set() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let dir = TempDir::new();
     let state_dir = dir.0.join("a/b/state");
     let ns = namespace("privroot");
@@ -292,11 +332,21 @@ fn without_the_user_root_keeps_only_net_admin_even_in_the_bounding_set() {
 
     let expected = format!("user {absent} not found: staying root with only CAP_NET_ADMIN");
     assert_eq!(seen.report, expected);
-    for set in ["CapEff", "CapPrm", "CapInh", "CapBnd"] {
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
         assert_eq!(seen.field(set), NET_ADMIN, "{set}");
     }
-    assert_eq!(seen.field("CapAmb"), NO_CAPS);
+    for set in ["CapInh", "CapAmb"] {
+        assert_eq!(seen.field(set), NO_CAPS, "{set}");
+    }
+    assert_eq!(seen.field("NoNewPrivs"), "1");
     assert_eq!(seen.field("Uid"), "0 0 0 0");
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
+        assert_eq!(seen.confined_field(set), NO_CAPS, "confined {set}");
+    }
+    assert_eq!(seen.confined_field("Uid"), "65534 65534 65534 65534");
+    assert_eq!(seen.confined_field("Gid"), "65534 65534 65534 65534");
+    assert_eq!(seen.confined_field("Groups"), "");
+    assert_eq!(seen.confined_field("NoNewPrivs"), "1");
     assert_eq!(seen.rule_added, "ok");
     assert!(rule_listed(&ns));
     assert_eq!(seen.bound_port_80, "permission denied");

@@ -78,9 +78,7 @@ fn apply_and_check(scene: &Scene, expected: &View) {
 
 #[test]
 fn azure_apply_reads_back_exactly_and_is_idempotent() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-azure", AZURE, None);
     apply_and_check(&scene, &azure_expected());
 }
@@ -104,9 +102,7 @@ fn aws_three_nics() -> String {
 
 #[test]
 fn ec2_apply_uses_network_card_in_the_index() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-aws", AWS_3, Some(&aws_three_nics()));
     let third_nic = View::expect(
         &["eth2 up mtu 1500"],
@@ -133,18 +129,14 @@ fn ec2_apply_uses_network_card_in_the_index() {
 
 #[test]
 fn gcp_apply_sets_mtu_and_local_routes_and_is_idempotent() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-gcp", GCP, None);
     apply_and_check(&scene, &gcp_expected());
 }
 
 #[test]
 fn removal_takes_only_ours_and_leaves_foreign_objects_alone() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-remove", AZURE, None);
     let ns = &scene.ns;
     let first = round(&scene, &Owned::default());
@@ -233,9 +225,7 @@ fn assert_dhcp_lease_untouched(scene: &Scene) {
 
 #[test]
 fn a_present_address_is_not_ours_and_stays_when_the_metadata_drops_it() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-present", AZURE, None);
     scene
         .ns
@@ -278,9 +268,7 @@ fn a_present_address_is_not_ours_and_stays_when_the_metadata_drops_it() {
 
 #[test]
 fn a_link_that_disappears_mid_apply_fails_alone() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let mut text: Value = serde_json::from_str(AZURE_SCENARIO).expect("azure scenario");
     let third = serde_json::json!({
         "ipv4": {
@@ -350,9 +338,7 @@ fn a_link_that_disappears_mid_apply_fails_alone() {
 
 #[test]
 fn restart_removes_what_the_old_process_added_and_an_empty_state_removes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-restart", AZURE, None);
     let state = scene.dir.path().join("state");
     let config = scene.config(&state);
@@ -406,9 +392,7 @@ fn restart_removes_what_the_old_process_added_and_an_empty_state_removes_nothing
 
 #[test]
 fn a_second_oneshot_makes_no_kernel_events() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let scene = Scene::new("rc-monitor", GCP, None);
     let config = scene.config(&scene.dir.path().join("state"));
     assert_eq!(
@@ -449,9 +433,7 @@ fn assert_dry_run(prefix: &str, vm: Vm, expected: &[&str]) {
 
 #[test]
 fn dry_run_azure() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     assert_dry_run(
         "rc-dry-azure",
         AZURE,
@@ -478,9 +460,7 @@ fn dry_run_azure() {
 
 #[test]
 fn dry_run_aws() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     assert_dry_run(
         "rc-dry-aws",
         AWS,
@@ -503,9 +483,7 @@ fn dry_run_aws() {
 
 #[test]
 fn dry_run_gcp() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     assert_dry_run(
         "rc-dry-gcp",
         GCP,

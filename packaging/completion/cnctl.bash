@@ -66,7 +66,7 @@ _cloud_network_emulate() {
         --scenario) _cloud_network_files "$cur"; return ;;
         --listen) return ;;
     esac
-    _cloud_network_words "--provider --scenario --listen --fault --require-token --help" "$cur"
+    _cloud_network_words "--provider --scenario --listen --fault --require-token --no-long-poll --help" "$cur"
 }
 
 _cnctl() {

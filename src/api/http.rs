@@ -20,6 +20,8 @@ pub struct RequestHead<'a> {
     pub version: Version,
     /// The `Host` header's value, trimmed; None when absent.
     pub host: Option<&'a str>,
+    /// The `Origin` header's value, trimmed; None when absent (browsers send it cross-site).
+    pub origin: Option<&'a str>,
     /// The `Content-Length` header's value, 0 when absent.
     pub content_length: u64,
     /// True when the connection closes after this request (HTTP/1.0 or `Connection: close`).
@@ -34,6 +36,7 @@ impl<'a> RequestHead<'a> {
             path,
             version: Version::Http11,
             host: Some(host),
+            origin: None,
             content_length: 0,
             close: false,
         }
@@ -132,6 +135,7 @@ fn parse_complete(head: &[u8]) -> Result<RequestHead<'_>, HeadError> {
         path,
         version,
         host: None,
+        origin: None,
         content_length: 0,
         close: version == Version::Http10,
     };
@@ -206,6 +210,13 @@ fn apply_header<'a>(
         let host = std::str::from_utf8(value)
             .map_err(|_| HeadError::Malformed("Host header is not UTF-8"))?;
         req.host = Some(host);
+    } else if name.eq_ignore_ascii_case(b"origin") {
+        if req.origin.is_some() {
+            return Err(HeadError::Malformed("more than one Origin header"));
+        }
+        let origin = std::str::from_utf8(value)
+            .map_err(|_| HeadError::Malformed("Origin header is not UTF-8"))?;
+        req.origin = Some(origin);
     } else if name.eq_ignore_ascii_case(b"content-length") {
         let length = parse_length(value)?;
         if *seen_length && length != req.content_length {
@@ -383,9 +394,20 @@ mod tests {
                 path: "/api/v1/status",
                 version: Version::Http11,
                 host: Some("localhost:5209"),
+                origin: None,
                 content_length: 0,
                 close: false,
             }
+        );
+    }
+
+    #[test]
+    fn the_origin_header_is_kept_and_must_be_single() {
+        let req = head("POST / HTTP/1.1\r\nHost: x\r\nOrigin:  http://evil.example \r\n\r\n");
+        assert_eq!(req.origin, Some("http://evil.example"));
+        assert_eq!(
+            invalid(b"POST / HTTP/1.1\r\nOrigin: a\r\nOrigin: b\r\n\r\n"),
+            HeadError::Malformed("more than one Origin header")
         );
     }
 

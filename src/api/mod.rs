@@ -12,6 +12,7 @@ pub use http::{parse_head, reason, HeadError, Parsed, RequestHead, Response, Ver
 pub use routes::{host_allowed, respond};
 
 use crate::config::Config;
+use crate::daemon::confine::{spawn_confined, Confinement};
 use crate::snapshot::SharedSnapshot;
 use crate::trigger::Wake;
 use std::fmt;
@@ -96,7 +97,7 @@ pub enum ApiError {
         what: &'static str,
         source: io::Error,
     },
-    /// The API thread could not be started.
+    /// The API thread could not be started or could not drop its privileges.
     Spawn(io::Error),
 }
 
@@ -159,12 +160,14 @@ impl Drop for ApiHandle {
 }
 
 /// Binds `listen` (so a bind error reaches the caller before any thread starts), then serves
-/// the API from one thread named "api".
+/// the API from one thread named "api", which parses requests with no capability at all
+/// (dropped to `confinement` before it reads a byte).
 pub fn spawn(
     listen: SocketAddr,
     snapshot: SharedSnapshot,
     wake: Wake,
     options: ApiOptions,
+    confinement: Confinement,
 ) -> Result<ApiHandle, ApiError> {
     let listener = TcpListener::bind(listen).map_err(|source| ApiError::Bind {
         addr: listen,
@@ -178,10 +181,8 @@ pub fn spawn(
     let local_addr = listener.local_addr().map_err(setup("listener address"))?;
     let wakeup = Arc::new(new_eventfd().map_err(setup("eventfd"))?);
     let server = server::Server::new(listener, Arc::clone(&wakeup), snapshot, wake, options);
-    let thread = std::thread::Builder::new()
-        .name("api".to_string())
-        .spawn(move || server.run())
-        .map_err(ApiError::Spawn)?;
+    let thread =
+        spawn_confined("api", confinement, move || server.run()).map_err(ApiError::Spawn)?;
     Ok(ApiHandle {
         local_addr,
         wakeup,

@@ -1,7 +1,8 @@
-//! What the API answers: the Host check (DNS rebinding) and the routing table, as one function
-//! from a request head and a snapshot to a response, each answer counted in the metrics. Every
-//! path is pure but `/api/v1/check`, which reads the kernel's routing (read-only, no
-//! capability: see `crate::check`), and `/metrics`, which reads the process's counters.
+//! What the API answers: the Host check (DNS rebinding), the Origin check (cross-site requests
+//! from web pages) and the routing table, as one function from a request head and a snapshot
+//! to a response, each answer counted in the metrics. Every path is pure but `/api/v1/check`,
+//! which reads the kernel's routing (read-only, no capability: see `crate::check`), and
+//! `/metrics`, which reads the process's counters.
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
@@ -39,6 +40,9 @@ fn route_request(
     wake: &dyn Fn() -> bool,
 ) -> Response {
     if let Err(refusal) = check_host(req, opts.listen) {
+        return refusal;
+    }
+    if let Err(refusal) = check_origin(req) {
         return refusal;
     }
     let Some(route) = route else {
@@ -251,6 +255,41 @@ fn check_host(req: &RequestHead<'_>, listen: SocketAddr) -> Result<(), Response>
         None if req.version == Version::Http10 => Ok(()),
         None => Err(Response::error(403, "missing Host header")),
     }
+}
+
+/// A browser sends `Origin` with every cross-site POST (a "simple" request needs no preflight,
+/// so a web page could otherwise ask for refreshes): a request that carries one is answered
+/// only when it is a loopback origin. Clients that are not browsers (cnctl, curl) send none.
+fn check_origin(req: &RequestHead<'_>) -> Result<(), Response> {
+    match req.origin {
+        Some(origin) if !origin_allowed(origin) => Err(Response::error(
+            403,
+            &format!("Origin {origin:?} is not a loopback origin (cross-site request protection)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `http://` or `https://` with `localhost`, a 127.0.0.0/8 address or `[::1]`, any port, no
+/// path; `null` (sandboxed frames, files) and everything else is refused.
+pub fn origin_allowed(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let Some((name, _)) = split_host(authority) else {
+        return false;
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inner) => inner.parse::<Ipv6Addr>().map(IpAddr::V6),
+        None => name.parse::<Ipv4Addr>().map(IpAddr::V4),
+    };
+    ip.is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether a Host header value names this machine's loopback or the configured Listen address.

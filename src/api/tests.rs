@@ -26,6 +26,7 @@ fn link() -> LinkStatus {
             to: None,
             table: 10001,
         }],
+        refused: Vec::new(),
     }
 }
 
@@ -327,4 +328,44 @@ fn refused_hosts_do_not_trigger_a_refresh() {
     req.method = "POST";
     let resp = respond(&req, &snapshot(ProviderKind::Gcp), &opts(), &no_wake);
     assert_eq!(resp.status, 403);
+}
+
+#[test]
+fn a_foreign_origin_is_refused_naming_it_and_triggers_nothing() {
+    for origin in [
+        "http://evil.example",
+        "https://127.0.0.1.evil.example",
+        "null",
+        "http://10.0.0.1:5209",
+        "file://",
+        "http://localhost.evil.example",
+    ] {
+        let mut req = RequestHead::get("/api/v1/refresh", "localhost:5209");
+        req.method = "POST";
+        req.origin = Some(origin);
+        let resp = respond(&req, &snapshot(ProviderKind::Azure), &opts(), &no_wake);
+        let message =
+            format!("Origin {origin:?} is not a loopback origin (cross-site request protection)");
+        assert_eq!(
+            (resp.status, resp.body_text().to_string()),
+            err(403, &message),
+            "{origin}"
+        );
+    }
+}
+
+#[test]
+fn loopback_origins_are_answered() {
+    for origin in [
+        "http://localhost:5209",
+        "http://LOCALHOST",
+        "https://127.0.0.1:8443",
+        "http://127.1.2.3",
+        "http://[::1]:5209",
+    ] {
+        let mut req = RequestHead::get("/api/v1/links", "localhost:5209");
+        req.origin = Some(origin);
+        let resp = respond(&req, &snapshot(ProviderKind::Azure), &opts(), &no_wake);
+        assert_eq!(resp.status, 200, "{origin}");
+    }
 }

@@ -23,6 +23,7 @@ fn link_status(name: &str, ifindex: u32, device_index: u32, table: Option<u32>) 
         addresses: Vec::new(),
         routes: Vec::new(),
         rules: Vec::new(),
+        refused: Vec::new(),
     }
 }
 

@@ -112,8 +112,12 @@ impl Item {
 /// Why a command failed.
 #[derive(Debug)]
 pub enum CnctlError {
-    /// A wrong positional argument (exit 2).
-    Usage(String),
+    /// A wrong argument (exit 2); `command` is the subcommand whose `--help` applies
+    /// (`status`, `show`, or empty for cnctl's own options).
+    Usage {
+        command: &'static str,
+        message: String,
+    },
     Api(ApiError),
     NotAvailable {
         command: String,
@@ -124,6 +128,10 @@ pub enum CnctlError {
     Missing(&'static str),
     /// The API's answer is not what this command expects.
     Reply(String),
+    /// The API refused the credentials and the daemon saved none: the instance has no IAM role.
+    NoRole {
+        file: PathBuf,
+    },
     /// The API refused the credentials and the state file could not be read either.
     Credentials {
         api: ApiError,
@@ -135,7 +143,7 @@ pub enum CnctlError {
 impl CnctlError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CnctlError::Usage(_) => 2,
+            CnctlError::Usage { .. } => 2,
             _ => 1,
         }
     }
@@ -150,7 +158,7 @@ impl From<ApiError> for CnctlError {
 impl fmt::Display for CnctlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CnctlError::Usage(message) => f.write_str(message),
+            CnctlError::Usage { message, .. } => f.write_str(message),
             CnctlError::Api(e) => e.fmt(f),
             CnctlError::NotAvailable { command, provider } => {
                 write!(f, "'{command}' is not available on {provider}")
@@ -160,6 +168,11 @@ impl fmt::Display for CnctlError {
             }
             CnctlError::Missing(what) => write!(f, "the metadata has no {what}"),
             CnctlError::Reply(reason) => write!(f, "unexpected answer from the API: {reason}"),
+            CnctlError::NoRole { file } => write!(
+                f,
+                "the instance has no IAM role: the daemon saved no credentials in {}",
+                file.display()
+            ),
             CnctlError::Credentials { api, file, reason } => {
                 write!(f, "{api}; reading {}: {reason}", file.display())
             }
@@ -173,20 +186,24 @@ pub fn status_action(what: &str) -> Result<Action, CnctlError> {
         "system" => Ok(Action::System),
         "network" => Ok(Action::Network),
         "links" => Ok(Action::Links),
-        other => Err(CnctlError::Usage(format!(
-            "unknown status '{other}': expected system, network or links"
-        ))),
+        other => Err(CnctlError::Usage {
+            command: "status",
+            message: format!("unknown status '{other}': expected system, network or links"),
+        }),
     }
 }
 
 /// `show <what>` as an action.
 pub fn show_action(what: &str) -> Result<Action, CnctlError> {
-    Item::parse(what).map(Action::Show).ok_or_else(|| {
-        CnctlError::Usage(format!(
-            "unknown item '{what}': expected ssh-keys (k), credentials (c), document (d), \
-             pkcs7 (p), signature (s), rsa2048 (r) or project"
-        ))
-    })
+    Item::parse(what)
+        .map(Action::Show)
+        .ok_or_else(|| CnctlError::Usage {
+            command: "show",
+            message: format!(
+                "unknown item '{what}': expected ssh-keys (k), credentials (c), document (d), \
+                 pkcs7 (p), signature (s), rsa2048 (r) or project"
+            ),
+        })
 }
 
 /// Runs one action; returns what to print on stdout.
@@ -333,11 +350,16 @@ impl Runner<'_> {
     }
 
     /// From the API; when it refuses (403: not served over TCP), from the 0600 state file,
-    /// which root can read.
+    /// which root can read and which the daemon writes only when the instance has a role.
     fn credentials(&self) -> Result<Value, CnctlError> {
         match self.client.get("/api/cloud/credentials") {
             Err(api) if api.status() == Some(403) => {
                 let file = self.state_dir.join(CREDENTIALS_FILE);
+                if std::fs::symlink_metadata(&file)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                {
+                    return Err(CnctlError::NoRole { file });
+                }
                 read_json(&file).map_err(|reason| CnctlError::Credentials { api, file, reason })
             }
             other => Ok(other?),

@@ -1,7 +1,8 @@
 //! `cnctl`: the command-line face of the daemon. It reads the daemon's local API (the provider
 //! comes from the API, never from DMI) and prints what it finds. Exit status: 0 done, 1 the
 //! daemon is unreachable, refused, the command does not apply to its provider, or `check`
-//! found a reply path that is wrong; 2 usage.
+//! found a reply path that is wrong; 2 usage, 78 a file named by `--config` that does not
+//! exist. Every error line starts with `cnctl:`.
 
 mod client;
 mod commands;
@@ -11,11 +12,14 @@ pub use client::{base_url, ApiClient, ApiError};
 pub use commands::{Action, CnctlError, Item, CREDENTIALS_FILE};
 
 use crate::config::{self, Config};
+use crate::usage;
 use argh::FromArgs;
 use commands::Runner;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+const USAGE_ERROR: u8 = 2;
 
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "cnctl")]
@@ -58,7 +62,8 @@ pub struct StatusArgs {
 #[argh(subcommand, name = "show")]
 /// Show ssh-keys (k), credentials (c), document (d), pkcs7 (p), signature (s), rsa2048 (r) or project.
 pub struct ShowArgs {
-    /// what to show
+    /// ssh-keys (k), credentials (c), document (d), pkcs7 (p), signature (s), rsa2048 (r) or
+    /// project
     #[argh(positional)]
     pub what: String,
 }
@@ -79,19 +84,24 @@ pub struct CheckArgs {}
 /// Print the version of cnctl and of the daemon.
 pub struct VersionArgs {}
 
-pub fn run(args: CnctlArgs) -> ExitCode {
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-    let config = load_config(&config_path);
-    let client = ApiClient::new(base_url(args.url.as_deref(), config.listen));
-    let runner = Runner {
-        client: &client,
-        json: args.json,
-        state_dir: &config.state_dir,
+/// Runs one command; `invoked_as` is how the user called the client (`cnctl` or
+/// `cloud-network cnctl`), for the `--help` a usage error points at.
+pub fn run(args: CnctlArgs, invoked_as: &str) -> ExitCode {
+    let config = match config::chosen_path(args.config.as_deref()) {
+        Ok(path) => load_config(&path),
+        Err(e) => {
+            eprintln!("cnctl: {e}");
+            return ExitCode::from(config::EXIT_CONFIG);
+        }
     };
-    let result = action(&args.command).and_then(|action| {
+    let result = check_url(args.url.as_deref()).and_then(|()| {
+        let client = ApiClient::new(base_url(args.url.as_deref(), config.listen));
+        let runner = Runner {
+            client: &client,
+            json: args.json,
+            state_dir: &config.state_dir,
+        };
+        let action = action(&args.command)?;
         if action == Action::Version && !args.json {
             print_out(&format!("cnctl {}\n", env!("CARGO_PKG_VERSION")));
         }
@@ -106,11 +116,50 @@ pub fn run(args: CnctlArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Err(CnctlError::Usage { command, message }) => {
+            let path = [invoked_as, command].join(" ");
+            eprint!("{}", usage::error_lines(path.trim_end(), &message));
+            ExitCode::from(USAGE_ERROR)
+        }
         Err(err) => {
             eprintln!("cnctl: {err}");
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `--url` is `http://host[:port]` or `host[:port]`: anything else is a usage error, not
+/// something to send to the daemon.
+fn check_url(url: Option<&str>) -> Result<(), CnctlError> {
+    let Some(url) = url else { return Ok(()) };
+    let bad = |why: &str| CnctlError::Usage {
+        command: "",
+        message: format!("invalid --url '{url}': {why}; expected http://host:port or host:port"),
+    };
+    let trimmed = url.trim();
+    let authority = match trimmed.split_once("://") {
+        Some(("http", rest)) => rest,
+        Some(_) => return Err(bad("only http:// URLs are supported")),
+        None => trimmed,
+    }
+    .trim_end_matches('/');
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => return Err(bad("no ']' after the IPv6 address")),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err(bad("no host name or address"));
+    }
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return Err(bad("the port is not a number from 1 to 65535"));
+    }
+    Ok(())
 }
 
 /// Writes to stdout; a closed pipe (`cnctl ... | head -1`) is not an error.
@@ -121,8 +170,8 @@ fn print_out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// The config for `Listen=` and `StateDir=`; a missing or broken file means the defaults
-/// (the daemon reports a broken file, cnctl only needs to find it).
+/// The config for `Listen=` and `StateDir=`; a missing default file or a broken file means the
+/// defaults (the daemon reports a broken file, cnctl only needs to find it).
 fn load_config(path: &Path) -> Config {
     config::load(path)
         .map(|loaded| loaded.config)

@@ -26,6 +26,8 @@ impl fmt::Display for Location {
 pub enum ConfigError {
     /// The file exists but could not be read (permissions, a directory, not UTF-8).
     Read { file: PathBuf, source: io::Error },
+    /// The file named by `--config` does not exist (only the default path may be missing).
+    Missing { file: PathBuf },
     /// The file is not valid TOML.
     Syntax { at: Location, message: String },
     /// `[System]` or `[Network]` written as something other than a table of keys.
@@ -56,6 +58,12 @@ impl fmt::Display for ConfigError {
                     file.display()
                 )
             }
+            ConfigError::Missing { file } => write!(
+                f,
+                "{}: no such file (named by --config; only the default {} may be missing)",
+                file.display(),
+                super::DEFAULT_PATH
+            ),
             ConfigError::Syntax { at, message } => write!(f, "{at}: TOML syntax error: {message}"),
             ConfigError::NotASection { at, section } => {
                 write!(

@@ -2,9 +2,12 @@
 //! service never holds up the reconcile thread (restoring a deleted rule, configuring a
 //! hot-plugged NIC). It fetches when asked, reads the slow views (the system document, EC2's
 //! identity documents and credentials) when they are due, and on GCP long-polls for changes
-//! while idle. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
+//! while idle. Requests are paced (see `pace`): fetches asked for through the API or SIGHUP
+//! within a budget, GCP long-polls that the server does not hold backed off. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
 //! the metadata first, the slow views after it, so configuring never waits for a tree walk.
 
+use super::confine::{spawn_confined, Confinement};
+use super::pace::{AskedBudget, LongPollPace, PollOutcome};
 use crate::metadata::{FetchError, Instance, Provider};
 use crate::snapshot::Ec2Documents;
 use crate::trigger::{Trigger, Wake};
@@ -12,20 +15,18 @@ use serde_json::Value;
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// How often the system view (EC2: a tree walk) and EC2's documents are read again anyway.
 const SLOW_REFRESH: Duration = Duration::from_secs(3600);
 /// One GCP long-poll; a requested fetch waits at most this long behind it.
 const LONG_POLL: Duration = Duration::from_secs(30);
-/// After a failure on GCP, how long to wait for a requested fetch before trying again alone.
-const LONG_POLL_RETRY: Duration = Duration::from_secs(2);
 
 /// A fetch the reconcile thread asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchJob {
-    /// Read the slow views even if they are not due (API refresh, SIGHUP).
+    /// Asked for by someone (API refresh, SIGHUP, the first fetch): read the slow views even
+    /// if they are not due, within the asked-for budget.
     pub views: bool,
 }
 
@@ -48,8 +49,13 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts the "metadata" thread with `provider`.
-    pub fn spawn(provider: Box<dyn Provider>, wake: Wake) -> io::Result<Fetcher> {
+    /// Starts the "metadata" thread with `provider`; it parses replies with no capability at
+    /// all (dropped to `confinement` before its first request).
+    pub fn spawn(
+        provider: Box<dyn Provider>,
+        wake: Wake,
+        confinement: Confinement,
+    ) -> io::Result<Fetcher> {
         let (jobs, queue) = mpsc::channel();
         let inbox = Arc::new(Mutex::new(None));
         let long_polls = provider.supports_wait_for_change();
@@ -60,10 +66,10 @@ impl Fetcher {
             inbox: Arc::clone(&inbox),
             views: Views::default(),
             failing: false,
+            asked: AskedBudget::new(Instant::now()),
+            pace: LongPollPace::default(),
         };
-        thread::Builder::new()
-            .name("metadata".into())
-            .spawn(move || worker.run(&queue))?;
+        spawn_confined("metadata", confinement, move || worker.run(&queue))?;
         Ok(Fetcher {
             jobs,
             inbox,
@@ -102,35 +108,39 @@ struct Worker {
     /// The last fetch failed: on GCP, recovery is confirmed by a plain fetch, not a long-poll
     /// (which would hold on the unchanged ETag).
     failing: bool,
+    asked: AskedBudget,
+    pace: LongPollPace,
+}
+
+/// What the metadata thread does next.
+enum Next {
+    /// A fetch the reconcile thread asked for.
+    Job(FetchJob),
+    /// GCP after a failure: a plain fetch to confirm recovery.
+    Retry,
+    /// GCP while idle: a long-poll for changes.
+    LongPoll,
 }
 
 impl Worker {
     fn run(mut self, queue: &Receiver<FetchJob>) {
-        loop {
-            let job = if self.provider.supports_wait_for_change() {
-                let wait = if self.failing {
-                    LONG_POLL_RETRY
-                } else {
-                    Duration::ZERO
-                };
-                match queue.recv_timeout(wait) {
-                    Ok(job) => Some(job),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return,
+        while let Some(next) = self.next(queue) {
+            let started = Instant::now();
+            let (result, asked) = match next {
+                Next::Job(job) => (self.provider.fetch(), job.views),
+                Next::Retry => {
+                    let result = self.provider.fetch();
+                    // Success leaves the strikes: a long-poll that fails again at once waits
+                    // longer than the last one did.
+                    if result.is_err() {
+                        self.pace
+                            .ended(PollOutcome::Failed, started, Instant::now());
+                    }
+                    (result, false)
                 }
-            } else {
-                match queue.recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => return,
-                }
-            };
-            let (result, asked) = match job {
-                Some(job) => (self.provider.fetch(), job.views),
-                None if self.failing => (self.provider.fetch(), false),
-                None => match self.provider.wait_for_change(LONG_POLL) {
-                    Ok(None) => continue,
-                    Ok(Some(instance)) => (Ok(instance), false),
-                    Err(error) => (Err(error), false),
+                Next::LongPoll => match self.long_poll(started) {
+                    Some(result) => (result, false),
+                    None => continue,
                 },
             };
             self.failing = result.is_err();
@@ -147,6 +157,60 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// Waits for a job (on GCP: until the next unasked request is due); an asked-for job also
+    /// waits for the budget, taking in the jobs that come meanwhile. None once the reconcile
+    /// thread is gone.
+    fn next(&mut self, queue: &Receiver<FetchJob>) -> Option<Next> {
+        let job = if self.provider.supports_wait_for_change() {
+            match queue.recv_timeout(self.pace.wait(Instant::now())) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) if self.failing => return Some(Next::Retry),
+                Err(RecvTimeoutError::Timeout) => return Some(Next::LongPoll),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        } else {
+            queue.recv().ok()?
+        };
+        self.within_budget(job, queue).map(Next::Job)
+    }
+
+    /// Holds an asked-for job until the budget has a token (see [`AskedBudget`]); jobs that
+    /// arrive meanwhile join it, so a flood of refreshes costs a few fetches.
+    fn within_budget(&mut self, mut job: FetchJob, queue: &Receiver<FetchJob>) -> Option<FetchJob> {
+        if !job.views {
+            return Some(job);
+        }
+        loop {
+            let wait = self.asked.wait(Instant::now());
+            if wait.is_zero() && self.asked.take(Instant::now()) {
+                return Some(job);
+            }
+            match queue.recv_timeout(wait) {
+                Ok(more) => job.views |= more.views,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// One GCP long-poll, paced by how it ended; None when nothing changed.
+    fn long_poll(&mut self, started: Instant) -> Option<Result<Instance, FetchError>> {
+        let result = self.provider.wait_for_change(LONG_POLL);
+        let outcome = match &result {
+            Ok(Some(_)) => PollOutcome::Changed,
+            Ok(None) => PollOutcome::Unchanged,
+            Err(_) => PollOutcome::Failed,
+        };
+        let delay = self.pace.ended(outcome, started, Instant::now());
+        if outcome == PollOutcome::Unchanged && !delay.is_zero() {
+            log::debug!(
+                "the metadata server answered a long-poll at once without a change: next one in {}",
+                crate::config::format_duration(delay)
+            );
+        }
+        result.transpose()
     }
 
     /// The slow views when they are due: asked for, hourly, or whenever the refresh document

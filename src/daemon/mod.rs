@@ -3,9 +3,11 @@
 //! summary) and the long-running daemon.
 
 pub mod backoff;
+pub mod confine;
 pub mod fetcher;
 pub mod files;
 pub mod notify;
+pub mod pace;
 pub mod privileges;
 pub mod reconcile;
 pub mod reconciler;
@@ -25,29 +27,19 @@ use setup::Startup;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(subcommand, name = "daemon")]
 /// Run the daemon (the default when no subcommand is given).
 pub struct DaemonArgs {
-    /// config file (default /etc/cloud-network/cloud-network.toml)
-    #[argh(option, default = "PathBuf::from(config::DEFAULT_PATH)")]
-    pub config: PathBuf,
+    /// config file (default /etc/cloud-network/cloud-network.toml, which may be missing)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
     /// fetch, plan and apply once, print a summary and exit
     #[argh(switch)]
     pub oneshot: bool,
     /// fetch and plan, print the changes as ip commands, apply nothing
     #[argh(switch)]
     pub dry_run: bool,
-}
-
-impl Default for DaemonArgs {
-    fn default() -> Self {
-        DaemonArgs {
-            config: PathBuf::from(config::DEFAULT_PATH),
-            oneshot: false,
-            dry_run: false,
-        }
-    }
 }
 
 /// Why a one-off run failed; each ends the process with status 1.
@@ -78,10 +70,17 @@ impl std::fmt::Display for RunError {
 }
 
 pub fn run(args: DaemonArgs) -> ExitCode {
+    let config_path = match config::chosen_path(args.config.as_deref()) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("cloud-network: {e}");
+            return ExitCode::from(config::EXIT_CONFIG);
+        }
+    };
     if !(args.dry_run || args.oneshot) {
-        return run::run(&args.config);
+        return run::run(&config_path);
     }
-    match setup::start(&args.config) {
+    match setup::start(&config_path) {
         Ok(startup) => finish(run_once(startup, args.dry_run)),
         Err(e) => {
             eprintln!("cloud-network: {e}");
@@ -99,7 +98,9 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("cloud-network: {e}");
+            for line in e.to_string().lines() {
+                eprintln!("cloud-network: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -114,6 +115,9 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
         .unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
+    for line in reconcile::refusal_lines(&planned.desired.refused) {
+        log::warn!("{line}");
+    }
     if dry_run {
         return Ok(dry_run_lines(&planned, &kernel));
     }

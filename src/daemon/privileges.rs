@@ -1,11 +1,17 @@
 //! Dropping root at start-up: create the state directory, switch to the service user when it
 //! exists, and keep only the capabilities the daemon needs (CAP_NET_ADMIN, plus
-//! CAP_NET_BIND_SERVICE for a privileged API port), verified by reading them back.
+//! CAP_NET_BIND_SERVICE for a privileged API port) in the effective, permitted and bounding
+//! sets, none inheritable or ambient (the daemon execs nothing), with NO_NEW_PRIVS set; all
+//! verified by reading them back.
 //!
-//! Capability sets and the keep-capabilities flag belong to one thread: [`drop_privileges`]
-//! must run first thing in `main`, before any thread exists, or the other threads keep
-//! everything (or, after the user switch, end up with nothing).
+//! Capability sets, NO_NEW_PRIVS and the keep-capabilities flag belong to one thread:
+//! [`drop_privileges`] must run first thing in `main`, before any thread exists. The threads
+//! that parse HTTP then start confined (see `confine`): with no capability at all, and, when
+//! the daemon stays root, as `nobody`. Switching a thread's ids needs CAP_SETUID and
+//! CAP_SETGID (and CAP_SETPCAP to empty its bounding set), so as root the main thread keeps
+//! those until [`Dropping::finish`], called once the confined threads run.
 
+use super::confine::Confinement;
 use caps::{CapSet, Capability, CapsHashSet};
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -32,12 +38,21 @@ pub struct PrivilegePlan {
     pub keep_bind_service: bool,
 }
 
+/// The capabilities the main thread keeps, as root, until the confined threads have switched
+/// their ids ([`Dropping::finish`]).
+const UNTIL_CONFINED: [Capability; 3] = [
+    Capability::CAP_SETUID,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETPCAP,
+];
+
 /// What was done, for one log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrivilegeReport {
-    /// Not started as root: nothing was changed.
+    /// Not started as root: the user is left as it is; ambient and inheritable capabilities
+    /// are cleared.
     NotRoot { euid: u32 },
-    /// Now running as `user`, keeping only `caps` (also in the ambient set).
+    /// Now running as `user`, keeping only `caps`.
     SwitchedUser {
         user: String,
         uid: u32,
@@ -66,6 +81,8 @@ pub enum PrivilegeError {
     },
     /// A capability or securebits call failed.
     Capabilities { step: String, reason: String },
+    /// `prctl` failed for NO_NEW_PRIVS.
+    NoNewPrivs(io::Error),
     /// Read back after the fact, a set or id is not what it should be.
     Verify {
         what: &'static str,
@@ -74,44 +91,129 @@ pub enum PrivilegeError {
     },
 }
 
+/// A drop under way: the main thread's final state once [`Dropping::finish`] is called, and
+/// what the HTTP-parsing threads drop to meanwhile.
+#[must_use = "finish the drop once the confined threads run"]
+#[derive(Debug)]
+pub struct Dropping {
+    report: PrivilegeReport,
+    keep: CapsHashSet,
+    confinement: Confinement,
+}
+
+impl Dropping {
+    /// What the threads that parse HTTP drop to when they start (see `confine`).
+    pub fn confinement(&self) -> Confinement {
+        self.confinement
+    }
+
+    /// Lets go of what the main thread kept for the confined threads (as root: the id
+    /// switching capabilities) and verifies the final state. Threads started after this
+    /// inherit exactly the kept capabilities.
+    pub fn finish(self) -> Result<PrivilegeReport, PrivilegeError> {
+        let keep = &self.keep;
+        let none = CapsHashSet::new();
+        match &self.report {
+            PrivilegeReport::NotRoot { .. } => {
+                verify_set(CapSet::Inheritable, "inheritable set", &none)?;
+                verify_set(CapSet::Ambient, "ambient set", &none)?;
+            }
+            PrivilegeReport::SwitchedUser { uid, .. } => {
+                verify_sets(keep)?;
+                verify_uids(*uid)?;
+            }
+            PrivilegeReport::StayedRoot { .. } => {
+                limit_bounding_set(keep)?;
+                limit_sets(keep)?;
+                verify_sets(keep)?;
+                verify_uids(0)?;
+            }
+        }
+        verify_no_new_privs()?;
+        Ok(self.report)
+    }
+}
+
 /// Creates the state directory and drops to the plan's user and capabilities (see the module
-/// doc: call it before any thread exists). Not root: changes nothing.
-pub fn drop_privileges(plan: &PrivilegePlan) -> Result<PrivilegeReport, PrivilegeError> {
+/// doc: call it before any thread exists, and finish it once the confined threads run). Not
+/// root: the user and the permitted set stay; ambient and inheritable capabilities go.
+pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError> {
+    set_no_new_privs()?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
+    let caps = kept_caps(plan.keep_bind_service);
+    let keep: CapsHashSet = caps.iter().copied().collect();
     if euid != 0 {
-        return Ok(PrivilegeReport::NotRoot { euid });
+        clear_inheritance()?;
+        return Ok(Dropping {
+            report: PrivilegeReport::NotRoot { euid },
+            keep,
+            confinement: Confinement::NoCapabilities,
+        });
     }
     let user = lookup_user(&plan.user)?;
     if let Err(e) = prepare_state_dir(&plan.state_dir, user) {
         log::warn!("{e}; going on: the network is configured, state files may not be written");
     }
-    let caps = kept_caps(plan.keep_bind_service);
-    let keep: CapsHashSet = caps.iter().copied().collect();
-    let report = match user {
+    let (report, confinement) = match user {
         Some((uid, gid)) => {
             switch_user(uid, gid, &keep)?;
-            verify_sets(&keep, &keep)?;
-            verify_uids(uid)?;
-            PrivilegeReport::SwitchedUser {
+            let report = PrivilegeReport::SwitchedUser {
                 user: plan.user.clone(),
                 uid,
                 gid,
                 caps,
-            }
+            };
+            (report, Confinement::NoCapabilities)
         }
         None => {
-            stay_root(&keep)?;
-            verify_sets(&keep, &CapsHashSet::new())?;
-            verify_bounding_set(&keep)?;
-            verify_uids(0)?;
-            PrivilegeReport::StayedRoot {
+            let until_confined: CapsHashSet = keep.iter().chain(&UNTIL_CONFINED).copied().collect();
+            limit_bounding_set(&until_confined)?;
+            limit_sets(&until_confined)?;
+            let report = PrivilegeReport::StayedRoot {
                 user: plan.user.clone(),
                 caps,
-            }
+            };
+            (report, Confinement::Nobody)
         }
     };
-    Ok(report)
+    Ok(Dropping {
+        report,
+        keep,
+        confinement,
+    })
+}
+
+/// NO_NEW_PRIVS: nothing this process or its threads exec can gain privileges.
+fn set_no_new_privs() -> Result<(), PrivilegeError> {
+    // SAFETY: plain integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(PrivilegeError::NoNewPrivs(io::Error::last_os_error()))
+    }
+}
+
+fn verify_no_new_privs() -> Result<(), PrivilegeError> {
+    // SAFETY: plain integer arguments.
+    let set = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    if set == 1 {
+        return Ok(());
+    }
+    Err(PrivilegeError::Verify {
+        what: "NO_NEW_PRIVS flag",
+        found: set.to_string(),
+        expected: "1".to_string(),
+    })
+}
+
+/// Ambient and inheritable capabilities only matter across exec, which the daemon never does.
+fn clear_inheritance() -> Result<(), PrivilegeError> {
+    caps_step("clear the ambient set", caps::clear(None, CapSet::Ambient))?;
+    caps_step(
+        "clear the inheritable set",
+        caps::clear(None, CapSet::Inheritable),
+    )
 }
 
 fn kept_caps(keep_bind_service: bool) -> Vec<Capability> {
@@ -218,8 +320,10 @@ fn getpwnam(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u32, u3
     }
 }
 
-/// The ids with keepcaps on, then the sets, then ambient (the user switch emptied it).
+/// The bounding set first (dropping from it needs CAP_SETPCAP, gone with the user switch),
+/// then the ids with keepcaps on, then the sets.
 fn switch_user(uid: u32, gid: u32, keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    limit_bounding_set(keep)?;
     caps_step("turn keepcaps on", caps::securebits::set_keepcaps(true))?;
     // SAFETY: an empty group list; no pointer is read.
     id_call("setgroups", unsafe { libc::setgroups(0, std::ptr::null()) })?;
@@ -228,21 +332,7 @@ fn switch_user(uid: u32, gid: u32, keep: &CapsHashSet) -> Result<(), PrivilegeEr
     // SAFETY: plain integer arguments.
     id_call("setresuid", unsafe { libc::setresuid(uid, uid, uid) })?;
     limit_sets(keep)?;
-    for cap in keep {
-        caps_step(
-            &format!("raise {cap} in the ambient set"),
-            caps::raise(None, CapSet::Ambient, *cap),
-        )?;
-    }
     caps_step("turn keepcaps off", caps::securebits::set_keepcaps(false))
-}
-
-/// Bounding set first (dropping from it needs CAP_SETPCAP), then the sets; root needs no
-/// ambient capabilities.
-fn stay_root(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
-    limit_bounding_set(keep)?;
-    limit_sets(keep)?;
-    caps_step("clear the ambient set", caps::clear(None, CapSet::Ambient))
 }
 
 fn limit_bounding_set(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
@@ -256,25 +346,28 @@ fn limit_bounding_set(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
-/// Effective first (it must stay within permitted), then permitted, then inheritable.
+/// Effective first (it must stay within permitted), then permitted; nothing inheritable or
+/// ambient.
 fn limit_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
     for (set, name) in [
         (CapSet::Effective, "effective"),
         (CapSet::Permitted, "permitted"),
-        (CapSet::Inheritable, "inheritable"),
     ] {
         caps_step(&format!("set the {name} set"), caps::set(None, set, keep))?;
     }
-    Ok(())
+    clear_inheritance()
 }
 
-/// Reads back the effective, permitted and inheritable sets (`keep`) and the ambient set.
-fn verify_sets(keep: &CapsHashSet, ambient: &CapsHashSet) -> Result<(), PrivilegeError> {
+/// Reads back the effective, permitted and bounding sets (`keep`), and the inheritable and
+/// ambient sets (empty).
+fn verify_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    let none = CapsHashSet::new();
     let expected = [
         (CapSet::Effective, "effective set", keep),
         (CapSet::Permitted, "permitted set", keep),
-        (CapSet::Inheritable, "inheritable set", keep),
-        (CapSet::Ambient, "ambient set", ambient),
+        (CapSet::Bounding, "bounding set", keep),
+        (CapSet::Inheritable, "inheritable set", &none),
+        (CapSet::Ambient, "ambient set", &none),
     ];
     for (set, what, want) in expected {
         verify_set(set, what, want)?;
@@ -282,11 +375,11 @@ fn verify_sets(keep: &CapsHashSet, ambient: &CapsHashSet) -> Result<(), Privileg
     Ok(())
 }
 
-fn verify_bounding_set(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
-    verify_set(CapSet::Bounding, "bounding set", keep)
-}
-
-fn verify_set(set: CapSet, what: &'static str, want: &CapsHashSet) -> Result<(), PrivilegeError> {
+pub(super) fn verify_set(
+    set: CapSet,
+    what: &'static str,
+    want: &CapsHashSet,
+) -> Result<(), PrivilegeError> {
     let found = caps_step(&format!("read the {what}"), caps::read(None, set))?;
     if &found == want {
         return Ok(());
@@ -325,7 +418,7 @@ fn id_call(call: &'static str, rc: libc::c_int) -> Result<(), PrivilegeError> {
     }
 }
 
-fn caps_step<T>(
+pub(super) fn caps_step<T>(
     step: &str,
     result: Result<T, caps::errors::CapsError>,
 ) -> Result<T, PrivilegeError> {
@@ -352,7 +445,7 @@ impl fmt::Display for PrivilegeReport {
         match self {
             PrivilegeReport::NotRoot { euid } => write!(
                 f,
-                "not started as root (uid {euid}): user and capabilities left as they are"
+                "not started as root (uid {euid}): user and permitted capabilities left as they are"
             ),
             PrivilegeReport::SwitchedUser {
                 user, uid, caps, ..
@@ -386,6 +479,9 @@ impl fmt::Display for PrivilegeError {
                 write!(f, "cannot look up user {user}: {source}")
             }
             PrivilegeError::SwitchIds { call, source } => write!(f, "{call} failed: {source}"),
+            PrivilegeError::NoNewPrivs(source) => {
+                write!(f, "cannot set NO_NEW_PRIVS: {source}")
+            }
             PrivilegeError::Capabilities { step, reason } => {
                 write!(f, "cannot {step}: {reason}")
             }
@@ -406,7 +502,8 @@ impl std::error::Error for PrivilegeError {
         match self {
             PrivilegeError::StateDir { source, .. }
             | PrivilegeError::UserLookup { source, .. }
-            | PrivilegeError::SwitchIds { source, .. } => Some(source),
+            | PrivilegeError::SwitchIds { source, .. }
+            | PrivilegeError::NoNewPrivs(source) => Some(source),
             PrivilegeError::Capabilities { .. } | PrivilegeError::Verify { .. } => None,
         }
     }

@@ -9,6 +9,7 @@ use crate::metrics::METRICS;
 use crate::netlink::{Netlink, NetlinkError};
 use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
+use crate::plan::sanity::Refusal;
 use crate::plan::{self, Desired, Owned, PlanSettings, PlannedChange, Skipped};
 use serde::Serialize;
 
@@ -289,4 +290,16 @@ pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
             | Skipped::NoParent { .. } => log::warn!("{skip}"),
         }
     }
+}
+
+/// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).
+pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+    let mut lines: Vec<(crate::net::Mac, String)> = Vec::new();
+    for refusal in refused {
+        match lines.iter_mut().find(|(mac, _)| *mac == refusal.mac) {
+            Some((_, line)) => line.push_str(&format!("; {refusal}")),
+            None => lines.push((refusal.mac, format!("NIC {}: {refusal}", refusal.mac))),
+        }
+    }
+    lines.into_iter().map(|(_, line)| line).collect()
 }

@@ -23,6 +23,7 @@ use crate::metrics::METRICS;
 use crate::net::{Mac, ProviderKind};
 use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
 use crate::netlink::Netlink;
+use crate::plan::sanity::Refusal;
 use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
 use crate::snapshot::{
     Ec2Documents, ErrorRecord, LinkStatus, RefreshRecord, SharedSnapshot, Snapshot,
@@ -100,6 +101,9 @@ pub struct Reconciler {
     /// The problems logged since the last round without failures (by `message_key`).
     logged_errors: HashSet<String>,
     logged_skips: HashSet<String>,
+    /// The sanity gate's refusals of the last round, one line per NIC: each is logged when
+    /// it first appears, not every round.
+    refusals: HashSet<String>,
 }
 
 /// What a reconcile left to do.
@@ -169,6 +173,7 @@ impl Reconciler {
             last_error: None,
             logged_errors: HashSet::new(),
             logged_skips: HashSet::new(),
+            refusals: HashSet::new(),
         }
     }
 
@@ -385,6 +390,8 @@ impl Reconciler {
         }
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
+        self.log_new_refusals(&planned.desired.refused);
+        METRICS.refused(&planned.desired.refused);
         let links = link_statuses(&planned.desired, &kernel);
         self.configured = links.iter().map(|l| (l.ifindex, l.mac)).collect();
         if self.stopping() {
@@ -478,6 +485,17 @@ impl Reconciler {
             .filter(|s| self.logged_skips.insert(s.to_string()))
             .collect();
         super::reconcile::log_skipped(new);
+    }
+
+    /// Logs the refusals that were not there last round; forgets those that went away.
+    fn log_new_refusals(&mut self, refused: &[Refusal]) {
+        let lines: HashSet<String> = super::reconcile::refusal_lines(refused)
+            .into_iter()
+            .collect();
+        for line in lines.difference(&self.refusals) {
+            log::warn!("{line}");
+        }
+        self.refusals = lines;
     }
 
     /// Links that appeared after start and match no metadata NIC are hot-plug candidates:

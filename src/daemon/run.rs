@@ -2,15 +2,16 @@
 //!
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
 //! config is read and privileges are dropped while the process still has one thread
-//! (capabilities are per thread), then the threads start: the reconcile thread (the only
-//! writer, which also listens to kernel events), the metadata thread (the only one talking to
-//! the metadata service) and the API. The main thread
+//! (capabilities are per thread), then the threads start: the API and the metadata thread (the
+//! only one talking to the metadata service), which parse HTTP and so drop every capability
+//! (and, as root, uid 0) first; then the main thread finishes its own drop; then the reconcile
+//! thread (the only writer, which also listens to kernel events). The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 
 use super::fetcher::Fetcher;
 use super::notify::{self, Notifier};
-use super::privileges::{drop_privileges, PrivilegePlan, SERVICE_USER};
+use super::privileges::{drop_privileges, Dropping, PrivilegePlan, SERVICE_USER};
 use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
@@ -26,10 +27,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long the main thread waits for the others after SIGTERM before exiting anyway: ample
-/// for an apply batch and a state save, and short enough that a thread stuck in a metadata
-/// fetch (which cannot be interrupted) still lets the process exit well within a second.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How long the main thread waits for the reconcile thread after SIGTERM before exiting
+/// anyway: ample for a usual apply (a few ms) and a state save. No other thread is waited
+/// for: one blocked in a metadata fetch or a GCP long-poll is simply left behind. The exit
+/// itself waits only for the netlink `sendmsg` in flight (the kernel applies a call whole,
+/// see `netlink::socket`), so SIGTERM ends the process within a second even mid-apply.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
 
 pub fn run(config_path: &Path) -> ExitCode {
     one_malloc_arena();
@@ -46,15 +49,15 @@ pub fn run(config_path: &Path) -> ExitCode {
         state_dir: startup.config.state_dir.clone(),
         keep_bind_service: startup.config.listen.port() < 1024,
     };
-    match drop_privileges(&plan) {
-        Ok(report) => log::info!("{report}"),
+    let dropping = match drop_privileges(&plan) {
+        Ok(dropping) => dropping,
         Err(e) => {
             log::error!("cannot drop privileges: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let notifier = Notifier::from_env().map(Arc::new);
-    let daemon = match Daemon::start(startup, config_path, notifier.clone()) {
+    let daemon = match Daemon::start(startup, config_path, dropping, notifier.clone()) {
         Ok(daemon) => daemon,
         Err(message) => {
             log::error!("{message}");
@@ -89,6 +92,7 @@ impl Daemon {
     fn start(
         startup: Startup,
         config_path: &Path,
+        dropping: Dropping,
         notifier: Option<Arc<Notifier>>,
     ) -> Result<Daemon, String> {
         let Startup {
@@ -107,6 +111,7 @@ impl Daemon {
             snapshot.clone(),
             wake.clone(),
             ApiOptions::from_config(&config),
+            dropping.confinement(),
         ) {
             Ok(handle) => Some(handle),
             Err(e) => {
@@ -117,10 +122,15 @@ impl Daemon {
         let monitor = Monitor::open()
             .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
+        let fetcher = Fetcher::spawn(provider, wake.clone(), dropping.confinement())
+            .map_err(|e| format!("cannot start the metadata thread: {e}"))?;
+        let report = dropping
+            .finish()
+            .map_err(|e| format!("cannot drop privileges: {e}"))?;
+        log::info!("{report}; the api and metadata threads hold no capability");
         let parts = ReconcilerParts {
             netlink: Netlink::open().map_err(|e| format!("cannot open netlink: {e}"))?,
-            fetcher: Fetcher::spawn(provider, wake.clone())
-                .map_err(|e| format!("cannot start the metadata thread: {e}"))?,
+            fetcher,
             kind,
             monitor,
             config,

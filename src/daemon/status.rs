@@ -32,6 +32,12 @@ pub fn link_statuses(desired: &Desired, kernel: &KernelState) -> Vec<LinkStatus>
                     table: r.table,
                 })
                 .collect(),
+            refused: desired
+                .refused
+                .iter()
+                .filter(|r| r.mac == nic.mac)
+                .map(ToString::to_string)
+                .collect(),
         })
         .collect()
 }

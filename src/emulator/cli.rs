@@ -11,7 +11,7 @@ use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
 #[argh(
     subcommand,
     name = "emulate",
-    description = "serve an emulated cloud metadata service (Azure, EC2, GCP, Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos and benchmarks"
+    description = "Serve an emulated cloud metadata service (Azure, EC2, GCP, Oracle OCI, Alibaba ECS or DigitalOcean) for tests, demos and benchmarks."
 )]
 pub struct EmulateArgs {
     /// cloud to emulate: azure, aws, gcp, oracle, alibaba or digitalocean
@@ -29,6 +29,9 @@ pub struct EmulateArgs {
     /// EC2 and Alibaba: answer 401 to GETs without a valid session token
     #[argh(switch)]
     pub require_token: bool,
+    /// GCP: answer wait_for_change requests at once instead of holding them, as a proxy or a server without long-polling does
+    #[argh(switch)]
+    pub no_long_poll: bool,
 }
 
 impl EmulateArgs {
@@ -47,16 +50,17 @@ impl EmulateArgs {
 pub fn run(args: EmulateArgs) -> ExitCode {
     let signals = termination_signals();
     if let Err(e) = block_signals(&signals) {
-        eprintln!("cloud-network emulate: cannot block SIGINT/SIGTERM: {e}");
+        eprintln!("cloud-network: emulate: cannot block SIGINT/SIGTERM: {e}");
         return ExitCode::FAILURE;
     }
     let emulator = match start(args.config()) {
         Ok(emulator) => emulator,
         Err(e) => {
-            eprintln!("cloud-network emulate: {e}");
+            eprintln!("cloud-network: emulate: {e}");
             return ExitCode::FAILURE;
         }
     };
+    emulator.set_long_poll(!args.no_long_poll);
     eprintln!(
         "emulating {} metadata on http://{}",
         args.provider,

@@ -202,6 +202,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
             next_faults: (0, Fault::None),
             requests: Vec::new(),
             tokens: aws::TokenStore::new(random_seed()),
+            long_poll: true,
             shutdown: false,
         }),
         changed: Condvar::new(),
@@ -245,6 +246,13 @@ impl Emulator {
     /// again. Replaces an earlier `fail_next` not yet used up.
     pub fn fail_next(&self, count: usize, fault: Fault) {
         lock(&self.shared.state).next_faults = (count, fault);
+    }
+
+    /// GCP: `false` answers `wait_for_change` requests at once, as a proxy or a server
+    /// without long-polling does (the same ETag when nothing changed); `true` (the default)
+    /// holds them until a change or their timeout.
+    pub fn set_long_poll(&self, hold: bool) {
+        lock(&self.shared.state).long_poll = hold;
     }
 
     /// EC2 and Alibaba: forgets every issued session token, as if all expired; a GET with one
@@ -318,6 +326,8 @@ struct State {
     next_faults: (usize, Fault),
     requests: Vec<RequestRecord>,
     tokens: aws::TokenStore,
+    /// GCP: hold `wait_for_change` requests (see [`Emulator::set_long_poll`]).
+    long_poll: bool,
     shutdown: bool,
 }
 
@@ -456,9 +466,8 @@ impl Shared {
         if fault == Fault::Timeout {
             return None;
         }
-        let wait = (self.provider == ProviderKind::Gcp)
-            .then(|| gcp::wait_spec(facts))
-            .flatten();
+        let holds = self.provider == ProviderKind::Gcp && lock(&self.state).long_poll;
+        let wait = holds.then(|| gcp::wait_spec(facts)).flatten();
         let reply = match wait {
             Some(spec) => self.wait_for_change(facts, spec),
             None => route(

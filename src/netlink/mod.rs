@@ -109,7 +109,7 @@ impl Netlink {
         })
     }
 
-    /// Applies the changes in order as one batch (one `sendmsg` per 64 KiB of requests) and
+    /// Applies the changes in order as one batch (one `sendmsg` per 16 KiB of requests) and
     /// returns one result per change, in the same order. A failure does not stop the rest.
     pub fn apply(&mut self, changes: &[Change]) -> Vec<Result<(), NetlinkError>> {
         let encoded: Vec<Result<Request, NetlinkError>> = changes.iter().map(request).collect();

@@ -3,6 +3,7 @@
 //! should have (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain
 //! kernel objects out.
 
+use super::sanity::{self, Item, Refusal};
 use super::PlanSettings;
 use crate::kernel::{
     Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
@@ -38,6 +39,35 @@ pub struct NicPlan {
     /// In the order they must be added (on-link gateway route before the default route).
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// What the sanity gate refused on this NIC (addresses as host prefixes, ranges as
+    /// given): never added, and objects of ours built from them are kept, not removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<IpNet>,
+}
+
+impl NicPlan {
+    /// Whether `net` (a rule's selector, a route's destination) is a refused item.
+    pub fn holds_net(&self, net: &IpNet) -> bool {
+        self.held.contains(net)
+    }
+
+    /// Whether `ip` is a refused address of this NIC.
+    pub fn holds_ip(&self, ip: IpAddr) -> bool {
+        self.held.contains(&host_net(ip))
+    }
+
+    /// Whether a route of ours was made for a refused item (its destination, or its source
+    /// address): it stays while the item is refused.
+    pub fn holds_route(&self, route: &Route) -> bool {
+        self.holds_net(&route.dst) || route.src.is_some_and(|src| self.holds_ip(src))
+    }
+}
+
+fn host_net(ip: IpAddr) -> IpNet {
+    match ip {
+        IpAddr::V4(v4) => IpNet::V4(Ipv4Net::host(v4)),
+        IpAddr::V6(v6) => IpNet::V6(Ipv6Net::host(v6)),
+    }
 }
 
 /// A VLAN link a NIC of the metadata lives on, on its parent NIC's link.
@@ -132,6 +162,8 @@ pub struct Desired {
     /// Rules that belong to no NIC: the ones keeping metadata traffic on the main table.
     pub global_rules: Vec<Rule>,
     pub skipped: Vec<Skipped>,
+    /// What the sanity gate refused, per NIC (matched to a link or not).
+    pub refused: Vec<Refusal>,
 }
 
 impl Desired {
@@ -150,12 +182,14 @@ impl Desired {
     }
 }
 
-/// Computes the desired state for every metadata NIC that matches a local link.
+/// Computes the desired state for every metadata NIC that matches a local link, from what the
+/// sanity gate lets through.
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
+    let gated = sanity::gate(&instance.nics);
     let mut nics = Vec::new();
     let mut vlans = Vec::new();
     let mut skipped = Vec::new();
-    for nic in &instance.nics {
+    for nic in &gated.nics {
         let link = match nic.vlan {
             None => match_link(nic.mac, links).map(Some),
             Some(vlan) => vlan_link(nic.mac, vlan, links).map(|(plan, link)| {
@@ -164,7 +198,10 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
             }),
         };
         match link.and_then(|link| link.map(|l| nic_plan(nic, l, settings)).transpose()) {
-            Ok(Some(plan)) => nics.push(plan),
+            Ok(Some(mut plan)) => {
+                plan.held = held(nic.mac, &gated.refused);
+                nics.push(plan);
+            }
             Ok(None) => {}
             Err(skip) => skipped.push(skip),
         }
@@ -175,7 +212,21 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         vlans,
         global_rules,
         skipped,
+        refused: gated.refused,
     }
+}
+
+/// The refused addresses (as host prefixes) and ranges of the NIC `mac`.
+fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
+    refused
+        .iter()
+        .filter(|r| r.mac == mac)
+        .filter_map(|r| match r.item {
+            Item::Address { addr } => Some(host_net(addr.addr())),
+            Item::AliasRange { net } | Item::Forwarded { net } => Some(net),
+            Item::Mtu { .. } => None,
+        })
+        .collect()
 }
 
 /// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
@@ -289,6 +340,7 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
         addresses: addresses(nic, link.index),
         routes,
         rules,
+        held: Vec::new(),
     })
 }
 

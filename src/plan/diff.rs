@@ -6,7 +6,9 @@
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
-use crate::kernel::{Address, Change, Family, KernelState, Link, Route, RouteType, TABLE_MAIN};
+use crate::kernel::{
+    Address, Change, Family, KernelState, Link, Route, RouteType, Rule, TABLE_MAIN,
+};
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -180,12 +182,18 @@ fn remove_unwanted(
         }
         return;
     };
-    for rule in owned.rules.iter().filter(|r| !plan.rules.contains(r)) {
+    // What the sanity gate refused is not "no longer wanted": ours made for it stays.
+    let held_rule = |r: &Rule| {
+        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    };
+    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
+    for rule in unwanted_rules.filter(|r| !held_rule(r)) {
         stages
             .del_rules
             .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
     }
-    for route in owned.routes.iter().filter(|r| !plan.routes.contains(r)) {
+    let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
+    for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
             .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
@@ -194,7 +202,7 @@ fn remove_unwanted(
     let unwanted: Vec<&Address> = owned
         .addresses
         .iter()
-        .filter(|a| !wanted.contains(a))
+        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
         .filter_map(|owned_addr| {
             kernel
                 .state

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod index;
 pub mod owned;
 pub mod render;
+pub mod sanity;
 
 pub use desired::{desired, routed_table, Desired, NicPlan, Skipped};
 pub use diff::{diff, Diff, NicRef, PlannedChange};

@@ -1060,3 +1060,50 @@ fn routed_tables_sit_a_step_above_the_nic_tables_and_never_wrap() {
         }]
     );
 }
+
+#[test]
+fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let before = kernel.clone();
+
+    // 10.4.0.6 (ours on eth1) now listed on eth0 too: refused on both, kept where it is.
+    instance.nics[0].ipv4.push("10.4.0.6/24".parse().unwrap());
+    instance.nics[1].ipv4.push("127.0.0.5/24".parse().unwrap());
+    let want = desired(&instance, &kernel.links, &settings);
+    assert_eq!(
+        want.refused
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "address 10.4.0.6/24 refused: also listed on NIC 00:0d:3a:5d:2d:66",
+            "address 10.4.0.6/24 refused: also listed on NIC 00:22:48:04:fe:00",
+            "address 127.0.0.5/24 refused: a loopback address",
+        ]
+    );
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(commands(&changes, &kernel), Vec::<String>::new());
+    assert_eq!(kernel, before);
+    assert!(owned.nics[&mac("00:0d:3a:5d:2d:66")]
+        .addresses
+        .iter()
+        .any(|a| a.addr == "10.4.0.6/24".parse().unwrap()));
+
+    // Once the metadata no longer lists it at all, it is removed as usual.
+    instance.nics[0].ipv4.pop();
+    instance.nics[1].ipv4.retain(|a| a.addr.octets()[3] == 5);
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
+            "ip address del 10.4.0.6/24 dev eth1",
+        ]
+    );
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use cloud_network::api::{self, ApiHandle, ApiOptions, Limits};
+use cloud_network::daemon::confine::Confinement;
 use cloud_network::metadata::ProviderKind;
 use cloud_network::snapshot::{SharedSnapshot, Snapshot};
 use cloud_network::trigger::{self, Triggers};
@@ -50,7 +51,14 @@ pub fn start(limits: Limits) -> Api {
         limits,
     };
     let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let handle = api::spawn(any_port, snapshot.clone(), wake, options).unwrap();
+    let handle = api::spawn(
+        any_port,
+        snapshot.clone(),
+        wake,
+        options,
+        Confinement::NoCapabilities,
+    )
+    .unwrap();
     Api {
         handle,
         triggers,

@@ -437,6 +437,7 @@ fn snapshot(provider: ProviderKind) -> Snapshot {
             to: None,
             table: 10001,
         }],
+        refused: Vec::new(),
     });
     if provider == ProviderKind::Aws {
         snap.ec2 = Some(Ec2Documents {

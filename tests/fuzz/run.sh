@@ -14,8 +14,10 @@ read -r -a build_flags <<<"${FUZZ_BUILD:-}"
 all_targets="azure_parse gcp_parse oracle_parse digitalocean_parse ec2_parse alibaba_parse ec2_listing config_parse duration_parse api_request"
 read -r -a targets <<<"${FUZZ_TARGETS:-$all_targets}"
 
+# The pinned cargo-fuzz, also named in .ci/run and tests/fuzz/README.md.
+cargo_fuzz_version=0.13.2
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked
 fi
 "$here/seed.sh"
 

@@ -4,7 +4,10 @@
 # MACs, a peer host; the cloud drops packets a NIC sends from an address that is not its own),
 # runs the daemon with only Provider= set, shows what it configured and pings the second NIC
 # from the peer host. Everything is removed on exit, on failure and on Ctrl-C.
-# Usage: sudo tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]      (default azure)
+# cnctl works by name: the demo makes target/release/cnctl -> cloud-network and puts that
+# directory first in PATH. See tests/lab/README.md.
+# Usage, as root (or with sudo): tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]
+# (default azure)
 set -euo pipefail
 
 provider=${1:-azure}
@@ -27,6 +30,8 @@ else
 fi
 bin="$top/target/release/cloud-network"
 lab="$top/target/release/examples/lab"
+ln -sfn cloud-network "$top/target/release/cnctl"
+export PATH="$top/target/release:$PATH"
 
 name="cn-demo-$$"
 vm="$name-v"
@@ -55,14 +60,14 @@ daemon_pid=$!
 secondary=""
 for _ in $(seq 100); do
   secondary=$(ip -n "$vm" -4 -o address show dev eth1 | awk '{ split($4, a, "/"); print a[1]; exit }')
-  [ -n "$secondary" ] && ip netns exec "$vm" "$bin" cnctl status network >/dev/null 2>&1 && break
+  [ -n "$secondary" ] && ip netns exec "$vm" cnctl status network >/dev/null 2>&1 && break
   sleep 0.1
 done
 [ -n "$secondary" ] || { echo "the daemon did not configure eth1; its log:" >&2; cat "$work/daemon.log" >&2; exit 1; }
 
 show() { printf '\n$ %s\n' "$*"; ip netns exec "$vm" "$@"; }
-show "$bin" cnctl status network
-show "$bin" cnctl status links
+show cnctl status network
+show cnctl status links
 show ip rule show
 show ip route show table 10001
 printf '\n$ ping %s    # from the peer host, answered over eth1\n' "$secondary"

@@ -69,7 +69,15 @@ pub fn get_json(path: &str) -> serde_json::Value {
 
 /// Sends one keep-alive `GET path` on `stream` and reads its answer (by Content-Length).
 pub fn keep_alive_get(stream: &mut TcpStream, path: &str) -> std::io::Result<Answer> {
-    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    keep_alive(
+        stream,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    )
+}
+
+/// Sends `head` (a whole request without a body, blank line included) on a keep-alive
+/// `stream` and reads its answer (by Content-Length).
+pub fn keep_alive(stream: &mut TcpStream, head: &str) -> std::io::Result<Answer> {
     stream.write_all(head.as_bytes())?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];

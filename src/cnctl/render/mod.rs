@@ -205,6 +205,9 @@ fn link_rows(link: &LinkStatus) -> Rows {
     );
     rows.lines("Rules", link.rules.iter().map(rule).collect());
     rows.lines("Routes", link.routes.clone());
+    if !link.refused.is_empty() {
+        rows.lines("Refused", link.refused.clone());
+    }
     rows
 }
 

@@ -40,6 +40,7 @@ fn link(name: &str, ifindex: u32, mac: &str, device_index: u32) -> LinkStatus {
         addresses: Vec::new(),
         routes: Vec::new(),
         rules: Vec::new(),
+        refused: Vec::new(),
     }
 }
 

@@ -65,6 +65,23 @@ fn refresh_requests(macs: &[&str]) -> Vec<(String, String, u16)> {
     list
 }
 
+/// The GETs of a later refresh: `ipv6s` answered 404, so each MAC's listing is read instead
+/// and the leaf is not asked again while the listing does not show it.
+fn later_refresh_requests(macs: &[&str]) -> Vec<(String, String, u16)> {
+    let mut list = vec![("GET".to_string(), format!("/latest/{MACS_DIR}"), 200)];
+    for mac in macs {
+        list.push(("GET".to_string(), format!("/latest/{MACS_DIR}{mac}/"), 200));
+        for leaf in NIC_LEAVES.into_iter().filter(|leaf| *leaf != "ipv6s") {
+            list.push((
+                "GET".to_string(),
+                format!("/latest/{MACS_DIR}{mac}/{leaf}"),
+                200,
+            ));
+        }
+    }
+    list
+}
+
 fn get(path: &str) -> (String, String, u16) {
     ("GET".to_string(), format!("/latest/{path}"), 200)
 }
@@ -89,7 +106,11 @@ fn refresh_reads_only_what_it_needs_with_the_token() {
 
     emu.clear_requests();
     assert_eq!(alibaba.fetch().unwrap().nics, builtin_nics());
-    assert_eq!(seen(&emu), refresh_requests(&[MAC1, MAC2]), "1 + 5 × NICs");
+    assert_eq!(
+        seen(&emu),
+        later_refresh_requests(&[MAC1, MAC2]),
+        "1 + (1 + 4) × NICs, no 404"
+    );
 }
 
 #[test]
@@ -296,4 +317,43 @@ fn a_listing_entry_that_is_no_mac_fails_before_any_leaf() {
         )
     );
     assert_eq!(server.seen().len(), 5);
+}
+
+#[test]
+fn a_leaf_that_was_missing_is_read_again_once_its_listing_shows_it() {
+    let emu = start(true);
+    let mut alibaba = client(&emu.base_url());
+    alibaba.fetch().unwrap();
+    alibaba.fetch().unwrap();
+    let ipv6_reads = |emu: &Emulator| {
+        seen(emu)
+            .into_iter()
+            .filter(|(_, path, _)| path.ends_with("/ipv6s"))
+            .count()
+    };
+    assert_eq!(
+        ipv6_reads(&emu),
+        2,
+        "one 404 per NIC, at the first refresh only"
+    );
+    let mut tree: BTreeMap<String, String> = serde_json::from_str(SCENARIO).unwrap();
+    tree.insert(
+        format!("{MACS_DIR}{MAC2}/ipv6s"),
+        "[2408:4005:3a0:1e01::40]".to_string(),
+    );
+    for (leaf, body) in [
+        ("ipv6-gateway", "2408:4005:3a0:1e01:ffff:ffff:ffff:fffd"),
+        ("vswitch-ipv6-cidr-block", "2408:4005:3a0:1e01::/64"),
+    ] {
+        tree.insert(format!("{MACS_DIR}{MAC2}/{leaf}"), body.to_string());
+    }
+    emu.set_scenario_text(&serde_json::to_string(&tree).unwrap())
+        .unwrap();
+    emu.clear_requests();
+    let got = alibaba.fetch().unwrap();
+    assert_eq!(
+        got.nics[1].ipv6,
+        ["2408:4005:3a0:1e01::40/64".parse().unwrap()]
+    );
+    assert_eq!(ipv6_reads(&emu), 1, "MAC2 only, now listed");
 }

@@ -7,7 +7,7 @@ pub mod tree;
 
 use crate::metadata::http::{Http, HttpError};
 use crate::metadata::{FetchError, Mac, ParseError, ProviderKind};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tree::{parse_listing, MACS_DIR};
 
@@ -24,6 +24,8 @@ const TOKENLESS_RECHECK: Duration = Duration::from_secs(3600);
 /// Bounds of the whole-tree walk (`fetch_system`).
 pub const WALK_MAX_REQUESTS: usize = 1000;
 pub const WALK_MAX_DEPTH: usize = 16;
+/// Missing NIC leaves remembered at most (NICs come and go); past this the memory starts over.
+const MISSING_LEAVES_MAX: usize = 1024;
 
 /// One service's spelling of the token flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct Session {
     token: Option<Token>,
     tokenless_until: Option<Instant>,
     token_ttl: Duration,
+    /// NIC leaves that answered 404 at their last read (see [`Session::read_nic`]).
+    missing: BTreeSet<String>,
 }
 
 impl Session {
@@ -81,6 +85,7 @@ impl Session {
             token: None,
             tokenless_until: None,
             token_ttl: TOKEN_TTL,
+            missing: BTreeSet::new(),
         }
     }
 
@@ -196,16 +201,51 @@ impl Session {
         Ok(names)
     }
 
-    /// The leaves of `leaf_names` under one MAC directory that the service has (404s left out).
+    /// The leaves of `leaf_names` under one MAC directory that the service has (404s left
+    /// out). A leaf that answered 404 (`ipv6s` without IPv6, `network-card` on older
+    /// instances) is not asked again each refresh: while one is missing, the directory's
+    /// listing is read first and a missing leaf is asked for only once the listing shows it.
     pub fn read_nic(
         &mut self,
         name: &str,
         leaf_names: &[&'static str],
     ) -> Result<BTreeMap<&'static str, String>, FetchError> {
+        let dir = format!("{MACS_DIR}{name}/");
+        let listed = if leaf_names
+            .iter()
+            .any(|leaf| self.missing.contains(&format!("{dir}{leaf}")))
+        {
+            match self.get(&dir)? {
+                Some(listing) => Some(parse_listing(&listing)),
+                None => {
+                    self.missing.retain(|path| !path.starts_with(&dir));
+                    return Ok(BTreeMap::new());
+                }
+            }
+        } else {
+            None
+        };
+        if self.missing.len() >= MISSING_LEAVES_MAX {
+            self.missing.clear();
+        }
         let mut leaves = BTreeMap::new();
         for leaf_name in leaf_names {
-            if let Some(body) = self.get(&format!("{MACS_DIR}{name}/{leaf_name}"))? {
-                leaves.insert(*leaf_name, body);
+            let path = format!("{dir}{leaf_name}");
+            let still_missing = self.missing.contains(&path)
+                && listed
+                    .as_ref()
+                    .is_some_and(|listed| !listed.iter().any(|entry| entry == leaf_name));
+            if still_missing {
+                continue;
+            }
+            match self.get(&path)? {
+                Some(body) => {
+                    self.missing.remove(&path);
+                    leaves.insert(*leaf_name, body);
+                }
+                None => {
+                    self.missing.insert(path);
+                }
             }
         }
         Ok(leaves)

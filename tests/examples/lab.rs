@@ -3,9 +3,9 @@
 //! `lab ping NAME ADDRESS` pings from its peer host, `lab down NAME` removes it. Run as root.
 #![allow(dead_code)]
 
-#[path = "../tests/support/lab.rs"]
+#[path = "../support/lab.rs"]
 mod lab;
-#[path = "../tests/support/netns.rs"]
+#[path = "../support/netns.rs"]
 mod netns;
 
 use cloud_network::metadata::ProviderKind;

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub const AZURE_2NIC: &str = include_str!("../../src/emulator/scenarios/azure.json");
+pub const AZURE_2NIC: &str = include_str!("../../../src/emulator/scenarios/azure.json");
 pub const AZURE_3NIC: &str = include_str!("../scenarios/azure-3nic.json");
 pub const AWS_3NIC: &str = include_str!("../scenarios/aws-3nic.json");
 pub const GCP_3NIC: &str = include_str!("../scenarios/gcp-3nic.json");

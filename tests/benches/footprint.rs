@@ -11,7 +11,7 @@ mod apply;
 mod daemon;
 #[path = "common/lab_figures.rs"]
 mod lab_figures;
-#[path = "../tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use apply::{median, ms, Figures};
@@ -155,7 +155,7 @@ fn chosen_figures(args: &[String]) -> Vec<&'static str> {
 }
 
 /// Apply 8 × 32 from clean against `ip -batch`, and the no-change reconcile, from the same
-/// rounds of `benches/common/apply.rs` (the reconcile bench's measurement).
+/// rounds of `tests/benches/common/apply.rs` (the reconcile bench's measurement).
 fn apply_rows(chosen: &[&str], effort: Effort) -> Vec<Row> {
     eprintln!("measuring apply and noop…");
     let instance = apply::instance();

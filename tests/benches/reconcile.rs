@@ -5,7 +5,7 @@
 
 #[path = "common/apply.rs"]
 mod apply;
-#[path = "../tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use apply::{machine, median, ms, Figures, EXPECTED_CHANGES, NOOP_REPEATS};

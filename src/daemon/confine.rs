@@ -1,0 +1,149 @@
+//! The threads that parse HTTP (the API server, the metadata fetcher) run with no capability
+//! at all and, when the daemon stays root, as `nobody`: a bug in a parser then gains nothing.
+//! [`spawn_confined`] starts such a thread, which drops its own privileges before running its
+//! body, and returns only once that drop is verified.
+//!
+//! Capabilities and ids are per thread in the kernel. The raw `capset`, `setgroups`,
+//! `setresgid` and `setresuid` system calls change the calling thread only; glibc's wrappers
+//! of the id calls instead signal every thread of the process to make the same change (POSIX
+//! wants ids per process). So the id switch below uses the raw system calls, which leave the
+//! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
+
+use super::privileges::{caps_step, verify_set, PrivilegeError};
+use caps::{CapSet, CapsHashSet};
+use std::io;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+
+/// `nobody`, the id confined threads of a daemon that stays root switch to.
+pub const NOBODY: u32 = 65534;
+
+/// What a confined thread drops to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confinement {
+    /// Every capability of the thread; its ids stay (the service user, or whoever started a
+    /// daemon that was not root).
+    NoCapabilities,
+    /// Started as root without the service user: also uid and gid [`NOBODY`], no
+    /// supplementary groups, and an empty bounding set.
+    Nobody,
+}
+
+/// Starts a thread named `name` that drops to `confinement` and then runs `body`; an error
+/// (and no `body`) when the thread could not be started or could not drop.
+pub fn spawn_confined(
+    name: &str,
+    confinement: Confinement,
+    body: impl FnOnce() + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    let (confined_tx, confined_rx) = mpsc::sync_channel(1);
+    let handle = thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let confined = confine_this_thread(confinement);
+            let ok = confined.is_ok();
+            let _ = confined_tx.send(confined);
+            if ok {
+                body();
+            }
+        })?;
+    let failed = |reason: String| {
+        io::Error::other(format!(
+            "the {name} thread cannot drop its privileges: {reason}"
+        ))
+    };
+    match confined_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed("it ended before saying".to_string())),
+    }
+}
+
+/// Drops the calling thread's privileges to `confinement` and reads them back.
+pub fn confine_this_thread(confinement: Confinement) -> Result<(), PrivilegeError> {
+    if confinement == Confinement::Nobody {
+        empty_bounding_set()?;
+        become_nobody()?;
+    }
+    let none = CapsHashSet::new();
+    caps_step("clear the ambient set", caps::clear(None, CapSet::Ambient))?;
+    for (set, name) in [
+        (CapSet::Effective, "effective"),
+        (CapSet::Permitted, "permitted"),
+        (CapSet::Inheritable, "inheritable"),
+    ] {
+        caps_step(&format!("clear the {name} set"), caps::clear(None, set))?;
+    }
+    for (set, what) in [
+        (CapSet::Effective, "effective set"),
+        (CapSet::Permitted, "permitted set"),
+        (CapSet::Inheritable, "inheritable set"),
+        (CapSet::Ambient, "ambient set"),
+    ] {
+        verify_set(set, what, &none)?;
+    }
+    if confinement == Confinement::Nobody {
+        verify_set(CapSet::Bounding, "bounding set", &none)?;
+        verify_thread_ids(NOBODY)?;
+    }
+    Ok(())
+}
+
+/// Needs CAP_SETPCAP, which the main thread keeps for this until the drop is finished.
+fn empty_bounding_set() -> Result<(), PrivilegeError> {
+    let bounding = caps_step("read the bounding set", caps::read(None, CapSet::Bounding))?;
+    for cap in bounding {
+        caps_step(
+            &format!("drop {cap} from the bounding set"),
+            caps::drop(None, CapSet::Bounding, cap),
+        )?;
+    }
+    Ok(())
+}
+
+/// No groups, then gid, then uid, each by the raw system call (this thread only; see the
+/// module doc). Leaving uid 0 with keepcaps off empties the effective and permitted sets.
+fn become_nobody() -> Result<(), PrivilegeError> {
+    let id = libc::c_long::from(NOBODY);
+    // SAFETY: setgroups(0, NULL) reads no memory; the other two take plain integers.
+    unsafe {
+        thread_id_call(
+            "setgroups",
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
+        )?;
+        thread_id_call("setresgid", libc::syscall(libc::SYS_setresgid, id, id, id))?;
+        thread_id_call("setresuid", libc::syscall(libc::SYS_setresuid, id, id, id))
+    }
+}
+
+fn thread_id_call(call: &'static str, rc: libc::c_long) -> Result<(), PrivilegeError> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(PrivilegeError::SwitchIds {
+            call,
+            source: io::Error::last_os_error(),
+        })
+    }
+}
+
+/// This thread's real, effective and saved uid and gid (getresuid/getresgid are per thread).
+fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
+    let (mut ruid, mut euid, mut suid) = (0, 0, 0);
+    let (mut rgid, mut egid, mut sgid) = (0, 0, 0);
+    // SAFETY: six live out-pointers of the right types.
+    let rc = unsafe {
+        libc::getresuid(&mut ruid, &mut euid, &mut suid)
+            | libc::getresgid(&mut rgid, &mut egid, &mut sgid)
+    };
+    thread_id_call("getresuid", libc::c_long::from(rc))?;
+    let found = [ruid, euid, suid, rgid, egid, sgid];
+    if found == [id; 6] {
+        return Ok(());
+    }
+    Err(PrivilegeError::Verify {
+        what: "thread's user and group ids (real, effective, saved)",
+        found: format!("{found:?}"),
+        expected: format!("{:?}", [id; 6]),
+    })
+}

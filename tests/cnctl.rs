@@ -477,7 +477,7 @@ fn no_command_and_unknown_options_are_usage_errors_naming_the_help() {
     std::os::unix::fs::symlink(BIN, &link).unwrap();
     assert_usage(
         &run_program(&link, &[]),
-        "One of the following subcommands must be present: help, status, show, refresh, version",
+        "One of the following subcommands must be present: help, status, show, refresh, version, check",
         "cnctl",
         "no command",
     );

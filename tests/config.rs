@@ -636,3 +636,49 @@ fn packaged_config_lists_every_key_with_its_default() {
     );
     assert_eq!(spelled_out.config, Config::default());
 }
+
+#[test]
+fn only_a_regular_file_of_at_most_1_mib_is_read() {
+    use cloud_network::config::{load_existing, MAX_CONFIG_BYTES};
+    let dir = TempDir::new();
+    let reason = |path: &Path, result: Result<Loaded, ConfigError>| {
+        let message = result.unwrap_err().to_string();
+        let prefix = format!("{}: cannot read the configuration: ", path.display());
+        message
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{message}"))
+            .to_string()
+    };
+    let zero = dir.0.join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    assert_eq!(
+        reason(&zero, load(&zero)),
+        "not a regular file (a character device)"
+    );
+    assert_eq!(
+        reason(&dir.0, load(&dir.0)),
+        "not a regular file (a directory)"
+    );
+    let fifo = dir.0.join("fifo.toml");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    assert_eq!(reason(&fifo, load(&fifo)), "not a regular file (a FIFO)");
+    let big = dir.0.join("big.toml");
+    let size = usize::try_from(MAX_CONFIG_BYTES).unwrap();
+    std::fs::write(&big, "#".repeat(size + 1)).unwrap();
+    assert_eq!(
+        reason(&big, load(&big)),
+        format!("larger than 1 MiB ({} bytes)", size + 1)
+    );
+    std::fs::write(&big, "#".repeat(size)).unwrap();
+    assert_eq!(load(&big).unwrap(), Loaded::default());
+
+    let missing = dir.0.join("missing.toml");
+    assert_eq!(load(&missing).unwrap(), Loaded::default(), "at start");
+    assert_eq!(
+        reason(&missing, load_existing(&missing)),
+        "No such file or directory (os error 2)",
+        "on reload"
+    );
+}

@@ -683,6 +683,27 @@ fn gcp_wait_for_change() {
     assert_ne!(answer.header("etag"), Some(etag.as_str()));
 }
 
+#[test]
+fn gcp_without_long_poll_answers_wait_for_change_at_once() {
+    let gcp = start(ProviderKind::Gcp);
+    gcp.set_long_poll(false);
+    let url = "/computeMetadata/v1/instance/?recursive=true";
+    let etag = gcp_get(gcp.addr(), url)
+        .header("etag")
+        .expect("etag")
+        .to_string();
+    let started = Instant::now();
+    let answer = gcp_get(
+        gcp.addr(),
+        &format!("{url}&wait_for_change=true&last_etag={etag}&timeout_sec=5"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "held");
+    assert_eq!(
+        (answer.status, answer.header("etag")),
+        (200, Some(etag.as_str()))
+    );
+}
+
 fn current_tree(gcp: &Emulator) -> Value {
     gcp_get(gcp.addr(), GCP_ROOT).json()
 }

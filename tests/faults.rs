@@ -332,7 +332,7 @@ fn a_full_state_dir_costs_the_record_not_the_network() {
     require_root();
     unwritable_state_dir(
         "ft-fullstate",
-        "mount -t tmpfs -o size=16k tmpfs STATE && { cat /dev/zero > STATE/filler 2>/dev/null; true; }",
+        "mount -t tmpfs -o size=16k,mode=0755 tmpfs STATE && { cat /dev/zero > STATE/filler 2>/dev/null; true; }",
         "No space left on device",
     );
 }

@@ -1,26 +1,25 @@
 //! The state files other tools read, as the original project wrote them: `system` (the
 //! provider's document), `links/<ifindex>` (each configured NIC's metadata entry) and, on EC2,
-//! `provider/ec2/{document,pkcs7,signature,rsa2048,credentials}` (credentials 0600). A file is
-//! rewritten only when its content changed, always atomically.
+//! `provider/ec2/{document,pkcs7,signature,rsa2048,credentials}` (credentials 0600, always a
+//! new file, never one that was there). A file is rewritten only when its content changed,
+//! always atomically and through the state directory's descriptor (`StateDir::write`).
 
 use crate::metadata::views;
 use crate::net::{Mac, ProviderKind};
 use crate::snapshot::Ec2Documents;
-use crate::state::{write_atomic, StateError};
+use crate::state::{StateDir, StateError};
 use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
-use std::fs;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
 
 const PUBLIC: u32 = 0o644;
 const SECRET: u32 = 0o600;
 
 pub struct StateFiles {
-    dir: PathBuf,
-    /// Hash of what each file holds, as last written by us.
-    written: HashMap<PathBuf, u64>,
+    dir: StateDir,
+    /// Hash of what each file holds (by its path in the state dir), as last written by us.
+    written: HashMap<String, u64>,
     /// The `links/<ifindex>` files we wrote, so files of vanished links can be removed.
     link_files: BTreeSet<u32>,
 }
@@ -38,9 +37,9 @@ fn pretty(value: &Value) -> Vec<u8> {
 }
 
 impl StateFiles {
-    pub fn new(dir: &Path) -> StateFiles {
+    pub fn new(dir: StateDir) -> StateFiles {
         StateFiles {
-            dir: dir.to_path_buf(),
+            dir,
             written: HashMap::new(),
             link_files: BTreeSet::new(),
         }
@@ -48,13 +47,12 @@ impl StateFiles {
 
     /// Writes `relative` when its content differs from what we last wrote there.
     fn write(&mut self, relative: &str, contents: &[u8], mode: u32) -> Result<(), StateError> {
-        let path = self.dir.join(relative);
         let hash = digest(contents);
-        if self.written.get(&path) == Some(&hash) {
+        if self.written.get(relative) == Some(&hash) {
             return Ok(());
         }
-        write_atomic(&path, contents, mode)?;
-        self.written.insert(path, hash);
+        self.dir.write(relative, contents, mode)?;
+        self.written.insert(relative.to_string(), hash);
         Ok(())
     }
 
@@ -82,9 +80,9 @@ impl StateFiles {
             }
         }
         for gone in self.link_files.difference(&present) {
-            let path = self.dir.join(format!("links/{gone}"));
-            let _ = fs::remove_file(&path);
-            self.written.remove(&path);
+            let relative = format!("links/{gone}");
+            let _ = self.dir.remove(&relative);
+            self.written.remove(&relative);
         }
         self.link_files = present;
         result
@@ -114,8 +112,11 @@ impl StateFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Trusted;
     use serde_json::json;
+    use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::PathBuf;
 
     struct TempDir(PathBuf);
     impl Drop for TempDir {
@@ -130,10 +131,14 @@ mod tests {
         TempDir(dir)
     }
 
+    fn files(dir: &TempDir) -> StateFiles {
+        StateFiles::new(StateDir::create(&dir.0, Trusted::default()).unwrap())
+    }
+
     #[test]
     fn unchanged_content_is_not_rewritten() {
         let dir = temp("same");
-        let mut files = StateFiles::new(&dir.0);
+        let mut files = files(&dir);
         files.write_system(&json!({"a": 1})).unwrap();
         let first = fs::metadata(dir.0.join("system")).unwrap().ino();
         files.write_system(&json!({"a": 1})).unwrap();
@@ -149,7 +154,7 @@ mod tests {
     #[test]
     fn link_files_follow_the_links() {
         let dir = temp("links");
-        let mut files = StateFiles::new(&dir.0);
+        let mut files = files(&dir);
         let system = json!({"network": {"interface": [
             {"macAddress": "000D3A000001"}, {"macAddress": "000D3A000002"}]}});
         let a: Mac = "00:0d:3a:00:00:01".parse().unwrap();
@@ -174,7 +179,7 @@ mod tests {
     #[test]
     fn ec2_credentials_are_private() {
         let dir = temp("ec2");
-        let mut files = StateFiles::new(&dir.0);
+        let mut files = files(&dir);
         let docs = Ec2Documents {
             document: Some(json!({"instanceId": "i-1"})),
             pkcs7: Some("MIAG".into()),

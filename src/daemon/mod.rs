@@ -16,13 +16,13 @@ pub mod setup;
 pub mod signals;
 pub mod status;
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::metadata::FetchError;
 use crate::netlink::Netlink;
 use crate::plan::Owned;
-use crate::state;
+use crate::state::{self, StateDir};
 use argh::FromArgs;
-use reconcile::{apply_round, dry_run_lines, plan_round, rebuild_owned, Outcome};
+use reconcile::{apply_round, disowned_lines, dry_run_lines, plan_round, rebuild_owned, Outcome};
 use setup::Startup;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,13 +80,26 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     if !(args.dry_run || args.oneshot) {
         return run::run(&config_path);
     }
-    match setup::start(&config_path) {
-        Ok(startup) => finish(run_once(startup, args.dry_run)),
-        Err(e) => {
-            eprintln!("cloud-network: {e}");
-            ExitCode::from(e.exit_status())
-        }
+    let startup = match setup::start(&config_path) {
+        Ok(startup) => startup,
+        Err(e) => return refuse(&e),
+    };
+    let state = if args.dry_run {
+        setup::peek_state_dir(&startup.config).map(|dir| (dir, None))
+    } else {
+        setup::check_state_dir(&startup.config)
+            .and_then(|trusted| setup::open_state_dir(&startup.config, trusted))
+            .map(|(dir, lock)| (Some(dir), Some(lock)))
+    };
+    match state {
+        Ok((dir, _lock)) => finish(run_once(startup, dir.as_ref(), args.dry_run)),
+        Err(e) => refuse(&e),
     }
+}
+
+fn refuse(error: &setup::SetupError) -> ExitCode {
+    eprintln!("cloud-network: {error}");
+    ExitCode::from(error.exit_status())
 }
 
 fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
@@ -106,29 +119,39 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
     }
 }
 
-/// `--dry-run` and `--oneshot`: one fetch, one plan, and (oneshot) one apply.
-fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError> {
+/// `--dry-run` and `--oneshot`: one fetch, one plan, and (oneshot) one apply. `state` is
+/// None only for a dry run without a state directory yet.
+fn run_once(
+    mut startup: Startup,
+    state: Option<&StateDir>,
+    dry_run: bool,
+) -> Result<Vec<String>, RunError> {
     let instance = startup.provider.fetch().map_err(RunError::Fetch)?;
     let mut netlink = Netlink::open().map_err(RunError::Netlink)?;
     let kernel = netlink.state().map_err(RunError::Netlink)?;
-    let owned = load_owned(&startup.config)
-        .unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
+    let owned = load_owned(state).unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
     let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
     reconcile::log_skipped(&planned.desired.skipped);
     for line in reconcile::refusal_lines(&planned.desired.refused) {
         log::warn!("{line}");
     }
-    if dry_run {
-        return Ok(dry_run_lines(&planned, &kernel));
+    for line in disowned_lines(&planned, &kernel) {
+        log::warn!("{line}");
     }
+    // `--oneshot` always has its state directory (made, opened and locked by `run`).
+    let (Some(state), false) = (state, dry_run) else {
+        return Ok(dry_run_lines(&planned, &kernel));
+    };
+    write_ahead(state, &planned);
     let (mut outcome, mut owned) = apply_round(&mut netlink, planned, &kernel);
     if outcome.created_links > 0 {
         let kernel = netlink.state().map_err(RunError::Netlink)?;
         let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
+        write_ahead(state, &planned);
         let (next, next_owned) = apply_round(&mut netlink, planned, &kernel);
         (outcome, owned) = (outcome.then(next), next_owned);
     }
-    state::save_owned(&startup.config.state_dir, &owned).map_err(RunError::State)?;
+    state::save_owned(state, &owned).map_err(RunError::State)?;
     if !outcome.failures.is_empty() {
         return Err(RunError::Failures(outcome));
     }
@@ -138,11 +161,25 @@ fn run_once(mut startup: Startup, dry_run: bool) -> Result<Vec<String>, RunError
     Ok(outcome.summary)
 }
 
-/// Reads the ownership record (empty when there is none yet). None when the file is corrupt,
-/// which is logged once: the caller then rebuilds it from the kernel with `rebuild_owned` once
-/// it has good metadata, and meanwhile removes nothing.
-pub fn load_owned(config: &Config) -> Option<Owned> {
-    match state::load_owned(&config.state_dir) {
+/// Claims what the batch adds before it is sent (see `Owned::claiming`). A record that cannot
+/// be saved costs the record, not the network: the batch still goes, and the save after it
+/// reports the failure.
+fn write_ahead(state: &StateDir, planned: &reconcile::Planned) {
+    if let Some(claimed) = planned.owned.claiming(&planned.changes) {
+        if let Err(e) = state::save_owned(state, &claimed) {
+            log::warn!("ownership record not saved before the changes: {e}");
+        }
+    }
+}
+
+/// Reads the ownership record (empty when there is none yet, or no state directory). None
+/// when the file is corrupt, which is logged once: the caller then rebuilds it from the kernel
+/// with `rebuild_owned` once it has good metadata, and meanwhile removes nothing.
+pub fn load_owned(state: Option<&StateDir>) -> Option<Owned> {
+    let Some(state) = state else {
+        return Some(Owned::default());
+    };
+    match state::load_owned(state) {
         state::OwnedLoad::Corrupt { reason } => {
             log::error!("{reason}; nothing will be removed, and the record is rebuilt from what is found in the kernel");
             None

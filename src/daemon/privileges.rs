@@ -278,7 +278,7 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<(), PrivilegeError> {
 }
 
 /// The user's uid and gid, `None` when there is no such user.
-fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, PrivilegeError> {
+pub fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, PrivilegeError> {
     let fail = |source| PrivilegeError::UserLookup {
         user: user.to_string(),
         source,

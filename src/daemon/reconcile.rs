@@ -7,6 +7,7 @@ use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
 use crate::metrics::METRICS;
 use crate::netlink::{Netlink, NetlinkError};
+use crate::plan::owned::Disowned;
 use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
 use crate::plan::sanity::Refusal;
@@ -17,8 +18,11 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub desired: Desired,
-    /// The ownership record pruned against the kernel (what we own that still exists).
+    /// The ownership record pruned against the kernel and vetted: what we own that still
+    /// exists and carries our marks.
     pub owned: Owned,
+    /// Record entries whose kernel objects lack our marks: dropped, never deleted.
+    pub disowned: Vec<Disowned>,
     pub changes: Vec<PlannedChange>,
     pub conflicts: Vec<Route>,
     /// What the second pass will do for the VLAN links this round creates, planned against
@@ -37,7 +41,7 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = plan::desired(instance, &kernel.links, settings);
-    let owned = owned.prune(kernel);
+    let (owned, disowned) = owned.prune(kernel).vet(kernel, settings);
     let diff = plan::diff(&desired, kernel, &owned);
     let preview_links = created_links(&diff.changes, kernel);
     let preview = if preview_links.is_empty() {
@@ -55,6 +59,7 @@ pub fn plan_round(
     Planned {
         desired,
         owned,
+        disowned,
         changes: diff.changes,
         conflicts: diff.conflicts,
         preview,
@@ -91,6 +96,23 @@ fn created_links(changes: &[PlannedChange], kernel: &KernelState) -> Vec<Link> {
 /// metadata wants and the kernel holds with our marks (`Owned::adopt`).
 pub fn rebuild_owned(instance: &Instance, kernel: &KernelState, settings: &PlanSettings) -> Owned {
     Owned::adopt(&plan::desired(instance, &kernel.links, settings), kernel)
+}
+
+/// One line per record entry dropped for lacking our marks, naming the delete not sent.
+pub fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
+    let name_of = link_namer(kernel);
+    planned
+        .disowned
+        .iter()
+        .map(|d| {
+            format!(
+                "the ownership record names {}, which does not carry our marks; not deleted, \
+                 dropped from the record: {}",
+                d.reason,
+                ip_command(&d.delete, &name_of)
+            )
+        })
+        .collect()
 }
 
 /// A change the kernel refused.

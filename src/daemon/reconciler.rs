@@ -11,7 +11,7 @@
 use super::backoff::{backoff_ceiling, earliest, Reapply};
 use super::fetcher::{FetchJob, Fetched, Fetcher};
 use super::files::StateFiles;
-use super::reconcile::{apply_round, plan_round};
+use super::reconcile::{apply_round, disowned_lines, plan_round, Planned};
 use super::setup;
 use super::status::link_statuses;
 use crate::config::Config;
@@ -28,7 +28,7 @@ use crate::plan::{desired::match_link, Owned, PlanSettings, Skipped};
 use crate::snapshot::{
     Ec2Documents, ErrorRecord, LinkStatus, RefreshRecord, SharedSnapshot, Snapshot,
 };
-use crate::state;
+use crate::state::{self, StateDir};
 use crate::trigger::{Trigger, Triggers};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -62,6 +62,8 @@ pub struct ReconcilerParts {
     /// The kernel event subscription; None when it could not be opened (events are missed
     /// then, and only timed refreshes and triggers wake the thread).
     pub monitor: Option<Monitor>,
+    /// The open (and locked) state directory.
+    pub state: StateDir,
     pub snapshot: SharedSnapshot,
     pub shutdown: Arc<AtomicBool>,
     pub on_round: RoundHook,
@@ -147,10 +149,10 @@ impl Wants {
 
 impl Reconciler {
     pub fn new(parts: ReconcilerParts) -> Reconciler {
-        let owned = super::load_owned(&parts.config);
+        let owned = super::load_owned(Some(&parts.state));
         Reconciler {
             settings: setup::plan_settings(&parts.config),
-            files: StateFiles::new(&parts.config.state_dir),
+            files: StateFiles::new(parts.state.clone()),
             started: rfc3339(SystemTime::now()),
             rebuild_owned: owned.is_none(),
             owned: owned.unwrap_or_default(),
@@ -392,11 +394,15 @@ impl Reconciler {
         self.log_new_skips(&planned.desired.skipped);
         self.log_new_refusals(&planned.desired.refused);
         METRICS.refused(&planned.desired.refused);
+        for line in disowned_lines(&planned, &kernel) {
+            self.log_once(line);
+        }
         let links = link_statuses(&planned.desired, &kernel);
         self.configured = links.iter().map(|l| (l.ifindex, l.mac)).collect();
         if self.stopping() {
             return Reconciled::default();
         }
+        self.write_ahead(&planned);
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
         METRICS.owned(&owned);
         let created_links = outcome.created_links;
@@ -466,9 +472,21 @@ impl Reconciler {
         }
     }
 
+    /// Before a batch that adds anything is sent, the record claims those objects, durably:
+    /// killed mid-batch, the next start still knows them as ours. A round that adds nothing
+    /// (the no-change path) writes nothing here.
+    fn write_ahead(&mut self, planned: &Planned) {
+        if let Some(claimed) = planned.owned.claiming(&planned.changes) {
+            if claimed != self.owned {
+                self.owned = claimed;
+                self.save_owned();
+            }
+        }
+    }
+
     /// A state dir that is read-only or full costs the record, not the network: logged once.
     fn save_owned(&mut self) {
-        if let Err(e) = state::save_owned(&self.parts.config.state_dir, &self.owned) {
+        if let Err(e) = state::save_owned(&self.parts.state, &self.owned) {
             self.log_once(format!("ownership record not saved: {e}"));
         }
     }
@@ -592,7 +610,7 @@ impl Reconciler {
     /// MetadataEndpoint, Listen, StateDir) only take effect after a restart.
     fn reload(&mut self) {
         let path = self.parts.config_path.clone();
-        let loaded = crate::config::load(&path).and_then(|loaded| {
+        let loaded = crate::config::load_existing(&path).and_then(|loaded| {
             let mut config = loaded.config;
             config.apply_process_env()?;
             Ok((config, loaded.warnings))

@@ -1,11 +1,13 @@
 //! The long-running daemon: start-up order, threads and shutdown.
 //!
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
-//! config is read and privileges are dropped while the process still has one thread
-//! (capabilities are per thread), then the threads start: the API and the metadata thread (the
-//! only one talking to the metadata service), which parse HTTP and so drop every capability
-//! (and, as root, uid 0) first; then the main thread finishes its own drop; then the reconcile
-//! thread (the only writer, which also listens to kernel events). The main thread
+//! config is read, the state directory checked, and privileges are dropped while the process
+//! still has one thread (capabilities are per thread); the state directory is opened and
+//! locked for the process's life (a second daemon stops here); then the threads start: the API
+//! and the metadata thread (the only one talking to the metadata service), which parse HTTP
+//! and so drop every capability (and, as root, uid 0) first; then the main thread finishes its
+//! own drop; then the reconcile thread (the only writer, which also listens to kernel events).
+//! The main thread
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 
@@ -19,6 +21,7 @@ use crate::api::{self, ApiOptions};
 use crate::netlink::monitor::Monitor;
 use crate::netlink::Netlink;
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::state::StateDir;
 use crate::trigger::{self, Trigger, Wake};
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,6 +47,10 @@ pub fn run(config_path: &Path) -> ExitCode {
             return ExitCode::from(e.exit_status());
         }
     };
+    let trusted = match setup::check_state_dir(&startup.config) {
+        Ok(trusted) => trusted,
+        Err(e) => return refuse(&e),
+    };
     let plan = PrivilegePlan {
         user: SERVICE_USER.to_string(),
         state_dir: startup.config.state_dir.clone(),
@@ -56,8 +63,12 @@ pub fn run(config_path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (state, _lock) = match setup::open_state_dir(&startup.config, trusted) {
+        Ok(opened) => opened,
+        Err(e) => return refuse(&e),
+    };
     let notifier = Notifier::from_env().map(Arc::new);
-    let daemon = match Daemon::start(startup, config_path, dropping, notifier.clone()) {
+    let daemon = match Daemon::start(startup, state, config_path, dropping, notifier.clone()) {
         Ok(daemon) => daemon,
         Err(message) => {
             log::error!("{message}");
@@ -67,6 +78,11 @@ pub fn run(config_path: &Path) -> ExitCode {
     wait_for_shutdown(&signals, &daemon.wake, notifier.as_deref());
     daemon.stop(notifier.as_deref());
     ExitCode::SUCCESS
+}
+
+fn refuse(error: &setup::SetupError) -> ExitCode {
+    log::error!("{error}");
+    ExitCode::from(error.exit_status())
 }
 
 /// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few hundred
@@ -91,6 +107,7 @@ struct Daemon {
 impl Daemon {
     fn start(
         startup: Startup,
+        state: StateDir,
         config_path: &Path,
         dropping: Dropping,
         notifier: Option<Arc<Notifier>>,
@@ -133,6 +150,7 @@ impl Daemon {
             fetcher,
             kind,
             monitor,
+            state,
             config,
             config_path: config_path.to_path_buf(),
             snapshot,

@@ -1,7 +1,10 @@
 //! Start-up shared by every daemon mode: read and validate the config (exit 78 on a bad one,
 //! before touching anything), apply the environment overrides, start logging, choose the
-//! provider (config or DMI detection) and build its metadata client.
+//! provider (config or DMI detection) and build its metadata client; check the state
+//! directory before anything creates or hands it over (exit 78 when it could be turned against
+//! us), then open and lock it (exit 1 when another daemon holds it).
 
+use super::privileges::{lookup_user, SERVICE_USER};
 use crate::config::{self, Config, ConfigError, ProviderChoice};
 use crate::detect::{self, DetectError};
 use crate::logging;
@@ -9,6 +12,7 @@ use crate::metadata::http::{Http, HttpConfig};
 use crate::metadata::{new_provider, Provider};
 use crate::net::ProviderKind;
 use crate::plan::PlanSettings;
+use crate::state::{self, LockError, StateDir, StateDirError, StateLock, Trusted};
 use std::fmt;
 use std::path::Path;
 
@@ -26,14 +30,18 @@ pub struct Startup {
 pub enum SetupError {
     Config(ConfigError),
     Detect(DetectError),
+    StateDir(StateDirError),
+    /// Another daemon holds the state directory.
+    Locked(LockError),
 }
 
 impl SetupError {
-    /// 78 (EX_CONFIG) for a bad config, 1 otherwise.
+    /// 78 (EX_CONFIG) for a bad config or an unsafe state directory, 1 otherwise.
     pub fn exit_status(&self) -> u8 {
         match self {
             SetupError::Config(_) => config::EXIT_CONFIG,
-            SetupError::Detect(_) => 1,
+            SetupError::StateDir(e) => e.exit_status(),
+            SetupError::Detect(_) | SetupError::Locked(_) => 1,
         }
     }
 }
@@ -43,6 +51,8 @@ impl fmt::Display for SetupError {
         match self {
             SetupError::Config(e) => e.fmt(f),
             SetupError::Detect(e) => e.fmt(f),
+            SetupError::StateDir(e) => e.fmt(f),
+            SetupError::Locked(e) => e.fmt(f),
         }
     }
 }
@@ -75,6 +85,39 @@ pub fn provider_kind(config: &Config, sysfs: &Path) -> Result<ProviderKind, Dete
         ProviderChoice::Fixed(kind) => Ok(kind),
         ProviderChoice::Auto => detect::detect_provider(sysfs),
     }
+}
+
+/// Root, the service user (when it exists) and the process's own user may own the state
+/// directory; nobody else may write to it. Checked before the directory is created or handed
+/// to the service user, so neither can be turned onto a planted link.
+pub fn check_state_dir(config: &Config) -> Result<Trusted, SetupError> {
+    let trusted = Trusted {
+        user: lookup_user(SERVICE_USER).ok().flatten(),
+    };
+    state::check_state_dir(&config.state_dir, trusted).map_err(SetupError::StateDir)?;
+    Ok(trusted)
+}
+
+/// The state directory opened (made when missing) and locked for the caller's lifetime: one
+/// writer per StateDir.
+pub fn open_state_dir(
+    config: &Config,
+    trusted: Trusted,
+) -> Result<(StateDir, StateLock), SetupError> {
+    let dir = StateDir::create(&config.state_dir, trusted).map_err(SetupError::StateDir)?;
+    let lock = dir.lock().map_err(SetupError::Locked)?;
+    Ok((dir, lock))
+}
+
+/// `--dry-run` writes nothing: the state directory is only opened, unlocked, when it exists.
+pub fn peek_state_dir(config: &Config) -> Result<Option<StateDir>, SetupError> {
+    let trusted = check_state_dir(config)?;
+    if !config.state_dir.exists() {
+        return Ok(None);
+    }
+    StateDir::open(&config.state_dir, trusted)
+        .map(Some)
+        .map_err(SetupError::StateDir)
 }
 
 pub fn start(config_path: &Path) -> Result<Startup, SetupError> {

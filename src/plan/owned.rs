@@ -1,13 +1,20 @@
 //! The ownership record: what *we* added to the kernel, per NIC (by MAC), so that a restart
-//! knows what it may remove, and how a lost record is rebuilt from what is found. Only data and
-//! pure updates live here; the daemon stores it as JSON in the state directory.
+//! knows what it may remove, and how a lost record is rebuilt from what is found. A record is
+//! a claim, not proof: only an entry whose kernel object carries our marks (`vet`) may be
+//! removed. What a batch will add is claimed before the batch is sent (`claiming`), so a crash
+//! mid-batch leaves nothing of ours unnamed. Only data and pure updates live here; the daemon
+//! stores it as JSON in the state directory.
 
-use super::desired::Desired;
+use super::desired::{Desired, MAIN_RULE_PRIORITY};
+use super::diff::PlannedChange;
 use super::index::KernelIndex;
-use crate::kernel::{Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK};
+use super::PlanSettings;
+use crate::kernel::{
+    Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL, TABLE_MAIN,
+};
 use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What we added on one NIC.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +180,58 @@ impl Owned {
         pruned
     }
 
+    /// Keeps only the entries whose kernel objects carry our marks (see [`Marks`]); `self`
+    /// must be pruned against `kernel` already. Each entry dropped comes back as the delete
+    /// that will never be sent, with why: a tampered or mistaken record cannot make us delete
+    /// the main table's routes, a rule outside our priorities or DHCP's address.
+    pub fn vet(mut self, kernel: &KernelState, settings: &PlanSettings) -> (Owned, Vec<Disowned>) {
+        let marks = Marks::new(kernel, settings);
+        let mut refused = Vec::new();
+        let mut keep_rule = |rule: &Rule| match marks.rule(rule) {
+            Ok(()) => true,
+            Err(reason) => {
+                refused.push(Disowned::new(Change::DelRule(rule.clone()), reason));
+                false
+            }
+        };
+        self.global_rules.retain(&mut keep_rule);
+        for nic in self.nics.values_mut() {
+            nic.rules.retain(&mut keep_rule);
+        }
+        for nic in self.nics.values_mut() {
+            nic.routes.retain(|route| match marks.route(route) {
+                Ok(()) => true,
+                Err(reason) => {
+                    refused.push(Disowned::new(Change::DelRoute(route.clone()), reason));
+                    false
+                }
+            });
+            nic.addresses.retain(|a| match marks.address(a) {
+                Ok(()) => true,
+                Err((found, reason)) => {
+                    refused.push(Disowned::new(Change::DelAddress(found.clone()), reason));
+                    false
+                }
+            });
+        }
+        self.nics.retain(|_, nic| !nic.is_empty());
+        (self, refused)
+    }
+
+    /// The record as it will be once the kernel takes every add of `changes`; None when the
+    /// batch adds nothing. Saved before the batch is sent, it names everything the kernel may
+    /// hold of ours after a crash mid-batch (what was never added is pruned at the next start);
+    /// deletes are recorded after the batch, from the kernel's answers.
+    pub fn claiming(&self, changes: &[PlannedChange]) -> Option<Owned> {
+        let mut adds = changes.iter().filter(|p| claims(&p.change)).peekable();
+        adds.peek()?;
+        let mut claimed = self.clone();
+        for planned in adds {
+            claimed.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);
+        }
+        Some(claimed)
+    }
+
     /// Records one change that the kernel accepted, made for `nic` (None: a global rule).
     pub fn record(&mut self, nic: Option<(Mac, u32)>, change: &Change) {
         let Some((mac, ifindex)) = nic else {
@@ -212,6 +271,89 @@ impl Owned {
         if entry.is_empty() {
             self.nics.remove(&mac);
         }
+    }
+}
+
+/// A change that makes an object ours.
+fn claims(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::AddAddress(_) | Change::AddRoute(_) | Change::AddRule(_) | Change::AddVlan { .. }
+    )
+}
+
+/// A record entry refused by [`Owned::vet`]: the delete it would have led to, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disowned {
+    pub delete: Change,
+    pub reason: &'static str,
+}
+
+impl Disowned {
+    fn new(delete: Change, reason: &'static str) -> Disowned {
+        Disowned { delete, reason }
+    }
+}
+
+/// What makes a kernel object ours, beyond the record naming it: routes of our protocol (201)
+/// in our tables (from `RouteTableBase` up) or the local table; rules between
+/// `RulePriorityBase - 1` and the main rule (32766) that point at our tables, or, at
+/// `RulePriorityBase - 1` only, at the main table (the metadata rules); addresses with
+/// `noprefixroute` and infinite lifetimes.
+struct Marks<'a> {
+    settings: &'a PlanSettings,
+    /// The kernel's addresses without our marks (DHCP's, link-local, hand-made): a few.
+    unmarked: HashMap<(u32, IpNet), &'a Address>,
+}
+
+impl<'a> Marks<'a> {
+    fn new(kernel: &'a KernelState, settings: &'a PlanSettings) -> Marks<'a> {
+        Marks {
+            settings,
+            unmarked: kernel
+                .addresses
+                .iter()
+                .filter(|a| !added_by_us(a, a))
+                .map(|a| ((a.ifindex, a.addr), a))
+                .collect(),
+        }
+    }
+
+    fn our_table(&self, table: u32) -> bool {
+        table >= self.settings.table_base && !matches!(table, TABLE_MAIN | TABLE_LOCAL)
+    }
+
+    fn route(&self, route: &Route) -> Result<(), &'static str> {
+        if route.protocol != RTPROT_CLOUD_NETWORK {
+            return Err("a route of another protocol than ours (201)");
+        }
+        if route.table != TABLE_LOCAL && !self.our_table(route.table) {
+            return Err("a route outside our tables and the local table");
+        }
+        Ok(())
+    }
+
+    fn rule(&self, rule: &Rule) -> Result<(), &'static str> {
+        let metadata_priority = self.settings.priority_base.saturating_sub(1);
+        if rule.priority < metadata_priority || rule.priority >= MAIN_RULE_PRIORITY {
+            return Err("a rule outside our priorities");
+        }
+        let metadata_rule = rule.priority == metadata_priority && rule.table == TABLE_MAIN;
+        if !metadata_rule && !self.our_table(rule.table) {
+            return Err("a rule pointing at a table not ours");
+        }
+        Ok(())
+    }
+
+    /// Ok when the kernel's address carries our marks; else the address with why not.
+    fn address(&self, owned: &OwnedAddress) -> Result<(), (&'a Address, &'static str)> {
+        let Some(found) = self.unmarked.get(&(owned.ifindex, owned.addr)) else {
+            return Ok(());
+        };
+        Err((
+            found,
+            "an address without noprefixroute or with a finite lifetime (DHCP's or hand-made)",
+        ))
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Config {
     /// `[Network] ServeCredentials`, default false: EC2 IAM credentials are served over the
     /// TCP API only when true.
     pub serve_credentials: bool,
+    /// `[Network] MTU`, 1280 to 9216: the MTU of the NICs we configure where the metadata
+    /// gives none. None (the default, or an empty value) is the cloud's own: 9000 on OCI,
+    /// the link's as it is elsewhere.
+    pub mtu: Option<u32>,
 }
 
 pub const DEFAULT_REFRESH_TIMER: Duration = Duration::from_secs(300);
@@ -81,6 +85,7 @@ impl Default for Config {
             route_table_base: DEFAULT_ROUTE_TABLE_BASE,
             rule_priority_base: DEFAULT_RULE_PRIORITY_BASE,
             serve_credentials: false,
+            mtu: None,
         }
     }
 }
@@ -240,12 +245,13 @@ enum Key {
     RouteTableBase,
     RulePriorityBase,
     ServeCredentials,
+    Mtu,
 }
 
 const SECTIONS: [&str; 2] = ["System", "Network"];
 
 /// (section, key name, key), the spelling the file must use.
-const KEYS: [(&str, &str, Key); 11] = [
+const KEYS: [(&str, &str, Key); 12] = [
     ("System", "LogLevel", Key::LogLevel),
     ("System", "LogFormat", Key::LogFormat),
     ("System", "RefreshTimer", Key::RefreshTimer),
@@ -257,6 +263,7 @@ const KEYS: [(&str, &str, Key); 11] = [
     ("Network", "RouteTableBase", Key::RouteTableBase),
     ("Network", "RulePriorityBase", Key::RulePriorityBase),
     ("Network", "ServeCredentials", Key::ServeCredentials),
+    ("Network", "MTU", Key::Mtu),
 ];
 
 /// A value as the validators see it: its text (a string's content, a number's digits, or
@@ -290,6 +297,7 @@ impl Config {
                 self.rule_priority_base = values::bounded(text, values::RULE_PRIORITY_BASE_RANGE)?
             }
             Key::ServeCredentials => self.serve_credentials = values::boolean(text)?,
+            Key::Mtu => self.mtu = values::mtu(text)?,
         }
         Ok(())
     }

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 /// are always told from the kernel's (2), boot's (3), static (4) or DHCP's (16). 0xc9 is unused by
 /// the numbers in iproute2's rt_protos and by the well-known daemons.
 pub const RTPROT_CLOUD_NETWORK: u8 = 201;
+/// The protocol of routes the kernel learned from router advertisements (`proto ra`).
+pub const RTPROT_RA: u8 = 9;
 
 /// The main routing table.
 pub const TABLE_MAIN: u32 = 254;
@@ -135,6 +137,11 @@ pub struct Route {
 impl Route {
     pub fn family(&self) -> Family {
         Family::of_net(&self.dst)
+    }
+
+    /// An IPv6 default route the kernel learned from a router advertisement.
+    pub fn is_ra_default(&self) -> bool {
+        self.protocol == RTPROT_RA && self.family() == Family::V6 && self.dst.prefix() == 0
     }
 }
 

@@ -279,6 +279,10 @@ fn invalid_config_values_exit_78_touching_nothing() {
             "[Network]\nRulePriorityBase = 40000\n\n[System]\nStateDir = \"STATE\"\n",
             "2: invalid value \"40000\" for [Network] RulePriorityBase: expected an integer from 1601 to 30000",
         ),
+        (
+            "[System]\nStateDir = \"STATE\"\n[Network]\nMTU = 65536\n",
+            "4: invalid value \"65536\" for [Network] MTU: expected an integer from 1280 to 9216, or empty for the cloud's default",
+        ),
     ];
     for (text, message) in cases {
         let dir = TempDir::new();

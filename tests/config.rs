@@ -73,6 +73,7 @@ fn defaults() {
     assert_eq!(c.route_table_base, 10_000);
     assert_eq!(c.rule_priority_base, 3_000);
     assert!(!c.serve_credentials);
+    assert_eq!(c.mtu, None);
     assert_eq!(DEFAULT_PATH, "/etc/cloud-network/cloud-network.toml");
     assert_eq!(EXIT_CONFIG, 78);
 }
@@ -104,6 +105,7 @@ Supplementary = "eth0  eth1"
 RouteTableBase = 20000
 RulePriorityBase = "4000"
 ServeCredentials = true
+MTU = 9001
 "#,
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -119,6 +121,7 @@ ServeCredentials = true
         route_table_base: 20_000,
         rule_priority_base: 4_000,
         serve_credentials: true,
+        mtu: Some(9001),
     };
     assert_eq!(loaded.config, want);
 }
@@ -175,6 +178,17 @@ fn range_edges_are_accepted() {
     assert_eq!(c.rule_priority_base, 30_000);
     assert!(c.supplementary.is_empty());
     assert!(!c.serve_credentials);
+    for (text, mtu) in [
+        ("MTU = 1280", Some(1280)),
+        ("MTU = \"9216\"", Some(9216)),
+        ("MTU = \"\"", None),
+    ] {
+        assert_eq!(
+            parsed(&format!("[Network]\n{text}\n")).config.mtu,
+            mtu,
+            "{text}"
+        );
+    }
     let one_second = parsed("[System]\nRefreshTimer = \"1s\"\n").config;
     assert_eq!(one_second.refresh_timer, Duration::from_secs(1));
 }
@@ -261,6 +275,18 @@ fn invalid_values_name_file_line_key_and_value() {
         (
             "[Network]\nRulePriorityBase = \"1600\"\n",
             "/etc/x.toml:2: invalid value \"1600\" for [Network] RulePriorityBase: expected an integer from 1601 to 30000",
+        ),
+        (
+            "[Network]\nMTU = 1279\n",
+            "/etc/x.toml:2: invalid value \"1279\" for [Network] MTU: expected an integer from 1280 to 9216, or empty for the cloud's default",
+        ),
+        (
+            "[Network]\nMTU = \"jumbo\"\n",
+            "/etc/x.toml:2: invalid value \"jumbo\" for [Network] MTU: expected an integer from 1280 to 9216, or empty for the cloud's default",
+        ),
+        (
+            "[Network]\nMTU = 9217\n",
+            "/etc/x.toml:2: invalid value \"9217\" for [Network] MTU: expected an integer from 1280 to 9216, or empty for the cloud's default",
         ),
         (
             "[Network]\nRulePriorityBase = 30001\n",
@@ -627,7 +653,7 @@ fn packaged_config_lists_every_key_with_its_default() {
         .lines()
         .filter(|l| l.contains('=') && !l.starts_with('#'))
         .count();
-    assert_eq!(keys, 11, "every key appears once");
+    assert_eq!(keys, 12, "every key appears once");
     let spelled_out = parse(&uncommented, path).unwrap();
     assert!(
         spelled_out.warnings.is_empty(),

@@ -3,7 +3,8 @@
 //! metadata at 100.100.100.200) and DigitalOcean, the daemon with only `Provider=` set (default metadata endpoints) makes every address
 //! of every NIC reachable from a peer host, replies leaving by the NIC that owns them; without
 //! it the cloud's anti-spoofing drops them; a hot-plugged NIC, a removed address, a metadata
-//! outage and a `kill -9` with restart each end as they should.
+//! outage and a `kill -9` with restart each end as they should. `CLOUD_NETWORK_TEST_BIN`
+//! names another build to run (`.ci/run` runs `reaches_every_address` with the static musl one).
 
 mod support;
 
@@ -374,7 +375,7 @@ impl Drop for Run {
 }
 
 fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cloud-network"))
+    support::binary()
 }
 
 /// The daemon configures eth1 (and eth0's secondaries): the peer reaches every address by ping

@@ -16,13 +16,13 @@ const AZURE_PATH: &str = "/metadata/instance?api-version=2021-02-01";
 const GCP_PATH: &str = "/computeMetadata/v1/instance/?recursive=true";
 const MACS: &str = "/latest/meta-data/network/interfaces/macs/";
 const EC2_MACS: [&str; 2] = ["0a:3f:5c:1e:7d:01", "0a:3f:5c:1e:7d:02"];
-const EC2_LEAVES: [&str; 6] = [
+/// The leaves of the built-in scenario's MAC directories a refresh reads: those its listings
+/// name (no IPv6, no delegated prefix).
+const EC2_LEAVES: [&str; 4] = [
     "device-number",
     "network-card",
     "local-ipv4s",
     "subnet-ipv4-cidr-block",
-    "ipv6s",
-    "subnet-ipv6-cidr-blocks",
 ];
 
 /// Short timeouts and quick retries (3 attempts, backoff ceiling 20 ms) for tests.
@@ -82,29 +82,13 @@ fn nic(mac: &str, index: u32, ipv4: &[&str], gateway: &str, subnet: &str) -> Nic
     nic
 }
 
-/// The EC2 requests of one refresh after the token and identity document are cached.
-fn ec2_refresh_requests(ipv6_status: u16) -> Vec<(String, String, u16)> {
-    let mut list = vec![req("GET", MACS, 200)];
-    for mac in EC2_MACS {
-        for leaf in EC2_LEAVES {
-            let status = if leaf.contains("ipv6") {
-                ipv6_status
-            } else {
-                200
-            };
-            list.push(req("GET", &format!("{MACS}{mac}/{leaf}"), status));
-        }
-    }
-    list
-}
-
-/// The GETs of a refresh after one where the IPv6 leaves answered 404: each MAC's listing
-/// instead, and only the leaves it lists.
-fn ec2_later_refresh_requests() -> Vec<(String, String, u16)> {
+/// The EC2 requests of one refresh after the token and identity document are cached: the
+/// `macs/` listing, then per MAC its directory listing and the leaves it names.
+fn ec2_refresh_requests() -> Vec<(String, String, u16)> {
     let mut list = vec![req("GET", MACS, 200)];
     for mac in EC2_MACS {
         list.push(req("GET", &format!("{MACS}{mac}/"), 200));
-        for leaf in EC2_LEAVES.iter().filter(|leaf| !leaf.contains("ipv6")) {
+        for leaf in EC2_LEAVES {
             list.push(req("GET", &format!("{MACS}{mac}/{leaf}"), 200));
         }
     }
@@ -116,7 +100,7 @@ fn ec2_first_fetch_requests() -> Vec<(String, String, u16)> {
         req("PUT", "/latest/api/token", 200),
         req("GET", "/latest/dynamic/instance-identity/document", 200),
     ];
-    list.extend(ec2_refresh_requests(404));
+    list.extend(ec2_refresh_requests());
     list
 }
 
@@ -217,12 +201,8 @@ fn ec2_builtin_scenario_then_frugal_refresh() {
     emu.clear_requests();
     assert_eq!(fetched(&mut *provider), instance);
     let refresh = seen(&emu);
-    assert_eq!(
-        refresh.len(),
-        1 + (1 + 4) * EC2_MACS.len(),
-        "no 404 asked again"
-    );
-    assert_eq!(refresh, ec2_later_refresh_requests());
+    assert_eq!(refresh.len(), 1 + 5 * EC2_MACS.len());
+    assert_eq!(refresh, ec2_refresh_requests());
 }
 
 #[test]
@@ -260,7 +240,7 @@ fn ec2_token_renewed_before_it_expires() {
     emu.clear_requests();
     fetched(&mut ec2);
     let mut expected = vec![req("PUT", "/latest/api/token", 200)];
-    expected.extend(ec2_later_refresh_requests());
+    expected.extend(ec2_refresh_requests());
     assert_eq!(seen(&emu), expected);
 }
 
@@ -294,7 +274,7 @@ fn ec2_token_renewed_after_401() {
     let instance = fetched(&mut *provider);
     assert_eq!(instance.nics, expected_ec2_nics());
     let mut expected = vec![req("GET", MACS, 401), req("PUT", "/latest/api/token", 200)];
-    expected.extend(ec2_later_refresh_requests());
+    expected.extend(ec2_refresh_requests());
     assert_eq!(seen(&emu), expected);
 }
 
@@ -469,4 +449,57 @@ fn ec2_scenario_change_is_picked_up() {
     let mut expected = expected_ec2_nics();
     expected[1].ipv4.pop();
     assert_eq!(fetched(&mut *provider).nics, expected);
+}
+
+/// The built-in EC2 scenario with an IPv4 and an IPv6 prefix delegated to its secondary NIC.
+fn ec2_scenario_with_prefixes() -> String {
+    let mut tree: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(AWS_SCENARIO).expect("built-in scenario is JSON");
+    let dir = format!("meta-data/network/interfaces/macs/{}/", EC2_MACS[1]);
+    for (leaf, body) in [
+        ("ipv4-prefix", "172.31.26.16/28\n172.31.26.32/28"),
+        ("subnet-ipv6-cidr-blocks", "2600:1f14:abc:de01::/64"),
+        ("ipv6-prefix", "2600:1f14:abc:de01:7::/80"),
+    ] {
+        tree.insert(format!("{dir}{leaf}"), body.into());
+    }
+    serde_json::Value::Object(tree).to_string()
+}
+
+#[test]
+fn ec2_prefix_leaves_are_read_only_where_the_listing_has_them() {
+    let emu = start(ProviderKind::Aws, true, Fault::None);
+    emu.set_scenario_text(&ec2_scenario_with_prefixes())
+        .expect("valid scenario");
+    let mut provider = client(&emu, test_http_config());
+    let instance = fetched(&mut *provider);
+    let prefixes: Vec<String> = instance.nics[1]
+        .delegated_prefixes
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "172.31.26.16/28",
+            "172.31.26.32/28",
+            "2600:1f14:abc:de01:7::/80"
+        ]
+    );
+    assert_eq!(instance.nics[0].delegated_prefixes, []);
+
+    emu.clear_requests();
+    fetched(&mut *provider);
+    let secondary = format!("{MACS}{}/", EC2_MACS[1]);
+    let mut expected = ec2_refresh_requests();
+    expected.extend(
+        ["subnet-ipv6-cidr-blocks", "ipv4-prefix", "ipv6-prefix"]
+            .map(|leaf| req("GET", &format!("{secondary}{leaf}"), 200)),
+    );
+    expected.sort();
+    let mut refresh = seen(&emu);
+    refresh.sort();
+    assert_eq!(refresh, expected);
+    // Within 2 + 6 × NICs plus one per listed prefix leaf.
+    assert!(refresh.len() <= 2 + 6 * EC2_MACS.len() + 2);
 }

@@ -1,6 +1,8 @@
 //! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
 //! tests/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
-//! the built-in Alibaba scenario and every DigitalOcean document in tests/fixtures/digitalocean
+//! the built-in Alibaba scenario, the built-in EC2 scenario with delegated prefixes on its
+//! secondary NIC, the built-in GCP scenario with a forwarded IPv6 and a project WSFC address,
+//! and every DigitalOcean document in tests/fixtures/digitalocean
 //! are parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
 //! DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered as `ip` commands,
 //! then compared with `tests/golden/<provider>/
@@ -153,6 +155,14 @@ fn gcp_fixtures_match_golden_commands() {
         };
         check("gcp", &name, &instance);
     }
+    let mut builtin: serde_json::Value =
+        serde_json::from_str(include_str!("../src/emulator/scenarios/gcp.json")).expect("json");
+    let nic0 = &mut builtin["instance"]["networkInterfaces"][0];
+    nic0["forwardedIps"] = serde_json::json!(["34.120.88.10", "34.120.88.11"]);
+    nic0["forwardedIpv6s"] = serde_json::json!(["2600:1900:4000:8a::1"]);
+    builtin["project"]["attributes"]["wsfc-addrs"] = serde_json::json!("34.120.88.11");
+    let instance = gcp::parse_value(builtin).expect("the built-in scenario with WSFC parses");
+    check("gcp", "emulator-builtin-wsfc-forwarded-ipv6s", &instance);
 }
 
 #[test]
@@ -166,6 +176,20 @@ fn ec2_fixtures_match_golden_commands() {
         let instance = parse_ec2(&tree).unwrap_or_else(|e| panic!("{name}: {e}"));
         check("ec2", &name, &instance);
     }
+    let mut builtin: BTreeMap<String, String> =
+        serde_json::from_str(include_str!("../src/emulator/scenarios/aws.json"))
+            .expect("flat path map");
+    let secondary = "meta-data/network/interfaces/macs/0a:3f:5c:1e:7d:02/";
+    for (leaf, body) in [
+        ("ipv4-prefix", "172.31.26.16/28\n172.31.26.32/28"),
+        ("ipv6s", "2600:1f14:abc:de01::3c"),
+        ("subnet-ipv6-cidr-blocks", "2600:1f14:abc:de01::/64"),
+        ("ipv6-prefix", "2600:1f14:abc:de01:7::/80"),
+    ] {
+        builtin.insert(format!("{secondary}{leaf}"), body.to_string());
+    }
+    let instance = parse_ec2(&builtin).expect("the built-in scenario with prefixes parses");
+    check("ec2", "emulator-builtin-delegated-prefixes", &instance);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! second physical NIC eth1. `--oneshot` against the emulator creates the VLAN link and
 //! configures it, or, on a kernel without 802.1Q (found by trying, as the daemon does), fails
 //! for that VNIC alone with a clear error while eth1 is configured and nothing that worked
-//! is torn down. Either way a VLAN link we did not create is never deleted.
+//! is torn down. Either way a VLAN link we did not create is never deleted. Both physical NICs
+//! are set to OCI's MTU 9000.
 
 mod support;
 
@@ -97,7 +98,8 @@ fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     assert_eq!(
         lines,
         [
-            "eth1: link up, +1 address, +1 route table, +2 rules",
+            "eth0: mtu 9000",
+            "eth1: link up, mtu 9000, +1 address, +1 route table, +2 rules",
             "metadata rules: +1 rule"
         ]
     );
@@ -115,7 +117,7 @@ fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     }
 }
 
-/// The pristine view lists eth1 down; configured it is up.
+/// The pristine view lists eth1 down; configured it is up, and both run at OCI's MTU 9000.
 fn without_down_eth1(view: &View) -> View {
     View {
         links: Vec::new(),
@@ -128,7 +130,10 @@ fn fixed_links(view: &View) -> View {
         links: view
             .links
             .iter()
-            .map(|l| l.replace("eth1 down", "eth1 up"))
+            .map(|l| {
+                l.replace("eth1 down", "eth1 up")
+                    .replace("mtu 1500", "mtu 9000")
+            })
             .collect(),
         ..view.clone()
     }

@@ -99,6 +99,7 @@ fn unit_keeps_what_the_daemon_needs() {
         ("Type", "notify"),
         ("NotifyAccess", "main"),
         ("ExecStart", "/usr/bin/cloud-network"),
+        ("ExecReload", "/bin/sh -c 'kill -HUP $$MAINPID'"),
         ("WatchdogSec", "30s"),
         ("Restart", "on-failure"),
         ("RestartPreventExitStatus", "78"),

@@ -184,6 +184,20 @@ pub fn bounded(text: &str, (min, max): (u32, u32)) -> Result<u32, String> {
         .ok_or_else(|| format!("expected an integer from {min} to {max}"))
 }
 
+/// The MTUs `[Network] MTU` takes: those the sanity gate lets the metadata give, IPv6's minimum
+/// to the largest jumbo frame clouds carry.
+pub const MTU_RANGE: (u32, u32) = (crate::plan::sanity::MTU_MIN, crate::plan::sanity::MTU_MAX);
+
+/// `[Network] MTU`: an integer in [`MTU_RANGE`], or empty for the cloud's default.
+pub fn mtu(text: &str) -> Result<Option<u32>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    bounded(text, MTU_RANGE)
+        .map(Some)
+        .map_err(|e| format!("{e}, or empty for the cloud's default"))
+}
+
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),

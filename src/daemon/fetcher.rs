@@ -286,3 +286,81 @@ impl Worker {
         self.wake.send(Trigger::MetadataChanged).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::ProviderKind;
+    use crate::trigger;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A GCP-like provider whose every request returns at once: long-polls report no change
+    /// (`fail` false) or fail (`fail` true, as an error or an empty body does).
+    struct AtOnce {
+        fail: bool,
+        requests: Arc<AtomicUsize>,
+    }
+
+    impl AtOnce {
+        fn error(&self) -> FetchError {
+            FetchError::Unsupported {
+                provider: ProviderKind::Gcp,
+                what: "anything (test double)",
+            }
+        }
+    }
+
+    impl Provider for AtOnce {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Gcp
+        }
+
+        fn fetch(&mut self) -> Result<Instance, FetchError> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            Err(self.error())
+        }
+
+        fn fetch_system(&mut self) -> Result<Value, FetchError> {
+            Err(self.error())
+        }
+
+        fn wait_for_change(&mut self, _: Duration) -> Result<Option<Instance>, FetchError> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            if self.fail {
+                Err(self.error())
+            } else {
+                Ok(None)
+            }
+        }
+
+        fn supports_wait_for_change(&self) -> bool {
+            true
+        }
+    }
+
+    /// Requests made in 3.5 s by a metadata thread left alone with `provider`.
+    fn requests_in_3_5_s(fail: bool) -> usize {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let provider = AtOnce {
+            fail,
+            requests: Arc::clone(&requests),
+        };
+        let (wake, _triggers) = trigger::channel().unwrap();
+        let fetcher =
+            Fetcher::spawn(Box::new(provider), wake, Confinement::NoCapabilities).unwrap();
+        std::thread::sleep(Duration::from_millis(3500));
+        drop(fetcher);
+        requests.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn long_polls_answered_at_once_are_backed_off() {
+        let unchanged = requests_in_3_5_s(false);
+        assert!(
+            (2..=4).contains(&unchanged),
+            "{unchanged} requests in 3.5 s"
+        );
+        let failing = requests_in_3_5_s(true);
+        assert!((2..=4).contains(&failing), "{failing} requests in 3.5 s");
+    }
+}

@@ -93,9 +93,11 @@ fn created_links(changes: &[PlannedChange], kernel: &KernelState) -> Vec<Link> {
 }
 
 /// The ownership record rebuilt from the kernel after the file was found corrupt: what this
-/// metadata wants and the kernel holds with our marks (`Owned::adopt`).
+/// metadata wants (with the RA default routes its tables follow) and the kernel holds with
+/// our marks (`Owned::adopt`).
 pub fn rebuild_owned(instance: &Instance, kernel: &KernelState, settings: &PlanSettings) -> Owned {
-    Owned::adopt(&plan::desired(instance, &kernel.links, settings), kernel)
+    let desired = plan::desired(instance, &kernel.links, settings);
+    Owned::adopt(&plan::ra::followed(&desired, kernel), kernel)
 }
 
 /// One line per record entry dropped for lacking our marks, naming the delete not sent.

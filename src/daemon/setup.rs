@@ -76,6 +76,7 @@ pub fn plan_settings(config: &Config) -> PlanSettings {
         table_base: config.route_table_base,
         priority_base: config.rule_priority_base,
         supplementary: config.supplementary.clone(),
+        mtu: config.mtu,
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ParseError {
     DuplicateMac { mac: String },
     /// Two interfaces claim the same device index (EC2 while a hot-plugged NIC propagates).
     DuplicateIndex { index: u32 },
+    /// A prefix delegated to a NIC lies outside every subnet of that NIC: routing it would
+    /// divert traffic that is not the NIC's.
+    OutsideSubnet { field: String, prefix: String },
 }
 
 impl fmt::Display for ParseError {
@@ -45,6 +48,12 @@ impl fmt::Display for ParseError {
                 write!(
                     f,
                     "two network interfaces have the same device index {index}"
+                )
+            }
+            ParseError::OutsideSubnet { field, prefix } => {
+                write!(
+                    f,
+                    "field '{field}': prefix {prefix} is outside the NIC's subnet"
                 )
             }
         }

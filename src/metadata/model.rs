@@ -26,6 +26,9 @@ pub struct Nic {
     pub ip_ranges: Vec<IpNet>,
     /// Forwarded IPs (GCP load-balancer VIPs): `local` routes, not addresses.
     pub forwarded: Vec<IpNet>,
+    /// Prefixes delegated to this NIC (EC2 `ipv4-prefix`, `ipv6-prefix`): source and
+    /// destination rules into the NIC's table, never addresses.
+    pub delegated_prefixes: Vec<IpNet>,
     /// Public addresses mapped to this NIC by the cloud's 1:1 NAT (Azure's public IPs, GCP's
     /// external IPs, DigitalOcean's reserved IP): informational, never configured.
     pub public_ipv4s: Vec<Ipv4Addr>,
@@ -67,6 +70,7 @@ impl Nic {
             mtu: None,
             ip_ranges: Vec::new(),
             forwarded: Vec::new(),
+            delegated_prefixes: Vec::new(),
             public_ipv4s: Vec::new(),
             vlan: None,
             routed_ipv4: Vec::new(),

@@ -168,11 +168,16 @@ fn decode_event(ty: u16, body: &[u8]) -> Result<Option<Event>, NetlinkError> {
 
 /// What an event asks of the reconcile thread. Additions are ignored: our own writes cause
 /// them. A removal matters when it may have been ours: any address or rule, and routes with
-/// our protocol or in a table we use (custom tables and the local table).
+/// our protocol or in a table we use (custom tables and the local table). An IPv6 default
+/// route learned from router advertisements (`proto ra`), added or removed, matters too: NIC
+/// tables follow it.
 fn trigger_for(event: &Event) -> Option<Trigger> {
     match event {
         Event::LinkNew(_) | Event::LinkDel { .. } => Some(Trigger::LinkChanged),
         Event::AddressDel(_) | Event::RuleDel(_) | Event::Overflow => Some(Trigger::KernelChanged),
+        Event::RouteNew(route) | Event::RouteDel(route) if route.is_ra_default() => {
+            Some(Trigger::KernelChanged)
+        }
         Event::RouteDel(route) if may_be_ours(route) => Some(Trigger::KernelChanged),
         Event::RouteDel(_) | Event::AddressNew(_) | Event::RouteNew(_) | Event::RuleNew(_) => None,
     }
@@ -244,6 +249,34 @@ mod tests {
             name: "eth1".to_string(),
         };
         assert_eq!(trigger_for(&gone), Some(Trigger::LinkChanged));
+    }
+
+    #[test]
+    fn ra_default_routes_trigger_when_added_or_removed() {
+        let ra_default = Route {
+            table: TABLE_MAIN,
+            dst: "::/0".parse().unwrap(),
+            gateway: Some("fe80::1".parse().unwrap()),
+            protocol: crate::kernel::RTPROT_RA,
+            scope: Scope::Universe,
+            ..route(TABLE_MAIN, 0)
+        };
+        for event in [
+            Event::RouteNew(ra_default.clone()),
+            Event::RouteDel(ra_default.clone()),
+        ] {
+            assert_eq!(trigger_for(&event), Some(Trigger::KernelChanged));
+        }
+        let ra_prefix = Route {
+            dst: "2001:db8::/64".parse().unwrap(),
+            ..ra_default.clone()
+        };
+        assert_eq!(trigger_for(&Event::RouteNew(ra_prefix)), None);
+        let static_default = Route {
+            protocol: 4,
+            ..ra_default
+        };
+        assert_eq!(trigger_for(&Event::RouteNew(static_default)), None);
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub struct NicPlan {
     pub index: u32,
     /// The NIC's own routing table, when it gets one.
     pub table: Option<u32>,
-    /// The MTU to set, when the metadata gives one that differs from the link's.
+    /// The MTU to set, when the one wanted (the metadata's, else `[Network] MTU`, else the
+    /// cloud's default) differs from the link's.
     pub mtu: Option<u32>,
     pub addresses: Vec<Address>,
     /// In the order they must be added (on-link gateway route before the default route).
@@ -197,7 +198,8 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
                 link
             }),
         };
-        match link.and_then(|link| link.map(|l| nic_plan(nic, l, settings)).transpose()) {
+        let plan = |l| nic_plan(nic, instance.provider, l, settings);
+        match link.and_then(|link| link.map(plan).transpose()) {
             Ok(Some(mut plan)) => {
                 plan.held = held(nic.mac, &gated.refused);
                 nics.push(plan);
@@ -294,7 +296,33 @@ fn is_matchable(link: &Link) -> bool {
     link.ethernet && !link.loopback && link.master.is_none() && plain_kind
 }
 
-fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, Skipped> {
+/// OCI's VNICs run at 9000 (its DHCP gives it to the primary only); elsewhere a link keeps
+/// its MTU unless the metadata gives one.
+pub const OCI_MTU: u32 = 9000;
+
+/// The MTU a cloud's NICs get when neither the metadata nor `[Network] MTU` gives one.
+pub fn default_mtu(provider: ProviderKind) -> Option<u32> {
+    match provider {
+        ProviderKind::Oracle => Some(OCI_MTU),
+        ProviderKind::Azure
+        | ProviderKind::Aws
+        | ProviderKind::Gcp
+        | ProviderKind::Alibaba
+        | ProviderKind::DigitalOcean => None,
+    }
+}
+
+/// The metadata's MTU, else the configured one, else the cloud's default.
+fn nic_mtu(nic: &Nic, provider: ProviderKind, settings: &PlanSettings) -> Option<u32> {
+    nic.mtu.or(settings.mtu).or_else(|| default_mtu(provider))
+}
+
+fn nic_plan(
+    nic: &Nic,
+    provider: ProviderKind,
+    link: &Link,
+    settings: &PlanSettings,
+) -> Result<NicPlan, Skipped> {
     let tabled = nic.index != 0 || settings.supplementary.contains(&link.name);
     let out_of_range = || Skipped::IndexOutOfRange {
         mac: nic.mac,
@@ -336,7 +364,7 @@ fn nic_plan(nic: &Nic, link: &Link, settings: &PlanSettings) -> Result<NicPlan, 
         name: link.name.clone(),
         index: nic.index,
         table,
-        mtu: nic.mtu.filter(|mtu| *mtu != link.mtu),
+        mtu: nic_mtu(nic, provider, settings).filter(|mtu| *mtu != link.mtu),
         addresses: addresses(nic, link.index),
         routes,
         rules,
@@ -384,7 +412,7 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
 }
 
 /// The default route of `table` via `gateway` (its family's `0.0.0.0/0` or `::/0`).
-fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
+pub(super) fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
     let any = match gateway {
         IpAddr::V4(_) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
@@ -477,7 +505,8 @@ fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
         .collect()
 }
 
-/// `from X lookup T` and `to X lookup T` for every address and alias range of the NIC.
+/// `from X lookup T` and `to X lookup T` for every address, alias range and delegated prefix
+/// of the NIC.
 fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
     let hosts = nic
         .ipv4
@@ -486,6 +515,7 @@ fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
         .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
     hosts
         .chain(nic.ip_ranges.iter().copied())
+        .chain(nic.delegated_prefixes.iter().copied())
         .flat_map(|net| host_rules(net, table, priority))
         .collect()
 }

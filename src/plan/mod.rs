@@ -7,6 +7,7 @@ pub mod desired;
 pub mod diff;
 pub mod index;
 pub mod owned;
+pub mod ra;
 pub mod render;
 pub mod sanity;
 
@@ -24,6 +25,9 @@ pub struct PlanSettings {
     pub priority_base: u32,
     /// Interface names that get a table and rules even as the primary NIC.
     pub supplementary: Vec<String>,
+    /// The MTU of NICs whose metadata gives none (`[Network] MTU`); None is the cloud's
+    /// default (`desired::default_mtu`).
+    pub mtu: Option<u32>,
 }
 
 impl Default for PlanSettings {
@@ -32,6 +36,7 @@ impl Default for PlanSettings {
             table_base: 10000,
             priority_base: 3000,
             supplementary: Vec::new(),
+            mtu: None,
         }
     }
 }

@@ -1247,3 +1247,6 @@ fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
         ]
     );
 }
+
+/// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
+mod peers;

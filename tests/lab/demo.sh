@@ -7,7 +7,8 @@
 # cnctl works by name: the demo makes target/release/cnctl -> cloud-network and puts that
 # directory first in PATH. See tests/lab/README.md.
 # Usage, as root (or with sudo): tests/lab/demo.sh [azure|aws|gcp|oracle|alibaba|digitalocean]
-# (default azure)
+# (default azure). With CARGO_BUILD_TARGET=x86_64-unknown-linux-musl it builds and runs the
+# static binary (target/x86_64-unknown-linux-musl/release).
 set -euo pipefail
 
 provider=${1:-azure}
@@ -24,14 +25,15 @@ if command -v cargo >/dev/null 2>&1; then
   cargo "${build[@]}"
 elif [ -n "${SUDO_USER:-}" ]; then
   # sudo's PATH rarely holds rustup's cargo: build as the user who ran sudo, with their login PATH.
-  runuser -u "$SUDO_USER" -- bash -lc 'cargo "$@"' cargo "${build[@]}"
+  runuser -u "$SUDO_USER" -- env ${CARGO_BUILD_TARGET:+CARGO_BUILD_TARGET="$CARGO_BUILD_TARGET"} bash -lc 'cargo "$@"' cargo "${build[@]}"
 else
   echo "$0: cargo not found in PATH" >&2; exit 1
 fi
-bin="$top/target/release/cloud-network"
-lab="$top/target/release/examples/lab"
-ln -sfn cloud-network "$top/target/release/cnctl"
-export PATH="$top/target/release:$PATH"
+out="$top/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
+bin="$out/cloud-network"
+lab="$out/examples/lab"
+ln -sfn cloud-network "$out/cnctl"
+export PATH="$out:$PATH"
 
 name="cn-demo-$$"
 vm="$name-v"

@@ -473,12 +473,12 @@ impl Drop for Lab {
 }
 
 /// A NIC's gateway: the metadata's, or the first host of its subnet.
-fn gateway_of(nic: &Nic) -> Ipv4Addr {
+pub fn gateway_of(nic: &Nic) -> Ipv4Addr {
     nic.gateway4
         .unwrap_or_else(|| Ipv4Addr::from(u32::from(subnet_of(nic).network().addr) + 1))
 }
 
-fn subnet_of(nic: &Nic) -> Ipv4Net {
+pub fn subnet_of(nic: &Nic) -> Ipv4Net {
     nic.subnet4
         .or_else(|| nic.ipv4.first().copied())
         .expect("a NIC with an IPv4 subnet or address")

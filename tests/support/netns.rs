@@ -50,6 +50,23 @@ impl Netns {
         Netns { name }
     }
 
+    /// The network namespace process `pid` is in (a container's), under `name` for `ip netns`
+    /// until dropped. Dropping removes only the name; the namespace lives on with its processes.
+    pub fn attach(name: &str, pid: u32) -> Netns {
+        let out = Command::new("ip")
+            .args(["netns", "attach", name, &pid.to_string()])
+            .output()
+            .expect("run ip netns attach");
+        assert!(
+            out.status.success(),
+            "ip netns attach {name} {pid}: {}",
+            stderr(&out)
+        );
+        Netns {
+            name: name.to_string(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

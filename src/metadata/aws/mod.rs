@@ -2,8 +2,12 @@
 //! refused, frugal per-NIC refresh reads, hot-plug propagation retries, bounded whole-tree walk)
 //! and, in `parse`, the parser of its metadata tree.
 //!
-//! Requests per refresh (`fetch`): 1 listing of `macs/` + 6 leaves per NIC, plus the token PUT
-//! when the token is new or about to expire (every 6 h). The very first refresh also reads the
+//! Requests per refresh (`fetch`): 1 listing of `macs/`, then per NIC the listing of its
+//! directory and those of its leaves the model needs that the listing names: `device-number`,
+//! `network-card`, `local-ipv4s`, `subnet-ipv4-cidr-block`, the two IPv6 leaves when the NIC
+//! has IPv6 and one per delegated-prefix leaf (`ipv4-prefix`, `ipv6-prefix`) it has. An
+//! IPv4-only NIC costs 5 requests, a dual-stack one 7. Plus the token PUT when the token is new
+//! or about to expire (every 6 h). The very first refresh also reads the
 //! identity document once, which is cached for the process lifetime (it cannot change while
 //! the instance lives). EC2 caps link-local traffic at 1024 packets/s per NIC, shared with DNS
 //! and NTP: nothing here reads more than the model needs.
@@ -15,7 +19,7 @@ mod tests;
 use crate::metadata::http::Http;
 use crate::metadata::imds::{self, Dialect, Session};
 use crate::metadata::{FetchError, Instance, Mac, ParseError, Provider, ProviderKind};
-use parse::{parse_listing, tree_to_json, IDENTITY_DOCUMENT, MACS_DIR, NIC_LEAVES};
+use parse::{parse_listing, tree_to_json, IDENTITY_DOCUMENT, MACS_DIR, NIC_LEAVES, PREFIX_LEAVES};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -130,8 +134,21 @@ impl Ec2 {
         Ok(body)
     }
 
+    /// The MAC directory's listing, then those of [`NIC_LEAVES`] and [`PREFIX_LEAVES`] it
+    /// names: nothing is asked for that the service would answer 404. A directory gone since
+    /// the `macs/` listing (the NIC just detached) has no leaves.
     fn read_nic(&mut self, name: &str) -> Result<BTreeMap<&'static str, String>, FetchError> {
-        self.session.read_nic(name, &NIC_LEAVES)
+        let Some(listing) = self.get(&format!("{MACS_DIR}{name}/"))? else {
+            return Ok(BTreeMap::new());
+        };
+        let listed = parse_listing(&listing);
+        let wanted: Vec<&'static str> = NIC_LEAVES
+            .iter()
+            .chain(&PREFIX_LEAVES)
+            .copied()
+            .filter(|leaf| listed.iter().any(|entry| entry == leaf))
+            .collect();
+        self.session.read_nic(name, &wanted)
     }
 
     /// Re-reads NICs that are still propagating after each configured wait; those still not

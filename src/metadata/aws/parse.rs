@@ -5,14 +5,14 @@ use crate::metadata::imds::tree::{
     in_blocks6, in_subnet4, leaf, lines, parse_net4, parse_net6, parse_nics, put_first, value_error,
 };
 pub use crate::metadata::imds::tree::{parse_listing, tree_to_json, MACS_DIR};
-use crate::metadata::{parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic};
+use crate::metadata::{parse_ipv4, parse_ipv6, Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic};
 use crate::metadata::{ParseError, ProviderKind};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 /// The signed JSON document naming the instance, its region and primary IP.
 pub const IDENTITY_DOCUMENT: &str = "dynamic/instance-identity/document";
-/// The per-MAC leaves a refresh reads: everything the model needs, nothing more.
+/// The per-MAC leaves the model needs; a refresh reads those the MAC's listing names.
 pub const NIC_LEAVES: [&str; 6] = [
     "device-number",
     "network-card",
@@ -21,6 +21,9 @@ pub const NIC_LEAVES: [&str; 6] = [
     "ipv6s",
     "subnet-ipv6-cidr-blocks",
 ];
+/// The per-MAC leaves of delegated prefixes, read only when the MAC's listing has them (IMDS
+/// answers 404 on a NIC without any).
+pub const PREFIX_LEAVES: [&str; 2] = ["ipv4-prefix", "ipv6-prefix"];
 
 /// Turns a metadata tree into the model. NICs are sorted by index; index 0 (network card 0,
 /// device-number 0) is the primary NIC, whatever the MACs' sort order.
@@ -77,6 +80,13 @@ fn parse_nic(tree: &BTreeMap<String, String>, mac: Mac, dir: &str) -> Result<Nic
     )?;
     nic.subnet6 = blocks.first().copied();
     nic.ipv6 = parse_ipv6s(get("ipv6s"), &field("ipv6s"), &blocks)?;
+    nic.delegated_prefixes =
+        parse_prefixes4(get("ipv4-prefix"), &field("ipv4-prefix"), nic.subnet4)?;
+    nic.delegated_prefixes.extend(parse_prefixes6(
+        get("ipv6-prefix"),
+        &field("ipv6-prefix"),
+        &blocks,
+    )?);
     // EC2 routers announce IPv6 by router advertisement: the metadata names no IPv6 gateway
     // and the kernel learns the default route itself, so `gateway6` stays `None`.
     nic.gateway6 = None;
@@ -128,6 +138,50 @@ fn parse_ipv6s(
             ))
         })
         .collect()
+}
+
+/// The IPv4 prefixes delegated to the NIC, each inside its subnet.
+fn parse_prefixes4(
+    body: Option<&str>,
+    field: &str,
+    subnet: Option<Ipv4Net>,
+) -> Result<Vec<IpNet>, ParseError> {
+    lines(body)
+        .map(|line| {
+            let prefix = parse_net4(field, line)?;
+            let inside =
+                subnet.is_some_and(|s| s.prefix <= prefix.prefix && s.contains(prefix.addr));
+            inside
+                .then_some(IpNet::V4(prefix))
+                .ok_or_else(|| outside_subnet(field, line))
+        })
+        .collect()
+}
+
+/// The IPv6 prefixes delegated to the NIC, each inside one of its subnet blocks.
+fn parse_prefixes6(
+    body: Option<&str>,
+    field: &str,
+    blocks: &[Ipv6Net],
+) -> Result<Vec<IpNet>, ParseError> {
+    lines(body)
+        .map(|line| {
+            let prefix = parse_net6(field, line)?;
+            let inside = blocks
+                .iter()
+                .any(|b| b.prefix <= prefix.prefix && b.contains(prefix.addr));
+            inside
+                .then_some(IpNet::V6(prefix))
+                .ok_or_else(|| outside_subnet(field, line))
+        })
+        .collect()
+}
+
+fn outside_subnet(field: &str, prefix: &str) -> ParseError {
+    ParseError::OutsideSubnet {
+        field: field.to_string(),
+        prefix: prefix.to_string(),
+    }
 }
 
 /// The first `local-ipv4s` entry is not reliably the primary (cloud-init #4157): when the tree

@@ -3,6 +3,7 @@
 pub mod parse;
 #[cfg(test)]
 mod tests;
+pub mod wsfc;
 
 pub use parse::{parse, parse_network_interfaces, parse_value, region_of_zone};
 

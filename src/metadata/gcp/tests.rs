@@ -345,3 +345,111 @@ fn a_changed_instance_reuses_the_recent_root_at_no_request() {
     assert_eq!(system["instance"]["description"], "changed");
     assert_eq!(system["project"]["numericProjectId"], 728618928092u64);
 }
+
+/// A root document whose one NIC has forwarded IPs of both families and an alias range, with
+/// `instance` and `project` attributes.
+fn wsfc_doc(instance_attributes: &str, project_attributes: &str) -> String {
+    format!(
+        r#"{{"instance":{{"id":"1","attributes":{{{instance_attributes}}},
+          "networkInterfaces":[{{"mac":"42:01:0a:80:00:02","ip":"10.128.0.2",
+            "ipAliases":["10.24.3.0/24"],"forwardedIps":["34.1.1.1","34.1.1.2"],
+            "forwardedIpv6s":["2600:1900:4000:7::/96","2600:1900:4000:8::1"]}}]}},
+          "project":{{"attributes":{{{project_attributes}}}}}}}"#
+    )
+}
+
+fn forwarded(doc: &str) -> Vec<String> {
+    parse(doc).unwrap().nics[0]
+        .forwarded
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
+#[test]
+fn forwarded_ipv6s_are_forwarded_like_forwarded_ips() {
+    assert_eq!(
+        forwarded(&wsfc_doc("", "")),
+        [
+            "34.1.1.1/32",
+            "34.1.1.2/32",
+            "2600:1900:4000:7::/96",
+            "2600:1900:4000:8::1/128"
+        ]
+    );
+    let bad = with_nic(r#"{"mac":"42:01:0a:80:00:02","forwardedIpv6s":["2600::/129"]}"#);
+    assert_eq!(
+        parse(&bad).unwrap_err().to_string(),
+        "field 'networkInterfaces[0].forwardedIpv6s[0]': invalid prefix length '129' (expected 0 to 128)"
+    );
+}
+
+#[test]
+fn wsfc_addresses_are_not_forwarded_here_and_enable_wsfc_forwards_none() {
+    assert_eq!(
+        forwarded(&wsfc_doc(
+            r#""wsfc-addrs":"34.1.1.2, 2600:1900:4000:7::5""#,
+            ""
+        )),
+        ["34.1.1.1/32", "2600:1900:4000:8::1/128"],
+        "the named ones (and a range holding one) are left to the cluster"
+    );
+    let enabled = parse(&wsfc_doc(r#""enable-wsfc":"true""#, "")).unwrap();
+    assert_eq!(enabled.nics[0].forwarded, []);
+    assert_eq!(
+        enabled.nics[0].ip_ranges,
+        ["10.24.3.0/24".parse::<IpNet>().unwrap()],
+        "alias ranges are not WSFC's"
+    );
+}
+
+#[test]
+fn wsfc_attributes_of_the_instance_come_before_the_project() {
+    let project_only = wsfc_doc("", r#""wsfc-addrs":"34.1.1.1","enable-wsfc":"false""#);
+    assert_eq!(
+        forwarded(&project_only),
+        [
+            "34.1.1.2/32",
+            "2600:1900:4000:7::/96",
+            "2600:1900:4000:8::1/128"
+        ]
+    );
+    let both = wsfc_doc(
+        r#""wsfc-addrs":"34.1.1.2","enable-wsfc":"False""#,
+        r#""wsfc-addrs":"34.1.1.1","enable-wsfc":"true""#,
+    );
+    assert_eq!(
+        forwarded(&both),
+        [
+            "34.1.1.1/32",
+            "2600:1900:4000:7::/96",
+            "2600:1900:4000:8::1/128"
+        ]
+    );
+    let enabled_by_project = wsfc_doc(r#""wsfc-addrs":"34.1.1.2""#, r#""enable-wsfc":"1""#);
+    assert_eq!(forwarded(&enabled_by_project), Vec::<String>::new());
+}
+
+#[test]
+fn wsfc_attributes_that_do_not_parse_refuse_the_reply() {
+    for (instance, project, want) in [
+        (
+            r#""enable-wsfc":"yes""#,
+            "",
+            "field 'instance.attributes.enable-wsfc' has the wrong type (expected true or false)",
+        ),
+        (
+            "",
+            r#""wsfc-addrs":"34.1.1.1,cluster-vip""#,
+            "field 'project.attributes.wsfc-addrs': invalid IP address 'cluster-vip'",
+        ),
+        (
+            r#""wsfc-addrs":["34.1.1.1"]"#,
+            "",
+            "field 'instance.attributes.wsfc-addrs' has the wrong type (expected string)",
+        ),
+    ] {
+        let err = parse(&wsfc_doc(instance, project)).unwrap_err();
+        assert_eq!(err.to_string(), want, "{instance} / {project}");
+    }
+}

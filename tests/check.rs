@@ -60,12 +60,14 @@ impl Run {
         }
     }
 
-    /// A config with its own state directory, writable by `nobody` too.
-    fn config(&self, tag: &str) -> PathBuf {
+    /// A config with its own state directory, owned by the user the daemon runs as (the
+    /// daemon refuses one that others may write).
+    fn config(&self, tag: &str, owner: Option<u32>) -> PathBuf {
         let state = self.dir.path().join(format!("state-{tag}"));
         std::fs::create_dir_all(&state).expect("state dir");
-        let open = std::os::unix::fs::PermissionsExt::from_mode(0o777);
-        std::fs::set_permissions(&state, open).expect("chmod state dir");
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&state, Some(uid), Some(uid)).expect("chown state dir");
+        }
         let path = self.dir.path().join(format!("{tag}.toml"));
         let text = format!(
             "[System]\nProvider=\"azure\"\nStateDir=\"{}\"\nRefreshTimer=\"300s\"\nLogLevel=\"debug\"\n",
@@ -78,7 +80,8 @@ impl Run {
     /// Starts the daemon in the VM, as root or (`as_nobody`) as an unprivileged user with no
     /// capability at all; its log goes to `daemon.log`.
     fn start_daemon(&mut self, tag: &str, as_nobody: bool) {
-        let config = self.config(tag);
+        let nobody: u32 = NOBODY.parse().expect("uid");
+        let config = self.config(tag, as_nobody.then_some(nobody));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

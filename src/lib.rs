@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod emulator;
+pub mod http;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;

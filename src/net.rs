@@ -362,6 +362,10 @@ macro_rules! deserialize_from_str {
 }
 deserialize_from_str!(Mac, Ipv4Net, Ipv6Net, IpNet);
 
+/// What OCI's metadata sends for a value it does not have: its parser and cnctl's OCI output
+/// both read it as absent.
+pub const OCI_NULL_TEXT: &str = "<null>";
+
 #[cfg(test)]
 mod tests {
     use super::*;

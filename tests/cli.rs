@@ -45,14 +45,16 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs `program` with a clean logging environment.
+/// Runs `program` with a clean logging environment and no proxy exceptions.
 fn run_program(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(program);
     command
         .args(args)
         .env_remove("CLOUD_NETWORK_LOG_LEVEL")
         .env_remove("CLOUD_NETWORK_LOG_FORMAT")
-        .env_remove("JOURNAL_STREAM");
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
     for (name, value) in env {
         command.env(name, value);
     }
@@ -358,6 +360,52 @@ fn machine_macs() -> Vec<String> {
         .filter_map(|e| std::fs::read_to_string(e.path().join("address")).ok())
         .map(|mac| mac.trim().to_ascii_lowercase())
         .collect()
+}
+
+/// The daemon fetches the metadata directly whatever proxy the environment names: every
+/// variable ureq would honour points at a port nothing listens on, and the dry run still reads
+/// the emulator once.
+#[test]
+fn proxy_variables_are_ignored_by_the_metadata_fetch() {
+    let mut cfg = EmulatorConfig::new(ProviderKind::Azure);
+    cfg.listen = "127.0.0.1:0".parse().expect("loopback address");
+    let emu = emulator::start(cfg).expect("emulator starts");
+    emu.set_scenario_text(&scenario_matching_no_link())
+        .expect("valid scenario");
+    let dir = TempDir::new();
+    let state = dir.path().join("state");
+    let config = dir.file(
+        "cloud-network.toml",
+        &format!(
+            "[System]\nProvider = \"azure\"\nMetadataEndpoint = \"{}\"\nStateDir = \"{}\"\n",
+            emu.base_url(),
+            state.display()
+        ),
+    );
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let config_arg = config.display().to_string();
+    let proxies: Vec<(&str, &str)> = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .map(|name| (name, dead.as_str()))
+        .collect();
+    let output = run_program(
+        Path::new(env!("CARGO_BIN_EXE_cloud-network")),
+        &["daemon", "--config", &config_arg, "--dry-run"],
+        &proxies,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "No changes\n");
+    let requests = emu.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .map(|r| (r.path.as_str(), r.status))
+            .collect::<Vec<_>>(),
+        [("/metadata/instance?api-version=2021-02-01", 200)]
+    );
 }
 
 #[test]

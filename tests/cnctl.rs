@@ -386,6 +386,31 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Every proxy variable ureq would honour by default, pointing at a port nothing listens on.
+fn dead_proxy_env(command: &mut Command) -> &mut Command {
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env(name, &dead);
+    }
+    command.env_remove("NO_PROXY").env_remove("no_proxy")
+}
+
+#[test]
+fn proxy_variables_are_ignored() {
+    let api = azure_api();
+    let url = api.url();
+    let output = dead_proxy_env(Command::new(BIN).args(["cnctl", "--url", &url, "refresh"]))
+        .output()
+        .expect("run cloud-network");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "refresh requested\n"
+    );
+    assert!(output.status.success());
+    assert_eq!(api.seen(), [format!("POST /api/v1/refresh {}", api.addr)]);
+}
+
 #[test]
 fn unreachable_daemon_is_one_line_and_exit_1() {
     let port = closed_port();

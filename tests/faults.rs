@@ -2,31 +2,36 @@
 //! deterministic: an object deleted or added by someone else between plan and apply, a link
 //! renamed between them. Binary level, where the point is that the daemon stays up and the
 //! network keeps working: metadata answering 500, never, garbage or nothing for many refresh
-//! cycles; a state directory that is read-only or full; a corrupt (truncated) ownership record.
+//! cycles, or a 20 MB document; a state directory that is read-only or full; a corrupt (truncated) ownership record.
 
 mod support;
 
 use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
 use cloud_network::emulator::Fault;
+use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::azure::{azure_expected, azure_with, azure_without_6, AZURE};
+use support::events::KernelEvents;
 use support::netns::require_root;
 use support::running::{status, wait_for, write_config, Daemon};
 use support::scene::{stdout_ok, Scene};
 use support::view::{from_netlink, plus, read_both, without, View};
 
-/// A library-level round in the current thread's namespace: fetch, plan, apply.
-fn round(scene: &Scene, owned: &Owned) -> (Outcome, Owned, u64) {
+/// A library-level round in the current thread's namespace: fetch, plan, apply. Also how
+/// many changes it planned (every one is sent) and the kernel events they caused.
+fn round(scene: &Scene, owned: &Owned) -> (Outcome, Owned, (usize, Vec<Event>)) {
     let instance = scene.fetch();
     let mut nl = Netlink::open().expect("open netlink");
+    let mut events = KernelEvents::open();
     let kernel = nl.state().expect("read kernel");
     let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
+    let planned_changes = planned.changes.len();
     let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-    (outcome, owned, nl.writes())
+    (outcome, owned, (planned_changes, events.drain()))
 }
 
 /// Plans a round, lets `meanwhile` act on the kernel, then applies the plan.
@@ -76,7 +81,7 @@ fn an_address_deleted_by_someone_else_before_apply_counts_as_gone() {
     );
     assert_eq!(read_both(&scene.ns), azure_without_6());
     let (_, again, writes) = round(&scene, &owned);
-    assert_eq!((writes, again), (0, owned));
+    assert_eq!((writes, again), ((0, Vec::new()), owned));
 }
 
 #[test]
@@ -166,7 +171,7 @@ fn a_link_renamed_between_plan_and_apply_is_configured_by_its_index() {
     };
     assert_eq!(read_both(&scene.ns), expected);
     let (_, again, writes) = round(&scene, &owned);
-    assert_eq!((writes, again), (0, owned));
+    assert_eq!((writes, again), ((0, Vec::new()), owned));
 }
 
 /// A daemon with `RefreshTimer=1s` on the scene's emulator, configured and healthy.
@@ -273,6 +278,52 @@ fn metadata_empty_for_many_cycles_changes_nothing() {
 fn metadata_timeout_changes_nothing_and_the_api_still_answers() {
     require_root();
     metadata_fault_changes_nothing("ft-timeout", Fault::Timeout, 5, "timed out");
+}
+
+/// A metadata document of 20 MB (a huge `userData`) while the scenario drops 10.4.0.6: every
+/// refresh fails with the body-size error, nothing changes, the daemon runs. Back to a normal
+/// size, the drop is applied.
+#[test]
+fn a_20_mb_metadata_body_is_refused_and_changes_nothing() {
+    require_root();
+    let scene = Scene::new("ft-huge", AZURE, None);
+    let mut daemon = healthy_daemon(&scene, &[]);
+    let dropped = azure_with(&[(1, &["10.4.0.5", "10.4.0.7"])]);
+    let mut huge: serde_json::Value = serde_json::from_str(&dropped).expect("scenario JSON");
+    huge["compute"]["userData"] = serde_json::Value::String("x".repeat(20 * 1000 * 1000));
+    scene
+        .emulator
+        .set_scenario_text(&huge.to_string())
+        .expect("scenario");
+    scene.emulator.clear_requests();
+    let refused = wait_for(Duration::from_secs(20), || {
+        (requests_seen(&scene) >= 3).then_some(())
+    });
+    assert!(refused.is_some(), "{:?}", scene.emulator.requests());
+    let during = status(Duration::from_secs(1)).expect("the API answers");
+    let error = during["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("metadata fetch failed, nothing changed")
+            && error.contains("sent a body larger than 4194304 bytes"),
+        "{error}"
+    );
+    assert!(daemon.alive());
+    assert_eq!(
+        read_both(&scene.ns),
+        azure_expected(),
+        "a refused body acted"
+    );
+
+    scene
+        .emulator
+        .set_scenario_text(&dropped)
+        .expect("scenario");
+    let recovered = wait_for(Duration::from_secs(15), || {
+        let s = status(Duration::from_secs(1))?;
+        (s["last_error"].is_null() && from_netlink() == azure_without_6()).then_some(())
+    });
+    assert!(recovered.is_some(), "not recovered:\n{}", daemon.log_text());
+    assert!(daemon.terminate(Duration::from_secs(2)).success());
 }
 
 /// The state directory is made unwritable for the daemon alone (a private mount namespace):

@@ -1,7 +1,7 @@
 //! Metadata fetches through the real providers and HTTP fetcher against the in-process
 //! emulator on 127.0.0.1: the normalized model and the exact requests of each provider, IMDSv2
 //! tokens (required, renewed before expiry, renewed after a 401), retries of 500 and 429, the
-//! timeout, bad bodies (permanent, not retried) and scenario changes.
+//! timeout, bad bodies (permanent, not retried), scenario changes and GCP's 60 s long-poll.
 use std::time::{Duration, Instant};
 
 use cloud_network::emulator::{self, Emulator, EmulatorConfig, Fault};
@@ -365,6 +365,35 @@ fn throttle_waits_for_retry_after() {
     assert_eq!(
         seen(&emu),
         vec![req("GET", GCP_PATH, 429), req("GET", GCP_PATH, 200)]
+    );
+}
+
+/// The real long-poll: the emulator holds `wait_for_change` for its whole 60 s (nothing
+/// changes) and then answers; the client waited for it, far past its 2 s receive timeout,
+/// and reads "no change". One request, answered 200. (This test takes a minute.)
+#[test]
+fn gcp_long_poll_held_60_s_then_answered() {
+    let emu = start(ProviderKind::Gcp, false, Fault::None);
+    let mut provider = client(&emu, test_http_config());
+    fetched(&mut *provider);
+    emu.clear_requests();
+    let begin = Instant::now();
+    let answer = provider
+        .wait_for_change(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("long-poll failed: {e}"));
+    let held = begin.elapsed();
+    assert_eq!(answer, None, "nothing changed");
+    assert!(held >= Duration::from_secs(60), "answered after {held:?}");
+    assert!(held < Duration::from_secs(65), "answered after {held:?}");
+    let requests = seen(&emu);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        requests[0]
+            .1
+            .starts_with(&format!("{GCP_PATH}&wait_for_change=true&last_etag="))
+            && requests[0].1.ends_with("&timeout_sec=60")
+            && requests[0].2 == 200,
+        "{requests:?}"
     );
 }
 

@@ -8,18 +8,22 @@ use cloud_network::kernel::{
     RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
 };
 use cloud_network::net::{IpNet, Mac};
+use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::{Netlink, NetlinkError, RouteLookup, RouteQuery};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::time::Instant;
+use support::events::{addresses, KernelEvents};
 use support::netns::{require_root, EnteredGuard, Netns};
 
 const TABLE: u32 = 10001;
 
-/// A namespace entered by this thread and a netlink connection opened inside it.
-/// Fields drop in order: the socket, then the thread goes back, then the namespace goes.
+/// A namespace entered by this thread, a netlink connection opened inside it and a
+/// subscription to its kernel events. Fields drop in order: the sockets, then the thread goes
+/// back, then the namespace goes.
 struct Fixture {
     nl: Netlink,
+    events: KernelEvents,
     _entered: EnteredGuard,
     ns: Netns,
 }
@@ -29,8 +33,10 @@ fn fixture(prefix: &str) -> Fixture {
     let ns = Netns::new(prefix);
     let entered = ns.enter();
     let nl = Netlink::open().expect("open netlink");
+    let events = KernelEvents::open();
     Fixture {
         nl,
+        events,
         _entered: entered,
         ns,
     }
@@ -120,6 +126,7 @@ fn link_up_and_mtu_are_applied_and_read_back() {
     f.ns.veth("va", "vb", None);
     let ifindex = f.ns.ifindex("va");
     let name = "va".to_string();
+    f.events.drain();
     let results = f.nl.apply(&[
         Change::LinkUp {
             ifindex,
@@ -132,7 +139,20 @@ fn link_up_and_mtu_are_applied_and_read_back() {
         },
     ]);
     assert_all_ok(&results);
-    assert_eq!(f.nl.writes(), 2);
+    let announced: Vec<(bool, u32)> = f
+        .events
+        .drain()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::LinkNew(l) if l.index == ifindex => Some((l.up, l.mtu)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [(true, 1500), (true, 9000)],
+        "one event per change"
+    );
 
     let links = f.nl.links().unwrap();
     assert!(link(&links, "va").up);
@@ -160,6 +180,7 @@ fn link_up_and_mtu_are_applied_and_read_back() {
         .unwrap()
         .contains(&Value::from("UP")));
 
+    f.events.drain();
     let err = one_error(f.nl.apply(&[Change::SetMtu {
         ifindex,
         name,
@@ -168,7 +189,13 @@ fn link_up_and_mtu_are_applied_and_read_back() {
     assert!(matches!(err, NetlinkError::Invalid(_)), "{err}");
     assert_eq!(err.errno(), Some(libc::EINVAL));
     assert!(err.to_string().contains("MTU 70000 on link va"), "{err}");
-    assert_eq!(f.nl.writes(), 3);
+    let after: Vec<Event> = f
+        .events
+        .drain()
+        .into_iter()
+        .filter(|e| matches!(e, Event::LinkNew(l) if l.index == ifindex))
+        .collect();
+    assert_eq!(after, [], "the refused MTU changed nothing");
 }
 
 #[test]
@@ -181,7 +208,13 @@ fn addresses_add_read_back_and_delete_in_both_families() {
         address(ifindex, "2001:db8::6/64", true),
     ];
     let adds: Vec<Change> = ours.iter().cloned().map(Change::AddAddress).collect();
+    f.events.drain();
     assert_all_ok(&f.nl.apply(&adds));
+    assert_eq!(
+        addresses(&f.events.drain(), true, ifindex),
+        3,
+        "one event per address"
+    );
 
     let read: Vec<Address> =
         f.nl.addresses()
@@ -227,7 +260,11 @@ fn addresses_add_read_back_and_delete_in_both_families() {
     assert_all_ok(&f.nl.apply(&dels));
     let left = f.nl.addresses().unwrap();
     assert!(ours.iter().all(|a| !left.contains(a)), "{left:?}");
-    assert_eq!(f.nl.writes(), 6);
+    assert_eq!(
+        addresses(&f.events.drain(), false, ifindex),
+        3,
+        "one event per removal"
+    );
 }
 
 #[test]
@@ -400,11 +437,12 @@ fn five_hundred_addresses_go_in_one_batch_and_repeat_as_exists() {
         })
         .collect();
 
+    f.events.drain();
     let started = Instant::now();
     let results = f.nl.apply(&adds);
     let first = started.elapsed();
     assert_all_ok(&results);
-    assert_eq!(f.nl.writes(), 500);
+    assert_eq!(addresses(&f.events.drain(), true, ifindex), 500);
 
     let started = Instant::now();
     let again = f.nl.apply(&adds);
@@ -423,7 +461,11 @@ fn five_hundred_addresses_go_in_one_batch_and_repeat_as_exists() {
             other => panic!("change {i}: {other:?}"),
         }
     }
-    assert_eq!(f.nl.writes(), 1000);
+    assert_eq!(
+        addresses(&f.events.drain(), true, ifindex),
+        0,
+        "each repeat was refused"
+    );
 
     let started = Instant::now();
     let read = f.nl.addresses().unwrap();
@@ -520,6 +562,7 @@ fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
         .collect();
     let mut changes = adds.clone();
     changes.push(adds[0].clone());
+    f.events.drain();
     let results = f.nl.apply(&changes);
     assert_all_ok(&results[..3000]);
     assert!(
@@ -527,7 +570,7 @@ fn a_batch_larger_than_one_sendmsg_is_split_and_answered_in_order() {
         "{:?}",
         results[3000]
     );
-    assert_eq!(f.nl.writes(), 3001);
+    assert_eq!(addresses(&f.events.drain(), true, ifindex), 3000);
     let read = f.nl.addresses().unwrap();
     assert_eq!(
         read.iter()

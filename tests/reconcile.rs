@@ -6,11 +6,13 @@
 mod support;
 
 use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
+use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use serde_json::{Map, Value};
 use support::aws::{aws_expected, AWS, AWS_SCENARIO};
 use support::azure::{azure_expected, azure_with, AZURE, AZURE_SCENARIO};
+use support::events::KernelEvents;
 use support::gcp::{gcp_expected, GCP};
 use support::monitor::IpMonitor;
 use support::netns::require_root;
@@ -35,18 +37,22 @@ const AWS_3: Vm = Vm {
     ..AWS
 };
 
-/// One library-level round in the current thread's namespace.
+/// One library-level round in the current thread's namespace, with the changes it planned
+/// (every one is sent) and the kernel events they caused.
 struct Round {
     outcome: Outcome,
     owned: Owned,
-    writes: u64,
+    planned: usize,
+    events: Vec<Event>,
 }
 
 fn round(scene: &Scene, owned: &Owned) -> Round {
     let instance = scene.fetch();
     let mut nl = Netlink::open().expect("open netlink");
+    let mut events = KernelEvents::open();
     let kernel = nl.state().expect("read kernel");
     let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
+    let planned_changes = planned.changes.len();
     let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
     assert!(
         outcome.failures.is_empty(),
@@ -56,18 +62,20 @@ fn round(scene: &Scene, owned: &Owned) -> Round {
     Round {
         outcome,
         owned,
-        writes: nl.writes(),
+        planned: planned_changes,
+        events: events.drain(),
     }
 }
 
 /// Applies the scenario, checks the kernel exactly, then checks a second round writes nothing.
 fn apply_and_check(scene: &Scene, expected: &View) {
     let first = round(scene, &Owned::default());
-    assert!(first.writes > 0);
+    assert!(first.planned > 0 && !first.events.is_empty());
     assert_eq!(read_both(&scene.ns), *expected);
     let second = round(scene, &first.owned);
     assert_eq!(
-        second.writes, 0,
+        (second.planned, second.events.as_slice()),
+        (0, &[][..]),
         "second round: {:?}",
         second.outcome.summary
     );

@@ -1,6 +1,7 @@
 //! The HTTP/1.1 wire format the API speaks: parsing a request head out of a byte buffer (no
 //! allocation; the head borrows the buffer) and encoding a response into a reusable buffer.
 
+use crate::http::{header, media, reason};
 use std::io::Write;
 
 /// The protocol version of a request; HTTP/1.0 connections close after one response.
@@ -203,39 +204,39 @@ fn apply_header<'a>(
     name: &[u8],
     value: &'a [u8],
 ) -> Result<(), HeadError> {
-    if name.eq_ignore_ascii_case(b"host") {
+    if name.eq_ignore_ascii_case(header::HOST.as_bytes()) {
         if req.host.is_some() {
             return Err(HeadError::Malformed("more than one Host header"));
         }
         let host = std::str::from_utf8(value)
             .map_err(|_| HeadError::Malformed("Host header is not UTF-8"))?;
         req.host = Some(host);
-    } else if name.eq_ignore_ascii_case(b"origin") {
+    } else if name.eq_ignore_ascii_case(header::ORIGIN.as_bytes()) {
         if req.origin.is_some() {
             return Err(HeadError::Malformed("more than one Origin header"));
         }
         let origin = std::str::from_utf8(value)
             .map_err(|_| HeadError::Malformed("Origin header is not UTF-8"))?;
         req.origin = Some(origin);
-    } else if name.eq_ignore_ascii_case(b"content-length") {
+    } else if name.eq_ignore_ascii_case(header::CONTENT_LENGTH.as_bytes()) {
         let length = parse_length(value)?;
         if *seen_length && length != req.content_length {
             return Err(HeadError::Malformed("conflicting Content-Length headers"));
         }
         *seen_length = true;
         req.content_length = length;
-    } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+    } else if name.eq_ignore_ascii_case(header::TRANSFER_ENCODING.as_bytes()) {
         if !value.eq_ignore_ascii_case(b"identity") {
             return Err(HeadError::TransferEncoding);
         }
-    } else if name.eq_ignore_ascii_case(b"connection") && has_close(value) {
+    } else if name.eq_ignore_ascii_case(header::CONNECTION.as_bytes()) && has_close(value) {
         req.close = true;
     }
     Ok(())
 }
 
 fn parse_length(value: &[u8]) -> Result<u64, HeadError> {
-    let bad = HeadError::Malformed("Content-Length");
+    let bad = HeadError::Malformed(header::CONTENT_LENGTH);
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(bad);
     }
@@ -258,8 +259,6 @@ pub struct Response {
     pub content_type: &'static str,
 }
 
-const JSON: &str = "application/json";
-
 #[derive(serde::Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -273,7 +272,7 @@ impl Response {
                 status,
                 allow: None,
                 body,
-                content_type: JSON,
+                content_type: media::JSON,
             },
             Err(e) => Response::error(500, &format!("could not serialize the answer: {e}")),
         }
@@ -285,7 +284,7 @@ impl Response {
             status,
             allow: None,
             body: body.to_vec(),
-            content_type: JSON,
+            content_type: media::JSON,
         }
     }
 
@@ -297,7 +296,7 @@ impl Response {
             status,
             allow: None,
             body,
-            content_type: JSON,
+            content_type: media::JSON,
         }
     }
 
@@ -321,45 +320,25 @@ impl Response {
         // Writing into a Vec cannot fail.
         let _ = write!(
             out,
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-             Cache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\n{}: {}\r\n{}: {}\r\n{}: no-store\r\n",
             self.status,
             reason(self.status),
+            header::CONTENT_TYPE,
             self.content_type,
-            self.body.len()
+            header::CONTENT_LENGTH,
+            self.body.len(),
+            header::CACHE_CONTROL,
         );
         if let Some(allow) = self.allow {
-            let _ = write!(out, "Allow: {allow}\r\n");
+            let _ = write!(out, "{}: {allow}\r\n", header::ALLOW);
         }
         if close {
-            out.extend_from_slice(b"Connection: close\r\n");
+            let _ = write!(out, "{}: close\r\n", header::CONNECTION);
         }
         out.extend_from_slice(b"\r\n");
         if !head_only {
             out.extend_from_slice(&self.body);
         }
-    }
-}
-
-/// The reason phrase of every status the API sends.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
     }
 }
 

@@ -8,7 +8,7 @@ mod http;
 mod routes;
 mod server;
 
-pub use http::{parse_head, reason, HeadError, Parsed, RequestHead, Response, Version};
+pub use http::{parse_head, HeadError, Parsed, RequestHead, Response, Version};
 pub use routes::{host_allowed, respond};
 
 use crate::config::Config;

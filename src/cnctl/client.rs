@@ -1,16 +1,15 @@
-//! The HTTP client of `cnctl`: the metadata fetcher's plain HTTP/1.1 client (no proxy, short
-//! timeouts, capped bodies, no retries) talking to the daemon's local API, and the errors it
-//! reports in one line each.
+//! The HTTP client of `cnctl`: the binary's one HTTP client ([`crate::http::client`]: no proxy,
+//! no redirects, short timeouts, capped bodies), without retries, talking to the daemon's local
+//! API, and the errors it reports in one line each.
 
-use crate::metadata::http::{Http, HttpConfig, HttpError, Method, Reply, RetryPolicy};
+use crate::http::client::{Client, Failure, Limits, Method, Response};
+use crate::http::API_BODY_LIMIT;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// Largest API body accepted; the biggest (a whole EC2 tree) is far below it.
-const BODY_LIMIT: u64 = 8 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 const GLOBAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,20 +77,19 @@ fn listen_url(listen: SocketAddr) -> String {
 
 /// The daemon's API at one base URL.
 pub struct ApiClient {
-    http: Http,
+    client: Client,
     base: String,
 }
 
 impl ApiClient {
     pub fn new(base: String) -> ApiClient {
-        let http = Http::new(HttpConfig {
-            connect_timeout: CONNECT_TIMEOUT,
-            recv_timeout: RECV_TIMEOUT,
-            global_timeout: GLOBAL_TIMEOUT,
-            body_limit: BODY_LIMIT,
-            retry: RetryPolicy::none(),
+        let client = Client::new(Limits {
+            connect: CONNECT_TIMEOUT,
+            recv: RECV_TIMEOUT,
+            total: GLOBAL_TIMEOUT,
+            body: API_BODY_LIMIT,
         });
-        ApiClient { http, base }
+        ApiClient { client, base }
     }
 
     pub fn base(&self) -> &str {
@@ -119,27 +117,24 @@ impl ApiClient {
 
     fn call(&self, method: Method, path: &str) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
-        let reply = self
-            .http
+        let response = self
+            .client
             .exchange(method, &url, &[], None)
             .map_err(|e| self.failed(path, e))?;
-        json(path, reply)
+        json(path, response)
     }
 
-    fn failed(&self, path: &str, err: HttpError) -> ApiError {
+    fn failed(&self, path: &str, err: Failure) -> ApiError {
         let reason = match err {
-            HttpError::Transport { detail, .. } => detail,
-            HttpError::Timeout { detail, .. } => format!("no answer in time ({detail})"),
-            HttpError::BodyTooLarge { limit, .. } => {
+            Failure::Transport(detail) => detail,
+            Failure::Timeout(detail) => format!("no answer in time ({detail})"),
+            Failure::BodyTooLarge => {
                 return ApiError::BadBody {
                     path: path.to_string(),
-                    reason: format!("larger than {limit} bytes"),
+                    reason: format!("larger than {API_BODY_LIMIT} bytes"),
                 }
             }
-            HttpError::Invalid { detail, .. }
-            | HttpError::Status {
-                excerpt: detail, ..
-            } => {
+            Failure::Invalid(detail) => {
                 return ApiError::BadBody {
                     path: path.to_string(),
                     reason: detail,
@@ -154,12 +149,12 @@ impl ApiClient {
 }
 
 /// The reply's JSON, or its error message when the status is not 2xx.
-fn json(path: &str, reply: Reply) -> Result<Value, ApiError> {
-    let parsed = serde_json::from_str::<Value>(&reply.body);
-    if !(200..300).contains(&reply.status) {
+fn json(path: &str, response: Response) -> Result<Value, ApiError> {
+    let parsed = serde_json::from_slice::<Value>(&response.body);
+    if !(200..300).contains(&response.status) {
         return Err(ApiError::Status {
-            status: reply.status,
-            message: error_message(parsed.ok(), &reply.body),
+            status: response.status,
+            message: error_message(parsed.ok(), &String::from_utf8_lossy(&response.body)),
         });
     }
     parsed.map_err(|e| ApiError::BadBody {

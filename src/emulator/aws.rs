@@ -2,6 +2,7 @@
 //! session token flow (`PUT /latest/api/token`, IMDSv2 / security hardening mode), text leaves
 //! and derived directory listings from a flat path → body scenario, with the status codes the
 //! real services send. A [`Flavor`] holds what differs: the header names and `Server`.
+use crate::http::header;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -167,7 +168,7 @@ fn issue_token(req: &RequestFacts, flavor: Flavor, tokens: &mut TokenStore, now:
     if req.method != "PUT" {
         return error_reply(405);
     }
-    if req.header("X-Forwarded-For").is_some() {
+    if req.header(header::X_FORWARDED_FOR).is_some() {
         return error_reply(403);
     }
     let ttl = req
@@ -220,7 +221,7 @@ fn children(paths: &BTreeMap<String, String>, prefix: &str) -> BTreeSet<String> 
 }
 
 fn text_reply(status: u16, body: String) -> Reply {
-    Reply::new(status, body).with_header("Content-Type", "text/plain")
+    Reply::new(status, body).with_header(header::CONTENT_TYPE, "text/plain")
 }
 
 /// The XHTML error page IMDS sends with every error status (Alibaba's answers are served with
@@ -242,7 +243,7 @@ pub fn error_reply(status: u16) -> Reply {
          <head>\n  <title>{status} - {reason}</title>\n </head>\n \
          <body>\n  <h1>{status} - {reason}</h1>\n </body>\n</html>\n"
     );
-    Reply::new(status, body).with_header("Content-Type", "text/html")
+    Reply::new(status, body).with_header(header::CONTENT_TYPE, "text/html")
 }
 
 #[cfg(test)]
@@ -391,7 +392,7 @@ mod tests {
 
     #[test]
     fn alibaba_flavor_uses_its_own_headers() {
-        let paths = Scenario::builtin_paths_of(crate::metadata::ProviderKind::Alibaba);
+        let paths = Scenario::builtin_paths_of(crate::net::ProviderKind::Alibaba);
         let mut tokens = TokenStore::new(5);
         let mut ask = |req: RequestFacts, require_token| {
             let ctx = Ec2Context {

@@ -1,5 +1,6 @@
 //! Azure IMDS routing: `/metadata/instance[/sub/path]` with the `Metadata: true` and
 //! `api-version` checks, JSON or `format=text` answers, and the service's error bodies.
+use crate::http::header;
 use serde_json::Value;
 
 use super::facts::{Reply, RequestFacts};
@@ -48,7 +49,7 @@ const INVALID_VERSION: &str = "Bad request. api-version is invalid or was not sp
 
 /// Answers one request as Azure IMDS would, from the `/metadata/instance` document.
 pub fn respond(req: &RequestFacts, instance: &Value) -> Reply {
-    if req.header("X-Forwarded-For").is_some() {
+    if req.header(header::X_FORWARDED_FOR).is_some() {
         return error_reply(400, "Bad request. Request contains X-Forwarded-For header");
     }
     if !req
@@ -105,7 +106,7 @@ fn serve_node(req: &RequestFacts, instance: &Value, subpath: &str) -> Reply {
     match req.query("format") {
         Some("text") => match leaf_text(node) {
             Some(text) => {
-                Reply::new(200, text).with_header("Content-Type", "text/plain; charset=utf-8")
+                Reply::new(200, text).with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
             }
             None => error_reply(
                 400,
@@ -141,7 +142,7 @@ fn json_reply(node: &Value) -> Reply {
 }
 
 fn with_json_type(reply: Reply) -> Reply {
-    reply.with_header("Content-Type", "application/json; charset=utf-8")
+    reply.with_header(header::CONTENT_TYPE, "application/json; charset=utf-8")
 }
 
 /// `{"error": "..."}` with the given status.

@@ -1,6 +1,7 @@
 //! DigitalOcean metadata routing: `GET /metadata/v1.json` (the whole document, what the
 //! daemon reads) and the `/metadata/v1/` tree operators `curl` (`interfaces/public/0/ipv4/
 //! address`), derived from the same document with the tree's names. No header is required.
+use crate::http::header;
 use serde_json::{Map, Value};
 
 use super::facts::{Reply, RequestFacts};
@@ -22,7 +23,8 @@ pub fn respond(req: &RequestFacts, doc: &Value) -> Reply {
         return text_reply(405, "Method Not Allowed\n");
     }
     if req.path == DOCUMENT_PATH {
-        return Reply::new(200, doc.to_string()).with_header("Content-Type", "application/json");
+        return Reply::new(200, doc.to_string())
+            .with_header(header::CONTENT_TYPE, "application/json");
     }
     match req.path.strip_prefix(TREE_ROOT) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => serve_tree(&req.path, doc),
@@ -42,7 +44,7 @@ fn serve_tree(path: &str, doc: &Value) -> Reply {
     };
     match listing(node) {
         Some(_) if !path.ends_with('/') => {
-            Reply::new(301, Vec::new()).with_header("Location", &format!("{path}/"))
+            Reply::new(301, Vec::new()).with_header(header::LOCATION, &format!("{path}/"))
         }
         Some(names) => text_reply(200, &names),
         None => text_reply(200, &leaf_text(node)),
@@ -123,7 +125,7 @@ fn leaf_text(node: &Value) -> String {
 }
 
 fn text_reply(status: u16, body: &str) -> Reply {
-    Reply::new(status, body).with_header("Content-Type", "text/plain; charset=utf-8")
+    Reply::new(status, body).with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
 }
 
 fn not_found() -> Reply {

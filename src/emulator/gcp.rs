@@ -1,6 +1,7 @@
 //! GCP metadata server routing: the `/computeMetadata/v1/` tree with kebab-case paths over
 //! camelCase JSON, listings, `?recursive=true`, ETags, and the `Metadata-Flavor` rules.
 //! Long-polling (`wait_for_change`) is described here and carried out by the server.
+use crate::http::header;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -43,10 +44,10 @@ pub fn respond(req: &RequestFacts, tree: &Value) -> Reply {
 }
 
 fn route(req: &RequestFacts, tree: &Value) -> Reply {
-    if req.header("X-Forwarded-For").is_some() {
+    if req.header(header::X_FORWARDED_FOR).is_some() {
         return error_reply(403, "Request had an X-Forwarded-For header.");
     }
-    if req.header("Metadata-Flavor") != Some("Google") {
+    if req.header(header::METADATA_FLAVOR) != Some("Google") {
         return error_reply(403, "Missing Metadata-Flavor:Google header.");
     }
     if req.method != "GET" {
@@ -165,16 +166,16 @@ fn redirect_to_directory(req: &RequestFacts) -> Reply {
         301,
         format!("<a href=\"{location}\">Moved Permanently</a>.\n\n"),
     )
-    .with_header("Content-Type", "text/html; charset=utf-8")
-    .with_header("Location", &location)
+    .with_header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+    .with_header(header::LOCATION, &location)
 }
 
 fn text_reply(body: String) -> Reply {
-    Reply::new(200, body).with_header("Content-Type", "application/text")
+    Reply::new(200, body).with_header(header::CONTENT_TYPE, "application/text")
 }
 
 fn json_reply(node: &Value) -> Reply {
-    Reply::new(200, node.to_string()).with_header("Content-Type", "application/json")
+    Reply::new(200, node.to_string()).with_header(header::CONTENT_TYPE, "application/json")
 }
 
 fn error_reply(status: u16, detail: &str) -> Reply {
@@ -188,16 +189,16 @@ fn error_reply(status: u16, detail: &str) -> Reply {
          <title>Error {status} ({title})!!1</title>\n  \
          <p><b>{status}.</b> <ins>That's an error.</ins>\n  <p>{detail}  <ins>That's all we know.</ins>\n"
     );
-    Reply::new(status, body).with_header("Content-Type", "text/html; charset=UTF-8")
+    Reply::new(status, body).with_header(header::CONTENT_TYPE, "text/html; charset=UTF-8")
 }
 
 /// The headers every answer carries, including an ETag over the body.
 fn finish(reply: Reply) -> Reply {
     let etag = format!("{:016x}", content_hash(&reply.body));
     reply
-        .with_header("Metadata-Flavor", "Google")
+        .with_header(header::METADATA_FLAVOR, "Google")
         .with_header("Server", "Metadata Server for VM")
-        .with_header("ETag", &etag)
+        .with_header(header::ETAG, &etag)
         .with_header("X-XSS-Protection", "0")
         .with_header("X-Frame-Options", "SAMEORIGIN")
 }

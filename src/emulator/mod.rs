@@ -9,8 +9,9 @@ pub mod digitalocean;
 pub mod facts;
 pub mod gcp;
 pub mod oracle;
-mod server;
+mod serve;
 
+use crate::http::header;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -169,7 +170,7 @@ impl std::error::Error for EmulatorError {}
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    accept: Option<JoinHandle<()>>,
+    dispatch: Option<JoinHandle<()>>,
 }
 
 /// Starts serving on `cfg.listen` (port 0 picks a free port; see [`Emulator::addr`]).
@@ -191,8 +192,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         addr: cfg.listen,
         reason: e.to_string(),
     };
-    let listener = server::bind(cfg.listen).map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
+    let (server, addr) = serve::bind(cfg.listen).map_err(bind_error)?;
     let shared = Arc::new(Shared {
         provider: cfg.provider,
         require_token: cfg.require_token,
@@ -210,15 +210,15 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         handlers: Mutex::new(0),
         handlers_idle: Condvar::new(),
     });
-    let accept_shared = Arc::clone(&shared);
-    let accept = thread::Builder::new()
-        .name("emulator-accept".to_string())
-        .spawn(move || server::accept_loop(listener, &accept_shared))
+    let dispatch_shared = Arc::clone(&shared);
+    let dispatch = thread::Builder::new()
+        .name("emulator-dispatch".to_string())
+        .spawn(move || serve::dispatch_loop(server, &dispatch_shared))
         .map_err(EmulatorError::Spawn)?;
     Ok(Emulator {
         shared,
         addr,
-        accept: Some(accept),
+        dispatch: Some(dispatch),
     })
 }
 
@@ -290,13 +290,13 @@ impl Emulator {
     }
 
     fn stop(&mut self) {
-        let Some(accept) = self.accept.take() else {
+        let Some(dispatch) = self.dispatch.take() else {
             return;
         };
         lock(&self.shared.state).shutdown = true;
         self.shared.changed.notify_all();
-        if accept.join().is_err() {
-            log::warn!("emulator accept thread panicked");
+        if dispatch.join().is_err() {
+            log::warn!("emulator dispatch thread panicked");
         }
         self.shared.wait_handlers_done(SHUTDOWN_GRACE);
     }
@@ -400,7 +400,7 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
             body: b"Internal Server Error\n".to_vec(),
             ..reply
         }
-        .with_header("Content-Type", "text/plain"),
+        .with_header(header::CONTENT_TYPE, "text/plain"),
         Fault::Garbage => Reply {
             status: 200,
             body: GARBAGE.to_vec(),
@@ -416,8 +416,8 @@ fn apply_fault(fault: Fault, reply: Reply) -> Reply {
             body: b"Too Many Requests\n".to_vec(),
             ..reply
         }
-        .with_header("Content-Type", "text/plain")
-        .with_header("Retry-After", "1"),
+        .with_header(header::CONTENT_TYPE, "text/plain")
+        .with_header(header::RETRY_AFTER, "1"),
     }
 }
 
@@ -487,7 +487,7 @@ impl Shared {
         loop {
             let mut state = lock(&self.state);
             let reply = route(self.provider, &mut state, facts, self.require_token);
-            let etag = reply.header("ETag").unwrap_or_default().to_string();
+            let etag = reply.header(header::ETAG).unwrap_or_default().to_string();
             let awaited = awaited.get_or_insert_with(|| etag.clone());
             let now = Instant::now();
             if reply.status != 200 || etag != *awaited || now >= deadline || state.shutdown {

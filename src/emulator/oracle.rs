@@ -2,10 +2,14 @@
 //! scenario's `instance` and `vnics`, only with `Authorization: Bearer Oracle` (401 without, as
 //! the real service answers). Objects and lists are JSON, leaves plain text. The legacy v1
 //! endpoints answer 404, as on an instance where they are disabled.
+use crate::http::header;
 use serde_json::Value;
 
 use super::facts::{Reply, RequestFacts};
-use crate::metadata::oracle::AUTHORIZATION;
+
+/// The one `Authorization` value IMDS v2 accepts (spelled here, not taken from the client, so
+/// the tests check the client against the service rather than against itself).
+const BEARER: &str = "Bearer Oracle";
 
 const V2_PREFIX: &str = "/opc/v2/";
 /// The top-level directories of IMDS v2 and the scenario key each is served from.
@@ -17,8 +21,8 @@ pub fn respond(req: &RequestFacts, tree: &Value) -> Reply {
         return error_reply(404, "NotAuthorizedOrNotFound", "Not found");
     };
     let authorized = req
-        .header(AUTHORIZATION.0)
-        .is_some_and(|v| v.trim() == AUTHORIZATION.1);
+        .header(header::AUTHORIZATION)
+        .is_some_and(|v| v.trim() == BEARER);
     if !authorized {
         return error_reply(
             401,
@@ -28,7 +32,7 @@ pub fn respond(req: &RequestFacts, tree: &Value) -> Reply {
     }
     if req.method != "GET" {
         return error_reply(405, "MethodNotAllowed", "Method not allowed")
-            .with_header("Allow", "GET");
+            .with_header(header::ALLOW, "GET");
     }
     let mut segments = rest.split('/').filter(|s| !s.is_empty());
     let node = segments
@@ -60,16 +64,16 @@ fn node_reply(node: &Value) -> Reply {
         Value::Null => String::new(),
         Value::Array(_) | Value::Object(_) => {
             let body = serde_json::to_string_pretty(node).unwrap_or_default();
-            return Reply::new(200, body).with_header("Content-Type", "application/json");
+            return Reply::new(200, body).with_header(header::CONTENT_TYPE, "application/json");
         }
     };
-    Reply::new(200, text).with_header("Content-Type", "text/plain")
+    Reply::new(200, text).with_header(header::CONTENT_TYPE, "text/plain")
 }
 
 /// OCI's error body: `{"code": ..., "message": ...}`.
 fn error_reply(status: u16, code: &str, message: &str) -> Reply {
     let body = serde_json::json!({ "code": code, "message": message });
-    Reply::new(status, body.to_string()).with_header("Content-Type", "application/json")
+    Reply::new(status, body.to_string()).with_header(header::CONTENT_TYPE, "application/json")
 }
 
 #[cfg(test)]

@@ -1,19 +1,20 @@
-//! The metadata HTTP fetcher: plain HTTP/1.1 with connect/receive/global timeouts, no proxy,
-//! a body size cap, retries of transient failures only, and a count of every request sent.
-//! Providers call `get`, `get_optional` (404 is `Ok(None)`) and `put`; nothing else talks HTTP.
+//! The metadata HTTP fetcher: requests through the binary's one HTTP client
+//! ([`crate::http::client`]: no proxy, no redirects, timeouts, a body cap), retries of
+//! transient failures only, and errors that name the URL. Providers call `get`,
+//! `get_optional` (404 is `Ok(None)`), `put` and `send`; nothing else in metadata talks HTTP.
 
 mod retry;
-pub(crate) mod wire;
 
+pub use crate::http::client::Method;
 pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
-pub use wire::Method;
 
+use crate::http::client::{Client, Failure as ClientFailure, Limits};
+use crate::http::header::{ETAG, LOCATION, METADATA_FLAVOR, RETRY_AFTER};
+use crate::http::METADATA_BODY_LIMIT;
 use crate::metrics::{RequestResult, METRICS};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wire::{Limits, WireError};
 
 /// Timeouts, body cap and retry policy of the fetcher. Tests inject millisecond values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,18 +36,20 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(2),
             recv_timeout: Duration::from_secs(5),
             global_timeout: Duration::from_secs(10),
-            body_limit: 4 * 1024 * 1024,
+            body_limit: METADATA_BODY_LIMIT,
             retry: RetryPolicy::default(),
         }
     }
 }
 
-/// A successful (2xx) reply, with the few headers providers look at.
+/// A reply, with the few headers the fetcher and providers look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
     pub etag: Option<String>,
     pub metadata_flavor: Option<String>,
+    /// Where a 3xx points.
+    pub location: Option<String>,
     pub retry_after: Option<Duration>,
     pub body: String,
 }
@@ -66,6 +69,13 @@ pub enum HttpError {
     },
     /// The body is larger than the configured cap. Permanent.
     BodyTooLarge { url: String, limit: u64 },
+    /// The server answered with a redirect, which is never followed: a metadata service
+    /// does not redirect, so something else is answering. Permanent.
+    Redirect {
+        url: String,
+        status: u16,
+        location: String,
+    },
     /// The request or reply is malformed (bad URL, broken HTTP, body not UTF-8). Permanent.
     Invalid { url: String, detail: String },
 }
@@ -76,7 +86,9 @@ impl HttpError {
         match self {
             HttpError::Transport { .. } | HttpError::Timeout { .. } => true,
             HttpError::Status { status, .. } => *status >= 500 || *status == 429,
-            HttpError::BodyTooLarge { .. } | HttpError::Invalid { .. } => false,
+            HttpError::BodyTooLarge { .. }
+            | HttpError::Redirect { .. }
+            | HttpError::Invalid { .. } => false,
         }
     }
 
@@ -94,6 +106,7 @@ impl HttpError {
             | HttpError::Timeout { url, .. }
             | HttpError::Status { url, .. }
             | HttpError::BodyTooLarge { url, .. }
+            | HttpError::Redirect { url, .. }
             | HttpError::Invalid { url, .. } => url,
         }
     }
@@ -112,6 +125,14 @@ impl fmt::Display for HttpError {
             HttpError::BodyTooLarge { url, limit } => {
                 write!(f, "{url} sent a body larger than {limit} bytes")
             }
+            HttpError::Redirect {
+                url,
+                status,
+                location,
+            } => write!(
+                f,
+                "{url} answered HTTP {status}, a redirect to {location:?}, which is not followed"
+            ),
             HttpError::Invalid { url, detail } => write!(f, "{url}: {detail}"),
         }
     }
@@ -134,19 +155,18 @@ impl From<HttpError> for Failure {
     }
 }
 
-/// The fetcher. Cheap to clone; clones share the jitter source and the counter.
+/// The fetcher. Cheap to clone; clones share the agent and the jitter source.
 #[derive(Clone)]
 pub struct Http {
     config: HttpConfig,
+    client: Client,
     jitter: Arc<Jitter>,
-    sent: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http")
             .field("config", &self.config)
-            .field("requests_sent", &self.requests_sent())
             .finish()
     }
 }
@@ -155,16 +175,17 @@ const EXCERPT_CHARS: usize = 160;
 
 impl Http {
     pub fn new(config: HttpConfig) -> Http {
+        let client = Client::new(Limits {
+            connect: config.connect_timeout,
+            recv: config.recv_timeout,
+            total: config.global_timeout,
+            body: config.body_limit,
+        });
         Http {
             config,
+            client,
             jitter: Arc::new(Jitter::from_entropy()),
-            sent: Arc::new(AtomicU64::new(0)),
         }
-    }
-
-    /// Requests sent so far by this fetcher and its clones, retries included.
-    pub fn requests_sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
     }
 
     /// GET with retries; any non-2xx final answer is an error.
@@ -226,6 +247,13 @@ impl Http {
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
+        if (300..400).contains(&reply.status) {
+            return Err(Failure::from(HttpError::Redirect {
+                url: url.to_string(),
+                status: reply.status,
+                location: reply.location.take().unwrap_or_default(),
+            }));
+        }
         Err(Failure {
             retry_after: reply.retry_after.take(),
             error: HttpError::Status {
@@ -258,18 +286,14 @@ impl Http {
         headers: &[(&str, &str)],
         timeout: Option<Duration>,
     ) -> Result<Reply, HttpError> {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        let limits = Limits {
-            connect: self.config.connect_timeout,
-            recv: timeout.unwrap_or(self.config.recv_timeout),
-            total: timeout.unwrap_or(self.config.global_timeout),
-            body: self.config.body_limit,
-        };
-        let response =
-            wire::exchange(method, url, headers, &limits).map_err(|e| self.with_url(url, e))?;
+        let response = self
+            .client
+            .exchange(method, url, headers, timeout)
+            .map_err(|e| self.with_url(url, e))?;
         let header = |name: &str| response.header(name).map(str::to_string);
-        let (etag, metadata_flavor) = (header("etag"), header("metadata-flavor"));
-        let retry_after = response.header("retry-after").and_then(parse_retry_after);
+        let (etag, metadata_flavor) = (header(ETAG), header(METADATA_FLAVOR));
+        let location = header(LOCATION);
+        let retry_after = response.header(RETRY_AFTER).and_then(parse_retry_after);
         let body = String::from_utf8(response.body).map_err(|_| HttpError::Invalid {
             url: url.to_string(),
             detail: "the body is not UTF-8".to_string(),
@@ -278,21 +302,22 @@ impl Http {
             status: response.status,
             etag,
             metadata_flavor,
+            location,
             retry_after,
             body,
         })
     }
 
-    fn with_url(&self, url: &str, err: WireError) -> HttpError {
+    fn with_url(&self, url: &str, err: ClientFailure) -> HttpError {
         let url = url.to_string();
         match err {
-            WireError::Transport(detail) => HttpError::Transport { url, detail },
-            WireError::Timeout(detail) => HttpError::Timeout { url, detail },
-            WireError::BodyTooLarge => HttpError::BodyTooLarge {
+            ClientFailure::Transport(detail) => HttpError::Transport { url, detail },
+            ClientFailure::Timeout(detail) => HttpError::Timeout { url, detail },
+            ClientFailure::BodyTooLarge => HttpError::BodyTooLarge {
                 url,
                 limit: self.config.body_limit,
             },
-            WireError::Invalid(detail) => HttpError::Invalid { url, detail },
+            ClientFailure::Invalid(detail) => HttpError::Invalid { url, detail },
         }
     }
 }

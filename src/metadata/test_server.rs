@@ -185,3 +185,66 @@ fn response(answer: Answer) -> Response<Box<dyn Read + Send>> {
     };
     Response::new(answer.status.into(), headers, reader, Some(len), None)
 }
+
+/// A server on 127.0.0.1 that answers the n-th connection with the n-th raw byte string as
+/// written (after reading the request head) and closes it: for framing a scripted server
+/// cannot produce (chunked bodies, a connection closed mid-body). Counts the connections.
+pub struct RawServer {
+    base: String,
+    accepted: Arc<Mutex<usize>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawServer {
+    pub fn start(answers: Vec<Vec<u8>>) -> RawServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let accepted = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&accepted);
+        let thread = std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                *counter.lock().expect("counter lock") += 1;
+                read_head(&mut stream);
+                let _ = std::io::Write::write_all(&mut stream, &answer);
+            }
+        });
+        RawServer {
+            base: format!("http://{addr}"),
+            accepted,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        *self.accepted.lock().expect("counter lock")
+    }
+
+    /// Waits until every scripted answer was sent.
+    pub fn finish(mut self) -> usize {
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("raw server thread");
+        }
+        self.accepted()
+    }
+}
+
+/// Reads up to the blank line that ends a request head.
+fn read_head(stream: &mut std::net::TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+}

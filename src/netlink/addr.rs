@@ -83,5 +83,5 @@ fn request(
 }
 
 fn build_error(e: impl std::fmt::Display) -> NetlinkError {
-    NetlinkError::Decode(format!("building address message: {e}"))
+    NetlinkError::Encode(format!("building address message: {e}"))
 }

@@ -20,7 +20,7 @@ where
         .rta_type(ty)
         .rta_payload(payload)
         .build()
-        .map_err(|e| NetlinkError::Decode(format!("building attribute: {e}")))
+        .map_err(|e| NetlinkError::Encode(format!("building attribute: {e}")))
 }
 
 /// An address attribute, in network byte order.

@@ -4,6 +4,10 @@
 //! the `kernel` types: one pass over each message's attributes, nothing copied or allocated
 //! but a link's name and kind. Dumps and monitor events both decode here; a reconcile reads
 //! about a thousand objects, so this is the daemon's hot path.
+//!
+//! The constants and fixed header sizes come from neli (its rtnl message types and constant
+//! enums); only what neli lacks is spelled here or beside the encoders (`IFA_F_NOPREFIXROUTE`,
+//! `RTNH_F_ONLINK`).
 
 use super::addr::IFA_F_NOPREFIXROUTE;
 use super::error::NetlinkError;
@@ -11,87 +15,46 @@ use super::frame::{read_u16, read_u32, Attrs};
 use super::route::{kind_from, scope_from, RouteLookup, RTNH_F_ONLINK};
 use crate::kernel::{Address, Family, Link, OperState, Route, Rule};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
+use neli::consts::rtnl::{Arphrd, Frattr, Ifa, Iff, Ifla, IflaInfo, RtAddrFamily, Rta, RtmF};
+use neli::rtnl::{Fibmsg, Ifaddrmsg, Ifinfomsg, Rtmsg};
+use neli::Header;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// Fixed header sizes (linux/rtnetlink.h, linux/if_addr.h, linux/fib_rules.h).
-const IFINFOMSG_LEN: usize = 16;
-const IFADDRMSG_LEN: usize = 8;
-const RTMSG_LEN: usize = 12;
-const FIB_RULE_HDR_LEN: usize = 12;
-
-/// Address families (linux/socket.h).
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
-
-/// `ifinfomsg` flags and type (linux/if.h, linux/if_arp.h).
-const IFF_UP: u32 = 0x1;
-const IFF_LOOPBACK: u32 = 0x8;
-const ARPHRD_ETHER: u16 = 1;
-
-/// Link attributes (linux/if_link.h).
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFLA_MASTER: u16 = 10;
-const IFLA_OPERSTATE: u16 = 16;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_INFO_KIND: u16 = 1;
-
-/// Address attributes (linux/if_addr.h).
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-const IFA_CACHEINFO: u16 = 6;
-const IFA_FLAGS: u16 = 8;
-
-/// Route attributes and flags (linux/rtnetlink.h).
-const RTA_DST: u16 = 1;
-const RTA_OIF: u16 = 4;
-const RTA_GATEWAY: u16 = 5;
-const RTA_PREFSRC: u16 = 7;
-const RTA_TABLE: u16 = 15;
-const RTM_F_CLONED: u32 = 0x200;
-
-/// Rule attributes (linux/fib_rules.h).
-const FRA_DST: u16 = 1;
-const FRA_SRC: u16 = 2;
-const FRA_PRIORITY: u16 = 6;
-const FRA_TABLE: u16 = 15;
 
 /// The link in an `RTM_NEWLINK` or `RTM_DELLINK`.
 pub fn link(body: &[u8]) -> Result<Link, NetlinkError> {
-    let (header, attrs) = split(body, IFINFOMSG_LEN, "link")?;
+    let (header, attrs) = split(body, Ifinfomsg::header_size(), "link")?;
     let index = read_u32(header, 4);
     if index > i32::MAX as u32 {
         return Err(decode_error("link", format!("index {}", index as i32)));
     }
-    let flags = read_u32(header, 8);
+    let flags = Iff::from_bits_retain(read_u32(header, 8));
     let mut link = Link {
         index,
         name: String::new(),
         mac: None,
         mtu: 0,
-        up: flags & IFF_UP != 0,
+        up: flags.contains(Iff::UP),
         oper_state: OperState::Unknown,
         kind: None,
         master: None,
-        loopback: flags & IFF_LOOPBACK != 0,
-        ethernet: read_u16(header, 2) == ARPHRD_ETHER,
+        loopback: flags.contains(Iff::LOOPBACK),
+        ethernet: Arphrd::from(read_u16(header, 2)) == Arphrd::Ether,
     };
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("link", e))?;
-        match ty {
-            IFLA_IFNAME => link.name = text(payload),
-            IFLA_ADDRESS => link.mac = <[u8; 6]>::try_from(payload).ok().map(Mac),
-            IFLA_MTU => link.mtu = number(payload, "link", "IFLA_MTU")?,
-            IFLA_MASTER => {
+        match Ifla::from(ty) {
+            Ifla::Ifname => link.name = text(payload),
+            Ifla::Address => link.mac = <[u8; 6]>::try_from(payload).ok().map(Mac),
+            Ifla::Mtu => link.mtu = number(payload, "link", "IFLA_MTU")?,
+            Ifla::Master => {
                 link.master = Some(number(payload, "link", "IFLA_MASTER")?).filter(|m| *m != 0)
             }
-            IFLA_OPERSTATE => {
+            Ifla::Operstate => {
                 link.oper_state = payload
                     .first()
                     .map_or(OperState::Unknown, |s| OperState::from_kernel(*s))
             }
-            IFLA_LINKINFO => link.kind = info_kind(payload)?,
+            Ifla::Linkinfo => link.kind = info_kind(payload)?,
             _ => {}
         }
     }
@@ -102,7 +65,7 @@ pub fn link(body: &[u8]) -> Result<Link, NetlinkError> {
 fn info_kind(linkinfo: &[u8]) -> Result<Option<String>, NetlinkError> {
     for attr in Attrs::new(linkinfo) {
         let (ty, payload) = attr.map_err(|e| within("link IFLA_LINKINFO", e))?;
-        if ty == IFLA_INFO_KIND {
+        if IflaInfo::from(ty) == IflaInfo::Kind {
             return Ok(Some(text(payload)));
         }
     }
@@ -113,7 +76,7 @@ fn info_kind(linkinfo: &[u8]) -> Result<Option<String>, NetlinkError> {
 /// peer on point-to-point links, the local address otherwise). None for families other than
 /// IPv4 and IPv6 and for a message with neither attribute.
 pub fn address(body: &[u8]) -> Result<Option<Address>, NetlinkError> {
-    let (header, attrs) = split(body, IFADDRMSG_LEN, "address")?;
+    let (header, attrs) = split(body, Ifaddrmsg::header_size(), "address")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);
     };
@@ -123,11 +86,11 @@ pub fn address(body: &[u8]) -> Result<Option<Address>, NetlinkError> {
     let mut lifetimes = (u32::MAX, u32::MAX);
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("address", e))?;
-        match ty {
-            IFA_LOCAL => local = Some(ip(family, payload, "address", "IFA_LOCAL")?),
-            IFA_ADDRESS => peer = Some(ip(family, payload, "address", "IFA_ADDRESS")?),
-            IFA_FLAGS => flags = number(payload, "address", "IFA_FLAGS")?,
-            IFA_CACHEINFO => lifetimes = cacheinfo(payload)?,
+        match Ifa::from(ty) {
+            Ifa::Local => local = Some(ip(family, payload, "address", "IFA_LOCAL")?),
+            Ifa::Address => peer = Some(ip(family, payload, "address", "IFA_ADDRESS")?),
+            Ifa::Flags => flags = number(payload, "address", "IFA_FLAGS")?,
+            Ifa::Cacheinfo => lifetimes = cacheinfo(payload)?,
             _ => {}
         }
     }
@@ -155,12 +118,12 @@ fn cacheinfo(payload: &[u8]) -> Result<(u32, u32), NetlinkError> {
 /// The route in an `RTM_NEWROUTE` or `RTM_DELROUTE`; the table from `RTA_TABLE` (the header's
 /// u8 cannot hold tables above 255). None for cache (cloned) entries and non-IP families.
 pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
-    let (header, attrs) = split(body, RTMSG_LEN, "route")?;
+    let (header, attrs) = split(body, Rtmsg::header_size(), "route")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);
     };
     let flags = read_u32(header, 8);
-    if flags & RTM_F_CLONED != 0 {
+    if RtmF::from_bits_retain(flags).contains(RtmF::CLONED) {
         return Ok(None);
     }
     let mut route = Route {
@@ -176,14 +139,14 @@ pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
     };
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("route", e))?;
-        match ty {
-            RTA_TABLE => route.table = number(payload, "route", "RTA_TABLE")?,
-            RTA_DST => {
+        match Rta::from(ty) {
+            Rta::Table => route.table = number(payload, "route", "RTA_TABLE")?,
+            Rta::Dst => {
                 route.dst = net(ip(family, payload, "route", "RTA_DST")?, header[1], "route")?
             }
-            RTA_GATEWAY => route.gateway = Some(ip(family, payload, "route", "RTA_GATEWAY")?),
-            RTA_PREFSRC => route.src = Some(ip(family, payload, "route", "RTA_PREFSRC")?),
-            RTA_OIF => route.oif = Some(number(payload, "route", "RTA_OIF")?),
+            Rta::Gateway => route.gateway = Some(ip(family, payload, "route", "RTA_GATEWAY")?),
+            Rta::Prefsrc => route.src = Some(ip(family, payload, "route", "RTA_PREFSRC")?),
+            Rta::Oif => route.oif = Some(number(payload, "route", "RTA_OIF")?),
             _ => {}
         }
     }
@@ -193,7 +156,7 @@ pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
 /// The answer to an `RTM_GETROUTE` lookup (flagged cloned: it is the route the kernel made for
 /// that one packet): its table (`RTA_TABLE`), link, gateway and preferred source.
 pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
-    let (header, attrs) = split(body, RTMSG_LEN, "route lookup")?;
+    let (header, attrs) = split(body, Rtmsg::header_size(), "route lookup")?;
     let Some(family) = family(header[0]) else {
         return Err(decode_error(
             "route lookup",
@@ -209,11 +172,11 @@ pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
     let what = "route lookup";
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within(what, e))?;
-        match ty {
-            RTA_TABLE => found.table = number(payload, what, "RTA_TABLE")?,
-            RTA_OIF => found.oif = Some(number(payload, what, "RTA_OIF")?),
-            RTA_GATEWAY => found.gateway = Some(ip(family, payload, what, "RTA_GATEWAY")?),
-            RTA_PREFSRC => found.prefsrc = Some(ip(family, payload, what, "RTA_PREFSRC")?),
+        match Rta::from(ty) {
+            Rta::Table => found.table = number(payload, what, "RTA_TABLE")?,
+            Rta::Oif => found.oif = Some(number(payload, what, "RTA_OIF")?),
+            Rta::Gateway => found.gateway = Some(ip(family, payload, what, "RTA_GATEWAY")?),
+            Rta::Prefsrc => found.prefsrc = Some(ip(family, payload, what, "RTA_PREFSRC")?),
             _ => {}
         }
     }
@@ -223,7 +186,7 @@ pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
 /// The rule in an `RTM_NEWRULE` or `RTM_DELRULE`; the table from `FRA_TABLE` (the header says
 /// 252 for tables above 255). None for families other than IPv4 and IPv6.
 pub fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
-    let (header, attrs) = split(body, FIB_RULE_HDR_LEN, "rule")?;
+    let (header, attrs) = split(body, Fibmsg::header_size(), "rule")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);
     };
@@ -236,14 +199,14 @@ pub fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
     };
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("rule", e))?;
-        match ty {
-            FRA_PRIORITY => rule.priority = number(payload, "rule", "FRA_PRIORITY")?,
-            FRA_TABLE => rule.table = number(payload, "rule", "FRA_TABLE")?,
-            FRA_SRC => {
+        match Frattr::from(ty) {
+            Frattr::Priority => rule.priority = number(payload, "rule", "FRA_PRIORITY")?,
+            Frattr::Table => rule.table = number(payload, "rule", "FRA_TABLE")?,
+            Frattr::Src => {
                 let ip = ip(family, payload, "rule", "FRA_SRC")?;
                 rule.src = Some(net(ip, header[2], "rule")?);
             }
-            FRA_DST => {
+            Frattr::Dst => {
                 let ip = ip(family, payload, "rule", "FRA_DST")?;
                 rule.dst = Some(net(ip, header[1], "rule")?);
             }
@@ -266,9 +229,9 @@ fn split<'a>(body: &'a [u8], len: usize, what: &str) -> Result<(&'a [u8], &'a [u
 }
 
 fn family(af: u8) -> Option<Family> {
-    match af {
-        AF_INET => Some(Family::V4),
-        AF_INET6 => Some(Family::V6),
+    match RtAddrFamily::from(af) {
+        RtAddrFamily::Inet => Some(Family::V4),
+        RtAddrFamily::Inet6 => Some(Family::V6),
         _ => None,
     }
 }
@@ -550,7 +513,7 @@ mod tests {
     #[test]
     fn cache_entries_are_passed_over() {
         let mut default_route = body(include_str!("testdata/route.hex"), 0);
-        default_route[8..12].copy_from_slice(&RTM_F_CLONED.to_ne_bytes());
+        default_route[8..12].copy_from_slice(&RtmF::CLONED.bits().to_ne_bytes());
         assert_eq!(route(&default_route).unwrap(), None);
     }
 
@@ -595,7 +558,7 @@ mod tests {
     #[test]
     fn an_address_of_the_wrong_size_for_its_family_is_an_error() {
         let mut v6_route = body(include_str!("testdata/route.hex"), 4);
-        v6_route[0] = AF_INET;
+        v6_route[0] = u8::from(RtAddrFamily::Inet);
         let text = decode_error_text(route(&v6_route));
         assert_eq!(text, "route message: RTA_DST of 16 bytes in a V4 message");
     }
@@ -611,9 +574,9 @@ mod tests {
     #[test]
     fn a_short_number_attribute_is_an_error() {
         // ifinfomsg, then IFLA_MTU with two bytes.
-        let mut body = vec![0; IFINFOMSG_LEN];
+        let mut body = vec![0; Ifinfomsg::header_size()];
         body.extend(6u16.to_ne_bytes());
-        body.extend(IFLA_MTU.to_ne_bytes());
+        body.extend(u16::from(Ifla::Mtu).to_ne_bytes());
         body.extend([0xdc, 0x05, 0, 0]);
         let text = decode_error_text(link(&body));
         assert_eq!(text, "link message: IFLA_MTU of only 2 bytes");
@@ -621,9 +584,9 @@ mod tests {
 
     #[test]
     fn the_nested_flag_on_linkinfo_is_ignored() {
-        let mut body = vec![0; IFINFOMSG_LEN];
-        let kind = [9u16.to_ne_bytes(), IFLA_INFO_KIND.to_ne_bytes()].concat();
-        let nested_type = IFLA_LINKINFO | 0x8000;
+        let mut body = vec![0; Ifinfomsg::header_size()];
+        let kind = [9u16.to_ne_bytes(), u16::from(IflaInfo::Kind).to_ne_bytes()].concat();
+        let nested_type = u16::from(Ifla::Linkinfo) | 0x8000;
         body.extend(16u16.to_ne_bytes());
         body.extend(nested_type.to_ne_bytes());
         body.extend(kind);

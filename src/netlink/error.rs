@@ -1,5 +1,6 @@
 //! Netlink errors: the kernel's errno sorted into the cases callers act on, each naming the
-//! object it concerns and carrying the kernel's extended-ACK text; plus socket and decode faults.
+//! object it concerns and carrying the kernel's extended-ACK text; plus socket, encoding and
+//! decoding faults.
 
 use std::{fmt, io};
 
@@ -32,7 +33,9 @@ pub enum NetlinkError {
     Other(KernelError),
     /// The socket itself failed (open, option, send, receive).
     Io { op: &'static str, source: io::Error },
-    /// A message could not be built or a reply could not be read.
+    /// A request could not be built or encoded (nothing was sent for it).
+    Encode(String),
+    /// A reply or event could not be read.
     Decode(String),
 }
 
@@ -63,7 +66,7 @@ impl NetlinkError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             NetlinkError::Io { source, .. } => source.raw_os_error(),
-            NetlinkError::Decode(_) => None,
+            NetlinkError::Encode(_) | NetlinkError::Decode(_) => None,
             kernel => kernel.kernel().map(|k| k.errno),
         }
     }
@@ -78,7 +81,7 @@ impl NetlinkError {
             | NetlinkError::Unreachable(k)
             | NetlinkError::Invalid(k)
             | NetlinkError::Other(k) => Some(k),
-            NetlinkError::Io { .. } | NetlinkError::Decode(_) => None,
+            NetlinkError::Io { .. } | NetlinkError::Encode(_) | NetlinkError::Decode(_) => None,
         }
     }
 
@@ -89,6 +92,7 @@ impl NetlinkError {
                 op,
                 source: io::Error::new(source.kind(), source.to_string()),
             },
+            NetlinkError::Encode(text) => NetlinkError::Encode(text.clone()),
             NetlinkError::Decode(text) => NetlinkError::Decode(text.clone()),
             kernel => match kernel.kernel() {
                 Some(k) => NetlinkError::from_kernel(k.errno, k.object.clone(), k.ext_ack.clone()),
@@ -102,6 +106,7 @@ impl fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NetlinkError::Io { op, source } => write!(f, "netlink {op}: {source}"),
+            NetlinkError::Encode(text) => write!(f, "netlink request not built: {text}"),
             NetlinkError::Decode(text) => write!(f, "netlink message: {text}"),
             kernel => match kernel.kernel() {
                 Some(k) => fmt_kernel(f, k),
@@ -126,5 +131,25 @@ impl std::error::Error for NetlinkError {
             NetlinkError::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoding_failure_is_not_reported_as_decoding() {
+        let encode = NetlinkError::Encode("building attribute: missing rta_type".to_string());
+        assert_eq!(
+            encode.to_string(),
+            "netlink request not built: building attribute: missing rta_type"
+        );
+        assert_eq!((encode.errno(), encode.kernel()), (None, None));
+        assert!(
+            matches!(encode.duplicate(), NetlinkError::Encode(text) if text.contains("rta_type"))
+        );
+        let decode = NetlinkError::Decode("short error message".to_string());
+        assert_eq!(decode.to_string(), "netlink message: short error message");
     }
 }

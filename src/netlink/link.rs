@@ -12,8 +12,8 @@ use neli::{
     types::{Buffer, RtBuffer},
 };
 
-/// Nested attribute types of `IFLA_AF_SPEC` (linux/if_link.h, linux/ip.h).
-const AF_INET: u16 = 2;
+/// Nested attribute types inside `IFLA_AF_SPEC`'s `AF_INET` (linux/if_link.h, linux/ip.h),
+/// which neli lacks.
 const IFLA_INET_CONF: u16 = 1;
 const IPV4_DEVCONF_PROMOTE_SECONDARIES: u16 = 20;
 /// IFLA_EXT_MASK value: leave the statistics out of the dump.
@@ -41,7 +41,8 @@ pub fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
 /// `AF_INET` → `IFLA_INET_CONF` → `IPV4_DEVCONF_PROMOTE_SECONDARIES` = 1.
 pub fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError> {
     let devconf = nested(IPV4_DEVCONF_PROMOTE_SECONDARIES, &1u32.to_ne_bytes());
-    let inet = nested(AF_INET, &nested(IFLA_INET_CONF, &devconf));
+    let af_inet = u16::from(u8::from(RtAddrFamily::Inet));
+    let inet = nested(af_inet, &nested(IFLA_INET_CONF, &devconf));
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::AfSpec, Buffer::from(inet))?]
         .into_iter()
         .collect();
@@ -77,5 +78,5 @@ fn newlink(builder: IfinfomsgBuilder) -> Result<Request, NetlinkError> {
 }
 
 pub(super) fn build_error(e: impl std::fmt::Display) -> NetlinkError {
-    NetlinkError::Decode(format!("building link message: {e}"))
+    NetlinkError::Encode(format!("building link message: {e}"))
 }

@@ -25,14 +25,12 @@ use socket::{Dump, Query, Request, Socket};
 /// A NETLINK_ROUTE connection in the network namespace of the thread that opened it.
 pub struct Netlink {
     socket: Socket,
-    writes: u64,
 }
 
 impl Netlink {
     pub fn open() -> Result<Netlink, NetlinkError> {
         Ok(Netlink {
             socket: Socket::open()?,
-            writes: 0,
         })
     }
 
@@ -125,7 +123,6 @@ impl Netlink {
                 Err(e) => results.push(Err(e)),
             }
         }
-        self.writes += requests.len() as u64;
         let answers = self
             .socket
             .batch(&requests, &|i| describe(&changes[sendable[i]]));
@@ -133,11 +130,6 @@ impl Netlink {
             results[index] = answer;
         }
         results
-    }
-
-    /// How many change messages this connection has sent.
-    pub fn writes(&self) -> u64 {
-        self.writes
     }
 }
 

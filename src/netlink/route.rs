@@ -16,14 +16,8 @@ use neli::{
 };
 use std::net::IpAddr;
 
+/// RTNH_F_ONLINK (linux/rtnetlink.h), which neli's `RtmF` lacks.
 pub const RTNH_F_ONLINK: u32 = 4;
-const RT_SCOPE_UNIVERSE: u8 = 0;
-const RT_SCOPE_LINK: u8 = 253;
-const RT_SCOPE_HOST: u8 = 254;
-/// On delete, match a route whatever its scope (as `ip route del` does).
-const RT_SCOPE_NOWHERE: u8 = 255;
-const RTN_UNICAST: u8 = 1;
-const RTN_LOCAL: u8 = 2;
 /// Ask IPv4 lookups to report the table the route came from (without it: always main).
 const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
 
@@ -108,7 +102,8 @@ pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
 
 /// `ip route del ...`, matching table, destination, type, protocol, gateway, source and link.
 pub fn del_request(route: &Route) -> Result<Request, NetlinkError> {
-    request(Rtm::Delroute, NlmF::empty(), route, RT_SCOPE_NOWHERE)
+    // RT_SCOPE_NOWHERE: match a route whatever its scope (as `ip route del` does).
+    request(Rtm::Delroute, NlmF::empty(), route, RtScope::Nowhere.into())
 }
 
 fn request(ty: Rtm, flags: NlmF, route: &Route, scope: u8) -> Result<Request, NetlinkError> {
@@ -160,39 +155,39 @@ fn header_table(table: u32) -> RtTable {
 }
 
 pub fn scope_from(scope: u8) -> Scope {
-    match scope {
-        RT_SCOPE_UNIVERSE => Scope::Universe,
-        RT_SCOPE_LINK => Scope::Link,
-        RT_SCOPE_HOST => Scope::Host,
-        other => Scope::Other(other),
+    match RtScope::from(scope) {
+        RtScope::Universe => Scope::Universe,
+        RtScope::Link => Scope::Link,
+        RtScope::Host => Scope::Host,
+        _ => Scope::Other(scope),
     }
 }
 
 fn scope_to(scope: Scope) -> u8 {
     match scope {
-        Scope::Universe => RT_SCOPE_UNIVERSE,
-        Scope::Link => RT_SCOPE_LINK,
-        Scope::Host => RT_SCOPE_HOST,
+        Scope::Universe => RtScope::Universe.into(),
+        Scope::Link => RtScope::Link.into(),
+        Scope::Host => RtScope::Host.into(),
         Scope::Other(other) => other,
     }
 }
 
 pub fn kind_from(kind: u8) -> RouteType {
-    match kind {
-        RTN_UNICAST => RouteType::Unicast,
-        RTN_LOCAL => RouteType::Local,
-        other => RouteType::Other(other),
+    match Rtn::from(kind) {
+        Rtn::Unicast => RouteType::Unicast,
+        Rtn::Local => RouteType::Local,
+        _ => RouteType::Other(kind),
     }
 }
 
 fn kind_to(kind: RouteType) -> u8 {
     match kind {
-        RouteType::Unicast => RTN_UNICAST,
-        RouteType::Local => RTN_LOCAL,
+        RouteType::Unicast => Rtn::Unicast.into(),
+        RouteType::Local => Rtn::Local.into(),
         RouteType::Other(other) => other,
     }
 }
 
 fn build_error(e: impl std::fmt::Display) -> NetlinkError {
-    NetlinkError::Decode(format!("building route message: {e}"))
+    NetlinkError::Encode(format!("building route message: {e}"))
 }

@@ -70,5 +70,5 @@ fn rule_attrs(rule: &Rule) -> Result<RtBuffer<Frattr, Buffer>, NetlinkError> {
 }
 
 fn build_error(e: impl std::fmt::Display) -> NetlinkError {
-    NetlinkError::Decode(format!("building rule message: {e}"))
+    NetlinkError::Encode(format!("building rule message: {e}"))
 }

@@ -73,7 +73,7 @@ pub fn encode<P: Size + ToBytes>(payload: &P) -> Result<Vec<u8>, NetlinkError> {
     let mut out = Cursor::new(Vec::with_capacity(payload.padded_size()));
     payload
         .to_bytes(&mut out)
-        .map_err(|e| NetlinkError::Decode(format!("encoding request: {e}")))?;
+        .map_err(|e| NetlinkError::Encode(format!("encoding request: {e}")))?;
     Ok(out.into_inner())
 }
 
@@ -387,9 +387,9 @@ fn frame(
         .nl_seq(seq)
         .nl_payload(NlPayload::Payload(Buffer::from(payload)))
         .build()
-        .map_err(|e| NetlinkError::Decode(format!("building message: {e}")))?;
+        .map_err(|e| NetlinkError::Encode(format!("building message: {e}")))?;
     msg.to_bytes(out)
-        .map_err(|e| NetlinkError::Decode(format!("encoding message: {e}")))
+        .map_err(|e| NetlinkError::Encode(format!("encoding message: {e}")))
 }
 
 fn fail_all(

@@ -10,15 +10,12 @@ use crate::net::Mac;
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{Ifla, Rtm},
+        rtnl::{Ifla, IflaInfo, Rtm},
     },
     types::{Buffer, RtBuffer},
 };
 
-/// Nested attribute types of `IFLA_LINKINFO` and of the VLAN's `IFLA_INFO_DATA`
-/// (linux/if_link.h).
-const IFLA_INFO_KIND: u16 = 1;
-const IFLA_INFO_DATA: u16 = 2;
+/// The VLAN's attribute inside `IFLA_INFO_DATA` (linux/if_link.h), which neli lacks.
 const IFLA_VLAN_ID: u16 = 1;
 
 /// Creates (never replaces: `NLM_F_EXCL`) the VLAN link `name` with id `id` on the link
@@ -26,8 +23,8 @@ const IFLA_VLAN_ID: u16 = 1;
 pub fn add_request(name: &str, parent: u32, mac: Mac, id: u16) -> Result<Request, NetlinkError> {
     let data = nested(IFLA_VLAN_ID, &id.to_ne_bytes());
     let linkinfo = [
-        nested(IFLA_INFO_KIND, VLAN_KIND.as_bytes()),
-        nested(IFLA_INFO_DATA, &data),
+        nested(IflaInfo::Kind.into(), VLAN_KIND.as_bytes()),
+        nested(IflaInfo::Data.into(), &data),
     ]
     .concat();
     let mut ifname = name.as_bytes().to_vec();

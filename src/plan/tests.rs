@@ -111,10 +111,19 @@ fn apply(kernel: &mut KernelState, change: &Change) {
         Change::DelRoute(r) => kernel.routes.retain(|k| k != r),
         Change::AddRule(r) => kernel.rules.push(r.clone()),
         Change::DelRule(r) => kernel.rules.retain(|k| k != r),
-        Change::AddVlan { name, mac, .. } => {
+        Change::AddVlan {
+            name, mac, parent, ..
+        } => {
             let index = kernel.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
             let mut vlan = link(index, name, &mac.to_string(), true);
             vlan.kind = Some("vlan".into());
+            // A new VLAN link takes its parent's MTU, as the kernel gives it.
+            vlan.mtu = kernel
+                .links
+                .iter()
+                .find(|l| l.index == *parent)
+                .unwrap()
+                .mtu;
             kernel.links.push(vlan);
         }
         Change::DelVlan { ifindex, .. } => {
@@ -790,13 +799,13 @@ fn bare_metal_instance() -> Instance {
     }
 }
 
+/// OCI bare metal's physical NIC, at the MTU 9000 its DHCP lease gives it.
 fn bare_metal_kernel() -> KernelState {
     let mut lease = dhcp_primary();
     lease.addr = "10.0.0.8/24".parse().unwrap();
-    kernel_with(
-        vec![link(2, "eth0", "90:e2:ba:d4:f1:68", true)],
-        vec![lease],
-    )
+    let mut eth0 = link(2, "eth0", "90:e2:ba:d4:f1:68", true);
+    eth0.mtu = 9000;
+    kernel_with(vec![eth0], vec![lease])
 }
 
 #[test]
@@ -886,6 +895,7 @@ fn a_vlan_link_we_did_not_make_is_configured_but_never_deleted() {
     let mut kernel = bare_metal_kernel();
     let mut theirs = link(5, "vnic1", "02:00:17:05:cf:51", true);
     theirs.kind = Some("vlan".into());
+    theirs.mtu = 9000;
     kernel.links.push(theirs);
     let mut owned = Owned::default();
     let settings = PlanSettings::default();

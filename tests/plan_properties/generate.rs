@@ -456,6 +456,6 @@ pub fn random_settings(rng: &mut Rng) -> PlanSettings {
         } else {
             Vec::new()
         },
-        mtu: if rng.chance(20) { Some(9001) } else { None },
+        mtu: None,
     }
 }

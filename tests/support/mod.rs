@@ -6,6 +6,7 @@ pub mod api;
 pub mod aws;
 pub mod azure;
 pub mod container;
+pub mod events;
 pub mod fixtures;
 pub mod gcp;
 pub mod lab;

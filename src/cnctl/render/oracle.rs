@@ -5,7 +5,7 @@
 
 use super::{at, link_name, mac_text, text, Rows};
 use crate::logging::rfc3339;
-use crate::metadata::oracle::parse::NULL_TEXT;
+use crate::net::OCI_NULL_TEXT;
 use crate::snapshot::LinkStatus;
 use serde_json::Value;
 use std::time::{Duration, UNIX_EPOCH};
@@ -42,7 +42,7 @@ fn instance(doc: &Value) -> &Value {
 
 /// A value as text, with OCI's `"<null>"` read as nothing.
 fn oci_text(value: Option<&Value>) -> Option<String> {
-    text(value).filter(|t| t != NULL_TEXT)
+    text(value).filter(|t| t != OCI_NULL_TEXT)
 }
 
 fn table(rows: &mut Rows, root: &Value, table: &[(&'static str, &[&str])]) {

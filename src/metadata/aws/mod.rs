@@ -142,13 +142,16 @@ impl Ec2 {
             return Ok(BTreeMap::new());
         };
         let listed = parse_listing(&listing);
-        let wanted: Vec<&'static str> = NIC_LEAVES
-            .iter()
-            .chain(&PREFIX_LEAVES)
-            .copied()
-            .filter(|leaf| listed.iter().any(|entry| entry == leaf))
-            .collect();
-        self.session.read_nic(name, &wanted)
+        let mut leaves = BTreeMap::new();
+        for leaf in NIC_LEAVES.iter().chain(&PREFIX_LEAVES) {
+            if !listed.iter().any(|entry| entry == leaf) {
+                continue;
+            }
+            if let Some(body) = self.get(&format!("{MACS_DIR}{name}/{leaf}"))? {
+                leaves.insert(*leaf, body);
+            }
+        }
+        Ok(leaves)
     }
 
     /// Re-reads NICs that are still propagating after each configured wait; those still not

@@ -283,33 +283,32 @@ fn non_json_bodies_are_not_json_errors() {
     }
 }
 
-fn provider(server: &ScriptedServer) -> (DocumentProvider, Http) {
-    let http = Http::new(fast());
-    (super::provider(server.base(), http.clone()), http)
+fn provider(server: &ScriptedServer) -> DocumentProvider {
+    super::provider(server.base(), Http::new(fast()))
 }
 
 #[test]
 fn fetch_is_one_plain_get_of_the_json_document() {
     let server = ScriptedServer::start(vec![Answer::ok(TWO_NICS)]);
-    let (mut droplet, http) = provider(&server);
+    let mut droplet = provider(&server);
     assert_eq!(droplet.fetch().unwrap().nics, [public_nic(), private_nic()]);
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
     assert_eq!(seen[0].url, "/metadata/v1.json");
     assert_eq!(seen[0].header("Metadata"), None);
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
     let system = droplet.fetch_system().unwrap();
     assert_eq!(system["droplet_id"], 2756294);
-    assert_eq!(http.requests_sent(), 1, "the system view reuses the fetch");
+    assert_eq!(server.seen().len(), 1, "the system view reuses the fetch");
 }
 
 #[test]
 fn system_view_before_any_fetch_reads_the_document() {
     let server = ScriptedServer::start(vec![Answer::ok(TWO_NICS)]);
-    let (mut droplet, http) = provider(&server);
+    let mut droplet = provider(&server);
     assert_eq!(droplet.fetch_system().unwrap()["region"], "nyc3");
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
     assert!(!droplet.supports_wait_for_change());
 }
 
@@ -318,7 +317,7 @@ fn unusable_document_is_a_permanent_parse_error() {
     let server = ScriptedServer::start(vec![Answer::ok(
         r#"{"droplet_id": 1, "interfaces": {"public": [], "private": []}}"#,
     )]);
-    let (mut droplet, http) = provider(&server);
+    let mut droplet = provider(&server);
     let err = droplet.fetch().unwrap_err();
     assert_eq!(
         err,
@@ -332,5 +331,5 @@ fn unusable_document_is_a_permanent_parse_error() {
         err.to_string(),
         "digitalocean metadata is unusable: metadata lists no network interface"
     );
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
 }

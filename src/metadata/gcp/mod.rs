@@ -10,6 +10,7 @@ pub use parse::{parse, parse_network_interfaces, parse_value, region_of_zone};
 use super::http::{Http, Method, Reply};
 use super::json::parse_json;
 use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
+use crate::http::header;
 use std::time::{Duration, Instant};
 
 pub const INSTANCE_PATH: &str = "/computeMetadata/v1/instance/?recursive=true";
@@ -17,7 +18,7 @@ pub const ROOT_PATH: &str = "/computeMetadata/v1/?recursive=true";
 /// Extra time the client waits beyond the server's `timeout_sec` before giving up.
 pub const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
 
-const FLAVOR: (&str, &str) = ("Metadata-Flavor", "Google");
+const FLAVOR: (&str, &str) = (header::METADATA_FLAVOR, "Google");
 /// The root document (project attributes, ssh keys) is read again after this long; in between
 /// the system view is that copy with the latest instance document in it, at no request.
 pub const ROOT_MAX_AGE: Duration = Duration::from_secs(600);

@@ -1,8 +1,9 @@
 //! Tests of the fetcher: error classification, and real requests against a scripted server
-//! on 127.0.0.1 (retries, 404, 429 with Retry-After, timeouts, body cap, request counts).
+//! on 127.0.0.1 (retries, 404, 429 with Retry-After, timeouts, body cap, redirects not followed,
+//! chunked bodies, connections cut mid-body), counting requests on the server side.
 
 use super::*;
-use crate::metadata::test_server::{fast, Answer, ScriptedServer};
+use crate::metadata::test_server::{fast, Answer, RawServer, ScriptedServer};
 use std::time::Instant;
 
 fn ms(n: u64) -> Duration {
@@ -68,7 +69,7 @@ fn get_sends_headers_and_reads_reply_headers() {
     assert_eq!(seen[0].method, "GET");
     assert_eq!(seen[0].url, "/x?y=1");
     assert_eq!(seen[0].header("metadata"), Some("true"));
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
 }
 
 #[test]
@@ -78,7 +79,7 @@ fn server_error_is_retried_then_succeeds() {
     let reply = http.get(&format!("{}/", server.base()), &[]).unwrap();
     assert_eq!(reply.body, "fine");
     assert_eq!(server.seen().len(), 2);
-    assert_eq!(http.requests_sent(), 2);
+    assert_eq!(server.seen().len(), 2);
 }
 
 #[test]
@@ -96,7 +97,7 @@ fn persistent_server_error_gives_up_after_the_attempts() {
             excerpt: "boom".into()
         }
     );
-    assert_eq!(http.requests_sent(), 3);
+    assert_eq!(server.seen().len(), 3);
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn not_found_is_permanent_and_optional_none() {
     let url = format!("{}/missing", server.base());
     assert_eq!(http.get_optional(&url, &[]), Ok(None));
     assert_eq!(http.get(&url, &[]).unwrap_err().status(), Some(403));
-    assert_eq!(http.requests_sent(), 2);
+    assert_eq!(server.seen().len(), 2);
     assert_eq!(server.seen().len(), 2);
 }
 
@@ -125,7 +126,7 @@ fn too_many_requests_honours_retry_after() {
         start.elapsed()
     );
     assert_eq!(reply.body, "later");
-    assert_eq!(http.requests_sent(), 2);
+    assert_eq!(server.seen().len(), 2);
 }
 
 #[test]
@@ -144,7 +145,7 @@ fn silent_server_times_out_transiently() {
     assert!(matches!(err, HttpError::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(start.elapsed() < ms(2000), "{:?}", start.elapsed());
-    assert_eq!(http.requests_sent(), 2);
+    assert_eq!(server.seen().len(), 2);
 }
 
 #[test]
@@ -154,7 +155,7 @@ fn per_request_timeout_overrides_the_default() {
     let url = format!("{}/", server.base());
     let reply = http.send(Method::Get, &url, &[], Some(ms(2000))).unwrap();
     assert_eq!(reply.body, "slow");
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
 }
 
 #[test]
@@ -174,7 +175,7 @@ fn oversized_body_is_a_typed_error_not_retried() {
             limit: 4 * 1024 * 1024
         }
     );
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
 }
 
 #[test]
@@ -202,33 +203,107 @@ fn refused_connection_is_transport_error() {
     let http = Http::new(fast());
     let err = http.get(&format!("http://{addr}/"), &[]).unwrap_err();
     assert!(matches!(err, HttpError::Transport { .. }), "{err:?}");
-    assert_eq!(http.requests_sent(), 3);
+    assert!(err.is_transient());
 }
 
 #[test]
-fn clones_share_the_counter() {
-    let server = ScriptedServer::start(vec![Answer::ok("a"), Answer::ok("b")]);
+fn a_redirect_is_not_followed_and_is_a_clear_permanent_error() {
+    let target = ScriptedServer::start(vec![Answer::ok("elsewhere")]);
+    let server = ScriptedServer::start(vec![Answer::status(302)
+        .header("Location", &format!("{}/moved", target.base()))
+        .body("moved")]);
     let http = Http::new(fast());
-    let clone = http.clone();
-    let url = format!("{}/", server.base());
-    http.get(&url, &[]).unwrap();
-    clone.get(&url, &[]).unwrap();
-    assert_eq!(http.requests_sent(), 2);
+    let url = format!("{}/metadata", server.base());
+    let err = http.get(&url, &[]).unwrap_err();
+    assert_eq!(
+        err,
+        HttpError::Redirect {
+            url: url.clone(),
+            status: 302,
+            location: format!("{}/moved", target.base()),
+        }
+    );
+    assert!(!err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{url} answered HTTP 302, a redirect to \"{}/moved\", which is not followed",
+            target.base()
+        )
+    );
+    assert_eq!(server.seen().len(), 1, "not retried");
+    assert_eq!(target.seen().len(), 0, "not followed");
 }
 
 #[test]
-fn literal_hosts_resolve_without_a_lookup() {
-    let addr = |url: &str| wire::Target::parse(url).unwrap().literal_addr();
+fn a_chunked_body_is_decoded() {
+    let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: c1\r\n\r\n\
+        5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    let server = RawServer::start(vec![answer.to_vec()]);
+    let http = Http::new(fast());
+    let reply = http.get(&format!("{}/", server.base()), &[]).unwrap();
+    assert_eq!(reply.body, "hello, world");
+    assert_eq!(reply.etag.as_deref(), Some("c1"));
+    assert_eq!(server.finish(), 1);
+}
+
+#[test]
+fn a_chunked_body_over_the_cap_is_a_typed_error() {
+    let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..(5 * 16) {
+        answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        answer.extend_from_slice(&chunk);
+        answer.extend_from_slice(b"\r\n");
+    }
+    answer.extend_from_slice(b"0\r\n\r\n");
+    let server = RawServer::start(vec![answer]);
+    let http = Http::new(HttpConfig {
+        recv_timeout: ms(5000),
+        global_timeout: ms(5000),
+        ..fast()
+    });
+    let url = format!("{}/big", server.base());
+    let err = http.get(&url, &[]).unwrap_err();
     assert_eq!(
-        addr("http://169.254.169.254/metadata/instance"),
-        Some("169.254.169.254:80".parse().unwrap())
+        err,
+        HttpError::BodyTooLarge {
+            url,
+            limit: 4 * 1024 * 1024
+        }
     );
-    assert_eq!(
-        addr("http://[fd00:ec2::254]:8080/latest/"),
-        Some("[fd00:ec2::254]:8080".parse().unwrap())
-    );
-    assert_eq!(
-        addr("http://metadata.google.internal/computeMetadata/v1/"),
-        None
-    );
+    assert_eq!(server.finish(), 1, "not retried");
+}
+
+#[test]
+fn a_connection_closed_mid_body_is_a_transient_error_and_retried() {
+    let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":".to_vec();
+    let server = RawServer::start(vec![cut.clone(), cut.clone(), cut]);
+    let http = Http::new(fast());
+    let url = format!("{}/", server.base());
+    let err = http.get(&url, &[]).unwrap_err();
+    assert!(matches!(err, HttpError::Transport { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(server.finish(), 3, "three attempts");
+}
+
+#[test]
+fn a_connection_closed_mid_body_then_a_whole_answer_succeeds() {
+    let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":".to_vec();
+    let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec();
+    let server = RawServer::start(vec![cut, whole]);
+    let http = Http::new(fast());
+    let reply = http.get(&format!("{}/", server.base()), &[]).unwrap();
+    assert_eq!(reply.body, "{}");
+    assert_eq!(server.finish(), 2);
+}
+
+#[test]
+fn a_chunked_body_cut_short_is_a_transient_error() {
+    let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly".to_vec();
+    let server = RawServer::start(vec![cut.clone(), cut.clone(), cut]);
+    let http = Http::new(fast());
+    let err = http.get(&format!("{}/", server.base()), &[]).unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(server.finish(), 3);
 }

@@ -14,13 +14,14 @@ pub use parse::{document, instance_facts, parse_document, parse_instance, parse_
 use super::http::Http;
 use super::json::parse_json;
 use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
+use crate::http::header;
 use parse::InstanceFacts;
 use serde_json::{json, Value};
 
 pub const INSTANCE_PATH: &str = "/opc/v2/instance/";
 pub const VNICS_PATH: &str = "/opc/v2/vnics/";
 /// The header IMDS v2 requires; without it the service answers 401.
-pub const AUTHORIZATION: (&str, &str) = ("Authorization", "Bearer Oracle");
+pub const AUTHORIZATION: (&str, &str) = (header::AUTHORIZATION, "Bearer Oracle");
 
 pub struct Oracle {
     base: String,

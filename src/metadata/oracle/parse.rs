@@ -18,8 +18,7 @@ use crate::metadata::{
 };
 use serde_json::{Map, Value};
 
-/// What OCI sends for a value it does not have.
-pub const NULL_TEXT: &str = "<null>";
+pub use crate::net::OCI_NULL_TEXT as NULL_TEXT;
 /// VLAN ids a link can carry (0 and 4095 are reserved by 802.1Q).
 const VLAN_IDS: std::ops::RangeInclusive<u64> = 1..=4094;
 

@@ -306,9 +306,8 @@ fn bad_inputs_are_typed_errors() {
     ));
 }
 
-fn provider(server: &ScriptedServer) -> (Oracle, Http) {
-    let http = Http::new(fast());
-    (Oracle::new(server.base(), http.clone()), http)
+fn provider(server: &ScriptedServer) -> Oracle {
+    Oracle::new(server.base(), Http::new(fast()))
 }
 
 #[test]
@@ -318,7 +317,7 @@ fn the_first_fetch_reads_both_documents_later_ones_only_the_vnics() {
         Answer::ok(INSTANCE),
         Answer::ok(VNICS),
     ]);
-    let (mut oracle, http) = provider(&server);
+    let mut oracle = provider(&server);
     let first = oracle.fetch().unwrap();
     assert_eq!(first.instance_id, "ocid1.instance.oc1.phx.a");
     assert_eq!(first.location, "us-phoenix-1");
@@ -332,7 +331,7 @@ fn the_first_fetch_reads_both_documents_later_ones_only_the_vnics() {
         assert_eq!(request.method, "GET");
         assert_eq!(request.header("Authorization"), Some("Bearer Oracle"));
     }
-    assert_eq!(http.requests_sent(), 3);
+    assert_eq!(server.seen().len(), 3);
 }
 
 #[test]
@@ -342,7 +341,7 @@ fn the_system_view_reads_the_instance_again_and_keeps_the_vnics() {
         Answer::ok(INSTANCE),
         Answer::ok(r#"{"id": "ocid1.instance.oc1.phx.a", "displayName": "renamed"}"#),
     ]);
-    let (mut oracle, http) = provider(&server);
+    let mut oracle = provider(&server);
     oracle.fetch().unwrap();
     let system = oracle.fetch_system().unwrap();
     assert_eq!(system["instance"]["displayName"], "renamed");
@@ -350,13 +349,13 @@ fn the_system_view_reads_the_instance_again_and_keeps_the_vnics() {
         system["vnics"],
         serde_json::from_str::<Value>(VNICS).unwrap()
     );
-    assert_eq!(http.requests_sent(), 3);
+    assert_eq!(server.seen().len(), 3);
 }
 
 #[test]
 fn a_system_view_before_any_fetch_reads_both() {
     let server = ScriptedServer::start(vec![Answer::ok(INSTANCE), Answer::ok(VNICS)]);
-    let (mut oracle, _) = provider(&server);
+    let mut oracle = provider(&server);
     let system = oracle.fetch_system().unwrap();
     assert_eq!(system["instance"]["region"], "phx");
     assert_eq!(system["vnics"][0]["vlanTag"], 1039);
@@ -367,7 +366,7 @@ fn a_system_view_before_any_fetch_reads_both() {
 #[test]
 fn unauthorized_is_a_permanent_error_and_a_bad_list_changes_nothing() {
     let server = ScriptedServer::start(vec![Answer::status(401).body("Unauthorized")]);
-    let (mut oracle, http) = provider(&server);
+    let mut oracle = provider(&server);
     let err = oracle.fetch().unwrap_err();
     assert!(!err.is_transient(), "{err}");
     assert_eq!(
@@ -377,9 +376,9 @@ fn unauthorized_is_a_permanent_error_and_a_bad_list_changes_nothing() {
             server.base()
         )
     );
-    assert_eq!(http.requests_sent(), 1);
+    assert_eq!(server.seen().len(), 1);
     let server = ScriptedServer::start(vec![Answer::ok("[]")]);
-    let (mut oracle, _) = provider(&server);
+    let mut oracle = provider(&server);
     assert_eq!(
         oracle.fetch().unwrap_err(),
         FetchError::Parse {
@@ -396,8 +395,8 @@ fn server_errors_are_retried() {
         Answer::ok(VNICS),
         Answer::ok(INSTANCE),
     ]);
-    let (mut oracle, http) = provider(&server);
+    let mut oracle = provider(&server);
     assert_eq!(oracle.fetch().unwrap().nics.len(), 2);
-    assert_eq!(http.requests_sent(), 3);
+    assert_eq!(server.seen().len(), 3);
     assert!(!oracle.supports_wait_for_change());
 }

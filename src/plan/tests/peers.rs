@@ -154,6 +154,33 @@ fn a_nic_table_follows_the_ra_default_route_of_its_link() {
 }
 
 #[test]
+fn a_lost_record_adopts_the_ra_copy_so_it_still_goes_with_the_learned_route() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let instance = ec2_ipv6_instance();
+    let settings = PlanSettings::default();
+    kernel.routes.push(ra_default(3, "fe80::1"));
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let copy = ra::ra_copy(
+        &desired(&instance, &kernel.links, &settings).nics[1],
+        &kernel,
+    );
+    let copy = copy.expect("a copy of the RA route");
+
+    let rebuilt = crate::daemon::reconcile::rebuild_owned(&instance, &kernel, &settings);
+    assert!(rebuilt.nics[&instance.nics[1].mac].routes.contains(&copy));
+    let mut owned = rebuilt;
+    kernel
+        .routes
+        .retain(|r| r.protocol != crate::kernel::RTPROT_RA);
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        ["ip -6 route del default via fe80::1 dev eth1 table 10001 proto 201"]
+    );
+}
+
+#[test]
 fn the_ra_route_is_not_copied_where_the_metadata_names_a_gateway_or_no_ipv6_is_routed() {
     let settings = PlanSettings::default();
     let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);

@@ -52,12 +52,12 @@ pub fn memory(binary: &Path, run: Duration) -> Memory {
     }
 }
 
-/// One start on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured.
-pub fn start() -> (Duration, Duration) {
+/// One start of `binary` on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured.
+pub fn start(binary: &Path) -> (Duration, Duration) {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_2NIC);
     let mut netlink = lab.vm_netlink();
     assert!(!lab.configured(&mut netlink), "configured before the start");
-    let daemon = lab.daemon("RefreshTimer = \"1h\"");
+    let daemon = lab.daemon_binary(binary, "RefreshTimer = \"1h\"");
     let kernel = lab
         .wait_configured(daemon.started, CONFIGURE_LIMIT)
         .expect("the VM configured");
@@ -193,9 +193,10 @@ pub struct Throughput {
     pub p99: Duration,
 }
 
-pub fn api(duration: Duration) -> Throughput {
+/// `binary`'s API under that load for `duration`.
+pub fn api(binary: &Path, duration: Duration) -> Throughput {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
-    let _daemon = ready_daemon(&lab, "RefreshTimer = \"1h\"");
+    let _daemon = ready(&lab, lab.daemon_binary(binary, "RefreshTimer = \"1h\""));
     let vm = lab.lab.vm.name().to_string();
     // The system view follows the metadata a moment after the kernel is configured.
     let served = in_netns(&vm, || {

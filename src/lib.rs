@@ -1,6 +1,7 @@
 //! cloud-network: configures secondary NICs and secondary private IPs on cloud VMs from the
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
 pub mod api;
+pub mod check;
 pub mod cnctl;
 pub mod config;
 pub mod daemon;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod plan;

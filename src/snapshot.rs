@@ -3,6 +3,7 @@
 //! so readers never wait on the writer and nobody holds a lock across I/O. The API's JSON
 //! bodies for `/api/v1/*` are these types, serialized.
 
+use crate::metadata::views;
 use crate::net::{IpNet, Mac, ProviderKind};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -87,7 +88,8 @@ pub struct Ec2Documents {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub status: Status,
-    /// The provider's whole document (`/api/cloud/system`); None until the first good fetch.
+    /// The provider's whole document (`/api/v1/system`; `/api/cloud/system` serves its
+    /// original-shaped view); None until the first good fetch.
     pub system: Option<serde_json::Value>,
     /// The provider's network view (`/api/cloud/network`).
     pub network: Option<serde_json::Value>,
@@ -102,6 +104,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default)]
 pub struct DocumentBodies {
     system: OnceLock<Option<Vec<u8>>>,
+    original_system: OnceLock<Option<Vec<u8>>>,
     network: OnceLock<Option<Vec<u8>>>,
 }
 
@@ -141,6 +144,19 @@ impl Snapshot {
             .bodies
             .system
             .get_or_init(|| to_json(self.system.as_ref()));
+        body.as_deref()
+    }
+
+    /// `/api/cloud/system`: the system document in the original project's shape
+    /// ([`views::system_view`]) as JSON bytes; None before the first good fetch.
+    pub fn original_system_body(&self) -> Option<&[u8]> {
+        let body = self.bodies.original_system.get_or_init(|| {
+            let system = self.system.as_ref()?;
+            match self.status.provider {
+                Some(kind) => to_json(Some(&views::system_view(kind, system))),
+                None => to_json(Some(system)),
+            }
+        });
         body.as_deref()
     }
 

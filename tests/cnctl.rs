@@ -262,7 +262,7 @@ fn azure_api() -> Api {
             status(Some(ProviderKind::Azure), links.clone()),
         ),
         get("/api/v1/links", serde_json::to_value(&links).unwrap()),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
         Route {
             method: "POST",
@@ -445,7 +445,7 @@ fn unreachable_daemon_is_one_line_and_exit_1() {
 fn api_errors_name_the_message_and_status() {
     let api = Api::start(vec![
         get("/api/v1/status", status(Some(ProviderKind::Gcp), vec![])),
-        failing("/api/cloud/system", 503, "no metadata yet"),
+        failing("/api/v1/system", 503, "no metadata yet"),
         failing("/api/cloud/network", 503, "no metadata yet"),
     ]);
     for args in [
@@ -503,7 +503,7 @@ fn no_command_and_unknown_options_are_usage_errors_naming_the_help() {
     std::os::unix::fs::symlink(BIN, &link).unwrap();
     assert_usage(
         &run_program(&link, &[]),
-        "One of the following subcommands must be present: help, status, show, refresh, version",
+        "One of the following subcommands must be present: help, status, show, refresh, version, check",
         "cnctl",
         "no command",
     );
@@ -608,7 +608,7 @@ fn ec2_api(credentials: Route) -> Api {
             404,
             "rsa2048 not fetched",
         ),
-        get("/api/cloud/system", system),
+        get("/api/v1/system", system),
         credentials,
     ])
 }
@@ -757,7 +757,7 @@ fn gcp_api() -> Api {
                 vec![link("ens4", 2, "42:01:0a:80:00:13", 0)],
             ),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
     ])
 }
@@ -808,7 +808,7 @@ fn oracle_api() -> (Api, Value) {
                 vec![link("ens3", 2, "02:00:17:0d:6b:be", 0)],
             ),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc["vnics"].clone()),
     ]);
     (api, doc)
@@ -868,7 +868,7 @@ fn alibaba_commands() {
                 ],
             ),
         ),
-        get("/api/cloud/system", system.clone()),
+        get("/api/v1/system", system.clone()),
         get("/api/cloud/network", view.clone()),
     ]);
     let key = system["meta-data"]["public-keys"]["skp-bp1demo0key"]["openssh-key"]
@@ -916,7 +916,7 @@ fn digitalocean_api() -> Api {
             "/api/v1/status",
             status(Some(ProviderKind::DigitalOcean), links),
         ),
-        get("/api/cloud/system", doc.clone()),
+        get("/api/v1/system", doc.clone()),
         get("/api/cloud/network", doc),
     ])
 }

@@ -464,11 +464,15 @@ fn aws_converges_and_the_api_and_cnctl_show_it() {
         eth1["addresses"],
         json!(["172.31.25.40/20", "172.31.25.41/20"])
     );
-    let system = api::get_json("/api/cloud/system");
+    let system = api::get_json("/api/v1/system");
     assert_eq!(
         system["meta-data"]["network"]["interfaces"]["macs"]["0a:3f:5c:1e:7d:02"]["local-ipv4s"],
         "172.31.25.40\n172.31.25.41"
     );
+    let original = api::get_json("/api/cloud/system");
+    assert_eq!(original["instance-id"], "i-0f1e2d3c4b5a69788");
+    assert_eq!(original["network"], system["meta-data"]["network"]);
+    assert_eq!(original.get("meta-data"), None);
     let network = api::get_json("/api/cloud/network");
     assert_eq!(
         network,

@@ -9,7 +9,7 @@ use cloud_network::kernel::{
 };
 use cloud_network::net::{IpNet, Mac};
 use cloud_network::netlink::monitor::Event;
-use cloud_network::netlink::{Netlink, NetlinkError};
+use cloud_network::netlink::{Netlink, NetlinkError, RouteLookup, RouteQuery};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::time::Instant;
@@ -846,4 +846,55 @@ mod ip_state {
             table: number(item, "table"),
         }
     }
+}
+
+/// `route_get` answers as `ip route get` does: the policy rule's table, link and gateway for a
+/// source address, the main table without one, and ENETUNREACH for a source that is not local.
+#[test]
+fn route_get_follows_rules_like_ip_route_get() {
+    let mut f = fixture("nlget");
+    let va = veth_up(&f);
+    f.ns.run_ok(&["ip", "address", "add", "10.9.0.5/24", "dev", "va"]);
+    f.ns.run_ok(&[
+        "ip", "route", "add", "default", "via", "10.9.0.1", "dev", "va", "table", "10001",
+    ]);
+    f.ns.run_ok(&[
+        "ip", "rule", "add", "from", "10.9.0.5", "lookup", "10001", "priority", "3001",
+    ]);
+    let query = |src: Option<&str>| RouteQuery {
+        dst: ip("198.51.100.1"),
+        src: src.map(ip),
+        iif: None,
+    };
+    let found = f.nl.route_get(&query(Some("10.9.0.5"))).expect("lookup");
+    assert_eq!(
+        found,
+        RouteLookup {
+            table: TABLE,
+            oif: Some(va),
+            gateway: Some(ip("10.9.0.1")),
+            prefsrc: None,
+        }
+    );
+    match f.nl.route_get(&query(None)) {
+        Err(NetlinkError::Unreachable(k)) => {
+            assert_eq!(k.object, "route lookup 198.51.100.1")
+        }
+        other => panic!("no default route in main: expected ENETUNREACH, got {other:?}"),
+    }
+    match f.nl.route_get(&query(Some("10.9.0.77"))) {
+        Err(e) => assert_eq!(e.errno(), Some(libc::ENETUNREACH), "{e}"),
+        other => panic!("a source that is not local: expected ENETUNREACH, got {other:?}"),
+    }
+    let shown = f.ns.json(&[
+        "ip",
+        "-j",
+        "route",
+        "get",
+        "198.51.100.1",
+        "from",
+        "10.9.0.5",
+    ]);
+    assert_eq!(shown[0]["dev"], "va");
+    assert_eq!(shown[0]["table"], "10001");
 }

@@ -35,7 +35,7 @@ _cloud_network_cnctl() {
         if [[ $cur == -* ]]; then
             _cloud_network_words "--json --url --config --help" "$cur"
         else
-            _cloud_network_words "status show refresh version" "$cur"
+            _cloud_network_words "status show refresh version check" "$cur"
         fi
         return
     fi

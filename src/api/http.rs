@@ -249,12 +249,14 @@ fn has_close(value: &[u8]) -> bool {
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
-/// A response: status, an optional `Allow` header (405) and a JSON body.
+/// A response: status, an optional `Allow` header (405), the body and its Content-Type (JSON
+/// but for `/metrics`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub allow: Option<&'static str>,
     pub body: Vec<u8>,
+    pub content_type: &'static str,
 }
 
 #[derive(serde::Serialize)]
@@ -270,6 +272,7 @@ impl Response {
                 status,
                 allow: None,
                 body,
+                content_type: media::JSON,
             },
             Err(e) => Response::error(500, &format!("could not serialize the answer: {e}")),
         }
@@ -281,6 +284,7 @@ impl Response {
             status,
             allow: None,
             body: body.to_vec(),
+            content_type: media::JSON,
         }
     }
 
@@ -292,10 +296,21 @@ impl Response {
             status,
             allow: None,
             body,
+            content_type: media::JSON,
         }
     }
 
-    /// The body as text (it is always JSON, so always UTF-8).
+    /// A body of another type (the metrics exposition).
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Response {
+        Response {
+            status,
+            allow: None,
+            body: body.into_bytes(),
+            content_type,
+        }
+    }
+
+    /// The body as text (JSON or the metrics exposition, so always UTF-8).
     pub fn body_text(&self) -> &str {
         std::str::from_utf8(&self.body).unwrap_or_default()
     }
@@ -309,7 +324,7 @@ impl Response {
             self.status,
             reason(self.status),
             header::CONTENT_TYPE,
-            media::JSON,
+            self.content_type,
             header::CONTENT_LENGTH,
             self.body.len(),
             header::CACHE_CONTROL,

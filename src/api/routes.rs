@@ -1,9 +1,13 @@
 //! What the API answers: the Host check (DNS rebinding), the Origin check (cross-site requests
-//! from web pages) and the routing table, as one pure function from a request head and a
-//! snapshot to a response; no sockets involved.
+//! from web pages) and the routing table, as one function from a request head and a snapshot
+//! to a response, each answer counted in the metrics. Every path is pure but `/api/v1/check`,
+//! which reads the kernel's routing (read-only, no capability: see `crate::check`), and
+//! `/metrics`, which reads the process's counters.
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
+use crate::check;
+use crate::metrics::{self, METRICS};
 use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, Snapshot};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -22,13 +26,26 @@ pub fn respond(
     opts: &ApiOptions,
     wake: &dyn Fn() -> bool,
 ) -> Response {
+    let route = Route::of(req.path, snap);
+    let response = route_request(req, route, snap, opts, wake);
+    METRICS.api_request(route.map_or("other", Route::path), response.status);
+    response
+}
+
+fn route_request(
+    req: &RequestHead<'_>,
+    route: Option<Route>,
+    snap: &Snapshot,
+    opts: &ApiOptions,
+    wake: &dyn Fn() -> bool,
+) -> Response {
     if let Err(refusal) = check_host(req, opts.listen) {
         return refusal;
     }
     if let Err(refusal) = check_origin(req) {
         return refusal;
     }
-    let Some(route) = Route::of(req.path, snap) else {
+    let Some(route) = route else {
         return Response::error(404, &format!("no such path: {}", req.path));
     };
     let allow = route.allow();
@@ -51,13 +68,18 @@ pub fn respond(
 /// The paths the API serves. EC2's extra documents exist only when the provider is EC2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// `/api/cloud/system`: the original project's shape (EC2: the meta-data tree itself).
     System,
+    /// `/api/v1/system`: the provider's whole document.
+    FullSystem,
     Network,
     Credentials,
     Identity(IdentityDoc),
     Status,
     Links,
+    Check,
     Refresh,
+    Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,14 +96,38 @@ impl Route {
             "/api/cloud/system" => Route::System,
             "/api/cloud/network" => Route::Network,
             "/api/cloud/credentials" => Route::Credentials,
+            "/api/v1/system" => Route::FullSystem,
             "/api/v1/status" => Route::Status,
             "/api/v1/links" => Route::Links,
+            "/api/v1/check" => Route::Check,
             "/api/v1/refresh" => Route::Refresh,
+            "/metrics" => Route::Metrics,
             _ => Route::Identity(IdentityDoc::of(path)?),
         };
         let ec2_only = matches!(route, Route::Credentials | Route::Identity(_));
         let is_ec2 = snap.status.provider == Some(ProviderKind::Aws);
         (is_ec2 || !ec2_only).then_some(route)
+    }
+
+    /// The path, as the metrics name it.
+    fn path(self) -> &'static str {
+        match self {
+            Route::System => "/api/cloud/system",
+            Route::FullSystem => "/api/v1/system",
+            Route::Network => "/api/cloud/network",
+            Route::Credentials => "/api/cloud/credentials",
+            Route::Identity(IdentityDoc::Document) => "/api/cloud/dynamicinstanceidentity/document",
+            Route::Identity(IdentityDoc::Pkcs7) => "/api/cloud/dynamicinstanceidentity/pkcs7",
+            Route::Identity(IdentityDoc::Signature) => {
+                "/api/cloud/dynamicinstanceidentity/signature"
+            }
+            Route::Identity(IdentityDoc::Rsa2048) => "/api/cloud/dynamicinstanceidentity/rsa2048",
+            Route::Status => "/api/v1/status",
+            Route::Links => "/api/v1/links",
+            Route::Check => "/api/v1/check",
+            Route::Refresh => "/api/v1/refresh",
+            Route::Metrics => "/metrics",
+        }
     }
 
     fn allow(self) -> &'static str {
@@ -93,12 +139,15 @@ impl Route {
 
     fn answer(self, snap: &Snapshot, opts: &ApiOptions, wake: &dyn Fn() -> bool) -> Response {
         match self {
-            Route::System => known_or_503(snap.system_body()),
+            Route::System => known_or_503(snap.original_system_body()),
+            Route::FullSystem => known_or_503(snap.system_body()),
             Route::Network => known_or_503(snap.network_body()),
             Route::Credentials => credentials(snap.ec2.as_ref(), opts.serve_credentials),
             Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),
             Route::Status => Response::json(200, &snap.status),
             Route::Links => Response::json(200, &snap.status.links),
+            Route::Check => check(snap),
+            Route::Metrics => Response::text(200, metrics::CONTENT_TYPE, METRICS.render()),
             Route::Refresh if wake() => {
                 Response::json(202, &serde_json::json!({"status": "refresh requested"}))
             }
@@ -136,6 +185,17 @@ fn known_or_503(body: Option<&[u8]>) -> Response {
     match body {
         Some(body) => Response::json_bytes(200, body),
         None => no_metadata_yet(),
+    }
+}
+
+/// The reply-path check of what the last round configured; 503 before the first round.
+fn check(snap: &Snapshot) -> Response {
+    let (Some(provider), Some(_)) = (snap.status.provider, &snap.status.last_refresh) else {
+        return Response::error(503, "nothing configured yet");
+    };
+    match check::run(provider, &snap.status.links) {
+        Ok(report) => Response::json(200, &report),
+        Err(e) => Response::error(500, &e.to_string()),
     }
 }
 

@@ -142,6 +142,11 @@ fn before_the_first_fetch_documents_are_503_and_status_answers() {
         )
     );
     assert_eq!(get("/api/v1/links", &snap), ok("[]"));
+    assert_eq!(get("/api/v1/system", &snap), err(503, "no metadata yet"));
+    assert_eq!(
+        get("/api/v1/check", &snap),
+        err(503, "nothing configured yet")
+    );
     let ec2 = Snapshot::starting(Some(ProviderKind::Aws), "t".into());
     let identity = "/api/cloud/dynamicinstanceidentity/document";
     assert_eq!(get(identity, &ec2), err(503, "no metadata yet"));
@@ -369,4 +374,53 @@ fn loopback_origins_are_answered() {
         let resp = respond(&req, &snapshot(ProviderKind::Azure), &opts(), &no_wake);
         assert_eq!(resp.status, 200, "{origin}");
     }
+}
+
+#[test]
+fn metrics_are_text_and_count_the_requests_routed() {
+    let snap = snapshot(ProviderKind::Azure);
+    let req = RequestHead::get("/metrics", "localhost:5209");
+    let resp = respond(&req, &snap, &opts(), &no_wake);
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.content_type,
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(resp
+        .body_text()
+        .contains("# TYPE cloud_network_api_requests_total counter\n"));
+    let count = |text: &str| {
+        let key = "cloud_network_api_requests_total{path=\"/api/v1/links\",status=\"200\"} ";
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map_or(0, |v| v.parse::<u64>().unwrap())
+    };
+    let before = count(resp.body_text());
+    assert_eq!(get("/api/v1/links", &snap).0, 200);
+    let after = respond(&req, &snap, &opts(), &no_wake);
+    assert!(count(after.body_text()) > before);
+    assert_eq!(
+        respond(
+            &RequestHead::get("/api/v1/links", "localhost"),
+            &snap,
+            &opts(),
+            &no_wake
+        )
+        .content_type,
+        "application/json"
+    );
+}
+
+#[test]
+fn the_whole_system_document_is_at_api_v1_system() {
+    let mut snap = ec2_snapshot(None);
+    snap.system = Some(json!({"meta-data": {"instance-id": "i-1"}, "dynamic": {}}));
+    assert_eq!(
+        get("/api/v1/system", &snap),
+        ok(r#"{"dynamic":{},"meta-data":{"instance-id":"i-1"}}"#)
+    );
+    assert_eq!(
+        get("/api/cloud/system", &snap),
+        ok(r#"{"instance-id":"i-1"}"#)
+    );
 }

@@ -3,11 +3,16 @@
 
 use super::client::{ApiClient, ApiError};
 use super::render;
+use crate::check;
 use crate::net::ProviderKind;
 use crate::snapshot::{LinkStatus, Status};
 use serde_json::{json, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The provider's whole document (`/api/cloud/system` is the original project's shape of it,
+/// which on EC2 lacks the `dynamic` tree the renderers fall back on).
+const SYSTEM: &str = "/api/v1/system";
 
 /// The EC2 credentials the daemon saves (0600) under its state directory.
 pub const CREDENTIALS_FILE: &str = "provider/ec2/credentials";
@@ -21,6 +26,24 @@ pub enum Action {
     Show(Item),
     Refresh,
     Version,
+    Check,
+}
+
+/// What a command prints on stdout, and whether it found something wrong (`check` with a
+/// failing line: exit 1 after printing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    pub text: String,
+    pub failed: bool,
+}
+
+impl From<String> for Printed {
+    fn from(text: String) -> Printed {
+        Printed {
+            text,
+            failed: false,
+        }
+    }
 }
 
 /// What `show` shows.
@@ -103,6 +126,8 @@ pub enum CnctlError {
     NoProvider,
     /// The metadata lacks what was asked for.
     Missing(&'static str),
+    /// The API's answer is not what this command expects.
+    Reply(String),
     /// The API refused the credentials and the daemon saved none: the instance has no IAM role.
     NoRole {
         file: PathBuf,
@@ -142,6 +167,7 @@ impl fmt::Display for CnctlError {
                 f.write_str("the daemon has not detected the cloud provider yet")
             }
             CnctlError::Missing(what) => write!(f, "the metadata has no {what}"),
+            CnctlError::Reply(reason) => write!(f, "unexpected answer from the API: {reason}"),
             CnctlError::NoRole { file } => write!(
                 f,
                 "the instance has no IAM role: the daemon saved no credentials in {}",
@@ -192,15 +218,37 @@ fn pretty(value: &Value) -> String {
 }
 
 impl Runner<'_> {
-    pub fn run(&self, action: Action) -> Result<String, CnctlError> {
-        match action {
+    pub fn run(&self, action: Action) -> Result<Printed, CnctlError> {
+        let text = match action {
             Action::System => self.system(),
             Action::Network => self.network(),
             Action::Links => self.links(),
             Action::Show(item) => self.show(item),
             Action::Refresh => self.refresh(),
             Action::Version => self.version(),
-        }
+            Action::Check => return self.check(),
+        };
+        text.map(Printed::from)
+    }
+
+    /// One line per address and prefix (and the metadata service); failed when any is ✗.
+    fn check(&self) -> Result<Printed, CnctlError> {
+        let value = self.client.get("/api/v1/check")?;
+        let report: check::Report =
+            serde_json::from_value(value.clone()).map_err(|e| CnctlError::Reply(e.to_string()))?;
+        let text = if self.json {
+            pretty(&value)
+        } else {
+            report
+                .lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect()
+        };
+        Ok(Printed {
+            text,
+            failed: !report.ok,
+        })
     }
 
     fn status(&self) -> Result<Status, CnctlError> {
@@ -213,10 +261,10 @@ impl Runner<'_> {
 
     fn system(&self) -> Result<String, CnctlError> {
         if self.json {
-            return Ok(pretty(&self.client.get("/api/cloud/system")?));
+            return Ok(pretty(&self.client.get(SYSTEM)?));
         }
         let kind = Self::provider(&self.status()?)?;
-        let doc = self.client.get("/api/cloud/system")?;
+        let doc = self.client.get(SYSTEM)?;
         Ok(render::system(kind, &doc))
     }
 
@@ -276,7 +324,7 @@ impl Runner<'_> {
     }
 
     fn ssh_keys(&self, kind: ProviderKind) -> Result<String, CnctlError> {
-        let keys = render::ssh_keys(kind, &self.client.get("/api/cloud/system")?);
+        let keys = render::ssh_keys(kind, &self.client.get(SYSTEM)?);
         if self.json {
             return Ok(pretty(&json!(keys)));
         }
@@ -284,7 +332,7 @@ impl Runner<'_> {
     }
 
     fn project(&self) -> Result<String, CnctlError> {
-        let doc = self.client.get("/api/cloud/system")?;
+        let doc = self.client.get(SYSTEM)?;
         let project = render::project(&doc).ok_or(CnctlError::Missing("project"))?;
         if self.json {
             return Ok(pretty(project));

@@ -1,7 +1,8 @@
 //! `cnctl`: the command-line face of the daemon. It reads the daemon's local API (the provider
 //! comes from the API, never from DMI) and prints what it finds. Exit status: 0 done, 1 the
-//! daemon is unreachable, refused, or the command does not apply to its provider, 2 usage,
-//! 78 a file named by `--config` that does not exist. Every error line starts with `cnctl:`.
+//! daemon is unreachable, refused, the command does not apply to its provider, or `check`
+//! found a reply path that is wrong; 2 usage, 78 a file named by `--config` that does not
+//! exist. Every error line starts with `cnctl:`.
 
 mod client;
 mod commands;
@@ -45,6 +46,7 @@ pub enum Command {
     Show(ShowArgs),
     Refresh(RefreshArgs),
     Version(VersionArgs),
+    Check(CheckArgs),
 }
 
 #[derive(FromArgs, Debug, PartialEq)]
@@ -70,6 +72,12 @@ pub struct ShowArgs {
 #[argh(subcommand, name = "refresh")]
 /// Ask the daemon to re-read the metadata and reconcile now.
 pub struct RefreshArgs {}
+
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "check")]
+/// Check that replies from every configured address leave by the NIC that owns it; exit 1 if
+/// one does not.
+pub struct CheckArgs {}
 
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand, name = "version")]
@@ -100,9 +108,13 @@ pub fn run(args: CnctlArgs, invoked_as: &str) -> ExitCode {
         runner.run(action)
     });
     match result {
-        Ok(text) => {
-            print_out(&text);
-            ExitCode::SUCCESS
+        Ok(printed) => {
+            print_out(&printed.text);
+            if printed.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(CnctlError::Usage { command, message }) => {
             let path = [invoked_as, command].join(" ");
@@ -172,5 +184,6 @@ fn action(command: &Command) -> Result<Action, CnctlError> {
         Command::Show(show) => commands::show_action(&show.what),
         Command::Refresh(_) => Ok(Action::Refresh),
         Command::Version(_) => Ok(Action::Version),
+        Command::Check(_) => Ok(Action::Check),
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
+use crate::metrics::METRICS;
 use crate::netlink::{Netlink, NetlinkError};
 use crate::plan::owned::Disowned;
 use crate::plan::render::link_namer;
@@ -177,6 +178,7 @@ pub fn apply_round(
     for (planned, result) in changes.into_iter().zip(results) {
         match classify(&planned.change, result) {
             Applied::Yes => {
+                METRICS.change_applied(&planned.change);
                 created_links += usize::from(matches!(planned.change, Change::AddVlan { .. }));
                 owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);
                 done.push(planned);
@@ -186,6 +188,7 @@ pub fn apply_round(
             }
             Applied::SomeoneElses => {}
             Applied::Failed(error) => {
+                METRICS.change_failed(&planned.change);
                 let present = links_now.get_or_insert_with(|| link_indexes(netlink));
                 failures.push(failure(&planned, &error, &name_of, present));
             }

@@ -19,6 +19,7 @@ use crate::kernel::KernelState;
 use crate::logging::rfc3339;
 use crate::metadata::http::Jitter;
 use crate::metadata::{views, FetchError, Instance};
+use crate::metrics::METRICS;
 use crate::net::{Mac, ProviderKind};
 use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
 use crate::netlink::Netlink;
@@ -330,6 +331,7 @@ impl Reconciler {
                     log::info!("metadata fetch recovered after {} failures", self.failures);
                 }
                 self.failures = 0;
+                METRICS.good_metadata();
                 self.next_fetch = Instant::now() + self.parts.config.refresh_timer;
                 self.last_good = Some(instance.clone());
                 Some(instance)
@@ -375,10 +377,11 @@ impl Reconciler {
         let kernel = match self.parts.netlink.state() {
             Ok(kernel) => kernel,
             Err(e) => {
+                METRICS.round(false);
                 return Reconciled {
                     failures: vec![format!("cannot read the kernel's network state: {e}")],
                     new_pending: false,
-                }
+                };
             }
         };
         if self.rebuild_owned {
@@ -389,6 +392,7 @@ impl Reconciler {
         let planned = plan_round(instance, &kernel, &self.owned, &self.settings);
         self.log_new_skips(&planned.desired.skipped);
         self.log_new_nic_problems(&planned.desired);
+        METRICS.refused(&planned.desired.refused);
         for line in disowned_lines(&planned, &kernel) {
             self.log_once(line);
         }
@@ -399,6 +403,7 @@ impl Reconciler {
         }
         self.write_ahead(&planned);
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
+        METRICS.owned(&owned);
         let created_links = outcome.created_links;
         for line in &outcome.summary {
             log::info!("{line}");
@@ -415,6 +420,7 @@ impl Reconciler {
         let new_pending = self.track_hotplug(instance, &kernel);
         self.write_files();
         let ok = outcome.failures.is_empty();
+        METRICS.round(ok);
         let failures = outcome
             .failures
             .iter()

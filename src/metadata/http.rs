@@ -11,9 +11,10 @@ pub use retry::{Jitter, RetryPolicy, RETRY_AFTER_CAP};
 use crate::http::client::{Client, Failure as ClientFailure, Limits};
 use crate::http::header::{ETAG, LOCATION, METADATA_FLAVOR, RETRY_AFTER};
 use crate::http::METADATA_BODY_LIMIT;
+use crate::metrics::{RequestResult, METRICS};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Timeouts, body cap and retry policy of the fetcher. Tests inject millisecond values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,9 +264,22 @@ impl Http {
         })
     }
 
-    /// One attempt without retries; a reply of any status is `Ok`. `timeout` as in
-    /// [`Http::send`].
+    /// One attempt, counted (here and in the daemon's metrics, with its latency), without
+    /// retries; a reply of any status is `Ok`. `timeout` as in [`Http::send`].
     pub fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> Result<Reply, HttpError> {
+        let started = Instant::now();
+        let result = self.exchange_once(method, url, headers, timeout);
+        METRICS.metadata_request(request_result(&result), started.elapsed());
+        result
+    }
+
+    fn exchange_once(
         &self,
         method: Method,
         url: &str,
@@ -305,6 +319,18 @@ impl Http {
             },
             ClientFailure::Invalid(detail) => HttpError::Invalid { url, detail },
         }
+    }
+}
+
+/// How one attempt ended, for the metrics.
+fn request_result(result: &Result<Reply, HttpError>) -> RequestResult {
+    match result {
+        Ok(reply) if (200..300).contains(&reply.status) => RequestResult::Ok,
+        Ok(reply) if reply.status == 404 => RequestResult::NotFound,
+        Ok(_) => RequestResult::HttpError,
+        Err(HttpError::Timeout { .. }) => RequestResult::Timeout,
+        Err(HttpError::Transport { .. }) => RequestResult::Transport,
+        Err(_) => RequestResult::Invalid,
     }
 }
 

@@ -1,22 +1,83 @@
 //! Provider-native views cut out of the system document, as the original project served them:
-//! the network view (`/api/cloud/network`) and one NIC's document (`StateDir/links/<ifindex>`).
+//! the system view (`/api/cloud/system`), the network view (`/api/cloud/network`) and one NIC's
+//! document (`StateDir/links/<ifindex>`). The whole document stays at `/api/v1/system`.
+//!
+//! The original's `cnctl` decodes these bodies into fixed structs (its `provider/*.go`): on EC2
+//! the meta-data tree at the top level (`ami-id`, `placement/region`, ...) with every leaf a
+//! string, and `public-keys` as `{"N=name": "key"}`. EC2's views here have that shape.
 
 use super::{Mac, ProviderKind};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The per-MAC directory inside EC2's and Alibaba's meta-data trees.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
 /// Azure, GCP and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits
-/// beside `interfaces`); EC2 and Alibaba the per-MAC subtree, keyed by MAC; OCI its VNIC list.
+/// beside `interfaces`); EC2 (leaves as text) and Alibaba the per-MAC subtree, keyed by MAC;
+/// OCI its VNIC list.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
     match kind {
         ProviderKind::Azure | ProviderKind::Gcp | ProviderKind::DigitalOcean => system.clone(),
-        ProviderKind::Aws | ProviderKind::Alibaba => {
-            ec2_macs(system).cloned().unwrap_or(Value::Null)
-        }
+        ProviderKind::Aws => ec2_macs(system).map(text_leaves).unwrap_or(Value::Null),
+        ProviderKind::Alibaba => ec2_macs(system).cloned().unwrap_or(Value::Null),
         ProviderKind::Oracle => system.get("vnics").cloned().unwrap_or(Value::Null),
     }
+}
+
+/// What `/api/cloud/system` serves: on EC2 the meta-data tree in the original's shape (see the
+/// module comment), without `dynamic` (served at `/api/cloud/dynamicinstanceidentity/*`);
+/// every other provider its whole document.
+pub fn system_view(kind: ProviderKind, system: &Value) -> Value {
+    match kind {
+        ProviderKind::Aws => {
+            let mut meta = text_leaves(system.get("meta-data").unwrap_or(system));
+            if let Value::Object(tree) = &mut meta {
+                original_public_keys(tree);
+            }
+            meta
+        }
+        _ => system.clone(),
+    }
+}
+
+/// Every leaf as the text the service sent: a body that was parsed as a JSON array (or any
+/// other non-object value) becomes its compact JSON text again; directories stay objects.
+fn text_leaves(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, child)| (key.clone(), text_leaves(child)))
+                .collect(),
+        ),
+        Value::String(_) => value.clone(),
+        other => Value::String(other.to_string()),
+    }
+}
+
+/// `public-keys/N/openssh-key` (and the `public-keys/` listing naming them `N=name`) as the
+/// original served them: one entry per listing line, `"N=name": "<openssh-key>"`.
+fn original_public_keys(tree: &mut Map<String, Value>) {
+    let Some(Value::Object(keys)) = tree.remove("public-keys") else {
+        return;
+    };
+    let listing = tree.remove("public-keys/");
+    let listing = listing.as_ref().and_then(Value::as_str).unwrap_or_default();
+    let name_of = |index: &str| {
+        listing
+            .lines()
+            .map(str::trim)
+            .find(|line| line.split('=').next() == Some(index))
+            .unwrap_or(index)
+            .to_string()
+    };
+    let original: Map<String, Value> = keys
+        .iter()
+        .filter_map(|(index, dir)| {
+            let key = dir.get("openssh-key")?.as_str()?;
+            Some((name_of(index), Value::String(key.to_string())))
+        })
+        .collect();
+    tree.insert("public-keys".to_string(), Value::Object(original));
 }
 
 fn ec2_macs(system: &Value) -> Option<&Value> {

@@ -12,7 +12,7 @@
 use super::addr::IFA_F_NOPREFIXROUTE;
 use super::error::NetlinkError;
 use super::frame::{read_u16, read_u32, Attrs};
-use super::route::{kind_from, scope_from, RTNH_F_ONLINK};
+use super::route::{kind_from, scope_from, RouteLookup, RTNH_F_ONLINK};
 use crate::kernel::{Address, Family, Link, OperState, Route, Rule};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
 use neli::consts::rtnl::{Arphrd, Frattr, Ifa, Iff, Ifla, IflaInfo, RtAddrFamily, Rta, RtmF};
@@ -151,6 +151,36 @@ pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
         }
     }
     Ok(Some(route))
+}
+
+/// The answer to an `RTM_GETROUTE` lookup (flagged cloned: it is the route the kernel made for
+/// that one packet): its table (`RTA_TABLE`), link, gateway and preferred source.
+pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
+    let (header, attrs) = split(body, Rtmsg::header_size(), "route lookup")?;
+    let Some(family) = family(header[0]) else {
+        return Err(decode_error(
+            "route lookup",
+            format!("address family {}", header[0]),
+        ));
+    };
+    let mut found = RouteLookup {
+        table: u32::from(header[4]),
+        oif: None,
+        gateway: None,
+        prefsrc: None,
+    };
+    let what = "route lookup";
+    for attr in Attrs::new(attrs) {
+        let (ty, payload) = attr.map_err(|e| within(what, e))?;
+        match Rta::from(ty) {
+            Rta::Table => found.table = number(payload, what, "RTA_TABLE")?,
+            Rta::Oif => found.oif = Some(number(payload, what, "RTA_OIF")?),
+            Rta::Gateway => found.gateway = Some(ip(family, payload, what, "RTA_GATEWAY")?),
+            Rta::Prefsrc => found.prefsrc = Some(ip(family, payload, what, "RTA_PREFSRC")?),
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 /// The rule in an `RTM_NEWRULE` or `RTM_DELRULE`; the table from `FRA_TABLE` (the header says

@@ -1,6 +1,7 @@
 //! The kernel's network objects over raw rtnetlink: reads of links, addresses, routes and rules
-//! (decoded by hand, see `decode`), and [`Change`]s applied as one batch (encoded with neli).
-//! neli's types stay inside this module.
+//! (decoded by hand, see `decode`), route lookups (`ip route get`, read-only, no capability
+//! needed), and [`Change`]s applied as one batch (encoded with neli). neli's types stay inside
+//! this module.
 
 mod addr;
 mod codec;
@@ -15,10 +16,11 @@ mod socket;
 mod vlan;
 
 pub use error::{KernelError, NetlinkError};
+pub use route::{RouteLookup, RouteQuery};
 
 use crate::kernel::{Address, Change, KernelState, Link, Route, Rule};
 use neli::consts::rtnl::Rtm;
-use socket::{Dump, Request, Socket};
+use socket::{Dump, Query, Request, Socket};
 
 /// A NETLINK_ROUTE connection in the network namespace of the thread that opened it.
 pub struct Netlink {
@@ -73,6 +75,25 @@ impl Netlink {
             reply: Rtm::Newrule,
             decode: decode::rule,
             what: "rule dump",
+        })
+    }
+
+    /// The route the kernel would pick for `query` (`ip route get`); its errno when it has none
+    /// (ENETUNREACH: no route, or a source address that is not local).
+    pub fn route_get(&mut self, query: &RouteQuery) -> Result<RouteLookup, NetlinkError> {
+        let mut what = format!("route lookup {}", query.dst);
+        if let Some(src) = query.src {
+            what.push_str(&format!(" from {src}"));
+        }
+        if let Some(iif) = query.iif {
+            what.push_str(&format!(" iif ifindex {iif}"));
+        }
+        self.socket.query(&Query {
+            request: Rtm::Getroute,
+            payload: route::get_request(query)?,
+            reply: Rtm::Newroute,
+            decode: decode::lookup,
+            what,
         })
     }
 

@@ -1,10 +1,11 @@
-//! Routes: the dump request, the add and delete requests, and the kernel's numbers for route
-//! scopes and types (shared with the decoder).
+//! Routes: the dump request, the add and delete requests, the lookup request (`ip route get`)
+//! with its query and answer types, and the kernel's numbers for route scopes and types
+//! (shared with the decoder).
 
 use super::codec::{attr, ip_attr, rt_family};
 use super::error::NetlinkError;
 use super::socket::{encode, Request};
-use crate::kernel::{Route, RouteType, Scope};
+use crate::kernel::{Family, Route, RouteType, Scope};
 use neli::{
     consts::{
         nl::NlmF,
@@ -13,9 +14,66 @@ use neli::{
     rtnl::RtmsgBuilder,
     types::{Buffer, RtBuffer},
 };
+use std::net::IpAddr;
 
 /// RTNH_F_ONLINK (linux/rtnetlink.h), which neli's `RtmF` lacks.
 pub const RTNH_F_ONLINK: u32 = 4;
+/// Ask IPv4 lookups to report the table the route came from (without it: always main).
+const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
+
+/// One route lookup, as `ip route get <dst> [from <src>] [iif <link>]` asks it: the route a
+/// packet to `dst` would take, sent from `src` (a local address: locally generated) or, with
+/// `iif`, arriving on that link. Read-only: nothing is sent on the network, no capability needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteQuery {
+    pub dst: IpAddr,
+    pub src: Option<IpAddr>,
+    pub iif: Option<u32>,
+}
+
+/// The kernel's answer to a [`RouteQuery`]: the table the route came from, the link and
+/// gateway the packet would leave by, and the source address it would carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteLookup {
+    pub table: u32,
+    pub oif: Option<u32>,
+    pub gateway: Option<IpAddr>,
+    pub prefsrc: Option<IpAddr>,
+}
+
+/// `RTM_GETROUTE` for one destination (not a dump): host-length destination and source.
+pub fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
+    let family = match query.dst {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    };
+    let host_len = match family {
+        Family::V4 => 32,
+        Family::V6 => 128,
+    };
+    let mut attrs = RtBuffer::new();
+    attrs.push(ip_attr(Rta::Dst, query.dst)?);
+    if let Some(src) = query.src {
+        attrs.push(ip_attr(Rta::Src, src)?);
+    }
+    if let Some(iif) = query.iif {
+        attrs.push(attr(Rta::Iif, iif)?);
+    }
+    let msg = RtmsgBuilder::default()
+        .rtm_family(rt_family(family))
+        .rtm_dst_len(host_len)
+        .rtm_src_len(if query.src.is_some() { host_len } else { 0 })
+        .rtm_tos(0)
+        .rtm_table(RtTable::Unspec)
+        .rtm_protocol(Rtprot::Unspec)
+        .rtm_scope(RtScope::Universe)
+        .rtm_type(Rtn::Unspec)
+        .rtm_flags(RtmF::from_bits_retain(RTM_F_LOOKUP_TABLE))
+        .rtattrs(attrs)
+        .build()
+        .map_err(build_error)?;
+    encode(&msg)
+}
 
 pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = RtmsgBuilder::default()

@@ -50,6 +50,17 @@ pub struct Dump<T> {
     pub what: &'static str,
 }
 
+/// One request answered by one message (`RTM_GETROUTE` for a single destination): the
+/// request, the message type of its answer and the decoder of that answer's rtnl payload.
+pub struct Query<T> {
+    pub request: Rtm,
+    pub payload: Vec<u8>,
+    pub reply: Rtm,
+    pub decode: fn(&[u8]) -> Result<T, NetlinkError>,
+    /// Names the request in its errors ("route lookup 8.8.8.8 from 10.0.1.5").
+    pub what: String,
+}
+
 pub struct Socket {
     sock: NlSocket,
     pid: u32,
@@ -163,6 +174,37 @@ impl Socket {
             "{}: dump interrupted {DUMP_ATTEMPTS} times",
             dump.what
         )))
+    }
+
+    /// Sends one request and returns its decoded answer, or the kernel's error for it.
+    pub fn query<T>(&mut self, query: &Query<T>) -> Result<T, NetlinkError> {
+        let seq = self.next_seq();
+        let mut out = Cursor::new(Vec::new());
+        frame(query.request, NlmF::REQUEST, seq, &query.payload, &mut out)?;
+        self.sock
+            .send(out.get_ref(), Msg::empty())
+            .map_err(|e| NetlinkError::io("send", e))?;
+        let reply = u16::from(query.reply);
+        loop {
+            let len = self.receive()?;
+            for frame in Frames::new(&self.buf[..len]) {
+                let frame = frame?;
+                if frame.seq != seq || frame.pid != self.pid {
+                    continue;
+                }
+                if frame.ty == reply {
+                    return (query.decode)(frame.body);
+                }
+                if frame.ty == u16::from(Nlmsg::Error) {
+                    return Err(match parse_error(&frame)? {
+                        Some((errno, ext_ack)) => {
+                            NetlinkError::from_kernel(errno, query.what.clone(), ext_ack)
+                        }
+                        None => NetlinkError::Decode(format!("{}: no answer", query.what)),
+                    });
+                }
+            }
+        }
     }
 
     /// Sends every request (as few `sendmsg` calls as the size cap allows) and returns one

@@ -176,7 +176,8 @@ fn alibaba_parse(data: &[u8]) {
     );
     let secondaries: Vec<Mac> = instance.nics[1..].iter().map(|n| n.mac).collect();
     assert!(secondaries.windows(2).all(|w| w[0] < w[1]), "MAC order");
-    for nic in &instance.nics {
+    // An unreadable NIC carries its MAC and index only: nothing else of it to check.
+    for nic in instance.nics.iter().filter(|n| n.unreadable.is_none()) {
         for address in &nic.ipv4 {
             match nic.subnet4 {
                 Some(subnet) if subnet.contains(address.addr) => {

@@ -282,14 +282,7 @@ pub fn origin_allowed(origin: &str) -> bool {
     let Some((name, _)) = split_host(authority) else {
         return false;
     };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-        Some(inner) => inner.parse::<Ipv6Addr>().map(IpAddr::V6),
-        None => name.parse::<Ipv4Addr>().map(IpAddr::V4),
-    };
-    ip.is_ok_and(|ip| ip.is_loopback())
+    is_loopback_name(name)
 }
 
 /// Whether a Host header value names this machine's loopback or the configured Listen address.
@@ -297,17 +290,21 @@ pub fn host_allowed(host: &str, listen: SocketAddr) -> bool {
     let Some((name, port)) = split_host(host) else {
         return false;
     };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
+    is_loopback_name(name)
+        || host_ip(name).is_some_and(|ip| ip == listen.ip() && port.unwrap_or(80) == listen.port())
+}
+
+/// `localhost` or a loopback address (IPv6 in brackets).
+fn is_loopback_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("localhost") || host_ip(name).is_some_and(|ip| ip.is_loopback())
+}
+
+/// The address a host name spells, when it is an IP literal (IPv6 in brackets).
+fn host_ip(name: &str) -> Option<IpAddr> {
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inner) => inner.parse::<Ipv6Addr>().map(IpAddr::V6).ok(),
+        None => name.parse::<Ipv4Addr>().map(IpAddr::V4).ok(),
     }
-    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-        Some(inner) => inner.parse::<Ipv6Addr>().map(IpAddr::V6),
-        None => name.parse::<Ipv4Addr>().map(IpAddr::V4),
-    };
-    let Ok(ip) = ip else {
-        return false;
-    };
-    ip.is_loopback() || (ip == listen.ip() && port.unwrap_or(80) == listen.port())
 }
 
 /// `name[:port]` into the name and the port; None when the port is not a number.

@@ -9,7 +9,7 @@
 //! wants ids per process). So the id switch below uses the raw system calls, which leave the
 //! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
 
-use super::privileges::{caps_step, verify_set, PrivilegeError};
+use super::privileges::{caps_step, id_call, verify_set, PrivilegeError};
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::mpsc;
@@ -107,23 +107,12 @@ fn become_nobody() -> Result<(), PrivilegeError> {
     let id = libc::c_long::from(NOBODY);
     // SAFETY: setgroups(0, NULL) reads no memory; the other two take plain integers.
     unsafe {
-        thread_id_call(
+        id_call(
             "setgroups",
             libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
         )?;
-        thread_id_call("setresgid", libc::syscall(libc::SYS_setresgid, id, id, id))?;
-        thread_id_call("setresuid", libc::syscall(libc::SYS_setresuid, id, id, id))
-    }
-}
-
-fn thread_id_call(call: &'static str, rc: libc::c_long) -> Result<(), PrivilegeError> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(PrivilegeError::SwitchIds {
-            call,
-            source: io::Error::last_os_error(),
-        })
+        id_call("setresgid", libc::syscall(libc::SYS_setresgid, id, id, id))?;
+        id_call("setresuid", libc::syscall(libc::SYS_setresuid, id, id, id))
     }
 }
 
@@ -136,7 +125,7 @@ fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
         libc::getresuid(&mut ruid, &mut euid, &mut suid)
             | libc::getresgid(&mut rgid, &mut egid, &mut sgid)
     };
-    thread_id_call("getresuid", libc::c_long::from(rc))?;
+    id_call("getresuid", rc)?;
     let found = [ruid, euid, suid, rgid, egid, sgid];
     if found == [id; 6] {
         return Ok(());

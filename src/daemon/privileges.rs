@@ -407,8 +407,12 @@ fn verify_uids(uid: u32) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
-fn id_call(call: &'static str, rc: libc::c_int) -> Result<(), PrivilegeError> {
-    if rc == 0 {
+/// The result of an id call (libc's wrapper or the raw per-thread syscall): 0 is success.
+pub(super) fn id_call(
+    call: &'static str,
+    rc: impl Into<libc::c_long>,
+) -> Result<(), PrivilegeError> {
+    if rc.into() == 0 {
         Ok(())
     } else {
         Err(PrivilegeError::SwitchIds {

@@ -422,9 +422,12 @@ impl Vm {
         assert_eq!(warnings, "", "the journal has warnings or worse");
     }
 
+    /// cnctl shows the secondary NIC. The network view comes from the metadata views, which
+    /// the daemon fetches after the NICs (on EC2 a walk of the whole tree), so until they are
+    /// in, cnctl answers "no metadata yet" and is asked again.
     fn cnctl_answers(&self) {
         let nic = &self.instance.nics[1];
-        let network = self.c().run(&["cnctl", "status", "network"]);
+        let network = self.cnctl_once_views_are_in(&["cnctl", "status", "network"]);
         let address = nic.ipv4[0].addr.to_string();
         assert!(
             network.contains(&address),
@@ -435,6 +438,24 @@ impl Vm {
             links.contains("eth1") && links.contains(&nic.mac.to_string()),
             "cnctl status links does not show eth1 with its MAC:\n{links}"
         );
+    }
+
+    fn cnctl_once_views_are_in(&self, args: &[&str]) -> String {
+        let deadline = Instant::now() + CONFIGURE_LIMIT;
+        loop {
+            let out = self.c().exec(args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                stderr.contains("no metadata yet") && Instant::now() < deadline,
+                "{args:?} in the container failed ({}):\n{stderr}\njournal:\n{}",
+                out.status,
+                self.journal("debug")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Every thread of `pid` runs as the service user with no capability but CAP_NET_ADMIN in

@@ -2,11 +2,12 @@
 //! in it. The directory is opened once, with O_DIRECTORY|O_NOFOLLOW, and used only through that
 //! descriptor (`*at` calls), so nothing planted in it can redirect a write: a file is written
 //! to a new temporary file with an unpredictable name (O_CREAT|O_EXCL|O_NOFOLLOW, its mode set
-//! exactly), fsynced, renamed over the old one, and the directory fsynced; subdirectories are
-//! made and entered without following links. A StateDir that is a symlink, not a directory, or
-//! writable by a user other than root, the service user and ourselves is refused. The
-//! directory is also the lock (flock) that keeps a second daemon off it. A corrupt record is
-//! reported and rebuilt from the kernel (`Owned::adopt`), which can only mean "remove less".
+//! exactly) and renamed over the old one; a [`Durability::Durable`] write also fsyncs the file
+//! before the rename and the directory after it. Subdirectories are made and entered without
+//! following links. A StateDir that is a symlink, not a directory, or writable by a user other
+//! than root, the service user and ourselves is refused. The directory is also the lock
+//! (flock) that keeps a second daemon off it. A corrupt record is reported and rebuilt from
+//! the kernel (`Owned::adopt`), which can only mean "remove less".
 
 use crate::plan::Owned;
 use std::ffi::CString;
@@ -28,6 +29,19 @@ pub const DIR_MODE: u32 = 0o755;
 const MAX_READ_BYTES: u64 = 16 * 1024 * 1024;
 /// Fresh names tried when a temporary name is taken (only a planted file can take one).
 const TEMP_ATTEMPTS: usize = 8;
+
+/// How far [`StateDir::write`] takes a file before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Renamed into place: every process that opens it from now on reads the new file, also
+    /// after we are killed (the page cache is the kernel's, not ours); a machine crash may
+    /// leave the old one. For what is rebuilt at start (the metadata views) and for the
+    /// claim made before a netlink batch, whose objects a machine crash takes away too.
+    Atomic,
+    /// Also on disk: the file fsynced before the rename and the directory after it, so the
+    /// new file survives a machine crash.
+    Durable,
+}
 
 /// Besides root and the process's own user, who may own and write the state directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -293,8 +307,14 @@ impl StateDir {
     }
 
     /// Writes `relative` (e.g. `links/3`) so that readers see the old file or the new one,
-    /// never a mix, with exactly `mode` (0o600 for credentials); durable once this returns.
-    pub fn write(&self, relative: &str, contents: &[u8], mode: u32) -> Result<(), StateError> {
+    /// never a mix, with exactly `mode` (0o600 for credentials), as far as `durability` says.
+    pub fn write(
+        &self,
+        relative: &str,
+        contents: &[u8],
+        mode: u32,
+        durability: Durability,
+    ) -> Result<(), StateError> {
         let err = |action, source| StateError {
             path: self.path.join(relative),
             action,
@@ -304,9 +324,10 @@ impl StateDir {
             .parent_of(relative, true)
             .map_err(|e| err("create the directory of", e))?;
         let (tmp, file) = create_temp(&dir, name, mode).map_err(|e| err("create", e))?;
-        let written = fill(file, contents)
+        let durable = durability == Durability::Durable;
+        let written = fill(file, contents, durable)
             .and_then(|()| rename_at(&dir, &tmp, name))
-            .and_then(|()| dir.sync_all());
+            .and_then(|()| if durable { dir.sync_all() } else { Ok(()) });
         if let Err(e) = written {
             let _ = unlink_at(&dir, &tmp);
             return Err(err("write", e));
@@ -470,9 +491,12 @@ fn create_temp(dir: &File, name: &str, mode: u32) -> io::Result<(String, File)> 
     Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
 }
 
-fn fill(mut file: File, contents: &[u8]) -> io::Result<()> {
+fn fill(mut file: File, contents: &[u8], durable: bool) -> io::Result<()> {
     file.write_all(contents)?;
-    file.sync_all()
+    if durable {
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 /// 64 bits from the kernel's random pool, or (before it is ready, early at boot) from the
@@ -533,9 +557,23 @@ pub fn load_owned(state: &StateDir) -> OwnedLoad {
 
 /// Saves the record atomically and durably (file and directory fsynced).
 pub fn save_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
+    write_owned(state, owned, Durability::Durable)
+}
+
+/// Saves the claim made before a netlink batch: atomically, without waiting for the disk.
+/// Killed mid-batch, the next start reads this claim (the renamed file is in the page cache,
+/// which outlives the process). What the fsyncs would add is the claim surviving a machine
+/// crash, which takes every object of the batch with the kernel's state: they would hold up
+/// the batch (2–12 ms each on a busy disk) for nothing. The caller saves the record durably
+/// after the batch ([`save_owned`]).
+pub fn claim_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
+    write_owned(state, owned, Durability::Atomic)
+}
+
+fn write_owned(state: &StateDir, owned: &Owned, durability: Durability) -> Result<(), StateError> {
     let mut text = serde_json::to_vec_pretty(owned).unwrap_or_default();
     text.push(b'\n');
-    state.write(OWNED_FILE, &text, 0o644)
+    state.write(OWNED_FILE, &text, 0o644, durability)
 }
 
 #[cfg(test)]
@@ -567,10 +605,20 @@ mod tests {
         let dir = temp_dir("atomic");
         let state = state(&dir);
         state
-            .write("provider/ec2/credentials", b"old", 0o600)
+            .write(
+                "provider/ec2/credentials",
+                b"old",
+                0o600,
+                Durability::Durable,
+            )
             .unwrap();
         state
-            .write("provider/ec2/credentials", b"new", 0o600)
+            .write(
+                "provider/ec2/credentials",
+                b"new",
+                0o600,
+                Durability::Atomic,
+            )
             .unwrap();
         let path = dir.0.join("state/provider/ec2/credentials");
         assert_eq!(fs::read(&path).unwrap(), b"new");
@@ -588,7 +636,9 @@ mod tests {
         fs::write(&path, b"planted").unwrap();
         fs::set_permissions(&path, Permissions::from_mode(0o666)).unwrap();
         let planted = fs::metadata(&path).unwrap().ino();
-        state.write("credentials", b"secret", 0o600).unwrap();
+        state
+            .write("credentials", b"secret", 0o600, Durability::Atomic)
+            .unwrap();
         let meta = fs::metadata(&path).unwrap();
         assert_ne!(meta.ino(), planted);
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -601,7 +651,9 @@ mod tests {
         let victim = dir.0.join("victim");
         fs::create_dir(&victim).unwrap();
         symlink(&victim, dir.0.join("state/links")).unwrap();
-        let error = state.write("links/3", b"{}", 0o644).unwrap_err();
+        let error = state
+            .write("links/3", b"{}", 0o644, Durability::Atomic)
+            .unwrap_err();
         assert!(
             error
                 .to_string()

@@ -2,12 +2,13 @@
 //! provider's document), `links/<ifindex>` (each configured NIC's metadata entry) and, on EC2,
 //! `provider/ec2/{document,pkcs7,signature,rsa2048,credentials}` (credentials 0600, always a
 //! new file, never one that was there). A file is rewritten only when its content changed,
-//! always atomically and through the state directory's descriptor (`StateDir::write`).
+//! always atomically and through the state directory's descriptor (`StateDir::write`), and
+//! not fsynced: every file here is fetched and written again at start.
 
 use crate::metadata::views;
 use crate::net::{Mac, ProviderKind};
 use crate::snapshot::Ec2Documents;
-use crate::state::{StateDir, StateError};
+use crate::state::{Durability, StateDir, StateError};
 use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
@@ -51,7 +52,8 @@ impl StateFiles {
         if self.written.get(relative) == Some(&hash) {
             return Ok(());
         }
-        self.dir.write(relative, contents, mode)?;
+        self.dir
+            .write(relative, contents, mode, Durability::Atomic)?;
         self.written.insert(relative.to_string(), hash);
         Ok(())
     }

@@ -175,12 +175,12 @@ fn run_once(
     Ok(outcome.summary)
 }
 
-/// Claims what the batch adds before it is sent (see `Owned::claiming`). A record that cannot
-/// be saved costs the record, not the network: the batch still goes, and the save after it
-/// reports the failure.
+/// Claims what the batch adds before it is sent (see `Owned::claiming`, `state::claim_owned`;
+/// the durable save follows the batch). A record that cannot be saved costs the record, not
+/// the network: the batch still goes, and the save after it reports the failure.
 fn write_ahead(state: &StateDir, planned: &reconcile::Planned) {
     if let Some(claimed) = planned.owned.claiming(&planned.changes) {
-        if let Err(e) = state::save_owned(state, &claimed) {
+        if let Err(e) = state::claim_owned(state, &claimed) {
             log::warn!("ownership record not saved before the changes: {e}");
         }
     }

@@ -401,7 +401,7 @@ impl Reconciler {
         if self.stopping() {
             return Reconciled::default();
         }
-        self.write_ahead(&planned);
+        let claimed = self.write_ahead(&planned);
         let (outcome, owned) = apply_round(&mut self.parts.netlink, planned, &kernel);
         METRICS.owned(&owned);
         let created_links = outcome.created_links;
@@ -413,7 +413,7 @@ impl Reconciler {
                 "left alone, another route holds its place: {conflict}"
             ));
         }
-        if owned != self.owned {
+        if claimed || owned != self.owned {
             self.owned = owned;
             self.save_owned();
         }
@@ -471,16 +471,22 @@ impl Reconciler {
         }
     }
 
-    /// Before a batch that adds anything is sent, the record claims those objects, durably:
-    /// killed mid-batch, the next start still knows them as ours. A round that adds nothing
-    /// (the no-change path) writes nothing here.
-    fn write_ahead(&mut self, planned: &Planned) {
-        if let Some(claimed) = planned.owned.claiming(&planned.changes) {
-            if claimed != self.owned {
-                self.owned = claimed;
-                self.save_owned();
-            }
+    /// Before a batch that adds anything is sent, the record claims those objects (see
+    /// `state::claim_owned`): killed mid-batch, the next start still knows them as ours. True
+    /// when it wrote a claim, which the caller then saves durably after the batch. A round
+    /// that adds nothing (the no-change path) writes nothing here.
+    fn write_ahead(&mut self, planned: &Planned) -> bool {
+        let Some(claimed) = planned.owned.claiming(&planned.changes) else {
+            return false;
+        };
+        if claimed == self.owned {
+            return false;
         }
+        self.owned = claimed;
+        if let Err(e) = state::claim_owned(&self.parts.state, &self.owned) {
+            self.log_once(format!("ownership record not saved: {e}"));
+        }
+        true
     }
 
     /// A state dir that is read-only or full costs the record, not the network: logged once.

@@ -1,10 +1,11 @@
 //! The one way this binary sends HTTP requests: a ureq agent that ignores every proxy setting
 //! of the environment, follows no redirect (a 3xx comes back as a response), returns every
 //! status as a response, runs under connect, receive and global timeouts, keeps no idle
-//! connection and reads a body under a cap that fails instead of truncating. The metadata
-//! fetcher and cnctl each build one; retries are the caller's business. An IP literal host
-//! (every metadata service but GCP's name, cnctl's default) is used as it is: ureq's own
-//! resolver starts a thread for every lookup made under a timeout.
+//! connection, reads a body under a cap that fails instead of truncating, and sizes its
+//! buffers to what our exchanges need. The metadata fetcher and cnctl each build one;
+//! retries are the caller's business. An IP literal host (every metadata service but GCP's
+//! name, cnctl's default) is used as it is: ureq's own resolver starts a thread for every
+//! lookup made under a timeout.
 
 use std::fmt;
 use std::io;
@@ -80,6 +81,16 @@ impl fmt::Debug for Client {
 }
 
 const USER_AGENT: &str = concat!("cloud-network/", env!("CARGO_PKG_VERSION"));
+/// Largest response head accepted (status line and headers), as the API's server allows;
+/// metadata services send a few hundred bytes.
+const MAX_RESPONSE_HEAD: usize = 8 * 1024;
+/// The receive buffer: the response head must fit in it, and the body is read through it.
+/// ureq's default is 128 KiB, allocated and zeroed for every request (with the send buffer,
+/// 256 KiB of page faults per request and of peak memory).
+const RECV_BUFFER: usize = 16 * 1024;
+/// The send buffer holds a request's head: a URL and a few headers (an EC2 token is 56
+/// bytes).
+const SEND_BUFFER: usize = 4 * 1024;
 
 impl Client {
     pub fn new(limits: Limits) -> Client {
@@ -90,6 +101,9 @@ impl Client {
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .user_agent(USER_AGENT)
+            .max_response_header_size(MAX_RESPONSE_HEAD)
+            .input_buffer_size(RECV_BUFFER)
+            .output_buffer_size(SEND_BUFFER)
             .timeout_connect(Some(limits.connect))
             .timeout_recv_response(Some(limits.recv))
             .timeout_recv_body(Some(limits.recv))

@@ -12,7 +12,8 @@
 use super::privileges::{caps_step, id_call, verify_set, PrivilegeError};
 use caps::{CapSet, CapsHashSet};
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -38,12 +39,15 @@ pub fn spawn_confined(
     body: impl FnOnce() + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
     let (confined_tx, confined_rx) = mpsc::sync_channel(1);
+    let said = Arc::new(AtomicBool::new(false));
+    let saying = said.clone();
     let handle = thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
             let confined = confine_this_thread(confinement);
             let ok = confined.is_ok();
             let _ = confined_tx.send(confined);
+            saying.store(true, Ordering::Release);
             if ok {
                 body();
             }
@@ -53,7 +57,8 @@ pub fn spawn_confined(
             "the {name} thread cannot drop its privileges: {reason}"
         ))
     };
-    match await_confirmation(&confined_rx) {
+    spin_until(&said);
+    match confined_rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(failed(e.to_string())),
         Err(_) => Err(failed("it ended before saying".to_string())),
@@ -63,19 +68,15 @@ pub fn spawn_confined(
 /// How long the spawning thread polls for the confirmation before it sleeps on it.
 const CONFIRMATION_SPIN: Duration = Duration::from_millis(1);
 
-/// The new thread's confirmation. The drop takes some 50 µs; sleeping on the channel at
-/// once would idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to each confined thread's
-/// start, and the daemon starts two of them before the network is configured.
-fn await_confirmation<T>(confirmation: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
+/// Polls `said` (set once the new thread sent its confirmation) for at most
+/// [`CONFIRMATION_SPIN`]. The drop takes some 50 µs; sleeping on the channel at once would
+/// idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to each confined thread's start, and
+/// the daemon starts two of them before the network is configured.
+fn spin_until(said: &AtomicBool) {
     let since = Instant::now();
-    while since.elapsed() < CONFIRMATION_SPIN {
-        match confirmation.try_recv() {
-            Ok(value) => return Ok(value),
-            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
-            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
-        }
+    while !said.load(Ordering::Acquire) && since.elapsed() < CONFIRMATION_SPIN {
+        std::hint::spin_loop();
     }
-    confirmation.recv()
 }
 
 /// Drops the calling thread's privileges to `confinement` and reads them back.

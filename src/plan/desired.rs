@@ -33,8 +33,8 @@ pub struct NicPlan {
     pub index: u32,
     /// The NIC's own routing table, when it gets one.
     pub table: Option<u32>,
-    /// The MTU to set, when the one wanted (the metadata's, else `[Network] MTU`, else the
-    /// cloud's default) differs from the link's.
+    /// The MTU wanted: the metadata's, else `[Network] MTU`, else the cloud's default (None:
+    /// the link keeps its own). Whether the link has it already is the diff's question.
     pub mtu: Option<u32>,
     pub addresses: Vec<Address>,
     /// In the order they must be added (on-link gateway route before the default route).
@@ -404,7 +404,7 @@ fn nic_plan(
         name: link.name.clone(),
         index: nic.index,
         table,
-        mtu: nic_mtu(nic, provider, settings).filter(|mtu| *mtu != link.mtu),
+        mtu: nic_mtu(nic, provider, settings),
         addresses: addresses(nic, link.index),
         routes,
         rules,

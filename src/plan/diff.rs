@@ -1,7 +1,9 @@
 //! The diff: from the desired state, the kernel's state and the (pruned) ownership record, the
 //! ordered list of changes. Deletes come first (rules, then routes, then addresses) and only
 //! ever touch what we own; adds follow (VLAN links, link up and MTU, addresses, routes, rules);
-//! VLAN links we created and no longer want go last, after their rules.
+//! VLAN links we created and no longer want go last, after their rules. Every comparison of the
+//! wish with the kernel is made here: a link is brought up when it is down and gets the MTU
+//! wanted when its own differs.
 
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
@@ -278,7 +280,7 @@ fn add_missing(
             },
         ));
     }
-    if let Some(mtu) = plan.mtu {
+    if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
         stages.links.push(planned(
             nic_ref,
             Change::SetMtu {

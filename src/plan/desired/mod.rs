@@ -1,27 +1,41 @@
-//! The desired state: which link each metadata NIC is, the VLAN links to create for NICs that
-//! live on another NIC's link (OCI bare metal), and the addresses, routes and rules each NIC
-//! should have (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain
-//! kernel objects out.
+//! The desired state: the metadata's wish, as the kernel objects each NIC should have, and
+//! the VLAN links to create for NICs that live on another NIC's link (OCI bare metal)
+//! (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain kernel
+//! objects out.
+//!
+//! It compares nothing with the kernel: whether a link is up, has the MTU, the addresses, routes
+//! and rules wanted, or whether a VLAN link still has to be made, is the diff's question. What it
+//! takes from the links, only to address the wish: which link each NIC is (by MAC, see
+//! [`links`]), that link's ifindex (the device of every address and route, and whether a VLAN
+//! NIC's link exists yet: a NIC is planned once it has a link), its name (the VLAN link's
+//! `<parent>.<id>`, and `[Network] Supplementary`, which names interfaces), and why a NIC has no
+//! link ([`Skipped`]).
+//!
+//! - [`links`]: which link each NIC is.
+//! - [`routes`]: the addresses, routes and rules of one NIC.
+//! - [`metadata_rules`]: the rules pinning metadata traffic to the main table.
+
+mod links;
+mod metadata_rules;
+mod routes;
+
+pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};
+pub use metadata_rules::{
+    metadata_v4, ALIBABA_METADATA_V4, AZURE_WIRESERVER, METADATA_V4, METADATA_V6_EC2,
+};
+pub(super) use routes::default_route;
+pub use routes::routed_table;
 
 use super::sanity::{self, Item, Refusal};
 use super::PlanSettings;
-use crate::kernel::{
-    Address, Family, Link, Route, RouteType, Rule, Scope, RTPROT_CLOUD_NETWORK, TABLE_LOCAL,
-    TABLE_MAIN, VLAN_KIND,
-};
-use crate::metadata::{Instance, Nic, Vlan};
+use crate::kernel::{Address, Link, Route, Rule};
+use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
+use links::vlan_link;
+use metadata_rules::metadata_rules;
+use routes::{addresses, host_rules, local_routes, nic_rules, table_routes, table_routes_v4};
 use serde::Serialize;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// The instance metadata service on every cloud we serve but Alibaba.
-pub const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
-/// Alibaba ECS's metadata service.
-pub const ALIBABA_METADATA_V4: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
-/// EC2's IPv6 metadata endpoint.
-pub const METADATA_V6_EC2: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
-/// Azure's WireServer (agent and DNS/DHCP plumbing), reached through the primary NIC only.
-pub const AZURE_WIRESERVER: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+use std::net::IpAddr;
 
 /// Everything one matched NIC should have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,21 +96,6 @@ pub struct VlanPlan {
     pub parent: u32,
     pub parent_name: String,
     pub id: u16,
-}
-
-/// Longest interface name the kernel takes (IFNAMSIZ less the terminating NUL).
-pub const MAX_LINK_NAME: usize = 15;
-
-/// `<parent>.<id>`; when that is longer than 15 bytes the parent's name is cut to fit
-/// (`enp94s0f0np0` with id 1234 → `enp94s0f0n.1234`).
-pub fn vlan_name(parent: &str, id: u16) -> String {
-    let suffix = format!(".{id}");
-    let room = MAX_LINK_NAME - suffix.len();
-    let mut cut = parent.len().min(room);
-    while !parent.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}{suffix}", &parent[..cut])
 }
 
 /// A metadata NIC that is not configured this round, and why.
@@ -271,71 +270,6 @@ fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
         .collect()
 }
 
-/// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
-/// exists already (None: it is to be created).
-fn vlan_link(mac: Mac, vlan: Vlan, links: &[Link]) -> Result<(VlanPlan, Option<&Link>), Skipped> {
-    let no_parent = |_| Skipped::NoParent {
-        mac,
-        parent: vlan.parent,
-        id: vlan.id,
-    };
-    let parent = match_link(vlan.parent, links).map_err(no_parent)?;
-    let plan = VlanPlan {
-        mac,
-        name: vlan_name(&parent.name, vlan.id),
-        parent: parent.index,
-        parent_name: parent.name.clone(),
-        id: vlan.id,
-    };
-    match match_vlan_link(mac, links) {
-        Ok(link) => Ok((plan, Some(link))),
-        Err(Skipped::NoLink { .. }) => Ok((plan, None)),
-        Err(other) => Err(other),
-    }
-}
-
-/// The one VLAN link (not enslaved) with this MAC: ours, or one made by hand for the NIC.
-pub fn match_vlan_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
-    let vlans = links
-        .iter()
-        .filter(|l| l.mac == Some(mac) && l.master.is_none())
-        .filter(|l| l.kind.as_deref() == Some(VLAN_KIND));
-    the_one(mac, vlans)
-}
-
-/// Finds the one link that is this NIC: same MAC, Ethernet, not loopback, not enslaved (Azure's
-/// accelerated-networking VF shares its MAC and is enslaved to the synthetic NIC), and not a
-/// virtual kind such as a bridge, bond or VLAN.
-pub fn match_link(mac: Mac, links: &[Link]) -> Result<&Link, Skipped> {
-    the_one(
-        mac,
-        links
-            .iter()
-            .filter(|l| l.mac == Some(mac) && is_matchable(l)),
-    )
-}
-
-/// The single link among `candidates` for the NIC with `mac`, or why there is none.
-fn the_one<'a>(mac: Mac, candidates: impl Iterator<Item = &'a Link>) -> Result<&'a Link, Skipped> {
-    let candidates: Vec<&Link> = candidates.collect();
-    match candidates.as_slice() {
-        [one] => Ok(one),
-        [] => Err(Skipped::NoLink { mac }),
-        many => Err(Skipped::Ambiguous {
-            mac,
-            links: many.iter().map(|l| l.name.clone()).collect(),
-        }),
-    }
-}
-
-fn is_matchable(link: &Link) -> bool {
-    let plain_kind = match link.kind.as_deref() {
-        None => true,
-        Some(kind) => kind == "veth",
-    };
-    link.ethernet && !link.loopback && link.master.is_none() && plain_kind
-}
-
 /// OCI's VNICs run at 9000 (its DHCP gives it to the primary only); elsewhere a link keeps
 /// its MTU unless the metadata gives one.
 pub const OCI_MTU: u32 = 9000;
@@ -410,216 +344,4 @@ fn nic_plan(
         rules,
         held: Vec::new(),
     })
-}
-
-/// The table of a NIC's address with its own subnet and gateway (`position` in
-/// `Nic::routed_ipv4`): `RouteTableBase + ROUTED_TABLE_STEP × (position + 1) + index`.
-pub fn routed_table(settings: &PlanSettings, index: u32, position: usize) -> Option<u32> {
-    let step = u32::try_from(position)
-        .ok()?
-        .checked_add(1)?
-        .checked_mul(ROUTED_TABLE_STEP)?;
-    settings.table_base.checked_add(step)?.checked_add(index)
-}
-
-fn addresses(nic: &Nic, ifindex: u32) -> Vec<Address> {
-    let routed = nic.routed_ipv4.iter().map(|r| &r.addr);
-    let v4 = nic.ipv4.iter().chain(routed).map(|n| IpNet::V4(*n));
-    let v6 = nic.ipv6.iter().map(|n| IpNet::V6(*n));
-    v4.chain(v6)
-        .map(|addr| Address {
-            ifindex,
-            addr,
-            noprefixroute: true,
-            valid_lft: u32::MAX,
-            preferred_lft: u32::MAX,
-        })
-        .collect()
-}
-
-fn route(table: u32, dst: IpNet, oif: u32) -> Route {
-    Route {
-        table,
-        dst,
-        gateway: None,
-        src: None,
-        oif: Some(oif),
-        protocol: RTPROT_CLOUD_NETWORK,
-        scope: Scope::Universe,
-        kind: RouteType::Unicast,
-        onlink: false,
-    }
-}
-
-/// The default route of `table` via `gateway` (its family's `0.0.0.0/0` or `::/0`).
-pub(super) fn default_route(table: u32, gateway: IpAddr, oif: u32) -> Route {
-    let any = match gateway {
-        IpAddr::V4(_) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)),
-        IpAddr::V6(_) => IpNet::V6(Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0)),
-    };
-    Route {
-        gateway: Some(gateway),
-        ..route(table, any, oif)
-    }
-}
-
-/// The NIC's own table: the subnet route (or, when the gateway is outside the address's prefix
-/// as on GCP's /32s, an on-link host route to the gateway) and the default route, per family.
-fn table_routes(nic: &Nic, ifindex: u32, table: u32) -> Vec<Route> {
-    let mut routes = Vec::new();
-    if let Some(primary) = nic.ipv4.first() {
-        routes.extend(table_routes_v4(*primary, nic.gateway4, ifindex, table));
-    }
-    if let Some(primary) = nic.ipv6.first() {
-        routes.extend(table_routes_v6(nic, *primary, ifindex, table));
-    }
-    routes
-}
-
-/// The IPv4 routes of a table whose source address is `primary`: its subnet route, an on-link
-/// host route to a gateway outside that subnet, and the default route via the gateway.
-fn table_routes_v4(
-    primary: Ipv4Net,
-    gateway: Option<Ipv4Addr>,
-    ifindex: u32,
-    table: u32,
-) -> Vec<Route> {
-    let mut routes = Vec::new();
-    let src = Some(IpAddr::V4(primary.addr));
-    let link_scoped = |dst| Route {
-        src,
-        scope: Scope::Link,
-        ..route(table, dst, ifindex)
-    };
-    if primary.prefix < 32 {
-        routes.push(link_scoped(IpNet::V4(primary.network())));
-    }
-    if let Some(gw) = gateway {
-        if !primary.contains(gw) {
-            routes.push(link_scoped(IpNet::V4(Ipv4Net::host(gw))));
-        }
-        routes.push(default_route(table, IpAddr::V4(gw), ifindex));
-    }
-    routes
-}
-
-fn table_routes_v6(nic: &Nic, primary: Ipv6Net, ifindex: u32, table: u32) -> Vec<Route> {
-    let mut routes = Vec::new();
-    let src = Some(IpAddr::V6(primary.addr));
-    let subnet = nic
-        .subnet6
-        .or((primary.prefix < 128).then(|| primary.network()));
-    if let Some(subnet) = subnet.filter(|s| s.prefix < 128) {
-        routes.push(Route {
-            src,
-            ..route(table, IpNet::V6(subnet.network()), ifindex)
-        });
-    }
-    if let Some(gw) = nic.gateway6 {
-        let on_link = is_link_local(gw) || subnet.is_some_and(|s| s.contains(gw));
-        if !on_link {
-            routes.push(Route {
-                src,
-                ..route(table, IpNet::V6(Ipv6Net::host(gw)), ifindex)
-            });
-        }
-        routes.push(default_route(table, IpAddr::V6(gw), ifindex));
-    }
-    routes
-}
-
-fn is_link_local(addr: Ipv6Addr) -> bool {
-    addr.segments()[0] & 0xffc0 == 0xfe80
-}
-
-/// Alias ranges and forwarded IPs are accepted locally: `local` routes in the local table.
-fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
-    nic.ip_ranges
-        .iter()
-        .chain(&nic.forwarded)
-        .map(|dst| Route {
-            scope: Scope::Host,
-            kind: RouteType::Local,
-            ..route(TABLE_LOCAL, *dst, ifindex)
-        })
-        .collect()
-}
-
-/// `from X lookup T` and `to X lookup T` for every address, alias range and delegated prefix
-/// of the NIC.
-fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
-    let hosts = nic
-        .ipv4
-        .iter()
-        .map(|n| IpNet::V4(Ipv4Net::host(n.addr)))
-        .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
-    hosts
-        .chain(nic.ip_ranges.iter().copied())
-        .chain(nic.delegated_prefixes.iter().copied())
-        .flat_map(|net| host_rules(net, table, priority))
-        .collect()
-}
-
-/// `from <net> lookup <table>` and `to <net> lookup <table>`.
-fn host_rules(net: IpNet, table: u32, priority: u32) -> [Rule; 2] {
-    let family = Family::of_net(&net);
-    let rule = |src, dst| Rule {
-        family,
-        priority,
-        src,
-        dst,
-        table,
-    };
-    [rule(Some(net), None), rule(None, Some(net))]
-}
-
-/// The provider's IPv4 metadata address, which the rules below keep on the primary NIC.
-pub fn metadata_v4(provider: ProviderKind) -> Ipv4Addr {
-    match provider {
-        ProviderKind::Alibaba => ALIBABA_METADATA_V4,
-        ProviderKind::Azure
-        | ProviderKind::Aws
-        | ProviderKind::Gcp
-        | ProviderKind::Oracle
-        | ProviderKind::DigitalOcean => METADATA_V4,
-    }
-}
-
-/// While any NIC has rules, traffic to the metadata service (and Azure's WireServer) is pinned
-/// to the main table just before our rules, so no `from` rule can divert it off the primary NIC.
-fn metadata_rules(provider: ProviderKind, nics: &[NicPlan], settings: &PlanSettings) -> Vec<Rule> {
-    // A tabled NIC's refused items may keep rules of ours (see `NicPlan::holds_net`): the pin
-    // stays with them.
-    let has_family = |family| {
-        let ruled = nics
-            .iter()
-            .flat_map(|n| &n.rules)
-            .any(|r| r.family == family);
-        let held = nics
-            .iter()
-            .filter(|n| n.table.is_some())
-            .flat_map(|n| &n.held)
-            .any(|h| Family::of_net(h) == family);
-        ruled || held
-    };
-    let mut targets = Vec::new();
-    if has_family(Family::V4) {
-        targets.push(IpNet::V4(Ipv4Net::host(metadata_v4(provider))));
-        if provider == ProviderKind::Azure {
-            targets.push(IpNet::V4(Ipv4Net::host(AZURE_WIRESERVER)));
-        }
-    }
-    if has_family(Family::V6) && provider == ProviderKind::Aws {
-        targets.push(IpNet::V6(Ipv6Net::host(METADATA_V6_EC2)));
-    }
-    targets
-        .into_iter()
-        .map(|dst| Rule {
-            family: Family::of_net(&dst),
-            priority: settings.priority_base - 1,
-            src: None,
-            dst: Some(dst),
-            table: TABLE_MAIN,
-        })
-        .collect()
 }

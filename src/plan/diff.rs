@@ -22,6 +22,15 @@ pub struct NicRef {
     pub ifindex: u32,
 }
 
+impl NicRef {
+    fn of(plan: &NicPlan) -> NicRef {
+        NicRef {
+            mac: plan.mac,
+            ifindex: plan.ifindex,
+        }
+    }
+}
+
 /// One change with the NIC it belongs to (None: a global rule).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedChange {
@@ -164,61 +173,59 @@ fn remove_unwanted(
         ifindex: owned.ifindex,
     };
     if let Some(link) = unwanted_vlan(mac, owned, desired, kernel) {
-        let nic_ref = NicRef {
-            mac,
-            ifindex: link.index,
-        };
-        for rule in &owned.rules {
-            stages
-                .del_rules
-                .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
-        }
-        let delete = Change::DelVlan {
-            ifindex: link.index,
-            name: link.name.clone(),
-        };
-        stages.del_links.push(planned(Some(nic_ref), delete));
+        remove_vlan_nic(mac, owned, link, stages);
         return;
     }
-    let Some(plan) = desired.nic(mac) else {
-        if !kernel.has_link_with_mac(mac) {
-            for rule in &owned.rules {
-                stages
-                    .del_rules
-                    .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
-            }
-        }
-        return;
+    match desired.nic(mac) {
+        Some(plan) => remove_unwanted_on(plan, nic_ref, owned, kernel, stages),
+        None if !kernel.has_link_with_mac(mac) => del_rules(nic_ref, &owned.rules, stages),
+        None => {}
+    }
+}
+
+/// A VLAN NIC the metadata no longer lists: its rules, then the VLAN link we made for it.
+fn remove_vlan_nic(mac: Mac, owned: &OwnedNic, link: &Link, stages: &mut Stages) {
+    let nic_ref = NicRef {
+        mac,
+        ifindex: link.index,
     };
-    // What the sanity gate refused is not "no longer wanted": ours made for it stays.
-    let held_rule = |r: &Rule| {
-        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    del_rules(nic_ref, &owned.rules, stages);
+    let delete = Change::DelVlan {
+        ifindex: link.index,
+        name: link.name.clone(),
     };
-    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
-    for rule in unwanted_rules.filter(|r| !held_rule(r)) {
+    stages.del_links.push(planned(Some(nic_ref), delete));
+}
+
+fn del_rules<'a>(nic_ref: NicRef, rules: impl IntoIterator<Item = &'a Rule>, stages: &mut Stages) {
+    for rule in rules {
         stages
             .del_rules
             .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
     }
+}
+
+/// Deletes what we own on a planned NIC and its plan no longer has. What the sanity gate
+/// refused is not "no longer wanted": ours made for it stays.
+fn remove_unwanted_on(
+    plan: &NicPlan,
+    nic_ref: NicRef,
+    owned: &OwnedNic,
+    kernel: &KernelIndex,
+    stages: &mut Stages,
+) {
+    let held_rule = |r: &Rule| {
+        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    };
+    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
+    del_rules(nic_ref, unwanted_rules.filter(|r| !held_rule(r)), stages);
     let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
     for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
             .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
     }
-    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
-    let unwanted: Vec<&Address> = owned
-        .addresses
-        .iter()
-        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
-        .filter_map(|owned_addr| {
-            kernel
-                .state
-                .addresses
-                .iter()
-                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
-        })
-        .collect();
+    let unwanted = unwanted_addresses(plan, owned, kernel);
     if unwanted.iter().any(|a| a.addr.addr().is_ipv4()) {
         let promote = Change::PromoteSecondaries {
             ifindex: plan.ifindex,
@@ -231,6 +238,27 @@ fn remove_unwanted(
             .del_addresses
             .push(planned(Some(nic_ref), Change::DelAddress(address.clone())));
     }
+}
+
+/// The kernel's addresses we own on the NIC, its plan no longer has and the gate does not hold.
+fn unwanted_addresses<'a>(
+    plan: &NicPlan,
+    owned: &OwnedNic,
+    kernel: &KernelIndex<'a>,
+) -> Vec<&'a Address> {
+    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
+    owned
+        .addresses
+        .iter()
+        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
+        .filter_map(|owned_addr| {
+            kernel
+                .state
+                .addresses
+                .iter()
+                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
+        })
+        .collect()
 }
 
 /// True while rules of a NIC that left the metadata are kept (its link is still there), or of
@@ -258,6 +286,8 @@ fn deleted_ips(stages: &Stages) -> Vec<(u32, IpAddr)> {
         .collect()
 }
 
+/// Adds what a planned NIC lacks in the kernel: link up and MTU, addresses, routes (or a
+/// conflict where a route not ours holds the place), rules.
 fn add_missing(
     plan: &NicPlan,
     kernel: &KernelIndex,
@@ -266,29 +296,9 @@ fn add_missing(
     stages: &mut Stages,
     conflicts: &mut Vec<Route>,
 ) {
-    let nic_ref = Some(NicRef {
-        mac: plan.mac,
-        ifindex: plan.ifindex,
-    });
-    let link = kernel.link(plan.ifindex);
-    if link.is_some_and(|l| !l.up) {
-        stages.links.push(planned(
-            nic_ref,
-            Change::LinkUp {
-                ifindex: plan.ifindex,
-                name: plan.name.clone(),
-            },
-        ));
-    }
-    if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
-        stages.links.push(planned(
-            nic_ref,
-            Change::SetMtu {
-                ifindex: plan.ifindex,
-                name: plan.name.clone(),
-                mtu,
-            },
-        ));
+    let nic_ref = Some(NicRef::of(plan));
+    for change in link_changes(plan, kernel) {
+        stages.links.push(planned(nic_ref, change));
     }
     // An address is present when the link has that IP, whatever its prefix or lifetimes:
     // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
@@ -302,6 +312,45 @@ fn add_missing(
             .add_addresses
             .push(planned(nic_ref, Change::AddAddress(address.clone())));
     }
+    add_missing_routes(plan, kernel, owned, deleted, stages, conflicts);
+    for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
+        stages
+            .add_rules
+            .push(planned(nic_ref, Change::AddRule(rule.clone())));
+    }
+}
+
+/// Link up when the kernel's link is down, and the MTU wanted when the link has another.
+fn link_changes(plan: &NicPlan, kernel: &KernelIndex) -> Vec<Change> {
+    let link = kernel.link(plan.ifindex);
+    let mut changes = Vec::new();
+    if link.is_some_and(|l| !l.up) {
+        changes.push(Change::LinkUp {
+            ifindex: plan.ifindex,
+            name: plan.name.clone(),
+        });
+    }
+    if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
+        changes.push(Change::SetMtu {
+            ifindex: plan.ifindex,
+            name: plan.name.clone(),
+            mtu,
+        });
+    }
+    changes
+}
+
+/// The routes of the plan the kernel lacks, or that lose their source address this round; a
+/// route whose place a route not ours holds is a conflict, left out.
+fn add_missing_routes(
+    plan: &NicPlan,
+    kernel: &KernelIndex,
+    owned: &Owned,
+    deleted: &[(u32, IpAddr)],
+    stages: &mut Stages,
+    conflicts: &mut Vec<Route>,
+) {
+    let nic_ref = Some(NicRef::of(plan));
     let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
     let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
     // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
@@ -334,11 +383,6 @@ fn add_missing(
                 .add_routes
                 .push(planned(nic_ref, Change::AddRoute(route.clone())));
         }
-    }
-    for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
-        stages
-            .add_rules
-            .push(planned(nic_ref, Change::AddRule(rule.clone())));
     }
 }
 

@@ -24,7 +24,11 @@ pub fn vlan_name(parent: &str, id: u16) -> String {
 
 /// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
 /// exists already (None: it is to be created).
-pub(super) fn vlan_link(mac: Mac, vlan: Vlan, links: &[Link]) -> Result<(VlanPlan, Option<&Link>), Skipped> {
+pub(super) fn vlan_link(
+    mac: Mac,
+    vlan: Vlan,
+    links: &[Link],
+) -> Result<(VlanPlan, Option<&Link>), Skipped> {
     let no_parent = |_| Skipped::NoParent {
         mac,
         parent: vlan.parent,

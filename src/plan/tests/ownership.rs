@@ -46,15 +46,15 @@ fn owned_commands(owned: &Owned, kernel: &KernelState) -> Vec<String> {
     lines
 }
 
-#[test]
-fn a_lost_record_adopts_only_what_is_wanted_and_marked_as_ours() {
+/// The kernel after a round for `azure_instance` whose record is then lost, with 10.4.0.8 given
+/// a finite lifetime and the gateway routes another protocol (4): neither marked as ours.
+fn kernel_of_a_lost_record(settings: &PlanSettings) -> KernelState {
     let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
-    let settings = PlanSettings::default();
     reconcile(
         &azure_instance(),
         &mut kernel,
         &mut Owned::default(),
-        &settings,
+        settings,
     );
     for address in &mut kernel.addresses {
         if address.addr.to_string() == "10.4.0.8/24" {
@@ -66,6 +66,13 @@ fn a_lost_record_adopts_only_what_is_wanted_and_marked_as_ours() {
             route.protocol = 4;
         }
     }
+    kernel
+}
+
+#[test]
+fn a_lost_record_adopts_only_what_is_wanted_and_marked_as_ours() {
+    let settings = PlanSettings::default();
+    let mut kernel = kernel_of_a_lost_record(&settings);
     let mut instance = azure_instance();
     instance.nics[1].ipv4.pop();
     let want = desired(&instance, &kernel.links, &settings);

@@ -139,8 +139,13 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
         stages.add_links.push(planned(Some(nic), add_vlan(vlan)));
     }
     let deleted = deleted_ips(&stages);
+    let additions = Additions {
+        kernel,
+        owned,
+        deleted: &deleted,
+    };
     for nic in &desired.nics {
-        add_missing(nic, kernel, owned, &deleted, &mut stages, &mut conflicts);
+        additions.add_missing(nic, &mut stages, &mut conflicts);
     }
     for rule in &desired.global_rules {
         if !kernel.has_rule(rule) {
@@ -286,102 +291,100 @@ fn deleted_ips(stages: &Stages) -> Vec<(u32, IpAddr)> {
         .collect()
 }
 
-/// Adds what a planned NIC lacks in the kernel: link up and MTU, addresses, routes (or a
-/// conflict where a route not ours holds the place), rules.
-fn add_missing(
-    plan: &NicPlan,
-    kernel: &KernelIndex,
-    owned: &Owned,
-    deleted: &[(u32, IpAddr)],
-    stages: &mut Stages,
-    conflicts: &mut Vec<Route>,
-) {
-    let nic_ref = Some(NicRef::of(plan));
-    for change in link_changes(plan, kernel) {
-        stages.links.push(planned(nic_ref, change));
-    }
-    // An address is present when the link has that IP, whatever its prefix or lifetimes:
-    // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
-    // this round is missing.
-    let missing = |a: &&Address| {
-        let ip = (a.ifindex, a.addr.addr());
-        !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
-    };
-    for address in plan.addresses.iter().filter(missing) {
-        stages
-            .add_addresses
-            .push(planned(nic_ref, Change::AddAddress(address.clone())));
-    }
-    add_missing_routes(plan, kernel, owned, deleted, stages, conflicts);
-    for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
-        stages
-            .add_rules
-            .push(planned(nic_ref, Change::AddRule(rule.clone())));
-    }
+/// What the additions of every planned NIC are weighed against this round.
+struct Additions<'r, 'k> {
+    kernel: &'r KernelIndex<'k>,
+    owned: &'r Owned,
+    /// The (link, IP) of every address this round deletes ([`deleted_ips`]).
+    deleted: &'r [(u32, IpAddr)],
 }
 
-/// Link up when the kernel's link is down, and the MTU wanted when the link has another.
-fn link_changes(plan: &NicPlan, kernel: &KernelIndex) -> Vec<Change> {
-    let link = kernel.link(plan.ifindex);
-    let mut changes = Vec::new();
-    if link.is_some_and(|l| !l.up) {
-        changes.push(Change::LinkUp {
-            ifindex: plan.ifindex,
-            name: plan.name.clone(),
-        });
-    }
-    if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
-        changes.push(Change::SetMtu {
-            ifindex: plan.ifindex,
-            name: plan.name.clone(),
-            mtu,
-        });
-    }
-    changes
-}
-
-/// The routes of the plan the kernel lacks, or that lose their source address this round; a
-/// route whose place a route not ours holds is a conflict, left out.
-fn add_missing_routes(
-    plan: &NicPlan,
-    kernel: &KernelIndex,
-    owned: &Owned,
-    deleted: &[(u32, IpAddr)],
-    stages: &mut Stages,
-    conflicts: &mut Vec<Route>,
-) {
-    let nic_ref = Some(NicRef::of(plan));
-    let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
-    let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
-    // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
-    // ones of it (even when the address comes back with another prefix this same round).
-    let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
-    let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
-    for route in &plan.routes {
-        if kernel.has_route(route) {
-            if !loses_source(route) {
-                continue;
-            }
-            if ours(route) {
-                let delete = Change::DelRoute(route.clone());
-                stages.del_routes.push(planned(nic_ref, delete));
-            } else if !flushed(route) {
-                conflicts.push(route.clone());
-                continue;
-            }
-            let add = Change::AddRoute(route.clone());
-            stages.add_routes.push(planned(nic_ref, add));
-            continue;
+impl Additions<'_, '_> {
+    /// Adds what a planned NIC lacks in the kernel: link up and MTU, addresses, routes (or a
+    /// conflict where a route not ours holds the place), rules.
+    fn add_missing(&self, plan: &NicPlan, stages: &mut Stages, conflicts: &mut Vec<Route>) {
+        let (kernel, deleted) = (self.kernel, self.deleted);
+        let nic_ref = Some(NicRef::of(plan));
+        for change in self.link_changes(plan) {
+            stages.links.push(planned(nic_ref, change));
         }
-        let foreign = kernel
-            .routes_in_slot(route)
-            .any(|k| !ours(k) && !flushed(k));
-        if foreign || gateway_unreachable(route, conflicts, kernel) {
-            conflicts.push(route.clone());
-        } else {
+        // An address is present when the link has that IP, whatever its prefix or lifetimes:
+        // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
+        // this round is missing.
+        let missing = |a: &&Address| {
+            let ip = (a.ifindex, a.addr.addr());
+            !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
+        };
+        for address in plan.addresses.iter().filter(missing) {
             stages
-                .add_routes
-                .push(planned(nic_ref, Change::AddRoute(route.clone())));
+                .add_addresses
+                .push(planned(nic_ref, Change::AddAddress(address.clone())));
+        }
+        self.add_missing_routes(plan, stages, conflicts);
+        for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
+            stages
+                .add_rules
+                .push(planned(nic_ref, Change::AddRule(rule.clone())));
+        }
+    }
+
+    /// Link up when the kernel's link is down, and the MTU wanted when the link has another.
+    fn link_changes(&self, plan: &NicPlan) -> Vec<Change> {
+        let link = self.kernel.link(plan.ifindex);
+        let mut changes = Vec::new();
+        if link.is_some_and(|l| !l.up) {
+            changes.push(Change::LinkUp {
+                ifindex: plan.ifindex,
+                name: plan.name.clone(),
+            });
+        }
+        if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
+            changes.push(Change::SetMtu {
+                ifindex: plan.ifindex,
+                name: plan.name.clone(),
+                mtu,
+            });
+        }
+        changes
+    }
+
+    /// The routes of the plan the kernel lacks, or that lose their source address this round; a
+    /// route whose place a route not ours holds is a conflict, left out.
+    fn add_missing_routes(&self, plan: &NicPlan, stages: &mut Stages, conflicts: &mut Vec<Route>) {
+        let (kernel, deleted) = (self.kernel, self.deleted);
+        let nic_ref = Some(NicRef::of(plan));
+        let owned_routes = self.owned.nics.get(&plan.mac).map(|n| &n.routes);
+        let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
+        // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
+        // ones of it (even when the address comes back with another prefix this same round).
+        let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
+        let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
+        for route in &plan.routes {
+            if kernel.has_route(route) {
+                if !loses_source(route) {
+                    continue;
+                }
+                if ours(route) {
+                    let delete = Change::DelRoute(route.clone());
+                    stages.del_routes.push(planned(nic_ref, delete));
+                } else if !flushed(route) {
+                    conflicts.push(route.clone());
+                    continue;
+                }
+                let add = Change::AddRoute(route.clone());
+                stages.add_routes.push(planned(nic_ref, add));
+                continue;
+            }
+            let foreign = kernel
+                .routes_in_slot(route)
+                .any(|k| !ours(k) && !flushed(k));
+            if foreign || gateway_unreachable(route, conflicts, kernel) {
+                conflicts.push(route.clone());
+            } else {
+                stages
+                    .add_routes
+                    .push(planned(nic_ref, Change::AddRoute(route.clone())));
+            }
         }
     }
 }

@@ -3,13 +3,17 @@
 //! (DESIGN.md, "What gets configured"). Pure: metadata, links and settings in, plain kernel
 //! objects out.
 //!
-//! It compares nothing with the kernel: whether a link is up, has the MTU, the addresses, routes
-//! and rules wanted, or whether a VLAN link still has to be made, is the diff's question. What it
-//! takes from the links, only to address the wish: which link each NIC is (by MAC, see
-//! [`links`]), that link's ifindex (the device of every address and route, and whether a VLAN
-//! NIC's link exists yet: a NIC is planned once it has a link), its name (the VLAN link's
-//! `<parent>.<id>`, and `[Network] Supplementary`, which names interfaces), and why a NIC has no
-//! link ([`Skipped`]).
+//! It compares nothing with the kernel: whether a link is up, has the MTU wanted, the addresses,
+//! routes and rules wanted, or whether a VLAN link still has to be made, is the diff's question
+//! (`plan::diff`). What it takes from the kernel's links serves only to address the wish:
+//! - which link each NIC is: the one plain Ethernet link with its MAC, not loopback, not
+//!   enslaved; for a VLAN NIC, the VLAN link with its MAC and its parent NIC's link ([`links`]);
+//! - that link's ifindex, the device of every address and route: a VLAN NIC whose VLAN link
+//!   does not exist yet gets only its [`VlanPlan`] (which the diff creates), and its plan once
+//!   that link exists;
+//! - that link's name: a VLAN link is `<parent>.<id>` after its parent's, and
+//!   `[Network] Supplementary` names interfaces (a primary NIC so named gets a table);
+//! - why a NIC has no usable link ([`Skipped`]: none yet, several, no parent).
 //!
 //! - [`links`]: which link each NIC is.
 //! - [`routes`]: the addresses, routes and rules of one NIC.

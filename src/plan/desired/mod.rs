@@ -7,7 +7,7 @@
 //! routes and rules wanted, or whether a VLAN link still has to be made, is the diff's question
 //! (`plan::diff`). What it takes from the kernel's links serves only to address the wish:
 //! - which link each NIC is: the one plain Ethernet link with its MAC, not loopback, not
-//!   enslaved; for a VLAN NIC, the VLAN link with its MAC and its parent NIC's link ([`links`]);
+//!   enslaved; for a VLAN NIC, the VLAN link with its MAC and its parent NIC's link (`links`);
 //! - that link's ifindex, the device of every address and route: a VLAN NIC whose VLAN link
 //!   does not exist yet gets only its [`VlanPlan`] (which the diff creates), and its plan once
 //!   that link exists;
@@ -15,9 +15,9 @@
 //!   `[Network] Supplementary` names interfaces (a primary NIC so named gets a table);
 //! - why a NIC has no usable link ([`Skipped`]: none yet, several, no parent).
 //!
-//! - [`links`]: which link each NIC is.
-//! - [`routes`]: the addresses, routes and rules of one NIC.
-//! - [`metadata_rules`]: the rules pinning metadata traffic to the main table.
+//! - `links`: which link each NIC is.
+//! - `routes`: the addresses, routes and rules of one NIC.
+//! - `metadata_rules`: the rules pinning metadata traffic to the main table.
 
 mod links;
 mod metadata_rules;

@@ -327,3 +327,34 @@ fn routed_tables_sit_a_step_above_the_nic_tables_and_never_wrap() {
         }]
     );
 }
+
+#[test]
+fn the_mtu_wanted_is_the_same_whatever_the_link_has_and_only_the_diff_compares() {
+    let settings = PlanSettings {
+        mtu: Some(1500),
+        ..PlanSettings::default()
+    };
+    let at_1500 = azure_links();
+    let mut eth1_at_9000 = azure_links();
+    eth1_at_9000[2].mtu = 9000;
+    let want = desired(&azure_instance(), &at_1500, &settings);
+    assert_eq!(
+        want.nics.iter().map(|n| n.mtu).collect::<Vec<_>>(),
+        [Some(1500), Some(1500)]
+    );
+    assert_eq!(
+        desired(&azure_instance(), &eth1_at_9000, &settings),
+        want,
+        "the link's MTU changes nothing in the wish"
+    );
+    let set_mtu = |links: Vec<Link>| {
+        let kernel = kernel_with(links, Vec::new());
+        let changes = diff(&want, &kernel, &Owned::default()).changes;
+        commands(&changes, &kernel)
+            .into_iter()
+            .filter(|c| c.contains(" mtu "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(set_mtu(at_1500), Vec::<String>::new());
+    assert_eq!(set_mtu(eth1_at_9000), ["ip link set dev eth1 mtu 1500"]);
+}

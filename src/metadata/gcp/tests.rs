@@ -78,10 +78,7 @@ fn nic(body: &str) -> String {
 
 /// Each case's body parses to its expected error first.
 fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse(&body).map(|i| i.nics));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
+    crate::metadata::model::assert_first_errors(cases, |body| parse(body).map(|i| i.nics));
 }
 
 #[test]

@@ -144,10 +144,7 @@ fn vnic(body: &str) -> String {
 
 /// Each case's VNIC list parses to its expected error first.
 fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse_vnics(&body));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
+    crate::metadata::model::assert_first_errors(cases, parse_vnics);
 }
 
 #[test]

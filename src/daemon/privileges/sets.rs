@@ -1,0 +1,144 @@
+//! The calling thread's capability sets and ids: switched, limited and read back.
+
+use super::PrivilegeError;
+use caps::{CapSet, Capability, CapsHashSet};
+use std::io;
+
+/// The bounding set first (dropping from it needs CAP_SETPCAP, gone with the user switch),
+/// then the ids with keepcaps on, then the sets.
+pub(super) fn switch_user(uid: u32, gid: u32, keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    limit_bounding_set(keep)?;
+    caps_step("turn keepcaps on", caps::securebits::set_keepcaps(true))?;
+    // SAFETY: an empty group list; no pointer is read.
+    id_call("setgroups", unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    // SAFETY: plain integer arguments.
+    id_call("setresgid", unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: plain integer arguments.
+    id_call("setresuid", unsafe { libc::setresuid(uid, uid, uid) })?;
+    limit_sets(keep)?;
+    caps_step("turn keepcaps off", caps::securebits::set_keepcaps(false))
+}
+
+pub(super) fn limit_bounding_set(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    let bounding = caps_step("read the bounding set", caps::read(None, CapSet::Bounding))?;
+    for cap in bounding.difference(keep) {
+        caps_step(
+            &format!("drop {cap} from the bounding set"),
+            caps::drop(None, CapSet::Bounding, *cap),
+        )?;
+    }
+    Ok(())
+}
+
+/// Effective first (it must stay within permitted), then permitted; nothing inheritable or
+/// ambient.
+pub(super) fn limit_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    for (set, name) in [
+        (CapSet::Effective, "effective"),
+        (CapSet::Permitted, "permitted"),
+    ] {
+        caps_step(&format!("set the {name} set"), caps::set(None, set, keep))?;
+    }
+    clear_inheritance()
+}
+
+/// Reads back the effective, permitted and bounding sets (`keep`), and the inheritable and
+/// ambient sets (empty).
+pub(crate) fn verify_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+    let none = CapsHashSet::new();
+    let expected = [
+        (CapSet::Effective, "effective set", keep),
+        (CapSet::Permitted, "permitted set", keep),
+        (CapSet::Bounding, "bounding set", keep),
+        (CapSet::Inheritable, "inheritable set", &none),
+        (CapSet::Ambient, "ambient set", &none),
+    ];
+    for (set, what, want) in expected {
+        verify_set(set, what, want)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn verify_set(
+    set: CapSet,
+    what: &'static str,
+    want: &CapsHashSet,
+) -> Result<(), PrivilegeError> {
+    let found = caps_step(&format!("read the {what}"), caps::read(None, set))?;
+    if &found == want {
+        return Ok(());
+    }
+    Err(PrivilegeError::Verify {
+        what,
+        found: cap_list(&sorted(&found)),
+        expected: cap_list(&sorted(want)),
+    })
+}
+
+pub(super) fn verify_uids(uid: u32) -> Result<(), PrivilegeError> {
+    let (mut real, mut effective, mut saved) = (0, 0, 0);
+    // SAFETY: three live u32 out-pointers.
+    id_call("getresuid", unsafe {
+        libc::getresuid(&mut real, &mut effective, &mut saved)
+    })?;
+    if [real, effective, saved] != [uid; 3] {
+        return Err(PrivilegeError::Verify {
+            what: "user ids (real, effective, saved)",
+            found: format!("{real}, {effective}, {saved}"),
+            expected: format!("{uid}, {uid}, {uid}"),
+        });
+    }
+    Ok(())
+}
+
+/// The result of an id call (libc's wrapper or the raw per-thread syscall): 0 is success.
+pub(crate) fn id_call(
+    call: &'static str,
+    rc: impl Into<libc::c_long>,
+) -> Result<(), PrivilegeError> {
+    if rc.into() == 0 {
+        Ok(())
+    } else {
+        Err(PrivilegeError::SwitchIds {
+            call,
+            source: io::Error::last_os_error(),
+        })
+    }
+}
+
+pub(crate) fn caps_step<T>(
+    step: &str,
+    result: Result<T, caps::errors::CapsError>,
+) -> Result<T, PrivilegeError> {
+    result.map_err(|e| PrivilegeError::Capabilities {
+        step: step.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// "CAP_NET_ADMIN", "CAP_NET_ADMIN and CAP_NET_BIND_SERVICE", or "no capabilities".
+pub(super) fn cap_list(caps: &[Capability]) -> String {
+    match caps {
+        [] => "no capabilities".to_string(),
+        [one] => one.to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(Capability::to_string).collect();
+            format!("{} and {last}", rest.join(", "))
+        }
+    }
+}
+
+/// Ambient and inheritable capabilities only matter across exec, which the daemon never does.
+pub(super) fn clear_inheritance() -> Result<(), PrivilegeError> {
+    caps_step("clear the ambient set", caps::clear(None, CapSet::Ambient))?;
+    caps_step(
+        "clear the inheritable set",
+        caps::clear(None, CapSet::Inheritable),
+    )
+}
+
+fn sorted(caps: &CapsHashSet) -> Vec<Capability> {
+    let mut list: Vec<Capability> = caps.iter().copied().collect();
+    list.sort_by_key(|cap| cap.index());
+    list
+}

@@ -69,13 +69,15 @@ pub fn spawn_confined(
 const CONFIRMATION_SPIN: Duration = Duration::from_millis(1);
 
 /// Polls `said` (set once the new thread sent its confirmation) for at most
-/// [`CONFIRMATION_SPIN`]. The drop takes some 50 µs; sleeping on the channel at once would
-/// idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to each confined thread's start, and
-/// the daemon starts two of them before the network is configured.
+/// [`CONFIRMATION_SPIN`], yielding the CPU between looks. The drop takes some 50 µs; sleeping
+/// on the channel at once would idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to each
+/// confined thread's start, and the daemon starts two of them before the network is
+/// configured. Yielding, not spinning, lets the new thread run here when the other CPUs are
+/// busy.
 fn spin_until(said: &AtomicBool) {
     let since = Instant::now();
     while !said.load(Ordering::Acquire) && since.elapsed() < CONFIRMATION_SPIN {
-        std::hint::spin_loop();
+        thread::yield_now();
     }
 }
 

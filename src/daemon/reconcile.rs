@@ -125,6 +125,12 @@ pub struct Failure {
     pub error: String,
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} failed: {}", self.link, self.command, self.error)
+    }
+}
+
 /// What a round did.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -137,19 +143,6 @@ pub struct Outcome {
     /// VLAN links this round created: their NICs are configured by a second pass.
     #[serde(skip)]
     pub created_links: usize,
-}
-
-impl Outcome {
-    /// This pass's outcome followed by the next one's (the pass configuring created links).
-    pub fn then(mut self, next: Outcome) -> Outcome {
-        self.summary.extend(next.summary);
-        self.applied += next.applied;
-        self.failures.extend(next.failures);
-        self.skipped = next.skipped;
-        self.conflicts = next.conflicts;
-        self.created_links += next.created_links;
-        self
-    }
 }
 
 /// Applies a planned round as one netlink batch and updates `owned` with what the kernel took.

@@ -1,0 +1,209 @@
+//! The one round every mode runs: from the metadata in hand, the kernel's state (read here, the
+//! only writer) and the ownership record to what was planned, applied and left undone. A pass
+//! that creates VLAN links (OCI bare metal) is followed by another that configures them, once
+//! the kernel has given them an index. The modes differ only in what they do with the
+//! [`RoundOutcome`]: the daemon logs each problem once, publishes it and schedules retries;
+//! `--oneshot` prints the summary or the failures and exits; `--dry-run` prints the preview.
+
+use super::reconcile::{
+    apply_round, disowned_lines, dry_run_lines, nic_problem_lines, plan_round, rebuild_owned,
+    Outcome, Planned,
+};
+use super::status::link_statuses;
+use crate::kernel::KernelState;
+use crate::metadata::Instance;
+use crate::metrics::METRICS;
+use crate::netlink::{Netlink, NetlinkError};
+use crate::plan::{Owned, PlanSettings, Skipped, UnknownNic};
+use crate::snapshot::LinkStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What a round starts from besides the kernel.
+pub struct RoundInput<'a> {
+    pub instance: &'a Instance,
+    /// The ownership record; None when its file was corrupt: it is then rebuilt from the
+    /// kernel the round reads.
+    pub owned: Option<Owned>,
+    pub settings: &'a PlanSettings,
+}
+
+/// Whether a round applies, and how it keeps the ownership record durable meanwhile.
+pub enum Apply<'a> {
+    /// `--dry-run`: the first pass is planned and rendered; nothing is applied or written.
+    Preview,
+    Changes {
+        /// Called with the record as it must be on disk before the round goes on: rebuilt,
+        /// or claiming what the next batch adds (see `Owned::claiming`), so a process killed
+        /// mid-batch still knows those objects as ours.
+        keep: &'a mut dyn FnMut(&Owned),
+        /// Set at shutdown: the round sends no further batch.
+        stop: &'a AtomicBool,
+    },
+}
+
+/// What a planning pass found, for the logs and the API.
+#[derive(Debug)]
+pub struct Findings {
+    pub skipped: Vec<Skipped>,
+    /// The NICs unknown this round and the sanity gate's refusals, one line per NIC.
+    pub nic_problems: Vec<String>,
+    /// The record entries dropped for lacking our marks, one line each.
+    pub disowned: Vec<String>,
+    pub unknown: Vec<UnknownNic>,
+    /// What each link gets, as planned.
+    pub links: Vec<LinkStatus>,
+}
+
+impl Findings {
+    fn of(planned: &Planned, kernel: &KernelState) -> Findings {
+        Findings {
+            skipped: planned.desired.skipped.clone(),
+            nic_problems: nic_problem_lines(&planned.desired),
+            disowned: disowned_lines(planned, kernel),
+            unknown: planned.desired.unknown.clone(),
+            links: link_statuses(&planned.desired, kernel),
+        }
+    }
+}
+
+/// One plan (and apply) against one reading of the kernel.
+#[derive(Debug)]
+pub struct Pass {
+    /// The kernel as this pass read it.
+    pub kernel: KernelState,
+    pub findings: Findings,
+    /// What the batch did; None when it was not sent (a preview, or shutdown).
+    pub outcome: Option<Outcome>,
+}
+
+/// What a round did and left to do.
+#[derive(Debug, Default)]
+pub struct RoundOutcome {
+    pub passes: Vec<Pass>,
+    /// The ownership record after the round; None when the kernel could not be read at all
+    /// (and a corrupt record is still to be rebuilt).
+    pub owned: Option<Owned>,
+    /// The kernel's state could not be read for the pass after the last one here.
+    pub unreadable: Option<NetlinkError>,
+    /// `Apply::Preview`: the `ip` commands the round would send, or `No changes`.
+    pub preview: Vec<String>,
+}
+
+impl RoundOutcome {
+    /// What is left undone, one line each: the last applied pass's failed changes (a later
+    /// pass plans the earlier one's failures again), or why the kernel could not be read.
+    pub fn failures(&self) -> Vec<String> {
+        if let Some(e) = &self.unreadable {
+            return vec![unreadable_line(e)];
+        }
+        self.applied()
+            .last()
+            .map(|outcome| outcome.failures.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The outcomes of the passes that were applied, in order.
+    pub fn applied(&self) -> impl DoubleEndedIterator<Item = &Outcome> {
+        self.passes.iter().filter_map(|p| p.outcome.as_ref())
+    }
+
+    /// The summary lines of every applied pass, and how many changes they made.
+    pub fn summary(&self) -> (Vec<String>, usize) {
+        let summary = self.applied().flat_map(|o| o.summary.clone()).collect();
+        (summary, self.applied().map(|o| o.applied).sum())
+    }
+
+    fn push(
+        &mut self,
+        kernel: KernelState,
+        findings: Findings,
+        outcome: Option<Outcome>,
+        owned: Owned,
+    ) {
+        self.owned = Some(owned);
+        self.passes.push(Pass {
+            kernel,
+            findings,
+            outcome,
+        });
+    }
+
+    /// The first pass's findings (the metadata as the kernel stood before the round).
+    pub fn first(&self) -> Option<&Findings> {
+        self.passes.first().map(|p| &p.findings)
+    }
+}
+
+/// The one line saying why a round could not start.
+pub fn unreadable_line(error: &NetlinkError) -> String {
+    format!("cannot read the kernel's network state: {error}")
+}
+
+/// Runs a round: reads the kernel, plans, and (with `Apply::Changes`) applies, pass after pass
+/// while a pass creates links.
+pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> RoundOutcome {
+    let mut round = RoundOutcome {
+        owned: input.owned,
+        ..RoundOutcome::default()
+    };
+    loop {
+        let kernel = match netlink.state() {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                METRICS.round(false);
+                round.unreadable = Some(e);
+                return round;
+            }
+        };
+        let owned = match round.owned.take() {
+            Some(owned) => owned,
+            None => rebuilt(input.instance, &kernel, input.settings, &mut apply),
+        };
+        let planned = plan_round(input.instance, &kernel, &owned, input.settings);
+        METRICS.refused(&planned.desired.refused);
+        let findings = Findings::of(&planned, &kernel);
+        let (keep, stop) = match &mut apply {
+            Apply::Changes { keep, stop } => (keep, stop),
+            Apply::Preview => {
+                round.preview = dry_run_lines(&planned, &kernel);
+                round.push(kernel, findings, None, owned);
+                return round;
+            }
+        };
+        if stop.load(Ordering::SeqCst) {
+            round.push(kernel, findings, None, owned);
+            return round;
+        }
+        if let Some(claimed) = planned.owned.claiming(&planned.changes) {
+            keep(&claimed);
+        }
+        let (outcome, owned) = apply_round(netlink, planned, &kernel);
+        METRICS.owned(&owned);
+        METRICS.round(outcome.failures.is_empty());
+        let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);
+        round.push(kernel, findings, Some(outcome), owned);
+        if !again {
+            return round;
+        }
+    }
+}
+
+/// The ownership record rebuilt from the kernel (`rebuild_owned`), logged, and kept on disk
+/// when the round applies.
+fn rebuilt(
+    instance: &Instance,
+    kernel: &KernelState,
+    settings: &PlanSettings,
+    apply: &mut Apply,
+) -> Owned {
+    let owned = rebuild_owned(instance, kernel, settings);
+    log::warn!(
+        "ownership record rebuilt from the kernel: {} objects adopted ({} NICs)",
+        owned.len(),
+        owned.nics.len()
+    );
+    if let Apply::Changes { keep, .. } = apply {
+        keep(&owned);
+    }
+    owned
+}

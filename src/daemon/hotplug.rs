@@ -73,6 +73,7 @@ impl HotplugWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::test_clock::ms;
     use crate::kernel::OperState;
 
     const CAP: Duration = Duration::from_secs(60);
@@ -90,10 +91,6 @@ mod tests {
             loopback: false,
             ethernet: true,
         }
-    }
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod schedule;
 pub mod setup;
 pub mod signals;
 pub mod status;
+#[cfg(test)]
+mod test_clock;
 pub mod wants;
 
 use crate::config;

@@ -118,10 +118,7 @@ impl LongPollPace {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
+    use crate::daemon::test_clock::ms;
 
     #[test]
     fn the_budget_allows_a_burst_of_3_then_one_per_second() {

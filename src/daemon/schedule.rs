@@ -100,12 +100,9 @@ impl FetchSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::test_clock::secs;
 
     const TIMER: Duration = Duration::from_secs(60);
-
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
 
     fn schedule(start: Instant, long_polls: bool) -> FetchSchedule {
         FetchSchedule::new(start, long_polls, Jitter::with_seed(7))

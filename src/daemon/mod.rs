@@ -165,7 +165,7 @@ fn run_once(
         }
         _ => round::round(&mut netlink, input, Apply::Preview),
     };
-    log_findings(&outcome);
+    log_problems(&outcome);
     if let Some(e) = outcome.unreadable {
         return Err(RunError::Netlink(e));
     }
@@ -177,12 +177,12 @@ fn run_once(
 }
 
 /// The first pass's problems, every one (a one-off run has no memory of earlier rounds).
-fn log_findings(outcome: &RoundOutcome) {
-    let Some(findings) = outcome.first() else {
+fn log_problems(outcome: &RoundOutcome) {
+    let Some(pass) = outcome.first() else {
         return;
     };
-    reconcile::log_skipped(&findings.skipped);
-    for line in findings.nic_problems.iter().chain(&findings.disowned) {
+    reconcile::log_skipped(&pass.desired.skipped);
+    for line in pass.nic_problems().iter().chain(&pass.disowned) {
         log::warn!("{line}");
     }
 }
@@ -196,7 +196,7 @@ fn finished(outcome: &RoundOutcome) -> Result<Vec<String>, RunError> {
     let (summary, _) = outcome.summary();
     let unknown = outcome
         .first()
-        .map(|f| f.unknown.clone())
+        .map(|pass| pass.desired.unknown.clone())
         .unwrap_or_default();
     if !unknown.is_empty() {
         return Err(RunError::Unknown(summary, unknown));

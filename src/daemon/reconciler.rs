@@ -286,13 +286,12 @@ impl Reconciler {
         let now = Instant::now();
         let mut new_pending = false;
         for pass in &outcome.passes {
-            let findings = &pass.findings;
-            log_skipped(self.problems.new_skips(&findings.skipped));
-            self.problems.nic_problems(&findings.nic_problems);
-            for line in &findings.disowned {
+            log_skipped(self.problems.new_skips(&pass.desired.skipped));
+            self.problems.nic_problems(&pass.nic_problems());
+            for line in &pass.disowned {
                 self.problems.warn_once(line);
             }
-            self.publisher.views.planned(&findings.links);
+            self.publisher.views.planned(&pass.links());
             let Some(applied) = &pass.outcome else {
                 continue;
             };
@@ -326,9 +325,7 @@ impl Reconciler {
             changes,
             summary,
         };
-        self.publisher
-            .views
-            .applied(last.findings.links.clone(), refresh);
+        self.publisher.views.applied(last.links(), refresh);
         self.write_files();
     }
 

@@ -14,7 +14,7 @@ use crate::kernel::KernelState;
 use crate::metadata::Instance;
 use crate::metrics::METRICS;
 use crate::netlink::{Netlink, NetlinkError};
-use crate::plan::{Owned, PlanSettings, Skipped, UnknownNic};
+use crate::plan::{Desired, Owned, PlanSettings};
 use crate::snapshot::LinkStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -41,39 +41,38 @@ pub enum Apply<'a> {
     },
 }
 
-/// What a planning pass found, for the logs and the API.
-#[derive(Debug)]
-pub struct Findings {
-    pub skipped: Vec<Skipped>,
-    /// The NICs unknown this round and the sanity gate's refusals, one line per NIC.
-    pub nic_problems: Vec<String>,
-    /// The record entries dropped for lacking our marks, one line each.
-    pub disowned: Vec<String>,
-    pub unknown: Vec<UnknownNic>,
-    /// What each link gets, as planned.
-    pub links: Vec<LinkStatus>,
-}
-
-impl Findings {
-    fn of(planned: &Planned, kernel: &KernelState) -> Findings {
-        Findings {
-            skipped: planned.desired.skipped.clone(),
-            nic_problems: nic_problem_lines(&planned.desired),
-            disowned: disowned_lines(planned, kernel),
-            unknown: planned.desired.unknown.clone(),
-            links: link_statuses(&planned.desired, kernel),
-        }
-    }
-}
-
 /// One plan (and apply) against one reading of the kernel.
 #[derive(Debug)]
 pub struct Pass {
     /// The kernel as this pass read it.
     pub kernel: KernelState,
-    pub findings: Findings,
+    /// What the metadata wants there.
+    pub desired: Desired,
+    /// The record entries dropped for lacking our marks, one line each.
+    pub disowned: Vec<String>,
     /// What the batch did; None when it was not sent (a preview, or shutdown).
     pub outcome: Option<Outcome>,
+}
+
+impl Pass {
+    fn planned(kernel: KernelState, planned: &Planned) -> Pass {
+        Pass {
+            disowned: disowned_lines(planned, &kernel),
+            desired: planned.desired.clone(),
+            kernel,
+            outcome: None,
+        }
+    }
+
+    /// The NICs unknown this pass and the sanity gate's refusals, one line per NIC.
+    pub fn nic_problems(&self) -> Vec<String> {
+        nic_problem_lines(&self.desired)
+    }
+
+    /// What each link gets, as planned.
+    pub fn links(&self) -> Vec<LinkStatus> {
+        link_statuses(&self.desired, &self.kernel)
+    }
 }
 
 /// What a round did and left to do.
@@ -113,24 +112,14 @@ impl RoundOutcome {
         (summary, self.applied().map(|o| o.applied).sum())
     }
 
-    fn push(
-        &mut self,
-        kernel: KernelState,
-        findings: Findings,
-        outcome: Option<Outcome>,
-        owned: Owned,
-    ) {
+    fn push(&mut self, pass: Pass, owned: Owned) {
         self.owned = Some(owned);
-        self.passes.push(Pass {
-            kernel,
-            findings,
-            outcome,
-        });
+        self.passes.push(pass);
     }
 
-    /// The first pass's findings (the metadata as the kernel stood before the round).
-    pub fn first(&self) -> Option<&Findings> {
-        self.passes.first().map(|p| &p.findings)
+    /// The first pass (the metadata against the kernel as it stood before the round).
+    pub fn first(&self) -> Option<&Pass> {
+        self.passes.first()
     }
 }
 
@@ -161,27 +150,28 @@ pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> Roun
         };
         let planned = plan_round(input.instance, &kernel, &owned, input.settings);
         METRICS.refused(&planned.desired.refused);
-        let findings = Findings::of(&planned, &kernel);
+        let mut pass = Pass::planned(kernel, &planned);
         let (keep, stop) = match &mut apply {
             Apply::Changes { keep, stop } => (keep, stop),
             Apply::Preview => {
-                round.preview = dry_run_lines(&planned, &kernel);
-                round.push(kernel, findings, None, owned);
+                round.preview = dry_run_lines(&planned, &pass.kernel);
+                round.push(pass, owned);
                 return round;
             }
         };
         if stop.load(Ordering::SeqCst) {
-            round.push(kernel, findings, None, owned);
+            round.push(pass, owned);
             return round;
         }
         if let Some(claimed) = planned.owned.claiming(&planned.changes) {
             keep(&claimed);
         }
-        let (outcome, owned) = apply_round(netlink, planned, &kernel);
+        let (outcome, owned) = apply_round(netlink, planned, &pass.kernel);
         METRICS.owned(&owned);
         METRICS.round(outcome.failures.is_empty());
         let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);
-        round.push(kernel, findings, Some(outcome), owned);
+        pass.outcome = Some(outcome);
+        round.push(pass, owned);
         if !again {
             return round;
         }

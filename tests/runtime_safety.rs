@@ -298,8 +298,10 @@ fn staying_root_the_http_threads_run_as_nobody_with_no_capability() {
     assert_threads(&daemon, 0, 65534);
 }
 
+/// SIGTERM in the middle of an apply of 5,000 addresses: a clean exit 0 that says so and
+/// leaves what it applied (how fast is the footprint bench's `stop` figure, not a test's).
 #[test]
-fn sigterm_during_a_large_apply_exits_within_1_s() {
+fn sigterm_during_a_large_apply_exits_0_and_keeps_what_it_applied() {
     require_root();
     let _user = without_user();
     let addresses: Vec<String> = (0..5000)
@@ -309,22 +311,23 @@ fn sigterm_during_a_large_apply_exits_within_1_s() {
     let scenario = support::azure::azure_with(&[(1, &list)]);
     let scene = Scene::new("rs-term", AZURE, Some(&scenario));
     let mut daemon = start(&scene);
-    let applying = wait_for(CONVERGE, || {
-        let out = scene
+    let on_eth1 = || {
+        scene
             .ns
-            .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"]);
-        (out.lines().count() > 1500).then_some(())
-    });
+            .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+            .lines()
+            .count()
+    };
+    let applying = wait_for(CONVERGE, || (on_eth1() > 1500).then_some(()));
     assert!(applying.is_some(), "no apply seen:\n{}", daemon.log_text());
-    let start = Instant::now();
     let status = daemon.terminate(Duration::from_secs(10));
-    let took = start.elapsed();
-    let configured = scene
-        .ns
-        .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
-        .lines()
-        .count();
-    eprintln!("SIGTERM during an apply ({configured} addresses on eth1 at exit): exit in {took:?}");
+    let kept = on_eth1();
     assert_eq!(status.code(), Some(0), "{}", daemon.log_text());
-    assert!(took <= Duration::from_secs(1), "exit took {took:?}");
+    assert_eq!(
+        daemon.log_lines("stopping; network configuration stays in place").len(),
+        1,
+        "{}",
+        daemon.log_text()
+    );
+    assert!(kept > 1500, "only {kept} addresses left on eth1 after the exit");
 }

@@ -1,6 +1,6 @@
 //! The footprint benchmark, one command for every performance promise:
 //! `sudo cargo bench --bench footprint -- [--quick] [FIGURE...]`, FIGURE one of apply, noop,
-//! instructions, memory, size, start, requests, hotplug, api (default: all). Prints one
+//! instructions, memory, size, start, requests, hotplug, api, stop (default: all). Prints one
 //! Markdown table (figure | measured | reference | target | verdict); each figure and its
 //! reference come from the same run. `--baseline=BINARY` also measures another build of the
 //! daemon (e.g. the previous commit's) for start and api, alternating with this one, and gives
@@ -28,7 +28,7 @@ use std::process::Command;
 use std::time::Duration;
 use support::running::ServiceUser;
 
-const FIGURES: [&str; 9] = [
+const FIGURES: [&str; 10] = [
     "apply",
     "noop",
     "instructions",
@@ -38,6 +38,7 @@ const FIGURES: [&str; 9] = [
     "requests",
     "hotplug",
     "api",
+    "stop",
 ];
 /// Child mode: `footprint --noop-rounds N` runs N no-change reconciles (under callgrind).
 const NOOP_ROUNDS_FLAG: &str = "--noop-rounds";
@@ -54,6 +55,7 @@ struct Effort {
     gcp_idle: Duration,
     hotplugs: usize,
     api_run: Duration,
+    stops: usize,
 }
 
 const FULL: Effort = Effort {
@@ -64,6 +66,7 @@ const FULL: Effort = Effort {
     gcp_idle: Duration::from_secs(35),
     hotplugs: 5,
     api_run: Duration::from_secs(5),
+    stops: 3,
 };
 
 const QUICK: Effort = Effort {
@@ -74,6 +77,7 @@ const QUICK: Effort = Effort {
     gcp_idle: Duration::from_secs(3),
     hotplugs: 1,
     api_run: Duration::from_secs(2),
+    stops: 1,
 };
 
 /// One line of the table.
@@ -134,6 +138,7 @@ fn main() {
             "requests" => request_rows(effort),
             "hotplug" => hotplug_rows(effort),
             "api" => api_rows(effort, baseline.as_deref()),
+            "stop" => stop_rows(effort),
             _ => Vec::new(),
         });
     }
@@ -513,6 +518,32 @@ fn hotplug_rows(effort: Effort) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// SIGTERM during an apply of 5,000 addresses: the process is gone within 1 s with exit 0,
+/// and what it applied stays.
+fn stop_rows(effort: Effort) -> Vec<Row> {
+    let stops: Vec<lab_figures::Stop> = (0..effort.stops)
+        .map(|_| lab_figures::stop_mid_apply())
+        .collect();
+    let took: Vec<Duration> = stops.iter().map(|s| s.took).collect();
+    let worst = took.iter().copied().max().unwrap_or_default();
+    let clean = stops
+        .iter()
+        .all(|s| s.exit_code == Some(0) && s.on_eth1 > 1500);
+    let kept: Vec<usize> = stops.iter().map(|s| s.on_eth1).collect();
+    vec![row(
+        "SIGTERM mid-apply (Azure, 5,000 addresses on eth1) → exit",
+        format!(
+            "{} (worst {}); exit codes {:?}",
+            ms(median(&took)),
+            ms(worst),
+            stops.iter().map(|s| s.exit_code).collect::<Vec<_>>()
+        ),
+        &format!("addresses on eth1 after the exit: {kept:?} (kept)"),
+        "≤ 1 s, exit 0, nothing removed",
+        Some(worst <= Duration::from_secs(1) && clean),
+    )]
 }
 
 fn api_rows(effort: Effort, baseline: Option<&Path>) -> Vec<Row> {

@@ -15,7 +15,7 @@ use cloud_network::plan::Owned;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where the daemon's API listens inside the VM namespace.
@@ -158,6 +158,26 @@ impl RunningDaemon {
             if buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1") {
                 return Some(self.started.elapsed());
             }
+        }
+    }
+
+    /// Sends SIGTERM: the time until the process is gone, and its exit status. Past 10 s the
+    /// daemon ignored SIGTERM, and the bench stops there.
+    pub fn terminate(&mut self) -> (Duration, ExitStatus) {
+        let pid = libc::pid_t::try_from(self.pid).expect("pid fits pid_t");
+        let sent = Instant::now();
+        // SAFETY: signals our own child, which has not been reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill -TERM");
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait for the daemon") {
+                return (sent.elapsed(), status);
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "the daemon ignored SIGTERM; its log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

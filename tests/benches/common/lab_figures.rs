@@ -1,8 +1,10 @@
 //! The footprint figures measured on the release daemon in a lab VM: steady-state memory and
 //! threads, start → configured, metadata requests and CPU per refresh, hot-plug → configured,
-//! and API throughput with a keep-alive load generator on two threads.
+//! API throughput with a keep-alive load generator on two threads, and SIGTERM during a large
+//! apply → exit.
 
 use crate::daemon::{BenchLab, RunningDaemon, API};
+use crate::support::azure::azure_with;
 use crate::support::lab::{in_netns, instance_of};
 use cloud_network::metadata::ProviderKind;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -280,4 +282,45 @@ fn read_response(reader: &mut BufReader<TcpStream>) {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).expect("body");
+}
+
+/// SIGTERM while the daemon applies 5,000 addresses to Azure's eth1.
+pub struct Stop {
+    /// From the signal until the process is gone.
+    pub took: Duration,
+    pub exit_code: Option<i32>,
+    /// Addresses on eth1 when the process was gone (they stay: a stop removes nothing).
+    pub on_eth1: usize,
+}
+
+/// One stop: the daemon is signalled once eth1 holds 1,500 of the addresses.
+pub fn stop_mid_apply() -> Stop {
+    let addresses: Vec<String> = (0..5000)
+        .map(|n| format!("10.4.{}.{}", 16 + n / 250, 1 + n % 250))
+        .collect();
+    let list: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let lab = BenchLab::up(ProviderKind::Azure, &azure_with(&[(1, &list)]));
+    let mut daemon = lab.daemon("RefreshTimer = \"1h\"");
+    let on_eth1 = || {
+        lab.lab
+            .vm
+            .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+            .lines()
+            .count()
+    };
+    let deadline = Instant::now() + CONFIGURE_LIMIT;
+    while on_eth1() <= 1500 {
+        assert!(
+            Instant::now() < deadline,
+            "no apply seen; the daemon's log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (took, status) = daemon.terminate();
+    Stop {
+        took,
+        exit_code: status.code(),
+        on_eth1: on_eth1(),
+    }
 }

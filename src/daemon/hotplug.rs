@@ -25,14 +25,14 @@ pub struct HotplugWatch {
 }
 
 impl HotplugWatch {
-    /// Looks at the links after a round: true when a link is newly waiting for its metadata
-    /// (`listed` says whether the metadata has a NIC with that MAC).
-    pub fn track(&mut self, now: Instant, links: &[Link], listed: impl Fn(Mac) -> bool) -> bool {
-        let candidates: HashMap<u32, Mac> = links
-            .iter()
-            .filter_map(|l| Some((l.index, l.mac?)))
-            .filter(|(_, mac)| match_link(*mac, links).is_ok())
-            .collect();
+    /// Looks at the links after a round (`candidates`): true when a link is newly waiting for
+    /// its metadata (`listed` says whether the metadata has a NIC with that MAC).
+    pub fn track(
+        &mut self,
+        now: Instant,
+        candidates: &HashMap<u32, Mac>,
+        listed: impl Fn(Mac) -> bool,
+    ) -> bool {
         let known = self
             .known
             .get_or_insert_with(|| candidates.keys().copied().collect());
@@ -70,51 +70,50 @@ impl HotplugWatch {
     }
 }
 
+/// The links a NIC could be matched to, by index, with their MAC.
+pub fn candidates(links: &[Link]) -> HashMap<u32, Mac> {
+    links
+        .iter()
+        .filter_map(|l| Some((l.index, l.mac?)))
+        .filter(|(_, mac)| match_link(*mac, links).is_ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::daemon::test_clock::ms;
-    use crate::kernel::OperState;
 
     const CAP: Duration = Duration::from_secs(60);
 
-    fn link(index: u32, mac: &str) -> Link {
-        Link {
-            index,
-            name: format!("eth{index}"),
-            mac: Some(mac.parse().unwrap()),
-            mtu: 1500,
-            up: true,
-            oper_state: OperState::Up,
-            kind: None,
-            master: None,
-            loopback: false,
-            ethernet: true,
-        }
+    fn links(links: &[(u32, &str)]) -> HashMap<u32, Mac> {
+        links
+            .iter()
+            .map(|(index, mac)| (*index, mac.parse().unwrap()))
+            .collect()
     }
 
     #[test]
     fn only_a_link_that_appears_later_unlisted_is_watched() {
         let start = Instant::now();
         let mut watch = HotplugWatch::default();
-        let eth0 = link(2, "02:00:00:00:00:01");
+        let eth0 = (2, "02:00:00:00:00:01");
         assert!(
-            !watch.track(start, std::slice::from_ref(&eth0), |_| false),
+            !watch.track(start, &links(&[eth0]), |_| false),
             "present at start"
         );
         assert_eq!(watch.next_fetch(start, None, CAP), None);
-        let eth1 = link(3, "02:00:00:00:00:02");
-        let links = [eth0.clone(), eth1.clone()];
+        let both = links(&[eth0, (3, "02:00:00:00:00:02")]);
         assert!(
-            !watch.track(start, &links, |_| true),
+            !watch.track(start, &both, |_| true),
             "listed: nothing to wait for"
         );
-        assert!(watch.track(start, &links, |_| false), "unlisted: new");
+        assert!(watch.track(start, &both, |_| false), "unlisted: new");
         assert!(
-            !watch.track(start + ms(100), &links, |_| false),
+            !watch.track(start + ms(100), &both, |_| false),
             "not new twice"
         );
-        assert!(!watch.track(start, &[eth0], |_| false), "gone");
+        assert!(!watch.track(start, &links(&[eth0]), |_| false), "gone");
         assert_eq!(watch.next_fetch(start, None, CAP), None);
     }
 
@@ -122,8 +121,8 @@ mod tests {
     fn retries_are_frequent_at_first_then_frugal_then_none() {
         let start = Instant::now();
         let mut watch = HotplugWatch::default();
-        watch.track(start, &[], |_| false);
-        watch.track(start, &[link(3, "02:00:00:00:00:02")], |_| false);
+        watch.track(start, &links(&[]), |_| false);
+        watch.track(start, &links(&[(3, "02:00:00:00:00:02")]), |_| false);
         let last = Some(start);
         let at = |age: u64| watch.next_fetch(start + Duration::from_secs(age), last, CAP);
         assert_eq!(at(1), Some(start + ms(500)));

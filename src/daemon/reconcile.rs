@@ -1,8 +1,9 @@
-//! One reconcile round: read the kernel, plan, diff, apply through the single netlink writer,
-//! and record what we now own. The daemon loop, `--oneshot` and `--dry-run` all run this. A
-//! round that creates VLAN links (OCI bare metal) is followed by a second pass that configures
-//! them, once the kernel has given them an index; `--dry-run` shows that pass as a preview.
-
+//! One pass of a reconcile round: plan against the kernel's state and the ownership record,
+//! diff, apply through the single netlink writer, and record what we now own; the renderings
+//! of a pass (`--dry-run`'s commands, the skipped NICs, the refusals). `round` runs the passes
+//! for the daemon loop, `--oneshot` and `--dry-run` alike: a pass that creates VLAN links (OCI
+//! bare metal) is followed by one that configures them; `--dry-run` shows that pass as a
+//! preview (`Planned::preview`).
 use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
 use crate::metrics::METRICS;

@@ -23,7 +23,7 @@
 use super::backoff::{earliest, Reapply};
 use super::fetcher::{Fetched, Fetcher};
 use super::files::StateFiles;
-use super::hotplug::HotplugWatch;
+use super::hotplug::{self, HotplugWatch};
 use super::ledger::Ledger;
 use super::problems::Problems;
 use super::publisher::{Publisher, Views};
@@ -303,7 +303,8 @@ impl Reconciler {
                 self.problems.warn_once(&line);
             }
             let listed = |mac| instance.nic_by_mac(mac).is_some();
-            new_pending |= self.hotplug.track(now, &pass.kernel.links, listed);
+            let candidates = hotplug::candidates(&pass.kernel.links);
+            new_pending |= self.hotplug.track(now, &candidates, listed);
         }
         if let Some(owned) = &outcome.owned {
             keep(&mut self.ledger, &mut self.problems, owned);

@@ -324,10 +324,15 @@ fn sigterm_during_a_large_apply_exits_0_and_keeps_what_it_applied() {
     let kept = on_eth1();
     assert_eq!(status.code(), Some(0), "{}", daemon.log_text());
     assert_eq!(
-        daemon.log_lines("stopping; network configuration stays in place").len(),
+        daemon
+            .log_lines("stopping; network configuration stays in place")
+            .len(),
         1,
         "{}",
         daemon.log_text()
     );
-    assert!(kept > 1500, "only {kept} addresses left on eth1 after the exit");
+    assert!(
+        kept > 1500,
+        "only {kept} addresses left on eth1 after the exit"
+    );
 }

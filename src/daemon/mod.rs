@@ -1,6 +1,7 @@
 //! `cloud-network daemon`: start-up (config, logging, provider), and the three ways to run a
 //! reconcile round (`round`): `--dry-run` (print `ip` commands, apply nothing), `--oneshot`
 //! (apply once, print a summary) and the long-running daemon (`run`, `reconciler`).
+
 pub mod backoff;
 pub mod confine;
 pub mod fetcher;

@@ -4,6 +4,7 @@
 //! for the daemon loop, `--oneshot` and `--dry-run` alike: a pass that creates VLAN links (OCI
 //! bare metal) is followed by one that configures them; `--dry-run` shows that pass as a
 //! preview (`Planned::preview`).
+
 use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
 use crate::metrics::METRICS;

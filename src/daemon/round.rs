@@ -123,7 +123,7 @@ impl RoundOutcome {
     }
 }
 
-/// The one line saying why a round could not start.
+/// The one line saying that a round could not read the kernel, and why.
 pub fn unreadable_line(error: &NetlinkError) -> String {
     format!("cannot read the kernel's network state: {error}")
 }
@@ -196,4 +196,71 @@ fn rebuilt(
         keep(&owned);
     }
     owned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::reconcile::Failure;
+
+    fn pass(summary: &[&str], failed: &[&str], applied: bool) -> Pass {
+        let outcome = Outcome {
+            summary: summary.iter().map(ToString::to_string).collect(),
+            applied: summary.len(),
+            failures: failed
+                .iter()
+                .map(|command| Failure {
+                    link: "eth1".to_string(),
+                    command: command.to_string(),
+                    error: "Invalid argument".to_string(),
+                })
+                .collect(),
+            skipped: Vec::new(),
+            conflicts: Vec::new(),
+            created_links: 0,
+        };
+        let instance = Instance {
+            provider: crate::net::ProviderKind::Azure,
+            instance_id: "vm".to_string(),
+            location: "westeurope".to_string(),
+            nics: Vec::new(),
+            raw: serde_json::Value::Null,
+        };
+        Pass {
+            kernel: KernelState::default(),
+            desired: crate::plan::desired(&instance, &[], &PlanSettings::default()),
+            disowned: Vec::new(),
+            outcome: applied.then_some(outcome),
+        }
+    }
+
+    #[test]
+    fn what_is_left_undone_is_the_last_applied_passs_failures() {
+        let round = RoundOutcome {
+            passes: vec![
+                pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a", "ip b"], true),
+                pass(&["eth0.5: +1 address"], &["ip b"], true),
+                pass(&[], &["not sent"], false),
+            ],
+            ..RoundOutcome::default()
+        };
+        assert_eq!(round.failures(), ["eth1: ip b failed: Invalid argument"]);
+        let (summary, changes) = round.summary();
+        assert_eq!(summary, ["eth0: +VLAN 5 link eth0.5", "eth0.5: +1 address"]);
+        assert_eq!(changes, 2);
+        assert_eq!(RoundOutcome::default().failures(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unreadable_kernel_is_the_one_failure() {
+        let round = RoundOutcome {
+            passes: vec![pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a"], true)],
+            unreadable: Some(NetlinkError::Decode("cut short".to_string())),
+            ..RoundOutcome::default()
+        };
+        assert_eq!(
+            round.failures(),
+            ["cannot read the kernel's network state: netlink message: cut short"]
+        );
+    }
 }

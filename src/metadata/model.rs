@@ -132,3 +132,16 @@ pub(crate) fn first_error(result: Result<Vec<Nic>, ParseError>) -> Option<String
         Ok(nics) => nics.into_iter().find_map(|n| n.unreadable),
     }
 }
+
+/// For parser tests: each case's body, read by `parse`, gives its expected error first
+/// (see [`first_error`]); the case's name says which failed.
+#[cfg(test)]
+pub(crate) fn assert_first_errors(
+    cases: Vec<(&str, String, ParseError)>,
+    parse: impl Fn(&str) -> Result<Vec<Nic>, ParseError>,
+) {
+    for (name, body, expected) in cases {
+        let got = first_error(parse(&body));
+        assert_eq!(got, Some(expected.to_string()), "{name}");
+    }
+}

@@ -69,9 +69,18 @@ fn ipv6_without_subnet_is_host_prefix_with_azure_gateway() {
     assert_eq!(nic.gateway4, None);
 }
 
+/// One interface of MAC 000D3A5D2D66 with `body` beside the MAC.
+fn nic(body: &str) -> String {
+    with_nic(&format!(r#"{{"macAddress":"000D3A5D2D66",{body}}}"#))
+}
+
+/// Each case's body parses to its expected error first.
+fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
+    crate::metadata::model::assert_first_errors(cases, |body| parse(body).map(|i| i.nics));
+}
+
 #[test]
-fn bad_inputs_are_typed_errors() {
-    let nic = |body: &str| with_nic(&format!(r#"{{"macAddress":"000D3A5D2D66",{body}}}"#));
+fn a_document_without_its_interface_list_is_a_typed_error() {
     let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "empty interface list",
@@ -101,6 +110,13 @@ fn bad_inputs_are_typed_errors() {
                 expected: "object",
             },
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_address_or_prefix_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "prefix is a number",
             nic(r#""ipv4":{"subnet":[{"address":"10.0.0.0","prefix":24}]}"#),
@@ -136,6 +152,13 @@ fn bad_inputs_are_typed_errors() {
                 ValueError::Address("X.X.X.X".into()),
             ),
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_missing_bad_or_repeated_mac_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "garbage MAC",
             with_nic(r#"{"macAddress":"not-a-mac"}"#),
@@ -159,10 +182,7 @@ fn bad_inputs_are_typed_errors() {
             },
         ),
     ];
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse(&body).map(|i| i.nics));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
+    assert_first_errors(cases);
 }
 
 #[test]

@@ -122,15 +122,26 @@ fn wrong(field: &str, expected: &'static str) -> ParseError {
     }
 }
 
+/// A droplet whose one public interface (MAC 02:00:00:00:00:01) has `body` beside its MAC.
+fn public(body: &str) -> String {
+    format!(
+        r#"{{"droplet_id": 1, "interfaces": {{"public": [{{"mac": "02:00:00:00:00:01", {body}}}]}}}}"#
+    )
+}
+
+/// Each case's body parses to its expected error first.
+fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
+    crate::metadata::model::assert_first_errors(cases, |body| parse(body).map(|i| i.nics));
+}
+
 #[test]
-fn bad_inputs_are_typed_errors() {
-    let public = |body: &str| {
-        format!(
-            r#"{{"droplet_id": 1, "interfaces": {{"public": [{{"mac": "02:00:00:00:00:01", {body}}}]}}}}"#
-        )
-    };
+fn a_document_without_a_good_id_or_interface_lists_is_a_typed_error() {
     let cases: Vec<(&str, String, ParseError)> = vec![
-        ("no interfaces", r#"{"droplet_id": 1}"#.into(), missing("interfaces")),
+        (
+            "no interfaces",
+            r#"{"droplet_id": 1}"#.into(),
+            missing("interfaces"),
+        ),
         (
             "no droplet id",
             r#"{"interfaces": {"public": []}}"#.into(),
@@ -157,6 +168,18 @@ fn bad_inputs_are_typed_errors() {
             wrong("interfaces.public", "array"),
         ),
         (
+            "document is a list",
+            "[]".into(),
+            wrong("(document)", "object"),
+        ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_missing_bad_or_repeated_mac_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
+        (
             "missing MAC",
             r#"{"droplet_id": 1, "interfaces": {"private": [{"type": "private"}]}}"#.into(),
             missing("interfaces.private[0].mac"),
@@ -178,6 +201,13 @@ fn bad_inputs_are_typed_errors() {
                 mac: "02:00:00:00:00:01".into(),
             },
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_ipv4_address_netmask_or_gateway_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "bad IPv4 address",
             public(r#""ipv4": {"ip_address": "104.131.20.300", "netmask": "255.255.192.0"}"#),
@@ -204,6 +234,13 @@ fn bad_inputs_are_typed_errors() {
             public(r#""ipv4": {"ip_address": "10.0.0.2", "netmask": "255.0.0.0", "gateway": 1}"#),
             wrong("interfaces.public[0].ipv4.gateway", "string"),
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_ipv6_address_cidr_or_gateway_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "IPv6 prefix 129",
             public(r#""ipv6": {"ip_address": "2604:a880::1", "cidr": 129}"#),
@@ -233,6 +270,13 @@ fn bad_inputs_are_typed_errors() {
                 ValueError::Address("fe80::zz".into()),
             ),
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_anchor_or_reserved_ip_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "anchor without gateway",
             public(r#""anchor_ipv4": {"ip_address": "10.17.0.5", "netmask": "255.255.0.0"}"#),
@@ -261,16 +305,8 @@ fn bad_inputs_are_typed_errors() {
                 ValueError::Address("45.55.96".into()),
             ),
         ),
-        (
-            "document is a list",
-            "[]".into(),
-            wrong("(document)", "object"),
-        ),
     ];
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse(&body).map(|i| i.nics));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
+    assert_first_errors(cases);
 }
 
 #[test]

@@ -64,13 +64,25 @@ fn zone_to_region() {
     assert_eq!(region_of_zone("weird"), "weird");
 }
 
-#[test]
-fn bad_inputs_are_typed_errors() {
-    let value_error = |field: &str, source| ParseError::Value {
+fn value_error(field: &str, source: ValueError) -> ParseError {
+    ParseError::Value {
         field: field.into(),
         source,
-    };
-    let nic = |body: &str| with_nic(&format!(r#"{{"mac":"42:01:0a:80:00:02",{body}}}"#));
+    }
+}
+
+/// One interface of MAC 42:01:0a:80:00:02 with `body` beside the MAC.
+fn nic(body: &str) -> String {
+    with_nic(&format!(r#"{{"mac":"42:01:0a:80:00:02",{body}}}"#))
+}
+
+/// Each case's body parses to its expected error first.
+fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
+    crate::metadata::model::assert_first_errors(cases, |body| parse(body).map(|i| i.nics));
+}
+
+#[test]
+fn a_document_without_interfaces_or_a_good_id_is_a_typed_error() {
     let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "empty interface list",
@@ -107,6 +119,20 @@ fn bad_inputs_are_typed_errors() {
                 field: "instance.id".into(),
             },
         ),
+    ];
+    assert_first_errors(cases);
+    assert_eq!(
+        parse_network_interfaces(&serde_json::json!({"mac": "x"})).unwrap_err(),
+        ParseError::WrongType {
+            field: "networkInterfaces".into(),
+            expected: "array"
+        }
+    );
+}
+
+#[test]
+fn a_bad_address_mtu_or_alias_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "mtu as a string",
             nic(r#""mtu":"1460""#),
@@ -151,14 +177,6 @@ fn bad_inputs_are_typed_errors() {
             },
         ),
         (
-            "garbage MAC",
-            with_nic(r#"{"mac":"42:01:0a:80:00"}"#),
-            value_error(
-                "networkInterfaces[0].mac",
-                ValueError::Mac("42:01:0a:80:00".into()),
-            ),
-        ),
-        (
             "invalid ipv6",
             nic(r#""ipv6s":["2600::zz"]"#),
             value_error(
@@ -167,17 +185,20 @@ fn bad_inputs_are_typed_errors() {
             ),
         ),
     ];
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse(&body).map(|i| i.nics));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
-    assert_eq!(
-        parse_network_interfaces(&serde_json::json!({"mac": "x"})).unwrap_err(),
-        ParseError::WrongType {
-            field: "networkInterfaces".into(),
-            expected: "array"
-        }
-    );
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_garbage_mac_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![(
+        "garbage MAC",
+        with_nic(r#"{"mac":"42:01:0a:80:00"}"#),
+        value_error(
+            "networkInterfaces[0].mac",
+            ValueError::Mac("42:01:0a:80:00".into()),
+        ),
+    )];
+    assert_first_errors(cases);
 }
 
 #[test]

@@ -137,9 +137,18 @@ fn the_document_holds_instance_and_vnics() {
     assert_eq!(instance.raw["vnics"][1]["privateIp"], "10.0.1.7");
 }
 
+/// A VNIC list of one VNIC (MAC 02:00:17:00:00:01) with `body` beside its MAC.
+fn vnic(body: &str) -> String {
+    format!(r#"[{{"macAddr": "02:00:17:00:00:01", {body}}}]"#)
+}
+
+/// Each case's VNIC list parses to its expected error first.
+fn assert_first_errors(cases: Vec<(&str, String, ParseError)>) {
+    crate::metadata::model::assert_first_errors(cases, parse_vnics);
+}
+
 #[test]
-fn bad_inputs_are_typed_errors() {
-    let vnic = |body: &str| format!(r#"[{{"macAddr": "02:00:17:00:00:01", {body}}}]"#);
+fn a_vnic_list_of_the_wrong_shape_is_a_typed_error() {
     let cases: Vec<(&str, String, ParseError)> = vec![
         ("empty list", "[]".into(), ParseError::NoInterfaces),
         (
@@ -158,6 +167,17 @@ fn bad_inputs_are_typed_errors() {
                 expected: "object",
             },
         ),
+    ];
+    assert_first_errors(cases);
+    assert!(matches!(
+        parse_vnics("[{\"macAddr\""),
+        Err(ParseError::NotJson { .. })
+    ));
+}
+
+#[test]
+fn a_missing_bad_or_repeated_mac_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "missing MAC",
             r#"[{"privateIp": "10.0.0.2"}]"#.into(),
@@ -185,6 +205,13 @@ fn bad_inputs_are_typed_errors() {
                 mac: "02:00:17:00:00:01".into(),
             },
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_address_or_prefix_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "bad private IP",
             vnic(r#""privateIp": "10.0.0.300""#),
@@ -239,6 +266,13 @@ fn bad_inputs_are_typed_errors() {
                 },
             ),
         ),
+    ];
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_vlan_tag_or_nic_index_is_a_typed_error() {
+    let cases: Vec<(&str, String, ParseError)> = vec![
         (
             "vlanTag is a string",
             vnic(r#""vlanTag": "5""#),
@@ -263,10 +297,11 @@ fn bad_inputs_are_typed_errors() {
             value_error("vnics[1].vlanTag", ValueError::Vlan("4095".into())),
         ),
     ];
-    for (name, body, expected) in cases {
-        let got = crate::metadata::model::first_error(parse_vnics(&body));
-        assert_eq!(got, Some(expected.to_string()), "{name}");
-    }
+    assert_first_errors(cases);
+}
+
+#[test]
+fn a_bad_instance_or_document_is_a_typed_error() {
     let instance_cases: Vec<(&str, &str, ParseError)> = vec![
         (
             "no id",
@@ -301,10 +336,6 @@ fn bad_inputs_are_typed_errors() {
             field: "vnics".into()
         }
     );
-    assert!(matches!(
-        parse_vnics("[{\"macAddr\""),
-        Err(ParseError::NotJson { .. })
-    ));
 }
 
 fn provider(server: &ScriptedServer) -> Oracle {

@@ -5,12 +5,20 @@
 //! (requests by path and status). Every counter is an atomic with fixed,
 //! bounded labels (no label comes from outside input), so a hook costs an atomic add, never a
 //! lock or an allocation, and a scrape reads without stopping anyone.
+//!
+//! This file holds the counters and their hooks; `labels` the fixed label sets, `render` the
+//! exposition.
+mod labels;
+mod render;
 
 use crate::kernel::Change;
 use crate::net::ProviderKind;
-use crate::plan::sanity::{Reason, Refusal};
+use crate::plan::sanity::Refusal;
 use crate::plan::Owned;
-use std::fmt::Write;
+use labels::{
+    change_kind, reason_index, API_STATUSES, BUCKETS, CHANGE_KINDS, OWNED_KINDS, REFUSAL_REASONS,
+    REQUEST_RESULTS, ROUND_RESULTS,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -21,23 +29,7 @@ pub static METRICS: Metrics = Metrics::new();
 /// The Content-Type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
-
-const CHANGE_KINDS: [&str; 11] = [
-    "link_up",
-    "set_mtu",
-    "promote_secondaries",
-    "add_address",
-    "del_address",
-    "add_route",
-    "del_route",
-    "add_rule",
-    "del_rule",
-    "add_vlan",
-    "del_vlan",
-];
-
-const OWNED_KINDS: [&str; 4] = ["address", "route", "rule", "vlan"];
+pub use labels::API_PATHS;
 
 /// How a metadata request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,62 +46,6 @@ pub enum RequestResult {
     /// An answer that could not be read (too large, not UTF-8, malformed).
     Invalid,
 }
-
-const REQUEST_RESULTS: [&str; 6] = [
-    "ok",
-    "not_found",
-    "http_error",
-    "timeout",
-    "transport_error",
-    "invalid",
-];
-
-/// Upper bounds of the latency buckets, in seconds (the last bucket is +Inf).
-const BUCKETS: [f64; 13] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// The API paths counted by name; anything else is `other` (so a client cannot grow the set).
-pub const API_PATHS: [&str; 14] = [
-    "/api/cloud/system",
-    "/api/cloud/network",
-    "/api/cloud/credentials",
-    "/api/cloud/dynamicinstanceidentity/document",
-    "/api/cloud/dynamicinstanceidentity/pkcs7",
-    "/api/cloud/dynamicinstanceidentity/signature",
-    "/api/cloud/dynamicinstanceidentity/rsa2048",
-    "/api/v1/system",
-    "/api/v1/status",
-    "/api/v1/links",
-    "/api/v1/check",
-    "/api/v1/refresh",
-    "/metrics",
-    "other",
-];
-
-/// The statuses counted by code; any other is counted as `other`.
-const API_STATUSES: [u16; 13] = [
-    200, 202, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 503,
-];
-
-/// The sanity gate's reasons, as its JSON names them.
-const REFUSAL_REASONS: [&str; 15] = [
-    "loopback",
-    "unspecified",
-    "multicast",
-    "broadcast",
-    "link_local",
-    "metadata_service",
-    "gateway",
-    "contains_gateway",
-    "contains_metadata_service",
-    "contains_address",
-    "contains_subnet",
-    "too_wide",
-    "every_destination",
-    "on_two_nics",
-    "mtu_out_of_range",
-];
 
 /// One latency histogram: cumulative-on-render bucket counts, the sum in microseconds.
 struct Histogram {
@@ -251,213 +187,12 @@ impl Metrics {
             gauge.store(count, Ordering::Relaxed);
         }
     }
-
-    /// The exposition, in the Prometheus text format 0.0.4.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        self.render_reconcile(&mut out);
-        self.render_metadata(&mut out);
-        self.render_api(&mut out);
-        out
-    }
-
-    fn render_reconcile(&self, out: &mut String) {
-        header(
-            out,
-            "cloud_network_build_info",
-            "gauge",
-            "The running version, as a label.",
-        );
-        let _ = writeln!(
-            out,
-            "cloud_network_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        let rounds = "cloud_network_reconcile_rounds_total";
-        header(out, rounds, "counter", "Reconcile rounds, by result.");
-        for (result, count) in ROUND_RESULTS.iter().zip(&self.rounds) {
-            sample(out, rounds, &[("result", result)], load(count));
-        }
-        for (name, counters, help) in [
-            (
-                "cloud_network_changes_applied_total",
-                &self.applied,
-                "Kernel changes applied, by kind.",
-            ),
-            (
-                "cloud_network_changes_failed_total",
-                &self.failed,
-                "Kernel changes the kernel refused, by kind.",
-            ),
-        ] {
-            header(out, name, "counter", help);
-            for (kind, count) in CHANGE_KINDS.iter().zip(counters) {
-                sample(out, name, &[("kind", kind)], load(count));
-            }
-        }
-        let owned = "cloud_network_owned_objects";
-        let help = "Objects the daemon added and owns (removes when the metadata drops them).";
-        header(out, owned, "gauge", help);
-        for (kind, count) in OWNED_KINDS.iter().zip(&self.owned) {
-            sample(out, owned, &[("kind", kind)], load(count));
-        }
-    }
-
-    fn render_metadata(&self, out: &mut String) {
-        let age = "cloud_network_metadata_last_good_age_seconds";
-        header(
-            out,
-            age,
-            "gauge",
-            "Seconds since the last good metadata fetch.",
-        );
-        let last = self.last_good_metadata.load(Ordering::Relaxed);
-        if last > 0 {
-            let now = epoch().elapsed().as_millis() as f64;
-            let seconds = ((now - (last - 1) as f64) / 1000.0).max(0.0);
-            sample(out, age, &[], seconds);
-        }
-        let provider = self.provider.get().map_or("unknown", |p| p.name());
-        let requests = "cloud_network_metadata_requests_total";
-        let help = "Metadata HTTP requests (each attempt), by provider and result.";
-        header(out, requests, "counter", help);
-        let used = || {
-            REQUEST_RESULTS
-                .iter()
-                .zip(&self.requests)
-                .filter(|(_, h)| h.count() > 0)
-        };
-        for (result, histogram) in used() {
-            let labels = [("provider", provider), ("result", result)];
-            sample(out, requests, &labels, histogram.count() as f64);
-        }
-        let latency = "cloud_network_metadata_request_duration_seconds";
-        let help = "Metadata HTTP request latency, by provider and result.";
-        header(out, latency, "histogram", help);
-        for (result, histogram) in used() {
-            render_histogram(out, latency, provider, result, histogram);
-        }
-        let refused = "cloud_network_metadata_items_refused";
-        let help = "Items of the current metadata the sanity gate refuses, by reason.";
-        header(out, refused, "gauge", help);
-        for (reason, count) in REFUSAL_REASONS.iter().zip(&self.refused) {
-            sample(out, refused, &[("reason", reason)], load(count));
-        }
-    }
-
-    fn render_api(&self, out: &mut String) {
-        let name = "cloud_network_api_requests_total";
-        header(out, name, "counter", "API requests, by path and status.");
-        for (path, row) in API_PATHS.iter().zip(&self.api) {
-            for (index, count) in row.iter().enumerate() {
-                let count = load(count);
-                if count == 0.0 {
-                    continue;
-                }
-                let status = API_STATUSES
-                    .get(index)
-                    .map_or("other".to_string(), u16::to_string);
-                sample(out, name, &[("path", path), ("status", &status)], count);
-            }
-        }
-    }
-}
-
-fn render_histogram(
-    out: &mut String,
-    name: &str,
-    provider: &str,
-    result: &str,
-    histogram: &Histogram,
-) {
-    let mut cumulative = 0;
-    let bucket = format!("{name}_bucket");
-    for (index, count) in histogram.buckets.iter().enumerate() {
-        cumulative += count.load(Ordering::Relaxed);
-        let le = BUCKETS
-            .get(index)
-            .map_or("+Inf".to_string(), |b| b.to_string());
-        let labels = [("provider", provider), ("result", result), ("le", &le)];
-        sample(out, &bucket, &labels, cumulative as f64);
-    }
-    let labels = [("provider", provider), ("result", result)];
-    let sum = histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-    sample(out, &format!("{name}_sum"), &labels, sum);
-    sample(out, &format!("{name}_count"), &labels, cumulative as f64);
-}
-
-fn change_kind(change: &Change) -> usize {
-    match change {
-        Change::LinkUp { .. } => 0,
-        Change::SetMtu { .. } => 1,
-        Change::PromoteSecondaries { .. } => 2,
-        Change::AddAddress(_) => 3,
-        Change::DelAddress(_) => 4,
-        Change::AddRoute(_) => 5,
-        Change::DelRoute(_) => 6,
-        Change::AddRule(_) => 7,
-        Change::DelRule(_) => 8,
-        Change::AddVlan { .. } => 9,
-        Change::DelVlan { .. } => 10,
-    }
-}
-
-fn reason_index(reason: &Reason) -> usize {
-    match reason {
-        Reason::Loopback => 0,
-        Reason::Unspecified => 1,
-        Reason::Multicast => 2,
-        Reason::Broadcast => 3,
-        Reason::LinkLocal => 4,
-        Reason::MetadataService { .. } => 5,
-        Reason::Gateway { .. } => 6,
-        Reason::ContainsGateway { .. } => 7,
-        Reason::ContainsMetadataService { .. } => 8,
-        Reason::ContainsAddress { .. } => 9,
-        Reason::ContainsSubnet { .. } => 10,
-        Reason::TooWide { .. } => 11,
-        Reason::EveryDestination => 12,
-        Reason::OnTwoNics { .. } => 13,
-        Reason::MtuOutOfRange => 14,
-    }
-}
-
-fn load(counter: &AtomicU64) -> f64 {
-    counter.load(Ordering::Relaxed) as f64
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// `name{k="v",...} value`; label values are fixed names here, never outside input.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (key, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{key}=\"{}\"", escape(value));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Label value escaping of the text format: backslash, double quote, newline.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::sanity::Item;
+    use crate::plan::sanity::{Item, Reason};
 
     #[test]
     fn a_fresh_set_renders_every_family_and_zero_counters() {
@@ -525,10 +260,5 @@ mod tests {
             assert!(text.contains(&format!("{line}\n")), "{line}\n{text}");
         }
         assert!(!text.contains("result=\"timeout\""), "{text}");
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -1,0 +1,114 @@
+//! The fixed label sets of the exposition (none comes from outside input) and the index of a
+//! change or a refusal reason in them.
+use crate::kernel::Change;
+use crate::plan::sanity::Reason;
+
+pub(super) const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
+
+pub(super) const CHANGE_KINDS: [&str; 11] = [
+    "link_up",
+    "set_mtu",
+    "promote_secondaries",
+    "add_address",
+    "del_address",
+    "add_route",
+    "del_route",
+    "add_rule",
+    "del_rule",
+    "add_vlan",
+    "del_vlan",
+];
+
+pub(super) const OWNED_KINDS: [&str; 4] = ["address", "route", "rule", "vlan"];
+
+pub(super) const REQUEST_RESULTS: [&str; 6] = [
+    "ok",
+    "not_found",
+    "http_error",
+    "timeout",
+    "transport_error",
+    "invalid",
+];
+
+/// Upper bounds of the latency buckets, in seconds (the last bucket is +Inf).
+pub(super) const BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The API paths counted by name; anything else is `other` (so a client cannot grow the set).
+pub const API_PATHS: [&str; 14] = [
+    "/api/cloud/system",
+    "/api/cloud/network",
+    "/api/cloud/credentials",
+    "/api/cloud/dynamicinstanceidentity/document",
+    "/api/cloud/dynamicinstanceidentity/pkcs7",
+    "/api/cloud/dynamicinstanceidentity/signature",
+    "/api/cloud/dynamicinstanceidentity/rsa2048",
+    "/api/v1/system",
+    "/api/v1/status",
+    "/api/v1/links",
+    "/api/v1/check",
+    "/api/v1/refresh",
+    "/metrics",
+    "other",
+];
+
+/// The statuses counted by code; any other is counted as `other`.
+pub(super) const API_STATUSES: [u16; 13] = [
+    200, 202, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 503,
+];
+
+/// The sanity gate's reasons, as its JSON names them.
+pub(super) const REFUSAL_REASONS: [&str; 15] = [
+    "loopback",
+    "unspecified",
+    "multicast",
+    "broadcast",
+    "link_local",
+    "metadata_service",
+    "gateway",
+    "contains_gateway",
+    "contains_metadata_service",
+    "contains_address",
+    "contains_subnet",
+    "too_wide",
+    "every_destination",
+    "on_two_nics",
+    "mtu_out_of_range",
+];
+
+pub(super) fn change_kind(change: &Change) -> usize {
+    match change {
+        Change::LinkUp { .. } => 0,
+        Change::SetMtu { .. } => 1,
+        Change::PromoteSecondaries { .. } => 2,
+        Change::AddAddress(_) => 3,
+        Change::DelAddress(_) => 4,
+        Change::AddRoute(_) => 5,
+        Change::DelRoute(_) => 6,
+        Change::AddRule(_) => 7,
+        Change::DelRule(_) => 8,
+        Change::AddVlan { .. } => 9,
+        Change::DelVlan { .. } => 10,
+    }
+}
+
+pub(super) fn reason_index(reason: &Reason) -> usize {
+    match reason {
+        Reason::Loopback => 0,
+        Reason::Unspecified => 1,
+        Reason::Multicast => 2,
+        Reason::Broadcast => 3,
+        Reason::LinkLocal => 4,
+        Reason::MetadataService { .. } => 5,
+        Reason::Gateway { .. } => 6,
+        Reason::ContainsGateway { .. } => 7,
+        Reason::ContainsMetadataService { .. } => 8,
+        Reason::ContainsAddress { .. } => 9,
+        Reason::ContainsSubnet { .. } => 10,
+        Reason::TooWide { .. } => 11,
+        Reason::EveryDestination => 12,
+        Reason::OnTwoNics { .. } => 13,
+        Reason::MtuOutOfRange => 14,
+    }
+}

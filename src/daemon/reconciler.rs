@@ -41,7 +41,7 @@ use crate::net::ProviderKind;
 use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
 use crate::netlink::Netlink;
 use crate::plan::Owned;
-use crate::snapshot::{RefreshRecord, SharedSnapshot};
+use crate::snapshot::{LinkStatus, RefreshRecord, SharedSnapshot};
 use crate::state::StateDir;
 use crate::trigger::Triggers;
 use std::path::PathBuf;
@@ -285,16 +285,19 @@ impl Reconciler {
     fn take_in(&mut self, instance: &Instance, outcome: &RoundOutcome) -> bool {
         let now = Instant::now();
         let mut new_pending = false;
+        let mut configured = None;
         for pass in &outcome.passes {
             log_skipped(self.problems.new_skips(&pass.desired.skipped));
             self.problems.nic_problems(&pass.nic_problems());
             for line in &pass.disowned {
                 self.problems.warn_once(line);
             }
-            self.publisher.views.planned(&pass.links());
+            let links = pass.links();
+            self.publisher.views.planned(&links);
             let Some(applied) = &pass.outcome else {
                 continue;
             };
+            configured = Some(links);
             for line in &applied.summary {
                 log::info!("{line}");
             }
@@ -309,15 +312,15 @@ impl Reconciler {
         if let Some(owned) = &outcome.owned {
             keep(&mut self.ledger, &mut self.problems, owned);
         }
-        self.configured(outcome);
+        if let Some(links) = configured {
+            self.configured(outcome, links);
+        }
         new_pending
     }
 
-    /// After an applied round: what it configured and how it ended, for the API and the files.
-    fn configured(&mut self, outcome: &RoundOutcome) {
-        let Some(last) = outcome.passes.iter().rev().find(|p| p.outcome.is_some()) else {
-            return;
-        };
+    /// After an applied round: what its last applied pass configured (`links`) and how the
+    /// round ended, for the API and the files.
+    fn configured(&mut self, outcome: &RoundOutcome, links: Vec<LinkStatus>) {
         let (summary, changes) = outcome.summary();
         let ok = outcome.failures().is_empty();
         let refresh = RefreshRecord {
@@ -326,7 +329,7 @@ impl Reconciler {
             changes,
             summary,
         };
-        self.publisher.views.applied(last.links(), refresh);
+        self.publisher.views.applied(links, refresh);
         self.write_files();
     }
 

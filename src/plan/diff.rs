@@ -1,7 +1,9 @@
 //! The diff: from the desired state, the kernel's state and the (pruned) ownership record, the
 //! ordered list of changes. Deletes come first (rules, then routes, then addresses) and only
 //! ever touch what we own; adds follow (VLAN links, link up and MTU, addresses, routes, rules);
-//! VLAN links we created and no longer want go last, after their rules.
+//! VLAN links we created and no longer want go last, after their rules. Every comparison of the
+//! wish with the kernel is made here: a link is brought up when it is down and gets the MTU
+//! wanted when its own differs.
 
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
@@ -18,6 +20,15 @@ use std::net::IpAddr;
 pub struct NicRef {
     pub mac: Mac,
     pub ifindex: u32,
+}
+
+impl NicRef {
+    fn of(plan: &NicPlan) -> NicRef {
+        NicRef {
+            mac: plan.mac,
+            ifindex: plan.ifindex,
+        }
+    }
 }
 
 /// One change with the NIC it belongs to (None: a global rule).
@@ -128,8 +139,13 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
         stages.add_links.push(planned(Some(nic), add_vlan(vlan)));
     }
     let deleted = deleted_ips(&stages);
+    let additions = Additions {
+        kernel,
+        owned,
+        deleted: &deleted,
+    };
     for nic in &desired.nics {
-        add_missing(nic, kernel, owned, &deleted, &mut stages, &mut conflicts);
+        additions.add_missing(nic, &mut stages, &mut conflicts);
     }
     for rule in &desired.global_rules {
         if !kernel.has_rule(rule) {
@@ -162,61 +178,59 @@ fn remove_unwanted(
         ifindex: owned.ifindex,
     };
     if let Some(link) = unwanted_vlan(mac, owned, desired, kernel) {
-        let nic_ref = NicRef {
-            mac,
-            ifindex: link.index,
-        };
-        for rule in &owned.rules {
-            stages
-                .del_rules
-                .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
-        }
-        let delete = Change::DelVlan {
-            ifindex: link.index,
-            name: link.name.clone(),
-        };
-        stages.del_links.push(planned(Some(nic_ref), delete));
+        remove_vlan_nic(mac, owned, link, stages);
         return;
     }
-    let Some(plan) = desired.nic(mac) else {
-        if !kernel.has_link_with_mac(mac) {
-            for rule in &owned.rules {
-                stages
-                    .del_rules
-                    .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
-            }
-        }
-        return;
+    match desired.nic(mac) {
+        Some(plan) => remove_unwanted_on(plan, nic_ref, owned, kernel, stages),
+        None if !kernel.has_link_with_mac(mac) => del_rules(nic_ref, &owned.rules, stages),
+        None => {}
+    }
+}
+
+/// A VLAN NIC the metadata no longer lists: its rules, then the VLAN link we made for it.
+fn remove_vlan_nic(mac: Mac, owned: &OwnedNic, link: &Link, stages: &mut Stages) {
+    let nic_ref = NicRef {
+        mac,
+        ifindex: link.index,
     };
-    // What the sanity gate refused is not "no longer wanted": ours made for it stays.
-    let held_rule = |r: &Rule| {
-        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    del_rules(nic_ref, &owned.rules, stages);
+    let delete = Change::DelVlan {
+        ifindex: link.index,
+        name: link.name.clone(),
     };
-    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
-    for rule in unwanted_rules.filter(|r| !held_rule(r)) {
+    stages.del_links.push(planned(Some(nic_ref), delete));
+}
+
+fn del_rules<'a>(nic_ref: NicRef, rules: impl IntoIterator<Item = &'a Rule>, stages: &mut Stages) {
+    for rule in rules {
         stages
             .del_rules
             .push(planned(Some(nic_ref), Change::DelRule(rule.clone())));
     }
+}
+
+/// Deletes what we own on a planned NIC and its plan no longer has. What the sanity gate
+/// refused is not "no longer wanted": ours made for it stays.
+fn remove_unwanted_on(
+    plan: &NicPlan,
+    nic_ref: NicRef,
+    owned: &OwnedNic,
+    kernel: &KernelIndex,
+    stages: &mut Stages,
+) {
+    let held_rule = |r: &Rule| {
+        r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
+    };
+    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
+    del_rules(nic_ref, unwanted_rules.filter(|r| !held_rule(r)), stages);
     let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
     for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
             .push(planned(Some(nic_ref), Change::DelRoute(route.clone())));
     }
-    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
-    let unwanted: Vec<&Address> = owned
-        .addresses
-        .iter()
-        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
-        .filter_map(|owned_addr| {
-            kernel
-                .state
-                .addresses
-                .iter()
-                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
-        })
-        .collect();
+    let unwanted = unwanted_addresses(plan, owned, kernel);
     if unwanted.iter().any(|a| a.addr.addr().is_ipv4()) {
         let promote = Change::PromoteSecondaries {
             ifindex: plan.ifindex,
@@ -229,6 +243,27 @@ fn remove_unwanted(
             .del_addresses
             .push(planned(Some(nic_ref), Change::DelAddress(address.clone())));
     }
+}
+
+/// The kernel's addresses we own on the NIC, its plan no longer has and the gate does not hold.
+fn unwanted_addresses<'a>(
+    plan: &NicPlan,
+    owned: &OwnedNic,
+    kernel: &KernelIndex<'a>,
+) -> Vec<&'a Address> {
+    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
+    owned
+        .addresses
+        .iter()
+        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
+        .filter_map(|owned_addr| {
+            kernel
+                .state
+                .addresses
+                .iter()
+                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
+        })
+        .collect()
 }
 
 /// True while rules of a NIC that left the metadata are kept (its link is still there), or of
@@ -256,87 +291,101 @@ fn deleted_ips(stages: &Stages) -> Vec<(u32, IpAddr)> {
         .collect()
 }
 
-fn add_missing(
-    plan: &NicPlan,
-    kernel: &KernelIndex,
-    owned: &Owned,
-    deleted: &[(u32, IpAddr)],
-    stages: &mut Stages,
-    conflicts: &mut Vec<Route>,
-) {
-    let nic_ref = Some(NicRef {
-        mac: plan.mac,
-        ifindex: plan.ifindex,
-    });
-    let link = kernel.link(plan.ifindex);
-    if link.is_some_and(|l| !l.up) {
-        stages.links.push(planned(
-            nic_ref,
-            Change::LinkUp {
+/// What the additions of every planned NIC are weighed against this round.
+struct Additions<'r, 'k> {
+    kernel: &'r KernelIndex<'k>,
+    owned: &'r Owned,
+    /// The (link, IP) of every address this round deletes ([`deleted_ips`]).
+    deleted: &'r [(u32, IpAddr)],
+}
+
+impl Additions<'_, '_> {
+    /// Adds what a planned NIC lacks in the kernel: link up and MTU, addresses, routes (or a
+    /// conflict where a route not ours holds the place), rules.
+    fn add_missing(&self, plan: &NicPlan, stages: &mut Stages, conflicts: &mut Vec<Route>) {
+        let (kernel, deleted) = (self.kernel, self.deleted);
+        let nic_ref = Some(NicRef::of(plan));
+        for change in self.link_changes(plan) {
+            stages.links.push(planned(nic_ref, change));
+        }
+        // An address is present when the link has that IP, whatever its prefix or lifetimes:
+        // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
+        // this round is missing.
+        let missing = |a: &&Address| {
+            let ip = (a.ifindex, a.addr.addr());
+            !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
+        };
+        for address in plan.addresses.iter().filter(missing) {
+            stages
+                .add_addresses
+                .push(planned(nic_ref, Change::AddAddress(address.clone())));
+        }
+        self.add_missing_routes(plan, stages, conflicts);
+        for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
+            stages
+                .add_rules
+                .push(planned(nic_ref, Change::AddRule(rule.clone())));
+        }
+    }
+
+    /// Link up when the kernel's link is down, and the MTU wanted when the link has another.
+    fn link_changes(&self, plan: &NicPlan) -> Vec<Change> {
+        let link = self.kernel.link(plan.ifindex);
+        let mut changes = Vec::new();
+        if link.is_some_and(|l| !l.up) {
+            changes.push(Change::LinkUp {
                 ifindex: plan.ifindex,
                 name: plan.name.clone(),
-            },
-        ));
-    }
-    if let Some(mtu) = plan.mtu {
-        stages.links.push(planned(
-            nic_ref,
-            Change::SetMtu {
+            });
+        }
+        if let Some(mtu) = plan.mtu.filter(|mtu| link.is_some_and(|l| l.mtu != *mtu)) {
+            changes.push(Change::SetMtu {
                 ifindex: plan.ifindex,
                 name: plan.name.clone(),
                 mtu,
-            },
-        ));
+            });
+        }
+        changes
     }
-    // An address is present when the link has that IP, whatever its prefix or lifetimes:
-    // DHCP's primary address and hand-made ones are left exactly as they are. One we delete
-    // this round is missing.
-    let missing = |a: &&Address| {
-        let ip = (a.ifindex, a.addr.addr());
-        !kernel.has_ip(ip.0, ip.1) || deleted.contains(&ip)
-    };
-    for address in plan.addresses.iter().filter(missing) {
-        stages
-            .add_addresses
-            .push(planned(nic_ref, Change::AddAddress(address.clone())));
-    }
-    let owned_routes = owned.nics.get(&plan.mac).map(|n| &n.routes);
-    let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
-    // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
-    // ones of it (even when the address comes back with another prefix this same round).
-    let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
-    let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
-    for route in &plan.routes {
-        if kernel.has_route(route) {
-            if !loses_source(route) {
+
+    /// The routes of the plan the kernel lacks, or that lose their source address this round; a
+    /// route whose place a route not ours holds is a conflict, left out.
+    fn add_missing_routes(&self, plan: &NicPlan, stages: &mut Stages, conflicts: &mut Vec<Route>) {
+        let (kernel, deleted) = (self.kernel, self.deleted);
+        let nic_ref = Some(NicRef::of(plan));
+        let owned_routes = self.owned.nics.get(&plan.mac).map(|n| &n.routes);
+        let ours = |k: &Route| owned_routes.is_some_and(|o| o.contains(k));
+        // Deleting an address flushes the IPv4 routes using it as source and strips the IPv6
+        // ones of it (even when the address comes back with another prefix this same round).
+        let loses_source = |r: &Route| r.src.is_some_and(|src| deleted.iter().any(|d| d.1 == src));
+        let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
+        for route in &plan.routes {
+            if kernel.has_route(route) {
+                if !loses_source(route) {
+                    continue;
+                }
+                if ours(route) {
+                    let delete = Change::DelRoute(route.clone());
+                    stages.del_routes.push(planned(nic_ref, delete));
+                } else if !flushed(route) {
+                    conflicts.push(route.clone());
+                    continue;
+                }
+                let add = Change::AddRoute(route.clone());
+                stages.add_routes.push(planned(nic_ref, add));
                 continue;
             }
-            if ours(route) {
-                let delete = Change::DelRoute(route.clone());
-                stages.del_routes.push(planned(nic_ref, delete));
-            } else if !flushed(route) {
+            let foreign = kernel
+                .routes_in_slot(route)
+                .any(|k| !ours(k) && !flushed(k));
+            if foreign || gateway_unreachable(route, conflicts, kernel) {
                 conflicts.push(route.clone());
-                continue;
+            } else {
+                stages
+                    .add_routes
+                    .push(planned(nic_ref, Change::AddRoute(route.clone())));
             }
-            let add = Change::AddRoute(route.clone());
-            stages.add_routes.push(planned(nic_ref, add));
-            continue;
         }
-        let foreign = kernel
-            .routes_in_slot(route)
-            .any(|k| !ours(k) && !flushed(k));
-        if foreign || gateway_unreachable(route, conflicts, kernel) {
-            conflicts.push(route.clone());
-        } else {
-            stages
-                .add_routes
-                .push(planned(nic_ref, Change::AddRoute(route.clone())));
-        }
-    }
-    for rule in plan.rules.iter().filter(|r| !kernel.has_rule(r)) {
-        stages
-            .add_rules
-            .push(planned(nic_ref, Change::AddRule(rule.clone())));
     }
 }
 

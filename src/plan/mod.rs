@@ -1,7 +1,8 @@
 //! The reconcile planner, pure from end to end: `desired` turns metadata, links and settings into
-//! the kernel objects we want; `diff` compares that with the kernel and our ownership record and
-//! orders the changes; `render` prints them as iproute2 commands and summaries. No I/O here: the
-//! daemon, `--oneshot`, `--dry-run` and the golden tests all share this one path.
+//! the kernel objects we want (the links only address the wish: which link a NIC is); `diff`
+//! compares that with the kernel and our ownership record and orders the changes; `render`
+//! prints them as iproute2 commands and summaries. No I/O here: the daemon, `--oneshot`,
+//! `--dry-run` and the golden tests all share this one path.
 
 pub mod desired;
 pub mod diff;

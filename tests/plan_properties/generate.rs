@@ -93,65 +93,82 @@ pub fn random_nic(rng: &mut Rng, pools: &mut Pools, provider: ProviderKind, k: u
     let mut nic = Nic::new(nic_mac(k), index);
     let subnet = rng.below(3) as u8;
     if provider == ProviderKind::Gcp {
-        nic.ipv4 = vec![Ipv4Net::host(pools.v4(rng, subnet))];
-        nic.gateway4 = Some(Ipv4Addr::new(10, subnet, 0, 1));
-        nic.subnet4 = Some(subnet_v4(subnet, 24));
-        nic.mtu = Some(rng.pick(&[1460, 8244]));
-        for _ in 0..rng.below(3) {
-            let range = Ipv4Net::new(Ipv4Addr::new(10, 100 + k as u8, rng.below(4) as u8, 0), 24);
-            if !nic.ip_ranges.contains(&IpNet::V4(range)) {
-                nic.ip_ranges.push(IpNet::V4(range));
-            }
-        }
-        for _ in 0..rng.below(2) {
-            let vip = IpNet::V4(Ipv4Net::host(Ipv4Addr::new(
-                34,
-                1,
-                k as u8,
-                rng.below(9) as u8,
-            )));
-            if !nic.forwarded.contains(&vip) {
-                nic.forwarded.push(vip);
-            }
-        }
+        random_gcp_v4(rng, pools, &mut nic, k, subnet);
     } else {
-        let subnet4 = (!rng.chance(10)).then(|| subnet_v4(subnet, rng.pick(&[24, 24, 16, 28])));
-        nic.subnet4 = subnet4;
-        nic.gateway4 = subnet4.map(|s| s.first_host());
-        let count = if k == 0 {
-            1 + rng.below(3)
-        } else {
-            rng.below(4)
-        };
-        for _ in 0..count {
-            let outside = rng.chance(10);
-            let addr = pools.v4(rng, if outside { 9 } else { subnet });
-            nic.ipv4.push(in_subnet(addr, subnet4));
-        }
+        random_v4(rng, pools, &mut nic, k, subnet);
     }
     if provider == ProviderKind::DigitalOcean && rng.chance(60) {
         nic.routed_ipv4 = vec![random_anchor(rng, pools, k)];
     }
     if rng.chance(30) {
-        let s6 = rng.below(3) as u16;
-        nic.subnet6 = rng
-            .chance(70)
-            .then(|| Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, s6, 0, 0, 0, 0, 0), 64));
-        for _ in 0..1 + rng.below(2) {
-            let addr = pools.v6(rng, s6);
-            nic.ipv6.push(match nic.subnet6 {
-                Some(s) => Ipv6Net::new(addr, s.prefix),
-                None => Ipv6Net::host(addr),
-            });
-        }
-        nic.gateway6 = match rng.below(4) {
-            0 => None,
-            1 => Some(Ipv6Addr::new(0x2001, 0xdb8, s6, 0, 0, 0, 0, 1)),
-            2 => Some(Ipv6Addr::new(0x2001, 0xdb8, 0x99, 0, 0, 0, 0, 1)),
-            _ => Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
-        };
+        random_v6(rng, pools, &mut nic);
     }
     nic
+}
+
+/// GCP's IPv4 side of NIC `k`: a /32 in `subnet`, its MTU, alias ranges and forwarded VIPs.
+fn random_gcp_v4(rng: &mut Rng, pools: &mut Pools, nic: &mut Nic, k: u32, subnet: u8) {
+    nic.ipv4 = vec![Ipv4Net::host(pools.v4(rng, subnet))];
+    nic.gateway4 = Some(Ipv4Addr::new(10, subnet, 0, 1));
+    nic.subnet4 = Some(subnet_v4(subnet, 24));
+    nic.mtu = Some(rng.pick(&[1460, 8244]));
+    for _ in 0..rng.below(3) {
+        let range = Ipv4Net::new(Ipv4Addr::new(10, 100 + k as u8, rng.below(4) as u8, 0), 24);
+        if !nic.ip_ranges.contains(&IpNet::V4(range)) {
+            nic.ip_ranges.push(IpNet::V4(range));
+        }
+    }
+    for _ in 0..rng.below(2) {
+        let vip = IpNet::V4(Ipv4Net::host(Ipv4Addr::new(
+            34,
+            1,
+            k as u8,
+            rng.below(9) as u8,
+        )));
+        if !nic.forwarded.contains(&vip) {
+            nic.forwarded.push(vip);
+        }
+    }
+}
+
+/// The IPv4 side of NIC `k` elsewhere: a subnet (now and then none) and its gateway, and a
+/// few addresses in it (now and then one outside).
+fn random_v4(rng: &mut Rng, pools: &mut Pools, nic: &mut Nic, k: u32, subnet: u8) {
+    let subnet4 = (!rng.chance(10)).then(|| subnet_v4(subnet, rng.pick(&[24, 24, 16, 28])));
+    nic.subnet4 = subnet4;
+    nic.gateway4 = subnet4.map(|s| s.first_host());
+    let count = if k == 0 {
+        1 + rng.below(3)
+    } else {
+        rng.below(4)
+    };
+    for _ in 0..count {
+        let outside = rng.chance(10);
+        let addr = pools.v4(rng, if outside { 9 } else { subnet });
+        nic.ipv4.push(in_subnet(addr, subnet4));
+    }
+}
+
+/// An IPv6 side: one or two addresses, a /64 (now and then none) and a gateway in it, outside
+/// it, link-local or none.
+fn random_v6(rng: &mut Rng, pools: &mut Pools, nic: &mut Nic) {
+    let s6 = rng.below(3) as u16;
+    nic.subnet6 = rng
+        .chance(70)
+        .then(|| Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, s6, 0, 0, 0, 0, 0), 64));
+    for _ in 0..1 + rng.below(2) {
+        let addr = pools.v6(rng, s6);
+        nic.ipv6.push(match nic.subnet6 {
+            Some(s) => Ipv6Net::new(addr, s.prefix),
+            None => Ipv6Net::host(addr),
+        });
+    }
+    nic.gateway6 = match rng.below(4) {
+        0 => None,
+        1 => Some(Ipv6Addr::new(0x2001, 0xdb8, s6, 0, 0, 0, 0, 1)),
+        2 => Some(Ipv6Addr::new(0x2001, 0xdb8, 0x99, 0, 0, 0, 0, 1)),
+        _ => Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
+    };
 }
 
 /// DigitalOcean's anchor IP: an address in a /16 of the NIC's own (10.20+k.0.0), behind that

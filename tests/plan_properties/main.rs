@@ -246,6 +246,20 @@ fn check_exact(
     conflicts: &[Route],
     deleted: &[IpAddr],
 ) -> Result<(), String> {
+    check_foreign_kept(foreign, kernel, deleted)?;
+    check_addresses(foreign, kernel, want)?;
+    check_routes(foreign, kernel, want, conflicts)?;
+    check_rules(foreign, kernel, want)?;
+    check_links(kernel, want)
+}
+
+/// Every foreign object is still there (but the routes the kernel itself flushes or strips
+/// when an address goes).
+fn check_foreign_kept(
+    foreign: &KernelState,
+    kernel: &KernelState,
+    deleted: &[IpAddr],
+) -> Result<(), String> {
     for a in &foreign.addresses {
         if !kernel.addresses.contains(a) {
             return Err(format!("foreign address {a:?} is gone"));
@@ -273,6 +287,15 @@ fn check_exact(
             return Err(format!("foreign rule {r:?} is gone"));
         }
     }
+    Ok(())
+}
+
+/// Every wanted address is there, and every other one is foreign or held.
+fn check_addresses(
+    foreign: &KernelState,
+    kernel: &KernelState,
+    want: &Desired,
+) -> Result<(), String> {
     let wanted_ips: BTreeSet<(u32, IpAddr)> = want
         .nics
         .iter()
@@ -302,6 +325,17 @@ fn check_exact(
             return Err(format!("address {a:?} is neither foreign nor wanted"));
         }
     }
+    Ok(())
+}
+
+/// Every wanted route is there or a conflict, and every other one is foreign, the kernel's
+/// own local route, or held.
+fn check_routes(
+    foreign: &KernelState,
+    kernel: &KernelState,
+    want: &Desired,
+    conflicts: &[Route],
+) -> Result<(), String> {
     let wanted_routes: Vec<&Route> = want.nics.iter().flat_map(|n| &n.routes).collect();
     for r in &wanted_routes {
         if !kernel.routes.contains(r) && !conflicts.contains(r) {
@@ -327,6 +361,11 @@ fn check_exact(
             return Err(format!("route {r:?} is neither foreign nor wanted"));
         }
     }
+    Ok(())
+}
+
+/// Every wanted rule is there, and every other one is foreign or held.
+fn check_rules(foreign: &KernelState, kernel: &KernelState, want: &Desired) -> Result<(), String> {
     let wanted_rules: Vec<&Rule> = want
         .nics
         .iter()
@@ -349,6 +388,11 @@ fn check_exact(
             return Err(format!("rule {r:?} is neither foreign nor wanted"));
         }
     }
+    Ok(())
+}
+
+/// Every planned NIC's link is up with the MTU wanted.
+fn check_links(kernel: &KernelState, want: &Desired) -> Result<(), String> {
     for plan in &want.nics {
         let link = kernel.links.iter().find(|l| l.index == plan.ifindex);
         if !link.is_some_and(|l| l.up && plan.mtu.is_none_or(|m| m == l.mtu)) {

@@ -51,72 +51,45 @@ fn a_sane_nic_passes_untouched() {
 
 #[test]
 fn special_addresses_are_refused_and_the_rest_of_the_nic_kept() {
-    let mut one = nic(
-        1,
-        &[
-            "10.4.0.5/24",
-            "169.254.169.254/24",
-            "168.63.129.16/24",
-            "127.0.0.5/24",
-            "224.0.0.5/24",
-            "255.255.255.255/24",
-            "0.0.0.0/24",
-            "169.254.3.4/16",
-            "100.100.100.200/32",
-            "10.4.0.255/24",
-        ],
-    );
-    one.ipv6 = [
-        "::1/128",
-        "ff02::1/128",
-        "fe80::1/0",
-        "fd00:ec2::254/128",
-        "::/128",
-        "2001:db8::5/64",
-    ]
-    .iter()
-    .map(|a| a.parse().expect("v6"))
-    .collect();
+    let metadata = |s: &str| Reason::MetadataService { addr: ip(s) };
+    let refused_v4 = [
+        ("169.254.169.254/24", metadata("169.254.169.254")),
+        ("168.63.129.16/24", metadata("168.63.129.16")),
+        ("127.0.0.5/24", Reason::Loopback),
+        ("224.0.0.5/24", Reason::Multicast),
+        ("255.255.255.255/24", Reason::Broadcast),
+        ("0.0.0.0/24", Reason::Unspecified),
+        ("169.254.3.4/16", Reason::LinkLocal),
+        ("100.100.100.200/32", metadata("100.100.100.200")),
+        ("10.4.0.255/24", Reason::Broadcast),
+    ];
+    let refused_v6 = [
+        ("::1/128", Reason::Loopback),
+        ("ff02::1/128", Reason::Multicast),
+        ("fe80::1/0", Reason::LinkLocal),
+        ("fd00:ec2::254/128", metadata("fd00:ec2::254")),
+        ("::/128", Reason::Unspecified),
+    ];
+    let ipv4: Vec<&str> = std::iter::once("10.4.0.5/24")
+        .chain(refused_v4.iter().map(|(a, _)| *a))
+        .collect();
+    let mut one = nic(1, &ipv4);
+    one.ipv6 = refused_v6
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(["2001:db8::5/64"])
+        .map(|a| a.parse().expect("v6"))
+        .collect();
     let gated = gate(&[nic(0, &["10.4.0.4/24"]), one]);
     let kept = &gated.nics[1];
     assert_eq!(kept.ipv4, vec!["10.4.0.5/24".parse().expect("v4")]);
     assert_eq!(kept.ipv6, vec!["2001:db8::5/64".parse().expect("v6")]);
-    let metadata = |s: &str| Reason::MetadataService { addr: ip(s) };
-    assert_eq!(
-        reasons(&gated),
-        vec![
-            (
-                mac(1),
-                address("169.254.169.254/24"),
-                metadata("169.254.169.254")
-            ),
-            (
-                mac(1),
-                address("168.63.129.16/24"),
-                metadata("168.63.129.16")
-            ),
-            (mac(1), address("127.0.0.5/24"), Reason::Loopback),
-            (mac(1), address("224.0.0.5/24"), Reason::Multicast),
-            (mac(1), address("255.255.255.255/24"), Reason::Broadcast),
-            (mac(1), address("0.0.0.0/24"), Reason::Unspecified),
-            (mac(1), address("169.254.3.4/16"), Reason::LinkLocal),
-            (
-                mac(1),
-                address("100.100.100.200/32"),
-                metadata("100.100.100.200")
-            ),
-            (mac(1), address("10.4.0.255/24"), Reason::Broadcast),
-            (mac(1), address("::1/128"), Reason::Loopback),
-            (mac(1), address("ff02::1/128"), Reason::Multicast),
-            (mac(1), address("fe80::1/0"), Reason::LinkLocal),
-            (
-                mac(1),
-                address("fd00:ec2::254/128"),
-                metadata("fd00:ec2::254")
-            ),
-            (mac(1), address("::/128"), Reason::Unspecified),
-        ]
-    );
+    let expected: Vec<_> = refused_v4
+        .iter()
+        .chain(&refused_v6)
+        .map(|(a, reason)| (mac(1), address(a), *reason))
+        .collect();
+    assert_eq!(reasons(&gated), expected);
 }
 
 #[test]
@@ -178,37 +151,40 @@ fn a_nic_listing_one_address_twice_is_not_on_two_nics() {
 
 #[test]
 fn ranges_that_swallow_what_must_stay_reachable_are_refused() {
-    let mut gcp = nic(0, &["10.4.0.4/24"]);
-    let mut other = nic(1, &["10.5.0.5/24"]);
-    other.subnet4 = Some("10.5.0.0/24".parse().expect("subnet"));
-    other.gateway4 = Some(Ipv4Addr::new(10, 5, 0, 1));
-    gcp.ip_ranges = [
-        "0.0.0.0/0",
-        "::/0",
-        "64.0.0.0/2",
-        "2001::/16",
-        "10.4.0.0/28",
-        "10.5.0.4/30",
-        "10.6.0.0/16",
-        "169.254.169.254/32",
-        "100.100.100.0/24",
-        "127.0.0.0/16",
-        "224.0.0.0/8",
-        "fe80::/64",
-        "10.8.1.0/24",
-    ]
-    .iter()
-    .map(|s| net(s))
-    .collect();
-    gcp.forwarded = vec![net("169.254.169.254/32"), net("34.120.88.10/32")];
-    other.ip_ranges = vec![net("10.5.0.0/20")];
-    let gated = gate(&[gcp, other]);
-    let alias = |s: &str| Item::AliasRange { net: net(s) };
     let metadata = |s: &str| Reason::ContainsMetadataService { addr: ip(s) };
     let gateway = |m: Mac, g: &str| Reason::ContainsGateway {
         mac: m,
         gateway: ip(g),
     };
+    let holds_address = Reason::ContainsAddress {
+        mac: mac(1),
+        addr: ip("10.5.0.5"),
+    };
+    // Each alias range of the first NIC with its reason; None: kept.
+    let ranges = [
+        ("0.0.0.0/0", Some(Reason::EveryDestination)),
+        ("::/0", Some(Reason::EveryDestination)),
+        ("64.0.0.0/2", Some(Reason::TooWide { min: 8 })),
+        ("2001::/16", Some(Reason::TooWide { min: 32 })),
+        ("10.4.0.0/28", Some(gateway(mac(0), "10.4.0.1"))),
+        ("10.5.0.4/30", Some(holds_address)),
+        ("10.6.0.0/16", None),
+        ("169.254.169.254/32", Some(metadata("169.254.169.254"))),
+        ("100.100.100.0/24", Some(metadata("100.100.100.200"))),
+        ("127.0.0.0/16", Some(Reason::Loopback)),
+        ("224.0.0.0/8", Some(Reason::Multicast)),
+        ("fe80::/64", Some(Reason::LinkLocal)),
+        ("10.8.1.0/24", None),
+    ];
+    let mut gcp = nic(0, &["10.4.0.4/24"]);
+    gcp.ip_ranges = ranges.iter().map(|(s, _)| net(s)).collect();
+    gcp.forwarded = vec![net("169.254.169.254/32"), net("34.120.88.10/32")];
+    let mut other = nic(1, &["10.5.0.5/24"]);
+    other.subnet4 = Some("10.5.0.0/24".parse().expect("subnet"));
+    other.gateway4 = Some(Ipv4Addr::new(10, 5, 0, 1));
+    other.ip_ranges = vec![net("10.5.0.0/20")];
+    let gated = gate(&[gcp, other]);
+    let alias = |s: &str| Item::AliasRange { net: net(s) };
     let mut found = reasons(&gated);
     // 10.6.0.0/16 holds nothing of the NICs: kept, as 10.8.1.0/24 and the VIP are.
     assert_eq!(
@@ -222,44 +198,15 @@ fn ranges_that_swallow_what_must_stay_reachable_are_refused() {
         last,
         Some((mac(1), alias("10.5.0.0/20"), gateway(mac(1), "10.5.0.1")))
     );
-    assert_eq!(
-        found,
-        vec![
-            (mac(0), alias("0.0.0.0/0"), Reason::EveryDestination),
-            (mac(0), alias("::/0"), Reason::EveryDestination),
-            (mac(0), alias("64.0.0.0/2"), Reason::TooWide { min: 8 }),
-            (mac(0), alias("2001::/16"), Reason::TooWide { min: 32 }),
-            (mac(0), alias("10.4.0.0/28"), gateway(mac(0), "10.4.0.1")),
-            (
-                mac(0),
-                alias("10.5.0.4/30"),
-                Reason::ContainsAddress {
-                    mac: mac(1),
-                    addr: ip("10.5.0.5")
-                }
-            ),
-            (
-                mac(0),
-                alias("169.254.169.254/32"),
-                metadata("169.254.169.254")
-            ),
-            (
-                mac(0),
-                alias("100.100.100.0/24"),
-                metadata("100.100.100.200")
-            ),
-            (mac(0), alias("127.0.0.0/16"), Reason::Loopback),
-            (mac(0), alias("224.0.0.0/8"), Reason::Multicast),
-            (mac(0), alias("fe80::/64"), Reason::LinkLocal),
-            (
-                mac(0),
-                Item::Forwarded {
-                    net: net("169.254.169.254/32")
-                },
-                metadata("169.254.169.254")
-            ),
-        ]
-    );
+    let forwarded = Item::Forwarded {
+        net: net("169.254.169.254/32"),
+    };
+    let expected: Vec<_> = ranges
+        .iter()
+        .filter_map(|(s, reason)| Some((mac(0), alias(s), (*reason)?)))
+        .chain([(mac(0), forwarded, metadata("169.254.169.254"))])
+        .collect();
+    assert_eq!(found, expected);
 }
 
 #[test]

@@ -71,12 +71,9 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::test_clock::secs;
 
     const MINUTES_5: Duration = Duration::from_secs(300);
-
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
 
     #[test]
     fn the_ceiling_doubles_from_1_s_up_to_the_refresh_timer() {

@@ -1,20 +1,30 @@
-//! `cloud-network daemon`: start-up (config, logging, provider), and the three ways to run the
-//! reconcile: `--dry-run` (print `ip` commands, apply nothing), `--oneshot` (apply once, print a
-//! summary) and the long-running daemon.
+//! `cloud-network daemon`: start-up (config, logging, provider), and the three ways to run a
+//! reconcile round (`round`): `--dry-run` (print `ip` commands, apply nothing), `--oneshot`
+//! (apply once, print a summary) and the long-running daemon (`run`, `reconciler`).
 
 pub mod backoff;
 pub mod confine;
 pub mod fetcher;
 pub mod files;
+pub mod hotplug;
+pub mod ledger;
 pub mod notify;
 pub mod pace;
 pub mod privileges;
+pub mod problems;
+pub mod publisher;
 pub mod reconcile;
 pub mod reconciler;
+pub mod reload;
+pub mod round;
 pub mod run;
+pub mod schedule;
 pub mod setup;
 pub mod signals;
 pub mod status;
+#[cfg(test)]
+mod test_clock;
+pub mod wants;
 
 use crate::config;
 use crate::metadata::FetchError;
@@ -22,10 +32,11 @@ use crate::netlink::Netlink;
 use crate::plan::{Owned, UnknownNic};
 use crate::state::{self, StateDir};
 use argh::FromArgs;
-use reconcile::{apply_round, disowned_lines, dry_run_lines, plan_round, rebuild_owned, Outcome};
+use round::{Apply, RoundInput, RoundOutcome};
 use setup::Startup;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 #[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(subcommand, name = "daemon")]
@@ -47,7 +58,8 @@ pub struct DaemonArgs {
 enum RunError {
     Fetch(FetchError),
     Netlink(crate::netlink::NetlinkError),
-    Failures(Outcome),
+    /// What the round left undone, one line each.
+    Failures(Vec<String>),
     State(state::StateError),
     /// The other NICs were configured (the summary, printed on stdout), these were unknown
     /// this round.
@@ -58,15 +70,8 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Fetch(e) => write!(f, "metadata fetch failed, nothing changed: {e}"),
-            RunError::Netlink(e) => write!(f, "cannot read the kernel's network state: {e}"),
-            RunError::Failures(outcome) => {
-                let lines: Vec<String> = outcome
-                    .failures
-                    .iter()
-                    .map(|x| format!("{}: {} failed: {}", x.link, x.command, x.error))
-                    .collect();
-                f.write_str(&lines.join("\n"))
-            }
+            RunError::Netlink(e) => f.write_str(&round::unreadable_line(e)),
+            RunError::Failures(lines) => f.write_str(&lines.join("\n")),
             RunError::State(e) => write!(f, "configured, but the state was not saved: {e}"),
             RunError::Unknown(_, unknown) => {
                 let lines: Vec<String> = unknown.iter().map(ToString::to_string).collect();
@@ -129,7 +134,7 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
     }
 }
 
-/// `--dry-run` and `--oneshot`: one fetch, one plan, and (oneshot) one apply. `state` is
+/// `--dry-run` and `--oneshot`: one fetch and one round, previewed or applied. `state` is
 /// None only for a dry run without a state directory yet.
 fn run_once(
     mut startup: Startup,
@@ -138,57 +143,73 @@ fn run_once(
 ) -> Result<Vec<String>, RunError> {
     let instance = startup.provider.fetch().map_err(RunError::Fetch)?;
     let mut netlink = Netlink::open().map_err(RunError::Netlink)?;
-    let kernel = netlink.state().map_err(RunError::Netlink)?;
-    let owned = load_owned(state).unwrap_or_else(|| rebuilt(&instance, &kernel, &startup.settings));
-    let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
-    reconcile::log_skipped(&planned.desired.skipped);
-    for line in reconcile::nic_problem_lines(&planned.desired) {
-        log::warn!("{line}");
-    }
-    let unknown = planned.desired.unknown.clone();
-    for line in disowned_lines(&planned, &kernel) {
-        log::warn!("{line}");
-    }
-    // `--oneshot` always has its state directory (made, opened and locked by `run`).
-    let (Some(state), false) = (state, dry_run) else {
-        return Ok(dry_run_lines(&planned, &kernel));
+    let input = RoundInput {
+        instance: &instance,
+        owned: load_owned(state),
+        settings: &startup.settings,
     };
-    write_ahead(state, &planned);
-    let (mut outcome, mut owned) = apply_round(&mut netlink, planned, &kernel);
-    if outcome.created_links > 0 {
-        let kernel = netlink.state().map_err(RunError::Netlink)?;
-        let planned = plan_round(&instance, &kernel, &owned, &startup.settings);
-        write_ahead(state, &planned);
-        let (next, next_owned) = apply_round(&mut netlink, planned, &kernel);
-        (outcome, owned) = (outcome.then(next), next_owned);
+    // `--oneshot` always has its state directory (made, opened and locked by `run`).
+    let outcome = match (state, dry_run) {
+        (Some(state), false) => {
+            let mut keep = |owned: &Owned| {
+                if let Err(e) = state::claim_owned(state, owned) {
+                    log::warn!("ownership record not saved before the changes: {e}");
+                }
+            };
+            let stop = AtomicBool::new(false);
+            let apply = Apply::Changes {
+                keep: &mut keep,
+                stop: &stop,
+            };
+            round::round(&mut netlink, input, apply)
+        }
+        _ => round::round(&mut netlink, input, Apply::Preview),
+    };
+    log_problems(&outcome);
+    if let Some(e) = outcome.unreadable {
+        return Err(RunError::Netlink(e));
     }
-    state::save_owned(state, &owned).map_err(RunError::State)?;
-    if !outcome.failures.is_empty() {
-        return Err(RunError::Failures(outcome));
-    }
-    if !unknown.is_empty() {
-        return Err(RunError::Unknown(outcome.summary, unknown));
-    }
-    if outcome.summary.is_empty() {
-        return Ok(vec!["No changes".to_string()]);
-    }
-    Ok(outcome.summary)
+    let (Some(state), Some(owned)) = (state.filter(|_| !dry_run), &outcome.owned) else {
+        return Ok(outcome.preview);
+    };
+    state::save_owned(state, owned).map_err(RunError::State)?;
+    finished(&outcome)
 }
 
-/// Claims what the batch adds before it is sent (see `Owned::claiming`, `state::claim_owned`;
-/// the durable save follows the batch). A record that cannot be saved costs the record, not
-/// the network: the batch still goes, and the save after it reports the failure.
-fn write_ahead(state: &StateDir, planned: &reconcile::Planned) {
-    if let Some(claimed) = planned.owned.claiming(&planned.changes) {
-        if let Err(e) = state::claim_owned(state, &claimed) {
-            log::warn!("ownership record not saved before the changes: {e}");
-        }
+/// The first pass's problems, every one (a one-off run has no memory of earlier rounds).
+fn log_problems(outcome: &RoundOutcome) {
+    let Some(pass) = outcome.first() else {
+        return;
+    };
+    reconcile::log_skipped(&pass.desired.skipped);
+    for line in pass.nic_problems().iter().chain(&pass.disowned) {
+        log::warn!("{line}");
     }
+}
+
+/// `--oneshot`'s result: the summary, or what failed, or the NICs that were unknown.
+fn finished(outcome: &RoundOutcome) -> Result<Vec<String>, RunError> {
+    let failures = outcome.failures();
+    if !failures.is_empty() {
+        return Err(RunError::Failures(failures));
+    }
+    let (summary, _) = outcome.summary();
+    let unknown = outcome
+        .first()
+        .map(|pass| pass.desired.unknown.clone())
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        return Err(RunError::Unknown(summary, unknown));
+    }
+    if summary.is_empty() {
+        return Ok(vec!["No changes".to_string()]);
+    }
+    Ok(summary)
 }
 
 /// Reads the ownership record (empty when there is none yet, or no state directory). None
-/// when the file is corrupt, which is logged once: the caller then rebuilds it from the kernel
-/// with `rebuild_owned` once it has good metadata, and meanwhile removes nothing.
+/// when the file is corrupt, which is logged once: the round then rebuilds it from the kernel
+/// (`round::rebuilt`) once it has good metadata, and meanwhile removes nothing.
 pub fn load_owned(state: Option<&StateDir>) -> Option<Owned> {
     let Some(state) = state else {
         return Some(Owned::default());
@@ -200,19 +221,4 @@ pub fn load_owned(state: Option<&StateDir>) -> Option<Owned> {
         }
         other => Some(other.into_owned()),
     }
-}
-
-/// `rebuild_owned`, logged.
-pub fn rebuilt(
-    instance: &crate::metadata::Instance,
-    kernel: &crate::kernel::KernelState,
-    settings: &crate::plan::PlanSettings,
-) -> Owned {
-    let owned = rebuild_owned(instance, kernel, settings);
-    log::warn!(
-        "ownership record rebuilt from the kernel: {} objects adopted ({} NICs)",
-        owned.len(),
-        owned.nics.len()
-    );
-    owned
 }

@@ -118,10 +118,7 @@ impl LongPollPace {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
+    use crate::daemon::test_clock::{ms, secs};
 
     #[test]
     fn the_budget_allows_a_burst_of_3_then_one_per_second() {
@@ -165,15 +162,12 @@ mod tests {
         }
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
         assert_eq!(pace.wait(now - ms(500)), ms(500));
-        let held = pace.ended(PollOutcome::Unchanged, now, now + Duration::from_secs(30));
+        let held = pace.ended(PollOutcome::Unchanged, now, now + secs(30));
         assert_eq!(held, Duration::ZERO, "a held long-poll resets");
+        assert_eq!(pace.ended(PollOutcome::Failed, now, now + ms(1)), secs(1));
         assert_eq!(
-            pace.ended(PollOutcome::Failed, now, now + ms(1)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            pace.ended(PollOutcome::Failed, now, now + Duration::from_secs(40)),
-            Duration::from_secs(2),
+            pace.ended(PollOutcome::Failed, now, now + secs(40)),
+            secs(2),
             "a failure counts however long it took"
         );
     }
@@ -194,7 +188,7 @@ mod tests {
         );
         assert_eq!(
             pace.ended(PollOutcome::Unchanged, start, start + ms(3)),
-            Duration::from_secs(1),
+            secs(1),
             "the strikes started over with the change"
         );
     }

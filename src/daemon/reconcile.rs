@@ -1,7 +1,9 @@
-//! One reconcile round: read the kernel, plan, diff, apply through the single netlink writer,
-//! and record what we now own. The daemon loop, `--oneshot` and `--dry-run` all run this. A
-//! round that creates VLAN links (OCI bare metal) is followed by a second pass that configures
-//! them, once the kernel has given them an index; `--dry-run` shows that pass as a preview.
+//! One pass of a reconcile round: plan against the kernel's state and the ownership record,
+//! diff, apply through the single netlink writer, and record what we now own; the renderings
+//! of a pass (`--dry-run`'s commands, the skipped NICs, the refusals). `round` runs the passes
+//! for the daemon loop, `--oneshot` and `--dry-run` alike: a pass that creates VLAN links (OCI
+//! bare metal) is followed by one that configures them; `--dry-run` shows that pass as a
+//! preview (`Planned::preview`).
 
 use crate::kernel::{Change, KernelState, Link, Route, VLAN_KIND};
 use crate::metadata::Instance;
@@ -125,6 +127,12 @@ pub struct Failure {
     pub error: String,
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} failed: {}", self.link, self.command, self.error)
+    }
+}
+
 /// What a round did.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -137,19 +145,6 @@ pub struct Outcome {
     /// VLAN links this round created: their NICs are configured by a second pass.
     #[serde(skip)]
     pub created_links: usize,
-}
-
-impl Outcome {
-    /// This pass's outcome followed by the next one's (the pass configuring created links).
-    pub fn then(mut self, next: Outcome) -> Outcome {
-        self.summary.extend(next.summary);
-        self.applied += next.applied;
-        self.failures.extend(next.failures);
-        self.skipped = next.skipped;
-        self.conflicts = next.conflicts;
-        self.created_links += next.created_links;
-        self
-    }
 }
 
 /// Applies a planned round as one netlink batch and updates `owned` with what the kernel took.

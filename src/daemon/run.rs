@@ -123,19 +123,7 @@ impl Daemon {
             Some(kind),
             crate::logging::rfc3339(std::time::SystemTime::now()),
         ));
-        let api = match api::spawn(
-            config.listen,
-            snapshot.clone(),
-            wake.clone(),
-            ApiOptions::from_config(&config),
-            dropping.confinement(),
-        ) {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                log::error!("local API not started (network configuration goes on): {e}");
-                None
-            }
-        };
+        let api = spawn_api(&config, &snapshot, &wake, &dropping);
         let monitor = Monitor::open()
             .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
@@ -187,6 +175,30 @@ impl Daemon {
         }
         if self.reconciler.is_finished() {
             let _ = self.reconciler.join();
+        }
+    }
+}
+
+/// The API thread; a failure to start it is logged and the network is configured anyway.
+fn spawn_api(
+    config: &crate::config::Config,
+    snapshot: &SharedSnapshot,
+    wake: &Wake,
+    dropping: &Dropping,
+) -> Option<api::ApiHandle> {
+    let options = ApiOptions::from_config(config);
+    let confinement = dropping.confinement();
+    match api::spawn(
+        config.listen,
+        snapshot.clone(),
+        wake.clone(),
+        options,
+        confinement,
+    ) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            log::error!("local API not started (network configuration goes on): {e}");
+            None
         }
     }
 }

@@ -1,0 +1,266 @@
+//! The one round every mode runs: from the metadata in hand, the kernel's state (read here, the
+//! only writer) and the ownership record to what was planned, applied and left undone. A pass
+//! that creates VLAN links (OCI bare metal) is followed by another that configures them, once
+//! the kernel has given them an index. The modes differ only in what they do with the
+//! [`RoundOutcome`]: the daemon logs each problem once, publishes it and schedules retries;
+//! `--oneshot` prints the summary or the failures and exits; `--dry-run` prints the preview.
+
+use super::reconcile::{
+    apply_round, disowned_lines, dry_run_lines, nic_problem_lines, plan_round, rebuild_owned,
+    Outcome, Planned,
+};
+use super::status::link_statuses;
+use crate::kernel::KernelState;
+use crate::metadata::Instance;
+use crate::metrics::METRICS;
+use crate::netlink::{Netlink, NetlinkError};
+use crate::plan::{Desired, Owned, PlanSettings};
+use crate::snapshot::LinkStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What a round starts from besides the kernel.
+pub struct RoundInput<'a> {
+    pub instance: &'a Instance,
+    /// The ownership record; None when its file was corrupt: it is then rebuilt from the
+    /// kernel the round reads.
+    pub owned: Option<Owned>,
+    pub settings: &'a PlanSettings,
+}
+
+/// Whether a round applies, and how it keeps the ownership record current meanwhile.
+pub enum Apply<'a> {
+    /// `--dry-run`: the first pass is planned and rendered; nothing is applied or written.
+    Preview,
+    Changes {
+        /// Called with the record as it must be in the state dir before the round goes on:
+        /// rebuilt, or claiming what the next batch adds (see `Owned::claiming`), so a process
+        /// killed mid-batch still knows those objects as ours.
+        keep: &'a mut dyn FnMut(&Owned),
+        /// Set at shutdown: the round sends no further batch.
+        stop: &'a AtomicBool,
+    },
+}
+
+/// One plan (and apply) against one reading of the kernel.
+#[derive(Debug)]
+pub struct Pass {
+    /// The kernel as this pass read it.
+    pub kernel: KernelState,
+    /// What the metadata wants there.
+    pub desired: Desired,
+    /// The record entries dropped for lacking our marks, one line each.
+    pub disowned: Vec<String>,
+    /// What the batch did; None when it was not sent (a preview, or shutdown).
+    pub outcome: Option<Outcome>,
+}
+
+impl Pass {
+    fn planned(kernel: KernelState, planned: &Planned) -> Pass {
+        Pass {
+            disowned: disowned_lines(planned, &kernel),
+            desired: planned.desired.clone(),
+            kernel,
+            outcome: None,
+        }
+    }
+
+    /// The NICs unknown this pass and the sanity gate's refusals, one line per NIC.
+    pub fn nic_problems(&self) -> Vec<String> {
+        nic_problem_lines(&self.desired)
+    }
+
+    /// What each link gets, as planned.
+    pub fn links(&self) -> Vec<LinkStatus> {
+        link_statuses(&self.desired, &self.kernel)
+    }
+}
+
+/// What a round did and left to do.
+#[derive(Debug, Default)]
+pub struct RoundOutcome {
+    pub passes: Vec<Pass>,
+    /// The ownership record after the round; None when the kernel could not be read at all
+    /// (and a corrupt record is still to be rebuilt).
+    pub owned: Option<Owned>,
+    /// The kernel's state could not be read for the pass after the last one here.
+    pub unreadable: Option<NetlinkError>,
+    /// `Apply::Preview`: the `ip` commands the round would send, or `No changes`.
+    pub preview: Vec<String>,
+}
+
+impl RoundOutcome {
+    /// What is left undone, one line each: the last applied pass's failed changes (a later
+    /// pass plans the earlier one's failures again), or why the kernel could not be read.
+    pub fn failures(&self) -> Vec<String> {
+        if let Some(e) = &self.unreadable {
+            return vec![unreadable_line(e)];
+        }
+        self.applied()
+            .last()
+            .map(|outcome| outcome.failures.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The outcomes of the passes that were applied, in order.
+    pub fn applied(&self) -> impl DoubleEndedIterator<Item = &Outcome> {
+        self.passes.iter().filter_map(|p| p.outcome.as_ref())
+    }
+
+    /// The summary lines of every applied pass, and how many changes they made.
+    pub fn summary(&self) -> (Vec<String>, usize) {
+        let summary = self.applied().flat_map(|o| o.summary.clone()).collect();
+        (summary, self.applied().map(|o| o.applied).sum())
+    }
+
+    fn push(&mut self, pass: Pass, owned: Owned) {
+        self.owned = Some(owned);
+        self.passes.push(pass);
+    }
+
+    /// The first pass (the metadata against the kernel as it stood before the round).
+    pub fn first(&self) -> Option<&Pass> {
+        self.passes.first()
+    }
+}
+
+/// The one line saying that a round could not read the kernel, and why.
+pub fn unreadable_line(error: &NetlinkError) -> String {
+    format!("cannot read the kernel's network state: {error}")
+}
+
+/// Runs a round: reads the kernel, plans, and (with `Apply::Changes`) applies, pass after pass
+/// while a pass creates links.
+pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> RoundOutcome {
+    let mut round = RoundOutcome {
+        owned: input.owned,
+        ..RoundOutcome::default()
+    };
+    loop {
+        let kernel = match netlink.state() {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                METRICS.round(false);
+                round.unreadable = Some(e);
+                return round;
+            }
+        };
+        let owned = match round.owned.take() {
+            Some(owned) => owned,
+            None => rebuilt(input.instance, &kernel, input.settings, &mut apply),
+        };
+        let planned = plan_round(input.instance, &kernel, &owned, input.settings);
+        METRICS.refused(&planned.desired.refused);
+        let mut pass = Pass::planned(kernel, &planned);
+        let (keep, stop) = match &mut apply {
+            Apply::Changes { keep, stop } => (keep, stop),
+            Apply::Preview => {
+                round.preview = dry_run_lines(&planned, &pass.kernel);
+                round.push(pass, owned);
+                return round;
+            }
+        };
+        if stop.load(Ordering::SeqCst) {
+            round.push(pass, owned);
+            return round;
+        }
+        if let Some(claimed) = planned.owned.claiming(&planned.changes) {
+            keep(&claimed);
+        }
+        let (outcome, owned) = apply_round(netlink, planned, &pass.kernel);
+        METRICS.owned(&owned);
+        METRICS.round(outcome.failures.is_empty());
+        let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);
+        pass.outcome = Some(outcome);
+        round.push(pass, owned);
+        if !again {
+            return round;
+        }
+    }
+}
+
+/// The ownership record rebuilt from the kernel (`rebuild_owned`), logged, and kept on disk
+/// when the round applies.
+fn rebuilt(
+    instance: &Instance,
+    kernel: &KernelState,
+    settings: &PlanSettings,
+    apply: &mut Apply,
+) -> Owned {
+    let owned = rebuild_owned(instance, kernel, settings);
+    log::warn!(
+        "ownership record rebuilt from the kernel: {} objects adopted ({} NICs)",
+        owned.len(),
+        owned.nics.len()
+    );
+    if let Apply::Changes { keep, .. } = apply {
+        keep(&owned);
+    }
+    owned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::reconcile::Failure;
+
+    fn pass(summary: &[&str], failed: &[&str], applied: bool) -> Pass {
+        let outcome = Outcome {
+            summary: summary.iter().map(ToString::to_string).collect(),
+            applied: summary.len(),
+            failures: failed
+                .iter()
+                .map(|command| Failure {
+                    link: "eth1".to_string(),
+                    command: command.to_string(),
+                    error: "Invalid argument".to_string(),
+                })
+                .collect(),
+            skipped: Vec::new(),
+            conflicts: Vec::new(),
+            created_links: 0,
+        };
+        let instance = Instance {
+            provider: crate::net::ProviderKind::Azure,
+            instance_id: "vm".to_string(),
+            location: "westeurope".to_string(),
+            nics: Vec::new(),
+            raw: serde_json::Value::Null,
+        };
+        Pass {
+            kernel: KernelState::default(),
+            desired: crate::plan::desired(&instance, &[], &PlanSettings::default()),
+            disowned: Vec::new(),
+            outcome: applied.then_some(outcome),
+        }
+    }
+
+    #[test]
+    fn what_is_left_undone_is_the_last_applied_passs_failures() {
+        let round = RoundOutcome {
+            passes: vec![
+                pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a", "ip b"], true),
+                pass(&["eth0.5: +1 address"], &["ip b"], true),
+                pass(&[], &["not sent"], false),
+            ],
+            ..RoundOutcome::default()
+        };
+        assert_eq!(round.failures(), ["eth1: ip b failed: Invalid argument"]);
+        let (summary, changes) = round.summary();
+        assert_eq!(summary, ["eth0: +VLAN 5 link eth0.5", "eth0.5: +1 address"]);
+        assert_eq!(changes, 2);
+        assert_eq!(RoundOutcome::default().failures(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unreadable_kernel_is_the_one_failure() {
+        let round = RoundOutcome {
+            passes: vec![pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a"], true)],
+            unreadable: Some(NetlinkError::Decode("cut short".to_string())),
+            ..RoundOutcome::default()
+        };
+        assert_eq!(
+            round.failures(),
+            ["cannot read the kernel's network state: netlink message: cut short"]
+        );
+    }
+}

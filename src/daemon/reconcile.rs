@@ -14,7 +14,6 @@ use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
 use crate::plan::sanity::Refusal;
 use crate::plan::{self, Desired, Owned, PlanSettings, PlannedChange, Skipped};
-use serde::Serialize;
 
 /// What a planning pass found, before anything is written.
 #[derive(Debug, Clone)]
@@ -120,7 +119,7 @@ pub fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
 }
 
 /// A change the kernel refused.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Failure {
     pub link: String,
     pub command: String,
@@ -134,16 +133,14 @@ impl std::fmt::Display for Failure {
 }
 
 /// What a round did.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Outcome {
     /// One line per NIC, e.g. `eth1: +3 addresses, +1 route table, +6 rules`.
     pub summary: Vec<String>,
     pub applied: usize,
     pub failures: Vec<Failure>,
-    pub skipped: Vec<Skipped>,
     pub conflicts: Vec<String>,
     /// VLAN links this round created: their NICs are configured by a second pass.
-    #[serde(skip)]
     pub created_links: usize,
 }
 
@@ -157,7 +154,6 @@ pub fn apply_round(
     kernel: &KernelState,
 ) -> (Outcome, Owned) {
     let Planned {
-        desired,
         mut owned,
         changes,
         conflicts,
@@ -193,7 +189,6 @@ pub fn apply_round(
         summary: summary(&done, &name_of),
         applied: done.len(),
         failures,
-        skipped: desired.skipped,
         conflicts: conflicts
             .iter()
             .map(|r| ip_command(&Change::AddRoute(r.clone()), &name_of))

@@ -55,10 +55,11 @@ pub struct Pass {
 }
 
 impl Pass {
-    fn planned(kernel: KernelState, planned: &Planned) -> Pass {
+    /// The pass takes the wish out of `planned`: applying needs only the changes and record.
+    fn planned(kernel: KernelState, planned: &mut Planned) -> Pass {
         Pass {
             disowned: disowned_lines(planned, &kernel),
-            desired: planned.desired.clone(),
+            desired: std::mem::take(&mut planned.desired),
             kernel,
             outcome: None,
         }
@@ -148,9 +149,9 @@ pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> Roun
             Some(owned) => owned,
             None => rebuilt(input.instance, &kernel, input.settings, &mut apply),
         };
-        let planned = plan_round(input.instance, &kernel, &owned, input.settings);
+        let mut planned = plan_round(input.instance, &kernel, &owned, input.settings);
         METRICS.refused(&planned.desired.refused);
-        let mut pass = Pass::planned(kernel, &planned);
+        let mut pass = Pass::planned(kernel, &mut planned);
         let (keep, stop) = match &mut apply {
             Apply::Changes { keep, stop } => (keep, stop),
             Apply::Preview => {
@@ -215,7 +216,6 @@ mod tests {
                     error: "Invalid argument".to_string(),
                 })
                 .collect(),
-            skipped: Vec::new(),
             conflicts: Vec::new(),
             created_links: 0,
         };

@@ -159,7 +159,7 @@ pub const MAIN_RULE_PRIORITY: u32 = 32766;
 pub const ROUTED_TABLE_STEP: u32 = 10000;
 
 /// The whole desired state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Desired {
     pub nics: Vec<NicPlan>,
     /// The VLAN links the metadata's NICs live on (whether they exist yet or not).

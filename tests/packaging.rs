@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::scene::TempDir;
+use support::scene::{run_ok, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cloud-network");
 const TOP: &str = env!("CARGO_MANIFEST_DIR");
@@ -21,20 +21,6 @@ const MAX_EXPOSURE: f64 = 2.0;
 
 fn packaging(relative: &str) -> PathBuf {
     Path::new(TOP).join("packaging").join(relative)
-}
-
-fn run(command: &mut Command) -> Output {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn stdout(out: &Output) -> String {
@@ -63,9 +49,11 @@ fn overall_exposure(report: &str) -> f64 {
 
 #[test]
 fn unit_exposure_is_ok_or_better() {
-    let out = run(Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--no-pager"])
-        .arg(packaging("cloud-network.service")));
+    let out = run_ok(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(packaging("cloud-network.service")),
+    );
     let exposure = overall_exposure(&stdout(&out));
     assert!(
         exposure <= MAX_EXPOSURE,
@@ -129,7 +117,7 @@ fn unit_keeps_what_the_daemon_needs() {
 
 /// The system calls of a `systemd-analyze syscall-filter` group, nested groups expanded.
 fn syscall_group(group: &str) -> BTreeSet<String> {
-    let out = run(Command::new("systemd-analyze").args(["syscall-filter", "--no-pager", group]));
+    let out = run_ok(Command::new("systemd-analyze").args(["syscall-filter", "--no-pager", group]));
     let mut calls = BTreeSet::new();
     for entry in stdout(&out).lines().skip(1).map(str::trim) {
         if entry.is_empty() || entry.starts_with('#') {
@@ -201,10 +189,12 @@ fn unit_verifies_with_its_binary_and_man_pages_installed() {
     );
     assert_ne!(retargeted, unit, "ExecStart not found in the unit");
     fs::write(&copy, retargeted).expect("write the unit copy");
-    let out = run(Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&copy)
-        .env("MANPATH", dest.path().join("usr/share/man")));
+    let out = run_ok(
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .env("MANPATH", dest.path().join("usr/share/man")),
+    );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "verify warned");
 }
 
@@ -218,7 +208,7 @@ struct Help {
 }
 
 fn help(args: &[&str]) -> Help {
-    let text = stdout(&run(Command::new(BIN).args(args).arg("--help")));
+    let text = stdout(&run_ok(Command::new(BIN).args(args).arg("--help")));
     let mut parsed = Help::default();
     let mut section = "";
     for line in text.lines() {
@@ -344,7 +334,7 @@ fn list_words(text: &str) -> BTreeSet<String> {
 /// The description of one entry (`what`, `--provider`) of a `--help` text, continuation lines
 /// joined.
 fn help_entry(args: &[&str], entry: &str) -> String {
-    let text = stdout(&run(Command::new(BIN).args(args).arg("--help")));
+    let text = stdout(&run_ok(Command::new(BIN).args(args).arg("--help")));
     let mut lines = text.lines().skip_while(|l| {
         l.strip_prefix("  ")
             .and_then(|l| l.split_whitespace().next())
@@ -451,7 +441,7 @@ fn complete(function: &str, words: &[&str]) -> BTreeSet<String> {
         quoted.join(" "),
         words.len() - 1
     );
-    let out = run(Command::new("bash").arg("-c").arg(script));
+    let out = run_ok(Command::new("bash").arg("-c").arg(script));
     stdout(&out)
         .lines()
         .filter(|l| !l.is_empty())
@@ -512,18 +502,22 @@ fn bash_completion_offers_the_arguments_of_commands() {
 // ---- install.sh ----
 
 fn install(dest: &Path, env: &[(&str, &str)]) -> Output {
-    run(Command::new(packaging("install.sh"))
-        .env("DESTDIR", dest)
-        .env("CLOUD_NETWORK_BIN", BIN)
-        .env_remove("PREFIX")
-        .env_remove("SYSCONFDIR")
-        .envs(env.iter().copied()))
+    run_ok(
+        Command::new(packaging("install.sh"))
+            .env("DESTDIR", dest)
+            .env("CLOUD_NETWORK_BIN", BIN)
+            .env_remove("PREFIX")
+            .env_remove("SYSCONFDIR")
+            .envs(env.iter().copied()),
+    )
 }
 
 fn uninstall(dest: &Path) -> Output {
-    run(Command::new(packaging("install.sh"))
-        .arg("uninstall")
-        .env("DESTDIR", dest))
+    run_ok(
+        Command::new(packaging("install.sh"))
+            .arg("uninstall")
+            .env("DESTDIR", dest),
+    )
 }
 
 /// Every file and symlink under `root`: relative path → "0644" or "-> target".
@@ -651,10 +645,12 @@ fn install_honours_prefix_and_sysconfdir() {
 fn sysusers_and_tmpfiles_create_the_user_and_the_state_dir() {
     let dest = TempDir::new("pkg-sysusers");
     install(dest.path(), &[]);
-    run(Command::new("systemd-sysusers").arg(format!("--root={}", dest.path().display())));
-    run(Command::new("systemd-tmpfiles")
-        .arg(format!("--root={}", dest.path().display()))
-        .arg("--create"));
+    run_ok(Command::new("systemd-sysusers").arg(format!("--root={}", dest.path().display())));
+    run_ok(
+        Command::new("systemd-tmpfiles")
+            .arg(format!("--root={}", dest.path().display()))
+            .arg("--create"),
+    );
     let passwd = fs::read_to_string(dest.path().join("etc/passwd")).expect("passwd");
     let user: Vec<&str> = passwd
         .lines()
@@ -683,16 +679,20 @@ fn sysusers_and_tmpfiles_create_the_user_and_the_state_dir() {
 #[ignore = "needs cargo-deb and a release build; run with --include-ignored, as .ci/run does"]
 fn cargo_deb_builds_a_package_with_the_files() {
     let out_dir = TempDir::new("pkg-deb");
-    run(Command::new("cargo")
-        .args(["deb", "--locked", "--output"])
-        .arg(out_dir.path())
-        .current_dir(TOP));
+    run_ok(
+        Command::new("cargo")
+            .args(["deb", "--locked", "--output"])
+            .arg(out_dir.path())
+            .current_dir(TOP),
+    );
     let deb = fs::read_dir(out_dir.path())
         .expect("list")
         .map(|e| e.expect("entry").path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .expect("a .deb");
-    let listing = stdout(&run(Command::new("dpkg-deb").arg("--contents").arg(&deb)));
+    let listing = stdout(&run_ok(
+        Command::new("dpkg-deb").arg("--contents").arg(&deb),
+    ));
     for path in expected_tree("usr", "etc").keys() {
         let unit_elsewhere = path.ends_with(".service")
             && listing.contains("./lib/systemd/system/cloud-network.service");
@@ -701,9 +701,11 @@ fn cargo_deb_builds_a_package_with_the_files() {
             "{path} not in the .deb:\n{listing}"
         );
     }
-    let conffiles = stdout(&run(Command::new("dpkg-deb")
-        .arg("--info")
-        .arg(&deb)
-        .arg("conffiles")));
+    let conffiles = stdout(&run_ok(
+        Command::new("dpkg-deb")
+            .arg("--info")
+            .arg(&deb)
+            .arg("conffiles"),
+    ));
     assert_eq!(conffiles.trim(), "/etc/cloud-network/cloud-network.toml");
 }

@@ -10,6 +10,7 @@
 //! its PID 1, which ends every process inside and frees every namespace and link made there.
 
 use super::netns::Netns;
+use super::scene::run_ok;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -64,29 +65,15 @@ pub fn rootfs() -> PathBuf {
     let partial = root.with_extension("partial");
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(root.parent().expect("a cache parent")).expect("create the cache");
-    run_host(Command::new("debootstrap").args(DEBOOTSTRAP).arg(&partial));
+    run_ok(Command::new("debootstrap").args(DEBOOTSTRAP).arg(&partial));
     // Debian leaves networkd disabled; the test runs it as a Debian host that uses it does.
-    run_host(Command::new("chroot").arg(&partial).args([
-        "systemctl",
-        "enable",
-        "systemd-networkd",
-    ]));
+    run_ok(
+        Command::new("chroot")
+            .arg(&partial)
+            .args(["systemctl", "enable", "systemd-networkd"]),
+    );
     std::fs::rename(&partial, &root).expect("move the root file system into the cache");
     root
-}
-
-fn run_host(command: &mut Command) -> Output {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// A booted container. Fields drop after [`Drop::drop`] has killed it: its cgroups and the

@@ -149,6 +149,21 @@ fn build_links(ns: &Netns, vm: &Vm) {
     ns.dhcp_lease(vm.primary, vm.gateway, vm.gateway_host_route);
 }
 
+/// Runs `command` to its end, asserting it succeeded (its output in the message if not).
+pub fn run_ok(command: &mut Command) -> Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// stdout of a finished process, asserting it succeeded.
 pub fn stdout_ok(out: &Output) -> Vec<String> {
     assert!(

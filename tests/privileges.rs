@@ -6,7 +6,7 @@
 mod support;
 
 use cloud_network::daemon::confine::spawn_confined;
-use cloud_network::daemon::privileges::{drop_privileges, PrivilegePlan};
+use cloud_network::daemon::privileges::{drop_privileges, lookup_user, PrivilegePlan};
 use cloud_network::kernel::{Change, Family, Rule};
 use cloud_network::netlink::Netlink;
 use std::fs::{self, File};
@@ -241,6 +241,7 @@ fn switching_to_the_user_keeps_only_net_admin_and_hands_over_the_state_dir() {
     let entered = ns.enter();
     let seen = drop_in_child(&PrivilegePlan {
         user: user.name.clone(),
+        account: lookup_user(&user.name).expect("look the user up"),
         state_dir: state_dir.clone(),
         keep_bind_service: false,
     });
@@ -294,6 +295,7 @@ fn keeping_bind_service_allows_port_80() {
     let entered = ns.enter();
     let seen = drop_in_child(&PrivilegePlan {
         user: user.name.clone(),
+        account: lookup_user(&user.name).expect("look the user up"),
         state_dir: dir.0.join("state"),
         keep_bind_service: true,
     });
@@ -325,6 +327,7 @@ fn without_the_user_root_keeps_only_net_admin_even_in_the_bounding_set() {
     let absent = unique("cn-absent");
     let seen = drop_in_child(&PrivilegePlan {
         user: absent.clone(),
+        account: lookup_user(&absent).expect("look the user up"),
         state_dir: state_dir.clone(),
         keep_bind_service: false,
     });

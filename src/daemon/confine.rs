@@ -9,7 +9,7 @@
 //! wants ids per process). So the id switch below uses the raw system calls, which leave the
 //! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
 
-use super::privileges::{caps_step, id_call, verify_set, PrivilegeError};
+use super::privileges::{caps_step, id_call, verify_no_inheritance, verify_set, PrivilegeError};
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,11 +99,10 @@ pub fn confine_this_thread(confinement: Confinement) -> Result<(), PrivilegeErro
     for (set, what) in [
         (CapSet::Effective, "effective set"),
         (CapSet::Permitted, "permitted set"),
-        (CapSet::Inheritable, "inheritable set"),
-        (CapSet::Ambient, "ambient set"),
     ] {
         verify_set(set, what, &none)?;
     }
+    verify_no_inheritance()?;
     if confinement == Confinement::Nobody {
         verify_set(CapSet::Bounding, "bounding set", &none)?;
         verify_thread_ids(NOBODY)?;

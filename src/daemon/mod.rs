@@ -99,7 +99,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     let state = if args.dry_run {
         setup::peek_state_dir(&startup.config).map(|dir| (dir, None))
     } else {
-        setup::check_state_dir(&startup.config)
+        setup::check_state_dir(&startup.config, setup::service_user_if_any())
             .and_then(|trusted| setup::open_state_dir(&startup.config, trusted))
             .map(|(dir, lock)| (Some(dir), Some(lock)))
     };

@@ -13,7 +13,7 @@
 
 use super::fetcher::Fetcher;
 use super::notify::{self, Notifier};
-use super::privileges::{drop_privileges, Dropping, PrivilegePlan, SERVICE_USER};
+use super::privileges::{drop_privileges, lookup_user, Dropping, PrivilegePlan, SERVICE_USER};
 use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
@@ -47,12 +47,20 @@ pub fn run(config_path: &Path) -> ExitCode {
             return ExitCode::from(e.exit_status());
         }
     };
-    let trusted = match setup::check_state_dir(&startup.config) {
+    let account = match lookup_user(SERVICE_USER) {
+        Ok(account) => account,
+        Err(e) => {
+            log::error!("cannot drop privileges: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trusted = match setup::check_state_dir(&startup.config, account) {
         Ok(trusted) => trusted,
         Err(e) => return refuse(&e),
     };
     let plan = PrivilegePlan {
         user: SERVICE_USER.to_string(),
+        account,
         state_dir: startup.config.state_dir.clone(),
         keep_bind_service: startup.config.listen.port() < 1024,
     };

@@ -88,15 +88,23 @@ pub fn provider_kind(config: &Config, sysfs: &Path) -> Result<ProviderKind, Dete
     }
 }
 
-/// Root, the service user (when it exists) and the process's own user may own the state
-/// directory; nobody else may write to it. Checked before the directory is created or handed
-/// to the service user, so neither can be turned onto a planted link.
-pub fn check_state_dir(config: &Config) -> Result<Trusted, SetupError> {
-    let trusted = Trusted {
-        user: lookup_user(SERVICE_USER).ok().flatten(),
-    };
+/// Root, the service user (`service_user`: its uid and gid when it exists) and the process's
+/// own user may own the state directory; nobody else may write to it. Checked before the
+/// directory is created or handed to the service user, so neither can be turned onto a
+/// planted link.
+pub fn check_state_dir(
+    config: &Config,
+    service_user: Option<(u32, u32)>,
+) -> Result<Trusted, SetupError> {
+    let trusted = Trusted { user: service_user };
     state::check_state_dir(&config.state_dir, trusted).map_err(SetupError::StateDir)?;
     Ok(trusted)
+}
+
+/// The service user's uid and gid for `--oneshot` and `--dry-run`, which only trust it with
+/// the state directory: a user database that cannot be read trusts nobody more.
+pub fn service_user_if_any() -> Option<(u32, u32)> {
+    lookup_user(SERVICE_USER).ok().flatten()
 }
 
 /// The state directory opened (made when missing) and locked for the caller's lifetime: one
@@ -112,7 +120,7 @@ pub fn open_state_dir(
 
 /// `--dry-run` writes nothing: the state directory is only opened, unlocked, when it exists.
 pub fn peek_state_dir(config: &Config) -> Result<Option<StateDir>, SetupError> {
-    let trusted = check_state_dir(config)?;
+    let trusted = check_state_dir(config, service_user_if_any())?;
     if !config.state_dir.exists() {
         return Ok(None);
     }

@@ -23,14 +23,14 @@ mod tests;
 mod user;
 
 pub use error::PrivilegeError;
-pub(super) use sets::{caps_step, id_call, verify_set};
+pub(super) use sets::{caps_step, id_call, verify_no_inheritance, verify_set};
 pub use user::lookup_user;
 
 use super::confine::Confinement;
-use caps::{CapSet, Capability, CapsHashSet};
+use caps::{Capability, CapsHashSet};
 use sets::{
-    cap_list, clear_inheritance, limit_bounding_set, limit_sets, switch_user, verify_sets,
-    verify_uids,
+    cap_list, clear_inheritance, drop_from_bounding_set, limit_bounding_set, limit_sets,
+    switch_user, verify_sets, verify_uids,
 };
 use state_dir::prepare_state_dir;
 use std::fmt;
@@ -45,6 +45,9 @@ pub const SERVICE_USER: &str = "cloud-network";
 pub struct PrivilegePlan {
     /// The user to switch to ([`SERVICE_USER`]).
     pub user: String,
+    /// Its uid and gid as [`lookup_user`] found them (looked up once by the caller, which
+    /// also trusts that user with the state directory); `None`: there is no such user.
+    pub account: Option<(u32, u32)>,
     /// Created (with parents, mode 0755) and given to the user.
     pub state_dir: PathBuf,
     /// Also keep CAP_NET_BIND_SERVICE (the API listens on a port below 1024).
@@ -98,18 +101,15 @@ impl Dropping {
     /// inherit exactly the kept capabilities.
     pub fn finish(self) -> Result<PrivilegeReport, PrivilegeError> {
         let keep = &self.keep;
-        let none = CapsHashSet::new();
         match &self.report {
-            PrivilegeReport::NotRoot { .. } => {
-                verify_set(CapSet::Inheritable, "inheritable set", &none)?;
-                verify_set(CapSet::Ambient, "ambient set", &none)?;
-            }
+            PrivilegeReport::NotRoot { .. } => verify_no_inheritance()?,
             PrivilegeReport::SwitchedUser { uid, .. } => {
                 verify_sets(keep)?;
                 verify_uids(*uid)?;
             }
             PrivilegeReport::StayedRoot { .. } => {
-                limit_bounding_set(keep)?;
+                let lent = UNTIL_CONFINED.iter().filter(|cap| !keep.contains(cap));
+                drop_from_bounding_set(lent)?;
                 limit_sets(keep)?;
                 verify_sets(keep)?;
                 verify_uids(0)?;
@@ -137,11 +137,10 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError>
             confinement: Confinement::NoCapabilities,
         });
     }
-    let user = lookup_user(&plan.user)?;
-    if let Err(e) = prepare_state_dir(&plan.state_dir, user) {
+    if let Err(e) = prepare_state_dir(&plan.state_dir, plan.account) {
         log::warn!("{e}; going on: the network is configured, state files may not be written");
     }
-    let (report, confinement) = match user {
+    let (report, confinement) = match plan.account {
         Some((uid, gid)) => {
             switch_user(uid, gid, &keep)?;
             let report = PrivilegeReport::SwitchedUser {

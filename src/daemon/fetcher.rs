@@ -50,7 +50,9 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// Starts the "metadata" thread with `provider`; it parses replies with no capability at
-    /// all (dropped to `confinement` before its first request).
+    /// all (dropped to `confinement` before its first request). Its first fetch, with the slow
+    /// views, is asked for here: it runs while the rest of the daemon starts, and the reconcile
+    /// thread's schedule counts it as out (`FetchSchedule::first_out`).
     pub fn spawn(
         provider: Box<dyn Provider>,
         wake: Wake,
@@ -69,6 +71,8 @@ impl Fetcher {
             asked: AskedBudget::new(Instant::now()),
             pace: LongPollPace::default(),
         };
+        // Cannot fail: the receiving end, `queue`, is still here.
+        let _ = jobs.send(FetchJob { views: true });
         spawn_confined("metadata", confinement, move || worker.run(&queue))?;
         Ok(Fetcher {
             jobs,

@@ -99,7 +99,7 @@ impl Reconciler {
             monitor: parts.monitor,
             shutdown: parts.shutdown,
             last_good: None,
-            schedule: FetchSchedule::new(Instant::now(), long_polls, Jitter::from_entropy()),
+            schedule: FetchSchedule::first_out(Instant::now(), long_polls, Jitter::from_entropy()),
             reapply: Reapply::default(),
             hotplug: HotplugWatch::default(),
             problems: Problems::default(),
@@ -110,7 +110,6 @@ impl Reconciler {
 
     /// Runs until `Trigger::Shutdown` or until every sender is gone.
     pub fn run(mut self, triggers: Triggers) {
-        self.ask_fetch(true);
         loop {
             let wait = self
                 .next_deadline(Instant::now())

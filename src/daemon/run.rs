@@ -3,8 +3,8 @@
 //! Order matters. Signals are blocked first (every later thread inherits the mask), then the
 //! config is read, the state directory checked, and privileges are dropped while the process
 //! still has one thread (capabilities are per thread); the state directory is opened and
-//! locked for the process's life (a second daemon stops here); then the threads start: the API
-//! and the metadata thread (the only one talking to the metadata service), which parse HTTP
+//! locked for the process's life (a second daemon stops here); then the threads start: the
+//! metadata thread (the only one talking to the metadata service) and the API, which parse HTTP
 //! and so drop every capability (and, as root, uid 0) first; then the main thread finishes its
 //! own drop; then the reconcile thread (the only writer, which also listens to kernel events).
 //! The main thread
@@ -131,12 +131,14 @@ impl Daemon {
             Some(kind),
             crate::logging::rfc3339(std::time::SystemTime::now()),
         ));
+        // The metadata thread first: its fetch, the slowest step of the start, then overlaps
+        // the API thread's start.
+        let fetcher = Fetcher::spawn(provider, wake.clone(), dropping.confinement())
+            .map_err(|e| format!("cannot start the metadata thread: {e}"))?;
         let api = spawn_api(&config, &snapshot, &wake, &dropping);
         let monitor = Monitor::open()
             .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
-        let fetcher = Fetcher::spawn(provider, wake.clone(), dropping.confinement())
-            .map_err(|e| format!("cannot start the metadata thread: {e}"))?;
         let report = dropping
             .finish()
             .map_err(|e| format!("cannot drop privileges: {e}"))?;

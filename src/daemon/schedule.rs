@@ -1,4 +1,5 @@
-//! When the reconcile thread asks the metadata thread for a fetch: at start, on the refresh
+//! When the reconcile thread asks the metadata thread for a fetch: the first one is out from
+//! the start (the metadata thread is asked for it when it is started); then on the refresh
 //! timer (not on GCP, which long-polls, unless fetches fail), after a failed fetch with
 //! exponential backoff and jitter, and at the hot-plug watch's deadline. At most one fetch is
 //! out at a time; one more asked for meanwhile is held until its result is back. Pure: every
@@ -28,16 +29,17 @@ pub struct FetchSchedule {
 }
 
 impl FetchSchedule {
-    /// A schedule whose first fetch is due at `now`.
-    pub fn new(now: Instant, long_polls: bool, jitter: Jitter) -> FetchSchedule {
+    /// A schedule whose first fetch is out, asked for at `now` by `Fetcher::spawn` (so that
+    /// it runs while the rest of the daemon starts).
+    pub fn first_out(now: Instant, long_polls: bool, jitter: Jitter) -> FetchSchedule {
         FetchSchedule {
             long_polls,
             jitter,
-            out: false,
+            out: true,
             again: None,
             failures: 0,
             next: now,
-            last_asked: None,
+            last_asked: Some(now),
         }
     }
 
@@ -104,8 +106,27 @@ mod tests {
 
     const TIMER: Duration = Duration::from_secs(60);
 
+    /// A schedule whose first fetch came back at `start` (neither good nor failed yet).
     fn schedule(start: Instant, long_polls: bool) -> FetchSchedule {
-        FetchSchedule::new(start, long_polls, Jitter::with_seed(7))
+        let mut schedule = FetchSchedule::first_out(start, long_polls, Jitter::with_seed(7));
+        assert!(schedule.returned(start, |_| unreachable!("nothing held")));
+        schedule
+    }
+
+    #[test]
+    fn the_first_fetch_is_out_from_the_start_and_what_is_asked_meanwhile_follows_it() {
+        let start = Instant::now();
+        let mut schedule = FetchSchedule::first_out(start, false, Jitter::with_seed(7));
+        assert_eq!(schedule.due(None), None, "nothing timed while it is out");
+        assert_eq!(schedule.last_asked(), Some(start));
+        assert!(schedule.ask(start + secs(1), false, |_| unreachable!("one is out")));
+        let mut sent = Vec::new();
+        assert!(schedule.returned(start + secs(2), |job| {
+            sent.push(job);
+            true
+        }));
+        assert_eq!(sent, [FetchJob { views: false }]);
+        assert_eq!(schedule.last_asked(), Some(start + secs(2)));
     }
 
     #[test]
@@ -146,7 +167,11 @@ mod tests {
     fn failures_back_off_with_jitter_up_to_the_timer_and_a_good_fetch_resets() {
         let start = Instant::now();
         let mut schedule = schedule(start, false);
-        assert_eq!(schedule.due(None), Some(start), "the first fetch at once");
+        assert_eq!(
+            schedule.due(None),
+            Some(start),
+            "due at once until one succeeds or fails"
+        );
         let mut ceiling = secs(1);
         for n in 0..8 {
             let at = start + secs(n * 100);

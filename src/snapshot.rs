@@ -84,18 +84,19 @@ pub struct Ec2Documents {
     pub credentials: Option<serde_json::Value>,
 }
 
-/// One published view of the daemon's knowledge.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One published view of the daemon's knowledge. The documents are shared with the
+/// reconcile thread's views and with the snapshots before and after this one: publishing
+/// copies none of them.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub status: Status,
     /// The provider's whole document (`/api/v1/system`; `/api/cloud/system` serves its
     /// original-shaped view); None until the first good fetch.
-    pub system: Option<serde_json::Value>,
+    pub system: Option<Arc<serde_json::Value>>,
     /// The provider's network view (`/api/cloud/network`).
-    pub network: Option<serde_json::Value>,
+    pub network: Option<Arc<serde_json::Value>>,
     pub ec2: Option<Ec2Documents>,
     /// `system` and `network` as JSON bytes, serialized once per snapshot by the first reader.
-    #[serde(skip)]
     pub bodies: DocumentBodies,
 }
 
@@ -143,7 +144,7 @@ impl Snapshot {
         let body = self
             .bodies
             .system
-            .get_or_init(|| to_json(self.system.as_ref()));
+            .get_or_init(|| to_json(self.system.as_deref()));
         body.as_deref()
     }
 
@@ -165,7 +166,7 @@ impl Snapshot {
         let body = self
             .bodies
             .network
-            .get_or_init(|| to_json(self.network.as_ref()));
+            .get_or_init(|| to_json(self.network.as_deref()));
         body.as_deref()
     }
 }
@@ -207,8 +208,10 @@ mod tests {
         assert_eq!(snapshot.network_body(), None);
         assert_eq!(snapshot.system_body(), None);
         snapshot = Snapshot {
-            network: Some(json!({"interface": [{"macAddress": "000D3A047598"}]})),
-            system: Some(json!({"compute": {"vmId": "x"}})),
+            network: Some(Arc::new(
+                json!({"interface": [{"macAddress": "000D3A047598"}]}),
+            )),
+            system: Some(Arc::new(json!({"compute": {"vmId": "x"}}))),
             ..Snapshot::starting(Some(ProviderKind::Azure), "t".into())
         };
         let first = snapshot.network_body().map(<[u8]>::as_ptr);

@@ -49,7 +49,7 @@ fn cloudinit_default_has_the_gateway_but_no_per_mac_address() {
     let mut nic = Nic::new(NIC0.parse().unwrap(), 0);
     nic.gateway4 = Some("172.16.101.253".parse().unwrap());
     assert_model(&got, "i-bp15ojxppkmsnyjxxxxx", "cn-hangzhou", vec![nic]);
-    assert_eq!(got.raw, tree_to_json(&fixture));
+    assert_eq!(*got.raw, tree_to_json(&fixture));
     assert_eq!(
         got.raw["meta-data"]["dns-conf"]["nameservers"],
         "100.100.2.136\n100.100.2.138"

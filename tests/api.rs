@@ -10,6 +10,7 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::TryRecvError;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -238,7 +239,7 @@ fn a_client_that_does_not_read_is_dropped_and_others_are_served() {
     let api = start(fast_limits());
     let mut big = snapshot();
     let payload = "x".repeat(8 << 20);
-    big.system = Some(json!({ "blob": payload }));
+    big.system = Some(Arc::new(json!({ "blob": payload })));
     api.snapshot.publish(big);
     let full_length = payload.len() + r#"{"blob":""}"#.len();
     let mut stalled = api.connect();

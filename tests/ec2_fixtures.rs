@@ -48,7 +48,7 @@ fn every_fixture_parses() {
         let instance = parsed(&name);
         assert!(!instance.nics.is_empty(), "{name}");
         assert_eq!(instance.nics[0].index, 0, "{name}: primary first");
-        assert_eq!(instance.raw, tree_to_json(&load(&name)), "{name}");
+        assert_eq!(*instance.raw, tree_to_json(&load(&name)), "{name}");
         count += 1;
     }
     assert_eq!(count, 4);

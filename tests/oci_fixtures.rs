@@ -218,7 +218,7 @@ fn the_system_view_of_each_instance_serves_the_provider_shapes() {
             (id, region)
         );
         assert_eq!(instance.nics, [dual_stack_primary(), ipv6_only_secondary()]);
-        assert_eq!(instance.raw, system);
+        assert_eq!(*instance.raw, system);
         assert_eq!(network_view(ProviderKind::Oracle, &system), vnics);
         assert_eq!(
             nic_document(ProviderKind::Oracle, &system, mac("02:00:17:18:f6:ff")),

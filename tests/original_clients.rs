@@ -13,6 +13,7 @@ use cloud_network::net::ProviderKind;
 use cloud_network::snapshot::{Ec2Documents, Snapshot};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn fixture_text(path: &str) -> String {
     let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -25,8 +26,8 @@ fn fixture(path: &str) -> Value {
 
 fn snapshot(kind: ProviderKind, system: Value) -> Snapshot {
     let mut snap = Snapshot::starting(Some(kind), "2024-02-29T00:00:00Z".into());
-    snap.network = Some(views::network_view(kind, &system));
-    snap.system = Some(system);
+    snap.network = Some(Arc::new(views::network_view(kind, &system)));
+    snap.system = Some(Arc::new(system));
     snap
 }
 
@@ -343,7 +344,7 @@ fn ec2_system_is_the_meta_data_tree_with_text_leaves() {
     assert_eq!(keys.keys().collect::<Vec<_>>(), ["0"]);
     assert!(keys["0"].as_str().unwrap().starts_with("ssh-rsa AAAAB3"));
     let whole = body("/api/v1/system", &snap);
-    assert_eq!(whole, *snap.system.as_ref().unwrap());
+    assert_eq!(whole, **snap.system.as_ref().unwrap());
     assert_eq!(whole["meta-data"]["instance-id"], "i-1234567890abcdef0");
     assert!(whole["dynamic"]["instance-identity"]["document"].is_object());
 }

@@ -41,8 +41,10 @@ fn snapshot(provider: ProviderKind) -> Snapshot {
             last_error: None,
             links: vec![link()],
         },
-        system: Some(json!({"compute": {"vmId": "x"}})),
-        network: Some(json!({"interface": [{"macAddress": "000D3A047598"}]})),
+        system: Some(Arc::new(json!({"compute": {"vmId": "x"}}))),
+        network: Some(Arc::new(
+            json!({"interface": [{"macAddress": "000D3A047598"}]}),
+        )),
         ec2: None,
         bodies: Default::default(),
     }
@@ -414,7 +416,9 @@ fn metrics_are_text_and_count_the_requests_routed() {
 #[test]
 fn the_whole_system_document_is_at_api_v1_system() {
     let mut snap = ec2_snapshot(None);
-    snap.system = Some(json!({"meta-data": {"instance-id": "i-1"}, "dynamic": {}}));
+    snap.system = Some(Arc::new(
+        json!({"meta-data": {"instance-id": "i-1"}, "dynamic": {}}),
+    ));
     assert_eq!(
         get("/api/v1/system", &snap),
         ok(r#"{"dynamic":{},"meta-data":{"instance-id":"i-1"}}"#)

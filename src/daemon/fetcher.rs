@@ -36,7 +36,7 @@ pub struct Fetched {
     /// The result of a fetch; None when only slow views came.
     pub instance: Option<Result<Instance, FetchError>>,
     /// A new system document, when it was read this time.
-    pub system: Option<Value>,
+    pub system: Option<Arc<Value>>,
     /// New EC2 documents, when they were read this time.
     pub ec2: Option<Ec2Documents>,
 }
@@ -100,7 +100,9 @@ impl Fetcher {
 /// When the slow views were read last, and for which refresh document.
 #[derive(Default)]
 struct Views {
-    system_for: Option<(Instant, Value)>,
+    /// When the system view was read, and the refresh document it was read for (shared with
+    /// that fetch's instance).
+    system_for: Option<(Instant, Arc<Value>)>,
     ec2_at: Option<Instant>,
 }
 
@@ -235,7 +237,7 @@ impl Worker {
             match self.provider.fetch_system() {
                 Ok(system) => {
                     fetched.system = Some(system);
-                    self.views.system_for = Some((Instant::now(), current.raw.clone()));
+                    self.views.system_for = Some((Instant::now(), Arc::clone(&current.raw)));
                 }
                 Err(e) => log::warn!("system view not refreshed: {e}"),
             }
@@ -324,7 +326,7 @@ mod tests {
             Err(self.error())
         }
 
-        fn fetch_system(&mut self) -> Result<Value, FetchError> {
+        fn fetch_system(&mut self) -> Result<Arc<Value>, FetchError> {
             Err(self.error())
         }
 

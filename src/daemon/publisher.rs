@@ -11,6 +11,7 @@ use crate::snapshot::{
 };
 use crate::state::StateError;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Called after every round with a one-line status (for sd_notify's READY/STATUS).
 pub type RoundHook = Box<dyn FnMut(&str) + Send>;
@@ -21,7 +22,9 @@ pub struct Views {
     kind: ProviderKind,
     /// When the daemon started (RFC 3339).
     started: String,
-    system: Option<Value>,
+    system: Option<Arc<Value>>,
+    /// The network view of `system`, made when it comes.
+    network: Option<Arc<Value>>,
     ec2: Option<Ec2Documents>,
     /// What the last applied round configured, per link.
     links: Vec<LinkStatus>,
@@ -36,6 +39,7 @@ impl Views {
             kind,
             started,
             system: None,
+            network: None,
             ec2: None,
             links: Vec::new(),
             configured: Vec::new(),
@@ -44,10 +48,11 @@ impl Views {
     }
 
     /// Takes in the slow views that came; true when any did.
-    pub fn fetched(&mut self, system: Option<Value>, ec2: Option<Ec2Documents>) -> bool {
+    pub fn fetched(&mut self, system: Option<Arc<Value>>, ec2: Option<Ec2Documents>) -> bool {
         let new = system.is_some() || ec2.is_some();
-        if system.is_some() {
-            self.system = system;
+        if let Some(system) = system {
+            self.network = Some(Arc::new(views::network_view(self.kind, &system)));
+            self.system = Some(system);
         }
         if ec2.is_some() {
             self.ec2 = ec2;
@@ -72,7 +77,7 @@ impl Views {
         snapshot.status.links = self.links.clone();
         snapshot.status.last_refresh = self.last_refresh.clone();
         snapshot.status.last_error = last_error.cloned();
-        snapshot.network = self.system.as_ref().map(|s| views::network_view(kind, s));
+        snapshot.network = self.network.clone();
         snapshot.system = self.system.clone();
         snapshot.ec2 = self.ec2.clone();
         snapshot

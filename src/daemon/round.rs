@@ -224,7 +224,7 @@ mod tests {
             instance_id: "vm".to_string(),
             location: "westeurope".to_string(),
             nics: Vec::new(),
-            raw: serde_json::Value::Null,
+            raw: Default::default(),
         };
         Pass {
             kernel: KernelState::default(),

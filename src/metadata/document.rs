@@ -6,6 +6,7 @@ use super::http::Http;
 use super::json::parse_json;
 use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Parses the document's text into the common model (the document itself lands in `raw`).
 pub type ParseDocument = fn(&str) -> Result<Instance, ParseError>;
@@ -17,7 +18,7 @@ pub struct DocumentProvider {
     parse: ParseDocument,
     http: Http,
     /// The document of the last good fetch: the system view costs no extra request.
-    last_document: Option<Value>,
+    last_document: Option<Arc<Value>>,
 }
 
 impl DocumentProvider {
@@ -65,10 +66,12 @@ impl Provider for DocumentProvider {
     }
 
     /// The document is the whole system view: the last fetch's copy when there is one.
-    fn fetch_system(&mut self) -> Result<Value, FetchError> {
+    fn fetch_system(&mut self) -> Result<Arc<Value>, FetchError> {
         match &self.last_document {
-            Some(document) => Ok(document.clone()),
-            None => parse_json(&self.get_body()?).map_err(|e| self.parse_failed(e)),
+            Some(document) => Ok(Arc::clone(document)),
+            None => parse_json(&self.get_body()?)
+                .map(Arc::new)
+                .map_err(|e| self.parse_failed(e)),
         }
     }
 }

@@ -25,6 +25,7 @@ pub use model::*;
 
 use http::{Http, HttpError};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why fetching the metadata failed. A failed fetch changes nothing on the machine.
@@ -105,7 +106,7 @@ pub trait Provider: Send {
     fn fetch(&mut self) -> Result<Instance, FetchError>;
 
     /// The provider's whole document for the API's system view (rare; EC2 walks its tree).
-    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError>;
+    fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError>;
 
     /// Blocks until the metadata changes or `timeout` passes (GCP long-poll). Returns
     /// `Ok(Some(instance))` on a change, `Ok(None)` on timeout. Default: not supported.

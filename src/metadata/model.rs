@@ -5,6 +5,7 @@ use super::error::ParseError;
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// One network interface as the metadata describes it, normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,7 +106,8 @@ impl Nic {
 }
 
 /// One instance's metadata, normalized. `raw` keeps the provider's document for the API's
-/// system view.
+/// system view, shared (the instance is cloned on every round; the document is the biggest
+/// part of it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     pub provider: ProviderKind,
@@ -114,7 +116,7 @@ pub struct Instance {
     pub location: String,
     pub nics: Vec<Nic>,
     #[serde(skip)]
-    pub raw: serde_json::Value,
+    pub raw: Arc<serde_json::Value>,
 }
 
 impl Instance {

@@ -10,6 +10,7 @@ use cloud_network::trigger::{self, Triggers};
 use serde_json::json;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const SYSTEM_JSON: &str = r#"{"instance":{"id":"42"}}"#;
@@ -37,7 +38,7 @@ impl Api {
 /// A GCP snapshot with a small system document.
 pub fn snapshot() -> Snapshot {
     let mut snap = Snapshot::starting(Some(ProviderKind::Gcp), "2024-02-29T00:00:00Z".into());
-    snap.system = Some(json!({"instance": {"id": "42"}}));
+    snap.system = Some(Arc::new(json!({"instance": {"id": "42"}})));
     snap
 }
 

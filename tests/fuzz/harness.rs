@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// One target's code: takes any bytes, panics only on a finding.
@@ -422,8 +422,10 @@ fn snapshots() -> &'static [Snapshot] {
 
 fn snapshot(provider: ProviderKind) -> Snapshot {
     let mut snap = Snapshot::starting(Some(provider), "2026-01-01T00:00:00Z".into());
-    snap.system = Some(json!({"provider": provider.name(), "id": "i-1"}));
-    snap.network = Some(json!([{"mac": "00:0d:3a:5d:2d:66", "ipv4": ["10.4.0.5/24"]}]));
+    snap.system = Some(Arc::new(json!({"provider": provider.name(), "id": "i-1"})));
+    snap.network = Some(Arc::new(
+        json!([{"mac": "00:0d:3a:5d:2d:66", "ipv4": ["10.4.0.5/24"]}]),
+    ));
     snap.status.links.push(LinkStatus {
         name: "eth1".into(),
         ifindex: 3,
@@ -468,7 +470,7 @@ fn instance_of(provider: ProviderKind, nics: Vec<cloud_network::metadata::Nic>) 
         instance_id: String::new(),
         location: String::new(),
         nics,
-        raw: Value::Null,
+        raw: Default::default(),
     }
 }
 

@@ -198,7 +198,7 @@ pub fn random_instance(rng: &mut Rng) -> (Instance, Pools) {
         instance_id: "i-1".into(),
         location: "r".into(),
         nics,
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     };
     (instance, pools)
 }

@@ -16,6 +16,7 @@ use crate::metadata::imds::tree::tree_to_json;
 use crate::metadata::imds::{self, Dialect, Session};
 use crate::metadata::{http::Http, FetchError, Instance, Mac, Provider, ProviderKind};
 use parse::{INSTANCE_ID, IPV6S, MACS_DIR, NIC_LEAVES, NIC_LEAVES_IPV6, PRIMARY_MAC, REGION_ID};
+use std::sync::Arc;
 use std::{collections::BTreeMap, time::Duration};
 
 /// The top-level leaves read once, on the first refresh.
@@ -110,8 +111,8 @@ impl Provider for Alibaba {
 
     /// The whole `meta-data/` tree (at most 1000 requests, 16 levels), the RAM role's keys
     /// excluded. Rare: the API's system view, not the refresh.
-    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
+    fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError> {
         let tree = self.session.walk(&["meta-data/"], &SECRET_DIRS)?;
-        Ok(tree_to_json(&tree))
+        Ok(Arc::new(tree_to_json(&tree)))
     }
 }

@@ -16,6 +16,7 @@ use crate::metadata::{
 use crate::metadata::{ParseError, ProviderKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 pub use crate::metadata::imds::tree::MACS_DIR;
 
@@ -67,7 +68,7 @@ pub fn parse_with_indexes(
         instance_id: text(INSTANCE_ID),
         location: text(REGION_ID),
         nics,
-        raw: tree_to_json(tree),
+        raw: Arc::new(tree_to_json(tree)),
     })
 }
 

@@ -200,7 +200,7 @@ fn system_walk_returns_meta_data_without_the_ram_keys() {
         .into_iter()
         .filter(|(key, _)| !key.starts_with(SECRET_DIRS[0]))
         .collect();
-    assert_eq!(got, tree_to_json(&want));
+    assert_eq!(*got, tree_to_json(&want));
     assert!(!got.to_string().contains("AccessKeySecret"));
 }
 

@@ -21,6 +21,7 @@ use crate::metadata::imds::{self, Dialect, Session};
 use crate::metadata::{FetchError, Instance, Mac, ParseError, Provider, ProviderKind};
 use parse::{parse_listing, tree_to_json, IDENTITY_DOCUMENT, MACS_DIR, NIC_LEAVES, PREFIX_LEAVES};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The IMDS of every EC2 instance.
@@ -243,11 +244,11 @@ impl Provider for Ec2 {
 
     /// The whole `meta-data/` and `dynamic/instance-identity/` trees (at most 1000 requests,
     /// 16 levels), secrets excluded. Rare: the API's system view, not the refresh.
-    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
+    fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError> {
         let tree = self
             .session
             .walk(&["meta-data/", "dynamic/instance-identity/"], &SECRET_DIRS)?;
-        Ok(tree_to_json(&tree))
+        Ok(Arc::new(tree_to_json(&tree)))
     }
 }
 

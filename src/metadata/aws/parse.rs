@@ -10,6 +10,7 @@ use crate::metadata::{ParseError, ProviderKind};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 /// The signed JSON document naming the instance, its region and primary IP.
 pub const IDENTITY_DOCUMENT: &str = "dynamic/instance-identity/document";
 /// The per-MAC leaves the model needs; a refresh reads those the MAC's listing names.
@@ -42,7 +43,7 @@ pub fn parse(tree: &BTreeMap<String, String>) -> Result<Instance, ParseError> {
         instance_id,
         location,
         nics,
-        raw: tree_to_json(tree),
+        raw: Arc::new(tree_to_json(tree)),
     })
 }
 

@@ -10,6 +10,7 @@ use crate::metadata::{
 };
 use serde_json::{Map, Value};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Azure's documented IPv6 default gateway, the same on every virtual network.
 pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x1234, 0x5678, 0x9abc);
@@ -44,7 +45,7 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
         instance_id,
         location,
         nics,
-        raw: doc,
+        raw: Arc::new(doc),
     })
 }
 

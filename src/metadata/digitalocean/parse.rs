@@ -18,6 +18,7 @@ use crate::metadata::{
 };
 use serde_json::{Map, Value};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// The interface lists and the offset each adds to twice the position in its list.
 const LISTS: [(&str, u32); 2] = [("public", 0), ("private", 1)];
@@ -63,7 +64,7 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
         instance_id,
         location,
         nics,
-        raw: doc,
+        raw: Arc::new(doc),
     })
 }
 

@@ -11,6 +11,7 @@ use super::http::{Http, Method, Reply};
 use super::json::parse_json;
 use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
 use crate::http::header;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const INSTANCE_PATH: &str = "/computeMetadata/v1/instance/?recursive=true";
@@ -29,7 +30,7 @@ pub struct Gcp {
     /// The ETag of the last instance document, for `wait_for_change`.
     etag: Option<String>,
     /// The last instance document, and the last root document with when it was read.
-    instance_raw: Option<serde_json::Value>,
+    instance_raw: Option<Arc<serde_json::Value>>,
     root: Option<(Instant, serde_json::Value)>,
 }
 
@@ -106,18 +107,18 @@ impl Provider for Gcp {
 
     /// The root document: read when the copy is older than [`ROOT_MAX_AGE`], otherwise that
     /// copy with the latest instance document in place (a change costs one request, not two).
-    fn fetch_system(&mut self) -> Result<serde_json::Value, FetchError> {
+    fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError> {
         if let (Some((read, root)), Some(instance)) = (&self.root, &self.instance_raw) {
             if read.elapsed() < ROOT_MAX_AGE {
                 let mut system = root.clone();
-                system["instance"] = instance.clone();
-                return Ok(system);
+                system["instance"] = serde_json::Value::clone(instance);
+                return Ok(Arc::new(system));
             }
         }
         let url = format!("{}{ROOT_PATH}", self.base);
         let root = parse_json(&self.get(&url, None)?.body).map_err(parse_failed)?;
         self.root = Some((Instant::now(), root.clone()));
-        Ok(root)
+        Ok(Arc::new(root))
     }
 
     /// Without a previous ETag there is nothing to compare with: this fetches and reports the

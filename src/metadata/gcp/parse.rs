@@ -12,6 +12,7 @@ use crate::metadata::{
 };
 use serde_json::{Map, Value};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Parses a reply body: the instance object or the root document (`{"instance": ...}`).
 pub fn parse(body: &str) -> Result<Instance, ParseError> {
@@ -40,7 +41,7 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
         instance_id,
         location,
         nics,
-        raw: doc,
+        raw: Arc::new(doc),
     })
 }
 

@@ -363,7 +363,7 @@ fn a_changed_instance_reuses_the_recent_root_at_no_request() {
         3,
         "the second system view costs no request"
     );
-    assert_eq!(system["instance"], instance.raw);
+    assert_eq!(system["instance"], *instance.raw);
     assert_eq!(system["instance"]["description"], "changed");
     assert_eq!(system["project"]["numericProjectId"], 728618928092u64);
 }

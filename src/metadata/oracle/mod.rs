@@ -17,6 +17,7 @@ use super::{FetchError, Instance, ParseError, Provider, ProviderKind};
 use crate::http::header;
 use parse::InstanceFacts;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub const INSTANCE_PATH: &str = "/opc/v2/instance/";
 pub const VNICS_PATH: &str = "/opc/v2/vnics/";
@@ -83,13 +84,13 @@ impl Provider for Oracle {
             instance_id: facts.id,
             location: facts.region,
             nics,
-            raw: json!({ "instance": doc, "vnics": list }),
+            raw: Arc::new(json!({ "instance": doc, "vnics": list })),
         })
     }
 
     /// `{"instance": ..., "vnics": ...}`: the instance document read now, and the VNIC list of
     /// the last fetch (read now when there was none).
-    fn fetch_system(&mut self) -> Result<Value, FetchError> {
+    fn fetch_system(&mut self) -> Result<Arc<Value>, FetchError> {
         let doc = self.read_instance()?.0.clone();
         let list = match &self.vnics {
             Some(list) => list.clone(),
@@ -99,6 +100,6 @@ impl Provider for Oracle {
                 list
             }
         };
-        Ok(json!({ "instance": doc, "vnics": list }))
+        Ok(Arc::new(json!({ "instance": doc, "vnics": list })))
     }
 }

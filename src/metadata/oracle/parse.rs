@@ -17,6 +17,7 @@ use crate::metadata::{
     parse_ipv4, parse_ipv6, Instance, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, ValueError, Vlan,
 };
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub use crate::net::OCI_NULL_TEXT as NULL_TEXT;
 /// VLAN ids a link can carry (0 and 4095 are reserved by 802.1Q).
@@ -96,7 +97,7 @@ pub fn document(doc: Value) -> Result<Instance, ParseError> {
         instance_id: facts.id,
         location: facts.region,
         nics,
-        raw: doc,
+        raw: Arc::new(doc),
     })
 }
 

@@ -234,7 +234,7 @@ fn droplet_instance() -> Instance {
         instance_id: "2756294".into(),
         location: "nyc3".into(),
         nics: vec![eth0, eth1],
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 

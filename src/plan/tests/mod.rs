@@ -45,7 +45,7 @@ fn azure_instance() -> Instance {
         instance_id: "vm".into(),
         location: "westus".into(),
         nics: vec![eth0, eth1],
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 
@@ -178,7 +178,7 @@ fn gcp_instance() -> Instance {
         instance_id: "1".into(),
         location: "us-central1".into(),
         nics: vec![nic0, nic1],
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 

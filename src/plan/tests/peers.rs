@@ -20,7 +20,7 @@ fn ec2_prefix_instance() -> Instance {
         instance_id: "i-1".into(),
         location: "us-east-1".into(),
         nics: vec![eth0, eth1],
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 

@@ -19,7 +19,7 @@ fn bare_metal_instance() -> Instance {
         instance_id: "ocid1.instance".into(),
         location: "us-phoenix-1".into(),
         nics: vec![physical, vlan],
-        raw: serde_json::Value::Null,
+        raw: Default::default(),
     }
 }
 

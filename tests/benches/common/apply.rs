@@ -52,7 +52,7 @@ pub fn instance() -> Instance {
         instance_id: "i-bench".to_string(),
         location: "bench".to_string(),
         nics,
-        raw: Value::Null,
+        raw: Default::default(),
     }
 }
 

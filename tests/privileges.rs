@@ -180,7 +180,8 @@ fn child(plan: &PrivilegePlan) -> String {
                 let status = fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
                 let _ = tx.send(status);
             });
-            match spawned.map(|thread| (rx.recv(), thread.join())) {
+            let confirmed = spawned.and_then(|thread| thread.confirmed());
+            match confirmed.map(|thread| (rx.recv(), thread.join())) {
                 Ok((Ok(status), _)) => confined = status,
                 other => confined = format!("confined thread failed: {other:?}"),
             }

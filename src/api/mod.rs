@@ -12,7 +12,7 @@ pub use http::{parse_head, HeadError, Parsed, RequestHead, Response, Version};
 pub use routes::{host_allowed, respond};
 
 use crate::config::Config;
-use crate::daemon::confine::{spawn_confined, Confinement};
+use crate::daemon::confine::{spawn_confined, Confinement, Confining};
 use crate::snapshot::SharedSnapshot;
 use crate::trigger::Wake;
 use std::fmt;
@@ -181,8 +181,9 @@ pub fn spawn(
     let local_addr = listener.local_addr().map_err(setup("listener address"))?;
     let wakeup = Arc::new(new_eventfd().map_err(setup("eventfd"))?);
     let server = server::Server::new(listener, Arc::clone(&wakeup), snapshot, wake, options);
-    let thread =
-        spawn_confined("api", confinement, move || server.run()).map_err(ApiError::Spawn)?;
+    let thread = spawn_confined("api", confinement, move || server.run())
+        .and_then(Confining::confirmed)
+        .map_err(ApiError::Spawn)?;
     Ok(ApiHandle {
         local_addr,
         wakeup,

@@ -1,7 +1,8 @@
 //! The threads that parse HTTP (the API server, the metadata fetcher) run with no capability
 //! at all and, when the daemon stays root, as `nobody`: a bug in a parser then gains nothing.
 //! [`spawn_confined`] starts such a thread, which drops its own privileges before running its
-//! body, and returns only once that drop is verified.
+//! body (never when the drop fails); [`Confining::confirmed`] waits until that drop is
+//! verified, so the daemon starts both threads before it waits for either.
 //!
 //! Capabilities and ids are per thread in the kernel. The raw `capset`, `setgroups`,
 //! `setresgid` and `setresuid` system calls change the calling thread only; glibc's wrappers
@@ -13,7 +14,8 @@ use super::privileges::{caps_step, id_call, verify_no_inheritance, verify_set, P
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -31,14 +33,26 @@ pub enum Confinement {
     Nobody,
 }
 
+/// A confined thread started, its drop not yet confirmed.
+#[must_use = "confirm the drop: a thread that could not drop runs nothing and says why"]
+#[derive(Debug)]
+pub struct Confining {
+    name: String,
+    handle: JoinHandle<()>,
+    /// Set once the thread has sent its confirmation.
+    said: Arc<AtomicBool>,
+    confirmation: Receiver<Result<(), PrivilegeError>>,
+}
+
 /// Starts a thread named `name` that drops to `confinement` and then runs `body`; an error
-/// (and no `body`) when the thread could not be started or could not drop.
+/// when the thread could not be started. A thread that cannot drop never runs `body`, and
+/// [`Confining::confirmed`] says why.
 pub fn spawn_confined(
     name: &str,
     confinement: Confinement,
     body: impl FnOnce() + Send + 'static,
-) -> io::Result<JoinHandle<()>> {
-    let (confined_tx, confined_rx) = mpsc::sync_channel(1);
+) -> io::Result<Confining> {
+    let (confined_tx, confirmation) = mpsc::sync_channel(1);
     let said = Arc::new(AtomicBool::new(false));
     let saying = said.clone();
     let handle = thread::Builder::new()
@@ -52,16 +66,30 @@ pub fn spawn_confined(
                 body();
             }
         })?;
-    let failed = |reason: String| {
-        io::Error::other(format!(
-            "the {name} thread cannot drop its privileges: {reason}"
-        ))
-    };
-    spin_until(&said);
-    match confined_rx.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(_) => Err(failed("it ended before saying".to_string())),
+    Ok(Confining {
+        name: name.to_string(),
+        handle,
+        said,
+        confirmation,
+    })
+}
+
+impl Confining {
+    /// Waits for the thread's drop: its handle once the drop is verified, an error when it
+    /// could not drop (the thread then ends without running its body).
+    pub fn confirmed(self) -> io::Result<JoinHandle<()>> {
+        let failed = |reason: String| {
+            io::Error::other(format!(
+                "the {} thread cannot drop its privileges: {reason}",
+                self.name
+            ))
+        };
+        spin_until(&self.said);
+        match self.confirmation.recv() {
+            Ok(Ok(())) => Ok(self.handle),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("it ended before saying".to_string())),
+        }
     }
 }
 
@@ -70,10 +98,9 @@ const CONFIRMATION_SPIN: Duration = Duration::from_millis(1);
 
 /// Polls `said` (set once the new thread sent its confirmation) for at most
 /// [`CONFIRMATION_SPIN`], yielding the CPU between looks. The drop takes some 50 µs; sleeping
-/// on the channel at once would idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to each
-/// confined thread's start, and the daemon starts two of them before the network is
-/// configured. Yielding, not spinning, lets the new thread run here when the other CPUs are
-/// busy.
+/// on the channel at once would idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to the
+/// start, which waits for both confined threads before the network is configured. Yielding,
+/// not spinning, lets the new thread run here when the other CPUs are busy.
 fn spin_until(said: &AtomicBool) {
     let since = Instant::now();
     while !said.load(Ordering::Acquire) && since.elapsed() < CONFIRMATION_SPIN {

@@ -6,7 +6,7 @@
 //! within a budget, GCP long-polls that the server does not hold backed off. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
 //! the metadata first, the slow views after it, so configuring never waits for a tree walk.
 
-use super::confine::{spawn_confined, Confinement};
+use super::confine::{spawn_confined, Confinement, Confining};
 use super::pace::{AskedBudget, LongPollPace, PollOutcome};
 use crate::metadata::{FetchError, Instance, Provider};
 use crate::snapshot::Ec2Documents;
@@ -50,14 +50,15 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// Starts the "metadata" thread with `provider`; it parses replies with no capability at
-    /// all (dropped to `confinement` before its first request). Its first fetch, with the slow
-    /// views, is asked for here: it runs while the rest of the daemon starts, and the reconcile
-    /// thread's schedule counts it as out (`FetchSchedule::first_out`).
+    /// all (dropped to `confinement` before its first request; the caller confirms that drop).
+    /// Its first fetch, with the slow views, is asked for here: it runs while the rest of the
+    /// daemon starts, and the reconcile thread's schedule counts it as out
+    /// (`FetchSchedule::first_out`).
     pub fn spawn(
         provider: Box<dyn Provider>,
         wake: Wake,
         confinement: Confinement,
-    ) -> io::Result<Fetcher> {
+    ) -> io::Result<(Fetcher, Confining)> {
         let (jobs, queue) = mpsc::channel();
         let inbox = Arc::new(Mutex::new(None));
         let long_polls = provider.supports_wait_for_change();
@@ -73,12 +74,13 @@ impl Fetcher {
         };
         // Cannot fail: the receiving end, `queue`, is still here.
         let _ = jobs.send(FetchJob { views: true });
-        spawn_confined("metadata", confinement, move || worker.run(&queue))?;
-        Ok(Fetcher {
+        let thread = spawn_confined("metadata", confinement, move || worker.run(&queue))?;
+        let fetcher = Fetcher {
             jobs,
             inbox,
             long_polls,
-        })
+        };
+        Ok((fetcher, thread))
     }
 
     /// Asks for a fetch; false when the metadata thread is gone.
@@ -352,8 +354,9 @@ mod tests {
             requests: Arc::clone(&requests),
         };
         let (wake, _triggers) = trigger::channel().unwrap();
-        let fetcher =
+        let (fetcher, thread) =
             Fetcher::spawn(Box::new(provider), wake, Confinement::NoCapabilities).unwrap();
+        thread.confirmed().unwrap();
         std::thread::sleep(Duration::from_millis(3500));
         drop(fetcher);
         requests.load(Ordering::SeqCst)

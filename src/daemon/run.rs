@@ -131,14 +131,17 @@ impl Daemon {
             Some(kind),
             crate::logging::rfc3339(std::time::SystemTime::now()),
         ));
-        // The metadata thread first: its fetch, the slowest step of the start, then overlaps
-        // the API thread's start.
-        let fetcher = Fetcher::spawn(provider, wake.clone(), dropping.confinement())
-            .map_err(|e| format!("cannot start the metadata thread: {e}"))?;
+        // The metadata thread first: its drop and its fetch, the slowest step of the start,
+        // then overlap the API thread's start, and its drop is confirmed after that.
+        let no_metadata_thread = |e| format!("cannot start the metadata thread: {e}");
+        let (fetcher, metadata_thread) =
+            Fetcher::spawn(provider, wake.clone(), dropping.confinement())
+                .map_err(no_metadata_thread)?;
         let api = spawn_api(&config, &snapshot, &wake, &dropping);
         let monitor = Monitor::open()
             .map_err(|e| log::error!("kernel events not followed, only timed refreshes: {e}"))
             .ok();
+        metadata_thread.confirmed().map_err(no_metadata_thread)?;
         let report = dropping
             .finish()
             .map_err(|e| format!("cannot drop privileges: {e}"))?;

@@ -1,6 +1,7 @@
 //! The reconcile thread: the only writer to the kernel. It never waits on the network: the
 //! metadata thread fetches, this one plans and applies (`round`). Its loop is a small state
-//! machine, each timer in a type of its own:
+//! machine, each timer in a type of its own; it starts in **fetching** (the metadata thread was
+//! asked for the first fetch when it started):
 //!
 //! - **waiting**, in one `poll`, for a trigger (API refresh, SIGHUP, a fetch result), a kernel
 //!   event on its own netlink subscription, or the earliest deadline of the fetch schedule,

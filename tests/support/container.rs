@@ -10,7 +10,7 @@
 //! its PID 1, which ends every process inside and frees every namespace and link made there.
 
 use super::netns::Netns;
-use super::scene::run_ok;
+use super::scene::{assert_succeeded, run_ok};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -186,13 +186,7 @@ impl Container {
     /// Runs `args` inside; panics with its output unless it succeeds; returns its stdout.
     pub fn run(&self, args: &[&str]) -> String {
         let out = self.exec(args);
-        assert!(
-            out.status.success(),
-            "{args:?} in the container failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeded(&out, &format_args!("{args:?} in the container"));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

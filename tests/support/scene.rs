@@ -149,30 +149,29 @@ fn build_links(ns: &Netns, vm: &Vm) {
     ns.dhcp_lease(vm.primary, vm.gateway, vm.gateway_host_route);
 }
 
+/// Panics unless `out` (of `what`) succeeded, with its status and both outputs.
+pub fn assert_succeeded(out: &Output, what: &dyn std::fmt::Display) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs `command` to its end, asserting it succeeded (its output in the message if not).
 pub fn run_ok(command: &mut Command) -> Output {
     let out = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out, &format_args!("{command:?}"));
     out
 }
 
 /// stdout of a finished process, asserting it succeeded.
 pub fn stdout_ok(out: &Output) -> Vec<String> {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(out, &"the process");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)

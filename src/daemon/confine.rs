@@ -13,9 +13,7 @@
 use super::privileges::{caps_step, id_call, verify_no_inheritance, verify_set, PrivilegeError};
 use caps::{CapSet, CapsHashSet};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvError, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -39,8 +37,6 @@ pub enum Confinement {
 pub struct Confining {
     name: String,
     handle: JoinHandle<()>,
-    /// Set once the thread has sent its confirmation.
-    said: Arc<AtomicBool>,
     confirmation: Receiver<Result<(), PrivilegeError>>,
 }
 
@@ -53,15 +49,12 @@ pub fn spawn_confined(
     body: impl FnOnce() + Send + 'static,
 ) -> io::Result<Confining> {
     let (confined_tx, confirmation) = mpsc::sync_channel(1);
-    let said = Arc::new(AtomicBool::new(false));
-    let saying = said.clone();
     let handle = thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
             let confined = confine_this_thread(confinement);
             let ok = confined.is_ok();
             let _ = confined_tx.send(confined);
-            saying.store(true, Ordering::Release);
             if ok {
                 body();
             }
@@ -69,7 +62,6 @@ pub fn spawn_confined(
     Ok(Confining {
         name: name.to_string(),
         handle,
-        said,
         confirmation,
     })
 }
@@ -84,8 +76,7 @@ impl Confining {
                 self.name
             ))
         };
-        spin_until(&self.said);
-        match self.confirmation.recv() {
+        match wait_briskly(&self.confirmation) {
             Ok(Ok(())) => Ok(self.handle),
             Ok(Err(e)) => Err(failed(e.to_string())),
             Err(_) => Err(failed("it ended before saying".to_string())),
@@ -96,16 +87,21 @@ impl Confining {
 /// How long the spawning thread polls for the confirmation before it sleeps on it.
 const CONFIRMATION_SPIN: Duration = Duration::from_millis(1);
 
-/// Polls `said` (set once the new thread sent its confirmation) for at most
-/// [`CONFIRMATION_SPIN`], yielding the CPU between looks. The drop takes some 50 µs; sleeping
-/// on the channel at once would idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to the
-/// start, which waits for both confined threads before the network is configured. Yielding,
-/// not spinning, lets the new thread run here when the other CPUs are busy.
-fn spin_until(said: &AtomicBool) {
+/// The confirmation: polled for at most [`CONFIRMATION_SPIN`], yielding the CPU between
+/// looks, then waited for. The drop takes some 50 µs; sleeping on the channel at once would
+/// idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to the start, which waits for both
+/// confined threads before the network is configured. Yielding, not spinning, lets the new
+/// thread run here when the other CPUs are busy.
+fn wait_briskly<T>(confirmation: &Receiver<T>) -> Result<T, RecvError> {
     let since = Instant::now();
-    while !said.load(Ordering::Acquire) && since.elapsed() < CONFIRMATION_SPIN {
-        thread::yield_now();
+    while since.elapsed() < CONFIRMATION_SPIN {
+        match confirmation.try_recv() {
+            Ok(said) => return Ok(said),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) => thread::yield_now(),
+        }
     }
+    confirmation.recv()
 }
 
 /// Drops the calling thread's privileges to `confinement` and reads them back.

@@ -59,8 +59,11 @@ pub struct Config {
     /// networking uses (AWS VPC CNI 512 and 1536, Cilium, Calico), below Tailscale's 5210,
     /// and far below the main table's 32766 even with EC2 device indices of
     /// 100 × network-card + device-number. Priority base − 1 is reserved for the rule that
-    /// keeps metadata traffic on the main table.
+    /// lets the host's own networks win over our tables.
     pub rule_priority_base: u32,
+    /// `[Network] InterfaceGroup`, default 201: the interface group the NICs we manage are put
+    /// in, whose main-table routes that rule ignores.
+    pub interface_group: u32,
     /// `[Network] ServeCredentials`, default false: EC2 IAM credentials are served over the
     /// TCP API only when true.
     pub serve_credentials: bool,
@@ -89,6 +92,7 @@ impl Default for Config {
             supplementary: Vec::new(),
             route_table_base: DEFAULT_ROUTE_TABLE_BASE,
             rule_priority_base: DEFAULT_RULE_PRIORITY_BASE,
+            interface_group: crate::plan::DEFAULT_IFGROUP,
             serve_credentials: false,
             mtu: None,
         }

@@ -56,6 +56,8 @@ pub struct Link {
     pub loopback: bool,
     /// ARPHRD_ETHER.
     pub ethernet: bool,
+    /// The interface group (`IFLA_GROUP`, `ip link set dev X group N`); 0 is "default".
+    pub group: u32,
 }
 
 /// RFC 2863 operational states, as `ip link` shows them.
@@ -145,7 +147,8 @@ impl Route {
     }
 }
 
-/// A policy routing rule (`ip rule`): `from`/`to` selectors and a `lookup` table.
+/// A policy routing rule (`ip rule`): `from`/`to` selectors, a `lookup` table, and what the
+/// lookup's result must not be (`suppress_prefixlength`, `suppress_ifgroup`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rule {
     pub family: Family,
@@ -153,6 +156,12 @@ pub struct Rule {
     pub src: Option<IpNet>,
     pub dst: Option<IpNet>,
     pub table: u32,
+    /// `FRA_SUPPRESS_PREFIXLEN`: a route found with a prefix this long or shorter is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_prefixlen: Option<u32>,
+    /// `FRA_SUPPRESS_IFGROUP`: a route found through a device of this group is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_ifgroup: Option<u32>,
 }
 
 /// Everything the planner needs to know about the kernel, read in one pass.
@@ -183,6 +192,13 @@ pub enum Change {
     PromoteSecondaries {
         ifindex: u32,
         name: String,
+    },
+    /// Put the link in interface group `group` (`ip link set dev X group N`): ours while we
+    /// manage it, 0 (the default group) when we let it go.
+    SetGroup {
+        ifindex: u32,
+        name: String,
+        group: u32,
     },
     AddAddress(Address),
     DelAddress(Address),

@@ -104,6 +104,7 @@ Listen = "[::1]:6000"
 Supplementary = "eth0  eth1"
 RouteTableBase = 20000
 RulePriorityBase = "4000"
+InterfaceGroup = 77
 ServeCredentials = true
 MTU = 9001
 "#,
@@ -120,6 +121,7 @@ MTU = 9001
         supplementary: vec!["eth0".to_string(), "eth1".to_string()],
         route_table_base: 20_000,
         rule_priority_base: 4_000,
+        interface_group: 77,
         serve_credentials: true,
         mtu: Some(9001),
     };

@@ -100,9 +100,9 @@ fn an_address_added_by_someone_else_before_apply_is_theirs_and_never_deleted() {
     assert_eq!(
         outcome.summary,
         [
-            "eth0: +2 addresses",
-            "eth1: link up, +2 addresses, +1 route table, +5 rules",
-            "metadata rules: +2 rules"
+            "eth0: group 201, +2 addresses",
+            "eth1: link up, group 201, +2 addresses, +1 route table, +5 rules",
+            "main rule: +1 rule",
         ]
     );
     assert_eq!(
@@ -151,9 +151,9 @@ fn a_link_renamed_between_plan_and_apply_is_configured_by_its_index() {
     assert_eq!(
         outcome.summary,
         [
-            "eth0: +2 addresses",
-            "eth1: link up, +3 addresses, +1 route table, +6 rules",
-            "metadata rules: +2 rules"
+            "eth0: group 201, +2 addresses",
+            "eth1: link up, group 201, +3 addresses, +1 route table, +6 rules",
+            "main rule: +1 rule",
         ],
         "named as planned"
     );
@@ -436,8 +436,8 @@ fn a_truncated_record_removes_nothing_and_is_rebuilt_from_the_kernel() {
     );
     assert_eq!(
         rebuilt.len(),
-        2 + 2 + 2 + 4 + 2,
-        "eth0 .8 .9, eth1 .5 .7, 2 routes, 4+2 rules"
+        2 + 2 + 2 + 4 + 1,
+        "eth0 .8 .9, eth1 .5 .7, 2 routes, 4+1 rules"
     );
 
     let text = azure_with(&[(1, &["10.4.0.5"])]);
@@ -480,7 +480,7 @@ fn the_daemon_rebuilds_a_truncated_record_and_keeps_running() {
     assert_eq!(complaint.len(), 1, "{}", daemon.log_text());
     assert!(complaint[0].contains("owned.json"));
     assert_eq!(daemon.log_lines("ownership record rebuilt").len(), 1);
-    assert_eq!(record(&state).len(), 12);
+    assert_eq!(record(&state).len(), 11);
     assert_eq!(read_both(&scene.ns), azure_expected(), "nothing removed");
     assert!(daemon.alive());
     assert!(daemon.terminate(Duration::from_secs(2)).success());

@@ -66,6 +66,7 @@ fn synthetic_kernel(instance: &Instance) -> KernelState {
             master: None,
             loopback: false,
             ethernet: true,
+            group: 0,
         })
         .collect();
     let lease = nics

@@ -74,6 +74,8 @@ fn rule(priority: u32) -> Rule {
         ),
         dst: None,
         table: TABLE,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     }
 }
 

@@ -114,6 +114,7 @@ fn links_report_name_mac_mtu_kind_master_and_loopback() {
             master: None,
             loopback: false,
             ethernet: true,
+            group: 0,
         }
     );
     assert_eq!(link(&links, "vb").master, Some(f.ns.ifindex("br0")));
@@ -363,6 +364,8 @@ fn rules_in_both_families_keep_their_big_table_and_priority() {
         src: src.map(net),
         dst: dst.map(net),
         table: TABLE,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     let ours = vec![
         rule(Family::V4, Some("10.4.0.6/32"), None),
@@ -686,6 +689,8 @@ fn the_whole_kernel_state_reads_exactly_as_ip_shows_it() {
         src: None,
         dst: Some(net("10.20.0.0/16")),
         table: 300,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     assert!(ours.rules.contains(&expected_rule), "{:?}", ours.rules);
     let onlink = ours.routes.iter().find(|r| r.dst == net("10.9.9.0/24"));
@@ -781,6 +786,7 @@ mod ip_state {
             master: item["master"].as_str().map(|m| index(m.to_string())),
             loopback: flag(item, "flags", "LOOPBACK"),
             ethernet: text(item, "link_type") == "ether",
+            group: 0,
         }
     }
 
@@ -844,6 +850,8 @@ mod ip_state {
             src: selector("src", "srclen"),
             dst: selector("dst", "dstlen"),
             table: number(item, "table"),
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
         }
     }
 }

@@ -80,7 +80,7 @@ fn eth1_lines() -> View {
         &[],
         &[],
         &[
-            "2999 from all to 169.254.169.254 lookup main",
+            "2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201",
             "3001 from 10.0.1.9 lookup 10001",
             "3001 from all to 10.0.1.9 lookup 10001",
         ],
@@ -98,9 +98,9 @@ fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     assert_eq!(
         lines,
         [
-            "eth0: mtu 9000",
-            "eth1: link up, mtu 9000, +1 address, +1 route table, +2 rules",
-            "metadata rules: +1 rule"
+            "eth0: mtu 9000, group 201",
+            "eth1: link up, mtu 9000, group 201, +1 address, +1 route table, +2 rules",
+            "main rule: +1 rule",
         ]
     );
     let working = pristine.merged(&without_down_eth1(&eth1_lines()));
@@ -117,7 +117,8 @@ fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     }
 }
 
-/// The pristine view lists eth1 down; configured it is up, and both run at OCI's MTU 9000.
+/// The pristine view lists eth1 down; configured it is up, and both run at OCI's MTU 9000 in
+/// our interface group.
 fn without_down_eth1(view: &View) -> View {
     View {
         links: Vec::new(),
@@ -132,7 +133,7 @@ fn fixed_links(view: &View) -> View {
             .iter()
             .map(|l| {
                 l.replace("eth1 down", "eth1 up")
-                    .replace("mtu 1500", "mtu 9000")
+                    .replace("mtu 1500", "mtu 9000 group 201")
             })
             .collect(),
         ..view.clone()

@@ -37,9 +37,9 @@ fn ec2_delegated_prefixes_get_rules_in_the_kernel_and_no_address() {
     assert_eq!(
         stdout_ok(&scene.daemon(&config, "--oneshot")),
         [
-            "eth0: +2 addresses",
-            "eth1: link up, +2 addresses, +1 route table, +10 rules",
-            "metadata rules: +2 rules"
+            "eth0: group 201, +2 addresses",
+            "eth1: link up, group 201, +2 addresses, +1 route table, +10 rules",
+            "main rule: +2 rules",
         ]
     );
     let prefixes = View::expect(
@@ -55,7 +55,7 @@ fn ec2_delegated_prefixes_get_rules_in_the_kernel_and_no_address() {
             "3001 from all to 172.31.26.32/28 lookup 10001",
             "v6 3001 from 2600:1f14:abc:de01:7::/80 lookup 10001",
             "v6 3001 from all to 2600:1f14:abc:de01:7::/80 lookup 10001",
-            "v6 2999 from all to fd00:ec2::254 lookup main",
+            "v6 2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201",
         ],
     );
     assert_eq!(read_both(&scene.ns), aws_expected().merged(&prefixes));
@@ -67,7 +67,7 @@ fn ec2_delegated_prefixes_get_rules_in_the_kernel_and_no_address() {
         .expect("scenario");
     assert_eq!(
         stdout_ok(&scene.daemon(&config, "--oneshot")),
-        ["eth1: -6 rules", "metadata rules: -1 rule"]
+        ["eth1: -6 rules", "main rule: -1 rule"]
     );
     assert_eq!(read_both(&scene.ns), aws_expected());
 }

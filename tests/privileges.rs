@@ -214,6 +214,8 @@ fn rule() -> Rule {
         src: Some("10.9.0.1/32".parse().unwrap()),
         dst: None,
         table: 10001,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     }
 }
 

@@ -113,7 +113,7 @@ fn ec2_apply_uses_network_card_in_the_index() {
     require_root();
     let scene = Scene::new("rc-aws", AWS_3, Some(&aws_three_nics()));
     let third_nic = View::expect(
-        &["eth2 up mtu 1500"],
+        &["eth2 up mtu 1500 group 201"],
         &[
             "eth2 172.31.30.7/22 noprefixroute forever",
             "eth2 172.31.30.8/22 noprefixroute forever",
@@ -181,8 +181,9 @@ fn removal_takes_only_ours_and_leaves_foreign_objects_alone() {
     assert_eq!(
         third.outcome.summary,
         [
-            "eth1: -2 addresses, -2 routes, -4 rules",
-            "metadata rules: -2 rules"
+            "eth0: group 0",
+            "eth1: group 0, -2 addresses, -2 routes, -4 rules",
+            "main rule: -1 rule",
         ]
     );
     expected.addresses = without(
@@ -193,6 +194,7 @@ fn removal_takes_only_ours_and_leaves_foreign_objects_alone() {
         ],
     );
     expected.tables.clear();
+    expected.links = vec!["eth0 up mtu 1500".into(), "eth1 up mtu 1500".into()];
     expected.main = plus(
         &expected.main,
         &["10.4.0.0/24 dev eth1 proto kernel scope link src 10.4.0.50"],
@@ -242,9 +244,9 @@ fn a_present_address_is_not_ours_and_stays_when_the_metadata_drops_it() {
     assert_eq!(
         first.outcome.summary,
         [
-            "eth0: +2 addresses",
-            "eth1: link up, +2 addresses, +1 route table, +6 rules",
-            "metadata rules: +2 rules"
+            "eth0: group 201, +2 addresses",
+            "eth1: link up, group 201, +2 addresses, +1 route table, +6 rules",
+            "main rule: +1 rule",
         ]
     );
     let text = azure_with(&[(1, &["10.4.0.5", "10.4.0.6"])]);
@@ -312,6 +314,7 @@ fn a_link_that_disappears_mid_apply_fails_alone() {
         failed,
         [
             ("eth2", "ip link set dev eth2 up"),
+            ("eth2", "ip link set dev eth2 group 201"),
             ("eth2", "ip address add 10.4.1.10/24 dev eth2 noprefixroute"),
             (
                 "eth2",
@@ -353,9 +356,9 @@ fn restart_removes_what_the_old_process_added_and_an_empty_state_removes_nothing
     assert_eq!(
         stdout_ok(&scene.daemon(&config, "--oneshot")),
         [
-            "eth0: +2 addresses",
-            "eth1: link up, +3 addresses, +1 route table, +6 rules",
-            "metadata rules: +2 rules"
+            "eth0: group 201, +2 addresses",
+            "eth1: link up, group 201, +3 addresses, +1 route table, +6 rules",
+            "main rule: +1 rule",
         ]
     );
     let mut expected = azure_expected();
@@ -406,9 +409,9 @@ fn a_second_oneshot_makes_no_kernel_events() {
     assert_eq!(
         stdout_ok(&scene.daemon(&config, "--oneshot")),
         [
-            "eth0: mtu 1460, +2 local routes",
-            "eth1: link up, mtu 1460, +1 address, +1 route table, +1 local route, +4 rules",
-            "metadata rules: +1 rule"
+            "eth0: mtu 1460, group 201, +2 local routes",
+            "eth1: link up, mtu 1460, group 201, +1 address, +1 route table, +1 local route, +4 rules",
+            "main rule: +1 rule",
         ]
     );
     let mut monitor = IpMonitor::start(&scene.ns, "p0");
@@ -446,7 +449,9 @@ fn dry_run_azure() {
         "rc-dry-azure",
         AZURE,
         &[
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
+            "ip link set dev eth1 group 201",
             "ip address add 10.4.0.8/24 dev eth0 noprefixroute",
             "ip address add 10.4.0.9/24 dev eth0 noprefixroute",
             "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
@@ -460,8 +465,7 @@ fn dry_run_azure() {
             "ip rule add to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule add from 10.4.0.7/32 lookup 10001 priority 3001",
             "ip rule add to 10.4.0.7/32 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
-            "ip rule add to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ],
     );
 }
@@ -473,7 +477,9 @@ fn dry_run_aws() {
         "rc-dry-aws",
         AWS,
         &[
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
+            "ip link set dev eth1 group 201",
             "ip address add 172.31.20.11/20 dev eth0 noprefixroute",
             "ip address add 172.31.20.12/20 dev eth0 noprefixroute",
             "ip address add 172.31.25.40/20 dev eth1 noprefixroute",
@@ -484,7 +490,7 @@ fn dry_run_aws() {
             "ip rule add to 172.31.25.40/32 lookup 10001 priority 3001",
             "ip rule add from 172.31.25.41/32 lookup 10001 priority 3001",
             "ip rule add to 172.31.25.41/32 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ],
     );
 }
@@ -497,8 +503,10 @@ fn dry_run_gcp() {
         GCP,
         &[
             "ip link set dev eth0 mtu 1460",
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
             "ip link set dev eth1 mtu 1460",
+            "ip link set dev eth1 group 201",
             "ip address add 192.168.1.5/32 dev eth1 noprefixroute",
             "ip route add local 10.8.1.0/24 dev eth0 table local proto 201 scope host",
             "ip route add local 34.120.88.10/32 dev eth0 table local proto 201 scope host",
@@ -509,7 +517,7 @@ fn dry_run_gcp() {
             "ip rule add to 192.168.1.5/32 lookup 10001 priority 3001",
             "ip rule add from 192.168.1.64/29 lookup 10001 priority 3001",
             "ip rule add to 192.168.1.64/29 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ],
     );
 }

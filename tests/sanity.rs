@@ -75,7 +75,10 @@ fn gcp_forwarded_metadata_address_and_mtu_68_are_refused() {
     let scene = Scene::new("sn-gcp-md", GCP, Some(&scenario));
     let (_, stderr) = oneshot(&scene);
     let mut expected = gcp_expected();
-    expected.links = vec!["eth0 up mtu 1460".into(), "eth1 up mtu 1500".into()];
+    expected.links = vec![
+        "eth0 up mtu 1460 group 201".into(),
+        "eth1 up mtu 1500 group 201".into(),
+    ];
     assert_eq!(read_both(&scene.ns), expected);
     let got = scene.ns.run_ok(&["ip", "route", "get", "169.254.169.254"]);
     assert!(
@@ -152,6 +155,12 @@ fn azure_special_addresses_are_refused_shown_in_status_and_logged_once() {
             "3001 from 10.4.0.7 lookup 10001",
             "3001 from all to 10.4.0.7 lookup 10001",
         ],
+    );
+    // The refused IPv6 items are held on eth1, which has a table: the IPv6 main rule stays
+    // with them.
+    expected.rules = plus(
+        &expected.rules,
+        &["v6 2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201"],
     );
     let converged = wait_for(CONVERGE, || (from_netlink() == expected).then_some(()));
     assert!(

@@ -288,6 +288,7 @@ fn foreign_claims(kernel: &KernelState, eth0: u32) -> OwnedNic {
         routes: [default.clone()].into(),
         rules: [main_rule.clone()].into(),
         vlan: None,
+        group: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn links(good: &Instance) -> Vec<Link> {
             master: None,
             loopback: false,
             ethernet: true,
+            group: 0,
         })
         .collect()
 }

@@ -387,7 +387,8 @@ fn missing_rule(subject: &Subject<'_>, kernel: &KernelView<'_>) -> Option<String
 }
 
 /// The rule before ours (lower priority number) that matches the reply and points at the
-/// table the kernel's answer came from.
+/// table the kernel's answer came from. A rule whose lookup suppresses routes (our main rule,
+/// `suppress_prefixlength`/`suppress_ifgroup`) passes on what it does not take: not a shadow.
 fn shadowing_rule<'a>(
     subject: &Subject<'_>,
     kernel: &'a KernelView<'_>,
@@ -402,6 +403,8 @@ fn shadowing_rule<'a>(
             && r.table != ours.table
             && r.src.is_none_or(|src| covers(&src, source))
             && r.dst.is_none_or(|dst| covers(&dst, target))
+            && r.suppress_prefixlen.is_none()
+            && r.suppress_ifgroup.is_none()
     })
 }
 

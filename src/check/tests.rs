@@ -63,6 +63,7 @@ fn kernel_link(name: &str, index: u32, up: bool) -> Link {
         master: None,
         loopback: false,
         ethernet: true,
+        group: 0,
     }
 }
 
@@ -73,6 +74,8 @@ fn kernel_rule(priority: u32, src: Option<&str>, table: u32) -> Rule {
         src: src.map(net),
         dst: None,
         table,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     }
 }
 

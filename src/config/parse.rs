@@ -38,6 +38,7 @@ pub(super) enum Key {
     Supplementary,
     RouteTableBase,
     RulePriorityBase,
+    InterfaceGroup,
     ServeCredentials,
     Mtu,
 }
@@ -45,7 +46,7 @@ pub(super) enum Key {
 pub(super) const SECTIONS: [&str; 2] = ["System", "Network"];
 
 /// (section, key name, key), the spelling the file must use.
-pub(super) const KEYS: [(&str, &str, Key); 12] = [
+pub(super) const KEYS: [(&str, &str, Key); 13] = [
     ("System", "LogLevel", Key::LogLevel),
     ("System", "LogFormat", Key::LogFormat),
     ("System", "RefreshTimer", Key::RefreshTimer),
@@ -56,6 +57,7 @@ pub(super) const KEYS: [(&str, &str, Key); 12] = [
     ("Network", "Supplementary", Key::Supplementary),
     ("Network", "RouteTableBase", Key::RouteTableBase),
     ("Network", "RulePriorityBase", Key::RulePriorityBase),
+    ("Network", "InterfaceGroup", Key::InterfaceGroup),
     ("Network", "ServeCredentials", Key::ServeCredentials),
     ("Network", "MTU", Key::Mtu),
 ];
@@ -89,6 +91,9 @@ impl Config {
             }
             Key::RulePriorityBase => {
                 self.rule_priority_base = values::bounded(text, values::RULE_PRIORITY_BASE_RANGE)?
+            }
+            Key::InterfaceGroup => {
+                self.interface_group = values::bounded(text, values::INTERFACE_GROUP_RANGE)?
             }
             Key::ServeCredentials => self.serve_credentials = values::boolean(text)?,
             Key::Mtu => self.mtu = values::mtu(text)?,

@@ -28,6 +28,8 @@ pub const MIN_REFRESH: Duration = Duration::from_secs(1);
 pub const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 pub const ROUTE_TABLE_BASE_RANGE: (u32, u32) = (256, 4_000_000_000);
 pub const RULE_PRIORITY_BASE_RANGE: (u32, u32) = (1601, 30_000);
+/// Interface groups are 32-bit; 0 is the default group every link starts in.
+pub const INTERFACE_GROUP_RANGE: (u32, u32) = (1, i32::MAX as u32);
 /// Linux's IFNAMSIZ is 16 including the terminating NUL.
 const MAX_IFNAME_BYTES: usize = 15;
 

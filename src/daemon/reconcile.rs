@@ -89,6 +89,7 @@ fn created_links(changes: &[PlannedChange], kernel: &KernelState) -> Vec<Link> {
             master: None,
             loopback: false,
             ethernet: true,
+            group: 0,
         })
         .collect()
 }

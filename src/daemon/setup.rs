@@ -75,6 +75,7 @@ pub fn plan_settings(config: &Config) -> PlanSettings {
     PlanSettings {
         table_base: config.route_table_base,
         priority_base: config.rule_priority_base,
+        ifgroup: config.interface_group,
         supplementary: config.supplementary.clone(),
         mtu: config.mtu,
     }

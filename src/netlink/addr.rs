@@ -15,6 +15,10 @@ use neli::{
 
 /// IFA_F_NOPREFIXROUTE: above the u8 header flags, so only in the IFA_FLAGS attribute.
 pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+/// IFA_F_NODAD: an IPv6 address usable at once, without duplicate address detection (the
+/// cloud's fabric owns neighbour discovery, and a tentative address cannot source the routes
+/// and rules of the same round).
+pub const IFA_F_NODAD: u32 = 0x02;
 
 pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = IfaddrmsgBuilder::default()
@@ -27,13 +31,17 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     encode(&msg)
 }
 
-/// `ip address add ADDR dev X [noprefixroute]`: permanent, failing with EEXIST if present.
+/// `ip address add ADDR dev X [noprefixroute] [nodad]` (`nodad` for IPv6): permanent, failing
+/// with EEXIST if present.
 pub fn add_request(address: &Address) -> Result<Request, NetlinkError> {
-    let flags = if address.noprefixroute {
+    let mut flags = if address.noprefixroute {
         IFA_F_NOPREFIXROUTE
     } else {
         0
     };
+    if Family::of_net(&address.addr) == Family::V6 {
+        flags |= IFA_F_NODAD;
+    }
     let mut attrs = address_attrs(address)?;
     attrs.push(attr(Ifa::Flags, flags)?);
     request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, address, attrs)

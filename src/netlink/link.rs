@@ -1,4 +1,4 @@
-//! Links: the dump request and the up, MTU and promote_secondaries requests.
+//! Links: the dump request and the up, MTU, group and promote_secondaries requests.
 
 use super::codec::attr;
 use super::error::NetlinkError;
@@ -34,6 +34,12 @@ pub fn up_request(ifindex: u32) -> Result<Request, NetlinkError> {
 /// `ip link set dev X mtu N`.
 pub fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::Mtu, mtu)?].into_iter().collect();
+    newlink(header(ifindex).rtattrs(attrs))
+}
+
+/// `ip link set dev X group N`.
+pub fn group_request(ifindex: u32, group: u32) -> Result<Request, NetlinkError> {
+    let attrs: RtBuffer<Ifla, _> = [attr(Ifla::Group, group)?].into_iter().collect();
     newlink(header(ifindex).rtattrs(attrs))
 }
 

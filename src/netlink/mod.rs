@@ -138,6 +138,7 @@ fn request(change: &Change) -> Result<Request, NetlinkError> {
         Change::LinkUp { ifindex, .. } => link::up_request(*ifindex),
         Change::SetMtu { ifindex, mtu, .. } => link::mtu_request(*ifindex, *mtu),
         Change::PromoteSecondaries { ifindex, .. } => link::promote_secondaries_request(*ifindex),
+        Change::SetGroup { ifindex, group, .. } => link::group_request(*ifindex, *group),
         Change::AddAddress(a) => addr::add_request(a),
         Change::DelAddress(a) => addr::del_request(a),
         Change::AddRoute(r) => route::add_request(r),
@@ -165,6 +166,11 @@ fn describe(change: &Change) -> String {
         Change::PromoteSecondaries { ifindex, name } => {
             format!("promote_secondaries on link {name} (ifindex {ifindex})")
         }
+        Change::SetGroup {
+            ifindex,
+            name,
+            group,
+        } => format!("group {group} on link {name} (ifindex {ifindex})"),
         Change::AddAddress(a) | Change::DelAddress(a) => {
             format!("address {} on ifindex {}", a.addr, a.ifindex)
         }

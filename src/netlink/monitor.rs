@@ -215,6 +215,8 @@ mod tests {
             src: None,
             dst: None,
             table: 10001,
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
         }
     }
 
@@ -298,6 +300,8 @@ mod tests {
             src: None,
             dst: None,
             table: TABLE_MAIN,
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
         };
         assert_eq!(events, vec![Event::RuleDel(expected)]);
     }

@@ -55,7 +55,8 @@ fn request(ty: Rtm, flags: NlmF, rule: &Rule) -> Result<Request, NetlinkError> {
     })
 }
 
-/// FRA_PRIORITY always (else the kernel picks one), the selectors, and FRA_TABLE.
+/// FRA_PRIORITY always (else the kernel picks one), the selectors, FRA_TABLE, and what the
+/// lookup suppresses.
 fn rule_attrs(rule: &Rule) -> Result<RtBuffer<Frattr, Buffer>, NetlinkError> {
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Frattr::Priority, rule.priority)?);
@@ -66,6 +67,12 @@ fn rule_attrs(rule: &Rule) -> Result<RtBuffer<Frattr, Buffer>, NetlinkError> {
         attrs.push(ip_attr(Frattr::Dst, dst.addr())?);
     }
     attrs.push(attr(Frattr::Table, rule.table)?);
+    if let Some(len) = rule.suppress_prefixlen {
+        attrs.push(attr(Frattr::SuppressPrefixlen, len)?);
+    }
+    if let Some(group) = rule.suppress_ifgroup {
+        attrs.push(attr(Frattr::SuppressIfgroup, group)?);
+    }
     Ok(attrs)
 }
 

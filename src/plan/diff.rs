@@ -126,6 +126,7 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
                 .del_rules
                 .push(planned(None, Change::DelRule(rule.clone())));
         }
+        release_groups(desired, kernel, owned, &mut stages);
     }
     for vlan in desired
         .vlans
@@ -245,6 +246,24 @@ fn remove_unwanted_on(
     }
 }
 
+/// Each planned NIC's link back in the default group (0) when we put it in the one it still
+/// has and its plan no longer wants one (no NIC has rules any more). Called only when the main
+/// rule goes too: the two leave together.
+fn release_groups(desired: &Desired, kernel: &KernelIndex, owned: &Owned, stages: &mut Stages) {
+    for plan in desired.nics.iter().filter(|p| p.group.is_none()) {
+        let ours = owned.nics.get(&plan.mac).and_then(|n| n.group);
+        let link = kernel.link(plan.ifindex);
+        if ours.is_some() && link.is_some_and(|l| Some(l.group) == ours) {
+            let release = Change::SetGroup {
+                ifindex: plan.ifindex,
+                name: plan.name.clone(),
+                group: 0,
+            };
+            stages.links.push(planned(Some(NicRef::of(plan)), release));
+        }
+    }
+}
+
 /// The kernel's addresses we own on the NIC, its plan no longer has and the gate does not hold.
 fn unwanted_addresses<'a>(
     plan: &NicPlan,
@@ -328,7 +347,8 @@ impl Additions<'_, '_> {
         }
     }
 
-    /// Link up when the kernel's link is down, and the MTU wanted when the link has another.
+    /// Link up when the kernel's link is down, the MTU wanted when the link has another, and
+    /// the group wanted when the link is in the default one (or one we gave it).
     fn link_changes(&self, plan: &NicPlan) -> Vec<Change> {
         let link = self.kernel.link(plan.ifindex);
         let mut changes = Vec::new();
@@ -344,6 +364,18 @@ impl Additions<'_, '_> {
                 name: plan.name.clone(),
                 mtu,
             });
+        }
+        let owned_group = self.owned.nics.get(&plan.mac).and_then(|n| n.group);
+        // A group someone else gave the link is left alone: only the default one is ours to take.
+        let free = |l: &Link| l.group == 0 || Some(l.group) == owned_group;
+        if let (Some(group), Some(link)) = (plan.group, link.filter(|l| free(l))) {
+            if link.group != group {
+                changes.push(Change::SetGroup {
+                    ifindex: plan.ifindex,
+                    name: plan.name.clone(),
+                    group,
+                });
+            }
         }
         changes
     }

@@ -27,6 +27,10 @@ pub struct OwnedNic {
     /// The VLAN link we created for this NIC (OCI bare metal); only such a link is ever deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<OwnedVlan>,
+    /// The interface group we put the link in (its own was 0, the default); set back to 0
+    /// when we let the link go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
 }
 
 /// A VLAN link we created: its name when created and its VLAN id.
@@ -49,6 +53,7 @@ impl OwnedNic {
             && self.routes.is_empty()
             && self.rules.is_empty()
             && self.vlan.is_none()
+            && self.group.is_none()
     }
 }
 
@@ -126,6 +131,9 @@ impl Owned {
                     .cloned()
                     .collect(),
                 vlan: None,
+                group: nic
+                    .group
+                    .filter(|g| link_group(&index, nic.ifindex) == Some(*g)),
             };
             if !found.is_empty() {
                 owned.nics.insert(nic.mac, found);
@@ -172,6 +180,9 @@ impl Owned {
                     .vlan
                     .clone()
                     .filter(|_| kernel.vlan_link(*mac).is_some()),
+                group: nic
+                    .group
+                    .filter(|g| link_group(&kernel, nic.ifindex) == Some(*g)),
             };
             if !kept.is_empty() {
                 pruned.nics.insert(*mac, kept);
@@ -259,11 +270,14 @@ impl Owned {
                 entry.vlan.replace(created).is_none()
             }
             Change::DelVlan { .. } => {
-                // The kernel takes the link's addresses and routes with it.
+                // The kernel takes the link's addresses, routes and group with it.
                 entry.addresses.clear();
                 entry.routes.clear();
+                entry.group = None;
                 entry.vlan.take().is_some()
             }
+            Change::SetGroup { group: 0, .. } => entry.group.take().is_some(),
+            Change::SetGroup { group, .. } => entry.group.replace(*group).is_none(),
             Change::LinkUp { .. } | Change::SetMtu { .. } | Change::PromoteSecondaries { .. } => {
                 false
             }
@@ -276,10 +290,19 @@ impl Owned {
 
 /// A change that makes an object ours.
 fn claims(change: &Change) -> bool {
-    matches!(
-        change,
-        Change::AddAddress(_) | Change::AddRoute(_) | Change::AddRule(_) | Change::AddVlan { .. }
-    )
+    match change {
+        Change::AddAddress(_)
+        | Change::AddRoute(_)
+        | Change::AddRule(_)
+        | Change::AddVlan { .. } => true,
+        Change::SetGroup { group, .. } => *group != 0,
+        _ => false,
+    }
+}
+
+/// The interface group of the link `ifindex`, when it exists.
+fn link_group(kernel: &KernelIndex, ifindex: u32) -> Option<u32> {
+    kernel.link(ifindex).map(|l| l.group)
 }
 
 /// A record entry refused by [`Owned::vet`]: the delete it would have led to, and why.
@@ -298,7 +321,8 @@ impl Disowned {
 /// What makes a kernel object ours, beyond the record naming it: routes of our protocol (201)
 /// in our tables (from `RouteTableBase` up) or the local table; rules between
 /// `RulePriorityBase - 1` and the main rule (32766) that point at our tables, or, at
-/// `RulePriorityBase - 1` only, at the main table (the metadata rules); addresses with
+/// `RulePriorityBase - 1` only, at the main table (the main rule, and the metadata pins of
+/// releases before it); addresses with
 /// `noprefixroute` and infinite lifetimes.
 struct Marks<'a> {
     settings: &'a PlanSettings,

@@ -29,12 +29,18 @@ pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
         Change::PromoteSecondaries { name, .. } => {
             format!("sysctl -w net.ipv4.conf.{name}.promote_secondaries=1")
         }
+        Change::SetGroup { name, group, .. } => format!("ip link set dev {name} group {group}"),
         Change::AddAddress(a) => format!(
-            "ip address add {} dev {}{}",
+            "ip address add {} dev {}{}{}",
             a.addr,
             name_of(a.ifindex),
             if a.noprefixroute {
                 " noprefixroute"
+            } else {
+                ""
+            },
+            if Family::of_net(&a.addr) == Family::V6 {
+                " nodad"
             } else {
                 ""
             }
@@ -118,12 +124,14 @@ fn rule_command(verb: &str, r: &Rule) -> String {
     if let Some(dst) = r.dst {
         let _ = write!(cmd, " to {dst}");
     }
-    let _ = write!(
-        cmd,
-        " lookup {} priority {}",
-        table_name(r.table),
-        r.priority
-    );
+    let _ = write!(cmd, " lookup {}", table_name(r.table));
+    if let Some(len) = r.suppress_prefixlen {
+        let _ = write!(cmd, " suppress_prefixlength {len}");
+    }
+    if let Some(group) = r.suppress_ifgroup {
+        let _ = write!(cmd, " suppress_ifgroup {group}");
+    }
+    let _ = write!(cmd, " priority {}", r.priority);
     cmd
 }
 
@@ -149,6 +157,7 @@ impl Tally {
             Change::LinkUp { .. } => self.link.push("link up".to_string()),
             Change::SetMtu { mtu, .. } => self.link.push(format!("mtu {mtu}")),
             Change::PromoteSecondaries { .. } => {}
+            Change::SetGroup { group, .. } => self.link.push(format!("group {group}")),
             Change::AddAddress(_) => self.addresses.0 += 1,
             Change::DelAddress(_) => self.addresses.1 += 1,
             Change::AddRoute(r) if r.table == TABLE_LOCAL => self.local_routes += 1,
@@ -182,7 +191,7 @@ impl Tally {
 }
 
 /// One line per NIC with changes (`eth1: +3 addresses, +1 route table, +6 rules`), then one
-/// for the metadata rules; empty when there is nothing to do.
+/// for the main rule (`desired::main_rule`); empty when there is nothing to do.
 pub fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Vec<String> {
     let mut per_link: BTreeMap<u32, Tally> = BTreeMap::new();
     let mut global = Tally::default();
@@ -199,7 +208,7 @@ pub fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Ve
         .collect();
     let global_line = global.render();
     if !global_line.is_empty() {
-        lines.push(format!("metadata rules: {global_line}"));
+        lines.push(format!("main rule: {global_line}"));
     }
     lines
 }

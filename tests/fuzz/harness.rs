@@ -540,6 +540,7 @@ fn plan_without_panic(instance: &Instance) {
             master: None,
             loopback: false,
             ethernet: true,
+            group: 0,
         })
         .collect();
     let want = desired(instance, &links, &PlanSettings::default());

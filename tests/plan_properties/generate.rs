@@ -267,6 +267,7 @@ pub fn link(index: u32, name: &str, mac: Mac) -> Link {
         master: None,
         loopback: false,
         ethernet: true,
+        group: 0,
     }
 }
 
@@ -457,6 +458,8 @@ pub fn add_foreign_rule(rng: &mut Rng, model: &mut Model, want: &Desired, settin
             src: Some(IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8))),
             dst: None,
             table: rng.pick(&[TABLE_MAIN, 500, settings.table_base + 1]),
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
         },
     };
     if !model.kernel.rules.contains(&rule) {
@@ -468,6 +471,7 @@ pub fn random_settings(rng: &mut Rng) -> PlanSettings {
     PlanSettings {
         table_base: rng.pick(&[10000, 20000]),
         priority_base: rng.pick(&[3000, 1601, 30000]),
+        ifgroup: rng.pick(&[201, 7]),
         supplementary: if rng.chance(20) {
             vec!["eth0".into()]
         } else {

@@ -84,6 +84,7 @@ impl Model {
         match change {
             Change::LinkUp { ifindex, .. } => self.link_mut(*ifindex)?.up = true,
             Change::SetMtu { ifindex, mtu, .. } => self.link_mut(*ifindex)?.mtu = *mtu,
+            Change::SetGroup { ifindex, group, .. } => self.link_mut(*ifindex)?.group = *group,
             Change::PromoteSecondaries { ifindex, .. } => {
                 self.link_mut(*ifindex)?;
                 self.promote.insert(*ifindex);

@@ -18,14 +18,14 @@ pub const AWS_SCENARIO: &str = include_str!("../../src/emulator/scenarios/aws.js
 /// The kernel after the default scenario is applied to eth0 (DHCP 172.31.20.10/20) and eth1.
 pub fn aws_expected() -> View {
     let rules = with_defaults(&[
-        "2999 from all to 169.254.169.254 lookup main",
+        "2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201",
         "3001 from 172.31.25.40 lookup 10001",
         "3001 from all to 172.31.25.40 lookup 10001",
         "3001 from 172.31.25.41 lookup 10001",
         "3001 from all to 172.31.25.41 lookup 10001",
     ]);
     View::expect(
-        &["eth0 up mtu 1500", "eth1 up mtu 1500"],
+        &["eth0 up mtu 1500 group 201", "eth1 up mtu 1500 group 201"],
         &[
             "eth0 172.31.20.10/20 dynamic",
             "eth0 172.31.20.11/20 noprefixroute forever",

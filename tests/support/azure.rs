@@ -32,8 +32,7 @@ pub fn azure_with(changes: &[(usize, &[&str])]) -> String {
 /// The kernel after the default scenario is applied to eth0 (DHCP 10.4.0.4/24) and eth1.
 pub fn azure_expected() -> View {
     let rules = with_defaults(&[
-        "2999 from all to 169.254.169.254 lookup main",
-        "2999 from all to 168.63.129.16 lookup main",
+        "2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201",
         "3001 from 10.4.0.5 lookup 10001",
         "3001 from all to 10.4.0.5 lookup 10001",
         "3001 from 10.4.0.6 lookup 10001",
@@ -42,7 +41,7 @@ pub fn azure_expected() -> View {
         "3001 from all to 10.4.0.7 lookup 10001",
     ]);
     View::expect(
-        &["eth0 up mtu 1500", "eth1 up mtu 1500"],
+        &["eth0 up mtu 1500 group 201", "eth1 up mtu 1500 group 201"],
         &[
             "eth0 10.4.0.4/24 dynamic",
             "eth0 10.4.0.8/24 noprefixroute forever",

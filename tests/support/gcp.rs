@@ -18,14 +18,14 @@ pub const GCP_SCENARIO: &str = include_str!("../../src/emulator/scenarios/gcp.js
 /// The kernel after the default scenario is applied to eth0 (DHCP 10.128.0.12/32) and eth1.
 pub fn gcp_expected() -> View {
     let rules = with_defaults(&[
-        "2999 from all to 169.254.169.254 lookup main",
+        "2999 from all lookup main suppress_prefixlength 0 suppress_ifgroup 201",
         "3001 from 192.168.1.5 lookup 10001",
         "3001 from all to 192.168.1.5 lookup 10001",
         "3001 from 192.168.1.64/29 lookup 10001",
         "3001 from all to 192.168.1.64/29 lookup 10001",
     ]);
     View::expect(
-        &["eth0 up mtu 1460", "eth1 up mtu 1460"],
+        &["eth0 up mtu 1460 group 201", "eth1 up mtu 1460 group 201"],
         &[
             "eth0 10.128.0.12/32 dynamic",
             "eth1 192.168.1.5/32 noprefixroute forever",

@@ -10,7 +10,7 @@ use serde_json::Value;
 /// What a reconcile may touch, one sorted list per kind of object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct View {
-    /// `eth1 up mtu 1460`, for links named `eth*`.
+    /// `eth1 up mtu 1460`, for links named `eth*`, and ` group 201` when not in the default group.
     pub links: Vec<String>,
     /// `eth1 10.4.0.5/24 noprefixroute forever`; `dynamic` for a finite lifetime. IPv6
     /// link-local addresses are left out.
@@ -164,22 +164,39 @@ impl RouteLine<'_> {
     }
 }
 
-fn rule_line(
-    v6: bool,
-    priority: u64,
+/// A link line with ` group N` unless the link is in the default group.
+fn with_group(line: String, group: &str) -> String {
+    match group {
+        "0" | "default" => line,
+        other => format!("{line} group {other}"),
+    }
+}
+
+/// A rule's `from`/`to` selectors and what its lookup suppresses (prefix length, ifgroup).
+struct RuleSelectors {
     src: Option<String>,
     dst: Option<String>,
-    table: &str,
-) -> String {
+    suppress_prefixlen: Option<u64>,
+    suppress_ifgroup: Option<String>,
+}
+
+fn rule_line(v6: bool, priority: u64, selectors: RuleSelectors, table: &str) -> String {
     let mut line = format!(
         "{}{priority} from {}",
         if v6 { "v6 " } else { "" },
-        src.unwrap_or_else(|| "all".to_string())
+        selectors.src.unwrap_or_else(|| "all".to_string())
     );
-    if let Some(dst) = dst {
+    if let Some(dst) = selectors.dst {
         line.push_str(&format!(" to {dst}"));
     }
-    line + &format!(" lookup {table}")
+    line.push_str(&format!(" lookup {table}"));
+    if let Some(len) = selectors.suppress_prefixlen {
+        line.push_str(&format!(" suppress_prefixlength {len}"));
+    }
+    if let Some(group) = selectors.suppress_ifgroup {
+        line.push_str(&format!(" suppress_ifgroup {group}"));
+    }
+    line
 }
 
 /// The view through the netlink layer (a fresh connection in the current thread's namespace).
@@ -203,12 +220,13 @@ pub fn netlink_view(state: &KernelState) -> View {
         .iter()
         .filter(|l| l.name.starts_with("eth"))
         .map(|l| {
-            format!(
+            let line = format!(
                 "{} {} mtu {}",
                 l.name,
                 if l.up { "up" } else { "down" },
                 l.mtu
-            )
+            );
+            with_group(line, &l.group.to_string())
         })
         .collect();
     let addresses = state
@@ -290,11 +308,16 @@ fn netlink_route_line(r: &Route, table: Option<String>, name: &dyn Fn(u32) -> St
 }
 
 fn netlink_rule_line(r: &Rule) -> String {
+    let selectors = RuleSelectors {
+        src: r.src.as_ref().map(host_or_net),
+        dst: r.dst.as_ref().map(host_or_net),
+        suppress_prefixlen: r.suppress_prefixlen.map(u64::from),
+        suppress_ifgroup: r.suppress_ifgroup.map(|g| g.to_string()),
+    };
     rule_line(
         r.family == cloud_network::kernel::Family::V6,
         u64::from(r.priority),
-        r.src.as_ref().map(host_or_net),
-        r.dst.as_ref().map(host_or_net),
+        selectors,
         &table_name(r.table),
     )
 }
@@ -309,11 +332,12 @@ pub fn from_ip(ns: &Netns) -> View {
                 .as_array()
                 .is_some_and(|f| f.iter().any(|x| x == "UP"));
             let mtu = l["mtu"].as_u64().expect("mtu");
-            format!(
+            let line = format!(
                 "{} {} mtu {mtu}",
                 text(l, "ifname"),
                 if up { "up" } else { "down" }
-            )
+            );
+            with_group(line, &text(l, "group"))
         })
         .collect();
     // Without `-4`, `ip route show table all` lists the IPv6 routes as well.
@@ -417,11 +441,16 @@ fn ip_rules(rules: &Value, v6: bool) -> Vec<String> {
     array(rules)
         .iter()
         .map(|r| {
+            let selectors = RuleSelectors {
+                src: selector(r, "src", "srclen"),
+                dst: selector(r, "dst", "dstlen"),
+                suppress_prefixlen: r["suppress_prefixlen"].as_u64(),
+                suppress_ifgroup: opt(r, "suppress_ifgroup"),
+            };
             rule_line(
                 v6,
                 r["priority"].as_u64().expect("rule priority"),
-                selector(r, "src", "srclen"),
-                selector(r, "dst", "dstlen"),
+                selectors,
                 &text(r, "table"),
             )
         })

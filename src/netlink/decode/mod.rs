@@ -41,6 +41,7 @@ pub fn link(body: &[u8]) -> Result<Link, NetlinkError> {
         master: None,
         loopback: flags.contains(Iff::LOOPBACK),
         ethernet: Arphrd::from(read_u16(header, 2)) == Arphrd::Ether,
+        group: 0,
     };
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("link", e))?;
@@ -48,6 +49,7 @@ pub fn link(body: &[u8]) -> Result<Link, NetlinkError> {
             Ifla::Ifname => link.name = text(payload),
             Ifla::Address => link.mac = <[u8; 6]>::try_from(payload).ok().map(Mac),
             Ifla::Mtu => link.mtu = number(payload, "link", "IFLA_MTU")?,
+            Ifla::Group => link.group = number(payload, "link", "IFLA_GROUP")?,
             Ifla::Master => {
                 link.master = Some(number(payload, "link", "IFLA_MASTER")?).filter(|m| *m != 0)
             }
@@ -198,12 +200,22 @@ pub fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
         src: None,
         dst: None,
         table: u32::from(header[4]),
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("rule", e))?;
         match Frattr::from(ty) {
             Frattr::Priority => rule.priority = number(payload, "rule", "FRA_PRIORITY")?,
             Frattr::Table => rule.table = number(payload, "rule", "FRA_TABLE")?,
+            Frattr::SuppressPrefixlen => {
+                rule.suppress_prefixlen =
+                    unset_if_all_ones(number(payload, "rule", "FRA_SUPPRESS_PREFIXLEN")?)
+            }
+            Frattr::SuppressIfgroup => {
+                rule.suppress_ifgroup =
+                    unset_if_all_ones(number(payload, "rule", "FRA_SUPPRESS_IFGROUP")?)
+            }
             Frattr::Src => {
                 let ip = ip(family, payload, "rule", "FRA_SRC")?;
                 rule.src = Some(net(ip, header[2], "rule")?);
@@ -216,6 +228,11 @@ pub fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
         }
     }
     Ok(Some(rule))
+}
+
+/// The kernel reports an unset suppressor as -1.
+fn unset_if_all_ones(value: u32) -> Option<u32> {
+    (value != u32::MAX).then_some(value)
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ fn link_of(name: &str, index: u32, mac: [u8; 6], mtu: u32) -> Link {
         master: None,
         loopback: false,
         ethernet: true,
+        group: 0,
     }
 }
 
@@ -193,6 +194,8 @@ fn a_captured_rule_dump_decodes_to_what_ip_shows_without_multicast_families() {
         src: src.map(|s| s.parse().unwrap()),
         dst: dst.map(|d| d.parse().unwrap()),
         table,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     let (v4, v6) = (Family::V4, Family::V6);
     let expected = vec![

@@ -17,14 +17,17 @@
 //!
 //! - `links`: which link each NIC is.
 //! - `routes`: the addresses, routes and rules of one NIC.
-//! - `metadata_rules`: the rules pinning metadata traffic to the main table.
+//! - `main_rule`: the rule that lets the host's own networks win over our tables.
+//! - `metadata`: the metadata services' addresses.
 
 mod links;
-mod metadata_rules;
+mod main_rule;
+mod metadata;
 mod routes;
 
 pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};
-pub use metadata_rules::{
+pub use main_rule::main_rule;
+pub use metadata::{
     metadata_v4, ALIBABA_METADATA_V4, AZURE_WIRESERVER, METADATA_V4, METADATA_V6_EC2,
 };
 pub(super) use routes::default_route;
@@ -36,7 +39,7 @@ use crate::kernel::{Address, Link, Route, Rule};
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use links::vlan_link;
-use metadata_rules::metadata_rules;
+use main_rule::main_rules;
 use routes::{addresses, host_rules, local_routes, nic_rules, table_routes, table_routes_v4};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -58,6 +61,9 @@ pub struct NicPlan {
     /// In the order they must be added (on-link gateway route before the default route).
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// The interface group the link is put in while any NIC has rules (`[Network]
+    /// InterfaceGroup`), so the main rule ignores main's routes through it (`main_rule`).
+    pub group: Option<u32>,
     /// What the sanity gate refused on this NIC (addresses as host prefixes, ranges as
     /// given): never added, and objects of ours built from them are kept, not removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -164,7 +170,8 @@ pub struct Desired {
     pub nics: Vec<NicPlan>,
     /// The VLAN links the metadata's NICs live on (whether they exist yet or not).
     pub vlans: Vec<VlanPlan>,
-    /// Rules that belong to no NIC: the ones keeping metadata traffic on the main table.
+    /// Rules that belong to no NIC: the main rule that lets the host's own networks win
+    /// (`main_rule`).
     pub global_rules: Vec<Rule>,
     pub skipped: Vec<Skipped>,
     /// What the sanity gate refused, per NIC (matched to a link or not).
@@ -250,7 +257,12 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
             Err(skip) => skipped.push(skip),
         }
     }
-    let global_rules = metadata_rules(instance.provider, &nics, settings);
+    let global_rules = main_rules(&nics, settings);
+    if !global_rules.is_empty() {
+        for nic in &mut nics {
+            nic.group = Some(settings.ifgroup);
+        }
+    }
     Desired {
         nics,
         vlans,
@@ -346,6 +358,7 @@ fn nic_plan(
         addresses: addresses(nic, link.index),
         routes,
         rules,
+        group: None,
         held: Vec::new(),
     })
 }

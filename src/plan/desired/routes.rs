@@ -143,8 +143,9 @@ pub(super) fn local_routes(nic: &Nic, ifindex: u32) -> Vec<Route> {
         .collect()
 }
 
-/// `from X lookup T` and `to X lookup T` for every address, alias range and delegated prefix
-/// of the NIC.
+/// `from X lookup T` and `to X lookup T` for every address, alias range, forwarded IP (GCP's
+/// load-balancer VIPs and target-instance IPs) and delegated prefix of the NIC: a reply leaves
+/// by the NIC that owns its source, and strict `rp_filter` accepts the request on that NIC.
 pub(super) fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
     let hosts = nic
         .ipv4
@@ -153,6 +154,7 @@ pub(super) fn nic_rules(nic: &Nic, table: u32, priority: u32) -> Vec<Rule> {
         .chain(nic.ipv6.iter().map(|n| IpNet::V6(Ipv6Net::host(n.addr))));
     hosts
         .chain(nic.ip_ranges.iter().copied())
+        .chain(nic.forwarded.iter().copied())
         .chain(nic.delegated_prefixes.iter().copied())
         .flat_map(|net| host_rules(net, table, priority))
         .collect()
@@ -167,6 +169,8 @@ pub(super) fn host_rules(net: IpNet, table: u32, priority: u32) -> [Rule; 2] {
         src,
         dst,
         table,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     [rule(Some(net), None), rule(None, Some(net))]
 }

@@ -1,5 +1,5 @@
-//! Plan tests of the desired state: which link a NIC is, its tables, routes and rules, the
-//! rules pinning metadata traffic, and the tables of addresses with their own gateway.
+//! Plan tests of the desired state: which link a NIC is, its tables, routes and rules, and the
+//! tables of addresses with their own gateway.
 
 use super::*;
 
@@ -16,7 +16,9 @@ fn azure_second_nic_in_same_subnet() {
     assert_eq!(
         commands(&changes, &kernel),
         [
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
+            "ip link set dev eth1 group 201",
             "ip address add 10.4.0.8/24 dev eth0 noprefixroute",
             "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
             "ip address add 10.4.0.6/24 dev eth1 noprefixroute",
@@ -26,16 +28,15 @@ fn azure_second_nic_in_same_subnet() {
             "ip rule add to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule add from 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule add to 10.4.0.6/32 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
-            "ip rule add to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
     assert_eq!(
         summary(&changes, &link_namer(&kernel)),
         [
-            "eth0: +1 address",
-            "eth1: link up, +2 addresses, +1 route table, +4 rules",
-            "metadata rules: +2 rules",
+            "eth0: group 201, +1 address",
+            "eth1: link up, group 201, +2 addresses, +1 route table, +4 rules",
+            "main rule: +1 rule",
         ]
     );
     let again = reconcile(
@@ -69,7 +70,9 @@ fn gcp_host_route_to_gateway_alias_ranges_and_mtu() {
         commands(&changes, &kernel),
         [
             "ip link set dev eth0 mtu 1460",
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 mtu 8244",
+            "ip link set dev eth1 group 201",
             "ip address add 10.128.0.70/32 dev eth0 noprefixroute",
             "ip address add 192.168.1.2/32 dev eth1 noprefixroute",
             "ip route add local 10.24.3.0/24 dev eth0 table local proto 201 scope host",
@@ -81,7 +84,7 @@ fn gcp_host_route_to_gateway_alias_ranges_and_mtu() {
             "ip rule add to 192.168.1.2/32 lookup 10001 priority 3001",
             "ip rule add from 192.168.9.0/28 lookup 10001 priority 3001",
             "ip rule add to 192.168.9.0/28 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
 }
@@ -137,27 +140,8 @@ fn ec2_index_spans_network_cards() {
     let want = desired(&instance, &azure_links(), &PlanSettings::default());
     assert_eq!(want.nics[1].table, Some(10101));
     assert!(want.nics[1].rules.iter().all(|r| r.priority == 3101));
-    let pinned: Vec<_> = want.global_rules.iter().map(|r| r.dst.unwrap()).collect();
-    assert_eq!(pinned, ["169.254.169.254/32".parse::<IpNet>().unwrap()]);
-}
-
-#[test]
-fn pinned_metadata_address_follows_the_provider() {
-    let pinned = |provider| {
-        let mut instance = azure_instance();
-        instance.provider = provider;
-        let want = desired(&instance, &azure_links(), &PlanSettings::default());
-        want.global_rules
-            .iter()
-            .map(|r| format!("{} {}", r.priority, r.dst.unwrap()))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(pinned(ProviderKind::Alibaba), ["2999 100.100.100.200/32"]);
-    assert_eq!(pinned(ProviderKind::Gcp), ["2999 169.254.169.254/32"]);
-    assert_eq!(
-        pinned(ProviderKind::Azure),
-        ["2999 169.254.169.254/32", "2999 168.63.129.16/32"]
-    );
+    let main = crate::plan::desired::main_rule(crate::kernel::Family::V4, &PlanSettings::default());
+    assert_eq!(want.global_rules, [main]);
 }
 
 #[test]
@@ -260,7 +244,9 @@ fn an_address_with_its_own_gateway_gets_its_own_table_even_on_the_primary_nic() 
     assert_eq!(
         commands(&changes, &kernel),
         [
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
+            "ip link set dev eth1 group 201",
             "ip address add 10.17.0.5/16 dev eth0 noprefixroute",
             "ip address add 10.132.255.113/16 dev eth1 noprefixroute",
             "ip route add 10.17.0.0/16 dev eth0 table 20000 proto 201 scope link src 10.17.0.5",
@@ -271,7 +257,7 @@ fn an_address_with_its_own_gateway_gets_its_own_table_even_on_the_primary_nic() 
             "ip rule add to 10.17.0.5/32 lookup 20000 priority 3000",
             "ip rule add from 10.132.255.113/32 lookup 10001 priority 3001",
             "ip rule add to 10.132.255.113/32 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
     let want = desired(&instance, &kernel.links, &settings);

@@ -30,12 +30,13 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
         [
             "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
-            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
-            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
             "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.5/24 dev eth1",
+            "ip link set dev eth0 group 0",
+            "ip link set dev eth1 group 0",
         ]
     );
     assert!(kernel.routes.is_empty() && kernel.rules.is_empty());
@@ -71,6 +72,8 @@ fn foreign_objects_are_left_alone() {
         src: Some("10.4.0.5/32".parse().unwrap()),
         dst: None,
         table: 500,
+        suppress_prefixlen: None,
+        suppress_ifgroup: None,
     };
     let main_default = Route {
         table: crate::kernel::TABLE_MAIN,
@@ -141,8 +144,8 @@ fn vanished_nic_keeps_config_while_its_link_exists() {
             "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
-            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
-            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
+            "ip link set dev eth0 group 0",
         ]
     );
     assert!(!owned.nics.contains_key(&mac("00:0d:3a:5d:2d:66")));
@@ -221,7 +224,7 @@ fn a_route_whose_source_address_is_replaced_is_replaced_too() {
         [
             "ip -6 route del 2001:db8::/64 dev eth0 table 10000 proto 201 src 2001:db8::4",
             "ip address del 2001:db8::4/64 dev eth0",
-            "ip address add 2001:db8::4/128 dev eth0 noprefixroute",
+            "ip address add 2001:db8::4/128 dev eth0 noprefixroute nodad",
             "ip -6 route add 2001:db8::/64 dev eth0 table 10000 proto 201 src 2001:db8::4",
         ],
         "deleting the address would strip the route of its source: replaced around it"

@@ -6,7 +6,7 @@ use super::render::{ip_command, link_namer, summary};
 use super::*;
 use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteType, Rule, Scope};
 use crate::metadata::{Instance, Nic};
-use crate::net::{IpNet, Mac, ProviderKind};
+use crate::net::{Mac, ProviderKind};
 
 fn mac(s: &str) -> Mac {
     s.parse().unwrap()
@@ -24,6 +24,7 @@ fn link(index: u32, name: &str, mac_s: &str, up: bool) -> Link {
         master: None,
         loopback: false,
         ethernet: true,
+        group: 0,
     }
 }
 
@@ -62,6 +63,7 @@ fn azure_links() -> Vec<Link> {
             master: None,
             loopback: true,
             ethernet: false,
+            group: 0,
         },
         link(2, "eth0", "00:22:48:04:fe:00", true),
         link(3, "eth1", "00:0d:3a:5d:2d:66", false),
@@ -105,6 +107,14 @@ fn apply(kernel: &mut KernelState, change: &Change) {
                 .find(|l| l.index == *ifindex)
                 .unwrap()
                 .mtu = *mtu
+        }
+        Change::SetGroup { ifindex, group, .. } => {
+            kernel
+                .links
+                .iter_mut()
+                .find(|l| l.index == *ifindex)
+                .unwrap()
+                .group = *group
         }
         Change::PromoteSecondaries { .. } => {}
         Change::AddAddress(a) => kernel.addresses.push(a.clone()),
@@ -184,6 +194,8 @@ fn gcp_instance() -> Instance {
 
 mod desired_state;
 mod diff;
+/// The main rule, the interface group, and the `from` rules of every item a NIC owns.
+mod main_rule;
 mod ownership;
 /// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
 mod peers;

@@ -34,7 +34,9 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
     assert_eq!(
         commands(&changes, &kernel),
         [
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
+            "ip link set dev eth1 group 201",
             "ip address add 10.4.0.5/24 dev eth1 noprefixroute",
             "ip route add 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "ip route add default via 10.4.0.1 dev eth1 table 10001 proto 201",
@@ -44,8 +46,8 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
             "ip rule add to 10.4.0.48/28 lookup 10001 priority 3001",
             "ip -6 rule add from 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule add to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
-            "ip -6 rule add to fd00:ec2::254/128 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
+            "ip -6 rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
     assert_eq!(
@@ -63,7 +65,7 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
         [
             "ip -6 rule del to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule del from 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
-            "ip -6 rule del to fd00:ec2::254/128 lookup main priority 2999",
+            "ip -6 rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
 }
@@ -312,15 +314,17 @@ fn an_oci_mtu_is_set_once_and_shows_in_the_summary() {
         link_changes,
         [
             "ip link set dev eth0 mtu 9000",
+            "ip link set dev eth0 group 201",
             "ip link set dev eth1 up",
             "ip link set dev eth1 mtu 9000",
+            "ip link set dev eth1 group 201",
         ]
     );
     assert_eq!(
         summary(&changes, &link_namer(&kernel))[..2],
         [
-            "eth0: mtu 9000, +1 address",
-            "eth1: link up, mtu 9000, +2 addresses, +1 route table, +4 rules",
+            "eth0: mtu 9000, group 201, +1 address",
+            "eth1: link up, mtu 9000, group 201, +2 addresses, +1 route table, +4 rules",
         ]
     );
     assert_eq!(reconcile(&oci, &mut kernel, &mut owned, &settings), []);

@@ -70,12 +70,14 @@ fn a_vlan_nic_gets_its_link_created_then_configured() {
     assert_eq!(
         commands(&second, &kernel),
         [
+            "ip link set dev eth0 group 201",
+            "ip link set dev eth0.1 group 201",
             "ip address add 10.0.4.5/24 dev eth0.1 noprefixroute",
             "ip route add 10.0.4.0/24 dev eth0.1 table 10001 proto 201 scope link src 10.0.4.5",
             "ip route add default via 10.0.4.1 dev eth0.1 table 10001 proto 201",
             "ip rule add from 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule add to 10.0.4.5/32 lookup 10001 priority 3001",
-            "ip rule add to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
     assert_eq!(reconcile(&instance, &mut kernel, &mut owned, &settings), []);
@@ -97,15 +99,17 @@ fn a_vlan_link_we_made_goes_after_its_rules_when_its_nic_leaves() {
         [
             "ip rule del to 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.0.4.5/32 lookup 10001 priority 3001",
-            "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
+            "ip link set dev eth0 group 0",
             "ip link del dev eth0.1",
         ]
     );
     assert_eq!(
         summary(&changes, &link_namer(&kernel)),
         [
+            "eth0: group 0",
             "if3: -VLAN link eth0.1, -2 rules",
-            "metadata rules: -1 rule"
+            "main rule: -1 rule",
         ]
     );
     assert!(kernel.links.iter().all(|l| l.name != "eth0.1"));
@@ -126,7 +130,7 @@ fn a_vlan_link_we_did_not_make_is_configured_but_never_deleted() {
     let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
     assert_eq!(
         commands(&changes, &kernel)[0],
-        "ip address add 10.0.4.5/24 dev vnic1 noprefixroute"
+        "ip link set dev eth0 group 201"
     );
     let mut gone = instance.clone();
     gone.nics.truncate(1);

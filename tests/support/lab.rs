@@ -165,8 +165,6 @@ impl Lab {
         lab.build_cloud();
         lab.build_peer(prefix);
         lab.vm.run_ok(&["ip", "link", "set", "lo", "up"]);
-        lab.vm_sysctl("ipv6/conf/all/accept_dad", "0");
-        lab.vm_sysctl("ipv6/conf/default/accept_dad", "0");
         for (position, nic) in instance.nics.iter().enumerate() {
             lab.attach(position, nic);
         }
@@ -325,13 +323,6 @@ impl Lab {
 
     fn sysctl(&self, key: &str, value: &str) {
         write_sysctl(self.cloud.name(), key, value);
-    }
-
-    /// A sysctl of the VM. DAD is off there: the cloud ports carry no IPv6, and a tentative
-    /// address cannot yet be a route's source, which would make the first round's IPv6 routes
-    /// wait for the next refresh (OCI's scenario has IPv6 addresses).
-    fn vm_sysctl(&self, key: &str, value: &str) {
-        write_sysctl(self.vm.name(), key, value);
     }
 
     /// Starts the metadata service and waits until it accepts connections.

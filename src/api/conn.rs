@@ -5,7 +5,7 @@
 use super::http::{parse_head, Parsed, RequestHead, Response};
 use super::Limits;
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,8 @@ pub enum Phase {
 
 pub struct Conn {
     stream: TcpStream,
+    /// The client's address, as accept(2) gave it.
+    peer: IpAddr,
     input: Vec<u8>,
     output: Vec<u8>,
     sent: usize,
@@ -51,9 +53,10 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection: it must start a request within the head timeout.
-    pub fn new(stream: TcpStream, now: Instant, limits: &Limits) -> Conn {
+    pub fn new(stream: TcpStream, peer: IpAddr, now: Instant, limits: &Limits) -> Conn {
         Conn {
             stream,
+            peer,
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
@@ -181,7 +184,8 @@ impl Conn {
         {
             Parsed::Incomplete => return false,
             Parsed::Invalid(e) => (e.response(limits.max_head), false, true, 0),
-            Parsed::Head { head, len } => {
+            Parsed::Head { mut head, len } => {
+                head.peer = self.peer;
                 let head_only = head.method == "HEAD";
                 if head.content_length > limits.max_body as u64 {
                     let message = format!("request body larger than {} bytes", limits.max_body);

@@ -1,5 +1,6 @@
 //! What the API answers: the Host check (DNS rebinding), the Origin check (cross-site requests
-//! from web pages) and the routing table, as one function from a request head and a snapshot
+//! from web pages), the peer check (secrets and work only for clients on this machine) and the
+//! routing table, as one function from a request head and a snapshot
 //! to a response, each answer counted in the metrics. Every path is pure but `/api/v1/check`,
 //! which reads the kernel's routing (read-only, no capability: see `crate::check`), and
 //! `/metrics`, which reads the process's counters.
@@ -48,6 +49,9 @@ fn route_request(
     let Some(route) = route else {
         return Response::error(404, &format!("no such path: {}", req.path));
     };
+    if route.loopback_only() && !is_loopback_peer(req.peer) {
+        return Response::error(403, &loopback_only_message(req));
+    }
     let allow = route.allow();
     let allowed = match allow {
         GET => matches!(req.method, "GET" | "HEAD"),
@@ -128,6 +132,16 @@ impl Route {
             Route::Refresh => "/api/v1/refresh",
             Route::Metrics => "/metrics",
         }
+    }
+
+    /// The paths answered to loopback peers only: those that serve secrets (the IAM
+    /// credentials; the signed identity documents, which prove to third parties that a caller
+    /// is this instance) or make the daemon work (a refresh, a check of every address).
+    fn loopback_only(self) -> bool {
+        matches!(
+            self,
+            Route::Credentials | Route::Identity(_) | Route::Refresh | Route::Check
+        )
     }
 
     fn allow(self) -> &'static str {
@@ -243,10 +257,32 @@ fn missing_identity(doc: IdentityDoc) -> Response {
     Response::error(404, &message)
 }
 
-/// Accepts `localhost`, any 127.0.0.0/8 address and `[::1]` (each with any port), and the
-/// configured Listen address itself; refuses anything else, and a missing Host on HTTP/1.1.
+/// Whether the client connected from this machine's loopback (an IPv4-mapped `::ffff:127.x`
+/// included, as a dual-stack listener reports it).
+fn is_loopback_peer(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
+}
+
+fn loopback_only_message(req: &RequestHead<'_>) -> String {
+    format!(
+        "{} is answered only to clients on this machine (loopback); this request came from {}",
+        req.path,
+        req.peer.to_canonical()
+    )
+}
+
+/// Accepts `localhost`, any 127.0.0.0/8 address and `[::1]` (each with any port) from a
+/// loopback peer, and the configured Listen address itself; refuses anything else, a loopback
+/// name from a peer that is not on loopback, and a missing Host on HTTP/1.1.
 fn check_host(req: &RequestHead<'_>, listen: SocketAddr) -> Result<(), Response> {
     match req.host {
+        Some(host) if !is_loopback_peer(req.peer) && names_loopback(host) => Err(Response::error(
+            403,
+            &format!(
+                "Host {host:?} names this machine's loopback, but this request came from {}",
+                req.peer.to_canonical()
+            ),
+        )),
         Some(host) if host_allowed(host, listen) => Ok(()),
         Some(host) => Err(Response::error(
             403,
@@ -292,6 +328,11 @@ pub fn host_allowed(host: &str, listen: SocketAddr) -> bool {
     };
     is_loopback_name(name)
         || host_ip(name).is_some_and(|ip| ip == listen.ip() && port.unwrap_or(80) == listen.port())
+}
+
+/// Whether a Host header value is `localhost` or a loopback address, with any port.
+fn names_loopback(host: &str) -> bool {
+    split_host(host).is_some_and(|(name, _)| is_loopback_name(name))
 }
 
 /// `localhost` or a loopback address (IPv6 in brackets).

@@ -117,7 +117,7 @@ impl Server {
     fn accept(&self, conns: &mut Vec<Conn>, now: Instant) -> Option<Instant> {
         for _ in 0..ACCEPT_PER_TURN {
             match self.listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
@@ -125,7 +125,7 @@ impl Server {
                     if conns.len() >= self.limits.max_connections {
                         evict(conns);
                     }
-                    conns.push(Conn::new(stream, now, &self.limits));
+                    conns.push(Conn::new(stream, peer.ip(), now, &self.limits));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)

@@ -233,9 +233,10 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
 #[test]
 fn the_query_string_is_ignored_for_routing() {
     let raw = b"GET /api/v1/links?pretty=1 HTTP/1.1\r\nHost: 127.0.0.1:5209\r\n\r\n";
-    let Parsed::Head { head, .. } = parse_head(raw, MAX_HEAD) else {
+    let Parsed::Head { mut head, .. } = parse_head(raw, MAX_HEAD) else {
         panic!("a complete head")
     };
+    head.peer = std::net::Ipv4Addr::LOCALHOST.into();
     let resp = respond(&head, &snapshot(ProviderKind::Gcp), &opts(), &no_wake);
     assert_eq!((resp.status, resp.body_text()), (200, LINKS_JSON));
 }

@@ -303,6 +303,34 @@ fn a_docker0_route_in_main_shadowed_by_our_table_is_named() {
     assert!(lines.iter().all(|l| l.starts_with('✓')), "{lines:#?}");
 }
 
+#[test]
+fn a_check_past_its_budget_or_without_a_client_stops_and_says_so() {
+    require_root();
+    let vm = Vm::new("ck-budget", "2600:1f14:4");
+    let _inside = vm.ns.enter();
+    let links = vm.links();
+    let never = || false;
+    let spent = Budget {
+        limit: Duration::ZERO,
+        nobody_waits: &never,
+    };
+    let over = check::run(ProviderKind::Aws, &links, &spent).expect_err("no time at all");
+    assert_eq!(
+        over.to_string(),
+        "the check did not finish within 0 s (0 of 4 items checked)"
+    );
+    let gone = || true;
+    let abandoned = Budget {
+        limit: Duration::from_secs(60),
+        nobody_waits: &gone,
+    };
+    let stopped = check::run(ProviderKind::Aws, &links, &abandoned).expect_err("nobody waits");
+    assert!(
+        matches!(stopped, check::CheckError::NobodyWaits),
+        "{stopped}"
+    );
+}
+
 /// A snapshot after a good round with `links`.
 fn configured(provider: ProviderKind, links: Vec<LinkStatus>) -> Snapshot {
     let mut snap = Snapshot::starting(Some(provider), "2024-02-29T00:00:00Z".into());

@@ -1,7 +1,7 @@
 //! One client connection of the API server: its buffers, its phase (idle, reading a request,
 //! waiting for a check, writing a response, draining before close) and the deadline of that
-//! phase. Everything is
-//! non-blocking; the poll loop calls in when the socket is ready or the deadline has passed.
+//! phase. Everything is non-blocking; the poll loop calls in when the socket is ready or the
+//! deadline has passed.
 
 use super::checks::CHECK_WAIT;
 use super::http::{parse_head, Parsed, RequestHead, Response};

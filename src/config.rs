@@ -7,6 +7,7 @@
 
 mod duration;
 mod error;
+mod exposure;
 mod file;
 mod parse;
 mod suggest;

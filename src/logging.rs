@@ -208,17 +208,43 @@ fn text_line(journald: bool, level: Level, message: &str) -> String {
 /// `text` with each control character (C0, DEL and C1) written as Rust writes it in a debug
 /// string: `\n`, `\r`, `\t`, else `\u{1b}`. Everything else, backslashes included, is kept.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    escape(text, Escape::Line)
+}
+
+/// Where escaped text goes, which decides what stays as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// One log line: every control character escaped, newlines and tabs included.
+    Line,
+    /// A terminal, text of several lines (cnctl): newlines and tabs kept, every other control
+    /// character escaped as in a log line, so no value from outside moves the cursor, clears
+    /// the screen or sets the clipboard or the window title.
+    Terminal,
+    /// JSON text (cnctl --json): newlines kept, and the control characters a JSON writer may
+    /// leave raw inside strings (DEL and C1) written `\u009b`, so the JSON stays valid and
+    /// means the same.
+    Json,
+}
+
+/// `text` escaped for `to`.
+pub fn escape(text: &str, to: Escape) -> Cow<'_, str> {
+    let kept = |c: char| match to {
+        Escape::Line => false,
+        Escape::Terminal => c == '\n' || c == '\t',
+        Escape::Json => c == '\n',
+    };
+    if !text.chars().any(|c| c.is_control() && !kept(c)) {
         return Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            c if kept(c) || !c.is_control() => escaped.push(c),
+            c if to == Escape::Json => escaped.push_str(&format!("\\u{:04x}", u32::from(c))),
             '\n' => escaped.push_str("\\n"),
             '\r' => escaped.push_str("\\r"),
             '\t' => escaped.push_str("\\t"),
-            c if c.is_control() => escaped.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => escaped.push(c),
+            c => escaped.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
         }
     }
     Cow::Owned(escaped)
@@ -445,6 +471,27 @@ mod tests {
         let journal = format_record(LogFormat::Text, true, Level::Info, "t", "a\u{1b}b", now);
         assert_eq!(journal, r"<6>info a\u{1b}b");
         assert!(matches!(escape_controls("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn terminal_and_json_text_keep_their_lines_and_escape_the_rest() {
+        let hostile = "a\u{1b}]52;c;aGk=\u{7}\n\tb\u{1b}[2J\r\u{9b}0m\u{7f}";
+        assert_eq!(
+            escape(hostile, Escape::Terminal),
+            "a\\u{1b}]52;c;aGk=\\u{7}\n\tb\\u{1b}[2J\\r\\u{9b}0m\\u{7f}"
+        );
+        let json = serde_json::to_string_pretty(&serde_json::json!({ "k": hostile })).unwrap();
+        let escaped = escape(&json, Escape::Json);
+        assert!(
+            !escaped.chars().any(|c| c.is_control() && c != '\n'),
+            "{escaped}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back["k"], hostile);
+        assert!(matches!(
+            escape("a\n\tb", Escape::Terminal),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

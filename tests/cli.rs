@@ -316,6 +316,29 @@ fn invalid_config_values_exit_78_touching_nothing() {
 }
 
 #[test]
+fn serve_credentials_on_a_non_loopback_listen_exits_78() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state");
+    let text = format!(
+        "[System]\nStateDir = \"{}\"\n[Network]\nListen = \"0.0.0.0:5209\"\nServeCredentials = true\n",
+        state.display()
+    );
+    let config = dir.file("cloud-network.toml", &text);
+    let file = config.display().to_string();
+    let output = run(&["daemon", "--config", &file, "--dry-run"]);
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "cloud-network: {file}:5: [Network] ServeCredentials=true needs a loopback [Network] \
+             Listen, but Listen is \"0.0.0.0:5209\" ({file}:4), which other hosts can reach: set \
+             Listen to 127.0.0.1:5209 or [::1]:5209, or ServeCredentials=false\n"
+        )
+    );
+    assert!(!state.exists(), "the state dir was created");
+}
+
+#[test]
 fn invalid_log_level_variable_exits_78() {
     let dir = TempDir::new();
     let state = dir.path().join("state");

@@ -795,6 +795,79 @@ fn gcp_commands() {
     );
 }
 
+/// No control character but newlines (and tabs) reaches the terminal.
+fn assert_clean(text: &str, what: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "{what}: raw control characters {raw:?} in {text:?}"
+    );
+}
+
+#[test]
+fn escape_sequences_from_the_metadata_and_the_api_reach_the_terminal_escaped() {
+    let mut doc = fixture("gcp/gce-metadata-server-emulator-recursive.json");
+    let clipboard = "alice:ssh-ed25519 AAAA\u{1b}]52;c;cm0gLXJmIH4K\u{7} alice";
+    doc["project"]["attributes"]["ssh-keys"] = json!(clipboard);
+    doc["instance"]["hostname"] = json!("vm\u{1b}[2J.internal");
+    doc["instance"]["name"] = json!("\u{1b}]0;owned\u{7}web\u{9b}1m");
+    let api = Api::start(vec![
+        get("/api/v1/status", status(Some(ProviderKind::Gcp), vec![])),
+        get("/api/v1/system", doc.clone()),
+        failing(
+            "/api/cloud/network",
+            500,
+            "broken \u{1b}]0;title\u{7}\u{1b}[2J",
+        ),
+    ]);
+    let keys = cnctl(&api, &["show", "ssh-keys"]);
+    assert_prints(
+        &keys,
+        "ssh-key: alice:ssh-ed25519 AAAA\\u{1b}]52;c;cm0gLXJmIH4K\\u{7} alice\n",
+        "ssh-keys",
+    );
+    let system = cnctl(&api, &["status", "system"]);
+    assert_eq!((system.code, system.stderr.as_str()), (Some(0), ""));
+    assert_clean(&system.stdout, "status system");
+    assert!(
+        system
+            .stdout
+            .contains("          Hostname: vm\\u{1b}[2J.internal \n"),
+        "{}",
+        system.stdout
+    );
+    assert!(
+        system
+            .stdout
+            .contains("              Name: \\u{1b}]0;owned\\u{7}web\\u{9b}1m \n"),
+        "{}",
+        system.stdout
+    );
+    for args in [
+        &["--json", "status", "system"][..],
+        &["--json", "show", "k"],
+    ] {
+        let run = cnctl(&api, args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr);
+        assert_clean(&run.stdout, &format!("{args:?}"));
+        let back: Value = serde_json::from_str(&run.stdout).expect("--json stays JSON");
+        let want = if args[1] == "show" {
+            json!([clipboard])
+        } else {
+            doc.clone()
+        };
+        assert_eq!(back, want, "{args:?}: the JSON means what the API sent");
+    }
+    assert_fails(
+        &cnctl(&api, &["status", "network"]),
+        "broken \\u{1b}]0;title\\u{7}\\u{1b}[2J (HTTP 500)",
+        "an API error body",
+    );
+}
+
 fn oracle_api() -> (Api, Value) {
     let doc = json!({
         "instance": fixture("oci/cloudinit-opc-instance.json"),

@@ -380,6 +380,44 @@ fn unknown_keys_and_sections_warn_and_are_ignored() {
 }
 
 #[test]
+fn serve_credentials_on_a_non_loopback_listen_is_an_error_naming_both_keys() {
+    for listen in ["0.0.0.0:5209", "10.4.0.5:5209", "[::]:5209"] {
+        let text = format!(
+            "[Network]\nServeCredentials = true\n# the VPC can reach it\nListen = \"{listen}\"\n"
+        );
+        assert_eq!(
+            error(&text),
+            format!(
+                "/etc/x.toml:2: [Network] ServeCredentials=true needs a loopback [Network] \
+                 Listen, but Listen is \"{listen}\" (/etc/x.toml:4), which other hosts can \
+                 reach: set Listen to 127.0.0.1:5209 or [::1]:5209, or ServeCredentials=false"
+            )
+        );
+    }
+    for listen in [
+        "127.0.0.1:5209",
+        "127.0.0.53:6000",
+        "[::1]:5209",
+        "localhost:5209",
+    ] {
+        let text = format!("[Network]\nServeCredentials = true\nListen = \"{listen}\"\n");
+        assert!(parsed(&text).warnings.is_empty(), "{listen}");
+    }
+}
+
+#[test]
+fn a_non_loopback_listen_is_a_warning() {
+    assert_eq!(
+        warnings("[Network]\nListen = \"0.0.0.0:5209\"\nServeCredentials = false\n"),
+        [
+            "/etc/x.toml:2: [Network] Listen=\"0.0.0.0:5209\" is not a loopback address: other \
+             hosts can reach the API (status, links, system and network documents, metrics); \
+             credentials, identity documents, refresh and check answer loopback clients only"
+        ]
+    );
+}
+
+#[test]
 fn keys_outside_any_section_warn() {
     assert_eq!(
         warnings("LogLevel = \"debug\"\nColour = 1\n[System]\n"),

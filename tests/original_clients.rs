@@ -6,7 +6,7 @@
 //! empty by Go (that is how EC2's `status system` came out blank), so a type mismatch fails here.
 //! `/api/v1/system` keeps the whole document.
 
-use cloud_network::api::{respond, ApiOptions, Limits, RequestHead};
+use cloud_network::api::{respond, ApiOptions, Limits, Reply, RequestHead};
 use cloud_network::metadata::imds::tree::tree_to_json;
 use cloud_network::metadata::views;
 use cloud_network::net::ProviderKind;
@@ -68,8 +68,10 @@ fn get(path: &str, snap: &Snapshot) -> (u16, String) {
         limits: Limits::default(),
     };
     let req = RequestHead::get(path, "127.0.0.1:5209");
-    let resp = respond(&req, snap, &opts, &|| false);
-    (resp.status, resp.body_text().to_string())
+    match respond(&req, snap, &opts, &|| false) {
+        Reply::Now(resp) => (resp.status, resp.body_text().to_string()),
+        Reply::Check => panic!("{path}: the check is answered by its own thread"),
+    }
 }
 
 /// The body of a 200 answer, parsed.

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 use support::api;
+use support::aws::AWS;
 use support::azure::{AZURE, AZURE_SCENARIO};
 use support::gcp::GCP;
 use support::netns::require_root;
@@ -143,6 +144,40 @@ fn a_foreign_origin_gets_403_and_2000_refreshes_cost_a_handful_of_fetches() {
         fetches <= budget,
         "{fetches} fetches for 2000 refreshes in {took:?} (budget {budget})"
     );
+}
+
+/// Reads of `dynamic/instance-identity/<leaf>` the emulator has seen.
+fn identity_reads(scene: &Scene, leaf: &str) -> usize {
+    let path = format!("/latest/dynamic/instance-identity/{leaf}");
+    let requests = scene.emulator.requests();
+    requests.iter().filter(|r| r.path == path).count()
+}
+
+#[test]
+fn each_ec2_identity_document_is_read_once_per_start() {
+    require_root();
+    let _user = without_user();
+    let scene = Scene::new("rs-ec2", AWS, None);
+    for starts in 1..=3 {
+        let mut daemon = start(&scene);
+        wait_links(&daemon, 2);
+        // The system view and the identity documents are published together, after every
+        // read of the start is done.
+        let served = wait_for(CONVERGE, || {
+            let ok = |path| running::request(running::API, "GET", path, Duration::from_secs(1));
+            let system = ok("/api/v1/system")?.0;
+            let rsa2048 = ok("/api/cloud/dynamicinstanceidentity/rsa2048")?.0;
+            (system == 200 && rsa2048 == 200).then_some(())
+        });
+        assert!(served.is_some(), "views not served:\n{}", daemon.log_text());
+        for leaf in ["document", "pkcs7", "signature", "rsa2048"] {
+            let reads = identity_reads(&scene, leaf);
+            assert_eq!(reads, starts, "{leaf} after {starts} starts");
+        }
+        let requests = scene.emulator.requests().len();
+        eprintln!("{starts} starts: {requests} metadata requests in all");
+        assert!(daemon.terminate(Duration::from_secs(5)).success());
+    }
 }
 
 #[test]

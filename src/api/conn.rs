@@ -1,11 +1,13 @@
 //! One client connection of the API server: its buffers, its phase (idle, reading a request,
-//! writing a response, draining before close) and the deadline of that phase. Everything is
-//! non-blocking; the poll loop calls in when the socket is ready or the deadline has passed.
+//! waiting for a check, writing a response, draining before close) and the deadline of that
+//! phase. Everything is non-blocking; the poll loop calls in when the socket is ready or the
+//! deadline has passed.
 
+use super::checks::CHECK_WAIT;
 use super::http::{parse_head, Parsed, RequestHead, Response};
 use super::Limits;
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,13 @@ const DRAIN_PER_TURN: usize = 64 * 1024;
 
 /// What answers a complete request: the routing over the current snapshot.
 pub trait Answer {
-    fn answer(&self, head: &RequestHead<'_>) -> Response;
+    fn answer(&self, head: &RequestHead<'_>) -> Answered;
+}
+
+/// A response now, or later: the connection waits for the running check's result.
+pub enum Answered {
+    Now(Response),
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +36,8 @@ pub enum Phase {
     Idle,
     /// Part of a request has arrived.
     Reading,
+    /// A check was asked for and is being computed; nothing is read meanwhile.
+    Waiting,
     /// A response is being sent; nothing is read meanwhile.
     Writing,
     /// The last response is sent and our side shut down; unread input is discarded.
@@ -37,6 +47,8 @@ pub enum Phase {
 
 pub struct Conn {
     stream: TcpStream,
+    /// The client's address, as accept(2) gave it.
+    peer: IpAddr,
     input: Vec<u8>,
     output: Vec<u8>,
     sent: usize,
@@ -47,13 +59,16 @@ pub struct Conn {
     close_after: bool,
     /// The client has shut down its sending side.
     eof: bool,
+    /// While waiting: whether the check's answer is head-only and closes the connection.
+    pending: (bool, bool),
 }
 
 impl Conn {
     /// A freshly accepted connection: it must start a request within the head timeout.
-    pub fn new(stream: TcpStream, now: Instant, limits: &Limits) -> Conn {
+    pub fn new(stream: TcpStream, peer: IpAddr, now: Instant, limits: &Limits) -> Conn {
         Conn {
             stream,
+            peer,
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
@@ -62,6 +77,7 @@ impl Conn {
             deadline: now + limits.head_timeout,
             close_after: false,
             eof: false,
+            pending: (false, false),
         }
     }
 
@@ -81,13 +97,32 @@ impl Conn {
         self.deadline
     }
 
-    /// The poll events this connection waits for.
+    /// The poll events this connection waits for. While waiting for a check: the client
+    /// hanging up (unless it had already shut down its side with the request).
     pub fn interest(&self) -> libc::c_short {
         match self.phase {
             Phase::Writing => libc::POLLOUT,
+            Phase::Waiting if self.eof => 0,
+            Phase::Waiting => libc::POLLRDHUP,
             Phase::Closed => 0,
             _ => libc::POLLIN,
         }
+    }
+
+    /// The check's result: queued and written as far as the socket takes it.
+    pub fn deliver(
+        &mut self,
+        response: &Response,
+        service: &dyn Answer,
+        limits: &Limits,
+        now: Instant,
+    ) {
+        if self.phase != Phase::Waiting {
+            return;
+        }
+        let (head_only, close) = self.pending;
+        self.queue(response, head_only, close, limits, now);
+        self.advance(service, limits, now);
     }
 
     /// The socket is ready (or in error): read, answer and write as far as it goes.
@@ -99,6 +134,8 @@ impl Conn {
             }
             Phase::Writing => self.advance(service, limits, now),
             Phase::Draining => self.drain(),
+            // Only a hang-up or an error wakes a waiting connection: the client is gone.
+            Phase::Waiting => self.phase = Phase::Closed,
             Phase::Closed => {}
         }
     }
@@ -115,6 +152,10 @@ impl Conn {
             Phase::Writing => {
                 log::debug!("API: dropping a client that did not read its response");
                 self.phase = Phase::Closed;
+            }
+            Phase::Waiting => {
+                let message = "the check did not answer in time";
+                self.deliver(&Response::error(503, message), service, limits, now);
             }
             _ => self.phase = Phase::Closed,
         }
@@ -170,7 +211,7 @@ impl Conn {
                     }
                 }
                 Phase::Draining => return self.drain(),
-                Phase::Closed => return,
+                Phase::Waiting | Phase::Closed => return,
             }
         }
     }
@@ -181,7 +222,8 @@ impl Conn {
         {
             Parsed::Incomplete => return false,
             Parsed::Invalid(e) => (e.response(limits.max_head), false, true, 0),
-            Parsed::Head { head, len } => {
+            Parsed::Head { mut head, len } => {
+                head.peer = self.peer;
                 let head_only = head.method == "HEAD";
                 if head.content_length > limits.max_body as u64 {
                     let message = format!("request body larger than {} bytes", limits.max_body);
@@ -192,7 +234,15 @@ impl Conn {
                         return false;
                     }
                     let close = head.close || self.eof;
-                    (service.answer(&head), head_only, close, total)
+                    match service.answer(&head) {
+                        Answered::Now(response) => (response, head_only, close, total),
+                        Answered::Wait => {
+                            self.input.drain(..total);
+                            self.pending = (head_only, close);
+                            self.enter(Phase::Waiting, now, CHECK_WAIT);
+                            return true;
+                        }
+                    }
                 }
             }
         };

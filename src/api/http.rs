@@ -3,6 +3,7 @@
 
 use crate::http::{header, media, reason};
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The protocol version of a request; HTTP/1.0 connections close after one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +28,14 @@ pub struct RequestHead<'a> {
     pub content_length: u64,
     /// True when the connection closes after this request (HTTP/1.0 or `Connection: close`).
     pub close: bool,
+    /// The client's address: set by the connection from accept(2); unspecified (which is not
+    /// loopback) until then.
+    pub peer: IpAddr,
 }
 
 impl<'a> RequestHead<'a> {
-    /// A GET request with a Host header, for building requests by hand (tests, benchmarks).
+    /// A GET request with a Host header from a loopback peer, for building requests by hand
+    /// (tests, benchmarks).
     pub fn get(path: &'a str, host: &'a str) -> RequestHead<'a> {
         RequestHead {
             method: "GET",
@@ -40,6 +45,7 @@ impl<'a> RequestHead<'a> {
             origin: None,
             content_length: 0,
             close: false,
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -139,6 +145,7 @@ fn parse_complete(head: &[u8]) -> Result<RequestHead<'_>, HeadError> {
         origin: None,
         content_length: 0,
         close: version == Version::Http10,
+        peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
     let mut seen_length = false;
     for line in lines.take_while(|line| !line.is_empty()) {
@@ -376,6 +383,7 @@ mod tests {
                 origin: None,
                 content_length: 0,
                 close: false,
+                peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             }
         );
     }

@@ -1,15 +1,18 @@
 //! The local REST API (default 127.0.0.1:5209): its options and limits, start-up and shutdown.
 //! One thread serves every connection with a poll(2) loop over non-blocking sockets (see
 //! `server`), so slow or hostile clients cost bounded memory and never a thread; answers come
-//! from the last published snapshot (see `routes`).
+//! from the last published snapshot (see `routes`); the reply-path check runs on a thread of
+//! its own, one at a time, its result shared (see `checks`).
 
+mod checks;
 mod conn;
 mod http;
 mod routes;
 mod server;
 
+pub use checks::{CHECK_BUDGET, CHECK_KEPT};
 pub use http::{parse_head, HeadError, Parsed, RequestHead, Response, Version};
-pub use routes::{host_allowed, respond};
+pub use routes::{host_allowed, respond, Reply};
 
 use crate::config::Config;
 use crate::daemon::confine::{spawn_confined, Confinement, Confining};
@@ -180,7 +183,15 @@ pub fn spawn(
     raise_backlog(&listener).map_err(setup("listen backlog"))?;
     let local_addr = listener.local_addr().map_err(setup("listener address"))?;
     let wakeup = Arc::new(new_eventfd().map_err(setup("eventfd"))?);
-    let server = server::Server::new(listener, Arc::clone(&wakeup), snapshot, wake, options);
+    let checks_done = new_eventfd().map_err(setup("check eventfd"))?;
+    let server = server::Server::new(
+        listener,
+        Arc::clone(&wakeup),
+        snapshot,
+        wake,
+        options,
+        checks_done,
+    );
     let thread = spawn_confined("api", confinement, move || server.run())
         .and_then(Confining::confirmed)
         .map_err(ApiError::Spawn)?;

@@ -1,12 +1,12 @@
 //! What the API answers: the Host check (DNS rebinding), the Origin check (cross-site requests
-//! from web pages) and the routing table, as one function from a request head and a snapshot
-//! to a response, each answer counted in the metrics. Every path is pure but `/api/v1/check`,
-//! which reads the kernel's routing (read-only, no capability: see `crate::check`), and
-//! `/metrics`, which reads the process's counters.
+//! from web pages), the peer check (secrets and work only for clients on this machine) and the
+//! routing table, as one function from a request head and a snapshot
+//! to a response, each answer counted in the metrics. Every path is pure but `/metrics`, which
+//! reads the process's counters, and `/api/v1/check`, which is answered later, by the check's
+//! own thread (see `checks`).
 
 use super::http::{RequestHead, Response, Version};
 use super::ApiOptions;
-use crate::check;
 use crate::metrics::{self, METRICS};
 use crate::net::ProviderKind;
 use crate::snapshot::{Ec2Documents, Snapshot};
@@ -18,18 +18,32 @@ const POST: &str = "POST";
 const CREDENTIALS_REFUSED: &str = "credentials are not served over TCP; set [Network] \
      ServeCredentials=true, or run `cnctl show credentials` as root";
 
+/// The path of the check, as the metrics name it.
+pub const CHECK_PATH: &str = "/api/v1/check";
+
+/// What a request gets: a response now, or the result of the reply-path check, which the
+/// check's thread computes (the connection waits for it; see `checks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Now(Response),
+    Check,
+}
+
 /// The answer to one request. `wake` asks the reconcile thread for a refresh and says whether
-/// the request was delivered (false once the daemon is shutting down).
+/// the request was delivered (false once the daemon is shutting down). A check is counted in
+/// the metrics when its result is sent.
 pub fn respond(
     req: &RequestHead<'_>,
     snap: &Snapshot,
     opts: &ApiOptions,
     wake: &dyn Fn() -> bool,
-) -> Response {
+) -> Reply {
     let route = Route::of(req.path, snap);
-    let response = route_request(req, route, snap, opts, wake);
-    METRICS.api_request(route.map_or("other", Route::path), response.status);
-    response
+    let reply = route_request(req, route, snap, opts, wake);
+    if let Reply::Now(response) = &reply {
+        METRICS.api_request(route.map_or("other", Route::path), response.status);
+    }
+    reply
 }
 
 fn route_request(
@@ -38,16 +52,35 @@ fn route_request(
     snap: &Snapshot,
     opts: &ApiOptions,
     wake: &dyn Fn() -> bool,
-) -> Response {
+) -> Reply {
+    match refusal(req, route, opts) {
+        Some(refused) => Reply::Now(refused),
+        None => match route {
+            Some(Route::Check) if configured(snap) => Reply::Check,
+            Some(route) => Reply::Now(route.answer(snap, opts, wake)),
+            None => Reply::Now(Response::error(404, &format!("no such path: {}", req.path))),
+        },
+    }
+}
+
+/// Whether a round has configured something: the check has something to look at.
+fn configured(snap: &Snapshot) -> bool {
+    snap.status.provider.is_some() && snap.status.last_refresh.is_some()
+}
+
+/// Why a request is refused before its route answers: Host, Origin, unknown path, peer,
+/// method.
+fn refusal(req: &RequestHead<'_>, route: Option<Route>, opts: &ApiOptions) -> Option<Response> {
     if let Err(refusal) = check_host(req, opts.listen) {
-        return refusal;
+        return Some(refusal);
     }
     if let Err(refusal) = check_origin(req) {
-        return refusal;
+        return Some(refusal);
     }
-    let Some(route) = route else {
-        return Response::error(404, &format!("no such path: {}", req.path));
-    };
+    let route = route?;
+    if route.loopback_only() && !is_loopback_peer(req.peer) {
+        return Some(Response::error(403, &loopback_only_message(req)));
+    }
     let allow = route.allow();
     let allowed = match allow {
         GET => matches!(req.method, "GET" | "HEAD"),
@@ -60,9 +93,9 @@ fn route_request(
         );
         let mut resp = Response::error(405, &message);
         resp.allow = Some(allow);
-        return resp;
+        return Some(resp);
     }
-    route.answer(snap, opts, wake)
+    None
 }
 
 /// The paths the API serves. EC2's extra documents exist only when the provider is EC2.
@@ -124,10 +157,20 @@ impl Route {
             Route::Identity(IdentityDoc::Rsa2048) => "/api/cloud/dynamicinstanceidentity/rsa2048",
             Route::Status => "/api/v1/status",
             Route::Links => "/api/v1/links",
-            Route::Check => "/api/v1/check",
+            Route::Check => CHECK_PATH,
             Route::Refresh => "/api/v1/refresh",
             Route::Metrics => "/metrics",
         }
+    }
+
+    /// The paths answered to loopback peers only: those that serve secrets (the IAM
+    /// credentials; the signed identity documents, which prove to third parties that a caller
+    /// is this instance) or make the daemon work (a refresh, a check of every address).
+    fn loopback_only(self) -> bool {
+        matches!(
+            self,
+            Route::Credentials | Route::Identity(_) | Route::Refresh | Route::Check
+        )
     }
 
     fn allow(self) -> &'static str {
@@ -146,7 +189,8 @@ impl Route {
             Route::Identity(doc) => identity(snap.ec2.as_ref(), doc),
             Route::Status => Response::json(200, &snap.status),
             Route::Links => Response::json(200, &snap.status.links),
-            Route::Check => check(snap),
+            // Before the first round; afterwards the check's thread answers (see `checks`).
+            Route::Check => Response::error(503, "nothing configured yet"),
             Route::Metrics => Response::text(200, metrics::CONTENT_TYPE, METRICS.render()),
             Route::Refresh if wake() => {
                 Response::json(202, &serde_json::json!({"status": "refresh requested"}))
@@ -185,17 +229,6 @@ fn known_or_503(body: Option<&[u8]>) -> Response {
     match body {
         Some(body) => Response::json_bytes(200, body),
         None => no_metadata_yet(),
-    }
-}
-
-/// The reply-path check of what the last round configured; 503 before the first round.
-fn check(snap: &Snapshot) -> Response {
-    let (Some(provider), Some(_)) = (snap.status.provider, &snap.status.last_refresh) else {
-        return Response::error(503, "nothing configured yet");
-    };
-    match check::run(provider, &snap.status.links) {
-        Ok(report) => Response::json(200, &report),
-        Err(e) => Response::error(500, &e.to_string()),
     }
 }
 
@@ -243,10 +276,32 @@ fn missing_identity(doc: IdentityDoc) -> Response {
     Response::error(404, &message)
 }
 
-/// Accepts `localhost`, any 127.0.0.0/8 address and `[::1]` (each with any port), and the
-/// configured Listen address itself; refuses anything else, and a missing Host on HTTP/1.1.
+/// Whether the client connected from this machine's loopback (an IPv4-mapped `::ffff:127.x`
+/// included, as a dual-stack listener reports it).
+fn is_loopback_peer(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
+}
+
+fn loopback_only_message(req: &RequestHead<'_>) -> String {
+    format!(
+        "{} is answered only to clients on this machine (loopback); this request came from {}",
+        req.path,
+        req.peer.to_canonical()
+    )
+}
+
+/// Accepts `localhost`, any 127.0.0.0/8 address and `[::1]` (each with any port) from a
+/// loopback peer, and the configured Listen address itself; refuses anything else, a loopback
+/// name from a peer that is not on loopback, and a missing Host on HTTP/1.1.
 fn check_host(req: &RequestHead<'_>, listen: SocketAddr) -> Result<(), Response> {
     match req.host {
+        Some(host) if !is_loopback_peer(req.peer) && names_loopback(host) => Err(Response::error(
+            403,
+            &format!(
+                "Host {host:?} names this machine's loopback, but this request came from {}",
+                req.peer.to_canonical()
+            ),
+        )),
         Some(host) if host_allowed(host, listen) => Ok(()),
         Some(host) => Err(Response::error(
             403,
@@ -292,6 +347,11 @@ pub fn host_allowed(host: &str, listen: SocketAddr) -> bool {
     };
     is_loopback_name(name)
         || host_ip(name).is_some_and(|ip| ip == listen.ip() && port.unwrap_or(80) == listen.port())
+}
+
+/// Whether a Host header value is `localhost` or a loopback address, with any port.
+fn names_loopback(host: &str) -> bool {
+    split_host(host).is_some_and(|(name, _)| is_loopback_name(name))
 }
 
 /// `localhost` or a loopback address (IPv6 in brackets).

@@ -1,9 +1,13 @@
-//! The API's event loop: one thread, one poll(2) over the wake-up eventfd, the listener and
-//! every connection. It accepts (closing the longest-idle connection when at the cap), hands
-//! ready sockets to their `Conn`, enforces deadlines, and exits when the eventfd is signalled.
+//! The API's event loop: one thread, one poll(2) over the wake-up eventfd, the listener, the
+//! checks' eventfd and every connection. It accepts (closing the longest-idle connection when
+//! at the cap), hands ready sockets to their `Conn`, enforces deadlines, starts a check when a
+//! connection waits for one and hands its result to every waiting connection, and exits when
+//! the wake-up eventfd is signalled.
 
-use super::conn::{Answer, Conn, Phase};
-use super::http::{RequestHead, Response};
+use super::checks::{self, Checks};
+use super::conn::{Answer, Answered, Conn, Phase};
+use super::http::RequestHead;
+use super::routes::Reply;
 use super::{respond, ApiOptions, Limits};
 use crate::snapshot::SharedSnapshot;
 use crate::trigger::{Trigger, Wake};
@@ -28,18 +32,28 @@ pub struct Server {
     limits: Limits,
 }
 
-/// Answers requests from the current snapshot.
+/// Answers requests from the current snapshot, and checks from the check's thread.
 struct Service {
     snapshot: SharedSnapshot,
     wake: Wake,
     options: ApiOptions,
+    checks: Checks,
 }
 
 impl Answer for Service {
-    fn answer(&self, head: &RequestHead<'_>) -> Response {
+    fn answer(&self, head: &RequestHead<'_>) -> Answered {
         let snap = self.snapshot.get();
         let wake = || self.wake.send(Trigger::ApiRefresh).is_ok();
-        respond(head, &snap, &self.options, &wake)
+        match respond(head, &snap, &self.options, &wake) {
+            Reply::Now(response) => Answered::Now(response),
+            Reply::Check => match self.checks.fresh(Instant::now()) {
+                Some(response) => {
+                    checks::count(&response);
+                    Answered::Now(response)
+                }
+                None => Answered::Wait,
+            },
+        }
     }
 }
 
@@ -50,12 +64,14 @@ impl Server {
         snapshot: SharedSnapshot,
         wake: Wake,
         options: ApiOptions,
+        checks_done: OwnedFd,
     ) -> Server {
         Server {
             listener,
             wakeup,
             limits: options.limits,
             service: Service {
+                checks: Checks::new(snapshot.clone(), checks_done),
                 snapshot,
                 wake,
                 options,
@@ -66,18 +82,17 @@ impl Server {
     /// Serves until the wake-up eventfd becomes readable; then every socket is closed.
     pub fn run(self) {
         let mut conns: Vec<Conn> = Vec::with_capacity(self.limits.max_connections);
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.limits.max_connections + 2);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.limits.max_connections + 3);
         let mut accept_paused_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let accepting = accept_paused_until.is_none_or(|until| until <= now);
-            fill_pollfds(
-                &mut fds,
+            let own = [
                 self.wakeup.as_raw_fd(),
                 self.listener.as_raw_fd(),
-                accepting,
-                &conns,
-            );
+                self.service.checks.fd(),
+            ];
+            fill_pollfds(&mut fds, own, accepting, &conns);
             let deadline = conns
                 .iter()
                 .map(Conn::deadline)
@@ -91,14 +106,32 @@ impl Server {
                 continue;
             }
             if fds[0].revents != 0 {
+                self.service.checks.stop();
                 return;
             }
             let now = Instant::now();
-            self.serve_ready(&mut conns, &fds[2..], now);
+            self.serve_ready(&mut conns, &fds[OWN_FDS..], now);
+            if fds[2].revents != 0 {
+                self.deliver_check(&mut conns, now);
+            }
             if accepting && fds[1].revents != 0 {
                 accept_paused_until = self.accept(&mut conns, now);
             }
+            let waiting = conns.iter().filter(|c| c.phase() == Phase::Waiting).count();
+            self.service.checks.waiting(waiting);
         }
+    }
+
+    /// A check finished: its result goes to every connection waiting for one.
+    fn deliver_check(&self, conns: &mut Vec<Conn>, now: Instant) {
+        let Some(response) = self.service.checks.finished() else {
+            return;
+        };
+        for conn in conns.iter_mut().filter(|c| c.phase() == Phase::Waiting) {
+            checks::count(&response);
+            conn.deliver(&response, &self.service, &self.limits, now);
+        }
+        conns.retain(|conn| conn.phase() != Phase::Closed);
     }
 
     fn serve_ready(&self, conns: &mut Vec<Conn>, fds: &[libc::pollfd], now: Instant) {
@@ -117,7 +150,7 @@ impl Server {
     fn accept(&self, conns: &mut Vec<Conn>, now: Instant) -> Option<Instant> {
         for _ in 0..ACCEPT_PER_TURN {
             match self.listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
@@ -125,7 +158,7 @@ impl Server {
                     if conns.len() >= self.limits.max_connections {
                         evict(conns);
                     }
-                    conns.push(Conn::new(stream, now, &self.limits));
+                    conns.push(Conn::new(stream, peer.ip(), now, &self.limits));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)
@@ -157,10 +190,12 @@ fn evict(conns: &mut Vec<Conn>) {
     }
 }
 
+/// The loop's own descriptors before the connections': wake-up, listener, checks.
+const OWN_FDS: usize = 3;
+
 fn fill_pollfds(
     fds: &mut Vec<libc::pollfd>,
-    wakeup: RawFd,
-    listener: RawFd,
+    [wakeup, listener, checks]: [RawFd; OWN_FDS],
     accepting: bool,
     conns: &[Conn],
 ) {
@@ -172,6 +207,7 @@ fn fill_pollfds(
     fds.clear();
     fds.push(entry(wakeup, libc::POLLIN));
     fds.push(entry(listener, if accepting { libc::POLLIN } else { 0 }));
+    fds.push(entry(checks, libc::POLLIN));
     fds.extend(conns.iter().map(|conn| entry(conn.fd(), conn.interest())));
 }
 

@@ -70,6 +70,14 @@ fn opts() -> ApiOptions {
     }
 }
 
+/// The response of a request answered at once (every request but a configured check).
+fn now(reply: Reply) -> Response {
+    match reply {
+        Reply::Now(response) => response,
+        Reply::Check => panic!("a check is answered by the check's thread"),
+    }
+}
+
 fn no_wake() -> bool {
     panic!("only POST /api/v1/refresh may wake the reconcile thread")
 }
@@ -77,7 +85,7 @@ fn no_wake() -> bool {
 fn call(method: &str, path: &str, snap: &Snapshot, opts: &ApiOptions) -> (u16, String) {
     let mut req = RequestHead::get(path, "localhost:5209");
     req.method = method;
-    let resp = respond(&req, snap, opts, &no_wake);
+    let resp = now(respond(&req, snap, opts, &no_wake));
     (resp.status, resp.body_text().to_string())
 }
 
@@ -208,7 +216,7 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     let snap = snapshot(ProviderKind::Azure);
     let mut req = RequestHead::get("/api/v1/status", "localhost");
     req.method = "POST";
-    let resp = respond(&req, &snap, &opts(), &no_wake);
+    let resp = now(respond(&req, &snap, &opts(), &no_wake));
     assert_eq!(resp.status, 405);
     assert_eq!(resp.allow, Some("GET, HEAD"));
     assert_eq!(
@@ -217,7 +225,7 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     );
     let mut req = RequestHead::get("/api/v1/refresh", "localhost");
     req.method = "GET";
-    let resp = respond(&req, &snap, &opts(), &no_wake);
+    let resp = now(respond(&req, &snap, &opts(), &no_wake));
     assert_eq!((resp.status, resp.allow), (405, Some("POST")));
     assert_eq!(
         call("HEAD", "/api/v1/links", &snap, &opts()),
@@ -233,10 +241,16 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
 #[test]
 fn the_query_string_is_ignored_for_routing() {
     let raw = b"GET /api/v1/links?pretty=1 HTTP/1.1\r\nHost: 127.0.0.1:5209\r\n\r\n";
-    let Parsed::Head { head, .. } = parse_head(raw, MAX_HEAD) else {
+    let Parsed::Head { mut head, .. } = parse_head(raw, MAX_HEAD) else {
         panic!("a complete head")
     };
-    let resp = respond(&head, &snapshot(ProviderKind::Gcp), &opts(), &no_wake);
+    head.peer = std::net::Ipv4Addr::LOCALHOST.into();
+    let resp = now(respond(
+        &head,
+        &snapshot(ProviderKind::Gcp),
+        &opts(),
+        &no_wake,
+    ));
     assert_eq!((resp.status, resp.body_text()), (200, LINKS_JSON));
 }
 
@@ -248,7 +262,12 @@ fn host_status(host: Option<&str>, version: Version, listen: &str) -> (u16, Stri
         listen: listen.parse::<SocketAddr>().unwrap(),
         ..opts()
     };
-    let resp = respond(&req, &snapshot(ProviderKind::Azure), &options, &no_wake);
+    let resp = now(respond(
+        &req,
+        &snapshot(ProviderKind::Azure),
+        &options,
+        &no_wake,
+    ));
     (resp.status, resp.body_text().to_string())
 }
 
@@ -315,7 +334,7 @@ fn refresh_sends_exactly_one_trigger() {
     let mut req = RequestHead::get("/api/v1/refresh", "localhost:5209");
     req.method = "POST";
     let send = || wake.send(Trigger::ApiRefresh).is_ok();
-    let resp = respond(&req, &snapshot(ProviderKind::Aws), &opts(), &send);
+    let resp = now(respond(&req, &snapshot(ProviderKind::Aws), &opts(), &send));
     assert_eq!(
         (resp.status, resp.body_text()),
         (202, r#"{"status":"refresh requested"}"#)
@@ -323,7 +342,7 @@ fn refresh_sends_exactly_one_trigger() {
     assert_eq!(triggers.try_recv(), Ok(Trigger::ApiRefresh));
     assert_eq!(triggers.try_recv(), Err(TryRecvError::Empty));
     drop(triggers);
-    let resp = respond(&req, &snapshot(ProviderKind::Aws), &opts(), &send);
+    let resp = now(respond(&req, &snapshot(ProviderKind::Aws), &opts(), &send));
     assert_eq!(
         (resp.status, resp.body_text()),
         (503, r#"{"error":"the daemon is shutting down"}"#)
@@ -334,7 +353,12 @@ fn refresh_sends_exactly_one_trigger() {
 fn refused_hosts_do_not_trigger_a_refresh() {
     let mut req = RequestHead::get("/api/v1/refresh", "evil.example");
     req.method = "POST";
-    let resp = respond(&req, &snapshot(ProviderKind::Gcp), &opts(), &no_wake);
+    let resp = now(respond(
+        &req,
+        &snapshot(ProviderKind::Gcp),
+        &opts(),
+        &no_wake,
+    ));
     assert_eq!(resp.status, 403);
 }
 
@@ -351,7 +375,12 @@ fn a_foreign_origin_is_refused_naming_it_and_triggers_nothing() {
         let mut req = RequestHead::get("/api/v1/refresh", "localhost:5209");
         req.method = "POST";
         req.origin = Some(origin);
-        let resp = respond(&req, &snapshot(ProviderKind::Azure), &opts(), &no_wake);
+        let resp = now(respond(
+            &req,
+            &snapshot(ProviderKind::Azure),
+            &opts(),
+            &no_wake,
+        ));
         let message =
             format!("Origin {origin:?} is not a loopback origin (cross-site request protection)");
         assert_eq!(
@@ -373,7 +402,12 @@ fn loopback_origins_are_answered() {
     ] {
         let mut req = RequestHead::get("/api/v1/links", "localhost:5209");
         req.origin = Some(origin);
-        let resp = respond(&req, &snapshot(ProviderKind::Azure), &opts(), &no_wake);
+        let resp = now(respond(
+            &req,
+            &snapshot(ProviderKind::Azure),
+            &opts(),
+            &no_wake,
+        ));
         assert_eq!(resp.status, 200, "{origin}");
     }
 }
@@ -382,7 +416,7 @@ fn loopback_origins_are_answered() {
 fn metrics_are_text_and_count_the_requests_routed() {
     let snap = snapshot(ProviderKind::Azure);
     let req = RequestHead::get("/metrics", "localhost:5209");
-    let resp = respond(&req, &snap, &opts(), &no_wake);
+    let resp = now(respond(&req, &snap, &opts(), &no_wake));
     assert_eq!(resp.status, 200);
     assert_eq!(
         resp.content_type,
@@ -399,15 +433,15 @@ fn metrics_are_text_and_count_the_requests_routed() {
     };
     let before = count(resp.body_text());
     assert_eq!(get("/api/v1/links", &snap).0, 200);
-    let after = respond(&req, &snap, &opts(), &no_wake);
+    let after = now(respond(&req, &snap, &opts(), &no_wake));
     assert!(count(after.body_text()) > before);
     assert_eq!(
-        respond(
+        now(respond(
             &RequestHead::get("/api/v1/links", "localhost"),
             &snap,
             &opts(),
             &no_wake
-        )
+        ))
         .content_type,
         "application/json"
     );

@@ -2,8 +2,9 @@
 //! lookup function that answers as the kernel would for each case; exact lines expected.
 
 use super::*;
-use crate::kernel::{Family, RouteType, Scope};
+use crate::kernel::{Family, OperState, RouteType, Scope, TABLE_LOCAL};
 use crate::netlink::KernelError;
+use crate::snapshot::RuleStatus;
 
 fn net(text: &str) -> IpNet {
     text.parse().unwrap()
@@ -157,12 +158,14 @@ fn lines(
     kernel: &Kernel,
     lookup: &mut dyn FnMut(&RouteQuery) -> Result<RouteLookup, NetlinkError>,
 ) -> (bool, Vec<String>) {
+    let no_rp_filter = BTreeMap::new();
     let view = KernelView {
         links: &kernel.links,
         rules: &kernel.rules,
         routes: &kernel.routes,
+        rp_filter: &no_rp_filter,
     };
-    let report = evaluate(ProviderKind::Aws, links, &view, lookup);
+    let report = evaluate(ProviderKind::Aws, links, &view, lookup, &mut || true).unwrap();
     let text = report.lines.iter().map(ToString::to_string).collect();
     (report.ok, text)
 }
@@ -287,15 +290,81 @@ fn targets_avoid_every_configured_subnet() {
     links[1].addresses.push(net("198.51.100.7/24"));
     let mut asked = Vec::new();
     let view = configured();
+    let no_rp_filter = BTreeMap::new();
     let kernel = KernelView {
         links: &view.links,
         rules: &view.rules,
         routes: &view.routes,
+        rp_filter: &no_rp_filter,
     };
-    let report = evaluate(ProviderKind::Aws, &links, &kernel, &mut |q| {
-        asked.push(q.dst);
-        healthy(q)
-    });
+    let report = evaluate(
+        ProviderKind::Aws,
+        &links,
+        &kernel,
+        &mut |q| {
+            asked.push(q.dst);
+            healthy(q)
+        },
+        &mut || true,
+    )
+    .unwrap();
     assert_eq!(report.targets, [ip("203.0.113.1"), ip("2001:db8:ffff::1")]);
     assert_eq!(asked[0], ip("203.0.113.1"));
+}
+
+fn view<'a>(kernel: &'a Kernel, rp_filter: &'a BTreeMap<String, u8>) -> KernelView<'a> {
+    KernelView {
+        links: &kernel.links,
+        rules: &kernel.rules,
+        routes: &kernel.routes,
+        rp_filter,
+    }
+}
+
+static NO_RP_FILTER: BTreeMap<String, u8> = BTreeMap::new();
+
+#[test]
+fn a_check_stops_at_the_next_item_when_told() {
+    let kernel = configured();
+    let mut asked = 0;
+    let mut keep_going = || {
+        asked += 1;
+        asked <= 2
+    };
+    let stopped = evaluate(
+        ProviderKind::Aws,
+        &links(),
+        &view(&kernel, &NO_RP_FILTER),
+        &mut healthy,
+        &mut keep_going,
+    );
+    assert_eq!(
+        stopped,
+        Err(Stopped {
+            checked: 2,
+            total: 3
+        })
+    );
+}
+
+#[test]
+fn forwarded_ips_and_alias_ranges_are_checked_once_each() {
+    let mut links = links();
+    links[1].routes = vec![
+        "10.4.1.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.1.5".into(),
+        "local 10.4.1.50/32 dev eth1 table local proto 201 scope host".into(),
+        "local 10.4.1.64/28 dev eth1 table local proto 201 scope host".into(),
+    ];
+    let (ok, text) = lines(&links, &configured(), &mut healthy);
+    assert_eq!(
+        text,
+        [
+            "✓ 10.4.0.4 (eth0): via 10.4.0.1 dev eth0 table main",
+            "✓ 10.4.1.5 (eth1): via 10.4.1.1 dev eth1 table 10001",
+            "✓ 10.4.1.50 (eth1): via 10.4.1.1 dev eth1 table 10001",
+            "✓ 10.4.1.64/28 (eth1): via 10.4.1.1 dev eth1 table 10001",
+            "✓ metadata 169.254.169.254 (eth0): via 10.4.0.1 dev eth0 table main",
+        ]
+    );
+    assert!(ok);
 }

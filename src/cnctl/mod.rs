@@ -12,6 +12,7 @@ pub use client::{base_url, ApiClient, ApiError};
 pub use commands::{Action, CnctlError, Item, CREDENTIALS_FILE};
 
 use crate::config::{self, Config};
+use crate::logging::{escape, Escape};
 use crate::usage;
 use argh::FromArgs;
 use commands::Runner;
@@ -90,7 +91,7 @@ pub fn run(args: CnctlArgs, invoked_as: &str) -> ExitCode {
     let config = match config::chosen_path(args.config.as_deref()) {
         Ok(path) => load_config(&path),
         Err(e) => {
-            eprintln!("cnctl: {e}");
+            eprintln!("cnctl: {}", escape(&e.to_string(), Escape::Line));
             return ExitCode::from(config::EXIT_CONFIG);
         }
     };
@@ -103,13 +104,13 @@ pub fn run(args: CnctlArgs, invoked_as: &str) -> ExitCode {
         };
         let action = action(&args.command)?;
         if action == Action::Version && !args.json {
-            print_out(&format!("cnctl {}\n", env!("CARGO_PKG_VERSION")));
+            print_out(&format!("cnctl {}\n", env!("CARGO_PKG_VERSION")), args.json);
         }
         runner.run(action)
     });
     match result {
         Ok(printed) => {
-            print_out(&printed.text);
+            print_out(&printed.text, args.json);
             if printed.failed {
                 ExitCode::FAILURE
             } else {
@@ -118,11 +119,12 @@ pub fn run(args: CnctlArgs, invoked_as: &str) -> ExitCode {
         }
         Err(CnctlError::Usage { command, message }) => {
             let path = [invoked_as, command].join(" ");
-            eprint!("{}", usage::error_lines(path.trim_end(), &message));
+            let lines = usage::error_lines(path.trim_end(), &message);
+            eprint!("{}", escape(&lines, Escape::Terminal));
             ExitCode::from(USAGE_ERROR)
         }
         Err(err) => {
-            eprintln!("cnctl: {err}");
+            eprintln!("cnctl: {}", escape(&err.to_string(), Escape::Line));
             ExitCode::from(err.exit_code())
         }
     }
@@ -162,8 +164,11 @@ fn check_url(url: Option<&str>) -> Result<(), CnctlError> {
     Ok(())
 }
 
-/// Writes to stdout; a closed pipe (`cnctl ... | head -1`) is not an error.
-fn print_out(text: &str) {
+/// Writes to stdout with every control character but newlines (and tabs in text) escaped, so
+/// no value from outside reaches the terminal raw; a closed pipe (`cnctl ... | head -1`) is
+/// not an error.
+fn print_out(text: &str, json: bool) {
+    let text = escape(text, if json { Escape::Json } else { Escape::Terminal });
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// A place in the config file: the file and, when known, the 1-based line.
@@ -39,6 +40,13 @@ pub enum ConfigError {
         key: &'static str,
         value: String,
         reason: String,
+    },
+    /// `[Network] ServeCredentials=true` with a `[Network] Listen` that is not loopback: the
+    /// IAM credentials would be offered to other hosts. `at` is ServeCredentials' line.
+    CredentialsExposed {
+        at: Location,
+        listen: SocketAddr,
+        listen_at: Location,
     },
     /// An override variable (`CLOUD_NETWORK_LOG_LEVEL`, ...) with an invalid value.
     InvalidEnv {
@@ -81,6 +89,16 @@ impl fmt::Display for ConfigError {
                 f,
                 "{at}: invalid value {value:?} for [{section}] {key}: {reason}"
             ),
+            ConfigError::CredentialsExposed {
+                at,
+                listen,
+                listen_at,
+            } => write!(
+                f,
+                "{at}: [Network] ServeCredentials=true needs a loopback [Network] Listen, but \
+                 Listen is \"{listen}\" ({listen_at}), which other hosts can reach: set Listen to \
+                 127.0.0.1:5209 or [::1]:5209, or ServeCredentials=false"
+            ),
             ConfigError::InvalidEnv {
                 variable,
                 value,
@@ -119,6 +137,9 @@ pub enum ConfigWarning {
         key: String,
         suggestion: Option<(&'static str, &'static str)>,
     },
+    /// `[Network] Listen` is not a loopback address: other hosts can connect to the API (they
+    /// get the read-only paths; secrets and work stay loopback-only).
+    ListenExposed { at: Location, listen: SocketAddr },
 }
 
 impl fmt::Display for ConfigWarning {
@@ -155,6 +176,12 @@ impl fmt::Display for ConfigWarning {
                     (None, _) => Ok(()),
                 }
             }
+            ConfigWarning::ListenExposed { at, listen } => write!(
+                f,
+                "{at}: [Network] Listen=\"{listen}\" is not a loopback address: other hosts can \
+                 reach the API (status, links, system and network documents, metrics); \
+                 credentials, identity documents, refresh and check answer loopback clients only"
+            ),
         }
     }
 }

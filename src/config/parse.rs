@@ -1,6 +1,7 @@
 //! Parsing the config text: the TOML document with line numbers, every key's section and
 //! spelling, each value handed to its validator, and warnings for unknown sections and keys
 //! (with the key probably meant).
+use super::exposure::{self, ExposureLines};
 use super::suggest::{suggest, suggest_key};
 use super::{values, Config, ConfigError, ConfigWarning, Loaded, Location};
 use crate::logging::{LogFormat, LogLevel};
@@ -20,8 +21,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
         text,
         file,
         loaded: Loaded::default(),
+        exposure: ExposureLines::default(),
     };
     walk.root(document.as_table())?;
+    exposure::check(&mut walk.loaded, walk.exposure, file)?;
     Ok(walk.loaded)
 }
 
@@ -107,6 +110,7 @@ struct Walk<'a> {
     text: &'a str,
     file: &'a Path,
     loaded: Loaded,
+    exposure: ExposureLines,
 }
 
 impl Walk<'_> {
@@ -171,6 +175,7 @@ impl Walk<'_> {
         key_span: Option<std::ops::Range<usize>>,
     ) -> Result<(), ConfigError> {
         let raw = self.raw(item);
+        self.note_exposure(key, self.line(key_span.clone().or(item.span())));
         self.loaded
             .config
             .set(key, &raw)
@@ -181,6 +186,14 @@ impl Walk<'_> {
                 value: raw.text,
                 reason,
             })
+    }
+
+    fn note_exposure(&mut self, key: Key, line: Option<usize>) {
+        match key {
+            Key::Listen => self.exposure.listen = line,
+            Key::ServeCredentials => self.exposure.serve_credentials = line,
+            _ => {}
+        }
     }
 
     fn raw(&self, item: &Item) -> Raw {

@@ -18,7 +18,8 @@ use std::net::IpAddr;
 
 /// RTNH_F_ONLINK (linux/rtnetlink.h), which neli's `RtmF` lacks.
 pub const RTNH_F_ONLINK: u32 = 4;
-/// Ask IPv4 lookups to report the table the route came from (without it: always main).
+/// Ask IPv4 lookups to report the table the route came from (without it: always main). IPv6
+/// lookups always report it and refuse the flag ("ipv6: Invalid flags for get route request").
 const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
 
 /// One route lookup, as `ip route get <dst> [from <src>] [iif <link>]` asks it: the route a
@@ -47,9 +48,9 @@ pub fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
         IpAddr::V4(_) => Family::V4,
         IpAddr::V6(_) => Family::V6,
     };
-    let host_len = match family {
-        Family::V4 => 32,
-        Family::V6 => 128,
+    let (host_len, flags) = match family {
+        Family::V4 => (32, RTM_F_LOOKUP_TABLE),
+        Family::V6 => (128, 0),
     };
     let mut attrs = RtBuffer::new();
     attrs.push(ip_attr(Rta::Dst, query.dst)?);
@@ -68,7 +69,7 @@ pub fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
         .rtm_protocol(Rtprot::Unspec)
         .rtm_scope(RtScope::Universe)
         .rtm_type(Rtn::Unspec)
-        .rtm_flags(RtmF::from_bits_retain(RTM_F_LOOKUP_TABLE))
+        .rtm_flags(RtmF::from_bits_retain(flags))
         .rtattrs(attrs)
         .build()
         .map_err(build_error)?;

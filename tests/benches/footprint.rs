@@ -1,6 +1,6 @@
 //! The footprint benchmark, one command for every performance promise:
 //! `sudo cargo bench --bench footprint -- [--quick] [FIGURE...]`, FIGURE one of apply, noop,
-//! instructions, memory, size, start, requests, hotplug, api, stop (default: all). Prints one
+//! instructions, memory, size, start, requests, hotplug, api, stop, check (default: all). Prints one
 //! Markdown table (figure | measured | reference | target | verdict); each figure and its
 //! reference come from the same run. `--baseline=BINARY` also measures another build of the
 //! daemon (e.g. the previous commit's) for start and api, alternating with this one, and gives
@@ -10,6 +10,8 @@
 
 #[path = "common/apply.rs"]
 mod apply;
+#[path = "common/check_figures.rs"]
+mod check_figures;
 #[path = "common/daemon.rs"]
 mod daemon;
 #[path = "common/lab_figures.rs"]
@@ -28,7 +30,7 @@ use std::process::Command;
 use std::time::Duration;
 use support::running::ServiceUser;
 
-const FIGURES: [&str; 10] = [
+const FIGURES: [&str; 11] = [
     "apply",
     "noop",
     "instructions",
@@ -39,6 +41,7 @@ const FIGURES: [&str; 10] = [
     "hotplug",
     "api",
     "stop",
+    "check",
 ];
 /// Child mode: `footprint --noop-rounds N` runs N no-change reconciles (under callgrind).
 const NOOP_ROUNDS_FLAG: &str = "--noop-rounds";
@@ -105,6 +108,10 @@ fn main() {
         noop_rounds(rounds);
         return;
     }
+    if let Some(n) = flag_value(&args, check_figures::CHILD_FLAG) {
+        check_figures::child(n);
+        return;
+    }
     if !args.iter().any(|a| a == "--bench") {
         eprintln!("a benchmark, not a test: run it with `sudo cargo bench --bench footprint`");
         return;
@@ -139,6 +146,7 @@ fn main() {
             "hotplug" => hotplug_rows(effort),
             "api" => api_rows(effort, baseline.as_deref()),
             "stop" => stop_rows(effort),
+            "check" => check_rows(),
             _ => Vec::new(),
         });
     }
@@ -146,8 +154,37 @@ fn main() {
 }
 
 fn child_rounds(args: &[String]) -> Option<usize> {
-    let at = args.iter().position(|a| a == NOOP_ROUNDS_FLAG)?;
+    flag_value(args, NOOP_ROUNDS_FLAG)
+}
+
+fn flag_value(args: &[String], flag: &str) -> Option<usize> {
+    let at = args.iter().position(|a| a == flag)?;
     args.get(at + 1)?.parse().ok()
+}
+
+/// The reply-path check's peak memory and time per size; linear: at most 4 KiB per address.
+fn check_rows() -> Vec<Row> {
+    let figures = check_figures::measure();
+    let text = |f: &check_figures::CheckFigure| {
+        format!(
+            "{}: {:.2} MiB, {} ({} lines)",
+            f.addresses,
+            f.peak_kib as f64 / 1024.0,
+            ms(f.took),
+            f.lines
+        )
+    };
+    let measured: Vec<String> = figures.iter().map(text).collect();
+    let linear = figures
+        .iter()
+        .all(|f| f.peak_kib <= 4 * f.addresses as u64 + 1024);
+    vec![row(
+        "check: peak memory over the resident size before (time), one NIC with N addresses and rules",
+        measured.join("; "),
+        "5f60ef8: 6.6 MB at 256, 100 MB at 2,000, 1.18 GB at 8,000",
+        "linear: ≤ 4 KiB per address + 1 MiB",
+        Some(linear),
+    )]
 }
 
 /// `--baseline=BINARY`: another build to compare start and api with.

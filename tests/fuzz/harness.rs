@@ -4,8 +4,8 @@
 //! is a finding, a refused input is not.
 
 use cloud_network::api::{
-    parse_head, respond, ApiOptions, HeadError, Limits, Parsed, RequestHead, Response, Version,
-    MAX_HEAD,
+    parse_head, respond, ApiOptions, HeadError, Limits, Parsed, Reply, RequestHead, Response,
+    Version, MAX_HEAD,
 };
 use cloud_network::config::{format_duration, parse_duration, Config};
 use cloud_network::kernel::KernelState;
@@ -19,7 +19,7 @@ use cloud_network::plan::{desired, diff, Owned, PlanSettings};
 use cloud_network::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -342,16 +342,32 @@ fn api_request(data: &[u8]) {
             assert_eq!(response.status, expected);
             check_encoding(&response);
         }
-        Parsed::Head { head, len } => {
+        Parsed::Head { mut head, len } => {
             assert!(len <= data.len() && len <= MAX_HEAD);
             check_head(&head);
-            for snapshot in snapshots() {
-                for serve_credentials in [false, true] {
-                    for running in [true, false] {
-                        let options = api_options(serve_credentials);
-                        let response = respond(&head, snapshot, &options, &|| running);
-                        check_routed(&head, &response);
+            for peer in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(10, 9, 0, 2)] {
+                head.peer = IpAddr::V4(peer);
+                route_everywhere(&head);
+            }
+        }
+    }
+}
+
+/// `respond` against every snapshot, options and daemon state; a check (answered later, by
+/// its own thread) only for a configured snapshot and a loopback peer.
+fn route_everywhere(head: &RequestHead<'_>) {
+    for snapshot in snapshots() {
+        for serve_credentials in [false, true] {
+            for running in [true, false] {
+                let options = api_options(serve_credentials);
+                match respond(head, snapshot, &options, &|| running) {
+                    Reply::Now(response) => {
+                        check_routed(head, &response);
                         check_encoding(&response);
+                    }
+                    Reply::Check => {
+                        assert_eq!(head.path, "/api/v1/check");
+                        assert!(head.peer.is_loopback(), "{head:?}");
                     }
                 }
             }

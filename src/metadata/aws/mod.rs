@@ -9,7 +9,9 @@
 //! IPv4-only NIC costs 5 requests, a dual-stack one 7. Plus the token PUT when the token is new
 //! or about to expire (every 6 h). The very first refresh also reads the
 //! identity document once, which is cached for the process lifetime (it cannot change while
-//! the instance lives). EC2 caps link-local traffic at 1024 packets/s per NIC, shared with DNS
+//! the instance lives); so are its signatures (`pkcs7`, `signature`, `rsa2048`), read once when
+//! first asked for. The system view's walk leaves `dynamic/instance-identity/` out and shows
+//! the cached documents: each of the four is read once per start. EC2 caps link-local traffic at 1024 packets/s per NIC, shared with DNS
 //! and NTP: nothing here reads more than the model needs.
 
 pub mod parse;
@@ -36,6 +38,9 @@ const SECRET_DIRS: [&str; 2] = [
     "meta-data/identity-credentials/ec2/security-credentials/",
 ];
 const CREDENTIALS_DIR: &str = "meta-data/iam/security-credentials/";
+const IDENTITY_PKCS7: &str = "dynamic/instance-identity/pkcs7";
+const IDENTITY_SIGNATURE: &str = "dynamic/instance-identity/signature";
+const IDENTITY_RSA2048: &str = "dynamic/instance-identity/rsa2048";
 
 /// The signed identity documents under `dynamic/instance-identity/`, as IMDS sent them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,10 +52,15 @@ pub struct IdentityDocs {
 }
 
 /// The EC2 metadata provider. Keeps the session (token, IMDSv1 decision), the identity
-/// document and which MAC held each device index at the last refresh.
+/// documents and which MAC held each device index at the last refresh.
 pub struct Ec2 {
     session: Session,
+    /// The identity document's body as read (None inside: the service has none); read once.
+    document: Option<Option<String>>,
+    /// The same, kept only when it is a JSON object (what the refresh parses).
     identity: Option<Option<String>>,
+    /// `pkcs7`, `signature` and `rsa2048` as read; read once, when first asked for.
+    signatures: Option<[Option<String>; 3]>,
     known_indexes: BTreeMap<u32, Mac>,
     not_ready_delays: Vec<Duration>,
 }
@@ -63,7 +73,9 @@ impl Ec2 {
     pub fn new(base_url: &str, http: Http) -> Ec2 {
         Ec2 {
             session: Session::new(base_url, http, DIALECT),
+            document: None,
             identity: None,
+            signatures: None,
             known_indexes: BTreeMap::new(),
             not_ready_delays: NOT_READY_DELAYS.to_vec(),
         }
@@ -83,14 +95,38 @@ impl Ec2 {
         self
     }
 
-    /// The four documents of `dynamic/instance-identity/` (4 requests; absent ones are `None`).
+    /// The four documents of `dynamic/instance-identity/` (absent ones are `None`): read once
+    /// per process (at most 4 requests in all), then from the cache.
     fn fetch_identity_documents(&mut self) -> Result<IdentityDocs, FetchError> {
+        let document = self.raw_document()?;
+        let [pkcs7, signature, rsa2048] = match &self.signatures {
+            Some(cached) => cached.clone(),
+            None => {
+                let read = [
+                    self.get(IDENTITY_PKCS7)?,
+                    self.get(IDENTITY_SIGNATURE)?,
+                    self.get(IDENTITY_RSA2048)?,
+                ];
+                self.signatures = Some(read.clone());
+                read
+            }
+        };
         Ok(IdentityDocs {
-            document: self.get(IDENTITY_DOCUMENT)?,
-            pkcs7: self.get("dynamic/instance-identity/pkcs7")?,
-            signature: self.get("dynamic/instance-identity/signature")?,
-            rsa2048: self.get("dynamic/instance-identity/rsa2048")?,
+            document,
+            pkcs7,
+            signature,
+            rsa2048,
         })
+    }
+
+    /// The identity document's body, read on first use only.
+    fn raw_document(&mut self) -> Result<Option<String>, FetchError> {
+        if let Some(cached) = &self.document {
+            return Ok(cached.clone());
+        }
+        let body = self.get(IDENTITY_DOCUMENT)?;
+        self.document = Some(body.clone());
+        Ok(body)
     }
 
     /// The IAM role credentials (`iam/security-credentials/<first role>`), `None` without a
@@ -123,7 +159,7 @@ impl Ec2 {
         if let Some(cached) = &self.identity {
             return Ok(cached.clone());
         }
-        let body = self.get(IDENTITY_DOCUMENT)?.filter(|body| {
+        let body = self.raw_document()?.filter(|body| {
             let valid =
                 serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v.is_object());
             if !valid {
@@ -242,12 +278,22 @@ impl Provider for Ec2 {
         Ok(instance)
     }
 
-    /// The whole `meta-data/` and `dynamic/instance-identity/` trees (at most 1000 requests,
-    /// 16 levels), secrets excluded. Rare: the API's system view, not the refresh.
+    /// The whole `meta-data/` tree (at most 1000 requests, 16 levels), secrets excluded, and
+    /// the identity documents from the cache. Rare: the API's system view, not the refresh.
     fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError> {
-        let tree = self
-            .session
-            .walk(&["meta-data/", "dynamic/instance-identity/"], &SECRET_DIRS)?;
+        let mut tree = self.session.walk(&["meta-data/"], &SECRET_DIRS)?;
+        let docs = self.fetch_identity_documents()?;
+        let named = [
+            (IDENTITY_DOCUMENT, docs.document),
+            (IDENTITY_PKCS7, docs.pkcs7),
+            (IDENTITY_SIGNATURE, docs.signature),
+            (IDENTITY_RSA2048, docs.rsa2048),
+        ];
+        for (path, body) in named {
+            if let Some(body) = body {
+                tree.insert(path.to_string(), body);
+            }
+        }
         Ok(Arc::new(tree_to_json(&tree)))
     }
 }

@@ -58,7 +58,11 @@ fn system_walk_is_bounded_in_requests_and_depth() {
     let imds = Imds::start(wide, PutMode::Token);
     let got = imds.client().fetch_system().unwrap();
     let gets = imds.seen().iter().filter(|s| s.method == "GET").count();
-    assert_eq!(gets, WALK_MAX_REQUESTS);
+    assert_eq!(
+        gets,
+        WALK_MAX_REQUESTS + 4,
+        "the walk's cap, then the identity documents"
+    );
     assert_eq!(got["meta-data"]["many"].as_object().unwrap().len(), 998);
 
     let deep_key = format!("meta-data/{}leaf", "d/".repeat(20));
@@ -67,8 +71,31 @@ fn system_walk_is_bounded_in_requests_and_depth() {
     let gets = imds.seen().iter().filter(|s| s.method == "GET").count();
     assert_eq!(
         gets,
-        WALK_MAX_DEPTH + 1,
-        "16 levels, then the dynamic/ listing"
+        WALK_MAX_DEPTH + 4,
+        "16 levels, then the four identity documents"
     );
     assert_eq!(*got, serde_json::json!({}));
+}
+
+#[test]
+fn each_identity_document_is_read_once_per_process() {
+    let tree = fixture("aemm-default");
+    let imds = Imds::start(tree.clone(), PutMode::Token);
+    let mut ec2 = imds.client();
+    for _ in 0..3 {
+        ec2.fetch().unwrap();
+        let system = ec2.fetch_system().unwrap();
+        assert_eq!(*system, tree_to_json(&walkable(&tree)));
+        let docs = ec2.identity_documents().unwrap().unwrap();
+        assert_eq!(docs.document.as_ref(), tree.get(IDENTITY_DOCUMENT));
+    }
+    for leaf in ["document", "pkcs7", "signature", "rsa2048"] {
+        let path = format!("dynamic/instance-identity/{leaf}");
+        let reads = imds
+            .seen()
+            .iter()
+            .filter(|s| s.path.ends_with(&path))
+            .count();
+        assert_eq!(reads, 1, "{path}");
+    }
 }

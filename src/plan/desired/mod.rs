@@ -267,8 +267,10 @@ fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
         .iter()
         .filter(|r| r.mac == mac)
         .filter_map(|r| match r.item {
-            Item::Address { addr } => Some(host_net(addr.addr())),
-            Item::AliasRange { net } | Item::Forwarded { net } => Some(net),
+            Item::Address { addr } | Item::RoutedAddress { addr } => Some(host_net(addr.addr())),
+            Item::AliasRange { net } | Item::Forwarded { net } | Item::DelegatedPrefix { net } => {
+                Some(net)
+            }
             Item::Mtu { .. } => None,
         })
         .collect()

@@ -3,7 +3,9 @@
 //! reply from it leave by" (`RTM_GETROUTE`, as `ip route get <off-subnet target> from <ip>`),
 //! whether that is the NIC that owns it, and if not, why: the link is down, our rule is
 //! missing, a foreign rule at a lower priority shadows it, or the NIC's table has no default
-//! route. Also that the metadata service is reached by the primary NIC.
+//! route. Also that the metadata service is reached by the primary NIC, and, as failing
+//! lines, what the sanity gate refused of each link (never configured, so no reply leaves by
+//! it).
 //!
 //! Where it runs: in the API thread, when the request comes, on a netlink socket of its own.
 //! Everything it does is a read (link, rule and route dumps and one route lookup per address),
@@ -163,12 +165,26 @@ pub fn evaluate(
             )
         })
         .collect();
+    lines.extend(refused_lines(links));
     lines.push(check_metadata(provider, links, kernel, lookup));
     Report {
         ok: lines.iter().all(|l| l.ok),
         targets: vec![targets.v4, targets.v6],
         lines,
     }
+}
+
+/// One failing line per item the sanity gate refused on a link (its status line as it is).
+fn refused_lines(links: &[LinkStatus]) -> impl Iterator<Item = Line> + '_ {
+    links.iter().flat_map(|link| {
+        link.refused.iter().map(|refusal| Line {
+            subject: refusal.clone(),
+            link: link.name.clone(),
+            ok: false,
+            via: None,
+            reason: Some("not configured".to_string()),
+        })
+    })
 }
 
 /// Every address of every link, then every `from` prefix that is not one of them.

@@ -4,8 +4,9 @@
 //! and `cnctl`'s report and one log line per change), a 4 MB reply with 30,000 NICs refused
 //! whole within a memory bound (the daemon's RSS read from /proc); and (issue 15) one NIC
 //! with a malformed field left exactly as it is while the others are configured; (issues 22
-//! and 24) EC2 delegated prefixes and GCP forwarded IPv6 ranges the gate refuses, each alone,
-//! and a WSFC attribute that does not parse, which blocks nothing.
+//! and 24) EC2 delegated prefixes and GCP forwarded IPv6 ranges the gate refuses, each alone
+//! (shown in `/api/v1/links` and as a failing line of `cnctl check`), and a WSFC attribute
+//! that does not parse, which blocks nothing.
 
 mod support;
 
@@ -458,4 +459,53 @@ fn gcp_forwarded_ipv6_ranges_too_wide_or_special_are_refused_not_routed() {
     ] {
         assert!(stderr.contains(line), "no {line:?} in: {stderr}");
     }
+}
+
+#[test]
+fn a_refused_delegated_prefix_is_shown_in_status_and_fails_cnctl_check() {
+    require_root();
+    let scenario = aws_with_prefixes("172.31.16.0/28\n172.31.26.16/28");
+    let scene = Scene::new("sn-ec2-check", AWS, Some(&scenario));
+    let state = scene.dir.path().join("state");
+    let config = write_config(
+        &scene.dir.path().join("daemon.toml"),
+        "aws",
+        &scene.emulator.base_url(),
+        &state,
+        "",
+    );
+    let daemon = Daemon::start(&scene.ns, &config, &scene.dir.path().join("d.log"), &[]);
+    let good = View::expect(
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+        &[
+            "3001 from 172.31.26.16/28 lookup 10001",
+            "3001 from all to 172.31.26.16/28 lookup 10001",
+        ],
+    );
+    let expected = aws_expected().merged(&good);
+    let converged = wait_for(CONVERGE, || (from_netlink() == expected).then_some(()));
+    assert!(converged.is_some(), "log: {}", daemon.log_text());
+    let refusal = "delegated prefix 172.31.16.0/28 refused: contains 172.31.16.1, the gateway \
+                   of NIC 0a:3f:5c:1e:7d:01";
+    let refused = wait_for(CONVERGE, || {
+        let links = api::get_json("/api/v1/links");
+        let eth1 = links.as_array()?.iter().find(|l| l["name"] == "eth1")?;
+        eth1.get("refused").cloned()
+    });
+    assert_eq!(
+        refused,
+        Some(json!([refusal])),
+        "log: {}",
+        daemon.log_text()
+    );
+    let out = scene.ns.run(&[BIN, "cnctl", "--url", API_URL, "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "cnctl check: {text}");
+    let line = format!("✗ {refusal} (eth1): not configured\n");
+    assert!(text.contains(&line), "no {line:?} in cnctl check: {text}");
+    assert_eq!(text.matches("refused").count(), 1, "{text}");
 }

@@ -380,6 +380,15 @@ fn aws_with_prefixes(prefixes: &str) -> String {
     Value::Object(tree).to_string()
 }
 
+/// The default EC2 kernel with the rules of the good prefix 172.31.26.16/28 on eth1.
+fn aws_with_good_prefix() -> View {
+    let rules = [
+        "3001 from 172.31.26.16/28 lookup 10001",
+        "3001 from all to 172.31.26.16/28 lookup 10001",
+    ];
+    aws_expected().merged(&View::expect(&[], &[], &[], &[], &[], &rules))
+}
+
 #[test]
 fn ec2_delegated_prefixes_the_gate_refuses_cost_only_themselves() {
     require_root();
@@ -389,19 +398,8 @@ fn ec2_delegated_prefixes_the_gate_refuses_cost_only_themselves() {
         aws_with_prefixes("10.0.0.0/28\n172.31.16.0/28\n172.31.16.0/20\n172.31.26.16/28");
     let scene = Scene::new("sn-ec2-pd", AWS, Some(&scenario));
     let (_, stderr) = oneshot(&scene);
-    let good = View::expect(
-        &[],
-        &[],
-        &[],
-        &[],
-        &[],
-        &[
-            "3001 from 172.31.26.16/28 lookup 10001",
-            "3001 from all to 172.31.26.16/28 lookup 10001",
-        ],
-    );
     // eth1's two addresses, its table and rules are there: the NIC is not unknown.
-    assert_eq!(read_both(&scene.ns), aws_expected().merged(&good));
+    assert_eq!(read_both(&scene.ns), aws_with_good_prefix());
     let line = "NIC 0a:3f:5c:1e:7d:02: delegated prefix 10.0.0.0/28 refused: outside the NIC's \
                 subnet; delegated prefix 172.31.16.0/28 refused: contains 172.31.16.1, the \
                 gateway of NIC 0a:3f:5c:1e:7d:01; delegated prefix 172.31.16.0/20 refused: \
@@ -475,18 +473,7 @@ fn a_refused_delegated_prefix_is_shown_in_status_and_fails_cnctl_check() {
         "",
     );
     let daemon = Daemon::start(&scene.ns, &config, &scene.dir.path().join("d.log"), &[]);
-    let good = View::expect(
-        &[],
-        &[],
-        &[],
-        &[],
-        &[],
-        &[
-            "3001 from 172.31.26.16/28 lookup 10001",
-            "3001 from all to 172.31.26.16/28 lookup 10001",
-        ],
-    );
-    let expected = aws_expected().merged(&good);
+    let expected = aws_with_good_prefix();
     let converged = wait_for(CONVERGE, || (from_netlink() == expected).then_some(()));
     assert!(converged.is_some(), "log: {}", daemon.log_text());
     let refusal = "delegated prefix 172.31.16.0/28 refused: contains 172.31.16.1, the gateway \

@@ -185,8 +185,8 @@ fn address_problem(mac: Mac, addr: IpNet, facts: &Facts) -> Option<Reason> {
 
 /// Why an address with its own subnet and gateway (DigitalOcean's anchor) may not be
 /// configured: what refuses any address, a netmask that is no real one (`/0`, wider than
-/// /8), a public address, or one a NIC holds already (its rules would divert that address's
-/// replies to a gateway of its own).
+/// /8), an address a NIC holds already (its rules would divert that address's replies to a
+/// gateway of its own), or a public one.
 fn routed_problem(mac: Mac, routed: &RoutedIpv4, facts: &Facts) -> Option<Reason> {
     let addr = IpNet::V4(routed.addr);
     if let Some(reason) = address_problem(mac, addr, facts) {
@@ -201,12 +201,11 @@ fn routed_problem(mac: Mac, routed: &RoutedIpv4, facts: &Facts) -> Option<Reason
         }
         _ => {}
     }
-    if !routed.addr.addr.is_private() {
-        return Some(Reason::NotPrivate);
-    }
     let ip = addr.addr();
-    let (owner, _) = facts.plain.iter().find(|(_, a)| *a == ip)?;
-    Some(Reason::NicAddress { mac: *owner })
+    if let Some((owner, _)) = facts.plain.iter().find(|(_, a)| *a == ip) {
+        return Some(Reason::NicAddress { mac: *owner });
+    }
+    (!routed.addr.addr.is_private()).then_some(Reason::NotPrivate)
 }
 
 /// The address classes no NIC may hold, whatever the cloud.

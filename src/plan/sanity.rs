@@ -7,7 +7,8 @@
 //! an address with its own gateway (DigitalOcean's anchor) that is public, is already a NIC's
 //! address or has no real netmask; the same address on two NICs; an MTU outside 1280–9216.
 //! The rest of each NIC is planned as usual; what is refused is never added, and (see
-//! `NicPlan::holds`) nothing of ours matching it is removed either.
+//! `NicPlan::holds`) nothing of ours matching it is removed either. What a refusal says, and
+//! how it reads, is `refusal`.
 
 mod ranges;
 mod refusal;

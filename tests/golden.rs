@@ -1,7 +1,8 @@
 //! Golden tests of the pure path: every Azure, GCP, EC2, OCI (VNIC list) and Alibaba fixture in
 //! tests/fixtures (Alibaba's synthetic one has placeholder addresses, which must not parse),
 //! the built-in Alibaba scenario, the built-in EC2 scenario with delegated prefixes on its
-//! secondary NIC, the built-in GCP scenario with a forwarded IPv6 and a project WSFC address,
+//! secondary NIC, the built-in GCP scenario with a forwarded IPv6 and a project WSFC address (which changes
+//! nothing on Linux),
 //! and every DigitalOcean document in tests/fixtures/digitalocean
 //! are parsed, planned against synthetic links (eth0..ethN in NIC index order, eth0 up with its
 //! DHCP lease; none for a VLAN NIC, whose link the plan creates) and rendered as `ip` commands,

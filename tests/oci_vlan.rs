@@ -3,7 +3,8 @@
 //! configures it, or, on a kernel without 802.1Q (found by trying, as the daemon does), fails
 //! for that VNIC alone with a clear error while eth1 is configured and nothing that worked
 //! is torn down. Either way a VLAN link we did not create is never deleted. Both physical NICs
-//! are set to OCI's MTU 9000.
+//! are set to OCI's MTU 9000. Two VLAN VNICs with one tag on one parent, and a VLAN VNIC
+//! carrying another link's MAC, are refused before any link is tried (so on any kernel).
 
 mod support;
 
@@ -198,4 +199,81 @@ fn vlan_is_created_configured_and_removed(scene: &Scene, config: &std::path::Pat
         fixed_links(working),
         "the VLAN link and its rules went"
     );
+}
+
+/// Whether the namespace has a link named `name`.
+fn has_link(scene: &Scene, name: &str) -> bool {
+    scene
+        .ns
+        .run(&["ip", "link", "show", "dev", name])
+        .status
+        .success()
+}
+
+/// Issue 24: two VLAN VNICs with tag 5 on one parent. One link cannot be both: neither is
+/// made or configured, each named in one warning, and eth1 is configured as usual.
+#[test]
+fn two_vlan_vnics_with_one_tag_are_both_refused_and_the_rest_configured() {
+    require_root();
+    let twin = "02:00:17:05:cf:52";
+    let vnics = vec![
+        vnic(PHYSICAL, "10.0.0.8", "10.0.0", 0, 0),
+        vnic(SECOND, "10.0.1.9", "10.0.1", 1, 0),
+        vnic(VLAN_MAC, "10.0.4.5", "10.0.4", 0, 5),
+        vnic(twin, "10.0.5.5", "10.0.5", 0, 5),
+    ];
+    let doc = json!({"instance": {"id": "ocid1.instance.oc1.phx.bm"}, "vnics": vnics});
+    let scene = Scene::new("oci-vlan-twins", BARE_METAL, Some(&doc.to_string()));
+    let config = scene.config(&scene.dir.path().join("state"));
+    let pristine = read_both(&scene.ns);
+    let (ok, lines, stderr) = oneshot(&scene, &config);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        lines,
+        [
+            "eth0: mtu 9000",
+            "eth1: link up, mtu 9000, +1 address, +1 route table, +2 rules",
+            "metadata rules: +1 rule"
+        ]
+    );
+    let working = pristine.merged(&without_down_eth1(&eth1_lines()));
+    assert_eq!(read_both(&scene.ns), fixed_links(&working));
+    assert!(!has_link(&scene, "eth0.5"), "no eth0.5 was made");
+    for (mac, other) in [(VLAN_MAC, twin), (twin, VLAN_MAC)] {
+        let line = format!(
+            "NIC {mac}: VLAN 5 on NIC {PHYSICAL} is listed for NIC {other} too; neither is \
+             configured"
+        );
+        assert_eq!(
+            stderr.matches(&line).count(),
+            1,
+            "{line:?} once in: {stderr}"
+        );
+    }
+}
+
+/// Issue 24: a VLAN VNIC carrying the MAC of another link (eth1, not in the metadata): its
+/// VLAN link is not made, with a warning naming both.
+#[test]
+fn a_vlan_vnic_with_another_links_mac_is_refused() {
+    require_root();
+    let vnics = vec![
+        vnic(PHYSICAL, "10.0.0.8", "10.0.0", 0, 0),
+        vnic(SECOND, "10.0.4.5", "10.0.4", 0, 7),
+    ];
+    let doc = json!({"instance": {"id": "ocid1.instance.oc1.phx.bm"}, "vnics": vnics});
+    let scene = Scene::new("oci-vlan-mac", BARE_METAL, Some(&doc.to_string()));
+    let config = scene.config(&scene.dir.path().join("state"));
+    let (ok, _, stderr) = oneshot(&scene, &config);
+    assert!(ok, "{stderr}");
+    assert!(!has_link(&scene, "eth0.7"), "no VLAN link with eth1's MAC");
+    let line = format!(
+        "NIC {SECOND}: its MAC is carried by link eth1, which is not its VLAN link; not \
+         configured"
+    );
+    assert!(stderr.contains(&line), "no {line:?} in: {stderr}");
+    let addresses = scene
+        .ns
+        .run_ok(&["ip", "-o", "address", "show", "dev", "eth1"]);
+    assert!(!addresses.contains("10.0.4.5"), "{addresses}");
 }

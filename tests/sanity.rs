@@ -3,7 +3,10 @@
 //! GCP forwarded IP 169.254.169.254 with MTU 68, Azure's special addresses (with the API's
 //! and `cnctl`'s report and one log line per change), a 4 MB reply with 30,000 NICs refused
 //! whole within a memory bound (the daemon's RSS read from /proc); and (issue 15) one NIC
-//! with a malformed field left exactly as it is while the others are configured.
+//! with a malformed field left exactly as it is while the others are configured; (issues 22
+//! and 24) EC2 delegated prefixes and GCP forwarded IPv6 ranges the gate refuses, each alone
+//! (shown in `/api/v1/links` and as a failing line of `cnctl check`), and a WSFC attribute
+//! that does not parse, which blocks nothing.
 
 mod support;
 
@@ -11,12 +14,13 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 use support::api::{self, API_URL};
+use support::aws::{aws_expected, AWS, AWS_SCENARIO};
 use support::azure::{azure_expected, AZURE, AZURE_SCENARIO};
 use support::gcp::{gcp_expected, GCP, GCP_SCENARIO};
 use support::netns::require_root;
 use support::running::{wait_for, write_config, Daemon};
 use support::scene::{stdout_ok, Scene, Vm};
-use support::view::{from_netlink, plus, read_both, without};
+use support::view::{from_netlink, plus, read_both, without, View};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cloud-network");
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -373,4 +377,131 @@ fn one_nic_with_a_malformed_field_is_left_as_it_is_and_the_others_configured() {
         expected,
         "eth1 kept all it had, 10.4.0.7 too"
     );
+}
+
+/// The default EC2 scenario with `ipv4-prefix` on the secondary NIC (eth1, 172.31.25.40 and
+/// .41 in 172.31.16.0/20, gateway 172.31.16.1).
+fn aws_with_prefixes(prefixes: &str) -> String {
+    let mut tree: serde_json::Map<String, Value> =
+        serde_json::from_str(AWS_SCENARIO).expect("aws scenario");
+    let dir = "meta-data/network/interfaces/macs/0a:3f:5c:1e:7d:02/";
+    tree.insert(format!("{dir}ipv4-prefix"), json!(prefixes));
+    Value::Object(tree).to_string()
+}
+
+/// The default EC2 kernel with the rules of the good prefix 172.31.26.16/28 on eth1.
+fn aws_with_good_prefix() -> View {
+    let rules = [
+        "3001 from 172.31.26.16/28 lookup 10001",
+        "3001 from all to 172.31.26.16/28 lookup 10001",
+    ];
+    aws_expected().merged(&View::expect(&[], &[], &[], &[], &[], &rules))
+}
+
+#[test]
+fn ec2_delegated_prefixes_the_gate_refuses_cost_only_themselves() {
+    require_root();
+    // Issue 22: a prefix outside the subnet (amazon-ec2-net-utils' test data). Issue 24: one
+    // holding the gateway and the primary's DHCP address, and the whole subnet. One good.
+    let scenario =
+        aws_with_prefixes("10.0.0.0/28\n172.31.16.0/28\n172.31.16.0/20\n172.31.26.16/28");
+    let scene = Scene::new("sn-ec2-pd", AWS, Some(&scenario));
+    let (_, stderr) = oneshot(&scene);
+    // eth1's two addresses, its table and rules are there: the NIC is not unknown.
+    assert_eq!(read_both(&scene.ns), aws_with_good_prefix());
+    let line = "NIC 0a:3f:5c:1e:7d:02: delegated prefix 10.0.0.0/28 refused: outside the NIC's \
+                subnet; delegated prefix 172.31.16.0/28 refused: contains 172.31.16.1, the \
+                gateway of NIC 0a:3f:5c:1e:7d:01; delegated prefix 172.31.16.0/20 refused: \
+                contains 172.31.16.1, the gateway of NIC 0a:3f:5c:1e:7d:01";
+    assert!(stderr.contains(line), "no {line:?} in: {stderr}");
+    let primary = scene
+        .ns
+        .run_ok(&["ip", "route", "get", "8.8.8.8", "from", "172.31.20.10"]);
+    assert!(
+        primary.contains("dev eth0"),
+        "the primary's replies: {primary}"
+    );
+}
+
+#[test]
+fn a_wsfc_attribute_that_does_not_parse_blocks_nothing() {
+    require_root();
+    // Issue 22: a typo any project editor can make; the refresh reads the instance's.
+    let mut doc: Value = serde_json::from_str(GCP_SCENARIO).expect("gcp scenario");
+    doc["instance"]["attributes"]["wsfc-addrs"] = json!("192.168.0");
+    doc["instance"]["attributes"]["enable-wsfc"] = json!("yes");
+    let scene = Scene::new("sn-gcp-wsfc", GCP, Some(&doc.to_string()));
+    oneshot(&scene);
+    assert_eq!(read_both(&scene.ns), gcp_expected());
+}
+
+#[test]
+fn gcp_forwarded_ipv6_ranges_too_wide_or_special_are_refused_not_routed() {
+    require_root();
+    let scenario = gcp_with(|nics| {
+        nics[0]["forwardedIpv6s"] = json!([
+            "2001:4860::/32",
+            "64:ff9b::/96",
+            "::ffff:0:0/96",
+            "2600:1900:4000:8a::/96"
+        ])
+    });
+    let scene = Scene::new("sn-gcp-fwd6", GCP, Some(&scenario));
+    let (_, stderr) = oneshot(&scene);
+    let mut expected = gcp_expected();
+    expected.local = plus(
+        &expected.local,
+        &["local 2600:1900:4000:8a::/96 dev eth0 proto 201"],
+    );
+    assert_eq!(read_both(&scene.ns), expected);
+    for target in ["2001:4860:4860::8888", "64:ff9b::808:808"] {
+        let out = scene.ns.run(&["ip", "-6", "route", "get", target]);
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert!(!got.starts_with("local"), "{target} became local: {got}");
+    }
+    for line in [
+        "forwarded IP 2001:4860::/32 refused: wider than /96",
+        "forwarded IP 64:ff9b::/96 refused: outside the unicast blocks a cloud hands out",
+        "forwarded IP ::ffff:0.0.0.0/96 refused: outside the unicast blocks a cloud hands out",
+    ] {
+        assert!(stderr.contains(line), "no {line:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn a_refused_delegated_prefix_is_shown_in_status_and_fails_cnctl_check() {
+    require_root();
+    let scenario = aws_with_prefixes("172.31.16.0/28\n172.31.26.16/28");
+    let scene = Scene::new("sn-ec2-check", AWS, Some(&scenario));
+    let state = scene.dir.path().join("state");
+    let config = write_config(
+        &scene.dir.path().join("daemon.toml"),
+        "aws",
+        &scene.emulator.base_url(),
+        &state,
+        "",
+    );
+    let daemon = Daemon::start(&scene.ns, &config, &scene.dir.path().join("d.log"), &[]);
+    let expected = aws_with_good_prefix();
+    let converged = wait_for(CONVERGE, || (from_netlink() == expected).then_some(()));
+    assert!(converged.is_some(), "log: {}", daemon.log_text());
+    let refusal = "delegated prefix 172.31.16.0/28 refused: contains 172.31.16.1, the gateway \
+                   of NIC 0a:3f:5c:1e:7d:01";
+    let refused = wait_for(CONVERGE, || {
+        let links = api::get_json("/api/v1/links");
+        let eth1 = links.as_array()?.iter().find(|l| l["name"] == "eth1")?;
+        eth1.get("refused").cloned()
+    });
+    assert_eq!(
+        refused,
+        Some(json!([refusal])),
+        "log: {}",
+        daemon.log_text()
+    );
+    let out = scene.ns.run(&[BIN, "cnctl", "--url", API_URL, "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "cnctl check: {text}");
+    let line = format!("✗ {refusal} (eth1): not configured\n");
+    assert!(text.contains(&line), "no {line:?} in cnctl check: {text}");
+    assert_eq!(text.matches("refused").count(), 1, "{text}");
 }

@@ -7,7 +7,8 @@
 //! route. Then what a user would still hit: a strict `rp_filter` that drops what arrives for
 //! it, and main's more specific routes over links we do not manage (docker0, a tunnel) that
 //! our table shadows (see `paths`). Also that the metadata service is reached by the primary
-//! NIC.
+//! NIC, and, as failing lines, what the sanity gate refused of each link (never configured, so
+//! no reply leaves by it).
 //!
 //! Where it runs: on a thread of its own that the API starts for it (see `crate::api`), one
 //! check at a time, within a time budget, stopped when no client waits for it any more. It
@@ -241,6 +242,19 @@ impl<'a> Context<'a> {
     }
 }
 
+/// One failing line per item the sanity gate refused on a link (its status line as it is).
+fn refused_lines(links: &[LinkStatus]) -> impl Iterator<Item = Line> + '_ {
+    links.iter().flat_map(|link| {
+        link.refused.iter().map(|refusal| Line {
+            subject: refusal.clone(),
+            link: link.name.clone(),
+            ok: false,
+            via: None,
+            reason: Some("not configured".to_string()),
+        })
+    })
+}
+
 /// Unicast routes of the main table, more specific than a default, over a link that is
 /// neither configured by us nor loopback; IPv6 link-local ones left out.
 fn foreign_routes<'a>(links: &[LinkStatus], kernel: &'a KernelView<'a>) -> Vec<&'a Route> {
@@ -289,6 +303,7 @@ pub fn evaluate(
         }
         lines.push(check_subject(subject, &ctx, lookup));
     }
+    lines.extend(refused_lines(links));
     lines.push(check_metadata(provider, links, kernel, lookup));
     Ok(Report {
         ok: lines.iter().all(|l| l.ok),

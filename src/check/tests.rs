@@ -209,6 +209,29 @@ fn a_healthy_vm_passes_every_line() {
     assert_eq!(queries, asked);
 }
 
+/// Issue 24: what the gate refused is named, failing, beside the lines that pass.
+#[test]
+fn what_the_gate_refused_is_a_failing_line() {
+    let mut links = links();
+    links[1].refused = vec![
+        "delegated prefix 10.4.1.0/28 refused: contains 10.4.1.1, the gateway of NIC \
+         02:00:00:00:00:03"
+            .to_string(),
+    ];
+    let (ok, text) = lines(&links, &configured(), &mut healthy);
+    assert_eq!(
+        text[3],
+        "✗ delegated prefix 10.4.1.0/28 refused: contains 10.4.1.1, the gateway of NIC \
+         02:00:00:00:00:03 (eth1): not configured"
+    );
+    assert_eq!(text.len(), 5, "{text:?}");
+    assert!(text[..3]
+        .iter()
+        .chain(&text[4..])
+        .all(|l| l.starts_with('✓')));
+    assert!(!ok);
+}
+
 #[test]
 fn a_missing_rule_is_named() {
     let mut kernel = configured();

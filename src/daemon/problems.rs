@@ -1,5 +1,7 @@
 //! The reconcile thread's memory of problems, so each is logged once, not every round: errors
-//! (until a round without failures clears them; the last one is shown by the API), warnings
+//! (until a round without failures clears them; the last one is shown by the API), the changes
+//! the kernel refused (each logged when it first fails, not again while it fails every round,
+//! however many there are), warnings
 //! (skipped NICs, disowned entries, unsaved files), and the NIC problems of the last round
 //! (unknown NICs and sanity gate refusals: logged when they first appear, forgotten when they
 //! go). Bounded: past `REMEMBERED` distinct errors the memory starts over.
@@ -15,6 +17,9 @@ const REMEMBERED: usize = 64;
 pub struct Problems {
     /// Errors logged since the last round without failures, by `message_key`.
     errors: HashSet<String>,
+    /// The changes that failed in the last round with failures, by `message_key`: bounded by
+    /// one round's changes, so a failure repeated every round is logged once.
+    failed_changes: HashSet<String>,
     warnings: HashSet<String>,
     /// The last round's NIC problems, one line per NIC.
     nic_problems: HashSet<String>,
@@ -36,10 +41,31 @@ impl Problems {
         new
     }
 
+    /// A round whose changes failed (one line each): logs those that did not fail in the last
+    /// such round, remembers this round's, and keeps the last as the API's error. Returns the
+    /// lines logged.
+    pub fn failed_changes(&mut self, lines: Vec<String>, time: String) -> Vec<String> {
+        let keys: HashSet<String> = lines.iter().map(|l| message_key(l).to_string()).collect();
+        let new: Vec<String> = lines
+            .iter()
+            .filter(|l| !self.failed_changes.contains(message_key(l)))
+            .cloned()
+            .collect();
+        for line in &new {
+            log::error!("{line}");
+        }
+        self.failed_changes = keys;
+        if let Some(message) = lines.into_iter().last() {
+            self.last_error = Some(ErrorRecord { time, message });
+        }
+        new
+    }
+
     /// A round without failures: the errors are over, and logged again should they return.
     pub fn resolved(&mut self) {
         self.last_error = None;
         self.errors.clear();
+        self.failed_changes.clear();
     }
 
     pub fn last_error(&self) -> Option<&ErrorRecord> {
@@ -101,6 +127,36 @@ mod tests {
         problems.resolved();
         assert_eq!(problems.last_error(), None);
         assert!(error(&mut problems, "eth1: add failed (retry in 1s)"));
+    }
+
+    /// Issue 24: 126 VLAN links whose adds fail every round were 1,893 error lines in 15 s.
+    #[test]
+    fn a_change_that_fails_every_round_is_logged_once_however_many_fail() {
+        let mut problems = Problems::default();
+        let failures = |retry: &str| -> Vec<String> {
+            (0..126)
+                .map(|n| format!("eth0: ip link add eth0.{n} failed: EEXIST (retry in {retry})"))
+                .collect()
+        };
+        let time = || "2026-01-01T00:00:00Z".to_string();
+        assert_eq!(problems.failed_changes(failures("1s"), time()).len(), 126);
+        for retry in ["2s", "4s", "8s", "16s", "30s"] {
+            assert!(problems.failed_changes(failures(retry), time()).is_empty());
+        }
+        let last = problems.last_error().map(|e| e.message.clone());
+        assert_eq!(
+            last.as_deref(),
+            Some("eth0: ip link add eth0.125 failed: EEXIST (retry in 30s)")
+        );
+        let fewer: Vec<String> = failures("30s").into_iter().take(2).collect();
+        assert!(problems.failed_changes(fewer, time()).is_empty());
+        assert_eq!(
+            problems.failed_changes(failures("30s"), time()).len(),
+            124,
+            "those that failed again after a round without them are logged again"
+        );
+        problems.resolved();
+        assert_eq!(problems.failed_changes(failures("1s"), time()).len(), 126);
     }
 
     #[test]

@@ -304,7 +304,9 @@ pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
             Skipped::NoLink { mac } => no_link.push(*mac),
             Skipped::Ambiguous { .. }
             | Skipped::IndexOutOfRange { .. }
-            | Skipped::NoParent { .. } => log::warn!("{skip}"),
+            | Skipped::NoParent { .. }
+            | Skipped::VlanClash { .. }
+            | Skipped::MacInUse { .. } => log::warn!("{skip}"),
         }
     }
     match no_link.as_slice() {

@@ -350,9 +350,12 @@ impl Reconciler {
         }
         let timer = self.config.config.refresh_timer;
         let retry = format_duration(self.reapply.failed(Instant::now(), timer));
-        for failure in failures {
-            self.error(format!("{failure} (retry in {retry})"));
-        }
+        let lines = failures
+            .into_iter()
+            .map(|failure| format!("{failure} (retry in {retry})"))
+            .collect();
+        self.problems
+            .failed_changes(lines, rfc3339(SystemTime::now()));
     }
 
     fn write_files(&mut self) {

@@ -29,9 +29,6 @@ pub enum ParseError {
         count: usize,
         cap: usize,
     },
-    /// A prefix delegated to a NIC lies outside every subnet of that NIC: routing it would
-    /// divert traffic that is not the NIC's.
-    OutsideSubnet { field: String, prefix: String },
 }
 
 impl fmt::Display for ParseError {
@@ -60,12 +57,6 @@ impl fmt::Display for ParseError {
                 f,
                 "the reply lists {count} {what}, more than {cap}: refused as nonsensical"
             ),
-            ParseError::OutsideSubnet { field, prefix } => {
-                write!(
-                    f,
-                    "field '{field}': prefix {prefix} is outside the NIC's subnet"
-                )
-            }
         }
     }
 }

@@ -60,7 +60,7 @@ pub(super) const API_STATUSES: [u16; 13] = [
 ];
 
 /// The sanity gate's reasons, as its JSON names them.
-pub(super) const REFUSAL_REASONS: [&str; 15] = [
+pub(super) const REFUSAL_REASONS: [&str; 20] = [
     "loopback",
     "unspecified",
     "multicast",
@@ -76,6 +76,11 @@ pub(super) const REFUSAL_REASONS: [&str; 15] = [
     "every_destination",
     "on_two_nics",
     "mtu_out_of_range",
+    "outside_subnet",
+    "contains_reserved",
+    "not_unicast",
+    "not_private",
+    "nic_address",
 ];
 
 pub(super) fn change_kind(change: &Change) -> usize {
@@ -112,5 +117,10 @@ pub(super) fn reason_index(reason: &Reason) -> usize {
         Reason::EveryDestination => 12,
         Reason::OnTwoNics { .. } => 13,
         Reason::MtuOutOfRange => 14,
+        Reason::OutsideSubnet => 15,
+        Reason::ContainsReserved { .. } => 16,
+        Reason::NotUnicast => 17,
+        Reason::NotPrivate => 18,
+        Reason::NicAddress { .. } => 19,
     }
 }

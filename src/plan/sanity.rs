@@ -2,23 +2,32 @@
 //! and refuses, item by item and with a reason, what no NIC may hold or what would cut the
 //! machine off (DESIGN.md, "Sanity gate"): loopback, unspecified, multicast, broadcast and
 //! link-local addresses; the metadata service's and WireServer's addresses; an address equal
-//! to a gateway; alias or forwarded ranges that are too wide or swallow a gateway, a metadata
-//! address, another NIC's address or a whole NIC subnet; the same address on two NICs; an MTU
-//! outside 1280–9216. The rest of each NIC is planned as usual; what is refused is never
-//! added, and (see `NicPlan::holds`) nothing of ours matching it is removed either.
+//! to a gateway; alias ranges, forwarded IPs and delegated prefixes that are too wide or
+//! swallow a gateway, a metadata address, a NIC's address or a whole NIC subnet (`ranges`);
+//! an address with its own gateway (DigitalOcean's anchor) that is public, is already a NIC's
+//! address or has no real netmask; the same address on two NICs; an MTU outside 1280–9216.
+//! The rest of each NIC is planned as usual; what is refused is never added, and (see
+//! `NicPlan::holds`) nothing of ours matching it is removed either. What a refusal says, and
+//! how it reads, is `refusal`.
 
-use crate::metadata::Nic;
-use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
-use serde::Serialize;
+mod ranges;
+mod refusal;
+
+pub use ranges::FORWARDED_PREFIX_MIN_V6;
+pub use refusal::{Item, Reason, Refusal};
+
+use crate::metadata::{Nic, RoutedIpv4};
+use crate::net::{IpNet, Mac};
+use ranges::{range_problem, reserved_addresses, Kind};
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Smallest and largest MTU a NIC may be given: IPv6's minimum and the largest jumbo frame any
 /// of our clouds supports (9001 on EC2, 9000 on OCI) with headroom.
 pub const MTU_MIN: u32 = 1280;
 pub const MTU_MAX: u32 = 9216;
-/// Alias and forwarded ranges must be at least this narrow (IPv4, IPv6).
+/// Alias ranges, forwarded IPs and delegated prefixes must be at least this narrow (IPv4,
+/// IPv6; forwarded IPv6 ranges see [`FORWARDED_PREFIX_MIN_V6`]).
 pub const RANGE_PREFIX_MIN_V4: u8 = 8;
 pub const RANGE_PREFIX_MIN_V6: u8 = 32;
 
@@ -35,134 +44,6 @@ pub const METADATA_ADDRESSES: [IpAddr; 8] = [
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x253)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x123)),
 ];
-
-/// What of a NIC was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(tag = "item", rename_all = "snake_case")]
-pub enum Item {
-    /// An address (IPv4 or IPv6, or one with its own gateway).
-    Address {
-        addr: IpNet,
-    },
-    /// An alias range (`ipAliases`).
-    AliasRange {
-        net: IpNet,
-    },
-    /// A forwarded IP or range (`forwardedIps`, load-balancer VIPs).
-    Forwarded {
-        net: IpNet,
-    },
-    Mtu {
-        mtu: u32,
-    },
-}
-
-/// Why it was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Reason {
-    Loopback,
-    Unspecified,
-    Multicast,
-    Broadcast,
-    LinkLocal,
-    /// A metadata service's or Azure's WireServer's address.
-    MetadataService {
-        addr: IpAddr,
-    },
-    /// The address is a NIC's gateway.
-    Gateway {
-        mac: Mac,
-    },
-    /// A range holding a NIC's gateway.
-    ContainsGateway {
-        mac: Mac,
-        gateway: IpAddr,
-    },
-    ContainsMetadataService {
-        addr: IpAddr,
-    },
-    /// A range holding another NIC's address.
-    ContainsAddress {
-        mac: Mac,
-        addr: IpAddr,
-    },
-    /// A range holding a NIC's whole subnet.
-    ContainsSubnet {
-        mac: Mac,
-        subnet: IpNet,
-    },
-    /// A range shorter than /8 (IPv4) or /32 (IPv6).
-    TooWide {
-        min: u8,
-    },
-    /// `0.0.0.0/0` or `::/0`: every destination.
-    EveryDestination,
-    /// The same address is listed on another NIC too (refused on both).
-    OnTwoNics {
-        other: Mac,
-    },
-    MtuOutOfRange,
-}
-
-/// One refused item of one NIC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct Refusal {
-    pub mac: Mac,
-    #[serde(flatten)]
-    pub item: Item,
-    #[serde(flatten)]
-    pub reason: Reason,
-}
-
-impl fmt::Display for Item {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Item::Address { addr } => write!(f, "address {addr}"),
-            Item::AliasRange { net } => write!(f, "alias range {net}"),
-            Item::Forwarded { net } => write!(f, "forwarded IP {net}"),
-            Item::Mtu { mtu } => write!(f, "MTU {mtu}"),
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::Loopback => f.write_str("a loopback address"),
-            Reason::Unspecified => f.write_str("the unspecified address"),
-            Reason::Multicast => f.write_str("a multicast address"),
-            Reason::Broadcast => f.write_str("a broadcast address"),
-            Reason::LinkLocal => f.write_str("a link-local address"),
-            Reason::MetadataService { addr } => {
-                write!(f, "the metadata service's address {addr}")
-            }
-            Reason::Gateway { mac } => write!(f, "the gateway of NIC {mac}"),
-            Reason::ContainsGateway { mac, gateway } => {
-                write!(f, "contains {gateway}, the gateway of NIC {mac}")
-            }
-            Reason::ContainsMetadataService { addr } => {
-                write!(f, "contains the metadata service's address {addr}")
-            }
-            Reason::ContainsAddress { mac, addr } => {
-                write!(f, "contains {addr}, an address of NIC {mac}")
-            }
-            Reason::ContainsSubnet { mac, subnet } => {
-                write!(f, "contains {subnet}, the whole subnet of NIC {mac}")
-            }
-            Reason::TooWide { min } => write!(f, "wider than /{min}"),
-            Reason::EveryDestination => f.write_str("every destination"),
-            Reason::OnTwoNics { other } => write!(f, "also listed on NIC {other}"),
-            Reason::MtuOutOfRange => write!(f, "outside {MTU_MIN}–{MTU_MAX}"),
-        }
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} refused: {}", self.item, self.reason)
-    }
-}
 
 /// The NICs with every refused item taken out, and what was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,12 +66,16 @@ pub fn gate(nics: &[Nic]) -> Gated {
     }
 }
 
-/// What every item is checked against: each NIC's gateways, addresses and subnets.
+/// What every item is checked against: each NIC's gateways, addresses, subnets and the
+/// addresses the cloud reserves in them.
 struct Facts {
     gateways: Vec<(Mac, IpAddr)>,
     addresses: Vec<(Mac, IpAddr)>,
+    /// The addresses of each NIC that have no gateway of their own.
+    plain: Vec<(Mac, IpAddr)>,
     subnets: Vec<(Mac, IpNet)>,
-    /// Each address listed on more than one NIC, with those NICs.
+    reserved: Vec<(Mac, IpAddr)>,
+    /// Each address (without a gateway of its own) listed on more than one NIC, with them.
     on_two: HashMap<IpAddr, Vec<Mac>>,
 }
 
@@ -199,7 +84,9 @@ impl Facts {
         let mut facts = Facts {
             gateways: Vec::new(),
             addresses: Vec::new(),
+            plain: Vec::new(),
             subnets: Vec::new(),
+            reserved: Vec::new(),
             on_two: HashMap::new(),
         };
         for nic in nics {
@@ -210,30 +97,32 @@ impl Facts {
                 .chain(nic.gateway6.map(IpAddr::V6))
                 .chain(routed.clone().map(|r| IpAddr::V4(r.gateway)));
             facts.gateways.extend(gateways.map(|g| (mac, g)));
-            let subnets = nic.subnet4.map(IpNet::V4).into_iter();
-            let subnets = subnets
-                .chain(nic.subnet6.map(IpNet::V6))
-                .chain(routed.clone().map(|r| IpNet::V4(r.addr.network())));
+            let own_subnets = nic.subnet4.map(IpNet::V4).into_iter();
+            let own_subnets = own_subnets.chain(nic.subnet6.map(IpNet::V6));
+            let reserved = own_subnets.clone().flat_map(reserved_addresses);
+            facts.reserved.extend(reserved.map(|a| (mac, a)));
+            let subnets = own_subnets.chain(routed.clone().map(|r| IpNet::V4(r.addr.network())));
             facts.subnets.extend(subnets.map(|s| (mac, s)));
-            let mut own: Vec<IpAddr> = addresses(nic).map(|a| a.addr()).collect();
-            own.sort_unstable();
-            own.dedup();
-            for addr in own {
-                facts.addresses.push((mac, addr));
-                facts.on_two.entry(addr).or_default().push(mac);
+            let mut plain: Vec<IpAddr> = nic.ipv4.iter().map(|n| IpAddr::V4(n.addr)).collect();
+            plain.extend(nic.ipv6.iter().map(|n| IpAddr::V6(n.addr)));
+            plain.sort_unstable();
+            plain.dedup();
+            for addr in &plain {
+                facts.on_two.entry(*addr).or_default().push(mac);
             }
+            facts.plain.extend(plain.into_iter().map(|a| (mac, a)));
+            let routed = nic.routed_ipv4.iter().map(|r| IpAddr::V4(r.addr.addr));
+            let all = facts
+                .plain
+                .iter()
+                .filter(|(m, _)| *m == mac)
+                .map(|(_, a)| *a);
+            let all: Vec<IpAddr> = all.chain(routed).collect();
+            facts.addresses.extend(all.into_iter().map(|a| (mac, a)));
         }
         facts.on_two.retain(|_, macs| macs.len() > 1);
         facts
     }
-}
-
-/// Every address of a NIC with its prefix, IPv4 (own subnet ones too) then IPv6.
-fn addresses(nic: &Nic) -> impl Iterator<Item = IpNet> + '_ {
-    let v4 = nic.ipv4.iter().map(|n| IpNet::V4(*n));
-    let routed = nic.routed_ipv4.iter().map(|r| IpNet::V4(r.addr));
-    v4.chain(routed)
-        .chain(nic.ipv6.iter().map(|n| IpNet::V6(*n)))
 }
 
 fn gate_nic(nic: &Nic, facts: &Facts, refused: &mut Vec<Refusal>) -> Nic {
@@ -252,19 +141,23 @@ fn gate_nic(nic: &Nic, facts: &Facts, refused: &mut Vec<Refusal>) -> Nic {
     });
     out.routed_ipv4.retain(|r| {
         let addr = IpNet::V4(r.addr);
-        refuse(Item::Address { addr }, address_problem(mac, addr, facts))
+        refuse(Item::RoutedAddress { addr }, routed_problem(mac, r, facts))
     });
     out.ipv6.retain(|n| {
         let addr = IpNet::V6(*n);
         refuse(Item::Address { addr }, address_problem(mac, addr, facts))
     });
     out.ip_ranges.retain(|net| {
-        let reason = range_problem(mac, *net, facts);
+        let reason = range_problem(nic, Kind::Alias, *net, facts);
         refuse(Item::AliasRange { net: *net }, reason)
     });
     out.forwarded.retain(|net| {
-        let reason = range_problem(mac, *net, facts);
+        let reason = range_problem(nic, Kind::Forwarded, *net, facts);
         refuse(Item::Forwarded { net: *net }, reason)
+    });
+    out.delegated_prefixes.retain(|net| {
+        let reason = range_problem(nic, Kind::Delegated, *net, facts);
+        refuse(Item::DelegatedPrefix { net: *net }, reason)
     });
     if let Some(mtu) = nic.mtu {
         let bad = !(MTU_MIN..=MTU_MAX).contains(&mtu);
@@ -289,6 +182,31 @@ fn address_problem(mac: Mac, addr: IpNet, facts: &Facts) -> Option<Reason> {
     }
     let other = facts.on_two.get(&ip)?.iter().find(|m| **m != mac)?;
     Some(Reason::OnTwoNics { other: *other })
+}
+
+/// Why an address with its own subnet and gateway (DigitalOcean's anchor) may not be
+/// configured: what refuses any address, a netmask that is no real one (`/0`, wider than
+/// /8), an address a NIC holds already (its rules would divert that address's replies to a
+/// gateway of its own), or a public one.
+fn routed_problem(mac: Mac, routed: &RoutedIpv4, facts: &Facts) -> Option<Reason> {
+    let addr = IpNet::V4(routed.addr);
+    if let Some(reason) = address_problem(mac, addr, facts) {
+        return Some(reason);
+    }
+    match routed.addr.prefix {
+        0 => return Some(Reason::EveryDestination),
+        p if p < RANGE_PREFIX_MIN_V4 => {
+            return Some(Reason::TooWide {
+                min: RANGE_PREFIX_MIN_V4,
+            })
+        }
+        _ => {}
+    }
+    let ip = addr.addr();
+    if let Some((owner, _)) = facts.plain.iter().find(|(_, a)| *a == ip) {
+        return Some(Reason::NicAddress { mac: *owner });
+    }
+    (!routed.addr.addr.is_private()).then_some(Reason::NotPrivate)
 }
 
 /// The address classes no NIC may hold, whatever the cloud.
@@ -319,95 +237,6 @@ fn is_subnet_broadcast(addr: IpNet) -> bool {
         }
         IpNet::V4(_) | IpNet::V6(_) => false,
     }
-}
-
-/// Why an alias or forwarded range of the NIC `mac` may not become local, if it may not.
-fn range_problem(mac: Mac, net: IpNet, facts: &Facts) -> Option<Reason> {
-    if net.prefix() == 0 {
-        return Some(Reason::EveryDestination);
-    }
-    let min = match net {
-        IpNet::V4(_) => RANGE_PREFIX_MIN_V4,
-        IpNet::V6(_) => RANGE_PREFIX_MIN_V6,
-    };
-    if net.prefix() < min {
-        return Some(Reason::TooWide { min });
-    }
-    if let Some(addr) = METADATA_ADDRESSES.iter().find(|a| contains(net, **a)) {
-        return Some(Reason::ContainsMetadataService { addr: *addr });
-    }
-    if let Some(reason) = special_block_overlap(net) {
-        return Some(reason);
-    }
-    if let Some((owner, gateway)) = facts.gateways.iter().find(|(_, g)| contains(net, *g)) {
-        return Some(Reason::ContainsGateway {
-            mac: *owner,
-            gateway: *gateway,
-        });
-    }
-    let others = facts.addresses.iter().filter(|(owner, _)| *owner != mac);
-    if let Some((owner, addr)) = others.clone().find(|(_, a)| contains(net, *a)) {
-        return Some(Reason::ContainsAddress {
-            mac: *owner,
-            addr: *addr,
-        });
-    }
-    let (owner, subnet) = facts.subnets.iter().find(|(_, s)| contains_net(net, *s))?;
-    Some(Reason::ContainsSubnet {
-        mac: *owner,
-        subnet: *subnet,
-    })
-}
-
-/// A range reaching into a block no NIC may hold (loopback, multicast, link-local, …).
-fn special_block_overlap(net: IpNet) -> Option<Reason> {
-    let blocks: [(IpNet, Reason); 9] = [
-        (v4(0, 0, 0, 0, 8), Reason::Unspecified),
-        (v4(127, 0, 0, 0, 8), Reason::Loopback),
-        (v4(169, 254, 0, 0, 16), Reason::LinkLocal),
-        (v4(224, 0, 0, 0, 4), Reason::Multicast),
-        (v4(255, 255, 255, 255, 32), Reason::Broadcast),
-        (v6(Ipv6Addr::UNSPECIFIED, 128), Reason::Unspecified),
-        (v6(Ipv6Addr::LOCALHOST, 128), Reason::Loopback),
-        (
-            v6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
-            Reason::LinkLocal,
-        ),
-        (
-            v6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),
-            Reason::Multicast,
-        ),
-    ];
-    blocks
-        .into_iter()
-        .find(|(block, _)| overlaps(net, *block))
-        .map(|(_, reason)| reason)
-}
-
-fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
-    IpNet::V4(Ipv4Net::new(Ipv4Addr::new(a, b, c, d), prefix))
-}
-
-fn v6(addr: Ipv6Addr, prefix: u8) -> IpNet {
-    IpNet::V6(Ipv6Net::new(addr, prefix))
-}
-
-/// Whether `ip` lies in `net` (never across families).
-fn contains(net: IpNet, ip: IpAddr) -> bool {
-    match (net, ip) {
-        (IpNet::V4(net), IpAddr::V4(ip)) => net.contains(ip),
-        (IpNet::V6(net), IpAddr::V6(ip)) => net.contains(ip),
-        _ => false,
-    }
-}
-
-/// Whether `outer` holds all of `inner`.
-fn contains_net(outer: IpNet, inner: IpNet) -> bool {
-    outer.prefix() <= inner.prefix() && contains(outer, inner.addr())
-}
-
-fn overlaps(a: IpNet, b: IpNet) -> bool {
-    contains_net(a, b) || contains_net(b, a)
 }
 
 #[cfg(test)]

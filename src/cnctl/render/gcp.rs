@@ -1,7 +1,9 @@
-//! GCP's blocks: the root document's `instance` and `project` (system, project), its
+//! GCP's blocks: the root document's `instance` and `project` (system, project, with the
+//! WSFC attributes, which change nothing on Linux), its
 //! `instance.networkInterfaces` (network) and the `ssh-keys`/`sshKeys` attributes (ssh-keys).
 
 use super::{at, link_name, mac_text, text, Rows};
+use crate::metadata::gcp::wsfc;
 use crate::snapshot::LinkStatus;
 use serde_json::Value;
 
@@ -53,6 +55,10 @@ pub fn system(rows: &mut Rows, doc: &Value) {
     rows.opt("Machine Type", short(text(at(instance, &["machineType"]))));
     rows.table(instance, INSTANCE_TAIL);
     rows.table(doc.get("project"), PROJECT);
+    let wsfc = wsfc::describe(doc);
+    if !wsfc.is_empty() {
+        rows.lines("WSFC", wsfc);
+    }
 }
 
 pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {

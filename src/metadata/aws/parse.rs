@@ -93,12 +93,17 @@ fn fill_addresses(
     )?;
     nic.subnet6 = blocks.first().copied();
     nic.ipv6 = parse_ipv6s(get("ipv6s"), &field("ipv6s"), &blocks)?;
-    nic.delegated_prefixes =
-        parse_prefixes4(get("ipv4-prefix"), &field("ipv4-prefix"), nic.subnet4)?;
-    nic.delegated_prefixes.extend(parse_prefixes6(
+    nic.delegated_prefixes = parse_prefixes(
+        get("ipv4-prefix"),
+        &field("ipv4-prefix"),
+        parse_net4,
+        IpNet::V4,
+    )?;
+    nic.delegated_prefixes.extend(parse_prefixes(
         get("ipv6-prefix"),
         &field("ipv6-prefix"),
-        &blocks,
+        parse_net6,
+        IpNet::V6,
     )?);
     // EC2 routers announce IPv6 by router advertisement: the metadata names no IPv6 gateway
     // and the kernel learns the default route itself, so `gateway6` stays `None`.
@@ -153,48 +158,17 @@ fn parse_ipv6s(
         .collect()
 }
 
-/// The IPv4 prefixes delegated to the NIC, each inside its subnet.
-fn parse_prefixes4(
+/// The prefixes delegated to the NIC (`ipv4-prefix` or `ipv6-prefix`, by `parse`). Whether
+/// each lies in the NIC's subnet is the sanity gate's question: one outside is refused alone.
+fn parse_prefixes<T>(
     body: Option<&str>,
     field: &str,
-    subnet: Option<Ipv4Net>,
+    parse: impl Fn(&str, &str) -> Result<T, ParseError>,
+    net: impl Fn(T) -> IpNet,
 ) -> Result<Vec<IpNet>, ParseError> {
     lines(body)
-        .map(|line| {
-            let prefix = parse_net4(field, line)?;
-            let inside =
-                subnet.is_some_and(|s| s.prefix <= prefix.prefix && s.contains(prefix.addr));
-            inside
-                .then_some(IpNet::V4(prefix))
-                .ok_or_else(|| outside_subnet(field, line))
-        })
+        .map(|line| parse(field, line).map(&net))
         .collect()
-}
-
-/// The IPv6 prefixes delegated to the NIC, each inside one of its subnet blocks.
-fn parse_prefixes6(
-    body: Option<&str>,
-    field: &str,
-    blocks: &[Ipv6Net],
-) -> Result<Vec<IpNet>, ParseError> {
-    lines(body)
-        .map(|line| {
-            let prefix = parse_net6(field, line)?;
-            let inside = blocks
-                .iter()
-                .any(|b| b.prefix <= prefix.prefix && b.contains(prefix.addr));
-            inside
-                .then_some(IpNet::V6(prefix))
-                .ok_or_else(|| outside_subnet(field, line))
-        })
-        .collect()
-}
-
-fn outside_subnet(field: &str, prefix: &str) -> ParseError {
-    ParseError::OutsideSubnet {
-        field: field.to_string(),
-        prefix: prefix.to_string(),
-    }
 }
 
 /// The first `local-ipv4s` entry is not reliably the primary (cloud-init #4157): when the tree

@@ -1,11 +1,10 @@
 //! GCP metadata (`/computeMetadata/v1/instance/?recursive=true`, or the root document holding
 //! `instance`) → the common model. Pure: no I/O.
 
-use super::wsfc;
 use crate::metadata::error::ParseError;
 use crate::metadata::json::{
-    bad_value, check_nics, join, lookup, mac, object, opt_array, opt_object, opt_str, parse_json,
-    req_str, strings, wrong_type,
+    bad_value, check_nics, join, lookup, mac, object, opt_array, opt_str, parse_json, req_str,
+    strings, wrong_type,
 };
 use crate::metadata::{
     netmask_to_prefix, parse_ipv4, parse_ipv6, Instance, IpNet, Ipv4Net, Ipv6Net, Nic, ProviderKind,
@@ -31,11 +30,10 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
         .map(region_of_zone)
         .unwrap_or_default();
     let nics_path = join(path, "networkInterfaces");
-    let mut nics = match lookup(instance, "networkInterfaces") {
+    let nics = match lookup(instance, "networkInterfaces") {
         Some(v) => parse_nics(v, &nics_path)?,
         None => return Err(ParseError::Missing { field: nics_path }),
     };
-    wsfc::apply(&mut nics, &wsfc_settings(root, instance, path)?);
     Ok(Instance {
         provider: ProviderKind::Gcp,
         instance_id,
@@ -43,28 +41,6 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
         nics,
         raw: Arc::new(doc),
     })
-}
-
-/// The WSFC attributes of the instance, then of the project when the document is the root.
-fn wsfc_settings(
-    root: &Map<String, Value>,
-    instance: &Map<String, Value>,
-    path: &str,
-) -> Result<wsfc::Wsfc, ParseError> {
-    let instance_path = join(path, "attributes");
-    let instance_attributes = opt_object(instance, "attributes", path)?;
-    let project = match path {
-        "" => None,
-        _ => opt_object(root, "project", "")?,
-    };
-    let project_attributes = project
-        .map(|p| opt_object(p, "attributes", "project"))
-        .transpose()?
-        .flatten();
-    wsfc::settings(&[
-        (instance_attributes, &instance_path),
-        (project_attributes, "project.attributes"),
-    ])
 }
 
 /// Parses the `networkInterfaces` array (the body of `instance/network-interfaces/?recursive=true`).

@@ -407,71 +407,44 @@ fn forwarded_ipv6s_are_forwarded_like_forwarded_ips() {
 }
 
 #[test]
-fn wsfc_addresses_are_not_forwarded_here_and_enable_wsfc_forwards_none() {
-    assert_eq!(
-        forwarded(&wsfc_doc(
-            r#""wsfc-addrs":"34.1.1.2, 2600:1900:4000:7::5""#,
-            ""
-        )),
-        ["34.1.1.1/32", "2600:1900:4000:8::1/128"],
-        "the named ones (and a range holding one) are left to the cluster"
-    );
-    let enabled = parse(&wsfc_doc(r#""enable-wsfc":"true""#, "")).unwrap();
-    assert_eq!(enabled.nics[0].forwarded, []);
-    assert_eq!(
-        enabled.nics[0].ip_ranges,
-        ["10.24.3.0/24".parse::<IpNet>().unwrap()],
-        "alias ranges are not WSFC's"
-    );
-}
-
-#[test]
-fn wsfc_attributes_of_the_instance_come_before_the_project() {
-    let project_only = wsfc_doc("", r#""wsfc-addrs":"34.1.1.1","enable-wsfc":"false""#);
-    assert_eq!(
-        forwarded(&project_only),
-        [
-            "34.1.1.2/32",
-            "2600:1900:4000:7::/96",
-            "2600:1900:4000:8::1/128"
-        ]
-    );
-    let both = wsfc_doc(
-        r#""wsfc-addrs":"34.1.1.2","enable-wsfc":"False""#,
-        r#""wsfc-addrs":"34.1.1.1","enable-wsfc":"true""#,
-    );
-    assert_eq!(
-        forwarded(&both),
-        [
-            "34.1.1.1/32",
-            "2600:1900:4000:7::/96",
-            "2600:1900:4000:8::1/128"
-        ]
-    );
-    let enabled_by_project = wsfc_doc(r#""wsfc-addrs":"34.1.1.2""#, r#""enable-wsfc":"1""#);
-    assert_eq!(forwarded(&enabled_by_project), Vec::<String>::new());
-}
-
-#[test]
-fn wsfc_attributes_that_do_not_parse_refuse_the_reply() {
-    for (instance, project, want) in [
+fn wsfc_attributes_change_nothing_on_linux_every_forwarded_ip_is_local() {
+    // google-guest-agent applies the WSFC filter on Windows only (`addressMgr.Set`).
+    let every = [
+        "34.1.1.1/32",
+        "34.1.1.2/32",
+        "2600:1900:4000:7::/96",
+        "2600:1900:4000:8::1/128",
+    ];
+    for (instance, project) in [
+        (r#""wsfc-addrs":"34.1.1.2, 2600:1900:4000:7::5""#, ""),
+        (r#""enable-wsfc":"true""#, ""),
+        ("", r#""enable-wsfc":"true","wsfc-addrs":"34.1.1.1""#),
         (
-            r#""enable-wsfc":"yes""#,
-            "",
-            "field 'instance.attributes.enable-wsfc' has the wrong type (expected true or false)",
-        ),
-        (
-            "",
-            r#""wsfc-addrs":"34.1.1.1,cluster-vip""#,
-            "field 'project.attributes.wsfc-addrs': invalid IP address 'cluster-vip'",
-        ),
-        (
-            r#""wsfc-addrs":["34.1.1.1"]"#,
-            "",
-            "field 'instance.attributes.wsfc-addrs' has the wrong type (expected string)",
+            r#""wsfc-addrs":"34.1.1.2","enable-wsfc":"False""#,
+            r#""enable-wsfc":"1""#,
         ),
     ] {
-        let err = parse(&wsfc_doc(instance, project)).unwrap_err();
-        assert_eq!(err.to_string(), want, "{instance} / {project}");
+        let doc = wsfc_doc(instance, project);
+        assert_eq!(forwarded(&doc), every, "{instance} / {project}");
+        let parsed = parse(&doc).unwrap();
+        assert_eq!(
+            parsed.nics[0].ip_ranges,
+            ["10.24.3.0/24".parse::<IpNet>().unwrap()]
+        );
+    }
+}
+
+#[test]
+fn wsfc_attributes_that_do_not_parse_block_nothing() {
+    // Issue 22's row: `wsfc-addrs: "192.168.0"`, a typo any project editor can make.
+    for (instance, project) in [
+        (r#""enable-wsfc":"yes""#, ""),
+        ("", r#""wsfc-addrs":"192.168.0""#),
+        (r#""wsfc-addrs":"34.1.1.1,cluster-vip""#, ""),
+        (r#""wsfc-addrs":["34.1.1.1"]"#, r#""enable-wsfc":7"#),
+    ] {
+        let parsed = parse(&wsfc_doc(instance, project)).unwrap();
+        assert_eq!(parsed.nics[0].unreadable, None, "{instance} / {project}");
+        assert_eq!(parsed.nics[0].forwarded.len(), 4, "{instance} / {project}");
     }
 }

@@ -1,62 +1,62 @@
-//! Windows Server Failover Cluster addresses, as google-guest-agent reads them: forwarded IPs
-//! named in the `wsfc-addrs` attribute (comma-separated addresses) are held by whichever
-//! cluster node is active, so none is made local here; with `enable-wsfc=true` no forwarded IP
-//! is. Each attribute is taken from the instance's attributes first, then the project's. Pure:
-//! the attribute maps in, the NICs' forwarded IPs filtered.
+//! Windows Server Failover Cluster attributes (`enable-wsfc`, `wsfc-addrs`), as
+//! google-guest-agent treats them: on Windows it keeps the named forwarded IPs (all of them
+//! with `enable-wsfc=true`) off the node, for the active cluster node to hold; on Linux it
+//! applies neither, and every forwarded IP is local. So here they change nothing: they are
+//! only read, from the instance's attributes first, then the project's, to be shown
+//! (`cnctl status system`). A value that does not parse is shown as it is, with why; it
+//! never blocks the reply. Pure: a document in, lines out.
 
-use crate::metadata::error::ParseError;
-use crate::metadata::json::{join, opt_str};
-use crate::metadata::{IpNet, Nic, ValueError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::net::IpAddr;
 
 const ENABLE: &str = "enable-wsfc";
 const ADDRESSES: &str = "wsfc-addrs";
 
-/// What the WSFC attributes ask for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wsfc {
-    /// `enable-wsfc=true`: no forwarded IP is local.
-    pub enabled: bool,
-    /// `wsfc-addrs`: these forwarded IPs are not local.
-    pub addresses: Vec<IpAddr>,
+/// One line per WSFC attribute set (instance first, then project), each naming where it was
+/// found, what it says and that it changes nothing on Linux; empty when neither is set. `doc`
+/// is the root document (`instance`, `project`) or the instance document.
+pub fn describe(doc: &Value) -> Vec<String> {
+    let instance = doc.get("instance").unwrap_or(doc);
+    let levels = [
+        ("instance", instance.get("attributes")),
+        (
+            "project",
+            doc.get("project").and_then(|p| p.get("attributes")),
+        ),
+    ];
+    [ENABLE, ADDRESSES]
+        .into_iter()
+        .filter_map(|key| {
+            levels.iter().find_map(|(level, attributes)| {
+                let value = attributes.and_then(|a| a.get(key))?;
+                Some(line(key, level, value))
+            })
+        })
+        .collect()
 }
 
-/// One level of attributes (`instance.attributes` or `project.attributes`) and its path.
-pub type Attributes<'a> = (Option<&'a Map<String, Value>>, &'a str);
-
-/// Reads both attributes from the first level that has each. A value that is not a boolean
-/// (Go's `ParseBool` spellings) or not a list of addresses is an error naming the attribute:
-/// guessing could make a cluster address local on two nodes.
-pub fn settings(levels: &[Attributes<'_>]) -> Result<Wsfc, ParseError> {
-    let mut wsfc = Wsfc::default();
-    if let Some((value, field)) = first(levels, ENABLE)? {
-        wsfc.enabled = parse_bool(value).ok_or(ParseError::WrongType {
-            field,
-            expected: "true or false",
-        })?;
+/// `enable-wsfc=true (project attributes): Windows only, no effect on Linux`, or the value
+/// as it is with why it does not parse.
+fn line(key: &str, level: &str, value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let problem = match value {
+        Value::String(text) if key == ENABLE => parse_bool(text)
+            .is_none()
+            .then(|| "not true or false".to_string()),
+        Value::String(text) => bad_address(text).map(|a| format!("'{a}' is not an IP address")),
+        _ => Some("not a string".to_string()),
+    };
+    let effect = "Windows only, no effect on Linux";
+    match problem {
+        None => format!("{key}={text} ({level} attributes): {effect}"),
+        Some(problem) => format!("{key}={text} ({level} attributes, {problem}): {effect}"),
     }
-    if let Some((value, field)) = first(levels, ADDRESSES)? {
-        wsfc.addresses = parse_addresses(value, &field)?;
-    }
-    Ok(wsfc)
 }
 
-/// The attribute's value and path at the first level that has it.
-fn first<'a>(
-    levels: &[Attributes<'a>],
-    key: &str,
-) -> Result<Option<(&'a str, String)>, ParseError> {
-    for (attributes, path) in levels {
-        if let Some(attributes) = attributes {
-            if let Some(value) = opt_str(attributes, key, path)? {
-                return Ok(Some((value, join(path, key))));
-            }
-        }
-    }
-    Ok(None)
-}
-
+/// Go's `strconv.ParseBool` spellings, as the agent reads `enable-wsfc`.
 fn parse_bool(value: &str) -> Option<bool> {
     match value.trim() {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
@@ -65,37 +65,59 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn parse_addresses(value: &str, field: &str) -> Result<Vec<IpAddr>, ParseError> {
+/// The first entry of a comma-separated address list that is not an address.
+fn bad_address(value: &str) -> Option<&str> {
     value
         .split(',')
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry.parse().map_err(|_| ParseError::Value {
-                field: field.to_string(),
-                source: ValueError::Address(entry.to_string()),
-            })
-        })
-        .collect()
+        .find(|entry| entry.parse::<IpAddr>().is_err())
 }
 
-/// Drops the forwarded IPs WSFC keeps off this node: all of them when enabled, else those
-/// covering a WSFC address.
-pub fn apply(nics: &mut [Nic], wsfc: &Wsfc) {
-    for nic in nics {
-        if wsfc.enabled {
-            nic.forwarded.clear();
-        } else {
-            nic.forwarded
-                .retain(|net| !wsfc.addresses.iter().any(|ip| covers(net, *ip)));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_attribute_is_read_from_the_instance_first_and_changes_nothing() {
+        let doc = json!({
+            "instance": {"attributes": {"wsfc-addrs": "34.1.1.2, 2600:1900:4000:7::5"}},
+            "project": {"attributes": {"wsfc-addrs": "34.1.1.1", "enable-wsfc": "true"}},
+        });
+        assert_eq!(
+            describe(&doc),
+            [
+                "enable-wsfc=true (project attributes): Windows only, no effect on Linux",
+                "wsfc-addrs=34.1.1.2, 2600:1900:4000:7::5 (instance attributes): Windows only, \
+                 no effect on Linux",
+            ]
+        );
+        assert!(describe(&json!({"instance": {"attributes": {}}})).is_empty());
     }
-}
 
-fn covers(net: &IpNet, ip: IpAddr) -> bool {
-    match (net, ip) {
-        (IpNet::V4(net), IpAddr::V4(ip)) => net.contains(ip),
-        (IpNet::V6(net), IpAddr::V6(ip)) => net.contains(ip),
-        _ => false,
+    #[test]
+    fn a_value_that_does_not_parse_is_shown_with_why() {
+        let doc = json!({
+            "id": 1,
+            "attributes": {"enable-wsfc": "yes", "wsfc-addrs": "192.168.0"},
+        });
+        assert_eq!(
+            describe(&doc),
+            [
+                "enable-wsfc=yes (instance attributes, not true or false): Windows only, no \
+                 effect on Linux",
+                "wsfc-addrs=192.168.0 (instance attributes, '192.168.0' is not an IP address): \
+                 Windows only, no effect on Linux",
+            ]
+        );
+        let listed = json!({"attributes": {"wsfc-addrs": ["34.1.1.1"]}});
+        assert_eq!(
+            describe(&listed),
+            [
+                "wsfc-addrs=[\"34.1.1.1\"] (instance attributes, not a string): Windows only, no \
+              effect on Linux"
+            ]
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{Skipped, VlanPlan};
 use crate::kernel::{Link, VLAN_KIND};
-use crate::metadata::Vlan;
+use crate::metadata::{Nic, Vlan};
 use crate::net::Mac;
 
 /// Longest interface name the kernel takes (IFNAMSIZ less the terminating NUL).
@@ -22,8 +22,27 @@ pub fn vlan_name(parent: &str, id: u16) -> String {
     format!("{}{suffix}", &parent[..cut])
 }
 
+/// The VLAN NICs that share their parent and VLAN id with another: one link cannot be both,
+/// so each of them is skipped, naming the first other.
+pub(super) fn vlan_clashes(nics: &[Nic]) -> Vec<Skipped> {
+    let vlans: Vec<(&Nic, Vlan)> = nics.iter().filter_map(|n| Some((n, n.vlan?))).collect();
+    vlans
+        .iter()
+        .filter_map(|(nic, vlan)| {
+            let (other, _) = vlans.iter().find(|(o, v)| o.mac != nic.mac && v == vlan)?;
+            Some(Skipped::VlanClash {
+                mac: nic.mac,
+                parent: vlan.parent,
+                id: vlan.id,
+                other: other.mac,
+            })
+        })
+        .collect()
+}
+
 /// The VLAN link of a VLAN NIC: its plan (on the parent NIC's link) and the link when it
-/// exists already (None: it is to be created).
+/// exists already (None: it is to be created). A NIC whose MAC another kind of link carries
+/// is skipped: a VLAN link with that MAC would answer for that link's frames.
 pub(super) fn vlan_link(
     mac: Mac,
     vlan: Vlan,
@@ -35,6 +54,15 @@ pub(super) fn vlan_link(
         id: vlan.id,
     };
     let parent = match_link(vlan.parent, links).map_err(no_parent)?;
+    let taken = links
+        .iter()
+        .find(|l| l.mac == Some(mac) && l.kind.as_deref() != Some(VLAN_KIND));
+    if let Some(taken) = taken {
+        return Err(Skipped::MacInUse {
+            mac,
+            link: taken.name.clone(),
+        });
+    }
     let plan = VlanPlan {
         mac,
         name: vlan_name(&parent.name, vlan.id),

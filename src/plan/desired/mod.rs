@@ -38,7 +38,7 @@ use super::PlanSettings;
 use crate::kernel::{Address, Link, Route, Rule};
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
-use links::vlan_link;
+use links::{vlan_clashes, vlan_link};
 use main_rule::main_rules;
 use routes::{addresses, host_rules, local_routes, nic_rules, table_routes, table_routes_v4};
 use serde::Serialize;
@@ -121,6 +121,16 @@ pub enum Skipped {
     IndexOutOfRange { mac: Mac, index: u32 },
     /// A VLAN NIC whose parent NIC has no usable link (yet): its VLAN link cannot be made.
     NoParent { mac: Mac, parent: Mac, id: u16 },
+    /// Two VLAN NICs on the same parent with the same VLAN id: one link, two claims. Neither
+    /// is configured (refusing to guess); a link of ours for either is kept.
+    VlanClash {
+        mac: Mac,
+        parent: Mac,
+        id: u16,
+        other: Mac,
+    },
+    /// A VLAN NIC whose MAC another link carries (not a VLAN link): its link is not made.
+    MacInUse { mac: Mac, link: String },
 }
 
 impl Skipped {
@@ -130,7 +140,9 @@ impl Skipped {
             Skipped::NoLink { mac }
             | Skipped::Ambiguous { mac, .. }
             | Skipped::IndexOutOfRange { mac, .. }
-            | Skipped::NoParent { mac, .. } => *mac,
+            | Skipped::NoParent { mac, .. }
+            | Skipped::VlanClash { mac, .. }
+            | Skipped::MacInUse { mac, .. } => *mac,
         }
     }
 }
@@ -152,6 +164,21 @@ impl std::fmt::Display for Skipped {
             Skipped::NoParent { mac, parent, id } => write!(
                 f,
                 "NIC {mac}: VLAN {id} on NIC {parent}, which has no usable link (yet)"
+            ),
+            Skipped::VlanClash {
+                mac,
+                parent,
+                id,
+                other,
+            } => write!(
+                f,
+                "NIC {mac}: VLAN {id} on NIC {parent} is listed for NIC {other} too; neither \
+                 is configured"
+            ),
+            Skipped::MacInUse { mac, link } => write!(
+                f,
+                "NIC {mac}: its MAC is carried by link {link}, which is not its VLAN link; \
+                 not configured"
             ),
         }
     }
@@ -214,10 +241,13 @@ impl Desired {
     /// waiting for its link, or skipped).
     pub fn lists_vlan(&self, mac: Mac) -> bool {
         self.vlans.iter().any(|v| v.mac == mac)
-            || self
-                .skipped
-                .iter()
-                .any(|s| matches!(s, Skipped::NoParent { .. }) && s.mac() == mac)
+            || self.skipped.iter().any(|s| {
+                let vlan_skip = matches!(
+                    s,
+                    Skipped::NoParent { .. } | Skipped::VlanClash { .. } | Skipped::MacInUse { .. }
+                );
+                vlan_skip && s.mac() == mac
+            })
     }
 }
 
@@ -238,8 +268,9 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
     let gated = sanity::gate(&readable);
     let mut nics = Vec::new();
     let mut vlans = Vec::new();
-    let mut skipped = Vec::new();
-    for nic in &gated.nics {
+    let mut skipped = vlan_clashes(&gated.nics);
+    let clashing: Vec<Mac> = skipped.iter().map(Skipped::mac).collect();
+    for nic in gated.nics.iter().filter(|n| !clashing.contains(&n.mac)) {
         let link = match nic.vlan {
             None => match_link(nic.mac, links).map(Some),
             Some(vlan) => vlan_link(nic.mac, vlan, links).map(|(plan, link)| {
@@ -279,8 +310,10 @@ fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
         .iter()
         .filter(|r| r.mac == mac)
         .filter_map(|r| match r.item {
-            Item::Address { addr } => Some(host_net(addr.addr())),
-            Item::AliasRange { net } | Item::Forwarded { net } => Some(net),
+            Item::Address { addr } | Item::RoutedAddress { addr } => Some(host_net(addr.addr())),
+            Item::AliasRange { net } | Item::Forwarded { net } | Item::DelegatedPrefix { net } => {
+                Some(net)
+            }
             Item::Mtu { .. } => None,
         })
         .collect()

@@ -295,3 +295,5 @@ fn refusals_read_as_one_line_each() {
         ]
     );
 }
+
+mod edges;

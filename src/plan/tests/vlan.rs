@@ -178,6 +178,89 @@ fn a_vlan_nic_without_its_parent_is_skipped_and_its_link_kept() {
     );
 }
 
+/// Issue 24: two VLAN VNICs with tag 5 on one parent: neither is made nor configured (one
+/// link cannot be both), each skipped with the other named; a link of ours is kept.
+#[test]
+fn two_vlan_nics_with_one_tag_on_one_parent_are_both_skipped() {
+    let mut instance = bare_metal_instance();
+    instance.nics[1].vlan = Some(crate::metadata::Vlan {
+        parent: mac("90:e2:ba:d4:f1:68"),
+        id: 5,
+    });
+    let mut kernel = bare_metal_kernel();
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let mut twin = Nic::new(mac("02:00:17:05:cf:52"), 2);
+    twin.ipv4 = vec!["10.0.5.5/24".parse().unwrap()];
+    twin.vlan = instance.nics[1].vlan;
+    instance.nics.push(twin);
+    let want = desired(&instance, &kernel.links, &settings);
+    let clash = |m: &str, other: &str| Skipped::VlanClash {
+        mac: mac(m),
+        parent: mac("90:e2:ba:d4:f1:68"),
+        id: 5,
+        other: mac(other),
+    };
+    assert_eq!(
+        want.skipped,
+        [
+            clash("02:00:17:05:cf:51", "02:00:17:05:cf:52"),
+            clash("02:00:17:05:cf:52", "02:00:17:05:cf:51"),
+        ]
+    );
+    assert_eq!(
+        want.skipped[0].to_string(),
+        "NIC 02:00:17:05:cf:51: VLAN 5 on NIC 90:e2:ba:d4:f1:68 is listed for NIC \
+         02:00:17:05:cf:52 too; neither is configured"
+    );
+    assert!(want.vlans.is_empty(), "{:?}", want.vlans);
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert!(
+        changes
+            .iter()
+            .all(|c| !matches!(c.change, Change::AddVlan { .. } | Change::DelVlan { .. })),
+        "no second eth0.5 add, and ours kept: {changes:?}"
+    );
+    assert!(kernel.links.iter().any(|l| l.name == "eth0.5"));
+}
+
+/// Issue 24: a VLAN VNIC carrying the MAC of another link (a second physical NIC): its VLAN
+/// link is not made.
+#[test]
+fn a_vlan_nic_whose_mac_another_link_carries_is_skipped() {
+    let mut instance = bare_metal_instance();
+    let mut kernel = bare_metal_kernel();
+    kernel
+        .links
+        .push(link(3, "eth1", "02:00:17:05:cf:51", true));
+    let settings = PlanSettings::default();
+    let want = desired(&instance, &kernel.links, &settings);
+    let skip = Skipped::MacInUse {
+        mac: mac("02:00:17:05:cf:51"),
+        link: "eth1".into(),
+    };
+    assert_eq!(want.skipped, std::slice::from_ref(&skip));
+    assert_eq!(
+        skip.to_string(),
+        "NIC 02:00:17:05:cf:51: its MAC is carried by link eth1, which is not its VLAN link; \
+         not configured"
+    );
+    let mut owned = Owned::default();
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert!(
+        changes
+            .iter()
+            .all(|c| !matches!(c.change, Change::AddVlan { .. })),
+        "{changes:?}"
+    );
+    instance.nics.truncate(1);
+    assert!(desired(&instance, &kernel.links, &settings)
+        .skipped
+        .is_empty());
+}
+
 #[test]
 fn vlan_names_fit_ifnamsiz() {
     assert_eq!(desired::vlan_name("eth0", 1), "eth0.1");

@@ -85,3 +85,21 @@ fn gcp_project() {
     );
     assert_eq!(project(&serde_json::json!({"instance": {}})), None);
 }
+
+#[test]
+fn gcp_system_shows_the_wsfc_attributes_as_changing_nothing() {
+    let doc = serde_json::json!({
+        "instance": {"id": 7, "attributes": {"wsfc-addrs": "192.168.0"}},
+        "project": {"projectId": "p", "attributes": {"enable-wsfc": "true"}},
+    });
+    assert_eq!(
+        system(ProviderKind::Gcp, &doc),
+        concat!(
+            "Cloud provider: gcp \n",
+            "            ID: 7 \n",
+            "    Project ID: p \n",
+            "          WSFC: enable-wsfc=true (project attributes): Windows only, no effect on Linux \n",
+            "                wsfc-addrs=192.168.0 (instance attributes, '192.168.0' is not an IP address): Windows only, no effect on Linux \n",
+        )
+    );
+}

@@ -1,4 +1,4 @@
-//! What a refresh reads: only the leaves it needs, with the token, and the delegated prefixes where the listing has them (refused when outside the subnet or malformed).
+//! What a refresh reads: only the leaves it needs, with the token, and the delegated prefixes where the listing has them (whether one lies in the subnet is the sanity gate's question; a malformed one makes its NIC unknown).
 
 use super::*;
 
@@ -95,31 +95,29 @@ fn delegated_prefixes_of_both_families_uncompressed_or_not() {
 }
 
 #[test]
-fn a_delegated_prefix_outside_the_subnet_or_malformed_is_refused() {
-    let field = format!("{SECONDARY_DIR}ipv4-prefix");
-    for (body, want) in [
-        (
-            "0.0.0.0/0",
-            format!("field '{field}': prefix 0.0.0.0/0 is outside the NIC's subnet"),
-        ),
-        (
-            "10.0.0.0/28",
-            format!("field '{field}': prefix 10.0.0.0/28 is outside the NIC's subnet"),
-        ),
-        (
-            "172.31.16.32/33",
-            format!("field '{field}': invalid prefix length '33' (expected 0 to 32)"),
-        ),
-    ] {
-        let err =
-            crate::metadata::model::first_error(parse(&with_prefixes(body, None)).map(|i| i.nics));
-        assert_eq!(err, Some(want), "{body}");
-    }
-    let tree = with_prefixes("172.31.16.32/28", Some("2600:1f16:aeb:b20d::/80"));
+fn a_delegated_prefix_outside_the_subnet_is_left_to_the_gate_and_the_nic_read() {
+    // amazon-ec2-net-utils' own test data: a prefix outside the NIC's subnet. The NIC is read
+    // with its addresses; the sanity gate refuses the prefix alone (`plan::sanity`).
+    let tree = with_prefixes("10.0.0.0/28\n0.0.0.0/0", Some("2600:1f16:aeb:b20d::/80"));
+    let nics = parse(&tree).unwrap().nics;
+    assert_eq!(nics[1].unreadable, None);
+    assert_eq!(nics[1].ipv4, ["172.3.3.16/32".parse().unwrap()]);
     assert_eq!(
-        crate::metadata::model::first_error(parse(&tree).map(|i| i.nics)),
+        nics[1].delegated_prefixes,
+        prefixes(&["10.0.0.0/28", "0.0.0.0/0", "2600:1f16:aeb:b20d::/80"])
+    );
+}
+
+#[test]
+fn a_malformed_delegated_prefix_makes_its_nic_unknown() {
+    let field = format!("{SECONDARY_DIR}ipv4-prefix");
+    let tree = with_prefixes("172.31.16.32/33", None);
+    let nics = parse(&tree).unwrap().nics;
+    assert_eq!(
+        nics[1].unreadable,
         Some(format!(
-            "field '{SECONDARY_DIR}ipv6-prefix': prefix 2600:1f16:aeb:b20d::/80 is outside the NIC's subnet"
+            "field '{field}': invalid prefix length '33' (expected 0 to 32)"
         ))
     );
+    assert_eq!(nics[0].unreadable, None, "the other NIC is read");
 }

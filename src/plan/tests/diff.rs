@@ -190,8 +190,8 @@ fn an_address_whose_prefix_changes_is_replaced_in_the_same_round() {
         [
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
-            "ip address del 10.4.0.5/24 dev eth1",
             "ip address del 10.4.0.6/24 dev eth1",
+            "ip address del 10.4.0.5/24 dev eth1",
             "ip address add 10.4.0.5/28 dev eth1 noprefixroute",
             "ip address add 10.4.0.6/28 dev eth1 noprefixroute",
             "ip route add 10.4.0.0/28 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
@@ -308,5 +308,53 @@ fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
+    );
+}
+
+#[test]
+fn addresses_are_deleted_newest_first_so_the_kernel_promotes_nothing() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    let ip = |s: &str| s.parse::<IpNet>().unwrap();
+    instance.nics[1].ipv4 = ["10.4.0.5/24", "10.4.0.6/24", "10.4.0.7/24", "10.4.0.9/24"]
+        .map(|s| s.parse().unwrap())
+        .to_vec();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let foreign = Address {
+        ifindex: 3,
+        addr: ip("10.4.0.50/24"),
+        noprefixroute: false,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+    };
+    kernel.addresses.push(foreign.clone());
+
+    // 10.4.0.5 is the subnet's primary on eth1 (the kernel's first); the rest are secondaries.
+    instance.nics[1].ipv4 = vec!["10.4.0.7/24".parse().unwrap()];
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let deletes: Vec<String> = commands(&changes, &kernel)
+        .into_iter()
+        .filter(|c| c.starts_with("ip address del"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            "ip address del 10.4.0.9/24 dev eth1",
+            "ip address del 10.4.0.6/24 dev eth1",
+            "ip address del 10.4.0.5/24 dev eth1",
+        ]
+    );
+    let eth1: Vec<IpNet> = kernel
+        .addresses
+        .iter()
+        .filter(|a| a.ifindex == 3)
+        .map(|a| a.addr)
+        .collect();
+    assert_eq!(
+        eth1,
+        [ip("10.4.0.7/24"), foreign.addr],
+        "the foreign one stays"
     );
 }

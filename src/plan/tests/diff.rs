@@ -82,6 +82,7 @@ fn foreign_objects_are_left_alone() {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     let by_hand = Address {
         ifindex: 3,
@@ -241,6 +242,7 @@ fn a_default_route_whose_link_route_is_held_by_another_device_is_left_out() {
         scope: Scope::Link,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     });
     let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
     let result = diff(&want, &kernel, &Owned::default());

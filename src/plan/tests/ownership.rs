@@ -148,6 +148,7 @@ fn foreign_objects() -> (Vec<Address>, Vec<Route>, Vec<Rule>) {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     let rule = |priority, table| Rule {
         family: crate::kernel::Family::V4,

@@ -7,6 +7,7 @@ use crate::apply::{median, ms};
 use crate::daemon::BenchLab;
 use crate::support::azure::azure_with;
 use crate::support::lab::in_netns;
+use cloud_network::kernel::Address;
 use cloud_network::metadata::ProviderKind;
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
@@ -38,13 +39,14 @@ pub struct Removal {
     pub stopped: Option<(Duration, Option<i32>)>,
 }
 
-/// eth1's addresses; a dump the daemon's changes interrupted is read again.
+/// eth1's IPv4 addresses; a dump the daemon's changes interrupted is read again.
 fn eth1_addresses(netlink: &mut Netlink) -> usize {
     loop {
         let links = netlink.links().expect("read the links");
         let eth1 = links.iter().find(|l| l.name == "eth1").expect("eth1");
         if let Ok(addresses) = netlink.addresses() {
-            return addresses.iter().filter(|a| a.ifindex == eth1.index).count();
+            let on_eth1 = |a: &&Address| a.ifindex == eth1.index && a.addr.addr().is_ipv4();
+            return addresses.iter().filter(on_eth1).count();
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 /// Kernel-event rounds run at once before the pace applies.
-pub const EVENT_BURST: u32 = 2;
+pub const EVENT_BURST: u32 = 3;
 /// One kernel-event round more per this interval once the burst is spent.
 pub const EVENT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -102,21 +102,25 @@ mod tests {
     }
 
     #[test]
-    fn changes_every_100_ms_make_one_round_a_second_after_a_burst_of_two() {
+    fn changes_every_100_ms_make_one_round_a_second_after_a_burst_of_three() {
         let ms = Duration::from_millis;
         let rounds = rounds(ms(100), Duration::from_secs(10));
-        assert_eq!(&rounds[..4], [ms(0), ms(100), ms(1000), ms(2000)]);
-        assert_eq!(rounds.len(), 11, "{rounds:?}");
-        let after_burst = rounds[1..].windows(2).map(|w| w[1] - w[0]);
-        assert!(after_burst.skip(1).all(|gap| gap == EVENT_INTERVAL), "{rounds:?}");
+        assert_eq!(&rounds[..5], [ms(0), ms(100), ms(200), ms(1000), ms(2000)]);
+        assert_eq!(rounds.len(), 12, "{rounds:?}");
+        let after_burst = rounds[2..].windows(2).map(|w| w[1] - w[0]);
+        assert!(
+            after_burst.skip(1).all(|gap| gap == EVENT_INTERVAL),
+            "{rounds:?}"
+        );
     }
 
     #[test]
     fn a_change_held_for_its_interval_runs_then_and_is_not_lost() {
         let start = Instant::now();
         let mut damper = EventDamper::new(start);
-        assert!(damper.changed(start));
-        assert!(damper.changed(start));
+        for _ in 0..EVENT_BURST {
+            assert!(damper.changed(start));
+        }
         assert_eq!(damper.due(), None);
         let third = start + Duration::from_millis(10);
         assert!(!damper.changed(third));
@@ -133,9 +137,13 @@ mod tests {
     fn a_quiet_link_gets_its_burst_back() {
         let start = Instant::now();
         let mut damper = EventDamper::new(start);
-        assert!(damper.changed(start) && damper.changed(start));
+        let burst = |at: Instant, damper: &mut EventDamper| {
+            (0..EVENT_BURST + 1)
+                .map(|_| damper.changed(at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(burst(start, &mut damper), [true, true, true, false]);
         let later = start + EVENT_INTERVAL * EVENT_BURST;
-        assert!(damper.changed(later) && damper.changed(later));
-        assert!(!damper.changed(later));
+        assert_eq!(burst(later, &mut damper), [true, true, true, false]);
     }
 }

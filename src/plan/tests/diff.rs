@@ -16,8 +16,8 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
@@ -28,10 +28,10 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
-            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
             "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
@@ -138,12 +138,12 @@ fn vanished_nic_keeps_config_while_its_link_exists() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
-            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
         ]
     );
     assert!(!owned.nics.contains_key(&mac("00:0d:3a:5d:2d:66")));
@@ -305,8 +305,8 @@ fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
@@ -314,7 +314,7 @@ fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
 }
 
 #[test]
-fn addresses_are_deleted_newest_first_so_the_kernel_promotes_nothing() {
+fn addresses_go_newest_first_and_rules_oldest_first_so_the_kernel_walks_and_promotes_nothing() {
     let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
     let mut owned = Owned::default();
     let settings = PlanSettings::default();
@@ -336,10 +336,26 @@ fn addresses_are_deleted_newest_first_so_the_kernel_promotes_nothing() {
     // 10.4.0.5 is the subnet's primary on eth1 (the kernel's first); the rest are secondaries.
     instance.nics[1].ipv4 = vec!["10.4.0.7/24".parse().unwrap()];
     let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
-    let deletes: Vec<String> = commands(&changes, &kernel)
-        .into_iter()
-        .filter(|c| c.starts_with("ip address del"))
+    let commands = commands(&changes, &kernel);
+    let of = |kind: &str| -> Vec<&str> {
+        let kind = format!("ip {kind} del");
+        commands
+            .iter()
+            .filter(|c| c.starts_with(&kind))
+            .map(String::as_str)
+            .collect()
+    };
+    let rule = |selector: &str| format!("ip rule del {selector}/32 lookup 10001 priority 3001");
+    let rules: Vec<String> = ["10.4.0.5", "10.4.0.6", "10.4.0.9"]
+        .iter()
+        .flat_map(|ip| [rule(&format!("from {ip}")), rule(&format!("to {ip}"))])
         .collect();
+    assert_eq!(
+        of("rule"),
+        rules,
+        "rules as the kernel lists them: oldest first"
+    );
+    let deletes = of("address");
     assert_eq!(
         deletes,
         [

@@ -62,8 +62,8 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip -6 rule del to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule del from 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
+            "ip -6 rule del to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule del to fd00:ec2::254/128 lookup main priority 2999",
         ]
     );

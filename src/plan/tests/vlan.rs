@@ -95,8 +95,8 @@ fn a_vlan_link_we_made_goes_after_its_rules_when_its_nic_leaves() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.0.4.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule del to 169.254.169.254/32 lookup main priority 2999",
             "ip link del dev eth0.1",
         ]

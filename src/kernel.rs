@@ -134,6 +134,10 @@ pub struct Route {
     pub kind: RouteType,
     /// RTNH_F_ONLINK: the gateway is reachable on the link without a covering route.
     pub onlink: bool,
+    /// An IPv6 route's router preference and lifetime; None: medium, never expires (every
+    /// route but those router advertisements make and our copies of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised: Option<Advertised>,
 }
 
 impl Route {
@@ -144,6 +148,77 @@ impl Route {
     /// An IPv6 default route the kernel learned from a router advertisement.
     pub fn is_ra_default(&self) -> bool {
         self.protocol == RTPROT_RA && self.family() == Family::V6 && self.dst.prefix() == 0
+    }
+
+    /// The router preference: medium unless the route says otherwise.
+    pub fn pref(&self) -> RouterPref {
+        self.advertised.map_or(RouterPref::Medium, |a| a.pref)
+    }
+}
+
+/// A router's preference (RFC 4191) on the default route the kernel learned from its
+/// advertisement (`RTA_PREF`). Ordered as the kernel uses them: low, medium, high.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterPref {
+    Low,
+    Medium,
+    High,
+}
+
+impl RouterPref {
+    /// From the kernel's `ICMPV6_ROUTER_PREF_*` number (1 high, 3 low; 0 and the reserved 2
+    /// medium, as the kernel reads them).
+    pub fn from_kernel(value: u8) -> RouterPref {
+        match value {
+            1 => RouterPref::High,
+            3 => RouterPref::Low,
+            _ => RouterPref::Medium,
+        }
+    }
+
+    pub fn to_kernel(self) -> u8 {
+        match self {
+            RouterPref::High => 1,
+            RouterPref::Medium => 0,
+            RouterPref::Low => 3,
+        }
+    }
+}
+
+/// What an IPv6 route carries beyond its place: its router's preference and, when it expires,
+/// the whole seconds it has left. Routes are told apart by the preference only: the lifetime
+/// counts down, and a route whose lifetime moved is still the same route.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Advertised {
+    pub pref: RouterPref,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u32>,
+}
+
+impl PartialEq for Advertised {
+    fn eq(&self, other: &Self) -> bool {
+        self.pref == other.pref
+    }
+}
+
+impl Eq for Advertised {}
+
+impl std::hash::Hash for Advertised {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pref.hash(state);
+    }
+}
+
+impl PartialOrd for Advertised {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Advertised {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.pref.cmp(&other.pref)
     }
 }
 

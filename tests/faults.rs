@@ -12,6 +12,7 @@ use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use support::azure::{azure_expected, azure_with, azure_without_6, AZURE};
 use support::events::KernelEvents;
@@ -29,7 +30,7 @@ fn round(scene: &Scene, owned: &Owned) -> (Outcome, Owned, (usize, Vec<Event>)) 
     let kernel = nl.state().expect("read kernel");
     let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
     let planned_changes = planned.changes.len();
-    let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
+    let (outcome, owned) = apply_round(&mut nl, planned, &kernel, &AtomicBool::new(false));
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     (outcome, owned, (planned_changes, events.drain()))
 }
@@ -41,7 +42,7 @@ fn round_with_race(scene: &Scene, owned: &Owned, meanwhile: impl FnOnce()) -> (O
     let kernel = nl.state().expect("read kernel");
     let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
     meanwhile();
-    apply_round(&mut nl, planned, &kernel)
+    apply_round(&mut nl, planned, &kernel, &AtomicBool::new(false))
 }
 
 fn eth1_owned(owned: &Owned) -> (Vec<String>, usize) {

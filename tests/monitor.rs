@@ -261,5 +261,6 @@ fn route(oif: u32, i: u32) -> Route {
         scope: Scope::Link,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     }
 }

@@ -283,6 +283,7 @@ fn routes_in_a_big_table_and_the_local_table_round_trip() {
         scope,
         kind: RouteType::Unicast,
         onlink,
+        advertised: None,
     };
     let ours = vec![
         route("10.5.0.0/24", None, Some("10.5.0.6"), Scope::Link, false),
@@ -528,6 +529,7 @@ fn kernel_errors_are_typed_and_name_the_object() {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     let err = one_error(f.nl.apply(&[Change::AddRoute(off_link)]));
     assert!(matches!(err, NetlinkError::Unreachable(_)), "{err}");
@@ -833,6 +835,7 @@ mod ip_state {
                 other => RouteType::Other(other as u8),
             },
             onlink: flag(item, "flags", "onlink"),
+            advertised: None,
         }
     }
 

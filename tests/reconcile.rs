@@ -10,6 +10,7 @@ use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use serde_json::{Map, Value};
+use std::sync::atomic::AtomicBool;
 use support::aws::{aws_expected, AWS, AWS_SCENARIO};
 use support::azure::{azure_expected, azure_with, AZURE, AZURE_SCENARIO};
 use support::events::KernelEvents;
@@ -53,7 +54,7 @@ fn round(scene: &Scene, owned: &Owned) -> Round {
     let kernel = nl.state().expect("read kernel");
     let planned = plan_round(&instance, &kernel, owned, &PlanSettings::default());
     let planned_changes = planned.changes.len();
-    let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
+    let (outcome, owned) = apply_round(&mut nl, planned, &kernel, &AtomicBool::new(false));
     assert!(
         outcome.failures.is_empty(),
         "failures: {:?}",
@@ -304,7 +305,7 @@ fn a_link_that_disappears_mid_apply_fails_alone() {
     );
     let eth2 = scene.ns.ifindex("eth2");
     scene.ns.run_ok(&["ip", "link", "del", "eth2"]);
-    let (outcome, owned) = apply_round(&mut nl, planned, &kernel);
+    let (outcome, owned) = apply_round(&mut nl, planned, &kernel, &AtomicBool::new(false));
     let failed: Vec<(&str, &str)> = outcome
         .failures
         .iter()

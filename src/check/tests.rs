@@ -91,6 +91,7 @@ fn default_route(table: u32, gateway: &str, oif: u32) -> Route {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     }
 }
 

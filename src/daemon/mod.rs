@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod confine;
+pub mod damp;
 pub mod fetcher;
 pub mod files;
 pub mod hotplug;

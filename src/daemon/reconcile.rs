@@ -14,6 +14,7 @@ use crate::plan::render::link_namer;
 use crate::plan::render::{ip_command, summary};
 use crate::plan::sanity::Refusal;
 use crate::plan::{self, Desired, Owned, PlanSettings, PlannedChange, Skipped};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a planning pass found, before anything is written.
 #[derive(Debug, Clone)]
@@ -145,23 +146,37 @@ pub struct Outcome {
     pub created_links: usize,
 }
 
-/// Applies a planned round as one netlink batch and updates `owned` with what the kernel took.
-/// An add answered "exists" means another agent got there first (not ours); a delete answered
-/// "not found" means it is already gone. Every other refusal is a failure for that change only:
-/// the rest of the batch, other links included, still goes through.
+/// Changes sent between two looks at the stop flag: a slice is sent in well under a second
+/// (8,000 address deletes newest first take about 0.2 s), so a stop waits for at most one.
+const STOP_SLICE: usize = 1024;
+
+/// Applies a planned round as netlink batches of [`STOP_SLICE`] changes and updates `owned`
+/// with what the kernel took; once `stop` is set no further batch is sent (the changes left are
+/// simply not made, nor recorded). An add answered "exists" means another agent got there first
+/// (not ours); a delete answered "not found" means it is already gone. Every other refusal is a
+/// failure for that change only: the rest of the batch, other links included, still goes
+/// through.
 pub fn apply_round(
     netlink: &mut Netlink,
     planned: Planned,
     kernel: &KernelState,
+    stop: &AtomicBool,
 ) -> (Outcome, Owned) {
     let Planned {
         mut owned,
-        changes,
+        mut changes,
         conflicts,
         ..
     } = planned;
-    let batch: Vec<Change> = changes.iter().map(|p| p.change.clone()).collect();
-    let results = netlink.apply(&batch);
+    let mut results = Vec::with_capacity(changes.len());
+    for slice in changes.chunks(STOP_SLICE) {
+        if !results.is_empty() && stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let batch: Vec<Change> = slice.iter().map(|p| p.change.clone()).collect();
+        results.extend(netlink.apply(&batch));
+    }
+    changes.truncate(results.len());
     let name_of = link_namer(kernel);
     let mut done = Vec::new();
     let mut failures = Vec::new();

@@ -22,6 +22,7 @@
 //!   link's age, for two minutes or until the metadata lists it. → fetching.
 
 use super::backoff::{earliest, Reapply};
+use super::damp::EventDamper;
 use super::fetcher::{Fetched, Fetcher};
 use super::files::StateFiles;
 use super::hotplug::{self, HotplugWatch};
@@ -82,6 +83,7 @@ pub struct Reconciler {
     last_good: Option<Instance>,
     schedule: FetchSchedule,
     reapply: Reapply,
+    kernel_events: EventDamper,
     hotplug: HotplugWatch,
     problems: Problems,
     publisher: Publisher,
@@ -102,6 +104,7 @@ impl Reconciler {
             last_good: None,
             schedule: FetchSchedule::first_out(Instant::now(), long_polls, Jitter::from_entropy()),
             reapply: Reapply::default(),
+            kernel_events: EventDamper::new(Instant::now()),
             hotplug: HotplugWatch::default(),
             problems: Problems::default(),
             publisher: Publisher::new(views, files, parts.snapshot, parts.on_round),
@@ -146,6 +149,11 @@ impl Reconciler {
         }
         let now = Instant::now();
         wants.fetch |= self.next_fetch(now).is_some_and(|at| at <= now);
+        wants.reconcile |= if wants.kernel {
+            self.kernel_events.changed(now)
+        } else {
+            self.kernel_events.take_due(now)
+        };
         if self.reapply.take_due(now) {
             log::debug!("applying the metadata in hand again after failed changes");
             wants.reconcile = true;
@@ -160,7 +168,8 @@ impl Reconciler {
     /// When the thread must wake by itself: for the next timed fetch or the next re-apply,
     /// whichever comes first. The re-apply stays timed while a fetch is out.
     fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        earliest(self.next_fetch(now), self.reapply.due())
+        let retries = earliest(self.reapply.due(), self.kernel_events.due());
+        earliest(self.next_fetch(now), retries)
     }
 
     fn next_fetch(&self, now: Instant) -> Option<Instant> {

@@ -167,7 +167,7 @@ pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> Roun
         if let Some(claimed) = planned.owned.claiming(&planned.changes) {
             keep(&claimed);
         }
-        let (outcome, owned) = apply_round(netlink, planned, &pass.kernel);
+        let (outcome, owned) = apply_round(netlink, planned, &pass.kernel, stop);
         METRICS.owned(&owned);
         METRICS.round(outcome.failures.is_empty());
         let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);

@@ -9,8 +9,12 @@ pub struct Wants {
     pub fetch: bool,
     /// With the slow views (asked for by someone).
     pub views: bool,
-    /// Apply the metadata in hand again (the kernel changed, or failed changes are due).
+    /// Apply the metadata in hand again (a link changed, failed changes are due, or the damper
+    /// let a kernel change's round run).
     pub reconcile: bool,
+    /// The kernel changed under us (an object of ours went, a router came, changed or went):
+    /// a round, once the damper lets it run (`daemon::damp`).
+    pub kernel: bool,
     /// Re-read the config first.
     pub reload: bool,
     /// The metadata thread left a result in its inbox.
@@ -21,7 +25,8 @@ pub struct Wants {
 impl Wants {
     pub fn add(&mut self, trigger: Trigger) {
         match trigger {
-            Trigger::LinkChanged | Trigger::KernelChanged => self.reconcile = true,
+            Trigger::LinkChanged => self.reconcile = true,
+            Trigger::KernelChanged => self.kernel = true,
             Trigger::MetadataChanged => self.metadata_changed = true,
             Trigger::ApiRefresh => {
                 self.fetch = true;
@@ -55,7 +60,7 @@ mod tests {
             .into_iter()
             .collect();
         let expected = Wants {
-            reconcile: true,
+            kernel: true,
             metadata_changed: true,
             ..Wants::default()
         };

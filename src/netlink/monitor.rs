@@ -205,6 +205,7 @@ mod tests {
             scope: Scope::Link,
             kind: RouteType::Unicast,
             onlink: false,
+            advertised: None,
         }
     }
 

@@ -18,6 +18,11 @@ use std::net::IpAddr;
 
 /// RTNH_F_ONLINK (linux/rtnetlink.h), which neli's `RtmF` lacks.
 pub const RTNH_F_ONLINK: u32 = 4;
+/// RTA_PREF and RTA_EXPIRES (linux/rtnetlink.h): neli names them only for glibc targets.
+pub const RTA_PREF: u16 = 20;
+const RTA_EXPIRES: u16 = 23;
+/// The kernel's clock ticks per second in what it reports (`USER_HZ`, 100 on Linux).
+pub const USER_HZ: u32 = 100;
 /// Ask IPv4 lookups to report the table the route came from (without it: always main). IPv6
 /// lookups always report it and refuse the flag ("ipv6: Invalid flags for get route request").
 const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
@@ -103,8 +108,18 @@ pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
 
 /// `ip route del ...`, matching table, destination, type, protocol, gateway, source and link.
 pub fn del_request(route: &Route) -> Result<Request, NetlinkError> {
-    // RT_SCOPE_NOWHERE: match a route whatever its scope (as `ip route del` does).
-    request(Rtm::Delroute, NlmF::empty(), route, RtScope::Nowhere.into())
+    // RT_SCOPE_NOWHERE: match a route whatever its scope (as `ip route del` does). The kernel
+    // matches no preference or lifetime: none is sent.
+    let route = Route {
+        advertised: None,
+        ..route.clone()
+    };
+    request(
+        Rtm::Delroute,
+        NlmF::empty(),
+        &route,
+        RtScope::Nowhere.into(),
+    )
 }
 
 fn request(ty: Rtm, flags: NlmF, route: &Route, scope: u8) -> Result<Request, NetlinkError> {
@@ -146,6 +161,12 @@ fn route_attrs(route: &Route) -> Result<RtBuffer<Rta, Buffer>, NetlinkError> {
     }
     if let Some(oif) = route.oif {
         attrs.push(attr(Rta::Oif, oif)?);
+    }
+    if let Some(advertised) = route.advertised {
+        attrs.push(attr(Rta::from(RTA_PREF), advertised.pref.to_kernel())?);
+        if let Some(expires) = advertised.expires {
+            attrs.push(attr(Rta::from(RTA_EXPIRES), expires)?);
+        }
     }
     Ok(attrs)
 }

@@ -1,6 +1,7 @@
 //! The diff: from the desired state, the kernel's state and the (pruned) ownership record, the
-//! ordered list of changes. Deletes come first (rules, then routes, then addresses) and only
-//! ever touch what we own; adds follow (VLAN links, link up and MTU, addresses, routes, rules);
+//! ordered list of changes. Deletes come first (rules, then routes, then addresses), each kind
+//! in the order that spares the kernel work (rules first-listed first, addresses newest first),
+//! and only ever touch what we own; adds follow (VLAN links, link up and MTU, addresses, routes, rules);
 //! VLAN links we created and no longer want go last, after their rules. Every comparison of the
 //! wish with the kernel is made here: a link is brought up when it is down and gets the MTU
 //! wanted when its own differs.
@@ -13,6 +14,7 @@ use crate::kernel::{
 };
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// The NIC a change is made for, so the ownership record can file it.
@@ -155,10 +157,28 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
                 .push(planned(None, Change::AddRule(rule.clone())));
         }
     }
+    in_kernel_order(&mut stages.del_rules, kernel.state);
     Diff {
         changes: stages.into_changes(),
         conflicts,
     }
+}
+
+/// Rule deletes in the order the kernel lists the rules (at one priority: the order added).
+/// The kernel finds the rule to delete by walking its list from the start: taking the first
+/// ones first, each is found at once (16,000 rules of one priority: 0.5 s this way, 8.9 s
+/// backwards).
+fn in_kernel_order(deletes: &mut [PlannedChange], kernel: &KernelState) {
+    let position: HashMap<&Rule, usize> = kernel
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r, i))
+        .collect();
+    deletes.sort_by_key(|planned| match &planned.change {
+        Change::DelRule(rule) => position.get(rule).copied().unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    });
 }
 
 /// Deletes what we own on a NIC and no longer want. A NIC missing from the metadata whose link
@@ -264,23 +284,29 @@ fn release_groups(desired: &Desired, kernel: &KernelIndex, owned: &Owned, stages
     }
 }
 
-/// The kernel's addresses we own on the NIC, its plan no longer has and the gate does not hold.
+/// The kernel's addresses we own on the NIC, its plan no longer has and the gate does not hold,
+/// in the reverse of the kernel's list. The kernel keeps a link's IPv4 addresses with each
+/// subnet's primary before its secondaries, the rest in the order added: backwards, every
+/// secondary goes before its primary, newest first. Deleting a primary while secondaries remain
+/// makes the kernel promote one (`promote_secondaries`), work that grows with the secondaries
+/// left (2,000 addresses of one subnet: seconds in the order added, milliseconds backwards).
+/// IPv6 deletes promote nothing; their order does not matter.
 fn unwanted_addresses<'a>(
     plan: &NicPlan,
     owned: &OwnedNic,
     kernel: &KernelIndex<'a>,
 ) -> Vec<&'a Address> {
-    let wanted: Vec<_> = plan.addresses.iter().map(owned_address).collect();
-    owned
+    let wanted: BTreeSet<_> = plan.addresses.iter().map(owned_address).collect();
+    kernel
+        .state
         .addresses
         .iter()
-        .filter(|a| !wanted.contains(a) && !plan.holds_ip(a.addr.addr()))
-        .filter_map(|owned_addr| {
-            kernel
-                .state
-                .addresses
-                .iter()
-                .find(|k| k.ifindex == owned_addr.ifindex && k.addr == owned_addr.addr)
+        .rev()
+        .filter(|k| {
+            let key = owned_address(k);
+            owned.addresses.contains(&key)
+                && !wanted.contains(&key)
+                && !plan.holds_ip(k.addr.addr())
         })
         .collect()
 }

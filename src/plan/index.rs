@@ -2,7 +2,7 @@
 //! time: a no-change reconcile of hundreds of addresses and rules stays well under a millisecond.
 
 use super::desired::match_vlan_link;
-use crate::kernel::{KernelState, Link, Route, RouteType, Rule};
+use crate::kernel::{KernelState, Link, Route, RouteType, RouterPref, Rule};
 use crate::net::{IpNet, Mac};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -62,7 +62,8 @@ impl Hasher for FxHasher {
 
 type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
-/// The fields that make a route ours and unchanged (the kernel may derive others, e.g. scope).
+/// The fields that make a route ours and unchanged (the kernel may derive others, e.g. scope;
+/// an expiring route's lifetime counts down, its router preference stays).
 type RouteKey = (
     u32,
     IpNet,
@@ -71,12 +72,16 @@ type RouteKey = (
     Option<u32>,
     Option<IpAddr>,
     u8,
+    RouterPref,
 );
 /// The kernel's own identity of a route: table, destination and type.
 type RouteSlot = (u32, IpNet, RouteType);
 
 fn route_key(r: &Route) -> RouteKey {
-    (r.table, r.dst, r.kind, r.gateway, r.oif, r.src, r.protocol)
+    let pref = r.pref();
+    (
+        r.table, r.dst, r.kind, r.gateway, r.oif, r.src, r.protocol, pref,
+    )
 }
 
 fn route_slot(r: &Route) -> RouteSlot {

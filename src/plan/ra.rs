@@ -1,14 +1,17 @@
 //! Routes a NIC's table takes from the kernel rather than from the metadata: where the metadata
 //! names no IPv6 gateway (EC2, GCP, Alibaba without `ipv6-gateway`), the IPv6 default route the
 //! kernel learned from router advertisements on the NIC's link (`proto ra` in main) is copied
-//! into the NIC's table with our protocol, and follows it: a new gateway replaces the copy, the
-//! copy goes when the learned route goes. Pure: the metadata's desired state and a kernel
+//! into the NIC's table with our protocol, and follows it: of two routers the one the kernel
+//! uses (preference first), with that router's preference and the lifetime left; a new gateway
+//! or preference replaces the copy, the copy goes when the learned route goes (or expires with
+//! its lifetime, and is copied again with the lifetime the kernel has then). Pure: the metadata's desired state and a kernel
 //! snapshot in, the state the diff compares with the kernel out; `desired` itself stays the
 //! metadata's wish.
 
 use super::desired::{default_route, Desired, NicPlan};
 use crate::kernel::{Family, KernelState, Route, TABLE_MAIN};
 use std::borrow::Cow;
+use std::cmp::Reverse;
 use std::net::IpAddr;
 
 /// `desired` with each NIC's copy of its link's RA default route added to its routes; borrowed
@@ -32,7 +35,8 @@ pub fn followed<'a>(desired: &'a Desired, kernel: &KernelState) -> Cow<'a, Desir
 
 /// The copy for one NIC: only when its table serves IPv6 (it has IPv6 rules) and the metadata
 /// gives it no IPv6 default route, and the kernel has an RA default route on its link. Of
-/// several (two routers) the lowest gateway, so the choice does not flap with dump order.
+/// several (two routers) the one the kernel itself uses ([`kernels_choice`]), with its router's
+/// preference and the lifetime it has left.
 pub fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
     let table = plan.table?;
     let serves_v6 = plan
@@ -46,14 +50,24 @@ pub fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
     if !serves_v6 || has_default {
         return None;
     }
-    let gateway = kernel
+    let learned = kernel
         .routes
         .iter()
         .filter(|r| r.is_ra_default() && r.table == TABLE_MAIN && r.oif == Some(plan.ifindex))
-        .filter_map(|r| match r.gateway {
-            Some(IpAddr::V6(gateway)) => Some(gateway),
-            _ => None,
-        })
-        .min()?;
-    Some(default_route(table, IpAddr::V6(gateway), plan.ifindex))
+        .filter(|r| matches!(r.gateway, Some(IpAddr::V6(_))));
+    let chosen = kernels_choice(learned)?;
+    let gateway = chosen.gateway?;
+    Some(Route {
+        advertised: chosen.advertised,
+        ..default_route(table, gateway, plan.ifindex)
+    })
+}
+
+/// Of a link's RA default routes (all of one metric), the one the kernel sends by: the highest
+/// router preference (`rt6_score_route`), then the first in the kernel's list, which keeps them
+/// in the order learned (`fib6_add_rt2node` appends). The kernel may move to the next router of
+/// equal preference when the first becomes unreachable; the copy stays with the first until the
+/// kernel drops its route.
+pub fn kernels_choice<'a>(learned: impl Iterator<Item = &'a Route>) -> Option<&'a Route> {
+    learned.min_by_key(|r| Reverse(r.pref()))
 }

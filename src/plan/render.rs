@@ -3,7 +3,7 @@
 
 use super::diff::PlannedChange;
 use crate::kernel::{
-    Change, Family, KernelState, Route, RouteType, Rule, Scope, TABLE_LOCAL, TABLE_MAIN,
+    Change, Family, KernelState, Route, RouteType, RouterPref, Rule, Scope, TABLE_LOCAL, TABLE_MAIN,
 };
 use crate::metadata::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,8 +84,14 @@ fn destination(dst: &IpNet) -> String {
     }
 }
 
+/// An add also sets the lifetime the route has left, when it expires.
 fn route_command(verb: &str, r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
-    format!("{} route {verb} {}", ip(r.family()), route_spec(r, name_of))
+    let mut cmd = format!("{} route {verb} {}", ip(r.family()), route_spec(r, name_of));
+    let expires = r.advertised.and_then(|a| a.expires);
+    if let Some(expires) = expires.filter(|_| verb == "add") {
+        let _ = write!(cmd, " expires {expires}");
+    }
+    cmd
 }
 
 /// A route as `ip route` arguments: `default via 10.4.0.1 dev eth1 table 10001 proto 201`.
@@ -112,6 +118,14 @@ pub fn route_spec(r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
     }
     if r.onlink {
         cmd.push_str(" onlink");
+    }
+    if let Some(advertised) = r.advertised {
+        let pref = match advertised.pref {
+            RouterPref::High => "high",
+            RouterPref::Medium => "medium",
+            RouterPref::Low => "low",
+        };
+        let _ = write!(cmd, " pref {pref}");
     }
     cmd
 }

@@ -1,6 +1,7 @@
 //! The footprint benchmark, one command for every performance promise:
 //! `sudo cargo bench --bench footprint -- [--quick] [FIGURE...]`, FIGURE one of apply, noop,
-//! instructions, memory, size, start, requests, hotplug, api, stop, check (default: all). Prints one
+//! instructions, memory, size, start, requests, hotplug, api, stop, check, removal (default:
+//! all). Prints one
 //! Markdown table (figure | measured | reference | target | verdict); each figure and its
 //! reference come from the same run. `--baseline=BINARY` also measures another build of the
 //! daemon (e.g. the previous commit's) for start and api, alternating with this one, and gives
@@ -16,6 +17,8 @@ mod check_figures;
 mod daemon;
 #[path = "common/lab_figures.rs"]
 mod lab_figures;
+#[path = "common/removal.rs"]
+mod removal;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -27,6 +30,7 @@ use cloud_network::netlink::Netlink;
 use cloud_network::plan::{Owned, PlanSettings};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use support::running::ServiceUser;
 
@@ -42,6 +46,7 @@ const FIGURES: [&str; 11] = [
     "api",
     "stop",
     "check",
+    "removal",
 ];
 /// Child mode: `footprint --noop-rounds N` runs N no-change reconciles (under callgrind).
 const NOOP_ROUNDS_FLAG: &str = "--noop-rounds";
@@ -147,6 +152,7 @@ fn main() {
             "api" => api_rows(effort, baseline.as_deref()),
             "stop" => stop_rows(effort),
             "check" => check_rows(),
+            "removal" => removal::removal_rows(effort.stops),
             _ => Vec::new(),
         });
     }
@@ -263,7 +269,7 @@ fn noop_rounds(rounds: usize) {
             planned.changes.is_empty(),
             "the namespace is not configured"
         );
-        let (outcome, _) = apply_round(&mut netlink, planned, &kernel);
+        let (outcome, _) = apply_round(&mut netlink, planned, &kernel, &AtomicBool::new(false));
         assert_eq!(outcome.applied, 0);
     }
     // The kernel announces a change before it acknowledges it: anything is queued by now.
@@ -290,7 +296,7 @@ fn instruction_rows() -> Vec<Row> {
         &Owned::default(),
         &PlanSettings::default(),
     );
-    let (outcome, _) = apply_round(&mut netlink, planned, &kernel);
+    let (outcome, _) = apply_round(&mut netlink, planned, &kernel, &AtomicBool::new(false));
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     let Some(one) = callgrind_instructions(1) else {
         return vec![row(

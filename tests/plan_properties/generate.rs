@@ -345,6 +345,7 @@ pub fn add_dhcp_primary(model: &mut Model, instance: &Instance) {
         },
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     model
         .kernel
@@ -431,6 +432,7 @@ pub fn add_foreign_route(
             scope: Scope::Link,
             kind: RouteType::Unicast,
             onlink: false,
+            advertised: None,
         },
     };
     if !model.kernel.routes.iter().any(|k| same_slot(k, &route)) {

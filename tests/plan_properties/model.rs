@@ -39,6 +39,7 @@ fn kernel_local_route(a: &Address) -> Route {
         scope: Scope::Host,
         kind: RouteType::Local,
         onlink: false,
+        advertised: None,
     }
 }
 

@@ -14,8 +14,8 @@ mod payload;
 use super::addr::IFA_F_NOPREFIXROUTE;
 use super::error::NetlinkError;
 use super::frame::{read_u16, read_u32, Attrs};
-use super::route::{kind_from, scope_from, RouteLookup, RTNH_F_ONLINK};
-use crate::kernel::{Address, Link, OperState, Route, Rule};
+use super::route::{kind_from, scope_from, RouteLookup, RTA_PREF, RTNH_F_ONLINK, USER_HZ};
+use crate::kernel::{Address, Advertised, Link, OperState, Route, RouterPref, Rule};
 use crate::net::Mac;
 use neli::consts::rtnl::{Arphrd, Frattr, Ifa, Iff, Ifla, IflaInfo, Rta, RtmF};
 use neli::rtnl::{Fibmsg, Ifaddrmsg, Ifinfomsg, Rtmsg};
@@ -140,7 +140,9 @@ pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
         scope: scope_from(header[6]),
         kind: kind_from(header[7]),
         onlink: flags & RTNH_F_ONLINK != 0,
+        advertised: None,
     };
+    let (mut pref, mut expires) = (None, None);
     for attr in Attrs::new(attrs) {
         let (ty, payload) = attr.map_err(|e| within("route", e))?;
         match Rta::from(ty) {
@@ -151,10 +153,29 @@ pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
             Rta::Gateway => route.gateway = Some(ip(family, payload, "route", "RTA_GATEWAY")?),
             Rta::Prefsrc => route.src = Some(ip(family, payload, "route", "RTA_PREFSRC")?),
             Rta::Oif => route.oif = Some(number(payload, "route", "RTA_OIF")?),
+            Rta::Cacheinfo => expires = route_expires(payload)?,
+            _ if ty == RTA_PREF => pref = payload.first().copied().map(RouterPref::from_kernel),
             _ => {}
         }
     }
+    route.advertised = advertised(pref, expires);
     Ok(Some(route))
+}
+
+/// The seconds an expiring route has left, rounded up, from `struct rta_cacheinfo`'s
+/// `rta_expires` (clock ticks, the third u32; 0 for a route that never expires).
+fn route_expires(payload: &[u8]) -> Result<Option<u32>, NetlinkError> {
+    if payload.len() < 12 {
+        return Err(short("route", "RTA_CACHEINFO", payload.len()));
+    }
+    let ticks = read_u32(payload, 8) as i32;
+    Ok((ticks > 0).then(|| (ticks as u32).div_ceil(USER_HZ)))
+}
+
+/// None for what every route is unless told otherwise: medium, never expiring.
+fn advertised(pref: Option<RouterPref>, expires: Option<u32>) -> Option<Advertised> {
+    let pref = pref.unwrap_or(RouterPref::Medium);
+    (pref != RouterPref::Medium || expires.is_some()).then_some(Advertised { pref, expires })
 }
 
 /// The answer to an `RTM_GETROUTE` lookup (flagged cloned: it is the route the kernel made for

@@ -136,6 +136,7 @@ fn shown(
         scope,
         kind,
         onlink: false,
+        advertised: None,
     }
 }
 
@@ -292,4 +293,34 @@ fn the_nested_flag_on_linkinfo_is_ignored() {
     body.extend(kind);
     body.extend(b"vlan\0\0\0\0");
     assert_eq!(link(&body).unwrap().kind.as_deref(), Some("vlan"));
+}
+
+/// An attribute as the kernel frames it: length, type, payload padded to 4 bytes.
+fn attribute(ty: u16, payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(4 + payload.len()).unwrap();
+    let mut out = [len.to_ne_bytes(), ty.to_ne_bytes()].concat();
+    out.extend_from_slice(payload);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+#[test]
+fn a_router_preference_and_lifetime_are_read_and_medium_forever_is_none() {
+    let plain = body(include_str!("testdata/route.hex"), 0);
+    assert_eq!(route(&plain).unwrap().unwrap().advertised, None);
+    let mut high = plain.clone();
+    high.extend(attribute(super::super::route::RTA_PREF, &[1]));
+    let mut cacheinfo = [0u8; 32];
+    // rta_expires, the third u32: 1,500.01 s in clock ticks (100 a second), rounded up.
+    cacheinfo[8..12].copy_from_slice(&150_001u32.to_ne_bytes());
+    high.extend(attribute(Rta::Cacheinfo.into(), &cacheinfo));
+    let decoded = route(&high).unwrap().unwrap().advertised.unwrap();
+    assert_eq!(
+        (decoded.pref, decoded.expires),
+        (RouterPref::High, Some(1501))
+    );
+    let mut medium = plain;
+    medium.extend(attribute(super::super::route::RTA_PREF, &[0]));
+    medium.extend(attribute(Rta::Cacheinfo.into(), &[0u8; 32]));
+    assert_eq!(route(&medium).unwrap().unwrap().advertised, None);
 }

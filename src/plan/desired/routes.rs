@@ -46,6 +46,7 @@ fn route(table: u32, dst: IpNet, oif: u32) -> Route {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     }
 }
 

@@ -284,8 +284,8 @@ fn an_address_with_its_own_gateway_gets_its_own_table_even_on_the_primary_nic() 
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.17.0.5/32 lookup 20000 priority 3000",
             "ip rule del from 10.17.0.5/32 lookup 20000 priority 3000",
+            "ip rule del to 10.17.0.5/32 lookup 20000 priority 3000",
             "ip route del default via 10.17.0.254 dev eth0 table 20000 proto 201",
             "ip route del 10.17.0.0/16 dev eth0 table 20000 proto 201 scope link src 10.17.0.5",
             "sysctl -w net.ipv4.conf.eth0.promote_secondaries=1",

@@ -16,8 +16,8 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
@@ -28,8 +28,8 @@ fn removing_an_ip_removes_only_its_address_and_rules_then_the_table() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
             "ip route del default via 10.4.0.1 dev eth1 table 10001 proto 201",
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
@@ -85,6 +85,7 @@ fn foreign_objects_are_left_alone() {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     let by_hand = Address {
         ifindex: 3,
@@ -140,10 +141,10 @@ fn vanished_nic_keeps_config_while_its_link_exists() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
             "ip link set dev eth0 group 0",
         ]
@@ -193,8 +194,8 @@ fn an_address_whose_prefix_changes_is_replaced_in_the_same_round() {
         [
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
-            "ip address del 10.4.0.5/24 dev eth1",
             "ip address del 10.4.0.6/24 dev eth1",
+            "ip address del 10.4.0.5/24 dev eth1",
             "ip address add 10.4.0.5/28 dev eth1 noprefixroute",
             "ip address add 10.4.0.6/28 dev eth1 noprefixroute",
             "ip route add 10.4.0.0/28 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
@@ -244,6 +245,7 @@ fn a_default_route_whose_link_route_is_held_by_another_device_is_left_out() {
         scope: Scope::Link,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     });
     let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
     let result = diff(&want, &kernel, &Owned::default());
@@ -306,10 +308,74 @@ fn an_address_the_gate_refuses_is_never_added_and_ours_is_kept_not_removed() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.6/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.6/32 lookup 10001 priority 3001",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
             "ip address del 10.4.0.6/24 dev eth1",
         ]
+    );
+}
+
+#[test]
+fn addresses_go_newest_first_and_rules_oldest_first_so_the_kernel_walks_and_promotes_nothing() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let settings = PlanSettings::default();
+    let mut instance = azure_instance();
+    let ip = |s: &str| s.parse::<IpNet>().unwrap();
+    instance.nics[1].ipv4 = ["10.4.0.5/24", "10.4.0.6/24", "10.4.0.7/24", "10.4.0.9/24"]
+        .map(|s| s.parse().unwrap())
+        .to_vec();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let foreign = Address {
+        ifindex: 3,
+        addr: ip("10.4.0.50/24"),
+        noprefixroute: false,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+    };
+    kernel.addresses.push(foreign.clone());
+
+    // 10.4.0.5 is the subnet's primary on eth1 (the kernel's first); the rest are secondaries.
+    instance.nics[1].ipv4 = vec!["10.4.0.7/24".parse().unwrap()];
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    let commands = commands(&changes, &kernel);
+    let of = |kind: &str| -> Vec<&str> {
+        let kind = format!("ip {kind} del");
+        commands
+            .iter()
+            .filter(|c| c.starts_with(&kind))
+            .map(String::as_str)
+            .collect()
+    };
+    let rule = |selector: &str| format!("ip rule del {selector}/32 lookup 10001 priority 3001");
+    let rules: Vec<String> = ["10.4.0.5", "10.4.0.6", "10.4.0.9"]
+        .iter()
+        .flat_map(|ip| [rule(&format!("from {ip}")), rule(&format!("to {ip}"))])
+        .collect();
+    assert_eq!(
+        of("rule"),
+        rules,
+        "rules as the kernel lists them: oldest first"
+    );
+    let deletes = of("address");
+    assert_eq!(
+        deletes,
+        [
+            "ip address del 10.4.0.9/24 dev eth1",
+            "ip address del 10.4.0.6/24 dev eth1",
+            "ip address del 10.4.0.5/24 dev eth1",
+        ]
+    );
+    let eth1: Vec<IpNet> = kernel
+        .addresses
+        .iter()
+        .filter(|a| a.ifindex == 3)
+        .map(|a| a.addr)
+        .collect();
+    assert_eq!(
+        eth1,
+        [ip("10.4.0.7/24"), foreign.addr],
+        "the foreign one stays"
     );
 }

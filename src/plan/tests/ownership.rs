@@ -103,8 +103,8 @@ fn a_lost_record_adopts_only_what_is_wanted_and_marked_as_ours() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.4.0.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.4.0.5/32 lookup 10001 priority 3001",
             "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
             "ip route del 10.4.0.0/24 dev eth1 table 10001 proto 201 scope link src 10.4.0.5",
             "sysctl -w net.ipv4.conf.eth1.promote_secondaries=1",
@@ -148,6 +148,7 @@ fn foreign_objects() -> (Vec<Address>, Vec<Route>, Vec<Rule>) {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     };
     let rule = |priority, table| Rule {
         family: crate::kernel::Family::V4,

@@ -2,6 +2,7 @@
 //! kernel's RA-learned IPv6 default route, GCP forwarded IPv6s (WSFC changing nothing), OCI's MTU.
 
 use super::*;
+use crate::kernel::{Advertised, RouterPref};
 
 fn ec2_prefix_instance() -> Instance {
     let mut eth0 = Nic::new(mac("00:22:48:04:fe:00"), 0);
@@ -66,8 +67,8 @@ fn delegated_prefixes_get_rules_at_the_nic_priority_and_are_never_addresses() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip -6 rule del to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule del from 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
+            "ip -6 rule del to 2001:db8:0:1:4::/80 lookup 10001 priority 3001",
             "ip -6 rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );
@@ -94,6 +95,7 @@ fn ra_default(ifindex: u32, gateway: &str) -> Route {
         scope: Scope::Universe,
         kind: RouteType::Unicast,
         onlink: false,
+        advertised: None,
     }
 }
 
@@ -328,4 +330,72 @@ fn an_oci_mtu_is_set_once_and_shows_in_the_summary() {
         ]
     );
     assert_eq!(reconcile(&oci, &mut kernel, &mut owned, &settings), []);
+}
+
+/// eth1's RA default route from `gateway` with a router preference and lifetime.
+fn advertised(gateway: &str, pref: RouterPref, expires: u32) -> Route {
+    Route {
+        advertised: Some(Advertised {
+            pref,
+            expires: Some(expires),
+        }),
+        ..ra_default(3, gateway)
+    }
+}
+
+#[test]
+fn the_copy_follows_the_router_the_kernel_uses_with_its_preference_and_lifetime() {
+    let mut kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
+    let mut owned = Owned::default();
+    let instance = ec2_ipv6_instance();
+    let settings = PlanSettings::default();
+    reconcile(&instance, &mut kernel, &mut owned, &settings);
+    // Learned in this order: the kernel lists them so, and uses the high-preference one.
+    kernel
+        .routes
+        .push(advertised("fe80::1", RouterPref::Medium, 1800));
+    kernel
+        .routes
+        .push(advertised("fe80::2", RouterPref::High, 600));
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        ["ip -6 route add default via fe80::2 dev eth1 table 10001 proto 201 pref high expires 600"]
+    );
+
+    // The lifetime counting down is not a change.
+    for route in &mut kernel.routes {
+        if let Some(a) = route.advertised.as_mut() {
+            a.expires = a.expires.map(|e| e - 30);
+        }
+    }
+    assert_eq!(reconcile(&instance, &mut kernel, &mut owned, &settings), []);
+
+    // The high router now announces low preference: the kernel goes to fe80::1, so does the copy.
+    kernel
+        .routes
+        .retain(|r| r.gateway != Some("fe80::2".parse().unwrap()) || r.table != 254);
+    kernel
+        .routes
+        .push(advertised("fe80::2", RouterPref::Low, 600));
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip -6 route del default via fe80::2 dev eth1 table 10001 proto 201 pref high",
+            "ip -6 route add default via fe80::1 dev eth1 table 10001 proto 201 pref medium expires 1770",
+        ]
+    );
+}
+
+#[test]
+fn among_routers_of_equal_preference_the_kernel_uses_the_first_it_lists() {
+    let routes = [
+        advertised("fe80::9", RouterPref::Low, 100),
+        advertised("fe80::5", RouterPref::Medium, 100),
+        advertised("fe80::3", RouterPref::Medium, 100),
+    ];
+    let chosen = ra::kernels_choice(routes.iter()).and_then(|r| r.gateway);
+    assert_eq!(chosen, Some("fe80::5".parse().unwrap()));
+    assert_eq!(ra::kernels_choice([].iter()), None);
 }

@@ -97,8 +97,8 @@ fn a_vlan_link_we_made_goes_after_its_rules_when_its_nic_leaves() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule del from 10.0.4.5/32 lookup 10001 priority 3001",
+            "ip rule del to 10.0.4.5/32 lookup 10001 priority 3001",
             "ip rule del lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
             "ip link set dev eth0 group 0",
             "ip link del dev eth0.1",

@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 pub const NICS: u8 = 8;
@@ -89,7 +90,7 @@ fn measure_ours(instance: &Instance, settings: &PlanSettings, figures: &mut Figu
     let plan = start.elapsed();
     let commands = dry_run_lines(&planned, &kernel);
     let start = Instant::now();
-    let (outcome, owned) = apply_round(&mut netlink, planned, &kernel);
+    let (outcome, owned) = apply_round(&mut netlink, planned, &kernel, &AtomicBool::new(false));
     let apply = start.elapsed();
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     assert_eq!(outcome.applied, EXPECTED_CHANGES);
@@ -123,7 +124,7 @@ pub fn no_change_reconcile(
     let kernel = netlink.state().expect("read kernel state");
     let planned = plan_round(instance, &kernel, owned, settings);
     let planned_changes = planned.changes.len();
-    let (outcome, _) = apply_round(netlink, planned, &kernel);
+    let (outcome, _) = apply_round(netlink, planned, &kernel, &AtomicBool::new(false));
     let wall = start.elapsed();
     let cpu = thread_cpu_time() - cpu_start;
     assert_eq!(planned_changes, 0, "no-change reconcile planned changes");

@@ -8,6 +8,7 @@
 mod duration;
 mod error;
 mod file;
+mod optouts;
 mod parse;
 mod suggest;
 mod values;
@@ -19,6 +20,7 @@ pub use parse::parse;
 pub use values::ProviderChoice;
 
 use crate::logging::{LogFormat, LogLevel};
+use crate::plan::optout::OptOuts;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,6 +70,10 @@ pub struct Config {
     /// gives none. None (the default, or an empty value) is the cloud's own: 9000 on OCI,
     /// the link's as it is elsewhere.
     pub mtu: Option<u32>,
+    /// `[Network] IgnoreInterfaces`, `IgnoreMACs`, `IgnoreDeviceIndexes`, `SecondaryAddresses`,
+    /// `AliasRanges`, `ForwardedIPs`, `DelegatedPrefixes`, `PolicyRouting`: what we keep off.
+    /// Default: nothing.
+    pub optouts: OptOuts,
 }
 
 pub const DEFAULT_REFRESH_TIMER: Duration = Duration::from_secs(300);
@@ -91,6 +97,7 @@ impl Default for Config {
             rule_priority_base: DEFAULT_RULE_PRIORITY_BASE,
             serve_credentials: false,
             mtu: None,
+            optouts: OptOuts::default(),
         }
     }
 }

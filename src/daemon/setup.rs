@@ -77,6 +77,7 @@ pub fn plan_settings(config: &Config) -> PlanSettings {
         priority_base: config.rule_priority_base,
         supplementary: config.supplementary.clone(),
         mtu: config.mtu,
+        optouts: config.optouts.clone(),
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod desired;
 pub mod diff;
 pub mod index;
+pub mod optout;
 pub mod owned;
 pub mod ra;
 pub mod render;
@@ -29,6 +30,8 @@ pub struct PlanSettings {
     /// The MTU of NICs whose metadata gives none (`[Network] MTU`); None is the cloud's
     /// default (`desired::default_mtu`).
     pub mtu: Option<u32>,
+    /// What the operator keeps us off (`optout`).
+    pub optouts: optout::OptOuts,
 }
 
 impl Default for PlanSettings {
@@ -38,6 +41,7 @@ impl Default for PlanSettings {
             priority_base: 3000,
             supplementary: Vec::new(),
             mtu: None,
+            optouts: optout::OptOuts::default(),
         }
     }
 }

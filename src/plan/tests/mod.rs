@@ -144,7 +144,11 @@ fn reconcile(
     settings: &PlanSettings,
 ) -> Vec<PlannedChange> {
     let want = desired(instance, &kernel.links, settings);
-    *owned = owned.prune(kernel).vet(kernel, settings).0;
+    *owned = owned
+        .prune(kernel)
+        .release(&want.released)
+        .vet(kernel, settings)
+        .0;
     let result = diff(&want, kernel, owned);
     for planned in &result.changes {
         apply(kernel, &planned.change);
@@ -184,6 +188,7 @@ fn gcp_instance() -> Instance {
 
 mod desired_state;
 mod diff;
+mod optout;
 mod ownership;
 /// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
 mod peers;

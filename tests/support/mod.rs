@@ -12,6 +12,7 @@ pub mod gcp;
 pub mod lab;
 pub mod monitor;
 pub mod netns;
+pub mod pod;
 pub mod running;
 pub mod scene;
 pub mod view;

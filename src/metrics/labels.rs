@@ -5,7 +5,7 @@ use crate::plan::sanity::Reason;
 
 pub(super) const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
 
-pub(super) const CHANGE_KINDS: [&str; 11] = [
+pub(super) const CHANGE_KINDS: [&str; 12] = [
     "link_up",
     "set_mtu",
     "promote_secondaries",
@@ -17,6 +17,7 @@ pub(super) const CHANGE_KINDS: [&str; 11] = [
     "del_rule",
     "add_vlan",
     "del_vlan",
+    "adopt_route",
 ];
 
 pub(super) const OWNED_KINDS: [&str; 4] = ["address", "route", "rule", "vlan"];
@@ -90,6 +91,7 @@ pub(super) fn change_kind(change: &Change) -> usize {
         Change::DelRule(_) => 8,
         Change::AddVlan { .. } => 9,
         Change::DelVlan { .. } => 10,
+        Change::AdoptRoute(_) => 11,
     }
 }
 

@@ -267,7 +267,7 @@ impl Owned {
         match change {
             Change::AddAddress(a) => entry.addresses.insert(owned_address(a)),
             Change::DelAddress(a) => entry.addresses.remove(&owned_address(a)),
-            Change::AddRoute(r) => entry.routes.insert(r.clone()),
+            Change::AddRoute(r) | Change::AdoptRoute(r) => entry.routes.insert(r.clone()),
             Change::DelRoute(r) => entry.routes.remove(r),
             Change::AddRule(r) => entry.rules.insert(r.clone()),
             Change::DelRule(r) => entry.rules.remove(r),
@@ -298,7 +298,11 @@ impl Owned {
 fn claims(change: &Change) -> bool {
     matches!(
         change,
-        Change::AddAddress(_) | Change::AddRoute(_) | Change::AddRule(_) | Change::AddVlan { .. }
+        Change::AddAddress(_)
+            | Change::AddRoute(_)
+            | Change::AdoptRoute(_)
+            | Change::AddRule(_)
+            | Change::AddVlan { .. }
     )
 }
 

@@ -110,6 +110,12 @@ fn apply(kernel: &mut KernelState, change: &Change) {
         Change::AddAddress(a) => kernel.addresses.push(a.clone()),
         Change::DelAddress(a) => kernel.addresses.retain(|k| k != a),
         Change::AddRoute(r) => kernel.routes.push(r.clone()),
+        Change::AdoptRoute(r) => {
+            kernel
+                .routes
+                .retain(|k| (k.table, k.dst, k.kind) != (r.table, r.dst, r.kind));
+            kernel.routes.push(r.clone());
+        }
         Change::DelRoute(r) => kernel.routes.retain(|k| k != r),
         Change::AddRule(r) => kernel.rules.push(r.clone()),
         Change::DelRule(r) => kernel.rules.retain(|k| k != r),
@@ -192,4 +198,5 @@ mod optout;
 mod ownership;
 /// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
 mod peers;
+mod takeover;
 mod vlan;

@@ -9,6 +9,7 @@ pub mod container;
 pub mod events;
 pub mod fixtures;
 pub mod gcp;
+pub mod guest_agent;
 pub mod lab;
 pub mod monitor;
 pub mod netns;

@@ -13,10 +13,12 @@ use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 use support::binary;
-use support::lab::{unique_name, Lab};
+use support::lab::{in_netns, unique_name, Lab};
 use support::netns::require_root;
 use support::pod::Pod;
+use support::running::{request, wait_for, Daemon, API};
 use support::scene::TempDir;
 
 /// One flavour: the cloud, the pod's address and the NIC it comes from, the CNI's own rule
@@ -234,4 +236,74 @@ fn gke_alias_ip_pod_keeps_its_alias_range_address() {
     require_root();
     pod_keeps_its_address(&GKE, "192.168.1.5");
     without_the_settings_the_pod_is_cut_off(&GKE);
+}
+
+/// Whether the VM has `ip` on any link.
+fn vm_has(lab: &Lab, ip: &str) -> bool {
+    let shown = lab.vm.run_ok(&["ip", "-4", "address", "show"]);
+    shown.contains(&format!(" {ip}/"))
+}
+
+/// An opt-out set at SIGHUP releases what the daemon added there: the metadata then drops a
+/// secondary address and the daemon, which would have removed it before, leaves it (on
+/// 5f60ef8 the key is unknown and the address goes).
+#[test]
+fn an_opt_out_set_at_sighup_forgets_the_addresses_without_deleting_them() {
+    require_root();
+    let node = Node::up(&AKS);
+    let config = node.dir.path().join("cloud-network.toml");
+    let write = |network: &str| {
+        let text = format!(
+            "[System]\nProvider=\"azure\"\nStateDir=\"{}\"\nRefreshTimer=\"1s\"\n[Network]\n{network}",
+            node.dir.path().join("state").display()
+        );
+        std::fs::write(&config, text).expect("write config");
+    };
+    write("");
+    let log = node.dir.path().join("daemon.log");
+    let daemon = Daemon::start(&node.lab.vm, &config, &log, &[]);
+    let configured = wait_for(Duration::from_secs(15), || {
+        vm_has(&node.lab, "10.4.0.9").then_some(())
+    });
+    assert!(
+        configured.is_some(),
+        "10.4.0.9 configured:\n{}",
+        daemon.log_text()
+    );
+    write("SecondaryAddresses = false\n");
+    // SAFETY: kill has no memory effects; the pid is the daemon this test started.
+    assert_eq!(
+        unsafe { libc::kill(daemon.pid as libc::pid_t, libc::SIGHUP) },
+        0
+    );
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        (!daemon.log_lines("config reloaded").is_empty()).then_some(())
+    });
+    assert!(reloaded.is_some(), "{}", daemon.log_text());
+    let mut doc: Value = serde_json::from_str(AKS.scenario).expect("scenario");
+    let addresses = doc["network"]["interface"][0]["ipv4"]["ipAddress"]
+        .as_array_mut()
+        .expect("eth0 addresses");
+    addresses.retain(|a| a["privateIpAddress"] != "10.4.0.9");
+    let mut lab = node.lab;
+    lab.set_scenario(&doc.to_string());
+    let seen = wait_for(Duration::from_secs(15), || {
+        in_netns(lab.vm.name(), || {
+            let (_, body) = request(API, "GET", "/api/v1/system", Duration::from_secs(2))?;
+            (!body.contains("10.4.0.9") && body.contains("10.4.0.8")).then_some(())
+        })
+    });
+    assert!(
+        seen.is_some(),
+        "the daemon did not read the new metadata:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        vm_has(&lab, "10.4.0.9"),
+        "released, not deleted:\n{}",
+        daemon.log_text()
+    );
+    assert!(vm_has(&lab, "10.4.0.8"));
+    drop(daemon);
+    drop(node.pod);
 }

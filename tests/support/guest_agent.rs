@@ -64,14 +64,20 @@ pub fn binary() -> PathBuf {
 /// The agent running in the lab's VM; killed on drop (`stop` earlier).
 pub struct GuestAgent {
     child: Option<ChildGuard>,
+    /// Its stderr (it logs to syslog, which it cannot reach here: this holds start failures).
     pub log: PathBuf,
 }
 
 impl GuestAgent {
-    /// Starts the agent in `lab`'s VM, its config and log in `dir`.
+    /// Starts the agent in `lab`'s VM, its binary, config and log in `dir` (outside the
+    /// directories the wrapper hides).
     pub fn start(lab: &Lab, dir: &Path) -> GuestAgent {
         let config = dir.join("instance_configs.cfg");
         std::fs::write(&config, CONFIG).expect("write the agent's config");
+        // A copy beside the config: the cache it comes from may lie under /var, which the
+        // wrapper hides.
+        let agent = dir.join("google_guest_agent");
+        std::fs::copy(binary(), &agent).expect("copy google_guest_agent");
         let log = dir.join("guest-agent.log");
         let stderr = File::create(&log).expect("create the agent's log");
         let child = Command::new("ip")
@@ -79,7 +85,7 @@ impl GuestAgent {
             .args(["unshare", "--mount", "--propagation", "private"])
             .args(["sh", "-c", WRAPPER, "guest-agent"])
             .arg(&config)
-            .arg(binary())
+            .arg(&agent)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -94,9 +100,5 @@ impl GuestAgent {
     /// Stops the agent (SIGKILL: it leaves its routes, as a crash or a removed package does).
     pub fn stop(&mut self) {
         self.child = None;
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

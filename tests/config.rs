@@ -655,7 +655,7 @@ fn packaged_config_lists_every_key_with_its_default() {
         .lines()
         .filter(|l| l.contains('=') && !l.starts_with('#'))
         .count();
-    assert_eq!(keys, 12, "every key appears once");
+    assert_eq!(keys, 20, "every key appears once");
     let spelled_out = parse(&uncommented, path).unwrap();
     assert!(
         spelled_out.warnings.is_empty(),

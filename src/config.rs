@@ -9,6 +9,7 @@ mod duration;
 mod error;
 mod exposure;
 mod file;
+mod optouts;
 mod parse;
 mod suggest;
 mod values;
@@ -20,6 +21,7 @@ pub use parse::parse;
 pub use values::ProviderChoice;
 
 use crate::logging::{LogFormat, LogLevel};
+use crate::plan::optout::OptOuts;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,6 +74,10 @@ pub struct Config {
     /// gives none. None (the default, or an empty value) is the cloud's own: 9000 on OCI,
     /// the link's as it is elsewhere.
     pub mtu: Option<u32>,
+    /// `[Network] IgnoreInterfaces`, `IgnoreMACs`, `IgnoreDeviceIndexes`, `SecondaryAddresses`,
+    /// `AliasRanges`, `ForwardedIPs`, `DelegatedPrefixes`, `PolicyRouting`: what we keep off.
+    /// Default: nothing.
+    pub optouts: OptOuts,
 }
 
 pub const DEFAULT_REFRESH_TIMER: Duration = Duration::from_secs(300);
@@ -96,6 +102,7 @@ impl Default for Config {
             interface_group: crate::plan::DEFAULT_IFGROUP,
             serve_credentials: false,
             mtu: None,
+            optouts: OptOuts::default(),
         }
     }
 }

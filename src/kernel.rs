@@ -12,6 +12,9 @@ use std::net::IpAddr;
 pub const RTPROT_CLOUD_NETWORK: u8 = 201;
 /// The protocol of routes the kernel learned from router advertisements (`proto ra`).
 pub const RTPROT_RA: u8 = 9;
+/// The protocol of the local routes google-guest-agent makes for GCP's forwarded IPs and alias
+/// ranges (`proto 66`); we take over those we also want (`Change::AdoptRoute`).
+pub const RTPROT_GCE_AGENT: u8 = 66;
 
 /// The main routing table.
 pub const TABLE_MAIN: u32 = 254;
@@ -278,6 +281,10 @@ pub enum Change {
     AddAddress(Address),
     DelAddress(Address),
     AddRoute(Route),
+    /// Put `Route` (ours) in place of the route in its slot that google-guest-agent made for
+    /// the same item (`ip route replace`): one kernel change, the address never stops being
+    /// local, and from then on the route is ours to remove when the metadata drops it.
+    AdoptRoute(Route),
     DelRoute(Route),
     AddRule(Rule),
     DelRule(Rule),

@@ -7,6 +7,7 @@ use cloud_network::config::{
 };
 use cloud_network::logging::{format_record, LogFormat, LogLevel};
 use cloud_network::metadata::ProviderKind;
+use cloud_network::plan::optout::OptOuts;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,6 +125,7 @@ MTU = 9001
         interface_group: 77,
         serve_credentials: true,
         mtu: Some(9001),
+        optouts: OptOuts::default(),
     };
     assert_eq!(loaded.config, want);
 }
@@ -693,7 +695,7 @@ fn packaged_config_lists_every_key_with_its_default() {
         .lines()
         .filter(|l| l.contains('=') && !l.starts_with('#'))
         .count();
-    assert_eq!(keys, 13, "every key appears once");
+    assert_eq!(keys, 21, "every key appears once");
     let spelled_out = parse(&uncommented, path).unwrap();
     assert!(
         spelled_out.warnings.is_empty(),
@@ -746,5 +748,54 @@ fn only_a_regular_file_of_at_most_1_mib_is_read() {
         reason(&missing, load_existing(&missing)),
         "No such file or directory (os error 2)",
         "on reload"
+    );
+}
+
+#[test]
+fn opt_out_keys_parse_and_bad_values_name_file_line_key_and_value() {
+    let loaded = parsed(
+        r#"
+[Network]
+IgnoreInterfaces = ["eth2", "eth3"]
+IgnoreMACs = "00:0D:3A:5D:2D:66"
+IgnoreDeviceIndexes = [1, "3-7"]
+SecondaryAddresses = false
+AliasRanges = "no"
+ForwardedIPs = false
+DelegatedPrefixes = false
+PolicyRouting = "off"
+"#,
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let want = OptOuts {
+        interfaces: vec!["eth2".to_string(), "eth3".to_string()],
+        macs: vec!["00:0d:3a:5d:2d:66".parse().unwrap()],
+        device_indexes: vec![(1, 1), (3, 7)],
+        secondary_addresses: false,
+        alias_ranges: false,
+        forwarded_ips: false,
+        delegated_prefixes: false,
+        policy_routing: false,
+    };
+    assert_eq!(loaded.config.optouts, want);
+    for (text, message) in [
+        (
+            "[Network]\nIgnoreDeviceIndexes = \"2-x\"\n",
+            "/etc/x.toml:2: invalid value \"2-x\" for [Network] IgnoreDeviceIndexes: '2-x' is not a device index or range (such as 2 or 1-7, up to 1000000)",
+        ),
+        (
+            "[Network]\n\nIgnoreMACs = [\"eth0\"]\n",
+            "/etc/x.toml:3: invalid value \"[\\\"eth0\\\"]\" for [Network] IgnoreMACs: 'eth0' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+        ),
+        (
+            "[Network]\nPolicyRouting = \"sometimes\"\n",
+            "/etc/x.toml:2: invalid value \"sometimes\" for [Network] PolicyRouting: expected true or false",
+        ),
+    ] {
+        assert_eq!(error(text), message);
+    }
+    assert_eq!(
+        warnings("[Network]\nIgnoreMAC = \"00:0d:3a:5d:2d:66\"\n"),
+        ["/etc/x.toml:2: unknown key 'IgnoreMAC' in [Network] (ignored); did you mean 'IgnoreMACs'?"]
     );
 }

@@ -9,12 +9,15 @@
 mod support;
 
 use cloud_network::metadata::{IpNet, Ipv4Net, Ipv6Net, ProviderKind};
+use cloud_network::netlink::monitor::Event;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::events::KernelEvents;
+use support::guest_agent::GuestAgent;
 use support::lab::{in_netns, instance_of, unique_name, Lab};
 use support::netns::require_root;
 use support::scene::{ChildGuard, TempDir};
@@ -620,3 +623,130 @@ provider_tests!(gcp, GCP);
 provider_tests!(oracle, ORACLE);
 provider_tests!(alibaba, ALIBABA);
 provider_tests!(digitalocean, DIGITALOCEAN);
+
+/// The GCP scenario with these forwarded IPs on nic0.
+fn gcp_forwarding(ips: &[&str]) -> String {
+    let mut doc = json(GCP.scenario);
+    doc["instance"]["networkInterfaces"][0]["forwardedIps"] = serde_json::json!(ips);
+    doc.to_string()
+}
+
+/// The VM's local routes made by google-guest-agent (`proto 66`) or by us (201): destination
+/// and protocol, sorted.
+fn agent_and_our_local_routes(lab: &Lab) -> Vec<(String, String)> {
+    let routes = lab.vm.json(&[
+        "ip", "-j", "route", "show", "table", "local", "type", "local",
+    ]);
+    let mut found: Vec<(String, String)> = routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let protocol = match &r["protocol"] {
+                Value::String(p) => p.clone(),
+                other => other.to_string(),
+            };
+            let dst = r["dst"].as_str()?.to_string();
+            ["66", "201"]
+                .contains(&protocol.as_str())
+                .then_some((dst, protocol))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Waits until the local routes are exactly `want` (destination, protocol).
+fn wait_local_routes(lab: &Lab, want: &[(&str, &str)], agent_log: &dyn Fn() -> String) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(d, p)| (d.to_string(), p.to_string()))
+        .collect();
+    let seen = support::running::wait_for(Duration::from_secs(30), || {
+        let now = agent_and_our_local_routes(lab);
+        (now == want).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "local routes {:?}, want {want:?}\nagent log:\n{}",
+        agent_and_our_local_routes(lab),
+        agent_log()
+    );
+}
+
+/// Route events in `events` for `dst` in the local table: (added, deleted).
+fn local_route_events(events: &[Event], dst: Option<&str>) -> (usize, usize) {
+    let matches = |r: &cloud_network::kernel::Route| {
+        r.table == cloud_network::kernel::TABLE_LOCAL
+            && r.kind == cloud_network::kernel::RouteType::Local
+            && dst.is_none_or(|d| r.dst.to_string() == d)
+    };
+    let added = events
+        .iter()
+        .filter(|e| matches!(e, Event::RouteNew(r) if matches(r)))
+        .count();
+    let deleted = events
+        .iter()
+        .filter(|e| matches!(e, Event::RouteDel(r) if matches(r)))
+        .count();
+    (added, deleted)
+}
+
+/// google-guest-agent 20211116 (Debian's) beside the daemon in the GCP lab: the agent alone
+/// makes its `proto 66` routes; the daemon then takes them over in place; both for 60 s make
+/// no kernel event; a forwarded IP dropped while both run goes, one added ends as ours; after
+/// the agent stopped, a dropped forwarded IP still goes (on 5f60ef8 it stayed local for ever).
+#[test]
+#[ignore = "runs google-guest-agent from Debian's archive in the lab (root; .ci/run extracts it and sets CLOUD_NETWORK_NEIGHBOURS): .ci/run runs it, or cargo test --test e2e -- --ignored beside"]
+fn gcp_beside_google_guest_agent_takes_over_without_flapping_and_leaves_nothing_stale() {
+    require_root();
+    let mut run = Run::new(&GCP, "300s");
+    let three = ["34.120.88.10", "34.120.88.11", "34.120.88.12"];
+    run.lab.set_scenario(&gcp_forwarding(&three));
+    let mut agent = GuestAgent::start(&run.lab, run.dir.path());
+    let log_path = agent.log.clone();
+    let log = move || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let routes =
+        |ips: &[&'static str], protocol: &'static str| -> Vec<(&'static str, &'static str)> {
+            let mut all: Vec<(&str, &str)> = ["10.8.1.0/24", "192.168.1.64/29"]
+                .into_iter()
+                .chain(ips.iter().copied())
+                .map(|d| (d, protocol))
+                .collect();
+            all.sort();
+            all
+        };
+    wait_local_routes(&run.lab, &routes(&three, "66"), &log);
+
+    run.start_daemon();
+    wait_local_routes(&run.lab, &routes(&three, "201"), &log);
+
+    let mut events = {
+        let _inside = run.lab.vm.enter();
+        KernelEvents::open()
+    };
+    std::thread::sleep(Duration::from_secs(60));
+    let soak = events.drain();
+    assert_eq!(
+        local_route_events(&soak, None),
+        (0, 0),
+        "60 s side by side: {soak:?}"
+    );
+
+    let changed = ["34.120.88.10", "34.120.88.11", "34.120.88.13"];
+    run.lab.set_scenario(&gcp_forwarding(&changed));
+    wait_local_routes(&run.lab, &routes(&changed, "201"), &log);
+    let change = events.drain();
+    assert_eq!(
+        local_route_events(&change, Some("34.120.88.12/32")),
+        (0, 1),
+        "{change:?}"
+    );
+    let (added, deleted) = local_route_events(&change, Some("34.120.88.13/32"));
+    assert!(added <= 2 && deleted == 0, "{change:?}");
+
+    agent.stop();
+    let after = ["34.120.88.10", "34.120.88.13"];
+    run.lab.set_scenario(&gcp_forwarding(&after));
+    wait_local_routes(&run.lab, &routes(&after, "201"), &log);
+}

@@ -47,17 +47,29 @@ fn exchange(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> std::io::Result<Answer> {
+    exchange_with_body(addr, (method, url), headers, b"", timeout)
+}
+
+/// [`exchange`] with a request body (a `PUT` always says its length, also when empty).
+fn exchange_with_body(
+    addr: SocketAddr,
+    (method, url): (&str, &str),
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(timeout))?;
     let mut request = format!("{method} {url} HTTP/1.1\r\nHost: metadata\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
-    if method == "PUT" {
-        request.push_str("Content-Length: 0\r\n");
+    if method == "PUT" || !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     Ok(parse_answer(&raw))
@@ -214,7 +226,13 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 fn every_azure_fixture_is_served_as_is() {
     for path in fixture_files("azure") {
         let emulator = start_with_file(ProviderKind::Azure, &path);
-        let answer = azure_get(emulator.addr(), AZURE_URL);
+        // A fixture recorded with `extended=true` holds the `extended` member that asks for.
+        let extended = read_json(&path).get("extended").is_some();
+        let url = format!(
+            "{AZURE_URL}{}",
+            if extended { "&extended=true" } else { "" }
+        );
+        let answer = azure_get(emulator.addr(), &url);
         assert_eq!(answer.status, 200, "{}", path.display());
         assert_eq!(
             answer.header("content-type"),
@@ -932,5 +950,109 @@ fn digitalocean_documents_served_as_is_with_the_path_tree_and_faults() {
     assert_eq!(
         records.first().map(|r| r.path.as_str()),
         Some("/metadata/v1.json")
+    );
+}
+
+#[test]
+fn azure_extended_true_adds_the_pps_type_as_the_service_does() {
+    let azure = start(ProviderKind::Azure);
+    let plain = azure_get(azure.addr(), "/metadata/instance?api-version=2021-08-01");
+    assert_eq!(plain.json().get("extended"), None);
+    let url = "/metadata/instance?api-version=2021-08-01&extended=true";
+    let extended = azure_get(azure.addr(), url);
+    assert_eq!(extended.status, 200);
+    let body = extended.json();
+    assert_eq!(
+        body["extended"],
+        serde_json::json!({"compute": {"ppsType": "None"}})
+    );
+    assert_eq!(body["network"], plain.json()["network"]);
+}
+
+/// The GCP scenario with `enable-guest-attributes` set in the instance or project attributes.
+fn gcp_guest_attributes(scope: Option<&str>) -> Emulator {
+    let gcp = start(ProviderKind::Gcp);
+    let mut tree = current_tree(&gcp);
+    if let Some(scope) = scope {
+        tree[scope]["attributes"]["enable-guest-attributes"] = Value::from("TRUE");
+    }
+    gcp.set_scenario_text(&tree.to_string()).expect("scenario");
+    gcp
+}
+
+fn gcp_send(gcp: &Emulator, method: &str, url: &str, body: &str) -> Answer {
+    let flavor = [("Metadata-Flavor", "Google")];
+    let timeout = Duration::from_secs(5);
+    exchange_with_body(gcp.addr(), (method, url), &flavor, body.as_bytes(), timeout)
+        .expect("answer")
+}
+
+#[test]
+fn gcp_guest_attributes_are_403_unless_enabled_then_written_and_read() {
+    let key = "/computeMetadata/v1/instance/guest-attributes/hostkeys/ssh-ed25519";
+    let off = gcp_guest_attributes(None);
+    for method in ["PUT", "GET"] {
+        let answer = gcp_send(&off, method, key, "ssh-ed25519 AAAA");
+        assert_eq!(answer.status, 403, "{method}");
+        assert_eq!(
+            answer.text(),
+            "Guest attributes endpoint access is disabled."
+        );
+    }
+    for scope in ["instance", "project"] {
+        let on = gcp_guest_attributes(Some(scope));
+        let etag = gcp_get(on.addr(), GCP_ROOT)
+            .header("etag")
+            .map(str::to_string);
+        assert_eq!(gcp_send(&on, "GET", key, "").status, 404, "{scope}");
+        let put = gcp_send(&on, "PUT", key, "ssh-ed25519 AAAA");
+        assert_eq!((put.status, put.text()), (200, String::new()), "{scope}");
+        let read = gcp_send(&on, "GET", key, "");
+        assert_eq!((read.status, read.text()), (200, "ssh-ed25519 AAAA".into()));
+        let dir = "/computeMetadata/v1/instance/guest-attributes/hostkeys/";
+        assert_eq!(gcp_send(&on, "GET", dir, "").text(), "ssh-ed25519\n");
+        let after = gcp_get(on.addr(), GCP_ROOT)
+            .header("etag")
+            .map(str::to_string);
+        assert_eq!(
+            after, etag,
+            "guest attributes do not change the instance's ETag"
+        );
+        let elsewhere = gcp_send(&on, "PUT", "/computeMetadata/v1/instance/hostname", "x");
+        assert_eq!(elsewhere.status, 405);
+    }
+}
+
+#[test]
+fn alibaba_ends_lines_with_crlf_as_the_service_does() {
+    let alibaba = start(ProviderKind::Alibaba);
+    let macs = get(
+        alibaba.addr(),
+        "/latest/meta-data/network/interfaces/macs/",
+        &[],
+    );
+    assert_eq!(macs.text(), "00:16:3e:2a:51:01/\r\n00:16:3e:2a:51:02/");
+    let servers = get(
+        alibaba.addr(),
+        "/latest/meta-data/dns-conf/nameservers",
+        &[],
+    );
+    assert_eq!(servers.text(), "100.100.2.136\r\n100.100.2.138");
+    let top = get(
+        alibaba.addr(),
+        "/latest/meta-data/network/interfaces/macs/00:16:3e:2a:51:01/",
+        &[],
+    );
+    assert!(top.text().contains("\r\n"), "{:?}", top.text());
+    let ec2 = start(ProviderKind::Aws);
+    let listing = get(
+        ec2.addr(),
+        "/latest/meta-data/network/interfaces/macs/",
+        &[],
+    );
+    assert!(
+        !listing.text().contains('\r'),
+        "EC2 keeps \\n: {:?}",
+        listing.text()
     );
 }

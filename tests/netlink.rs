@@ -909,3 +909,80 @@ fn route_get_follows_rules_like_ip_route_get() {
     assert_eq!(shown[0]["dev"], "va");
     assert_eq!(shown[0]["table"], "10001");
 }
+
+/// google-guest-agent's local routes (`proto 66`, as it adds them with `ip route add to local
+/// ... scope host dev ... proto 66`) are replaced in place by ours, in both families: one
+/// event each, and the address is local throughout.
+#[test]
+fn an_agent_local_route_is_replaced_in_place_by_ours() {
+    let mut f = fixture("adopt");
+    let ifindex = veth_up(&f);
+    f.ns.run_ok(&[
+        "ip",
+        "route",
+        "add",
+        "to",
+        "local",
+        "34.1.2.3/32",
+        "scope",
+        "host",
+        "dev",
+        "va",
+        "proto",
+        "66",
+    ]);
+    f.ns.run_ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "to",
+        "local",
+        "2600:1900:4000:7::/96",
+        "dev",
+        "va",
+        "proto",
+        "66",
+    ]);
+    f.events.drain();
+    let local = |dst: &str| Route {
+        table: TABLE_LOCAL,
+        dst: net(dst),
+        gateway: None,
+        src: None,
+        oif: Some(ifindex),
+        protocol: RTPROT_CLOUD_NETWORK,
+        scope: Scope::Host,
+        kind: RouteType::Local,
+        onlink: false,
+    };
+    let ours = [local("34.1.2.3/32"), local("2600:1900:4000:7::/96")];
+    let adopt: Vec<Change> = ours.iter().cloned().map(Change::AdoptRoute).collect();
+    assert_all_ok(&f.nl.apply(&adopt));
+    let mut in_slot: Vec<(IpNet, u8, Option<u32>)> =
+        f.nl.routes()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.table == TABLE_LOCAL && ours.iter().any(|o| o.dst == r.dst))
+            .map(|r| (r.dst, r.protocol, r.oif))
+            .collect();
+    in_slot.sort();
+    let mut expected: Vec<(IpNet, u8, Option<u32>)> =
+        ours.iter().map(|r| (r.dst, r.protocol, r.oif)).collect();
+    expected.sort();
+    assert_eq!(in_slot, expected, "ours alone hold the slots");
+    let shown =
+        f.ns.json(&["ip", "-j", "route", "show", "table", "local", "34.1.2.3"]);
+    assert_eq!(shown[0]["protocol"], "201");
+    let events = f.events.drain();
+    let deleted = events
+        .iter()
+        .filter(|e| matches!(e, Event::RouteDel(r) if ours.iter().any(|o| o.dst == r.dst)))
+        .count();
+    let added = events
+        .iter()
+        .filter(|e| matches!(e, Event::RouteNew(r) if r.protocol == RTPROT_CLOUD_NETWORK))
+        .count();
+    assert_eq!((deleted, added), (0, 2), "{events:?}");
+    assert_all_ok(&f.nl.apply(&adopt));
+}

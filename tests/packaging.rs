@@ -428,7 +428,7 @@ fn cloud_network_toml_5_documents_every_key_of_the_default_config() {
             in_man.insert(format!("{heading} {key}"));
         }
     }
-    assert_eq!(in_config.len(), 13, "{in_config:?}");
+    assert_eq!(in_config.len(), 21, "{in_config:?}");
     assert_eq!(in_man, in_config);
 }
 

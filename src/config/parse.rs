@@ -2,6 +2,7 @@
 //! spelling, each value handed to its validator, and warnings for unknown sections and keys
 //! (with the key probably meant).
 use super::exposure::{self, ExposureLines};
+use super::optouts::{self, OptOutKey, OPT_OUT_KEYS};
 use super::suggest::{suggest, suggest_key};
 use super::{values, Config, ConfigError, ConfigWarning, Loaded, Location};
 use crate::logging::{LogFormat, LogLevel};
@@ -44,12 +45,14 @@ pub(super) enum Key {
     InterfaceGroup,
     ServeCredentials,
     Mtu,
+    OptOut(OptOutKey),
 }
 
 pub(super) const SECTIONS: [&str; 2] = ["System", "Network"];
 
-/// (section, key name, key), the spelling the file must use.
-pub(super) const KEYS: [(&str, &str, Key); 13] = [
+/// (section, key name, key), the spelling the file must use, without the opt-outs
+/// ([`all_keys`] has them too).
+const BASE_KEYS: [(&str, &str, Key); 13] = [
     ("System", "LogLevel", Key::LogLevel),
     ("System", "LogFormat", Key::LogFormat),
     ("System", "RefreshTimer", Key::RefreshTimer),
@@ -64,6 +67,14 @@ pub(super) const KEYS: [(&str, &str, Key); 13] = [
     ("Network", "ServeCredentials", Key::ServeCredentials),
     ("Network", "MTU", Key::Mtu),
 ];
+
+/// Every key: [`BASE_KEYS`] and the opt-outs of `[Network]`.
+pub(super) fn all_keys() -> impl Iterator<Item = (&'static str, &'static str, Key)> + Clone {
+    let opt_outs = OPT_OUT_KEYS
+        .iter()
+        .map(|&(name, key)| ("Network", name, Key::OptOut(key)));
+    BASE_KEYS.iter().copied().chain(opt_outs)
+}
 
 /// A value as the validators see it: its text (a string's content, a number's digits, or
 /// the TOML source of anything else) and, for an array of strings, its elements.
@@ -100,6 +111,7 @@ impl Config {
             }
             Key::ServeCredentials => self.serve_credentials = values::boolean(text)?,
             Key::Mtu => self.mtu = values::mtu(text)?,
+            Key::OptOut(key) => optouts::set(&mut self.optouts, key, text, raw.list.as_deref())?,
         }
         Ok(())
     }
@@ -152,8 +164,8 @@ impl Walk<'_> {
         };
         for (name, value) in table.iter() {
             let key_span = table.key(name).and_then(|k| k.span());
-            match KEYS.iter().find(|(s, k, _)| *s == section && *k == name) {
-                Some(&(_, key_name, key)) => self.value(section, key_name, key, value, key_span)?,
+            match all_keys().find(|(s, k, _)| *s == section && *k == name) {
+                Some((_, key_name, key)) => self.value(section, key_name, key, value, key_span)?,
                 None => self.warn(ConfigWarning::UnknownKey {
                     at: self.at(self.line(key_span)),
                     section: Some(section.to_string()),
@@ -272,7 +284,7 @@ mod tests {
 
     #[test]
     fn every_key_has_a_known_section() {
-        for (section, _, _) in KEYS {
+        for (section, _, _) in all_keys() {
             assert!(SECTIONS.contains(&section), "{section}");
         }
     }

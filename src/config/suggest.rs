@@ -1,6 +1,6 @@
 //! The name an unknown section or key was probably meant to be: the same name in another
 //! case, else the closest known one within two edits.
-use super::parse::KEYS;
+use super::parse::all_keys;
 
 /// The known key (section, name) `name` was probably meant to be, among keys whose section
 /// passes `in_section`.
@@ -8,10 +8,10 @@ pub(super) fn suggest_key(
     name: &str,
     in_section: impl Fn(&str) -> bool,
 ) -> Option<(&'static str, &'static str)> {
-    let candidates = KEYS.iter().filter(|(s, _, _)| in_section(s));
-    let name_of = suggest(name, candidates.clone().map(|(_, k, _)| *k))?;
+    let candidates = all_keys().filter(|(s, _, _)| in_section(s));
+    let name_of = suggest(name, candidates.clone().map(|(_, k, _)| k))?;
     candidates
-        .map(|(s, k, _)| (*s, *k))
+        .map(|(s, k, _)| (s, k))
         .find(|(_, k)| *k == name_of)
 }
 

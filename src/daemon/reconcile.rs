@@ -43,7 +43,8 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = plan::desired(instance, &kernel.links, settings);
-    let (owned, disowned) = owned.prune(kernel).vet(kernel, settings);
+    let owned = owned.prune(kernel).release(&desired.released);
+    let (owned, disowned) = owned.vet(kernel, settings);
     let diff = plan::diff(&desired, kernel, &owned);
     let preview_links = created_links(&diff.changes, kernel);
     let preview = if preview_links.is_empty() {

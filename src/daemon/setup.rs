@@ -78,6 +78,7 @@ pub fn plan_settings(config: &Config) -> PlanSettings {
         ifgroup: config.interface_group,
         supplementary: config.supplementary.clone(),
         mtu: config.mtu,
+        optouts: config.optouts.clone(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Flavor {
     pub token_header: &'static str,
     /// The `Server` header of every answer, when the service sends a known one.
     pub server: Option<&'static str>,
+    /// What ends the lines of listings and multi-line leaves: `\n` on EC2, `\r\n` on Alibaba.
+    pub line_end: &'static str,
 }
 
 /// EC2 IMDS (IMDSv2).
@@ -29,6 +31,7 @@ pub const EC2: Flavor = Flavor {
     ttl_header: TTL_HEADER,
     token_header: TOKEN_HEADER,
     server: Some("EC2ws"),
+    line_end: "\n",
 };
 
 /// Alibaba ECS's metadata service at 100.100.100.200 (security hardening mode).
@@ -36,6 +39,7 @@ pub const ALIBABA: Flavor = Flavor {
     ttl_header: "X-aliyun-ecs-metadata-token-ttl-seconds",
     token_header: "X-aliyun-ecs-metadata-token",
     server: None,
+    line_end: "\r\n",
 };
 const MAX_LIVE_TOKENS: usize = 10_000;
 const TOKEN_LEN: usize = 56;
@@ -139,7 +143,7 @@ fn route(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
         None if ctx.require_token => return error_reply(401),
         None => None,
     };
-    let reply = serve_path(ctx.paths, relative);
+    let reply = serve_path(ctx.paths, relative, flavor.line_end);
     match remaining {
         Some(seconds) if reply.status == 200 => {
             reply.with_header(flavor.ttl_header, &seconds.to_string())
@@ -182,29 +186,41 @@ fn issue_token(req: &RequestFacts, flavor: Flavor, tokens: &mut TokenStore, now:
     }
 }
 
-/// A leaf, an explicit listing, a derived listing, or 404.
-fn serve_path(paths: &BTreeMap<String, String>, relative: &str) -> Reply {
+/// A leaf, an explicit listing, a derived listing, or 404; lines end in `line_end`.
+fn serve_path(paths: &BTreeMap<String, String>, relative: &str, line_end: &str) -> Reply {
     if relative.is_empty() {
         let top: Vec<String> = children(paths, "")
             .into_iter()
             .map(|c| c.trim_end_matches('/').to_string())
             .collect();
-        return text_reply(200, top.join("\n"));
+        return text_reply(200, top.join(line_end));
     }
     if !relative.ends_with('/') {
         if let Some(body) = paths.get(relative) {
-            return text_reply(200, body.clone());
+            return text_reply(200, with_line_end(body, line_end));
         }
     }
     let directory = format!("{}/", relative.trim_end_matches('/'));
     if let Some(listing) = paths.get(&directory) {
-        return text_reply(200, listing.clone());
+        return text_reply(200, with_line_end(listing, line_end));
     }
     let listing = children(paths, &directory);
     if listing.is_empty() {
         return error_reply(404);
     }
-    text_reply(200, listing.into_iter().collect::<Vec<_>>().join("\n"))
+    text_reply(200, listing.into_iter().collect::<Vec<_>>().join(line_end))
+}
+
+/// `body` with each of its lines ended by `line_end` (a scenario writes `\n`), JSON bodies
+/// (which start with `{`) as they are.
+fn with_line_end(body: &str, line_end: &str) -> String {
+    if body.trim_start().starts_with('{') {
+        return body.to_string();
+    }
+    body.split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join(line_end)
 }
 
 /// The direct children of `prefix` (which is empty or ends in `/`), sub-directories with a `/`.
@@ -427,7 +443,12 @@ mod tests {
             RequestFacts::new("GET", "/latest/meta-data/network/interfaces/macs/"),
             false,
         );
-        assert_eq!(macs.text(), "00:16:3e:2a:51:01/\n00:16:3e:2a:51:02/");
+        assert_eq!(macs.text(), "00:16:3e:2a:51:01/\r\n00:16:3e:2a:51:02/");
+        let servers = ask(
+            RequestFacts::new("GET", "/latest/meta-data/dns-conf/nameservers"),
+            false,
+        );
+        assert_eq!(servers.text(), "100.100.2.136\r\n100.100.2.138");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Azure IMDS routing: `/metadata/instance[/sub/path]` with the `Metadata: true` and
-//! `api-version` checks, JSON or `format=text` answers, and the service's error bodies.
+//! `api-version` checks, JSON or `format=text` answers, `extended=true`'s `extended` object,
+//! and the service's error bodies.
 use crate::http::header;
 use serde_json::Value;
 
@@ -44,6 +45,8 @@ pub const API_VERSIONS: &[&str] = &[
 ];
 
 const INSTANCE_PREFIX: &str = "/metadata/instance";
+/// The top-level member `extended=true` adds (a scenario may give its own).
+const EXTENDED: &str = "extended";
 const MISSING_VERSION: &str = "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds";
 const INVALID_VERSION: &str = "Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds";
 
@@ -69,7 +72,7 @@ pub fn respond(req: &RequestFacts, instance: &Value) -> Reply {
         return reply;
     }
     match instance_subpath(path) {
-        Some(subpath) => serve_node(req, instance, subpath),
+        Some(subpath) => serve_node(req, &with_extended(instance, req), subpath),
         None => error_reply(404, "Not found"),
     }
 }
@@ -116,6 +119,23 @@ fn serve_node(req: &RequestFacts, instance: &Value, subpath: &str) -> Reply {
         None | Some("json") => json_reply(node),
         Some(_) => error_reply(400, "Bad request. Invalid format requested"),
     }
+}
+
+/// The document as served: with `extended` (the scenario's, or `{"compute": {"ppsType":
+/// "None"}}` as the service answers for a VM that was not pre-provisioned) when the query says
+/// `extended=true`, without it otherwise.
+fn with_extended(instance: &Value, req: &RequestFacts) -> Value {
+    let mut served = instance.clone();
+    let Some(map) = served.as_object_mut() else {
+        return served;
+    };
+    let given = map.remove(EXTENDED);
+    if req.query_is_true("extended") {
+        let extended =
+            given.unwrap_or_else(|| serde_json::json!({ "compute": { "ppsType": "None" } }));
+        map.insert(EXTENDED.to_string(), extended);
+    }
+    served
 }
 
 /// An object member by name or an array element by index, as IMDS path components are.
@@ -188,6 +208,30 @@ mod tests {
         assert_eq!(respond(&get(dir), &tree).status, 400);
         let missing = "/metadata/instance/network/interface/2?api-version=2021-02-01";
         assert_eq!(respond(&get(missing), &tree).status, 404);
+    }
+
+    #[test]
+    fn extended_adds_the_pps_type_only_when_asked() {
+        let tree = Scenario::builtin_tree(ProviderKind::Azure);
+        let plain = respond(&get("/metadata/instance?api-version=2021-08-01"), &tree).json();
+        assert_eq!(plain.get("extended"), None);
+        let url = "/metadata/instance?api-version=2021-08-01&extended=true";
+        let body = respond(&get(url), &tree).json();
+        assert_eq!(
+            body["extended"],
+            serde_json::json!({"compute": {"ppsType": "None"}})
+        );
+        assert_eq!(body["compute"], tree["compute"]);
+        let leaf = "/metadata/instance/extended/compute/ppsType?api-version=2021-08-01&extended=true&format=text";
+        assert_eq!(respond(&get(leaf), &tree).text(), "None");
+        let mut running = tree.clone();
+        running["extended"] = serde_json::json!({"compute": {"ppsType": "Running"}});
+        assert_eq!(
+            respond(&get(url), &running).json()["extended"]["compute"]["ppsType"],
+            "Running"
+        );
+        let hidden = respond(&get("/metadata/instance?api-version=2021-08-01"), &running).json();
+        assert_eq!(hidden.get("extended"), None);
     }
 
     #[test]

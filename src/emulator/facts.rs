@@ -12,7 +12,13 @@ pub struct RequestFacts {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// The request body as sent (the server reads at most [`MAX_BODY`] bytes of it).
+    pub body: Vec<u8>,
 }
+
+/// The longest request body the emulator reads; a longer one is cut there (the routes that
+/// take a body refuse it by its length).
+pub const MAX_BODY: usize = 64 * 1024;
 
 impl RequestFacts {
     /// Splits `url` (path and optional query, as sent on the request line) into facts.
@@ -31,7 +37,13 @@ impl RequestFacts {
             path: percent_decode(path),
             query,
             headers: Vec::new(),
+            body: Vec::new(),
         }
+    }
+
+    pub fn with_body(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {

@@ -1,12 +1,14 @@
 //! GCP metadata server routing: the `/computeMetadata/v1/` tree with kebab-case paths over
 //! camelCase JSON, listings, `?recursive=true`, ETags, and the `Metadata-Flavor` rules.
-//! Long-polling (`wait_for_change`) is described here and carried out by the server.
+//! Long-polling (`wait_for_change`) is described here and carried out by the server; guest
+//! attributes, the one writable part, in `guest_attributes`.
 use crate::http::header;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::facts::{content_hash, Reply, RequestFacts};
+use super::guest_attributes::{self, Store};
 
 const ROOT: &str = "/computeMetadata/v1";
 /// `timeout_sec` when the request gives none, and the longest one honoured.
@@ -38,17 +40,21 @@ pub fn wait_spec(req: &RequestFacts) -> Option<WaitSpec> {
     Some(WaitSpec { last_etag, timeout })
 }
 
-/// Answers one request as the GCP metadata server would (ignoring `wait_for_change`).
-pub fn respond(req: &RequestFacts, tree: &Value) -> Reply {
-    finish(route(req, tree))
+/// Answers one request as the GCP metadata server would (ignoring `wait_for_change`), keeping
+/// the guest attributes written in `guest`.
+pub fn respond(req: &RequestFacts, tree: &Value, guest: &mut Store) -> Reply {
+    finish(route(req, tree, guest))
 }
 
-fn route(req: &RequestFacts, tree: &Value) -> Reply {
+fn route(req: &RequestFacts, tree: &Value, guest: &mut Store) -> Reply {
     if req.header(header::X_FORWARDED_FOR).is_some() {
         return error_reply(403, "Request had an X-Forwarded-For header.");
     }
     if req.header(header::METADATA_FLAVOR) != Some("Google") {
         return error_reply(403, "Missing Metadata-Flavor:Google header.");
+    }
+    if let Some(rest) = guest_attributes::below(&req.path) {
+        return guest_attributes::respond(req, tree, guest, rest);
     }
     if req.method != "GET" {
         return error_reply(405, "Method not allowed.");
@@ -216,7 +222,11 @@ mod tests {
     #[test]
     fn recursive_root_is_the_tree() {
         let tree = Scenario::builtin_tree(ProviderKind::Gcp);
-        let reply = respond(&get("/computeMetadata/v1/?recursive=true"), &tree);
+        let reply = respond(
+            &get("/computeMetadata/v1/?recursive=true"),
+            &tree,
+            &mut Store::new(),
+        );
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(reply.header("metadata-flavor"), Some("Google"));
@@ -234,11 +244,13 @@ mod tests {
         let aliases = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/0"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(aliases.text(), "10.8.1.0/24");
         let nic = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/1/"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(
             nic.text(),
@@ -247,20 +259,31 @@ mod tests {
         let list = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(list.text(), "0/\n1/\n");
-        let attrs = respond(&get("/computeMetadata/v1/project/attributes/"), &tree);
+        let attrs = respond(
+            &get("/computeMetadata/v1/project/attributes/"),
+            &tree,
+            &mut Store::new(),
+        );
         assert_eq!(attrs.text(), "ssh-keys\n");
         let mtu = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/0/mtu"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(mtu.text(), "1460");
-        let id = respond(&get("/computeMetadata/v1/instance/id"), &tree);
+        let id = respond(
+            &get("/computeMetadata/v1/instance/id"),
+            &tree,
+            &mut Store::new(),
+        );
         assert_eq!(id.text(), "4520031799277581759");
         let sub = respond(
             &get("/computeMetadata/v1/instance/network-interfaces/0/?recursive=true"),
             &tree,
+            &mut Store::new(),
         );
         let body = sub.json();
         assert_eq!(body, tree["instance"]["networkInterfaces"][0]);
@@ -273,18 +296,24 @@ mod tests {
         let camel = respond(
             &get("/computeMetadata/v1/instance/networkInterfaces/"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(camel.status, 404);
         let redirect = respond(
             &get("/computeMetadata/v1/instance/network-interfaces"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(redirect.status, 301);
         assert_eq!(
             redirect.header("location"),
             Some("/computeMetadata/v1/instance/network-interfaces/")
         );
-        let leaf_slash = respond(&get("/computeMetadata/v1/instance/hostname/"), &tree);
+        let leaf_slash = respond(
+            &get("/computeMetadata/v1/instance/hostname/"),
+            &tree,
+            &mut Store::new(),
+        );
         assert_eq!(leaf_slash.status, 404);
     }
 
@@ -292,14 +321,19 @@ mod tests {
     fn flavor_rules() {
         let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let url = "/computeMetadata/v1/instance/hostname";
-        let missing = respond(&RequestFacts::new("GET", url), &tree);
+        let missing = respond(&RequestFacts::new("GET", url), &tree, &mut Store::new());
         assert_eq!(missing.status, 403);
         assert_eq!(missing.header("metadata-flavor"), Some("Google"));
-        let forwarded = respond(&get(url).with_header("X-Forwarded-For", "1.2.3.4"), &tree);
+        let forwarded = respond(
+            &get(url).with_header("X-Forwarded-For", "1.2.3.4"),
+            &tree,
+            &mut Store::new(),
+        );
         assert_eq!(forwarded.status, 403);
         let wrong = respond(
             &RequestFacts::new("GET", url).with_header("Metadata-Flavor", "google"),
             &tree,
+            &mut Store::new(),
         );
         assert_eq!(wrong.status, 403);
     }
@@ -308,13 +342,13 @@ mod tests {
     fn etag_follows_content() {
         let tree = Scenario::builtin_tree(ProviderKind::Gcp);
         let url = "/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/?recursive=true";
-        let before = respond(&get(url), &tree);
-        let again = respond(&get(url), &tree);
+        let before = respond(&get(url), &tree, &mut Store::new());
+        let again = respond(&get(url), &tree, &mut Store::new());
         assert_eq!(before.header("etag"), again.header("etag"));
         let mut changed = tree.clone();
         changed["instance"]["networkInterfaces"][0]["ipAliases"] =
             serde_json::json!(["10.8.2.0/24"]);
-        let after = respond(&get(url), &changed);
+        let after = respond(&get(url), &changed, &mut Store::new());
         assert_ne!(before.header("etag"), after.header("etag"));
         assert_eq!(after.header("etag").map(str::len), Some(16));
     }

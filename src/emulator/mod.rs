@@ -13,6 +13,7 @@ pub mod digitalocean;
 pub mod facts;
 mod fault;
 pub mod gcp;
+mod guest_attributes;
 pub mod oracle;
 mod serve;
 mod shared;
@@ -146,6 +147,7 @@ pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
             next_faults: (0, Fault::None),
             requests: Vec::new(),
             tokens: aws::TokenStore::new(random_seed()),
+            guest_attributes: guest_attributes::Store::new(),
             long_poll: true,
             shutdown: false,
         }),

@@ -10,7 +10,7 @@
 //! server is for tests and labs on loopback or inside a test's namespace, never a port that
 //! untrusted users reach.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tiny_http::{Header, Request, Response, Server};
 
+use super::facts::MAX_BODY;
 use super::{lock, Reply, RequestFacts, RequestRecord, Shared};
 use crate::http::reason;
 
@@ -73,8 +74,8 @@ fn dispatch(shared: &Arc<Shared>, request: Request) {
     }
 }
 
-fn handle(shared: &Shared, request: Request) {
-    let facts = facts(&request);
+fn handle(shared: &Shared, mut request: Request) {
+    let facts = facts(&mut request);
     shared.reload_if_changed();
     let answer = shared.answer(&facts);
     let status = answer.as_ref().map_or(0, |reply| reply.status);
@@ -101,8 +102,15 @@ fn method(request: &Request) -> String {
     request.method().as_str().to_ascii_uppercase()
 }
 
-fn facts(request: &Request) -> RequestFacts {
-    let facts = RequestFacts::new(&method(request), request.url());
+/// The request's method, URL, headers and body (at most one byte past [`MAX_BODY`], so a
+/// route can tell that it was longer).
+fn facts(request: &mut Request) -> RequestFacts {
+    let mut body = Vec::new();
+    let limit = u64::try_from(MAX_BODY).map_or(u64::MAX, |max| max + 1);
+    if let Err(e) = request.as_reader().take(limit).read_to_end(&mut body) {
+        log::debug!("emulator: reading a request body failed: {e}");
+    }
+    let facts = RequestFacts::new(&method(request), request.url()).with_body(&body);
     request.headers().iter().fold(facts, |facts, header| {
         facts.with_header(header.field.as_str().as_str(), header.value.as_str())
     })

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::fault::{apply_fault, effective_fault, Fault};
-use super::{aws, azure, digitalocean, gcp, oracle, token_flavor};
+use super::{aws, azure, digitalocean, gcp, guest_attributes, oracle, token_flavor};
 use super::{EmulatorError, Reply, RequestFacts, RequestRecord, Scenario, MAX_HANDLERS};
 use crate::http::header;
 use crate::net::ProviderKind;
@@ -36,6 +36,8 @@ pub(super) struct State {
     pub(super) next_faults: (usize, Fault),
     pub(super) requests: Vec<RequestRecord>,
     pub(super) tokens: aws::TokenStore,
+    /// GCP: the guest attributes the VM wrote.
+    pub(super) guest_attributes: guest_attributes::Store,
     /// GCP: hold `wait_for_change` requests (see [`Emulator::set_long_poll`]).
     pub(super) long_poll: bool,
     pub(super) shutdown: bool,
@@ -95,7 +97,9 @@ fn route(
 ) -> Reply {
     match (provider, token_flavor(provider), &*state.scenario) {
         (ProviderKind::Azure, _, Scenario::Tree(tree)) => azure::respond(facts, tree),
-        (ProviderKind::Gcp, _, Scenario::Tree(tree)) => gcp::respond(facts, tree),
+        (ProviderKind::Gcp, _, Scenario::Tree(tree)) => {
+            gcp::respond(facts, tree, &mut state.guest_attributes)
+        }
         (ProviderKind::Oracle, _, Scenario::Tree(tree)) => oracle::respond(facts, tree),
         (ProviderKind::DigitalOcean, _, Scenario::Tree(tree)) => digitalocean::respond(facts, tree),
         (_, Some(flavor), Scenario::Paths(paths)) => {

@@ -5,7 +5,7 @@ use crate::plan::sanity::Reason;
 
 pub(super) const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
 
-pub(super) const CHANGE_KINDS: [&str; 12] = [
+pub(super) const CHANGE_KINDS: [&str; 13] = [
     "link_up",
     "set_mtu",
     "promote_secondaries",
@@ -18,6 +18,7 @@ pub(super) const CHANGE_KINDS: [&str; 12] = [
     "add_vlan",
     "del_vlan",
     "set_group",
+    "adopt_route",
 ];
 
 pub(super) const OWNED_KINDS: [&str; 4] = ["address", "route", "rule", "vlan"];
@@ -97,6 +98,7 @@ pub(super) fn change_kind(change: &Change) -> usize {
         Change::AddVlan { .. } => 9,
         Change::DelVlan { .. } => 10,
         Change::SetGroup { .. } => 11,
+        Change::AdoptRoute(_) => 12,
     }
 }
 

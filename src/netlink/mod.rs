@@ -142,6 +142,7 @@ fn request(change: &Change) -> Result<Request, NetlinkError> {
         Change::AddAddress(a) => addr::add_request(a),
         Change::DelAddress(a) => addr::del_request(a),
         Change::AddRoute(r) => route::add_request(r),
+        Change::AdoptRoute(r) => route::replace_request(r),
         Change::DelRoute(r) => route::del_request(r),
         Change::AddRule(r) => rule::add_request(r),
         Change::DelRule(r) => rule::del_request(r),
@@ -174,7 +175,7 @@ fn describe(change: &Change) -> String {
         Change::AddAddress(a) | Change::DelAddress(a) => {
             format!("address {} on ifindex {}", a.addr, a.ifindex)
         }
-        Change::AddRoute(r) | Change::DelRoute(r) => describe_route(r),
+        Change::AddRoute(r) | Change::AdoptRoute(r) | Change::DelRoute(r) => describe_route(r),
         Change::AddRule(r) | Change::DelRule(r) => describe_rule(r),
         Change::AddVlan {
             name,

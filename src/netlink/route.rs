@@ -106,6 +106,17 @@ pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
     )
 }
 
+/// `ip route replace ...`: the route takes the place of the one in its slot (same table,
+/// destination, type and metric), whoever made that one, or is created.
+pub fn replace_request(route: &Route) -> Result<Request, NetlinkError> {
+    request(
+        Rtm::Newroute,
+        NlmF::CREATE | NlmF::REPLACE,
+        route,
+        scope_to(route.scope),
+    )
+}
+
 /// `ip route del ...`, matching table, destination, type, protocol, gateway, source and link.
 pub fn del_request(route: &Route) -> Result<Request, NetlinkError> {
     // RT_SCOPE_NOWHERE: match a route whatever its scope (as `ip route del` does). The kernel

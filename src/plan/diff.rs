@@ -10,7 +10,8 @@ use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
 use crate::kernel::{
-    Address, Change, Family, KernelState, Link, Route, RouteType, Rule, TABLE_MAIN,
+    Address, Change, Family, KernelState, Link, Route, RouteType, Rule, RTPROT_GCE_AGENT,
+    TABLE_MAIN,
 };
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
@@ -433,18 +434,35 @@ impl Additions<'_, '_> {
                 stages.add_routes.push(planned(nic_ref, add));
                 continue;
             }
-            let foreign = kernel
+            let foreign: Vec<&Route> = kernel
                 .routes_in_slot(route)
-                .any(|k| !ours(k) && !flushed(k));
-            if foreign || gateway_unreachable(route, conflicts, kernel) {
+                .filter(|k| !ours(k) && !flushed(k))
+                .collect();
+            let change = if !foreign.is_empty() && foreign.iter().all(|k| agent_made(k, route)) {
+                Change::AdoptRoute(route.clone())
+            } else if !foreign.is_empty() || gateway_unreachable(route, conflicts, kernel) {
                 conflicts.push(route.clone());
+                continue;
             } else {
-                stages
-                    .add_routes
-                    .push(planned(nic_ref, Change::AddRoute(route.clone())));
-            }
+                Change::AddRoute(route.clone())
+            };
+            stages.add_routes.push(planned(nic_ref, change));
         }
     }
+}
+
+/// Whether `kernel_route` is the local route google-guest-agent made (`proto 66`) for the item
+/// `wanted` is ours for: same table, destination, type and link. We take it over
+/// (`Change::AdoptRoute`), so that it is removed when the metadata drops the item even after
+/// the agent stopped; the agent lists only its own `proto 66` routes, so it neither removes
+/// ours nor adds its own again while ours is there.
+fn agent_made(kernel_route: &Route, wanted: &Route) -> bool {
+    kernel_route.protocol == RTPROT_GCE_AGENT
+        && wanted.kind == RouteType::Local
+        && kernel_route.kind == RouteType::Local
+        && kernel_route.oif == wanted.oif
+        && kernel_route.dst == wanted.dst
+        && kernel_route.table == wanted.table
 }
 
 /// True when an IPv4 route's gateway needs our link route on its device, that route was left

@@ -7,6 +7,7 @@
 pub mod desired;
 pub mod diff;
 pub mod index;
+pub mod optout;
 pub mod owned;
 pub mod ra;
 pub mod render;
@@ -35,6 +36,8 @@ pub struct PlanSettings {
     /// The MTU of NICs whose metadata gives none (`[Network] MTU`); None is the cloud's
     /// default (`desired::default_mtu`).
     pub mtu: Option<u32>,
+    /// What the operator keeps us off (`optout`).
+    pub optouts: optout::OptOuts,
 }
 
 impl Default for PlanSettings {
@@ -45,6 +48,7 @@ impl Default for PlanSettings {
             ifgroup: DEFAULT_IFGROUP,
             supplementary: Vec::new(),
             mtu: None,
+            optouts: optout::OptOuts::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 use super::desired::{Desired, MAIN_RULE_PRIORITY};
 use super::diff::PlannedChange;
 use super::index::KernelIndex;
+use super::optout::Released;
 use super::PlanSettings;
 use crate::kernel::{
     Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL, TABLE_MAIN,
@@ -48,7 +49,7 @@ pub struct OwnedAddress {
 }
 
 impl OwnedNic {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.addresses.is_empty()
             && self.routes.is_empty()
             && self.rules.is_empty()
@@ -191,6 +192,25 @@ impl Owned {
         pruned
     }
 
+    /// Forgets what the opt-outs released (`optout::Released`): every entry of a NIC left
+    /// alone, and each object the plan no longer wants because of an opt-out. Nothing is
+    /// deleted for it: what was ours there is someone else's from now on.
+    pub fn release(mut self, released: &Released) -> Owned {
+        self.nics.retain(|mac, _| !released.nics.contains(mac));
+        let objects = &released.objects;
+        self.global_rules
+            .retain(|r| !objects.global_rules.contains(r));
+        for (mac, gone) in &objects.nics {
+            if let Some(nic) = self.nics.get_mut(mac) {
+                nic.addresses.retain(|a| !gone.addresses.contains(a));
+                nic.routes.retain(|r| !gone.routes.contains(r));
+                nic.rules.retain(|r| !gone.rules.contains(r));
+            }
+        }
+        self.nics.retain(|_, nic| !nic.is_empty());
+        self
+    }
+
     /// Keeps only the entries whose kernel objects carry our marks (see [`Marks`]); `self`
     /// must be pruned against `kernel` already. Each entry dropped comes back as the delete
     /// that will never be sent, with why: a tampered or mistaken record cannot make us delete
@@ -258,7 +278,7 @@ impl Owned {
         match change {
             Change::AddAddress(a) => entry.addresses.insert(owned_address(a)),
             Change::DelAddress(a) => entry.addresses.remove(&owned_address(a)),
-            Change::AddRoute(r) => entry.routes.insert(r.clone()),
+            Change::AddRoute(r) | Change::AdoptRoute(r) => entry.routes.insert(r.clone()),
             Change::DelRoute(r) => entry.routes.remove(r),
             Change::AddRule(r) => entry.rules.insert(r.clone()),
             Change::DelRule(r) => entry.rules.remove(r),
@@ -293,6 +313,7 @@ fn claims(change: &Change) -> bool {
     match change {
         Change::AddAddress(_)
         | Change::AddRoute(_)
+        | Change::AdoptRoute(_)
         | Change::AddRule(_)
         | Change::AddVlan { .. } => true,
         Change::SetGroup { group, .. } => *group != 0,

@@ -47,6 +47,7 @@ pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
         ),
         Change::DelAddress(a) => format!("ip address del {} dev {}", a.addr, name_of(a.ifindex)),
         Change::AddRoute(r) => route_command("add", r, name_of),
+        Change::AdoptRoute(r) => route_command("replace", r, name_of),
         Change::DelRoute(r) => route_command("del", r, name_of),
         Change::AddRule(r) => rule_command("add", r),
         Change::DelRule(r) => rule_command("del", r),
@@ -174,8 +175,10 @@ impl Tally {
             Change::SetGroup { group, .. } => self.link.push(format!("group {group}")),
             Change::AddAddress(_) => self.addresses.0 += 1,
             Change::DelAddress(_) => self.addresses.1 += 1,
-            Change::AddRoute(r) if r.table == TABLE_LOCAL => self.local_routes += 1,
-            Change::AddRoute(r) => {
+            Change::AddRoute(r) | Change::AdoptRoute(r) if r.table == TABLE_LOCAL => {
+                self.local_routes += 1
+            }
+            Change::AddRoute(r) | Change::AdoptRoute(r) => {
                 self.tables.insert(r.table);
             }
             Change::DelRoute(_) => self.routes_removed += 1,

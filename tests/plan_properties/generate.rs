@@ -8,6 +8,7 @@ use cloud_network::kernel::{
 use cloud_network::metadata::{
     Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, RoutedIpv4,
 };
+use cloud_network::plan::optout::OptOuts;
 use cloud_network::plan::{desired, Desired, PlanSettings};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -480,5 +481,23 @@ pub fn random_settings(rng: &mut Rng) -> PlanSettings {
             Vec::new()
         },
         mtu: None,
+        optouts: random_optouts(rng),
+    }
+}
+
+/// Mostly none; sometimes a switch off or the second NIC left alone by its index.
+fn random_optouts(rng: &mut Rng) -> OptOuts {
+    OptOuts {
+        device_indexes: if rng.chance(10) {
+            vec![(1, 1)]
+        } else {
+            Vec::new()
+        },
+        secondary_addresses: !rng.chance(10),
+        alias_ranges: !rng.chance(10),
+        forwarded_ips: !rng.chance(10),
+        delegated_prefixes: !rng.chance(10),
+        policy_routing: !rng.chance(10),
+        ..OptOuts::default()
     }
 }

@@ -66,7 +66,7 @@ fn plan(
     settings: &PlanSettings,
 ) -> Vec<PlannedChange> {
     let want = desired(instance, &model.kernel.links, settings);
-    *owned = owned.prune(&model.kernel);
+    *owned = owned.prune(&model.kernel).release(&want.released);
     diff(&want, &model.kernel, owned).changes
 }
 

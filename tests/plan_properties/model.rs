@@ -93,6 +93,11 @@ impl Model {
             Change::AddAddress(a) => self.add_address(a)?,
             Change::DelAddress(a) => self.del_address(a)?,
             Change::AddRoute(r) => self.add_route(r)?,
+            Change::AdoptRoute(r) => {
+                let slot = |k: &Route| (k.table, k.dst, k.kind) == (r.table, r.dst, r.kind);
+                self.kernel.routes.retain(|k| !slot(k));
+                self.kernel.routes.push(r.clone());
+            }
             Change::DelRoute(r) => {
                 let at = self.kernel.routes.iter().position(|k| k == r);
                 let at = at.ok_or_else(|| format!("ENOENT: route {r:?}"))?;

@@ -357,3 +357,17 @@ fn a_leaf_that_was_missing_is_read_again_once_its_listing_shows_it() {
     );
     assert_eq!(ipv6_reads(&emu), 1, "MAC2 only, now listed");
 }
+
+#[test]
+fn lines_ended_by_crlf_as_the_service_sends_parse_as_lf() {
+    let lf: BTreeMap<String, String> = serde_json::from_str(SCENARIO).unwrap();
+    let crlf: BTreeMap<String, String> = lf
+        .iter()
+        .map(|(key, body)| (key.clone(), body.replace('\n', "\r\n")))
+        .collect();
+    assert!(crlf.values().any(|body| body.contains("\r\n")));
+    let from_crlf = parse::parse(&crlf).unwrap();
+    assert_eq!(from_crlf, parse::parse(&lf).unwrap());
+    assert_eq!(from_crlf.nics, builtin_nics());
+    assert_eq!(tree_to_json(&crlf), tree_to_json(&lf));
+}

@@ -1,5 +1,6 @@
 //! GCP: fetches the instance document (`Metadata-Flavor: Google`, checked in the reply too),
 //! long-polls it for changes with the previous reply's ETag, and parses it.
+pub mod agent;
 pub mod parse;
 #[cfg(test)]
 mod tests;

@@ -163,6 +163,8 @@ fn child_object<'a>(node: &'a mut Map<String, Value>, name: &str) -> &'a mut Map
     }
 }
 
+/// A leaf as JSON when it is JSON, else as text with its lines ended by `\n` (Alibaba ends
+/// them with `\r\n`, EC2 with `\n`: the view is the same).
 fn leaf_value(body: &str) -> Value {
     let trimmed = body.trim_start();
     let small = crate::metadata::limits::check_json_size(body).is_ok();
@@ -171,7 +173,7 @@ fn leaf_value(body: &str) -> Value {
             return value;
         }
     }
-    Value::String(body.to_string())
+    Value::String(body.replace("\r\n", "\n"))
 }
 
 #[cfg(test)]
@@ -203,6 +205,10 @@ mod tests {
             ),
             ("meta-data/ipv6s", "[2408:4000::1,2408:4000::2]"),
             ("user-data", "{not json"),
+            (
+                "meta-data/dns-conf/nameservers",
+                "100.100.2.136\r\n100.100.2.138",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -217,6 +223,7 @@ mod tests {
                     "ami-launch-index": "0",
                     "metrics": {"vhostmd": "<?xml"},
                     "ipv6s": "[2408:4000::1,2408:4000::2]",
+                    "dns-conf": {"nameservers": "100.100.2.136\n100.100.2.138"},
                 },
                 "dynamic": {"instance-identity": {"document": {"region": "r"}}},
                 "user-data": "{not json",

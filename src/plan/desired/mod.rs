@@ -33,9 +33,11 @@ pub use metadata::{
 pub(super) use routes::default_route;
 pub use routes::routed_table;
 
+use super::optout::{self, Released};
 use super::sanity::{self, Item, Refusal};
 use super::PlanSettings;
 use crate::kernel::{Address, Link, Route, Rule};
+use crate::metadata::gcp::agent as gcp_agent;
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use links::{vlan_clashes, vlan_link};
@@ -206,6 +208,10 @@ pub struct Desired {
     /// NICs whose metadata entry was unreadable this round: nothing on them is added or
     /// removed.
     pub unknown: Vec<UnknownNic>,
+    /// What the opt-outs keep us off that the metadata wants: dropped from the ownership
+    /// record, never deleted.
+    #[serde(skip_serializing_if = "Released::is_empty")]
+    pub released: Released,
 }
 
 /// A NIC of the metadata whose entry could not be read this round, and why (the field).
@@ -252,8 +258,25 @@ impl Desired {
 }
 
 /// Computes the desired state for every metadata NIC that matches a local link, from what the
-/// sanity gate lets through.
+/// sanity gate lets through and the opt-outs leave (`optout`).
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
+    let optouts = &settings.optouts;
+    let agent_off = gcp_agent::address_manager_disabled(&instance.raw);
+    let filtered = optout::filter(instance, links, optouts, agent_off);
+    if filtered.instance.nics == instance.nics && optouts.policy_routing {
+        return planned(instance, links, settings);
+    }
+    let mut kept = planned(&filtered.instance, links, settings);
+    if !optouts.policy_routing {
+        kept = optout::without_policy_routing(kept);
+    }
+    let full = planned(instance, links, settings);
+    kept.released = optout::released(&full, &kept, filtered.excluded);
+    kept
+}
+
+/// The desired state of every NIC of `instance`, opt-outs aside.
+fn planned(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
     let (unreadable, readable): (Vec<&Nic>, Vec<&Nic>) =
         instance.nics.iter().partition(|n| n.unreadable.is_some());
     let unknown = unreadable
@@ -301,6 +324,7 @@ pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> 
         skipped,
         refused: gated.refused,
         unknown,
+        released: Released::default(),
     }
 }
 

@@ -120,6 +120,12 @@ fn apply(kernel: &mut KernelState, change: &Change) {
         Change::AddAddress(a) => kernel.addresses.push(a.clone()),
         Change::DelAddress(a) => kernel.addresses.retain(|k| k != a),
         Change::AddRoute(r) => kernel.routes.push(r.clone()),
+        Change::AdoptRoute(r) => {
+            kernel
+                .routes
+                .retain(|k| (k.table, k.dst, k.kind) != (r.table, r.dst, r.kind));
+            kernel.routes.push(r.clone());
+        }
         Change::DelRoute(r) => kernel.routes.retain(|k| k != r),
         Change::AddRule(r) => kernel.rules.push(r.clone()),
         Change::DelRule(r) => kernel.rules.retain(|k| k != r),
@@ -154,7 +160,11 @@ fn reconcile(
     settings: &PlanSettings,
 ) -> Vec<PlannedChange> {
     let want = desired(instance, &kernel.links, settings);
-    *owned = owned.prune(kernel).vet(kernel, settings).0;
+    *owned = owned
+        .prune(kernel)
+        .release(&want.released)
+        .vet(kernel, settings)
+        .0;
     let result = diff(&want, kernel, owned);
     for planned in &result.changes {
         apply(kernel, &planned.change);
@@ -196,7 +206,9 @@ mod desired_state;
 mod diff;
 /// The main rule, the interface group, and the `from` rules of every item a NIC owns.
 mod main_rule;
+mod optout;
 mod ownership;
 /// The peers-parity additions: delegated prefixes, RA-learned routes, WSFC, MTU.
 mod peers;
+mod takeover;
 mod vlan;

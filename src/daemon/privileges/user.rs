@@ -7,7 +7,8 @@
 //! `/etc/passwd` is read first with libc's own parser (`fgetpwent_r`), which loads nothing,
 //! and only a name it lacks is looked up through NSS, in a short-lived child process whose
 //! modules go with it (systemd resolves `User=` in its forked child for the same reason).
-//! musl has no NSS modules: `getpwnam_r` reads `/etc/passwd` (then asks nscd) in the process.
+//! musl has no NSS modules: its `getpwnam_r` reads `/etc/passwd` (then asks nscd) in the
+//! process (a child measured no smaller there).
 
 use super::PrivilegeError;
 use std::ffi::{CStr, CString};
@@ -31,7 +32,7 @@ pub fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, PrivilegeError> {
         if let Some(found) = gnu::in_passwd_file(&name).map_err(fail)? {
             return Ok(Some(found));
         }
-        gnu::in_child(&name).map_err(fail)
+        child::in_child(&name).map_err(fail)
     }
     #[cfg(not(target_env = "gnu"))]
     getpwnam(&name).map_err(fail)
@@ -76,7 +77,7 @@ fn getpwnam_once(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u3
 
 #[cfg(target_env = "gnu")]
 mod gnu {
-    use super::{getpwnam, PASSWD_BUF_BYTES, PASSWD_BUF_MAX_BYTES};
+    use super::{PASSWD_BUF_BYTES, PASSWD_BUF_MAX_BYTES};
     use std::ffi::CStr;
     use std::io;
 
@@ -125,6 +126,14 @@ mod gnu {
             }
         }
     }
+}
+
+/// The NSS lookup in a forked child process.
+#[cfg(target_env = "gnu")]
+mod child {
+    use super::getpwnam;
+    use std::ffi::CStr;
+    use std::io;
 
     /// What the child writes: a tag (0 no such user, 1 found, 2 error) and two numbers (uid
     /// and gid, or the errno).
@@ -231,12 +240,18 @@ mod tests {
 
     #[cfg(target_env = "gnu")]
     #[test]
-    fn the_child_finds_what_nss_finds() {
-        assert_eq!(gnu::in_child(c"root").expect("look up root"), Some((0, 0)));
+    fn the_child_finds_what_getpwnam_finds() {
+        assert_eq!(
+            child::in_child(c"root").expect("look up root"),
+            Some((0, 0))
+        );
         assert_eq!(
             getpwnam(c"nobody").expect("nobody"),
-            gnu::in_child(c"nobody").expect("nobody")
+            child::in_child(c"nobody").expect("nobody")
         );
-        assert_eq!(gnu::in_child(c"cn-missing-user").expect("look it up"), None);
+        assert_eq!(
+            child::in_child(c"cn-missing-user").expect("look it up"),
+            None
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod fetcher;
 pub mod files;
 pub mod hotplug;
 pub mod ledger;
+mod malloc;
 pub mod notify;
 pub mod pace;
 pub mod privileges;

@@ -27,6 +27,7 @@ use super::fetcher::{Fetched, Fetcher};
 use super::files::StateFiles;
 use super::hotplug::{self, HotplugWatch};
 use super::ledger::Ledger;
+use super::malloc;
 use super::problems::Problems;
 use super::publisher::{Publisher, Views};
 use super::reconcile::log_skipped;
@@ -199,6 +200,7 @@ impl Reconciler {
                 self.ask_fetch(false);
             }
             self.publish();
+            malloc::give_back();
         } else if wants.metadata_changed {
             self.publish();
         }

@@ -13,8 +13,11 @@ use cloud_network::metadata::{Instance, ProviderKind};
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::Owned;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -54,12 +57,24 @@ impl BenchLab {
 
     /// Starts the release daemon in the VM; `extra` goes into `[System]`.
     pub fn daemon(&self, extra: &str) -> RunningDaemon {
-        RunningDaemon::start(self, Path::new(env!("CARGO_BIN_EXE_cloud-network")), extra)
+        let binary = Path::new(env!("CARGO_BIN_EXE_cloud-network"));
+        RunningDaemon::start(self, binary, extra, None)
     }
 
     /// Starts `binary` (a build of the daemon) in the VM.
     pub fn daemon_binary(&self, binary: &Path, extra: &str) -> RunningDaemon {
-        RunningDaemon::start(self, binary, extra)
+        RunningDaemon::start(self, binary, extra, None)
+    }
+
+    /// Starts `binary` in the VM, in a private mount namespace where the file `passwd` is
+    /// bind-mounted over `/etc/passwd`.
+    pub fn daemon_binary_with_passwd(
+        &self,
+        binary: &Path,
+        extra: &str,
+        passwd: &Path,
+    ) -> RunningDaemon {
+        RunningDaemon::start(self, binary, extra, Some(passwd))
     }
 
     /// True when the kernel of the VM holds everything the lab's metadata asks for.
@@ -105,6 +120,39 @@ pub fn configured(netlink: &mut Netlink, instance: &Instance) -> bool {
         .is_empty()
 }
 
+/// Makes `command` run in a private mount namespace (nothing propagates back) where `passwd`
+/// is bind-mounted over `/etc/passwd`.
+fn own_passwd(command: &mut Command, passwd: &Path) {
+    let source = CString::new(passwd.as_os_str().as_bytes()).expect("no NUL in the path");
+    let hook = move || {
+        // SAFETY: plain system calls with valid NUL-terminated paths, in the forked child
+        // before exec (async-signal-safe: no allocation).
+        let failed = unsafe {
+            libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    source.as_ptr(),
+                    c"/etc/passwd".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+        };
+        if failed {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes system calls (see above).
+    unsafe { command.pre_exec(hook) };
+}
+
 /// The daemon process, killed on drop, and the socket its `READY=1` arrives on.
 pub struct RunningDaemon {
     child: ChildGuard,
@@ -115,7 +163,7 @@ pub struct RunningDaemon {
 }
 
 impl RunningDaemon {
-    fn start(lab: &BenchLab, binary: &Path, extra: &str) -> RunningDaemon {
+    fn start(lab: &BenchLab, binary: &Path, extra: &str, passwd: Option<&Path>) -> RunningDaemon {
         let dir = lab.dir.path();
         let state = dir.join("state");
         let config = dir.join("cloud-network.toml");
@@ -143,6 +191,9 @@ impl RunningDaemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
+        if let Some(passwd) = passwd {
+            own_passwd(&mut command, passwd);
+        }
         let (child, started) = in_netns(lab.lab.vm.name(), move || {
             let started = Instant::now();
             (command.spawn().expect("spawn the daemon"), started)

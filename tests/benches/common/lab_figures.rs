@@ -1,5 +1,5 @@
-//! The footprint figures measured on the release daemon in a lab VM: steady-state memory and
-//! threads, start → configured, metadata requests and CPU per refresh, hot-plug → configured,
+//! The footprint figures measured on the release daemon in a lab VM (memory has its own file,
+//! `memory.rs`): start → configured, metadata requests and CPU per refresh, hot-plug → configured,
 //! API throughput with a keep-alive load generator on two threads, and SIGTERM during a large
 //! apply → exit.
 
@@ -26,32 +26,13 @@ fn ready_daemon(lab: &BenchLab, extra: &str) -> RunningDaemon {
     ready(lab, lab.daemon(extra))
 }
 
-fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
+pub fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
     if daemon.wait_ready(CONFIGURE_LIMIT).is_none() {
         panic!("no READY=1; the daemon's log:\n{}", daemon.log_text());
     }
     lab.wait_configured(Instant::now(), CONFIGURE_LIMIT)
         .expect("the VM configured");
     daemon
-}
-
-/// Peak and current resident memory (KiB) and threads after `run` with 3 NICs on Azure.
-pub struct Memory {
-    pub hwm_kib: u64,
-    pub rss_kib: u64,
-    pub threads: u64,
-}
-
-/// `binary` (the glibc or the musl build) for `run`, refreshing every 10 s.
-pub fn memory(binary: &Path, run: Duration) -> Memory {
-    let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
-    let mut daemon = ready(&lab, lab.daemon_binary(binary, "RefreshTimer = \"10s\""));
-    std::thread::sleep(run.saturating_sub(daemon.started.elapsed()));
-    Memory {
-        hwm_kib: daemon.proc_status("VmHWM"),
-        rss_kib: daemon.proc_status("VmRSS"),
-        threads: daemon.proc_status("Threads"),
-    }
 }
 
 /// One start of `binary` on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured.

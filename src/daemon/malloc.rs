@@ -1,0 +1,24 @@
+//! glibc's allocator tuned for a small daemon, as C daemons tune it: one arena for every
+//! thread, and the memory a round freed given back to the kernel after it. musl's allocator
+//! needs neither (it has no per-thread arenas and unmaps freed memory itself).
+
+/// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few
+/// hundred KiB touched each); the daemon's threads allocate little and rarely contend, so one
+/// shared arena saves about 0.5 MiB of resident memory. Call it before any thread starts.
+pub fn one_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// After a round: the pages of the heap that hold only freed memory go back to the kernel
+/// (glibc keeps up to 128 KiB free at the top of the heap, and any free page below it).
+pub fn give_back() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory; it takes the arena's lock.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -955,6 +955,7 @@ fn an_agent_local_route_is_replaced_in_place_by_ours() {
         scope: Scope::Host,
         kind: RouteType::Local,
         onlink: false,
+        advertised: None,
     };
     let ours = [local("34.1.2.3/32"), local("2600:1900:4000:7::/96")];
     let adopt: Vec<Change> = ours.iter().cloned().map(Change::AdoptRoute).collect();

@@ -205,6 +205,9 @@ impl Owned {
                 nic.addresses.retain(|a| !gone.addresses.contains(a));
                 nic.routes.retain(|r| !gone.routes.contains(r));
                 nic.rules.retain(|r| !gone.rules.contains(r));
+                if gone.group.is_some() {
+                    nic.group = None;
+                }
             }
         }
         self.nics.retain(|_, nic| !nic.is_empty());

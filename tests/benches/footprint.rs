@@ -37,7 +37,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use support::running::ServiceUser;
 
-const FIGURES: [&str; 11] = [
+const FIGURES: [&str; 12] = [
     "apply",
     "noop",
     "instructions",

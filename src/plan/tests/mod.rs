@@ -6,7 +6,7 @@ use super::render::{ip_command, link_namer, summary};
 use super::*;
 use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteType, Rule, Scope};
 use crate::metadata::{Instance, Nic};
-use crate::net::{Mac, ProviderKind};
+use crate::net::{IpNet, Mac, ProviderKind};
 
 fn mac(s: &str) -> Mac {
     s.parse().unwrap()

@@ -1,14 +1,14 @@
 //! Root-only end-to-end tests of the long-running daemon: the real binary under
 //! `ip netns exec`, one namespace per test with the metadata emulator inside. Convergence per
 //! provider with the API bodies and cnctl output asserted, metadata changes, hot-plug, restoring
-//! what others delete, changes that fail for a moment (a route from a tentative IPv6 address)
-//! applied again without a fetch, emulator faults, SIGTERM and a restart without writes, the API's error
+//! what others delete, changes that fail for a moment (a route from an IPv6 address someone
+//! else added, still tentative) applied again without a fetch, IPv6 addresses added without DAD, emulator faults, SIGTERM and a restart without writes, the API's error
 //! cases under 200 idle connections, and the privilege drop to the `cloud-network` user.
 
 mod support;
 
 use cloud_network::emulator::Fault;
-use cloud_network::metadata::http::RetryPolicy;
+use cloud_network::metadata::http::{HttpConfig, RetryPolicy};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -914,6 +914,100 @@ fn ipv6_addresses_are_added_without_dad_and_their_routes_hold_in_the_first_round
         !log.contains(" failed: "),
         "every change held in the round that made it:\n{log}"
     );
+}
+
+#[test]
+fn routes_from_an_ipv6_address_still_tentative_are_applied_again_within_seconds_without_a_fetch() {
+    require_root();
+    let _user = shared_user();
+    let scene = Scene::new("dm-reapply", AZURE, None);
+    // eth1's peer is up, so eth1 has a carrier once the daemon sets it up and DAD runs (and
+    // ends): it is left on, as the namespace starts.
+    scene.ns.run_ok(&["ip", "link", "set", "p1", "up"]);
+    let (daemon, _) = converged(&scene, "300s", &azure_expected());
+    let dad = scene
+        .ns
+        .run_ok(&["cat", "/proc/sys/net/ipv6/conf/eth1/accept_dad"]);
+    assert_eq!(dad.trim(), "1", "DAD must be on for eth1");
+
+    // The daemon adds its IPv6 addresses without DAD; one that is already on the link (added
+    // by someone else, as the daemon leaves it) is tentative for a second or two, and the
+    // table's route from it fails until then.
+    let addresses = ["fd00:4::5", "fd00:4::6"];
+    serve(&scene, &azure_eth1_ipv6(&addresses));
+    let fetched = requests_once_quiet(&scene);
+    add_tentative(&scene, addresses[0]);
+    refresh(&daemon);
+    let took = wait_ipv6_table(&scene, &daemon, addresses[0]);
+    eprintln!("IPv6 routes from a tentative source applied after {took:?}");
+    let expected = azure_expected().merged(&eth1_ipv6(&addresses));
+    wait_converged(&scene, &daemon, &expected);
+    assert_eq!(
+        scene.emulator.requests().len() - fetched,
+        1,
+        "the re-apply fetched: {:#?}",
+        &scene.emulator.requests()[fetched..]
+    );
+    let log = daemon.log();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("fd00:4::/64") && l.contains(" failed: "))
+        .collect();
+    assert_eq!(failed.len(), 1, "the failure is logged once:\n{log}");
+    assert!(failed[0].ends_with(" (retry in 1s)"), "{}", failed[0]);
+    assert!(
+        log.contains("all changes applied, after "),
+        "no recovery line:\n{log}"
+    );
+    let status = wait_quiet_status(&daemon);
+    assert_eq!(status["last_refresh"]["result"], "ok", "{status}");
+
+    // New addresses, and the next fetch hangs: the re-apply is timed all the same.
+    let moved = ["fd00:4::15", "fd00:4::16"];
+    add_tentative(&scene, moved[0]);
+    serve(&scene, &azure_eth1_ipv6(&moved));
+    refresh(&daemon);
+    // The address the daemon adds itself: present once the round has run.
+    let new_address = "eth1 fd00:4::16/64 noprefixroute forever";
+    let round = wait_line(&daemon, CONVERGE_DEADLINE, new_address, true, |v| {
+        &v.addresses
+    });
+    let hanging = scene.emulator.requests().len();
+    scene.emulator.set_fault(Fault::Timeout);
+    refresh(&daemon);
+    let took = wait_ipv6_table(&scene, &daemon, moved[0]);
+    eprintln!("IPv6 routes applied {took:?} after the round, while a fetch hung");
+    assert!(
+        faulted_requests(&scene, hanging, Fault::Timeout) > 0,
+        "no fetch hung: {:#?}",
+        &scene.emulator.requests()[hanging..]
+    );
+    let first_attempt = HttpConfig::default().recv_timeout;
+    assert!(took < first_attempt, "the fetch may have ended: {took:?}");
+    assert!(round + took <= CONVERGE_DEADLINE, "{round:?} + {took:?}");
+    // fd00:4::5 was not the daemon's: it stays when the metadata drops it.
+    let mut expected = azure_expected().merged(&eth1_ipv6(&moved));
+    expected.addresses = plus(
+        &expected.addresses,
+        &["eth1 fd00:4::5/64 noprefixroute forever"],
+    );
+    wait_converged(&scene, &daemon, &expected);
+}
+
+/// `address` on eth1 as someone else adds it (DAD on, so it starts tentative), marked like the
+/// daemon's own so the kernel views read alike.
+fn add_tentative(scene: &Scene, address: &str) {
+    let address = format!("{address}/64");
+    scene.ns.run_ok(&[
+        "ip",
+        "-6",
+        "address",
+        "add",
+        &address,
+        "dev",
+        "eth1",
+        "noprefixroute",
+    ]);
 }
 
 /// The emulator's requests since `from` that were answered with `fault`.

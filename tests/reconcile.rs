@@ -415,6 +415,13 @@ fn a_second_oneshot_makes_no_kernel_events() {
             "main rule: +1 rule",
         ]
     );
+    // The kernel reports eth1's operational state (up without carrier: its peer is down) from
+    // its link watch, up to a second after the link went up: wait for it before watching.
+    let settled = support::running::wait_for(std::time::Duration::from_secs(5), || {
+        let links = scene.ns.json(&["ip", "-j", "link", "show", "dev", "eth1"]);
+        (links[0]["operstate"] == "LOWERLAYERDOWN").then_some(())
+    });
+    assert!(settled.is_some(), "eth1's operational state never settled");
     let mut monitor = IpMonitor::start(&scene.ns, "p0");
     let before = &monitor.startup_events;
     assert!(before.is_empty(), "{before:?}");

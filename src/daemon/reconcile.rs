@@ -257,7 +257,7 @@ fn failure(
     let link = planned
         .nic
         .map(|n| name_of(n.ifindex))
-        .unwrap_or_else(|| "metadata rules".to_string());
+        .unwrap_or_else(|| "main rule".to_string());
     let vanished = planned
         .nic
         .is_some_and(|n| !links_now.is_empty() && !links_now.contains(&n.ifindex));

@@ -313,8 +313,7 @@ fn unwanted_addresses<'a>(
 }
 
 /// True while rules of a NIC that left the metadata are kept (its link is still there), or of
-/// a NIC unknown this round: the rules pinning metadata traffic to the main table must stay
-/// with them.
+/// a NIC unknown this round: the main rule and the NICs' interface group must stay with them.
 fn keeps_detached_rules(desired: &Desired, kernel: &KernelIndex, owned: &Owned) -> bool {
     owned.nics.iter().any(|(mac, nic)| {
         let detached = desired.nic(*mac).is_none()

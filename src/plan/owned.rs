@@ -63,7 +63,7 @@ impl OwnedNic {
 pub struct Owned {
     pub version: u32,
     pub nics: BTreeMap<Mac, OwnedNic>,
-    /// Rules that belong to no NIC (metadata traffic pinned to the main table).
+    /// Rules that belong to no NIC (the main rule; metadata pins in records of earlier releases).
     pub global_rules: BTreeSet<Rule>,
 }
 

@@ -20,8 +20,9 @@ pub const NICS: u8 = 8;
 pub const ADDRESSES_PER_NIC: u8 = 32;
 /// No-change reconciles measured after each apply (each one a sample).
 pub const NOOP_REPEATS: usize = 10;
-/// 8 links up, 256 addresses, 7 tables × 2 routes, 7 × 32 × 2 rules and one metadata rule.
-pub const EXPECTED_CHANGES: usize = 8 + 256 + 14 + 448 + 1;
+/// 8 links up and into our interface group, 256 addresses, 7 tables × 2 routes,
+/// 7 × 32 × 2 rules and the main rule.
+pub const EXPECTED_CHANGES: usize = 8 + 8 + 256 + 14 + 448 + 1;
 
 /// One round: our apply and no-change reconciles, then `ip -batch` with the same changes (in
 /// the namespace and through `ip netns exec`) and `ip` start-up, checking equal end states.

@@ -158,7 +158,9 @@ pub fn released(full: &Desired, kept: &Desired, excluded: BTreeSet<Mac>) -> Rele
                 .cloned()
                 .collect(),
             vlan: None,
-            group: nic.group.filter(|_| kept_nic.is_none_or(|k| k.group.is_none())),
+            group: nic
+                .group
+                .filter(|_| kept_nic.is_none_or(|k| k.group.is_none())),
         };
         if !entry.is_empty() {
             objects.nics.insert(nic.mac, entry);

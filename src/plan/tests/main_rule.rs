@@ -112,8 +112,8 @@ fn an_upgraded_record_loses_its_metadata_pins_for_the_main_rule() {
     assert_eq!(
         commands(&changes, &kernel),
         [
-            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
             "ip rule del to 169.254.169.254/32 lookup main priority 2999",
+            "ip rule del to 168.63.129.16/32 lookup main priority 2999",
             "ip rule add lookup main suppress_prefixlength 0 suppress_ifgroup 201 priority 2999",
         ]
     );

@@ -231,9 +231,9 @@ fn two_vlan_vnics_with_one_tag_are_both_refused_and_the_rest_configured() {
     assert_eq!(
         lines,
         [
-            "eth0: mtu 9000",
-            "eth1: link up, mtu 9000, +1 address, +1 route table, +2 rules",
-            "metadata rules: +1 rule"
+            "eth0: mtu 9000, group 201",
+            "eth1: link up, mtu 9000, group 201, +1 address, +1 route table, +2 rules",
+            "main rule: +1 rule"
         ]
     );
     let working = pristine.merged(&without_down_eth1(&eth1_lines()));

@@ -28,12 +28,13 @@ mod paths;
 mod subjects;
 mod verdict;
 
-use crate::kernel::{Link, Route, RouteType, Rule, TABLE_MAIN};
+use crate::kernel::{Family, Link, Route, RouteType, Rule, TABLE_MAIN};
 use crate::net::{IpNet, ProviderKind};
 use crate::netlink::{Netlink, NetlinkError, RouteLookup, RouteQuery};
+use crate::plan::index::FastSet;
 use crate::snapshot::LinkStatus;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -209,8 +210,8 @@ fn read_rp_filter(links: &[LinkStatus]) -> BTreeMap<String, u8> {
 pub struct Context<'a> {
     kernel: &'a KernelView<'a>,
     targets: Targets,
-    /// The kernel's rules as (priority, from, to, table).
-    present: HashSet<(u32, Option<IpNet>, Option<IpNet>, u32)>,
+    /// The kernel's rules.
+    present: FastSet<&'a Rule>,
     /// Main's more specific routes over links we do not manage (at most
     /// [`MAX_FOREIGN_ROUTES`] per family).
     foreign: Vec<&'a Route>,
@@ -218,11 +219,7 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(links: &[LinkStatus], kernel: &'a KernelView<'a>, targets: Targets) -> Context<'a> {
-        let present = kernel
-            .rules
-            .iter()
-            .map(|r| (r.priority, r.src, r.dst, r.table))
-            .collect();
+        let present = kernel.rules.iter().collect();
         Context {
             kernel,
             targets,
@@ -231,8 +228,17 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Whether the kernel has the rule `priority: from <from> to <to> lookup <table>`.
     fn has_rule(&self, priority: u32, from: Option<IpNet>, to: Option<IpNet>, table: u32) -> bool {
-        self.present.contains(&(priority, from, to, table))
+        let v6 = from.or(to).is_some_and(|net| !net.addr().is_ipv4());
+        let rule = Rule {
+            family: if v6 { Family::V6 } else { Family::V4 },
+            priority,
+            src: from,
+            dst: to,
+            table,
+        };
+        self.present.contains(&rule)
     }
 
     /// The effective mode on a link: the larger of `all` and the link's own.
@@ -258,14 +264,8 @@ fn refused_lines(links: &[LinkStatus]) -> impl Iterator<Item = Line> + '_ {
 /// Unicast routes of the main table, more specific than a default, over a link that is
 /// neither configured by us nor loopback; IPv6 link-local ones left out.
 fn foreign_routes<'a>(links: &[LinkStatus], kernel: &'a KernelView<'a>) -> Vec<&'a Route> {
-    let managed: HashSet<u32> = links.iter().map(|l| l.ifindex).collect();
-    let loopback: HashSet<u32> = kernel
-        .links
-        .iter()
-        .filter(|l| l.loopback)
-        .map(|l| l.index)
-        .collect();
-    let unmanaged = |oif: u32| !managed.contains(&oif) && !loopback.contains(&oif);
+    let loopback = |oif: u32| kernel.links.iter().any(|l| l.index == oif && l.loopback);
+    let unmanaged = |oif: u32| !links.iter().any(|l| l.ifindex == oif) && !loopback(oif);
     let link_local =
         |dst: &IpNet| matches!(dst, IpNet::V6(n) if n.addr.segments()[0] & 0xffc0 == 0xfe80);
     let candidates = kernel.routes.iter().filter(|r| {
@@ -275,10 +275,10 @@ fn foreign_routes<'a>(links: &[LinkStatus], kernel: &'a KernelView<'a>) -> Vec<&
             && !link_local(&r.dst)
             && r.oif.is_some_and(unmanaged)
     });
-    let (v4, v6): (Vec<&Route>, Vec<&Route>) = candidates.partition(|r| r.dst.addr().is_ipv4());
-    v4.into_iter()
-        .take(MAX_FOREIGN_ROUTES)
-        .chain(v6.into_iter().take(MAX_FOREIGN_ROUTES))
+    let v4 = candidates.clone().filter(|r| r.dst.addr().is_ipv4());
+    let v6 = candidates.filter(|r| !r.dst.addr().is_ipv4());
+    v4.take(MAX_FOREIGN_ROUTES)
+        .chain(v6.take(MAX_FOREIGN_ROUTES))
         .collect()
 }
 

@@ -5,8 +5,8 @@
 //! link's addresses, rules and routes.
 
 use crate::net::{IpNet, Ipv4Net, Ipv6Net};
+use crate::plan::index::FastSet;
 use crate::snapshot::{LinkStatus, RuleStatus};
-use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Off-subnet destinations the lookups ask about (documentation ranges: never routed to a
@@ -26,7 +26,7 @@ pub struct Subject<'a> {
     pub net: IpNet,
     pub link: &'a LinkStatus,
     /// The `from` rule into the link's table that covers it.
-    pub rule: Option<&'a RuleStatus>,
+    pub rule: Option<RuleStatus>,
     /// Whether the kernel accepts it as local (an address or a local route); a delegated
     /// prefix is forwarded instead.
     pub local: bool,
@@ -37,25 +37,25 @@ pub fn subjects(links: &[LinkStatus]) -> Vec<Subject<'_>> {
     let mut subjects = Vec::new();
     for link in links {
         let rules = RuleIndex::of(link);
-        let mut seen = HashSet::new();
+        // Keyed like the kernel index's addresses, (ifindex, net).
+        let mut seen = FastSet::default();
         let addresses = link.addresses.iter().map(|a| host_net(a.addr()));
-        for (net, local) in addresses.chain(local_routes(link)).map(|n| (n, true)) {
-            if seen.insert(net) {
-                let rule = rules.covering(&net);
+        for net in addresses.chain(local_routes(link)) {
+            if seen.insert((link.ifindex, net)) {
                 subjects.push(Subject {
                     net,
                     link,
-                    rule,
-                    local,
+                    rule: rules.covering(&net),
+                    local: true,
                 });
             }
         }
         for rule in rules.prefixes_and_hosts() {
-            if let Some(net) = rule.from.filter(|from| seen.insert(*from)) {
+            if let Some(net) = rule.from.filter(|from| seen.insert((link.ifindex, *from))) {
                 subjects.push(Subject {
                     net,
                     link,
-                    rule: Some(rule),
+                    rule: Some(rule.clone()),
                     local: false,
                 });
             }
@@ -74,49 +74,68 @@ fn local_routes(link: &LinkStatus) -> impl Iterator<Item = IpNet> + '_ {
 
 /// The link's `from` rules into its own table, by source.
 struct RuleIndex<'a> {
+    table: u32,
     rules: Vec<&'a RuleStatus>,
-    /// Rules without a `to` whose source is one address.
-    hosts: HashMap<IpNet, &'a RuleStatus>,
+    /// (priority, source) of the rules without a `to` whose source is one address.
+    hosts: FastSet<(u32, IpNet)>,
+    /// The priorities those rules use (one per NIC as the daemon makes them).
+    priorities: Vec<u32>,
     /// Rules without a `to` whose source is wider than one address (few: ranges, prefixes).
     wider: Vec<&'a RuleStatus>,
 }
 
 impl<'a> RuleIndex<'a> {
     fn of(link: &'a LinkStatus) -> RuleIndex<'a> {
+        let table = link.table.unwrap_or(0);
         let rules: Vec<&RuleStatus> = link
             .rules
             .iter()
             .filter(|r| Some(r.table) == link.table && r.from.is_some())
             .collect();
         let is_host = |net: &IpNet| *net == host_net(net.addr());
-        let mut hosts = HashMap::new();
-        let mut wider = Vec::new();
+        let mut index = RuleIndex {
+            table,
+            rules: Vec::new(),
+            hosts: FastSet::default(),
+            priorities: Vec::new(),
+            wider: Vec::new(),
+        };
         for rule in rules.iter().filter(|r| r.to.is_none()) {
             match rule.from {
                 Some(from) if is_host(&from) => {
-                    hosts.entry(from).or_insert(*rule);
+                    index.hosts.insert((rule.priority, from));
+                    if !index.priorities.contains(&rule.priority) {
+                        index.priorities.push(rule.priority);
+                    }
                 }
-                _ => wider.push(*rule),
+                _ => index.wider.push(*rule),
             }
         }
-        RuleIndex {
-            rules,
-            hosts,
-            wider,
-        }
+        index.rules = rules;
+        index
     }
 
     /// The most specific rule without a `to` that covers `net`'s probe source.
-    fn covering(&self, net: &IpNet) -> Option<&'a RuleStatus> {
+    fn covering(&self, net: &IpNet) -> Option<RuleStatus> {
         let source = probe_source(net);
-        if let Some(rule) = self.hosts.get(&host_net(source)) {
-            return Some(rule);
+        let host = host_net(source);
+        let priority = self
+            .priorities
+            .iter()
+            .find(|p| self.hosts.contains(&(**p, host)));
+        if let Some(&priority) = priority {
+            return Some(RuleStatus {
+                priority,
+                from: Some(host),
+                to: None,
+                table: self.table,
+            });
         }
         self.wider
             .iter()
             .filter(|r| r.from.is_some_and(|from| covers(&from, source)))
             .max_by_key(|r| r.from.map(|f| f.prefix()))
-            .copied()
+            .map(|r| (*r).clone())
     }
 
     fn prefixes_and_hosts(&self) -> impl Iterator<Item = &'a RuleStatus> + '_ {

@@ -101,7 +101,7 @@ fn wrong_path(
     if let Some(foreign) = shadowing_rule(subject, ctx.kernel, found, source, target) {
         return Some(format!(
             "rule {} is shadowed by the foreign rule {}",
-            subject.rule.map_or(0, |r| r.priority),
+            subject.rule.as_ref().map_or(0, |r| r.priority),
             rule_text(foreign)
         ));
     }
@@ -130,7 +130,7 @@ fn link_down(link: &LinkStatus, kernel: &KernelView<'_>) -> Option<String> {
 
 /// `missing rule 3001: from 10.4.0.6/32 lookup 10001` when our rule is not in the kernel.
 fn missing_rule(subject: &Subject<'_>, ctx: &Context<'_>) -> Option<String> {
-    let rule = subject.rule?;
+    let rule = subject.rule.as_ref()?;
     let present = ctx.has_rule(rule.priority, rule.from, rule.to, rule.table);
     (!present).then(|| {
         let from = rule.from.map_or("all".to_string(), |f| f.to_string());
@@ -151,7 +151,7 @@ fn shadowing_rule<'a>(
     source: IpAddr,
     target: IpAddr,
 ) -> Option<&'a Rule> {
-    let ours = subject.rule?;
+    let ours = subject.rule.as_ref()?;
     kernel.rules.iter().find(|r| {
         r.priority < ours.priority
             && r.table == found.table

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 /// cheaper than the default SipHash, whose flooding resistance buys nothing for keys that come
 /// from our own kernel snapshot.
 #[derive(Default)]
-struct FxHasher(u64);
+pub struct FxHasher(u64);
 
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -60,7 +60,8 @@ impl Hasher for FxHasher {
     }
 }
 
-type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+/// A hash set with [`FxHasher`] (also the reply-path check's indexes).
+pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
 /// The fields that make a route ours and unchanged (the kernel may derive others, e.g. scope;
 /// an expiring route's lifetime counts down, its router preference stays).

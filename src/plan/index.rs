@@ -137,6 +137,13 @@ impl<'a> KernelIndex<'a> {
         self.routes.contains(&route_key(route))
     }
 
+    /// The kernel's route that is `route` (the same in every field that makes a route ours and
+    /// unchanged), when there is one.
+    pub fn route(&self, route: &Route) -> Option<&'a Route> {
+        let key = route_key(route);
+        self.state.routes.iter().find(|k| route_key(k) == key)
+    }
+
     /// Routes holding the kernel's slot of `route` (same table, destination and type).
     pub fn routes_in_slot(&self, route: &'a Route) -> impl Iterator<Item = &'a Route> + 'a {
         let slot = route_slot(route);

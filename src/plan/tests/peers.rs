@@ -371,6 +371,26 @@ fn the_copy_follows_the_router_the_kernel_uses_with_its_preference_and_lifetime(
     }
     assert_eq!(reconcile(&instance, &mut kernel, &mut owned, &settings), []);
 
+    // An advertisement renewed the learned route's lifetime (no event): the copy is renewed.
+    for route in kernel.routes.iter_mut().filter(|r| r.table == 254) {
+        if let Some(a) = route.advertised.as_mut() {
+            a.expires = a.expires.map(|e| e + 30);
+        }
+    }
+    let changes = reconcile(&instance, &mut kernel, &mut owned, &settings);
+    assert_eq!(
+        commands(&changes, &kernel),
+        [
+            "ip -6 route del default via fe80::2 dev eth1 table 10001 proto 201 pref high",
+            "ip -6 route add default via fe80::2 dev eth1 table 10001 proto 201 pref high expires 600",
+        ]
+    );
+    for route in kernel.routes.iter_mut().filter(|r| r.table == 254) {
+        if let Some(a) = route.advertised.as_mut() {
+            a.expires = a.expires.map(|e| e - 30);
+        }
+    }
+
     // The high router now announces low preference: the kernel goes to fe80::1, so does the copy.
     kernel
         .routes

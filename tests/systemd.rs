@@ -15,7 +15,7 @@ mod support;
 
 use cloud_network::metadata::{Instance, Ipv4Net, ProviderKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::container::{self, Container};
@@ -109,28 +109,8 @@ impl Phases {
 /// The .deb, built once per run with `cargo deb` (which builds the release binary first).
 fn built_deb() -> PathBuf {
     static DEB: OnceLock<PathBuf> = OnceLock::new();
-    DEB.get_or_init(|| {
-        let out_dir = Path::new(TOP).join("target/systemd-test");
-        let _ = std::fs::remove_dir_all(&out_dir);
-        std::fs::create_dir_all(&out_dir).expect("create target/systemd-test");
-        let out = Command::new("cargo")
-            .args(["deb", "--locked", "--output"])
-            .arg(&out_dir)
-            .current_dir(TOP)
-            .output()
-            .expect("run cargo deb (cargo install cargo-deb)");
-        assert!(
-            out.status.success(),
-            "cargo deb failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::read_dir(&out_dir)
-            .expect("list target/systemd-test")
-            .map(|e| e.expect("entry").path())
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-            .expect("cargo deb wrote a .deb")
-    })
-    .clone()
+    DEB.get_or_init(|| container::built_deb(&Path::new(TOP).join("target/systemd-test")))
+        .clone()
 }
 
 /// The VM: a booted container with the scenario's NICs, its cloud, and the emulator.

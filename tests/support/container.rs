@@ -1,13 +1,15 @@
 //! A Debian bookworm container with a real systemd as PID 1, booted by systemd-nspawn with its
 //! network private (`--private-network`: only `lo` inside, no path to the host's network), for
-//! the package test (tests/systemd.rs; its README is tests/systemd/README.md).
+//! the package tests (tests/systemd.rs, tests/network_manager.rs; their README is
+//! tests/systemd/README.md).
 //!
-//! The root file system is built once with debootstrap into [`ROOTFS_CACHE`] and reused while
-//! present; each container runs on a tmpfs overlay of it (`--volatile=overlay`), so nothing a
-//! test does reaches the cache. Commands run inside through `nsenter` (the host's PID 1 is not
-//! systemd: no machinectl). The container's network namespace is also named for `ip netns` on
-//! the host, so the `netns`, `view` and `monitor` helpers read it. Dropping the container kills
-//! its PID 1, which ends every process inside and frees every namespace and link made there.
+//! The root file systems ([`BOOKWORM`] with debootstrap, [`BOOKWORM_NM`] as a copy of it with
+//! NetworkManager) are built once into a cache and reused while present; each container runs
+//! on a tmpfs overlay of one (`--volatile=overlay`), so nothing a test does reaches the cache.
+//! Commands run inside through `nsenter` (the host's PID 1 is not systemd: no machinectl).
+//! The container's network namespace is also named for `ip netns` on the host, so the
+//! `netns`, `view` and `monitor` helpers read it. Dropping the container kills its PID 1,
+//! which ends every process inside and frees every namespace and link made there.
 
 use super::netns::Netns;
 use super::scene::{assert_succeeded, run_ok};
@@ -18,9 +20,35 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The cached root file system (rebuilt when missing; `rm -rf` it to force a rebuild).
-pub const ROOTFS_CACHE: &str = "/var/cache/cloud-network-test/bookworm";
-/// What debootstrap puts in it: systemd (with networkd) as init, D-Bus for networkctl, iproute2.
+/// A cached root file system: where it is kept (rebuilt when missing; `rm -rf` it to force a
+/// rebuild), the one it starts as a copy of (else debootstrap's), what `apt-get` adds at pinned
+/// versions, and the unit that manages the NICs (the base's is disabled).
+pub struct RootFs {
+    pub dir: &'static str,
+    pub base: Option<&'static RootFs>,
+    pub packages: &'static [&'static str],
+    pub enable: &'static str,
+}
+
+/// systemd (with networkd) as init, D-Bus for networkctl, iproute2 (tests/systemd.rs).
+pub const BOOKWORM: RootFs = RootFs {
+    dir: "/var/cache/cloud-network-test/bookworm",
+    base: None,
+    packages: &[],
+    enable: "systemd-networkd",
+};
+/// The same with NetworkManager managing the NICs instead, as on RHEL, and dnsmasq for the
+/// cloud's DHCP server (tests/network_manager.rs): bookworm's versions, pinned.
+pub const BOOKWORM_NM: RootFs = RootFs {
+    dir: "/var/cache/cloud-network-test/bookworm-nm",
+    base: Some(&BOOKWORM),
+    packages: &[
+        "network-manager=1.42.4-1+deb12u1",
+        "dnsmasq-base=2.90-4~deb12u2",
+    ],
+    enable: "NetworkManager",
+};
+/// What debootstrap puts in the first.
 const DEBOOTSTRAP: [&str; 3] = [
     "--variant=minbase",
     "--include=systemd,systemd-sysv,dbus,iproute2",
@@ -54,26 +82,70 @@ fn on_path(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The cached root file system, built now when missing (into a temporary directory renamed
-/// into place when complete, so an interrupted build is never mistaken for a cache).
+/// The cached root file system of tests/systemd.rs, built now when missing.
 pub fn rootfs() -> PathBuf {
+    cached(&BOOKWORM)
+}
+
+/// `spec`'s cached root file system, built now when missing.
+pub fn cached(spec: &RootFs) -> PathBuf {
     let _one_builder = ROOTFS_BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let root = PathBuf::from(ROOTFS_CACHE);
+    build(spec)
+}
+
+/// Builds into a temporary directory renamed into place when complete, so an interrupted
+/// build is never mistaken for a cache.
+fn build(spec: &RootFs) -> PathBuf {
+    let root = PathBuf::from(spec.dir);
     if root.join("usr/lib/systemd/systemd").exists() {
         return root;
     }
     let partial = root.with_extension("partial");
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(root.parent().expect("a cache parent")).expect("create the cache");
-    run_ok(Command::new("debootstrap").args(DEBOOTSTRAP).arg(&partial));
-    // Debian leaves networkd disabled; the test runs it as a Debian host that uses it does.
-    run_ok(
-        Command::new("chroot")
-            .arg(&partial)
-            .args(["systemctl", "enable", "systemd-networkd"]),
-    );
+    let chroot = |args: &[&str]| {
+        let mut command = Command::new("chroot");
+        command.arg(&partial).args(args);
+        run_ok(command.env("DEBIAN_FRONTEND", "noninteractive"));
+    };
+    match spec.base {
+        Some(base) => {
+            run_ok(Command::new("cp").arg("-a").arg(build(base)).arg(&partial));
+            chroot(&["systemctl", "disable", base.enable]);
+        }
+        None => {
+            run_ok(Command::new("debootstrap").args(DEBOOTSTRAP).arg(&partial));
+        }
+    }
+    if !spec.packages.is_empty() {
+        let install = ["apt-get", "install", "-y", "-q", "--no-install-recommends"];
+        chroot(&[&install[..], spec.packages].concat());
+    }
+    chroot(&["systemctl", "enable", spec.enable]);
     std::fs::rename(&partial, &root).expect("move the root file system into the cache");
     root
+}
+
+/// The .deb, built with `cargo deb` (which builds the release binary first) into `out_dir`.
+pub fn built_deb(out_dir: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(out_dir);
+    std::fs::create_dir_all(out_dir).expect("create the .deb's directory");
+    let out = Command::new("cargo")
+        .args(["deb", "--locked", "--output"])
+        .arg(out_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo deb (cargo install cargo-deb)");
+    assert!(
+        out.status.success(),
+        "cargo deb failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(out_dir)
+        .expect("list the .deb's directory")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .expect("cargo deb wrote a .deb")
 }
 
 /// A booted container. Fields drop after [`Drop::drop`] has killed it: its cgroups and the

@@ -237,6 +237,8 @@ impl<'a> Context<'a> {
             src: from,
             dst: to,
             table,
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
         };
         self.present.contains(&rule)
     }

@@ -211,8 +211,10 @@ fn slow_drip_gets_408_then_closed_within_the_deadline() {
 #[test]
 fn a_silent_connection_is_closed_without_an_answer() {
     let api = start(fast_limits());
-    let mut stream = api.connect();
+    // Taken before the connection exists: the server's deadline starts at its accept, which
+    // may come before this thread runs again after connect().
     let started = Instant::now();
+    let mut stream = api.connect();
     let mut received = Vec::new();
     stream.read_to_end(&mut received).unwrap();
     assert_eq!(received, b"");

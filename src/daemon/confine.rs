@@ -32,8 +32,8 @@ pub enum Confinement {
 }
 
 /// The stack of each confined thread (the API server, the metadata fetcher), instead of
-/// std's 2 MiB. In the lab the API thread touches 8–12 KiB of it and the metadata thread
-/// 32–40 KiB; the deepest document serde_json parses (127 levels: it refuses more) needs
+/// std's 2 MiB. In the lab (glibc) the API thread touches 8 KiB of it and the metadata thread
+/// 32 KiB; the deepest document serde_json parses (127 levels: it refuses more) needs
 /// 48–64 KiB of stack to be parsed and serialized in an optimized build, 192–224 KiB in a
 /// debug one (`the_deepest_metadata_fits_the_stacks` checks it). Untouched stack pages cost
 /// no memory, only address space: this keeps the reservation near what is used.

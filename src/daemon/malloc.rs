@@ -1,5 +1,5 @@
 //! glibc's allocator tuned for a small daemon, as C daemons tune it: one arena for every
-//! thread, and the memory a round freed given back to the kernel after it. musl's allocator
+//! thread, and the memory a round that changed the kernel freed given back after it. musl's allocator
 //! needs neither (it has no per-thread arenas and unmaps freed memory itself).
 
 /// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few
@@ -13,8 +13,11 @@ pub fn one_arena() {
     }
 }
 
-/// After a round: the pages of the heap that hold only freed memory go back to the kernel
-/// (glibc keeps up to 128 KiB free at the top of the heap, and any free page below it).
+/// After a round that changed the kernel (its plan and netlink batch freed): the pages of the
+/// heap that hold only freed memory go back to the kernel (glibc keeps up to 128 KiB free at
+/// the top of the heap, and any free page below it). Not after no-change rounds, the usual
+/// refresh: their memory is used again by the next one, and given back it would be faulted
+/// in anew.
 pub fn give_back() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free memory; it takes the arena's lock.

@@ -200,7 +200,6 @@ impl Reconciler {
                 self.ask_fetch(false);
             }
             self.publish();
-            malloc::give_back();
         } else if wants.metadata_changed {
             self.publish();
         }
@@ -288,6 +287,11 @@ impl Reconciler {
         let outcome = round::round(&mut self.netlink, input, apply);
         let new_pending = self.take_in(instance, &outcome);
         self.schedule_reapply(outcome.failures());
+        let changed = outcome.applied().any(|pass| pass.applied > 0);
+        drop(outcome);
+        if changed {
+            malloc::give_back();
+        }
         new_pending
     }
 

@@ -38,9 +38,9 @@ use std::time::{Duration, Instant};
 /// see `netlink::socket`), so SIGTERM ends the process within a second even mid-apply.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
 
-/// The reconcile thread's stack, instead of std's 2 MiB. It touches 16 KiB (glibc) to 76 KiB
-/// (musl) of it in the lab; its deepest work is serializing the metadata document for the
-/// API, as deep as the metadata thread parses it (see `confine::CONFINED_STACK_BYTES`).
+/// The reconcile thread's stack, instead of std's 2 MiB. It touches 16 KiB of it in the lab
+/// (glibc); its deepest work is serializing the metadata document for the API, as deep as
+/// the metadata thread parses it (see `confine::CONFINED_STACK_BYTES`).
 pub const RECONCILE_STACK_BYTES: usize = 512 * 1024;
 
 pub fn run(config_path: &Path) -> ExitCode {

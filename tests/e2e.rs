@@ -674,11 +674,18 @@ fn wait_local_routes(lab: &Lab, want: &[(&str, &str)], agent_log: &dyn Fn() -> S
     );
 }
 
-/// Route events in `events` for `dst` in the local table: (added, deleted).
+/// Events of the agent's and our local routes (for `dst`, or all) in `events`: (added, deleted).
 fn local_route_events(events: &[Event], dst: Option<&str>) -> (usize, usize) {
+    // The agent's (proto 66) and ours (proto 201): the kernel's own local routes for the
+    // link-local addresses that finish duplicate address detection meanwhile are not a fight.
     let matches = |r: &cloud_network::kernel::Route| {
         r.table == cloud_network::kernel::TABLE_LOCAL
             && r.kind == cloud_network::kernel::RouteType::Local
+            && [
+                cloud_network::kernel::RTPROT_GCE_AGENT,
+                cloud_network::kernel::RTPROT_CLOUD_NETWORK,
+            ]
+            .contains(&r.protocol)
             && dst.is_none_or(|d| r.dst.to_string() == d)
     };
     let added = events

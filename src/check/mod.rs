@@ -196,14 +196,17 @@ pub fn run(
 /// `rp_filter` of `all` and of every configured link, from /proc/sys/net/ipv4/conf/.
 fn read_rp_filter(links: &[LinkStatus]) -> BTreeMap<String, u8> {
     let names = std::iter::once("all").chain(links.iter().map(|l| l.name.as_str()));
-    names
-        .filter(|name| !name.contains('/') && !matches!(*name, "" | "." | ".."))
-        .filter_map(|name| {
-            let path = format!("/proc/sys/net/ipv4/conf/{name}/rp_filter");
-            let value = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-            Some((name.to_string(), value))
-        })
-        .collect()
+    let mut values = BTreeMap::new();
+    values.extend(
+        names
+            .filter(|name| !name.contains('/') && !matches!(*name, "" | "." | ".."))
+            .filter_map(|name| {
+                let path = format!("/proc/sys/net/ipv4/conf/{name}/rp_filter");
+                let value = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+                Some((name.to_string(), value))
+            }),
+    );
+    values
 }
 
 /// What every line is judged against, built once per check.

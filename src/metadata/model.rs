@@ -63,6 +63,12 @@ pub struct RoutedIpv4 {
 }
 
 impl Nic {
+    /// Sorts NICs by device index, keeping the order of equal indexes (one sort for every
+    /// provider that needs it).
+    pub fn sort_by_index(nics: &mut [Nic]) {
+        nics.sort_by_key(|nic| nic.index);
+    }
+
     /// A NIC with a MAC and an index and nothing else, for parsers to fill in.
     pub fn new(mac: Mac, index: u32) -> Self {
         Nic {

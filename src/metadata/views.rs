@@ -44,11 +44,14 @@ pub fn system_view(kind: ProviderKind, system: &Value) -> Value {
 /// other non-object value) becomes its compact JSON text again; directories stay objects.
 fn text_leaves(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, child)| (key.clone(), text_leaves(child)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let mut leaves = Map::new();
+            leaves.extend(
+                map.iter()
+                    .map(|(key, child)| (key.clone(), text_leaves(child))),
+            );
+            Value::Object(leaves)
+        }
         Value::String(_) => value.clone(),
         other => Value::String(other.to_string()),
     }
@@ -70,13 +73,11 @@ fn original_public_keys(tree: &mut Map<String, Value>) {
             .unwrap_or(index)
             .to_string()
     };
-    let original: Map<String, Value> = keys
-        .iter()
-        .filter_map(|(index, dir)| {
-            let key = dir.get("openssh-key")?.as_str()?;
-            Some((name_of(index), Value::String(key.to_string())))
-        })
-        .collect();
+    let mut original = Map::new();
+    original.extend(keys.iter().filter_map(|(index, dir)| {
+        let key = dir.get("openssh-key")?.as_str()?;
+        Some((name_of(index), Value::String(key.to_string())))
+    }));
     tree.insert("public-keys".to_string(), Value::Object(original));
 }
 

@@ -297,7 +297,8 @@ fn unwanted_addresses<'a>(
     owned: &OwnedNic,
     kernel: &KernelIndex<'a>,
 ) -> Vec<&'a Address> {
-    let wanted: BTreeSet<_> = plan.addresses.iter().map(owned_address).collect();
+    let mut wanted = BTreeSet::new();
+    wanted.extend(plan.addresses.iter().map(owned_address));
     kernel
         .state
         .addresses

@@ -105,7 +105,9 @@ impl Provider for Alibaba {
         }
         let instance = parse::parse_with_indexes(&tree, &self.known_indexes)
             .map_err(|source| imds::parse_error(ProviderKind::Alibaba, source))?;
-        self.known_indexes = instance.nics.iter().map(|n| (n.mac, n.index)).collect();
+        self.known_indexes.clear();
+        self.known_indexes
+            .extend(instance.nics.iter().map(|n| (n.mac, n.index)));
         Ok(instance)
     }
 

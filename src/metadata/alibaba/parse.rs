@@ -61,7 +61,7 @@ pub fn parse_with_indexes(
     // Key order is not MAC order when directory names differ in case (`3E` sorts before `3e`).
     nics.sort_by_key(|nic| nic.mac);
     assign_indexes(&mut nics, primary, known);
-    nics.sort_by_key(|nic| nic.index);
+    Nic::sort_by_index(&mut nics);
     let text = |key: &str| leaf(tree, key).unwrap_or_default().to_string();
     Ok(Instance {
         provider: ProviderKind::Alibaba,

@@ -239,7 +239,9 @@ impl Ec2 {
     }
 
     fn remember_indexes(&mut self, instance: &Instance) {
-        self.known_indexes = instance.nics.iter().map(|n| (n.index, n.mac)).collect();
+        self.known_indexes.clear();
+        self.known_indexes
+            .extend(instance.nics.iter().map(|n| (n.index, n.mac)));
     }
 }
 

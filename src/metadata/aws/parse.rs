@@ -30,7 +30,7 @@ pub const PREFIX_LEAVES: [&str; 2] = ["ipv4-prefix", "ipv6-prefix"];
 /// device-number 0) is the primary NIC, whatever the MACs' sort order.
 pub fn parse(tree: &BTreeMap<String, String>) -> Result<Instance, ParseError> {
     let mut nics = parse_nics(tree, parse_nic)?;
-    nics.sort_by_key(|nic| nic.index);
+    Nic::sort_by_index(&mut nics);
     if let Some(pair) = nics.windows(2).find(|pair| pair[0].index == pair[1].index) {
         return Err(ParseError::DuplicateIndex {
             index: pair[0].index,

@@ -53,7 +53,7 @@ pub fn parse_value(doc: Value) -> Result<Instance, ParseError> {
             )?);
         }
     }
-    nics.sort_by_key(|nic| nic.index);
+    Nic::sort_by_index(&mut nics);
     check_nics(&nics)?;
     let reserved = reserved_ips(root)?;
     if let Some(public) = nics.iter_mut().find(|nic| nic.index == 0) {

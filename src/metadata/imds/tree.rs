@@ -15,13 +15,14 @@ pub const MACS_DIR: &str = "meta-data/network/interfaces/macs/";
 /// The MACs named under `MACS_DIR`, each with its directory path as written in the tree
 /// (`meta-data/network/interfaces/macs/<mac>/`), in key order.
 pub fn mac_dirs(tree: &BTreeMap<String, String>) -> Result<Vec<(Mac, String)>, ParseError> {
-    let names: BTreeSet<&str> = tree
-        .range::<str, _>((Bound::Included(MACS_DIR), Bound::Unbounded))
-        .map(|(key, _)| key)
-        .take_while(|key| key.starts_with(MACS_DIR))
-        .filter_map(|key| key[MACS_DIR.len()..].split('/').next())
-        .filter(|name| !name.is_empty())
-        .collect();
+    let mut names = BTreeSet::new();
+    names.extend(
+        tree.range::<str, _>((Bound::Included(MACS_DIR), Bound::Unbounded))
+            .map(|(key, _)| key.as_str())
+            .take_while(|key| key.starts_with(MACS_DIR))
+            .filter_map(|key| key[MACS_DIR.len()..].split('/').next())
+            .filter(|name| !name.is_empty()),
+    );
     let mut seen = BTreeSet::new();
     let mut dirs = Vec::new();
     for name in names {

@@ -6,7 +6,7 @@
 //! named as released: the ownership record forgets it (`Owned::release`), so nothing of ours
 //! that someone else now owns (a CNI's pod addresses, the cloud's agent's routes) is deleted.
 use super::desired::{match_link, Desired};
-use super::owned::{owned_address, Owned, OwnedNic};
+use super::owned::{inserted, owned_address, Owned, OwnedNic};
 use crate::kernel::{Link, TABLE_LOCAL};
 use crate::metadata::{Instance, Nic};
 use crate::net::{Mac, ProviderKind};
@@ -86,7 +86,7 @@ pub fn filter(
         .iter()
         .filter(|nic| left_alone(nic, links, optouts))
         .map(|nic| nic.mac)
-        .collect();
+        .fold(BTreeSet::new(), inserted);
     filtered.nics.retain(|nic| !excluded.contains(&nic.mac));
     for nic in filtered.nics.iter_mut().filter(|n| n.unreadable.is_none()) {
         if !optouts.secondary_addresses {
@@ -144,19 +144,19 @@ pub fn released(full: &Desired, kept: &Desired, excluded: BTreeSet<Mac>) -> Rele
                 .iter()
                 .filter(|a| kept_nic.is_none_or(|k| !k.addresses.contains(a)))
                 .map(owned_address)
-                .collect(),
+                .fold(BTreeSet::new(), inserted),
             routes: nic
                 .routes
                 .iter()
                 .filter(|r| kept_nic.is_none_or(|k| !k.routes.contains(r)))
                 .cloned()
-                .collect(),
+                .fold(BTreeSet::new(), inserted),
             rules: nic
                 .rules
                 .iter()
                 .filter(|r| kept_nic.is_none_or(|k| !k.rules.contains(r)))
                 .cloned()
-                .collect(),
+                .fold(BTreeSet::new(), inserted),
             vlan: None,
             group: nic
                 .group
@@ -171,7 +171,7 @@ pub fn released(full: &Desired, kept: &Desired, excluded: BTreeSet<Mac>) -> Rele
         .iter()
         .filter(|r| !kept.global_rules.contains(r))
         .cloned()
-        .collect();
+        .fold(BTreeSet::new(), inserted);
     Released {
         nics: excluded,
         objects,

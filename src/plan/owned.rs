@@ -107,7 +107,7 @@ impl Owned {
                 .iter()
                 .filter(|r| index.has_rule(r))
                 .cloned()
-                .collect(),
+                .fold(BTreeSet::new(), inserted),
             ..Owned::default()
         };
         for nic in &desired.nics {
@@ -118,19 +118,19 @@ impl Owned {
                     .iter()
                     .filter(|a| kernel.addresses.iter().any(|k| added_by_us(k, a)))
                     .map(owned_address)
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 routes: nic
                     .routes
                     .iter()
                     .filter(|r| r.protocol == RTPROT_CLOUD_NETWORK && index.has_route(r))
                     .cloned()
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 rules: nic
                     .rules
                     .iter()
                     .filter(|r| index.has_rule(r))
                     .cloned()
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 vlan: None,
                 group: nic
                     .group
@@ -153,7 +153,7 @@ impl Owned {
                 .iter()
                 .filter(|r| kernel.has_rule(r))
                 .cloned()
-                .collect(),
+                .fold(BTreeSet::new(), inserted),
             ..Owned::default()
         };
         for (mac, nic) in &self.nics {
@@ -164,19 +164,19 @@ impl Owned {
                     .iter()
                     .filter(|a| kernel.has_address(a.ifindex, a.addr))
                     .copied()
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 routes: nic
                     .routes
                     .iter()
                     .filter(|r| kernel.has_route(r))
                     .cloned()
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 rules: nic
                     .rules
                     .iter()
                     .filter(|r| kernel.has_rule(r))
                     .cloned()
-                    .collect(),
+                    .fold(BTreeSet::new(), inserted),
                 vlan: nic
                     .vlan
                     .clone()
@@ -312,6 +312,14 @@ impl Owned {
 }
 
 /// A change that makes an object ours.
+/// `set` with `item` added: the sets of owned objects are built by folding with this, which
+/// inserts one by one (collecting into a `BTreeSet` sorts a copy first, with a sort of its own
+/// compiled for each element type).
+pub fn inserted<T: Ord>(mut set: BTreeSet<T>, item: T) -> BTreeSet<T> {
+    set.insert(item);
+    set
+}
+
 fn claims(change: &Change) -> bool {
     match change {
         Change::AddAddress(_)

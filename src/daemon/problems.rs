@@ -94,7 +94,8 @@ impl Problems {
     pub fn nic_problems(&mut self, lines: &[String]) -> Vec<String> {
         let lines: HashSet<String> = lines.iter().cloned().collect();
         let mut new: Vec<String> = lines.difference(&self.nic_problems).cloned().collect();
-        new.sort();
+        // The lines are distinct (a set's difference): an unstable sort orders them the same.
+        new.sort_unstable();
         for line in &new {
             log::warn!("{line}");
         }

@@ -225,15 +225,18 @@ fn with_line_end(body: &str, line_end: &str) -> String {
 
 /// The direct children of `prefix` (which is empty or ends in `/`), sub-directories with a `/`.
 fn children(paths: &BTreeMap<String, String>, prefix: &str) -> BTreeSet<String> {
-    paths
-        .keys()
-        .filter_map(|key| key.strip_prefix(prefix))
-        .filter(|rest| !rest.is_empty())
-        .map(|rest| match rest.split_once('/') {
-            Some((child, _)) => format!("{child}/"),
-            None => rest.to_string(),
-        })
-        .collect()
+    let mut children = BTreeSet::new();
+    children.extend(
+        paths
+            .keys()
+            .filter_map(|key| key.strip_prefix(prefix))
+            .filter(|rest| !rest.is_empty())
+            .map(|rest| match rest.split_once('/') {
+                Some((child, _)) => format!("{child}/"),
+                None => rest.to_string(),
+            }),
+    );
+    children
 }
 
 fn text_reply(status: u16, body: String) -> Reply {

@@ -62,7 +62,8 @@ pub fn system(rows: &mut Rows, doc: &Value) {
 /// One block per MAC directory, in device order (network card, then device number).
 pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     let mut nics: Vec<(&String, &Value)> = doc.as_object().into_iter().flatten().collect();
-    nics.sort_by_key(|(mac, nic)| {
+    // The MAC, a map key, makes every sort key distinct: an unstable sort is exact.
+    nics.sort_unstable_by_key(|(mac, nic)| {
         let card = network_card(nic).and_then(|n| n.parse::<u32>().ok());
         (card.unwrap_or(0), number(nic, "device-number"), *mac)
     });

@@ -59,7 +59,8 @@ pub fn parse_with_indexes(
         });
     }
     // Key order is not MAC order when directory names differ in case (`3E` sorts before `3e`).
-    nics.sort_by_key(|nic| nic.mac);
+    // The MACs are distinct (`mac_dirs` refuses a repeated one): an unstable sort is exact.
+    nics.sort_unstable_by_key(|nic| nic.mac);
     assign_indexes(&mut nics, primary, known);
     Nic::sort_by_index(&mut nics);
     let text = |key: &str| leaf(tree, key).unwrap_or_default().to_string();

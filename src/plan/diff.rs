@@ -9,6 +9,7 @@
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::KernelIndex;
 use super::owned::{owned_address, Owned, OwnedNic};
+use super::ra;
 use crate::kernel::{
     Address, Change, Family, KernelState, Link, Route, RouteType, Rule, RTPROT_GCE_AGENT,
     TABLE_MAIN,
@@ -420,7 +421,7 @@ impl Additions<'_, '_> {
         let flushed = |r: &Route| r.family() == Family::V4 && loses_source(r);
         for route in &plan.routes {
             if kernel.has_route(route) {
-                if !loses_source(route) && !outlives_its_copy(route, kernel) {
+                if !loses_source(route) && !ra::outlives_its_copy(route, kernel) {
                     continue;
                 }
                 if ours(route) {
@@ -463,20 +464,6 @@ fn agent_made(kernel_route: &Route, wanted: &Route) -> bool {
         && kernel_route.oif == wanted.oif
         && kernel_route.dst == wanted.dst
         && kernel_route.table == wanted.table
-}
-
-/// Seconds the learned route may outlive our copy of it before the copy is made again.
-const RENEW_MARGIN: u32 = 10;
-
-/// True when `route` (a copy of a learned route) would expire in the kernel well before the
-/// learned route: the kernel renews a learned route's lifetime at each advertisement without a
-/// word (no event), so a round renews the copy, lest the table lose its IPv6 default.
-fn outlives_its_copy(route: &Route, kernel: &KernelIndex) -> bool {
-    let Some(wanted) = route.advertised.and_then(|a| a.expires) else {
-        return false;
-    };
-    let have = kernel.route(route).and_then(|k| k.advertised?.expires);
-    wanted > have.unwrap_or(0).saturating_add(RENEW_MARGIN)
 }
 
 /// True when an IPv4 route's gateway needs our link route on its device, that route was left

@@ -9,6 +9,7 @@
 //! metadata's wish.
 
 use super::desired::{default_route, Desired, NicPlan};
+use super::index::KernelIndex;
 use crate::kernel::{Family, KernelState, Route, TABLE_MAIN};
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -70,4 +71,18 @@ pub fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
 /// kernel drops its route.
 pub fn kernels_choice<'a>(learned: impl Iterator<Item = &'a Route>) -> Option<&'a Route> {
     learned.min_by_key(|r| Reverse(r.pref()))
+}
+
+/// Seconds the learned route may outlive our copy of it before the copy is made again.
+const RENEW_MARGIN: u32 = 10;
+
+/// True when `route` (a copy of a learned route) would expire in the kernel well before the
+/// learned route: the kernel renews a learned route's lifetime at each advertisement without a
+/// word (no event), so a round renews the copy, lest the table lose its IPv6 default.
+pub(super) fn outlives_its_copy(route: &Route, kernel: &KernelIndex) -> bool {
+    let Some(wanted) = route.advertised.and_then(|a| a.expires) else {
+        return false;
+    };
+    let have = kernel.route(route).and_then(|k| k.advertised?.expires);
+    wanted > have.unwrap_or(0).saturating_add(RENEW_MARGIN)
 }

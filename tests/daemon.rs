@@ -870,19 +870,25 @@ fn requests_once_quiet(scene: &Scene) -> usize {
     }
 }
 
-#[test]
-fn ipv6_addresses_are_added_without_dad_and_their_routes_hold_in_the_first_round() {
-    require_root();
-    let _user = shared_user();
-    let scene = Scene::new("dm-nodad", AZURE, None);
-    // eth1's peer is up, so eth1 has a carrier once the daemon sets it up and DAD would run,
-    // as on a real VM: it is left on, as the namespace starts.
+/// The Azure scene converged with eth1's peer up, so eth1 has a carrier once the daemon sets
+/// it up and duplicate address detection runs, as on a real VM: it is left on, as the
+/// namespace starts.
+fn converged_with_dad_on(name: &str) -> (Scene, Daemon) {
+    let scene = Scene::new(name, AZURE, None);
     scene.ns.run_ok(&["ip", "link", "set", "p1", "up"]);
     let (daemon, _) = converged(&scene, "300s", &azure_expected());
     let dad = scene
         .ns
         .run_ok(&["cat", "/proc/sys/net/ipv6/conf/eth1/accept_dad"]);
     assert_eq!(dad.trim(), "1", "DAD must be on for eth1");
+    (scene, daemon)
+}
+
+#[test]
+fn ipv6_addresses_are_added_without_dad_and_their_routes_hold_in_the_first_round() {
+    require_root();
+    let _user = shared_user();
+    let (scene, daemon) = converged_with_dad_on("dm-nodad");
 
     let addresses = ["fd00:4::5", "fd00:4::6"];
     serve(&scene, &azure_eth1_ipv6(&addresses));
@@ -920,15 +926,7 @@ fn ipv6_addresses_are_added_without_dad_and_their_routes_hold_in_the_first_round
 fn routes_from_an_ipv6_address_still_tentative_are_applied_again_within_seconds_without_a_fetch() {
     require_root();
     let _user = shared_user();
-    let scene = Scene::new("dm-reapply", AZURE, None);
-    // eth1's peer is up, so eth1 has a carrier once the daemon sets it up and DAD runs (and
-    // ends): it is left on, as the namespace starts.
-    scene.ns.run_ok(&["ip", "link", "set", "p1", "up"]);
-    let (daemon, _) = converged(&scene, "300s", &azure_expected());
-    let dad = scene
-        .ns
-        .run_ok(&["cat", "/proc/sys/net/ipv6/conf/eth1/accept_dad"]);
-    assert_eq!(dad.trim(), "1", "DAD must be on for eth1");
+    let (scene, daemon) = converged_with_dad_on("dm-reapply");
 
     // The daemon adds its IPv6 addresses without DAD; one that is already on the link (added
     // by someone else, as the daemon leaves it) is tentative for a second or two, and the

@@ -88,6 +88,14 @@ fn eth1_lines() -> View {
     )
 }
 
+/// `--oneshot`'s summary of the first round on bare metal: the primary's MTU, eth1 with its
+/// table and rules, both links in our group, and the main rule.
+const FIRST_ROUND: [&str; 3] = [
+    "eth0: mtu 9000, group 201",
+    "eth1: link up, mtu 9000, group 201, +1 address, +1 route table, +2 rules",
+    "main rule: +1 rule",
+];
+
 #[test]
 fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     require_root();
@@ -96,14 +104,7 @@ fn a_bare_metal_vlan_vnic_gets_its_link_or_a_clear_error() {
     let pristine = read_both(&scene.ns);
     let (ok, lines, stderr) = oneshot(&scene, &config);
     assert!(ok, "{stderr}");
-    assert_eq!(
-        lines,
-        [
-            "eth0: mtu 9000, group 201",
-            "eth1: link up, mtu 9000, group 201, +1 address, +1 route table, +2 rules",
-            "main rule: +1 rule",
-        ]
-    );
+    assert_eq!(lines, FIRST_ROUND);
     let working = pristine.merged(&without_down_eth1(&eth1_lines()));
     assert_eq!(read_both(&scene.ns), fixed_links(&working));
 
@@ -228,14 +229,7 @@ fn two_vlan_vnics_with_one_tag_are_both_refused_and_the_rest_configured() {
     let pristine = read_both(&scene.ns);
     let (ok, lines, stderr) = oneshot(&scene, &config);
     assert!(ok, "{stderr}");
-    assert_eq!(
-        lines,
-        [
-            "eth0: mtu 9000, group 201",
-            "eth1: link up, mtu 9000, group 201, +1 address, +1 route table, +2 rules",
-            "main rule: +1 rule"
-        ]
-    );
+    assert_eq!(lines, FIRST_ROUND);
     let working = pristine.merged(&without_down_eth1(&eth1_lines()));
     assert_eq!(read_both(&scene.ns), fixed_links(&working));
     assert!(!has_link(&scene, "eth0.5"), "no eth0.5 was made");

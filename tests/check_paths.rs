@@ -29,8 +29,6 @@ impl Vm {
     fn new(tag: &str, v6: &'static str) -> Vm {
         let ns = Netns::new(tag);
         let vm = Vm { ns, v6 };
-        vm.run(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
-        vm.run(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
         vm.run(&["ip", "link", "set", "lo", "up"]);
         for (link, peer, last) in [("eth0", "peer0", "4"), ("eth1", "peer1", "5")] {
             vm.ns.veth(link, peer, None);

@@ -105,10 +105,6 @@ fn ec2_nic_table_follows_the_ra_default_route_the_kernel_learned() {
         ("subnet-ipv6-cidr-blocks", "2600:1f14:abc:de01::/64"),
     ]);
     let scene = Scene::new("peers-ra", AWS, Some(&scenario));
-    // eth1's peer has no carrier: DAD would keep the address tentative, unusable as `src`.
-    scene
-        .ns
-        .run_ok(&["sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0"]);
     let dir = scene.dir.path();
     let state = dir.join("state");
     std::fs::create_dir_all(&state).expect("state dir");

@@ -42,8 +42,6 @@ fn scenario() -> String {
 fn scene(prefix: &str) -> Scene {
     let scene = Scene::new(prefix, AWS, Some(&scenario()));
     let ns = &scene.ns;
-    // The address must not stay tentative: it is the table's source.
-    ns.run_ok(&["sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0"]);
     ns.run_ok(&["sysctl", "-qw", "net.ipv6.conf.eth1.accept_ra=1"]);
     ns.run_ok(&["ip", "link", "set", "p1", "up"]);
     for router in [ROUTER_A, ROUTER_B] {

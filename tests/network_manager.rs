@@ -100,10 +100,6 @@ impl Vm {
     /// NICs as veths with the scenario's MACs, and a marker link for the monitor. eth1's port
     /// holds its gateway on the NIC's subnet, where the DHCP server answers.
     fn build_cloud(&self) {
-        for scope in ["all", "default"] {
-            let key = format!("net.ipv6.conf.{scope}.accept_dad=0");
-            self.c().net.run_ok(&["sysctl", "-q", "-w", &key]);
-        }
         self.c().run(&["ip", "netns", "add", CLOUD_NS]);
         self.cloud(&["ip", "link", "set", "lo", "up"]);
         let imds = format!("{}/32", imds_address(PROVIDER));

@@ -167,12 +167,6 @@ impl Vm {
                 gateway_of(primary)
             ),
         );
-        // No DAD (as in the lab): the links' IPv6 link-local addresses appear at once, not
-        // seconds later in the middle of the zero-writes check.
-        for scope in ["all", "default"] {
-            let key = format!("net.ipv6.conf.{scope}.accept_dad=0");
-            self.c().net.run_ok(&["sysctl", "-q", "-w", &key]);
-        }
         self.ip(&["netns", "add", CLOUD_NS]);
         self.cloud(&["ip", "link", "set", "lo", "up"]);
         let imds = format!("{}/32", imds_address(self.provider));

@@ -10,36 +10,31 @@
 //! NIC, and, as failing lines, what the sanity gate refused of each link (never configured, so
 //! no reply leaves by it).
 //!
-//! Where it runs: on a thread of its own that the API starts for it (see `crate::api`), one
-//! check at a time, within a time budget, stopped when no client waits for it any more. It
-//! opens a netlink socket of its own; everything it does is a read (link, rule and route dumps,
-//! route lookups, `rp_filter` from /proc), none of which needs a capability, so it runs with the
-//! API thread's credentials (none), and the thread that parses HTTP gets no way to change the
-//! kernel. It reads the kernel as it is at that moment, not as the last reconcile round left
-//! it, so it also shows what another program changed since; the reconcile thread is never
-//! involved or waited on. Time and memory are linear in the subjects: every subject is looked
-//! up against indexes built once. Deciding is pure ([`evaluate`], given the dumps and a lookup
-//! function); only [`run`] touches the kernel.
+//! `report` is the answer (the types served as JSON and read back by `cnctl`; nothing of the
+//! kernel in it), `run` reads the kernel and produces it within a time budget. Deciding is
+//! pure ([`evaluate`], given the dumps and a lookup function; `subjects`, `verdict` and
+//! `paths`). Time and memory are linear in the subjects: every subject is looked up against
+//! indexes built once.
 
 #[cfg(test)]
 mod tests;
 
 mod paths;
+pub mod report;
+mod run;
 mod subjects;
 mod verdict;
 
 use crate::kernel::{Family, Link, Route, RouteType, Rule, TABLE_MAIN};
 use crate::net::{IpNet, ProviderKind};
-use crate::netlink::{Netlink, NetlinkError, RouteLookup, RouteQuery};
+use crate::netlink::{NetlinkError, RouteLookup, RouteQuery};
 use crate::plan::index::FastSet;
 use crate::snapshot::LinkStatus;
-use serde::{Deserialize, Serialize};
+use report::{Line, Report};
+pub use run::{run, Budget, CheckError};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
 use subjects::{subjects, Targets};
-use verdict::{check_metadata, check_subject, table_name};
+use verdict::{check_metadata, check_subject};
 
 /// Main's routes over unmanaged links looked at, per check: a VM has a few (docker0, a VPN);
 /// the bound keeps the lookups linear in the subjects whatever the main table holds.
@@ -48,60 +43,6 @@ const MAX_FOREIGN_ROUTES: usize = 8;
 /// A route lookup, as the kernel (or a test) answers it.
 pub type Lookup<'l> = dyn FnMut(&RouteQuery) -> Result<RouteLookup, NetlinkError> + 'l;
 
-/// The whole answer: every line, and whether all of them passed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    pub ok: bool,
-    /// The destinations asked about, IPv4 then IPv6.
-    pub targets: Vec<IpAddr>,
-    pub lines: Vec<Line>,
-}
-
-/// One address, prefix or the metadata service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    /// `10.4.0.5`, `10.4.1.0/28`, or `metadata 169.254.169.254`.
-    pub subject: String,
-    /// The link that should carry its replies.
-    pub link: String,
-    pub ok: bool,
-    /// Where the kernel would send its replies; None when it has no route at all.
-    pub via: Option<Path>,
-    /// Why it fails; None when it passes.
-    pub reason: Option<String>,
-}
-
-/// The kernel's answer, named: link, gateway, table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Path {
-    pub dev: String,
-    pub gateway: Option<IpAddr>,
-    pub table: u32,
-}
-
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(gateway) = self.gateway {
-            write!(f, "via {gateway} ")?;
-        }
-        write!(f, "dev {} table {}", self.dev, table_name(self.table))
-    }
-}
-
-impl fmt::Display for Line {
-    /// `✓ 10.4.0.5 (eth1): via 10.4.0.1 dev eth1 table 10001`, or `✗ ...: <reason>`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mark = if self.ok { '✓' } else { '✗' };
-        write!(f, "{mark} {} ({}): ", self.subject, self.link)?;
-        match (&self.reason, &self.via) {
-            (Some(reason), Some(via)) => write!(f, "{reason} (replies: {via})"),
-            (Some(reason), None) => f.write_str(reason),
-            (None, Some(via)) => via.fmt(f),
-            (None, None) => f.write_str("no route"),
-        }
-    }
-}
-
 /// What the kernel holds now, as the check reads it.
 pub struct KernelView<'a> {
     pub links: &'a [Link],
@@ -109,104 +50,6 @@ pub struct KernelView<'a> {
     pub routes: &'a [Route],
     /// `net.ipv4.conf.<name>.rp_filter` by link name, `all` included (absent: 0).
     pub rp_filter: &'a BTreeMap<String, u8>,
-}
-
-/// Why the check gave no report.
-#[derive(Debug)]
-pub enum CheckError {
-    /// A dump failed.
-    Kernel(NetlinkError),
-    /// The time budget ran out after `checked` of `total` subjects.
-    OverBudget {
-        budget: Duration,
-        checked: usize,
-        total: usize,
-    },
-    /// Every client that asked for it has gone: the rest was not computed.
-    NobodyWaits,
-}
-
-impl fmt::Display for CheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckError::Kernel(e) => write!(f, "cannot read the kernel's routing state: {e}"),
-            CheckError::OverBudget {
-                budget,
-                checked,
-                total,
-            } => write!(
-                f,
-                "the check did not finish within {} s ({checked} of {total} items checked)",
-                budget.as_secs_f64()
-            ),
-            CheckError::NobodyWaits => f.write_str("no client waits for the check any more"),
-        }
-    }
-}
-
-impl std::error::Error for CheckError {}
-
-/// How long a check may take, and how it learns that nobody waits for it any more.
-pub struct Budget<'a> {
-    pub limit: Duration,
-    pub nobody_waits: &'a dyn Fn() -> bool,
-}
-
-/// The check stopped early: `checked` of `total` subjects were done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stopped {
-    pub checked: usize,
-    pub total: usize,
-}
-
-/// Reads the kernel of the calling thread's namespace and checks every configured link,
-/// within `budget`.
-pub fn run(
-    provider: ProviderKind,
-    links: &[LinkStatus],
-    budget: &Budget<'_>,
-) -> Result<Report, CheckError> {
-    let until = Instant::now() + budget.limit;
-    let mut netlink = Netlink::open().map_err(CheckError::Kernel)?;
-    let kernel_links = netlink.links().map_err(CheckError::Kernel)?;
-    let rules = netlink.rules().map_err(CheckError::Kernel)?;
-    let routes = netlink.routes().map_err(CheckError::Kernel)?;
-    let rp_filter = read_rp_filter(links);
-    let kernel = KernelView {
-        links: &kernel_links,
-        rules: &rules,
-        routes: &routes,
-        rp_filter: &rp_filter,
-    };
-    let mut keep_going = || Instant::now() < until && !(budget.nobody_waits)();
-    let lookup = &mut |query: &RouteQuery| netlink.route_get(query);
-    evaluate(provider, links, &kernel, lookup, &mut keep_going).map_err(|stopped| {
-        if (budget.nobody_waits)() {
-            CheckError::NobodyWaits
-        } else {
-            CheckError::OverBudget {
-                budget: budget.limit,
-                checked: stopped.checked,
-                total: stopped.total,
-            }
-        }
-    })
-}
-
-/// `rp_filter` of `all` and of every configured link, from /proc/sys/net/ipv4/conf/.
-fn read_rp_filter(links: &[LinkStatus]) -> BTreeMap<String, u8> {
-    let names = std::iter::once("all").chain(links.iter().map(|l| l.name.as_str()));
-    let mut values = BTreeMap::new();
-    values.extend(
-        names
-            .filter(|name| !name.contains('/') && !matches!(*name, "" | "." | ".."))
-            .filter_map(|name| {
-                let path = format!("/proc/sys/net/ipv4/conf/{name}/rp_filter");
-                let value = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-                Some((name.to_string(), value))
-            }),
-    );
-    values
 }
 
 /// What every line is judged against, built once per check.
@@ -285,6 +128,13 @@ fn foreign_routes<'a>(links: &[LinkStatus], kernel: &'a KernelView<'a>) -> Vec<&
     v4.take(MAX_FOREIGN_ROUTES)
         .chain(v6.take(MAX_FOREIGN_ROUTES))
         .collect()
+}
+
+/// The check stopped early: `checked` of `total` subjects were done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    pub checked: usize,
+    pub total: usize,
 }
 
 /// The check, from the dumps and a lookup function (pure but for what `lookup` does);

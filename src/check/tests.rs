@@ -5,6 +5,7 @@ use super::*;
 use crate::kernel::{Family, OperState, RouteType, Scope, TABLE_LOCAL};
 use crate::netlink::KernelError;
 use crate::snapshot::RuleStatus;
+use std::net::IpAddr;
 
 fn net(text: &str) -> IpNet {
     text.parse().unwrap()

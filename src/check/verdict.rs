@@ -4,9 +4,10 @@
 //! still hit on a right path (see `paths`). Also the metadata service's line.
 
 use super::paths;
+use super::report::{table_name, Line, Path};
 use super::subjects::{host_net, probe_source, subject_name, Subject};
-use super::{Context, KernelView, Line, Lookup, Path};
-use crate::kernel::{OperState, Rule, TABLE_LOCAL, TABLE_MAIN};
+use super::{Context, KernelView, Lookup};
+use crate::kernel::{OperState, Rule};
 use crate::net::{IpNet, ProviderKind};
 use crate::netlink::{NetlinkError, RouteLookup, RouteQuery};
 use crate::plan::desired::metadata_v4;
@@ -181,14 +182,6 @@ fn has_default_route(kernel: &KernelView<'_>, table: u32, target: IpAddr) -> boo
         .routes
         .iter()
         .any(|r| r.table == table && r.dst.prefix() == 0 && covers(&r.dst, target))
-}
-
-pub fn table_name(table: u32) -> String {
-    match table {
-        TABLE_MAIN => "main".to_string(),
-        TABLE_LOCAL => "local".to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// A link's name as the kernel has it, `ifindex N` when it is gone, `-` for none.

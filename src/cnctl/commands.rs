@@ -3,7 +3,7 @@
 
 use super::client::{ApiClient, ApiError};
 use super::render;
-use crate::check;
+use crate::check::report::Report;
 use crate::net::ProviderKind;
 use crate::snapshot::{LinkStatus, Status};
 use serde_json::{json, Value};
@@ -234,7 +234,7 @@ impl Runner<'_> {
     /// One line per address and prefix (and the metadata service); failed when any is ✗.
     fn check(&self) -> Result<Printed, CnctlError> {
         let value = self.client.get("/api/v1/check")?;
-        let report: check::Report =
+        let report: Report =
             serde_json::from_value(value.clone()).map_err(|e| CnctlError::Reply(e.to_string()))?;
         let text = if self.json {
             pretty(&value)

@@ -3,8 +3,9 @@
 
 mod support;
 
+use cloud_network::daemon::events::{next_triggers, DEFAULT_DEBOUNCE};
 use cloud_network::kernel::{Address, Change, Family, Route, RouteType, Rule, Scope};
-use cloud_network::netlink::monitor::{Event, Monitor, DEFAULT_DEBOUNCE};
+use cloud_network::netlink::monitor::{Event, Monitor};
 use cloud_network::netlink::Netlink;
 use cloud_network::trigger::Trigger;
 use std::time::{Duration, Instant};
@@ -46,7 +47,7 @@ impl Watch {
         let deadline = Instant::now() + SETTLE;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            seen.extend(self.monitor.next_triggers(left, DEFAULT_DEBOUNCE));
+            seen.extend(next_triggers(&mut self.monitor, left, DEFAULT_DEBOUNCE));
         }
         seen
     }

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod confine;
 pub mod damp;
+pub mod events;
 pub mod fetcher;
 pub mod files;
 pub mod hotplug;

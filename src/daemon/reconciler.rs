@@ -23,6 +23,7 @@
 
 use super::backoff::{earliest, Reapply};
 use super::damp::EventDamper;
+use super::events::{next_triggers, DEFAULT_DEBOUNCE};
 use super::fetcher::{Fetched, Fetcher};
 use super::files::StateFiles;
 use super::hotplug::{self, HotplugWatch};
@@ -41,7 +42,7 @@ use crate::metadata::http::Jitter;
 use crate::metadata::{FetchError, Instance};
 use crate::metrics::METRICS;
 use crate::net::ProviderKind;
-use crate::netlink::monitor::{Monitor, DEFAULT_DEBOUNCE};
+use crate::netlink::monitor::Monitor;
 use crate::netlink::Netlink;
 use crate::plan::Owned;
 use crate::snapshot::{LinkStatus, RefreshRecord, SharedSnapshot};
@@ -144,7 +145,7 @@ impl Reconciler {
         };
         let mut wants: Wants = taken.into_iter().collect();
         if let (true, Some(monitor)) = (events, &mut self.monitor) {
-            for trigger in monitor.next_triggers(Duration::ZERO, DEFAULT_DEBOUNCE) {
+            for trigger in next_triggers(monitor, Duration::ZERO, DEFAULT_DEBOUNCE) {
                 wants.add(trigger);
             }
         }

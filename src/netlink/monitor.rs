@@ -1,14 +1,14 @@
 //! Kernel change events: a multicast subscription to link, address, route and rule
-//! notifications decoded by message type, and their mapping to debounced reconcile triggers.
-//! The reconcile thread owns the subscription and polls it beside its trigger channel.
+//! notifications, read in batches and decoded by message type into typed events. What an
+//! event means is for the caller to decide; it polls the subscription's descriptor beside its
+//! own.
 
 use super::frame::Frames;
 use super::socket::Socket;
 use super::{decode, NetlinkError};
-use crate::kernel::{Address, Link, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL};
-use crate::trigger::Trigger;
+use crate::kernel::{Address, Link, Route, Rule};
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// rtnetlink multicast groups (linux/rtnetlink.h `RTNLGRP_*`); neli has no constants for them.
 const RTNLGRP_LINK: u32 = 1;
@@ -28,12 +28,8 @@ const GROUPS: [u32; 7] = [
     RTNLGRP_IPV6_RULE,
 ];
 
-/// How long events keep being collected after the first relevant one.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 /// A batch ends after this many events even if more are queued, so a flood cannot starve it.
 const MAX_BATCH_EVENTS: usize = 4096;
-/// The first lower table number that is not one of the kernel's reserved ones (main, local...).
-const FIRST_CUSTOM_TABLE: u32 = 256;
 
 /// One change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,41 +65,6 @@ impl Monitor {
     /// The subscription's socket, to poll beside other descriptors.
     pub fn raw_fd(&self) -> RawFd {
         self.socket.raw_fd()
-    }
-
-    /// Waits up to `timeout` for a relevant event; after the first one keeps collecting for
-    /// `debounce`, so a burst (50 rule deletions) becomes one trigger. Each distinct trigger
-    /// comes back once; empty when nothing relevant happened. A failed receive is logged.
-    pub fn next_triggers(&mut self, timeout: Duration, debounce: Duration) -> Vec<Trigger> {
-        let mut triggers = Vec::new();
-        self.collect(timeout, &mut triggers);
-        if triggers.is_empty() {
-            return triggers;
-        }
-        let deadline = Instant::now() + debounce;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if left.is_zero() {
-                break;
-            }
-            self.collect(left, &mut triggers);
-        }
-        triggers
-    }
-
-    /// Adds the triggers of one batch to `triggers`, each at most once.
-    fn collect(&mut self, timeout: Duration, triggers: &mut Vec<Trigger>) {
-        match self.next_batch(timeout) {
-            Ok(events) => {
-                for event in events {
-                    log::debug!("netlink event: {event:?}");
-                    match trigger_for(&event) {
-                        Some(trigger) if !triggers.contains(&trigger) => triggers.push(trigger),
-                        _ => {}
-                    }
-                }
-            }
-            Err(e) => log::warn!("netlink monitor: {e}"),
-        }
     }
 
     /// Waits up to `timeout` for the first message, then takes whatever else is queued.
@@ -166,121 +127,10 @@ fn decode_event(ty: u16, body: &[u8]) -> Result<Option<Event>, NetlinkError> {
     })
 }
 
-/// What an event asks of the reconcile thread. Additions are ignored: our own writes cause
-/// them. A removal matters when it may have been ours: any address or rule, and routes with
-/// our protocol or in a table we use (custom tables and the local table). An IPv6 default
-/// route learned from router advertisements (`proto ra`), added or removed, matters too: NIC
-/// tables follow it.
-fn trigger_for(event: &Event) -> Option<Trigger> {
-    match event {
-        Event::LinkNew(_) | Event::LinkDel { .. } => Some(Trigger::LinkChanged),
-        Event::AddressDel(_) | Event::RuleDel(_) | Event::Overflow => Some(Trigger::KernelChanged),
-        Event::RouteNew(route) | Event::RouteDel(route) if route.is_ra_default() => {
-            Some(Trigger::KernelChanged)
-        }
-        Event::RouteDel(route) if may_be_ours(route) => Some(Trigger::KernelChanged),
-        Event::RouteDel(_) | Event::AddressNew(_) | Event::RouteNew(_) | Event::RuleNew(_) => None,
-    }
-}
-
-fn may_be_ours(route: &Route) -> bool {
-    route.protocol == RTPROT_CLOUD_NETWORK
-        || route.table >= FIRST_CUSTOM_TABLE
-        || route.table == TABLE_LOCAL
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::{Family, RouteType, Scope, TABLE_MAIN};
-
-    fn route(table: u32, protocol: u8) -> Route {
-        Route {
-            table,
-            dst: "10.1.0.0/24".parse().unwrap(),
-            gateway: None,
-            src: None,
-            oif: Some(2),
-            protocol,
-            scope: Scope::Link,
-            kind: RouteType::Unicast,
-            onlink: false,
-            advertised: None,
-        }
-    }
-
-    fn rule() -> Rule {
-        Rule {
-            family: Family::V4,
-            priority: 100,
-            src: None,
-            dst: None,
-            table: 10001,
-            suppress_prefixlen: None,
-            suppress_ifgroup: None,
-        }
-    }
-
-    #[test]
-    fn removed_routes_trigger_only_when_they_may_be_ours() {
-        let del = |table, protocol| trigger_for(&Event::RouteDel(route(table, protocol)));
-        assert_eq!(
-            del(TABLE_MAIN, RTPROT_CLOUD_NETWORK),
-            Some(Trigger::KernelChanged)
-        );
-        assert_eq!(del(10001, 4), Some(Trigger::KernelChanged));
-        assert_eq!(del(256, 2), Some(Trigger::KernelChanged));
-        assert_eq!(del(TABLE_LOCAL, 2), Some(Trigger::KernelChanged));
-        assert_eq!(del(TABLE_MAIN, 4), None);
-        assert_eq!(del(100, 16), None);
-    }
-
-    #[test]
-    fn additions_are_ignored_and_removals_trigger() {
-        assert_eq!(trigger_for(&Event::RuleNew(rule())), None);
-        assert_eq!(
-            trigger_for(&Event::RouteNew(route(10001, RTPROT_CLOUD_NETWORK))),
-            None
-        );
-        assert_eq!(
-            trigger_for(&Event::RuleDel(rule())),
-            Some(Trigger::KernelChanged)
-        );
-        assert_eq!(trigger_for(&Event::Overflow), Some(Trigger::KernelChanged));
-        let gone = Event::LinkDel {
-            index: 7,
-            name: "eth1".to_string(),
-        };
-        assert_eq!(trigger_for(&gone), Some(Trigger::LinkChanged));
-    }
-
-    #[test]
-    fn ra_default_routes_trigger_when_added_or_removed() {
-        let ra_default = Route {
-            table: TABLE_MAIN,
-            dst: "::/0".parse().unwrap(),
-            gateway: Some("fe80::1".parse().unwrap()),
-            protocol: crate::kernel::RTPROT_RA,
-            scope: Scope::Universe,
-            ..route(TABLE_MAIN, 0)
-        };
-        for event in [
-            Event::RouteNew(ra_default.clone()),
-            Event::RouteDel(ra_default.clone()),
-        ] {
-            assert_eq!(trigger_for(&event), Some(Trigger::KernelChanged));
-        }
-        let ra_prefix = Route {
-            dst: "2001:db8::/64".parse().unwrap(),
-            ..ra_default.clone()
-        };
-        assert_eq!(trigger_for(&Event::RouteNew(ra_prefix)), None);
-        let static_default = Route {
-            protocol: 4,
-            ..ra_default
-        };
-        assert_eq!(trigger_for(&Event::RouteNew(static_default)), None);
-    }
+    use crate::kernel::{Family, TABLE_MAIN};
 
     #[test]
     fn unknown_message_types_are_not_events() {

@@ -1,8 +1,8 @@
-//! The daemon's ownership record: as loaded at start, claimed before each batch, then as each
-//! round leaves it. It is written only when it changed (a round that changes nothing writes
-//! nothing), a claim without waiting for the disk and the round's result durably (see
-//! `state::claim_owned`), and a record found corrupt is rebuilt at the first round with good
-//! metadata.
+//! The ownership record, the one way the daemon and `--oneshot` write it: as loaded at start,
+//! claimed before each batch, then as each round leaves it. It is written only when it
+//! changed (a daemon round that changes nothing writes nothing), a claim without waiting for
+//! the disk and the round's result durably (see `state::claim_owned`), and a record found
+//! corrupt is rebuilt at the first round with good metadata.
 
 use crate::plan::Owned;
 use crate::state::{self, StateDir, StateError};
@@ -23,6 +23,16 @@ impl Ledger {
             state,
             owned,
             durable: true,
+        }
+    }
+
+    /// The record in `state`, not taken to be on disk yet: the first [`Ledger::keep`] writes
+    /// it durably even when unchanged, as `--oneshot` leaves it whatever it found (a claim
+    /// left by a process killed mid-batch, a first start without one).
+    pub fn open_to_save(state: StateDir) -> Ledger {
+        Ledger {
+            durable: false,
+            ..Ledger::open(state)
         }
     }
 
@@ -51,5 +61,104 @@ impl Ledger {
         self.owned = Some(owned.clone());
         self.durable = false;
         state::claim_owned(&self.state, owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Family, Rule, TABLE_MAIN};
+    use crate::state::{Trusted, OWNED_FILE};
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::PathBuf;
+
+    struct TempDir(PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("cn-ledger-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+
+    fn state(dir: &TempDir) -> StateDir {
+        StateDir::create(&dir.0, Trusted::default()).unwrap()
+    }
+
+    /// A record holding one rule at `priority`.
+    fn record(priority: u32) -> Owned {
+        let mut owned = Owned::default();
+        owned.global_rules.insert(Rule {
+            family: Family::V4,
+            priority,
+            src: None,
+            dst: None,
+            table: TABLE_MAIN,
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
+        });
+        owned
+    }
+
+    /// The record on disk and the inode it is in (a write renames a new file into place).
+    fn on_disk(dir: &TempDir) -> Option<(Owned, u64)> {
+        let path = dir.0.join(OWNED_FILE);
+        let inode = fs::metadata(&path).ok()?.ino();
+        let owned = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        Some((owned, inode))
+    }
+
+    #[test]
+    fn the_daemon_writes_the_record_only_when_it_changed() {
+        let dir = temp("daemon");
+        let mut ledger = Ledger::open(state(&dir));
+        assert_eq!(ledger.record(), Some(Owned::default()));
+        ledger.keep(&Owned::default()).unwrap();
+        assert_eq!(on_disk(&dir), None, "nothing to record, nothing written");
+        ledger.keep(&record(100)).unwrap();
+        let (_, first) = on_disk(&dir).unwrap();
+
+        let mut ledger = Ledger::open(state(&dir));
+        assert_eq!(ledger.record(), Some(record(100)));
+        ledger.keep(&record(100)).unwrap();
+        assert_eq!(on_disk(&dir), Some((record(100), first)), "unchanged");
+        ledger.claim(&record(200)).unwrap();
+        let (claim, claimed) = on_disk(&dir).unwrap();
+        assert_eq!(claim, record(200));
+        ledger.keep(&record(200)).unwrap();
+        let (kept, durable) = on_disk(&dir).unwrap();
+        assert_eq!(kept, record(200));
+        assert_ne!(durable, claimed, "a claim is written again, durably");
+    }
+
+    #[test]
+    fn a_oneshot_saves_the_record_even_when_unchanged() {
+        let dir = temp("oneshot");
+        let mut ledger = Ledger::open_to_save(state(&dir));
+        ledger.keep(&Owned::default()).unwrap();
+        let (empty, first) = on_disk(&dir).expect("the empty record is written");
+        assert_eq!(empty, Owned::default());
+
+        let mut ledger = Ledger::open_to_save(state(&dir));
+        ledger.keep(&Owned::default()).unwrap();
+        let (again, second) = on_disk(&dir).unwrap();
+        assert_eq!(again, Owned::default());
+        assert_ne!(second, first, "written again");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_rebuilt_by_the_first_keep() {
+        let dir = temp("corrupt");
+        let state = state(&dir);
+        fs::write(dir.0.join(OWNED_FILE), b"{\"version\":1,\"nics\":{").unwrap();
+        let mut ledger = Ledger::open(state);
+        assert_eq!(ledger.record(), None, "to be rebuilt");
+        ledger.keep(&Owned::default()).unwrap();
+        assert_eq!(on_disk(&dir).unwrap().0, Owned::default());
     }
 }

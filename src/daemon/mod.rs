@@ -35,6 +35,7 @@ use crate::netlink::Netlink;
 use crate::plan::{Owned, UnknownNic};
 use crate::state::{self, StateDir};
 use argh::FromArgs;
+use ledger::Ledger;
 use round::{Apply, RoundInput, RoundOutcome};
 use setup::Startup;
 use std::path::PathBuf;
@@ -107,7 +108,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
             .map(|(dir, lock)| (Some(dir), Some(lock)))
     };
     match state {
-        Ok((dir, _lock)) => finish(run_once(startup, dir.as_ref(), args.dry_run)),
+        Ok((dir, _lock)) => finish(run_once(startup, dir, args.dry_run)),
         Err(e) => refuse(&e),
     }
 }
@@ -141,42 +142,54 @@ fn finish(result: Result<Vec<String>, RunError>) -> ExitCode {
 /// None only for a dry run without a state directory yet.
 fn run_once(
     mut startup: Startup,
-    state: Option<&StateDir>,
+    state: Option<StateDir>,
     dry_run: bool,
 ) -> Result<Vec<String>, RunError> {
     let instance = startup.provider.fetch().map_err(RunError::Fetch)?;
     let mut netlink = Netlink::open().map_err(RunError::Netlink)?;
+    // `--oneshot` always has its state directory (made, opened and locked by `run`).
+    let mut ledger = match state {
+        Some(state) if !dry_run => Ledger::open_to_save(state),
+        state => {
+            let input = RoundInput {
+                instance: &instance,
+                owned: load_owned(state.as_ref()),
+                settings: &startup.settings,
+            };
+            let outcome = checked(round::round(&mut netlink, input, Apply::Preview))?;
+            return Ok(outcome.preview);
+        }
+    };
     let input = RoundInput {
         instance: &instance,
-        owned: load_owned(state),
+        owned: ledger.record(),
         settings: &startup.settings,
     };
-    // `--oneshot` always has its state directory (made, opened and locked by `run`).
-    let outcome = match (state, dry_run) {
-        (Some(state), false) => {
-            let mut keep = |owned: &Owned| {
-                if let Err(e) = state::claim_owned(state, owned) {
-                    log::warn!("ownership record not saved before the changes: {e}");
-                }
-            };
-            let stop = AtomicBool::new(false);
-            let apply = Apply::Changes {
-                keep: &mut keep,
-                stop: &stop,
-            };
-            round::round(&mut netlink, input, apply)
+    let mut keep = |owned: &Owned| {
+        if let Err(e) = ledger.claim(owned) {
+            log::warn!("ownership record not saved before the changes: {e}");
         }
-        _ => round::round(&mut netlink, input, Apply::Preview),
     };
-    log_problems(&outcome);
-    if let Some(e) = outcome.unreadable {
-        return Err(RunError::Netlink(e));
-    }
-    let (Some(state), Some(owned)) = (state.filter(|_| !dry_run), &outcome.owned) else {
+    let stop = AtomicBool::new(false);
+    let apply = Apply::Changes {
+        keep: &mut keep,
+        stop: &stop,
+    };
+    let outcome = checked(round::round(&mut netlink, input, apply))?;
+    let Some(owned) = &outcome.owned else {
         return Ok(outcome.preview);
     };
-    state::save_owned(state, owned).map_err(RunError::State)?;
+    ledger.keep(owned).map_err(RunError::State)?;
     finished(&outcome)
+}
+
+/// The round's problems logged; its error when it could not read the kernel.
+fn checked(outcome: RoundOutcome) -> Result<RoundOutcome, RunError> {
+    log_problems(&outcome);
+    match outcome.unreadable {
+        Some(e) => Err(RunError::Netlink(e)),
+        None => Ok(outcome),
+    }
 }
 
 /// The first pass's problems, every one (a one-off run has no memory of earlier rounds).

@@ -1,5 +1,6 @@
 //! Root-only tests of the netlink monitor, each in its own network namespace: the decoded
-//! events, and the debounced triggers the reconcile thread gets (removals only, one per burst).
+//! events, and the debounced triggers the daemon makes of them for its reconcile thread
+//! (`daemon::events`: removals only, one per burst).
 
 mod support;
 

@@ -4,7 +4,7 @@
 use super::desired::match_vlan_link;
 use crate::kernel::{KernelState, Link, Route, RouteType, RouterPref, Rule};
 use crate::net::{IpNet, Mac};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
@@ -62,6 +62,9 @@ impl Hasher for FxHasher {
 
 /// A hash set with [`FxHasher`] (also the reply-path check's indexes).
 pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+
+/// A hash map with [`FxHasher`], for the plan's other per-round lookups over kernel objects.
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The fields that make a route ours and unchanged (the kernel may derive others, e.g. scope;
 /// an expiring route's lifetime counts down, its router preference stays).

@@ -7,7 +7,7 @@
 
 use super::desired::{Desired, MAIN_RULE_PRIORITY};
 use super::diff::PlannedChange;
-use super::index::KernelIndex;
+use super::index::{FastMap, KernelIndex};
 use super::optout::Released;
 use super::PlanSettings;
 use crate::kernel::{
@@ -15,7 +15,7 @@ use crate::kernel::{
 };
 use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What we added on one NIC.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,7 +359,7 @@ impl Disowned {
 struct Marks<'a> {
     settings: &'a PlanSettings,
     /// The kernel's addresses without our marks (DHCP's, link-local, hand-made): a few.
-    unmarked: HashMap<(u32, IpNet), &'a Address>,
+    unmarked: FastMap<(u32, IpNet), &'a Address>,
 }
 
 impl<'a> Marks<'a> {

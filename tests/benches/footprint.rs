@@ -301,6 +301,7 @@ fn instruction_rows() -> Vec<Row> {
     );
     let (outcome, _) = apply_round(&mut netlink, planned, &kernel, &AtomicBool::new(false));
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    settle_dad(&ns);
     let Some(one) = callgrind_instructions(1) else {
         return vec![row(
             "instructions per no-change reconcile (callgrind)",
@@ -319,6 +320,20 @@ fn instruction_rows() -> Vec<Row> {
         "— (stable on a noisy machine)",
         None,
     )]
+}
+
+/// Waits until duplicate address detection has finished for every address of the namespace
+/// (the links' own link-local addresses included): the kernel announces an address when its
+/// detection ends, which the child would take for a change its rounds made.
+fn settle_dad(ns: &support::netns::Netns) {
+    let settled = support::running::wait_for(Duration::from_secs(10), || {
+        let tentative = ns.json(&["ip", "-6", "-j", "address", "show", "tentative"]);
+        tentative
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    });
+    assert!(settled.is_some(), "addresses still tentative after 10 s");
 }
 
 /// Total instructions (`Collected`) of `footprint --noop-rounds N` under callgrind.

@@ -14,6 +14,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// What the program needs to know about one cloud.
 pub struct Profile {
+    /// Whether the machine's DMI says it runs on this cloud (`detect`).
+    pub recognises: fn(&Dmi) -> bool,
     /// The metadata client, talking to the service root it is given.
     pub client: fn(&str, Http) -> Box<dyn Provider>,
     /// Where the metadata service lives unless `[System] MetadataEndpoint` says otherwise.
@@ -38,6 +40,18 @@ pub struct Profile {
     pub network_view: fn(&Value) -> Value,
     /// `StateDir/links/<ifindex>`: the metadata entry of the NIC with this MAC.
     pub nic_document: fn(&Value, Mac) -> Option<Value>,
+}
+
+/// What the machine's firmware says about it: the DMI attributes of `/sys/class/dmi/id/` and
+/// `/sys/hypervisor/uuid`, trimmed; empty where the file is missing or unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dmi {
+    pub sys_vendor: String,
+    pub product_name: String,
+    pub product_version: String,
+    pub product_uuid: String,
+    pub chassis_asset_tag: String,
+    pub hypervisor_uuid: String,
 }
 
 /// The link-local metadata service most clouds serve.

@@ -2,12 +2,13 @@
 //! subtree as its network view.
 
 use super::{Alibaba, DEFAULT_BASE_URL};
-use crate::metadata::profile::{no_agent_switch, whole_document, Profile};
+use crate::metadata::profile::{no_agent_switch, whole_document, Dmi, Profile};
 use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub const PROFILE: Profile = Profile {
+    recognises,
     client: |base, http| Box::new(Alibaba::new(base, http)),
     endpoint: DEFAULT_BASE_URL,
     metadata_v4: METADATA_V4,
@@ -24,4 +25,8 @@ const METADATA_V4: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
 
 fn network_view(system: &Value) -> Value {
     ec2_macs(system).cloned().unwrap_or(Value::Null)
+}
+
+fn recognises(dmi: &Dmi) -> bool {
+    dmi.product_name.contains("Alibaba Cloud")
 }

@@ -3,12 +3,13 @@
 //! `placement/region`, ...) with every leaf a string, and `public-keys` as `{"N=name": "key"}`.
 
 use super::{Ec2, DEFAULT_BASE_URL};
-use crate::metadata::profile::{no_agent_switch, Profile, LINK_LOCAL_METADATA};
+use crate::metadata::profile::{no_agent_switch, Dmi, Profile, LINK_LOCAL_METADATA};
 use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const PROFILE: Profile = Profile {
+    recognises,
     client: |base, http| Box::new(Ec2::new(base, http)),
     endpoint: DEFAULT_BASE_URL,
     metadata_v4: LINK_LOCAL_METADATA,
@@ -84,4 +85,14 @@ fn original_public_keys(tree: &mut Map<String, Value>) {
         Some((name_of(index), Value::String(key.to_string())))
     }));
     tree.insert("public-keys".to_string(), Value::Object(original));
+}
+
+/// A Xen UUID or a DMI UUID that starts with `ec2`, Xen's `amazon` version, or the Nitro-era
+/// vendor string.
+fn recognises(dmi: &Dmi) -> bool {
+    let starts_ec2 = |s: &str| s.to_ascii_lowercase().starts_with("ec2");
+    starts_ec2(&dmi.hypervisor_uuid)
+        || starts_ec2(&dmi.product_uuid)
+        || dmi.product_version.contains("amazon")
+        || dmi.sys_vendor.contains("Amazon EC2")
 }

@@ -2,13 +2,16 @@
 //! reserved IP sits beside `interfaces`).
 
 use super::provider;
-use crate::metadata::profile::{no_agent_switch, whole_document, Profile, LINK_LOCAL_METADATA};
+use crate::metadata::profile::{
+    no_agent_switch, whole_document, Dmi, Profile, LINK_LOCAL_METADATA,
+};
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
 use serde_json::Value;
 use std::net::IpAddr;
 
 pub const PROFILE: Profile = Profile {
+    recognises,
     client: |base, http| Box::new(provider(base, http)),
     endpoint: "http://169.254.169.254",
     metadata_v4: LINK_LOCAL_METADATA,
@@ -26,4 +29,8 @@ fn nic_document(system: &Value, mac: Mac) -> Option<Value> {
     ["public", "private"]
         .iter()
         .find_map(|list| find_nic(interfaces.and_then(|i| i.get(list)), "mac", mac))
+}
+
+fn recognises(dmi: &Dmi) -> bool {
+    dmi.sys_vendor.contains("DigitalOcean")
 }

@@ -3,13 +3,14 @@
 //! the whole document as its views.
 
 use super::{agent, Gcp};
-use crate::metadata::profile::{whole_document, Profile, LINK_LOCAL_METADATA};
+use crate::metadata::profile::{whole_document, Dmi, Profile, LINK_LOCAL_METADATA};
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
 use serde_json::Value;
 use std::net::IpAddr;
 
 pub const PROFILE: Profile = Profile {
+    recognises,
     client: |base, http| Box::new(Gcp::new(base, http)),
     endpoint: "http://metadata.google.internal",
     metadata_v4: LINK_LOCAL_METADATA,
@@ -25,4 +26,9 @@ pub const PROFILE: Profile = Profile {
 fn nic_document(system: &Value, mac: Mac) -> Option<Value> {
     let instance = system.get("instance").unwrap_or(system);
     find_nic(instance.get("networkInterfaces"), "mac", mac)
+}
+
+/// The product name, or the vendor string.
+fn recognises(dmi: &Dmi) -> bool {
+    dmi.product_name.contains("Google Compute Engine") || dmi.sys_vendor == "Google"
 }

@@ -137,8 +137,10 @@ pub trait Provider: Send {
 }
 
 impl ProviderKind {
-    /// The cloud's profile, from its directory: the one match on the provider outside the
-    /// names (`net`), the detection (`detect`) and the emulator.
+    /// The cloud's profile, from its directory (`<cloud>/profile.rs`): the one match that picks
+    /// what the program knows about a cloud. The others name clouds for what is no profile:
+    /// their names (`net`), the order of detection (`detect`), the CLI's renderers
+    /// (`cnctl::render`) and the emulator.
     pub fn profile(self) -> &'static Profile {
         match self {
             ProviderKind::Azure => &azure::profile::PROFILE,

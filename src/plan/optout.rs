@@ -1,11 +1,10 @@
 //! The operator's opt-outs (`[Network] IgnoreInterfaces`, `IgnoreMACs`, `IgnoreDeviceIndexes`,
 //! `SecondaryAddresses`, `AliasRanges`, `ForwardedIPs`, `DelegatedPrefixes`, `PolicyRouting`)
-//! and the cloud's own agent's switch (GCP's `disable-address-manager`), applied as a pure
-//! step: the model is filtered before the desired state is planned from it, policy routing is
-//! taken out of the plan after, and what the plan without the opt-outs would have wanted but
-//! the plan with them does not is named as released: the ownership record forgets it
-//! (`Owned::release`), so nothing of ours that someone else now owns (a CNI's pod addresses,
-//! the cloud's agent's routes) is deleted.
+//! and GCP's `disable-address-manager`, applied as a pure step: the model is filtered before
+//! the desired state is planned from it, policy routing is taken out of the plan after, and
+//! what the plan without the opt-outs would have wanted but the plan with them does not is
+//! named as released: the ownership record forgets it (`Owned::release`), so nothing of ours
+//! that someone else now owns (a CNI's pod addresses, the cloud's agent's routes) is deleted.
 use super::desired::{match_link, Desired};
 use super::owned::{inserted, owned_address, Owned, OwnedNic};
 use crate::kernel::{Link, TABLE_LOCAL};

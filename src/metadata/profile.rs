@@ -1,8 +1,11 @@
-//! A cloud's profile: everything the program decides by the cloud, as one static value. Each
-//! provider's directory defines its own (`<provider>/profile.rs`, `PROFILE`) and
-//! `ProviderKind::profile` (in `metadata/mod.rs`) is the one match that picks it: the plan, the
-//! sanity gate, the daemon and the API read the cloud's addresses, MTU policy, views and client
-//! from here instead of matching on the provider themselves. A lookup, never an allocation.
+//! A cloud's profile: what the program decides by the cloud, as one static value, and the
+//! DMI facts detection hands to it (`Dmi`). Each provider's directory defines its own
+//! (`<provider>/profile.rs`, `PROFILE`) and `ProviderKind::profile` (in `metadata/mod.rs`) is
+//! the one match that picks it: the plan, the sanity gate, the daemon, the API's views and
+//! detection read the cloud's addresses, MTU policy, agent switch, views, client and DMI
+//! signature from here instead of matching on the provider themselves. A lookup, never an
+//! allocation. What still names clouds elsewhere: their names (`net`), the order of detection,
+//! the CLI's renderers and the original project's cloud-only API paths and `cnctl show` items.
 //!
 //! Table numbering is not here: it travels in the model, as each NIC's device index, which the
 //! provider's parse computes (EC2's `100 × network-card + device-number`).

@@ -1,7 +1,9 @@
-//! Cloud detection from DMI (`/sys/class/dmi/id/*`) and `/sys/hypervisor/uuid`, with the
-//! original project's rules plus the Nitro-era EC2 vendor string. The sysfs root is a parameter
-//! so tests can point it at a fake tree.
+//! Cloud detection from DMI (`/sys/class/dmi/id/*`) and `/sys/hypervisor/uuid`: reads them
+//! once and tries each cloud's signature (its profile's `recognises`: the original project's
+//! rules plus the Nitro-era EC2 vendor string) in the original's order. The sysfs root is a
+//! parameter so tests can point it at a fake tree.
 
+use crate::metadata::profile::Dmi;
 use crate::metadata::ProviderKind;
 use std::fmt;
 use std::fs;
@@ -34,35 +36,36 @@ fn read(root: &Path, relative: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The DMI attributes below `root` (normally `/sys`).
+fn read_dmi(root: &Path) -> Dmi {
+    let dmi = |name: &str| read(root, &format!("class/dmi/id/{name}"));
+    Dmi {
+        sys_vendor: dmi("sys_vendor"),
+        product_name: dmi("product_name"),
+        product_version: dmi("product_version"),
+        product_uuid: dmi("product_uuid"),
+        chassis_asset_tag: dmi("chassis_asset_tag"),
+        hypervisor_uuid: read(root, "hypervisor/uuid"),
+    }
+}
+
+/// The order the clouds' signatures (`Profile::recognises`) are tried in, the original
+/// project's: a DMI tree two of them matched would be the first one's.
+const ORDER: [ProviderKind; 6] = [
+    ProviderKind::Azure,
+    ProviderKind::Aws,
+    ProviderKind::Gcp,
+    ProviderKind::Alibaba,
+    ProviderKind::Oracle,
+    ProviderKind::DigitalOcean,
+];
+
 /// Recognises the cloud from the DMI tree below `root` (normally `/sys`).
 pub fn detect_cloud(root: &Path) -> Option<ProviderKind> {
-    let dmi = |name: &str| read(root, &format!("class/dmi/id/{name}"));
-    let vendor = dmi("sys_vendor");
-    let product_name = dmi("product_name");
-    let asset_tag = dmi("chassis_asset_tag");
-    let starts_ec2 = |s: &str| s.to_ascii_lowercase().starts_with("ec2");
-
-    if vendor.contains("Microsoft Corporation")
-        || asset_tag.contains("7783-7084-3265-9085-8269-3286-77")
-    {
-        Some(ProviderKind::Azure)
-    } else if starts_ec2(&read(root, "hypervisor/uuid"))
-        || starts_ec2(&dmi("product_uuid"))
-        || dmi("product_version").contains("amazon")
-        || vendor.contains("Amazon EC2")
-    {
-        Some(ProviderKind::Aws)
-    } else if product_name.contains("Google Compute Engine") || vendor == "Google" {
-        Some(ProviderKind::Gcp)
-    } else if product_name.contains("Alibaba Cloud") {
-        Some(ProviderKind::Alibaba)
-    } else if asset_tag.contains("OracleCloud") {
-        Some(ProviderKind::Oracle)
-    } else if vendor.contains("DigitalOcean") {
-        Some(ProviderKind::DigitalOcean)
-    } else {
-        None
-    }
+    let dmi = read_dmi(root);
+    ORDER
+        .into_iter()
+        .find(|kind| (kind.profile().recognises)(&dmi))
 }
 
 /// The provider to use on this machine, or why there is none.
@@ -157,6 +160,13 @@ mod tests {
         }
         assert_eq!(detect(&[("class/dmi/id/sys_vendor", "QEMU")]), None);
         assert_eq!(detect(&[]), None);
+    }
+
+    #[test]
+    fn every_cloud_is_tried_once() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(ORDER.iter().filter(|k| **k == kind).count(), 1, "{kind}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Instance metadata: the common model, parse and fetch errors, the HTTP fetcher, the
-//! `Provider` trait every cloud implements, and one module per provider.
+//! `Provider` trait every cloud implements, each cloud's `Profile` (the one match on the
+//! provider, `ProviderKind::profile`), and one module per provider.
 pub mod alibaba;
 pub mod aws;
 pub mod azure;
@@ -13,6 +14,7 @@ mod json;
 pub mod limits;
 pub mod model;
 pub mod oracle;
+pub mod profile;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod views;
@@ -22,6 +24,7 @@ pub use crate::net::{
 };
 pub use error::ParseError;
 pub use model::*;
+pub use profile::Profile;
 
 use http::{Http, HttpError};
 use std::fmt;
@@ -133,27 +136,30 @@ pub trait Provider: Send {
     }
 }
 
+impl ProviderKind {
+    /// The cloud's profile, from its directory (`<cloud>/profile.rs`): the one match that picks
+    /// what the program knows about a cloud. The others name clouds for what is no profile:
+    /// their names (`net`), the order of detection (`detect`), the CLI's renderers
+    /// (`cnctl::render`) and the emulator.
+    pub fn profile(self) -> &'static Profile {
+        match self {
+            ProviderKind::Azure => &azure::profile::PROFILE,
+            ProviderKind::Aws => &aws::profile::PROFILE,
+            ProviderKind::Gcp => &gcp::profile::PROFILE,
+            ProviderKind::Oracle => &oracle::profile::PROFILE,
+            ProviderKind::Alibaba => &alibaba::profile::PROFILE,
+            ProviderKind::DigitalOcean => &digitalocean::profile::PROFILE,
+        }
+    }
+}
+
 /// Where each provider's metadata service lives unless the config says otherwise.
 pub fn default_endpoint(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Azure
-        | ProviderKind::Aws
-        | ProviderKind::Oracle
-        | ProviderKind::DigitalOcean => "http://169.254.169.254",
-        ProviderKind::Gcp => "http://metadata.google.internal",
-        ProviderKind::Alibaba => "http://100.100.100.200",
-    }
+    kind.profile().endpoint
 }
 
 /// The metadata client for `kind`, talking to `endpoint` or the provider's default address.
 pub fn new_provider(kind: ProviderKind, endpoint: Option<&str>, http: Http) -> Box<dyn Provider> {
     let base = endpoint.unwrap_or(default_endpoint(kind));
-    match kind {
-        ProviderKind::Azure => Box::new(azure::provider(base, http)),
-        ProviderKind::Aws => Box::new(aws::Ec2::new(base, http)),
-        ProviderKind::Gcp => Box::new(gcp::Gcp::new(base, http)),
-        ProviderKind::Oracle => Box::new(oracle::Oracle::new(base, http)),
-        ProviderKind::Alibaba => Box::new(alibaba::Alibaba::new(base, http)),
-        ProviderKind::DigitalOcean => Box::new(digitalocean::provider(base, http)),
-    }
+    (kind.profile().client)(base, http)
 }

@@ -1,125 +1,60 @@
 //! Provider-native views cut out of the system document, as the original project served them:
 //! the system view (`/api/cloud/system`), the network view (`/api/cloud/network`) and one NIC's
-//! document (`StateDir/links/<ifindex>`). The whole document stays at `/api/v1/system`.
-//!
-//! The original's `cnctl` decodes these bodies into fixed structs (its `provider/*.go`): on EC2
-//! the meta-data tree at the top level (`ami-id`, `placement/region`, ...) with every leaf a
-//! string, and `public-keys` as `{"N=name": "key"}`. EC2's views here have that shape.
+//! document (`StateDir/links/<ifindex>`), each read from the cloud's profile; and the lookups
+//! the profiles share to cut them. The whole document stays at `/api/v1/system`.
 
 use super::{Mac, ProviderKind};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The per-MAC directory inside EC2's and Alibaba's meta-data trees.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 
-/// Azure, GCP and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits
-/// beside `interfaces`); EC2 (leaves as text) and Alibaba the per-MAC subtree, keyed by MAC;
-/// OCI its VNIC list.
+/// The NICs' part of the system document (each cloud's `Profile::network_view`): Azure, GCP
+/// and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits beside
+/// `interfaces`); EC2 (leaves as text) and Alibaba the per-MAC subtree, keyed by MAC; OCI its
+/// VNIC list.
 pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
-    match kind {
-        ProviderKind::Azure | ProviderKind::Gcp | ProviderKind::DigitalOcean => system.clone(),
-        ProviderKind::Aws => ec2_macs(system).map(text_leaves).unwrap_or(Value::Null),
-        ProviderKind::Alibaba => ec2_macs(system).cloned().unwrap_or(Value::Null),
-        ProviderKind::Oracle => system.get("vnics").cloned().unwrap_or(Value::Null),
-    }
+    (kind.profile().network_view)(system)
 }
 
-/// What `/api/cloud/system` serves: on EC2 the meta-data tree in the original's shape (see the
-/// module comment), without `dynamic` (served at `/api/cloud/dynamicinstanceidentity/*`);
-/// every other provider its whole document.
+/// What `/api/cloud/system` serves (each cloud's `Profile::system_view`): on EC2 the meta-data
+/// tree in the original's shape (see the module comment), without `dynamic` (served at
+/// `/api/cloud/dynamicinstanceidentity/*`); every other provider its whole document.
 pub fn system_view(kind: ProviderKind, system: &Value) -> Value {
-    match kind {
-        ProviderKind::Aws => {
-            let mut meta = text_leaves(system.get("meta-data").unwrap_or(system));
-            if let Value::Object(tree) = &mut meta {
-                original_public_keys(tree);
-            }
-            meta
-        }
-        _ => system.clone(),
-    }
+    (kind.profile().system_view)(system)
 }
 
-/// Every leaf as the text the service sent: a body that was parsed as a JSON array (or any
-/// other non-object value) becomes its compact JSON text again; directories stay objects.
-fn text_leaves(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut leaves = Map::new();
-            leaves.extend(
-                map.iter()
-                    .map(|(key, child)| (key.clone(), text_leaves(child))),
-            );
-            Value::Object(leaves)
-        }
-        Value::String(_) => value.clone(),
-        other => Value::String(other.to_string()),
-    }
+/// The metadata entry of the NIC with `mac`, in the provider's own shape (each cloud's
+/// `Profile::nic_document`).
+pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Value> {
+    (kind.profile().nic_document)(system, mac)
 }
 
-/// `public-keys/N/openssh-key` (and the `public-keys/` listing naming them `N=name`) as the
-/// original served them: one entry per listing line, `"N=name": "<openssh-key>"`.
-fn original_public_keys(tree: &mut Map<String, Value>) {
-    let Some(Value::Object(keys)) = tree.remove("public-keys") else {
-        return;
-    };
-    let listing = tree.remove("public-keys/");
-    let listing = listing.as_ref().and_then(Value::as_str).unwrap_or_default();
-    let name_of = |index: &str| {
-        listing
-            .lines()
-            .map(str::trim)
-            .find(|line| line.split('=').next() == Some(index))
-            .unwrap_or(index)
-            .to_string()
-    };
-    let mut original = Map::new();
-    original.extend(keys.iter().filter_map(|(index, dir)| {
-        let key = dir.get("openssh-key")?.as_str()?;
-        Some((name_of(index), Value::String(key.to_string())))
-    }));
-    tree.insert("public-keys".to_string(), Value::Object(original));
-}
-
-fn ec2_macs(system: &Value) -> Option<&Value> {
+/// The per-MAC directory of a meta-data tree (EC2, Alibaba), under `meta-data` or at the root.
+pub(crate) fn ec2_macs(system: &Value) -> Option<&Value> {
     let meta = system.get("meta-data").unwrap_or(system);
     EC2_MACS.iter().try_fold(meta, |v, key| v.get(key))
 }
 
-fn mac_matches(text: Option<&str>, mac: Mac) -> bool {
-    text.and_then(|t| t.parse::<Mac>().ok()) == Some(mac)
+/// The entry of a per-MAC directory (EC2, Alibaba) whose key is `mac`.
+pub(crate) fn ec2_nic(system: &Value, mac: Mac) -> Option<Value> {
+    ec2_macs(system)?
+        .as_object()?
+        .iter()
+        .find(|(key, _)| mac_matches(Some(key), mac))
+        .map(|(_, doc)| doc.clone())
 }
 
-/// The metadata entry of the NIC with `mac`, in the provider's own shape.
-pub fn nic_document(kind: ProviderKind, system: &Value, mac: Mac) -> Option<Value> {
-    let find_in = |list: Option<&Value>, key: &str| {
-        list.and_then(Value::as_array)?
-            .iter()
-            .find(|nic| mac_matches(nic.get(key).and_then(Value::as_str), mac))
-            .cloned()
-    };
-    match kind {
-        ProviderKind::Azure => find_in(
-            system.get("network").and_then(|n| n.get("interface")),
-            "macAddress",
-        ),
-        ProviderKind::Gcp => {
-            let instance = system.get("instance").unwrap_or(system);
-            find_in(instance.get("networkInterfaces"), "mac")
-        }
-        ProviderKind::Aws | ProviderKind::Alibaba => ec2_macs(system)?
-            .as_object()?
-            .iter()
-            .find(|(key, _)| mac_matches(Some(key), mac))
-            .map(|(_, doc)| doc.clone()),
-        ProviderKind::Oracle => find_in(system.get("vnics"), "macAddr"),
-        ProviderKind::DigitalOcean => {
-            let interfaces = system.get("interfaces");
-            ["public", "private"]
-                .iter()
-                .find_map(|list| find_in(interfaces.and_then(|i| i.get(list)), "mac"))
-        }
-    }
+/// The entry of the array `list` whose text field `key` is `mac`.
+pub(crate) fn find_nic(list: Option<&Value>, key: &str, mac: Mac) -> Option<Value> {
+    list.and_then(Value::as_array)?
+        .iter()
+        .find(|nic| mac_matches(nic.get(key).and_then(Value::as_str), mac))
+        .cloned()
+}
+
+fn mac_matches(text: Option<&str>, mac: Mac) -> bool {
+    text.and_then(|t| t.parse::<Mac>().ok()) == Some(mac)
 }
 
 #[cfg(test)]

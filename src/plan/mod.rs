@@ -34,7 +34,7 @@ pub struct PlanSettings {
     /// Interface names that get a table and rules even as the primary NIC.
     pub supplementary: Vec<String>,
     /// The MTU of NICs whose metadata gives none (`[Network] MTU`); None is the cloud's
-    /// default (`desired::default_mtu`).
+    /// default (`Profile::default_mtu`).
     pub mtu: Option<u32>,
     /// What the operator keeps us off (`optout`).
     pub optouts: optout::OptOuts,

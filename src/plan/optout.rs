@@ -9,7 +9,7 @@ use super::desired::{match_link, Desired};
 use super::owned::{inserted, owned_address, Owned, OwnedNic};
 use crate::kernel::{Link, TABLE_LOCAL};
 use crate::metadata::{Instance, Nic};
-use crate::net::{Mac, ProviderKind};
+use crate::net::Mac;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -71,15 +71,10 @@ pub struct Filtered {
     pub excluded: BTreeSet<Mac>,
 }
 
-/// Applies the NIC and item opt-outs to `instance`. `address_manager_disabled` is GCP's
-/// `disable-address-manager` (alias ranges and forwarded IPs, as google-guest-agent reads it).
-pub fn filter(
-    instance: &Instance,
-    links: &[Link],
-    optouts: &OptOuts,
-    address_manager_disabled: bool,
-) -> Filtered {
-    let gcp_off = address_manager_disabled && instance.provider == ProviderKind::Gcp;
+/// Applies the NIC and item opt-outs to `instance`. `agent_off`: the cloud's own agent's
+/// settings keep alias ranges and forwarded IPs off (`Profile::agent_disables_ranges`: GCP's
+/// `disable-address-manager`, as google-guest-agent reads it).
+pub fn filter(instance: &Instance, links: &[Link], optouts: &OptOuts, agent_off: bool) -> Filtered {
     let mut filtered = instance.clone();
     let excluded: BTreeSet<Mac> = instance
         .nics
@@ -93,10 +88,10 @@ pub fn filter(
             nic.ipv4.truncate(1);
             nic.ipv6.truncate(1);
         }
-        if !optouts.alias_ranges || gcp_off {
+        if !optouts.alias_ranges || agent_off {
             nic.ip_ranges.clear();
         }
-        if !optouts.forwarded_ips || gcp_off {
+        if !optouts.forwarded_ips || agent_off {
             nic.forwarded.clear();
         }
         if !optouts.delegated_prefixes {

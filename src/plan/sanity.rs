@@ -17,10 +17,10 @@ pub use ranges::FORWARDED_PREFIX_MIN_V6;
 pub use refusal::{Item, Reason, Refusal};
 
 use crate::metadata::{Nic, RoutedIpv4};
-use crate::net::{IpNet, Mac};
+use crate::net::{IpNet, Mac, ProviderKind};
 use ranges::{range_problem, reserved_addresses, Kind};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Smallest and largest MTU a NIC may be given: IPv6's minimum and the largest jumbo frame any
 /// of our clouds supports (9001 on EC2, 9000 on OCI) with headroom.
@@ -31,19 +31,15 @@ pub const MTU_MAX: u32 = 9216;
 pub const RANGE_PREFIX_MIN_V4: u8 = 8;
 pub const RANGE_PREFIX_MIN_V6: u8 = 32;
 
-/// The metadata services' own addresses, on every cloud we serve: the link-local IMDS (and
-/// EC2's DNS and NTP beside it), Alibaba's metadata service, Azure's WireServer and EC2's IPv6
-/// endpoints. No NIC may hold one, and no range may contain one.
-pub const METADATA_ADDRESSES: [IpAddr; 8] = [
-    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
-    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 253)),
-    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 123)),
-    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
-    IpAddr::V4(Ipv4Addr::new(168, 63, 129, 16)),
-    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
-    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x253)),
-    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x123)),
-];
+/// The clouds' own service addresses (each cloud's `Profile::service_addresses`: the metadata
+/// services, EC2's DNS and NTP beside its IMDS, Azure's WireServer), on every cloud we serve:
+/// no NIC may hold one, and no range may contain one, whichever cloud this is.
+pub fn service_addresses() -> impl Iterator<Item = IpAddr> {
+    ProviderKind::ALL
+        .into_iter()
+        .flat_map(|kind| kind.profile().service_addresses)
+        .copied()
+}
 
 /// The NICs with every refused item taken out, and what was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +207,7 @@ fn routed_problem(mac: Mac, routed: &RoutedIpv4, facts: &Facts) -> Option<Reason
 
 /// The address classes no NIC may hold, whatever the cloud.
 fn special(ip: IpAddr) -> Option<Reason> {
-    if METADATA_ADDRESSES.contains(&ip) {
+    if service_addresses().any(|a| a == ip) {
         return Some(Reason::MetadataService { addr: ip });
     }
     match ip {

@@ -1,6 +1,7 @@
 //! Text renderers of `cnctl`: pure functions from the API's JSON bodies to the lines printed.
 //! Blocks keep the original's layout: labels right-aligned to the longest one, `Label: value `
-//! (with its trailing space); empty fields are left out. One file per provider.
+//! (with its trailing space); empty fields are left out. One file per provider, picked by one
+//! match (`cloud`).
 
 mod alibaba;
 mod azure;
@@ -128,44 +129,51 @@ fn link_name(links: &[LinkStatus], raw_mac: &str) -> String {
         .map_or_else(|| "-".to_string(), |link| link.name.clone())
 }
 
+/// One cloud's renderers: its file's `system`, `network` and `ssh_keys`.
+struct Cloud {
+    system: fn(&mut Rows, &Value),
+    network: fn(&Value, &[LinkStatus]) -> Vec<Rows>,
+    ssh_keys: fn(&Value) -> Vec<String>,
+}
+
+/// The renderers of `kind`'s document: the CLI's one match on the provider.
+fn cloud(kind: ProviderKind) -> Cloud {
+    macro_rules! of {
+        ($file:ident) => {
+            Cloud {
+                system: $file::system,
+                network: $file::network,
+                ssh_keys: $file::ssh_keys,
+            }
+        };
+    }
+    match kind {
+        ProviderKind::Azure => of!(azure),
+        ProviderKind::Aws => of!(ec2),
+        ProviderKind::Gcp => of!(gcp),
+        ProviderKind::Oracle => of!(oracle),
+        ProviderKind::Alibaba => of!(alibaba),
+        ProviderKind::DigitalOcean => of!(digitalocean),
+    }
+}
+
 /// `status system`: the first line names the provider, then the provider's own fields.
 pub fn system(kind: ProviderKind, doc: &Value) -> String {
     let mut rows = Rows::default();
     rows.add("Cloud provider", kind.name());
-    match kind {
-        ProviderKind::Azure => azure::system(&mut rows, doc),
-        ProviderKind::Aws => ec2::system(&mut rows, doc),
-        ProviderKind::Gcp => gcp::system(&mut rows, doc),
-        ProviderKind::Oracle => oracle::system(&mut rows, doc),
-        ProviderKind::Alibaba => alibaba::system(&mut rows, doc),
-        ProviderKind::DigitalOcean => digitalocean::system(&mut rows, doc),
-    }
+    (cloud(kind).system)(&mut rows, doc);
     rows.render()
 }
 
 /// `status network`: one block per NIC of the provider's network view.
 pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String {
-    let blocks = match kind {
-        ProviderKind::Azure => azure::network(doc, links),
-        ProviderKind::Aws => ec2::network(doc, links),
-        ProviderKind::Gcp => gcp::network(doc, links),
-        ProviderKind::Oracle => oracle::network(doc, links),
-        ProviderKind::Alibaba => alibaba::network(doc, links),
-        ProviderKind::DigitalOcean => digitalocean::network(doc, links),
-    };
+    let blocks = (cloud(kind).network)(doc, links);
     join_blocks(blocks.iter().map(Rows::render).collect())
 }
 
 /// The public SSH keys the metadata grants, one per entry, in the provider's order.
 pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
-    match kind {
-        ProviderKind::Azure => azure::ssh_keys(doc),
-        ProviderKind::Aws => ec2::ssh_keys(doc),
-        ProviderKind::Gcp => gcp::ssh_keys(doc),
-        ProviderKind::Oracle => oracle::ssh_keys(doc),
-        ProviderKind::Alibaba => alibaba::ssh_keys(doc),
-        ProviderKind::DigitalOcean => digitalocean::ssh_keys(doc),
-    }
+    (cloud(kind).ssh_keys)(doc)
 }
 
 /// `show ssh-keys`: `ssh-key: <key>` per line, as the original printed them.

@@ -9,6 +9,7 @@
 //! they cannot change while the instance lives.
 
 pub mod parse;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 

@@ -1,5 +1,6 @@
 //! Azure: fetches the IMDS instance document (one request, `Metadata: true`) and parses it.
 pub mod parse;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,7 @@
 //! DigitalOcean: fetches the droplet's whole metadata document (`/metadata/v1.json`, one
 //! request, no header) and parses it.
 pub mod parse;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 

@@ -2,6 +2,7 @@
 //! long-polls it for changes with the previous reply's ETag, and parses it.
 pub mod agent;
 pub mod parse;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 pub mod wsfc;

@@ -6,6 +6,7 @@
 //! be disabled per instance (and Oracle recommends it), and a v2 refusal (401) means something
 //! between us and the service is wrong, which v1 would hide rather than fix.
 pub mod parse;
+pub mod profile;
 #[cfg(test)]
 mod tests;
 

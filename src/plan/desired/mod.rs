@@ -18,7 +18,7 @@
 //! - `links`: which link each NIC is.
 //! - `routes`: the addresses, routes and rules of one NIC.
 //! - `main_rule`: the rule that lets the host's own networks win over our tables.
-//! - `metadata`: the metadata services' addresses.
+//! - `metadata`: the metadata service's address, from the cloud's profile.
 
 mod links;
 mod main_rule;
@@ -27,9 +27,7 @@ mod routes;
 
 pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};
 pub use main_rule::main_rule;
-pub use metadata::{
-    metadata_v4, ALIBABA_METADATA_V4, AZURE_WIRESERVER, METADATA_V4, METADATA_V6_EC2,
-};
+pub use metadata::metadata_v4;
 pub(super) use routes::default_route;
 pub use routes::routed_table;
 
@@ -37,7 +35,6 @@ use super::optout::{self, Released};
 use super::sanity::{self, Item, Refusal};
 use super::PlanSettings;
 use crate::kernel::{Address, Link, Route, Rule};
-use crate::metadata::gcp::agent as gcp_agent;
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use links::{vlan_clashes, vlan_link};
@@ -261,7 +258,7 @@ impl Desired {
 /// sanity gate lets through and the opt-outs leave (`optout`).
 pub fn desired(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Desired {
     let optouts = &settings.optouts;
-    let agent_off = gcp_agent::address_manager_disabled(&instance.raw);
+    let agent_off = (instance.provider.profile().agent_disables_ranges)(&instance.raw);
     let filtered = optout::filter(instance, links, optouts, agent_off);
     if filtered.instance.nics == instance.nics && optouts.policy_routing {
         return planned(instance, links, settings);
@@ -343,25 +340,9 @@ fn held(mac: Mac, refused: &[Refusal]) -> Vec<IpNet> {
         .collect()
 }
 
-/// OCI's VNICs run at 9000 (its DHCP gives it to the primary only); elsewhere a link keeps
-/// its MTU unless the metadata gives one.
-pub const OCI_MTU: u32 = 9000;
-
-/// The MTU a cloud's NICs get when neither the metadata nor `[Network] MTU` gives one.
-pub fn default_mtu(provider: ProviderKind) -> Option<u32> {
-    match provider {
-        ProviderKind::Oracle => Some(OCI_MTU),
-        ProviderKind::Azure
-        | ProviderKind::Aws
-        | ProviderKind::Gcp
-        | ProviderKind::Alibaba
-        | ProviderKind::DigitalOcean => None,
-    }
-}
-
-/// The metadata's MTU, else the configured one, else the cloud's default.
+/// The metadata's MTU, else the configured one, else the cloud's default (its profile's).
 fn nic_mtu(nic: &Nic, provider: ProviderKind, settings: &PlanSettings) -> Option<u32> {
-    nic.mtu.or(settings.mtu).or_else(|| default_mtu(provider))
+    nic.mtu.or(settings.mtu).or(provider.profile().default_mtu)
 }
 
 fn nic_plan(

@@ -4,7 +4,7 @@
 //! NIC may hold; an IPv6 range must lie in a block a cloud hands out. A delegated prefix must
 //! also lie in its own NIC's subnet and hold none of the addresses the cloud keeps there.
 
-use super::{Facts, Reason, METADATA_ADDRESSES, RANGE_PREFIX_MIN_V4, RANGE_PREFIX_MIN_V6};
+use super::{service_addresses, Facts, Reason, RANGE_PREFIX_MIN_V4, RANGE_PREFIX_MIN_V6};
 use crate::metadata::Nic;
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -33,8 +33,8 @@ pub(super) fn range_problem(nic: &Nic, kind: Kind, net: IpNet, facts: &Facts) ->
     if net.prefix() < min {
         return Some(Reason::TooWide { min });
     }
-    if let Some(addr) = METADATA_ADDRESSES.iter().find(|a| contains(net, **a)) {
-        return Some(Reason::ContainsMetadataService { addr: *addr });
+    if let Some(addr) = service_addresses().find(|a| contains(net, *a)) {
+        return Some(Reason::ContainsMetadataService { addr });
     }
     if let Some(reason) = special_block_overlap(net) {
         return Some(reason);

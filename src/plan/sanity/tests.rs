@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::metadata::RoutedIpv4;
+use std::net::Ipv4Addr;
 
 fn mac(last: u8) -> Mac {
     Mac([0x00, 0x0d, 0x3a, 0, 0, last])
@@ -297,3 +298,21 @@ fn refusals_read_as_one_line_each() {
 }
 
 mod edges;
+
+#[test]
+fn the_service_addresses_the_gate_refuses_are_every_cloud_s_together() {
+    let mut all: Vec<IpAddr> = service_addresses().collect();
+    all.sort();
+    all.dedup();
+    let expected = [
+        "100.100.100.200",
+        "168.63.129.16",
+        "169.254.169.123",
+        "169.254.169.253",
+        "169.254.169.254",
+        "fd00:ec2::123",
+        "fd00:ec2::253",
+        "fd00:ec2::254",
+    ];
+    assert_eq!(all, expected.map(ip));
+}

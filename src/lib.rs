@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod plan;
+pub mod privileges;
 pub mod snapshot;
 pub mod state;
 pub mod trigger;

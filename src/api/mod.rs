@@ -15,7 +15,7 @@ pub use http::{parse_head, HeadError, Parsed, RequestHead, Response, Version};
 pub use routes::{host_allowed, respond, Reply};
 
 use crate::config::Config;
-use crate::daemon::confine::{spawn_confined, Confinement, Confining};
+use crate::privileges::confine::{spawn_confined, Confinement, Confining};
 use crate::snapshot::SharedSnapshot;
 use crate::trigger::Wake;
 use std::fmt;

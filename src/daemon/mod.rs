@@ -3,7 +3,6 @@
 //! (apply once, print a summary) and the long-running daemon (`run`, `reconciler`).
 
 pub mod backoff;
-pub mod confine;
 pub mod damp;
 pub mod fetcher;
 pub mod files;
@@ -12,7 +11,6 @@ pub mod ledger;
 mod malloc;
 pub mod notify;
 pub mod pace;
-pub mod privileges;
 pub mod problems;
 pub mod publisher;
 pub mod reconcile;

@@ -10,7 +10,8 @@
 //! wants ids per process). So the id switch below uses the raw system calls, which leave the
 //! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
 
-use super::privileges::{caps_step, id_call, verify_no_inheritance, verify_set, PrivilegeError};
+use super::sets::{caps_step, id_call, verify_no_inheritance, verify_set};
+use super::PrivilegeError;
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvError, TryRecvError};
@@ -188,37 +189,4 @@ fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
         found: format!("{found:?}"),
         expected: format!("{:?}", [id; 6]),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CONFINED_STACK_BYTES;
-    use crate::daemon::run::RECONCILE_STACK_BYTES;
-
-    /// Parses, serializes and drops a document nested `depth` deep on a thread of `stack`
-    /// bytes; the serialized length, or serde_json's refusal.
-    fn nested_on_a_stack(stack: usize, depth: usize) -> Result<usize, String> {
-        let text = "[".repeat(depth) + &"]".repeat(depth);
-        std::thread::Builder::new()
-            .stack_size(stack)
-            .spawn(move || {
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| e.to_string())?;
-                serde_json::to_vec(&value)
-                    .map(|v| v.len())
-                    .map_err(|e| e.to_string())
-            })
-            .expect("spawn")
-            .join()
-            .expect("the thread ends")
-    }
-
-    #[test]
-    fn the_deepest_metadata_fits_the_stacks() {
-        for stack in [CONFINED_STACK_BYTES, RECONCILE_STACK_BYTES] {
-            assert_eq!(nested_on_a_stack(stack, 127), Ok(254));
-            let refused = nested_on_a_stack(stack, 128).expect_err("deeper than serde_json takes");
-            assert!(refused.starts_with("recursion limit exceeded"), "{refused}");
-        }
-    }
 }

@@ -7,11 +7,12 @@
 //! Capabilities and ids are per thread in the kernel. The raw `capset`, `setgroups`,
 //! `setresgid` and `setresuid` system calls change the calling thread only; glibc's wrappers
 //! of the id calls instead signal every thread of the process to make the same change (POSIX
-//! wants ids per process). So the id switch below uses the raw system calls, which leave the
-//! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
+//! wants ids per process). So the id switch below uses the raw system calls (`sys::thread_*`),
+//! which leave the main and reconcile threads (root with CAP_NET_ADMIN) as they are.
 
 use super::sets::{caps_step, id_call, verify_no_inheritance, verify_set};
 use super::PrivilegeError;
+use crate::sys;
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvError, TryRecvError};
@@ -158,28 +159,15 @@ fn empty_bounding_set() -> Result<(), PrivilegeError> {
 /// No groups, then gid, then uid, each by the raw system call (this thread only; see the
 /// module doc). Leaving uid 0 with keepcaps off empties the effective and permitted sets.
 fn become_nobody() -> Result<(), PrivilegeError> {
-    let id = libc::c_long::from(NOBODY);
-    // SAFETY: setgroups(0, NULL) reads no memory; the other two take plain integers.
-    unsafe {
-        id_call(
-            "setgroups",
-            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
-        )?;
-        id_call("setresgid", libc::syscall(libc::SYS_setresgid, id, id, id))?;
-        id_call("setresuid", libc::syscall(libc::SYS_setresuid, id, id, id))
-    }
+    id_call("setgroups", sys::thread_setgroups_empty())?;
+    id_call("setresgid", sys::thread_setresgid(NOBODY))?;
+    id_call("setresuid", sys::thread_setresuid(NOBODY))
 }
 
 /// This thread's real, effective and saved uid and gid (getresuid/getresgid are per thread).
 fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
-    let (mut ruid, mut euid, mut suid) = (0, 0, 0);
-    let (mut rgid, mut egid, mut sgid) = (0, 0, 0);
-    // SAFETY: six live out-pointers of the right types.
-    let rc = unsafe {
-        libc::getresuid(&mut ruid, &mut euid, &mut suid)
-            | libc::getresgid(&mut rgid, &mut egid, &mut sgid)
-    };
-    id_call("getresuid", rc)?;
+    let [ruid, euid, suid] = id_call("getresuid", sys::thread_user_ids())?;
+    let [rgid, egid, sgid] = id_call("getresgid", sys::thread_group_ids())?;
     let found = [ruid, euid, suid, rgid, egid, sgid];
     if found == [id; 6] {
         return Ok(());

@@ -17,7 +17,7 @@
 //! This module owns the plan, the drop and its report; `confine` the confined thread spawn,
 //! `sets` the calling thread's capability sets and ids (set, limit, read back), `user` the
 //! user database lookup, `state_dir` the state directory made and handed over before the
-//! drop, `error` the errors.
+//! drop, `error` the errors. The system calls themselves are `sys`'s.
 
 pub mod confine;
 mod error;
@@ -30,6 +30,7 @@ mod user;
 pub use error::PrivilegeError;
 pub use user::lookup_user;
 
+use crate::sys;
 use caps::{Capability, CapsHashSet};
 use confine::Confinement;
 use sets::{
@@ -38,7 +39,6 @@ use sets::{
 };
 use state_dir::prepare_state_dir;
 use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
 /// The user the daemon runs as when it exists.
@@ -129,8 +129,7 @@ impl Dropping {
 /// root: the user and the permitted set stay; ambient and inheritable capabilities go.
 pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError> {
     set_no_new_privs()?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = sys::effective_uid();
     let caps = kept_caps(plan.keep_bind_service);
     let keep: CapsHashSet = caps.iter().copied().collect();
     if euid != 0 {
@@ -175,17 +174,11 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError>
 
 /// NO_NEW_PRIVS: nothing this process or its threads exec can gain privileges.
 fn set_no_new_privs() -> Result<(), PrivilegeError> {
-    // SAFETY: plain integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(PrivilegeError::NoNewPrivs(io::Error::last_os_error()))
-    }
+    sys::set_no_new_privs().map_err(PrivilegeError::NoNewPrivs)
 }
 
 fn verify_no_new_privs() -> Result<(), PrivilegeError> {
-    // SAFETY: plain integer arguments.
-    let set = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    let set = sys::no_new_privs().map_err(PrivilegeError::NoNewPrivs)?;
     if set == 1 {
         return Ok(());
     }

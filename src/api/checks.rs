@@ -97,7 +97,7 @@ impl Checks {
     /// After the descriptor became readable: the result to send to every waiting connection,
     /// when the check made one (counted in the metrics once per connection by the caller).
     pub fn finished(&self) -> Option<Response> {
-        let _ = self.shared.done.drain();
+        self.shared.done.drain();
         let mut state = self.shared.lock();
         if !std::mem::take(&mut state.undelivered) {
             return None;

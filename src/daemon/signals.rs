@@ -35,9 +35,9 @@ impl SignalSet {
     /// The next pending signal of the set, waiting up to `timeout`; `None` when none came.
     pub fn wait(&self, timeout: Duration) -> Option<Signal> {
         match sys::sigtimedwait(&self.set, timeout) {
-            Ok(libc::SIGTERM) => Some(Signal::Terminate),
-            Ok(libc::SIGINT) => Some(Signal::Interrupt),
-            Ok(libc::SIGHUP) => Some(Signal::Hangup),
+            Some(libc::SIGTERM) => Some(Signal::Terminate),
+            Some(libc::SIGINT) => Some(Signal::Interrupt),
+            Some(libc::SIGHUP) => Some(Signal::Hangup),
             _ => None,
         }
     }

@@ -24,9 +24,9 @@ pub fn block_signals(set: &libc::sigset_t) -> io::Result<()> {
     errno_result(unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) })
 }
 
-/// The next pending signal of `set`, waiting up to `timeout` (one day at most); an error
-/// (`WouldBlock` after the timeout, `Interrupted`) when none came.
-pub fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> io::Result<libc::c_int> {
+/// The next pending signal of `set`, waiting up to `timeout` (one day at most); `None` when
+/// none came (the timeout passed, or another signal interrupted the wait).
+pub fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> Option<libc::c_int> {
     // The field types differ between libcs (musl's time_t is changing); `as _` follows them.
     // One day of waiting at most keeps any of them from overflowing.
     let timeout = libc::timespec {
@@ -35,7 +35,7 @@ pub fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> io::Result<libc:
     };
     // SAFETY: a live sigset_t and timespec; the siginfo pointer may be null.
     let signal = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };
-    super::cvt(signal)
+    (signal > 0).then_some(signal)
 }
 
 /// Waits for a signal of `set` (blocked in this thread) and returns it.

@@ -1,5 +1,8 @@
 //! cloud-network: configures secondary NICs and secondary private IPs on cloud VMs from the
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
+//! `unsafe` is denied everywhere but in `sys`, the system-call module.
+#![deny(unsafe_code)]
+
 pub mod api;
 pub mod check;
 pub mod cnctl;
@@ -15,7 +18,10 @@ pub mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod plan;
+pub mod privileges;
 pub mod snapshot;
 pub mod state;
+#[allow(unsafe_code)]
+mod sys;
 pub mod trigger;
 pub mod usage;

@@ -11,6 +11,7 @@
 //!
 //! Usage errors print two lines to stderr (the error, then the subcommand's `--help`; see
 //! `cloud_network::usage`) and exit 2; `--help` prints to stdout and exits 0.
+#![deny(unsafe_code)]
 
 use argh::FromArgs;
 use cloud_network::cnctl::{self, CnctlArgs};

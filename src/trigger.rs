@@ -4,8 +4,9 @@
 //! for kernel events on its netlink socket in one `poll`. Refresh requests coalesce: while one
 //! `ApiRefresh` waits to be taken, more are not queued (a flood of POSTs costs one trigger).
 
+use crate::sys::{self, EventFd};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
@@ -29,30 +30,16 @@ pub enum Trigger {
 
 /// An eventfd counter: readable while something was sent and not yet taken.
 #[derive(Debug)]
-struct Doorbell(OwnedFd);
+struct Doorbell(EventFd);
 
 impl Doorbell {
-    fn new() -> io::Result<Doorbell> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-        Ok(Doorbell(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
     fn ring(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. A full counter (EAGAIN)
-        // already means "rung", so the result needs no handling.
-        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // A full counter (EAGAIN) already means "rung", so the result needs no handling.
+        let _ = self.0.signal();
     }
 
     fn clear(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64; EAGAIN (not rung) is fine.
-        unsafe { libc::read(self.0.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        self.0.drain();
     }
 }
 
@@ -118,9 +105,7 @@ impl Triggers {
             },
         ];
         let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: two live pollfds for the duration of the call; a negative fd is ignored.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) } < 0 {
-            let error = io::Error::last_os_error();
+        if let Err(error) = sys::poll(&mut fds, millis) {
             if error.kind() != io::ErrorKind::Interrupted {
                 return Err(error);
             }
@@ -134,7 +119,7 @@ impl Triggers {
 /// A trigger channel: the `Wake` side for other threads, `Triggers` for the reconcile thread.
 pub fn channel() -> io::Result<(Wake, Triggers)> {
     let (sender, receiver) = std::sync::mpsc::channel();
-    let bell = Arc::new(Doorbell::new()?);
+    let bell = Arc::new(Doorbell(EventFd::new()?));
     let refresh_queued = Arc::new(AtomicBool::new(false));
     Ok((
         Wake {

@@ -4,7 +4,7 @@ mod api_client;
 
 use api_client::*;
 use cloud_network::api::{self, ApiError, ApiOptions, Limits, MAX_HEAD};
-use cloud_network::daemon::confine::Confinement;
+use cloud_network::privileges::confine::Confinement;
 use cloud_network::trigger::{self, Trigger};
 use serde_json::json;
 use std::io::{Read, Write};

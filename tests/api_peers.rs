@@ -7,8 +7,8 @@ mod support;
 
 use api_client::{read_reply, Reply};
 use cloud_network::api::{self, ApiHandle, ApiOptions, Limits};
-use cloud_network::daemon::confine::Confinement;
 use cloud_network::metadata::ProviderKind;
+use cloud_network::privileges::confine::Confinement;
 use cloud_network::snapshot::{Ec2Documents, SharedSnapshot, Snapshot};
 use cloud_network::trigger::{self, Triggers};
 use serde_json::json;

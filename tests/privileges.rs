@@ -5,10 +5,10 @@
 
 mod support;
 
-use cloud_network::daemon::confine::spawn_confined;
-use cloud_network::daemon::privileges::{drop_privileges, lookup_user, PrivilegePlan};
 use cloud_network::kernel::{Change, Family, Rule};
 use cloud_network::netlink::Netlink;
+use cloud_network::privileges::confine::spawn_confined;
+use cloud_network::privileges::{drop_privileges, lookup_user, PrivilegePlan};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::TcpListener;

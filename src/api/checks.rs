@@ -11,8 +11,8 @@ use super::routes::CHECK_PATH;
 use crate::check::{self, Budget, CheckError};
 use crate::metrics::METRICS;
 use crate::snapshot::{SharedSnapshot, Snapshot};
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use crate::sys::EventFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ pub struct Checks {
 struct Shared {
     state: Mutex<State>,
     /// Signalled by the check's thread when it is done.
-    done: OwnedFd,
+    done: EventFd,
     /// Connections waiting for a check, as the poll loop last counted them.
     waiting: AtomicUsize,
 }
@@ -48,7 +48,7 @@ struct State {
 }
 
 impl Checks {
-    pub fn new(snapshot: SharedSnapshot, done: OwnedFd) -> Checks {
+    pub fn new(snapshot: SharedSnapshot, done: EventFd) -> Checks {
         Checks {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -97,9 +97,7 @@ impl Checks {
     /// After the descriptor became readable: the result to send to every waiting connection,
     /// when the check made one (counted in the metrics once per connection by the caller).
     pub fn finished(&self) -> Option<Response> {
-        let mut count = [0u8; 8];
-        // SAFETY: reads 8 bytes into a live local buffer from a descriptor we own.
-        let _ = unsafe { libc::read(self.fd(), count.as_mut_ptr().cast(), count.len()) };
+        self.shared.done.drain();
         let mut state = self.shared.lock();
         if !std::mem::take(&mut state.undelivered) {
             return None;
@@ -132,7 +130,7 @@ impl Shared {
             state.undelivered = true;
         }
         drop(state);
-        if let Err(e) = signal(&self.done) {
+        if let Err(e) = self.done.signal() {
             log::error!("API: cannot report a finished check: {e}");
         }
     }
@@ -154,8 +152,4 @@ fn compute(snapshot: &Snapshot, shared: &Shared) -> Option<Response> {
         Err(e @ CheckError::OverBudget { .. }) => Some(Response::error(503, &e.to_string())),
         Err(e @ CheckError::Kernel(_)) => Some(Response::error(500, &e.to_string())),
     }
-}
-
-fn signal(fd: &OwnedFd) -> io::Result<()> {
-    super::signal_eventfd(fd)
 }

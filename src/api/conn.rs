@@ -6,6 +6,7 @@
 use super::checks::CHECK_WAIT;
 use super::http::{parse_head, Parsed, RequestHead, Response};
 use super::Limits;
+use crate::sys;
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
@@ -314,14 +315,5 @@ impl Conn {
 
 /// `send(2)` with MSG_NOSIGNAL: a client gone away is an error, never a SIGPIPE.
 fn send(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: the pointer and length describe a live slice; the descriptor is open.
-    let n = unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    sys::send_no_signal(stream.as_raw_fd(), data)
 }

@@ -15,13 +15,14 @@ pub use http::{parse_head, HeadError, Parsed, RequestHead, Response, Version};
 pub use routes::{host_allowed, respond, Reply};
 
 use crate::config::Config;
-use crate::daemon::confine::{spawn_confined, Confinement, Confining};
+use crate::privileges::confine::{spawn_confined, Confinement, Confining};
 use crate::snapshot::SharedSnapshot;
+use crate::sys::{self, EventFd};
 use crate::trigger::Wake;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -127,7 +128,7 @@ impl std::error::Error for ApiError {
 #[derive(Debug)]
 pub struct ApiHandle {
     local_addr: SocketAddr,
-    wakeup: Arc<OwnedFd>,
+    wakeup: Arc<EventFd>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -146,7 +147,7 @@ impl ApiHandle {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        if let Err(e) = signal_eventfd(&self.wakeup) {
+        if let Err(e) = self.wakeup.signal() {
             log::error!("cannot wake the API thread to stop it: {e}");
             return;
         }
@@ -182,8 +183,8 @@ pub fn spawn(
         .map_err(setup("non-blocking listener"))?;
     raise_backlog(&listener).map_err(setup("listen backlog"))?;
     let local_addr = listener.local_addr().map_err(setup("listener address"))?;
-    let wakeup = Arc::new(new_eventfd().map_err(setup("eventfd"))?);
-    let checks_done = new_eventfd().map_err(setup("check eventfd"))?;
+    let wakeup = Arc::new(EventFd::new().map_err(setup("eventfd"))?);
+    let checks_done = EventFd::new().map_err(setup("check eventfd"))?;
     let server = server::Server::new(
         listener,
         Arc::clone(&wakeup),
@@ -204,33 +205,7 @@ pub fn spawn(
 
 /// Calling listen(2) again on a listening socket only changes its backlog.
 fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
-    // SAFETY: plain integer arguments on a descriptor the listener owns.
-    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn new_eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just created and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn signal_eventfd(fd: &OwnedFd) -> io::Result<()> {
-    let one: u64 = 1;
-    // SAFETY: writes the 8 bytes of a live u64 to a descriptor we own.
-    let n = unsafe { libc::write(fd.as_raw_fd(), std::ptr::from_ref(&one).cast(), 8) };
-    if n == 8 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::listen(listener.as_raw_fd(), LISTEN_BACKLOG)
 }
 
 #[cfg(test)]

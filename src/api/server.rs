@@ -10,10 +10,11 @@ use super::http::RequestHead;
 use super::routes::Reply;
 use super::{respond, ApiOptions, Limits};
 use crate::snapshot::SharedSnapshot;
+use crate::sys::{self, EventFd};
 use crate::trigger::{Trigger, Wake};
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ const POLL_RETRY: Duration = Duration::from_millis(100);
 
 pub struct Server {
     listener: TcpListener,
-    wakeup: Arc<OwnedFd>,
+    wakeup: Arc<EventFd>,
     service: Service,
     limits: Limits,
 }
@@ -60,11 +61,11 @@ impl Answer for Service {
 impl Server {
     pub fn new(
         listener: TcpListener,
-        wakeup: Arc<OwnedFd>,
+        wakeup: Arc<EventFd>,
         snapshot: SharedSnapshot,
         wake: Wake,
         options: ApiOptions,
-        checks_done: OwnedFd,
+        checks_done: EventFd,
     ) -> Server {
         Server {
             listener,
@@ -221,12 +222,5 @@ fn timeout_ms(deadline: Option<Instant>, now: Instant) -> libc::c_int {
 }
 
 fn poll(fds: &mut [libc::pollfd], timeout: libc::c_int) -> io::Result<()> {
-    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
-    // SAFETY: the pointer and count describe a live, exclusively borrowed slice of pollfd.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, timeout) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    sys::poll(fds, timeout).map(drop)
 }

@@ -6,9 +6,9 @@
 //! within a budget, GCP long-polls that the server does not hold backed off. Each result is left in an inbox and announced with `Trigger::MetadataChanged`:
 //! the metadata first, the slow views after it, so configuring never waits for a tree walk.
 
-use super::confine::{spawn_confined, Confinement, Confining};
 use super::pace::{AskedBudget, LongPollPace, PollOutcome};
 use crate::metadata::{FetchError, Instance, Provider};
+use crate::privileges::confine::{spawn_confined, Confinement, Confining};
 use crate::snapshot::Ec2Documents;
 use crate::trigger::{Trigger, Wake};
 use serde_json::Value;

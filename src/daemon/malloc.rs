@@ -2,15 +2,13 @@
 //! thread, and the memory a round that changed the kernel freed given back after it. musl's allocator
 //! needs neither (it has no per-thread arenas and unmaps freed memory itself).
 
+use crate::sys;
+
 /// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few
 /// hundred KiB touched each); the daemon's threads allocate little and rarely contend, so one
 /// shared arena saves about 0.5 MiB of resident memory. Call it before any thread starts.
 pub fn one_arena() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
+    sys::malloc_arena_max(1);
 }
 
 /// After a round that changed the kernel (its plan and netlink batch freed): the pages of the
@@ -19,9 +17,5 @@ pub fn one_arena() {
 /// refresh: their memory is used again by the next one, and given back it would be faulted
 /// in anew.
 pub fn give_back() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory; it takes the arena's lock.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    sys::malloc_trim();
 }

@@ -3,7 +3,6 @@
 //! (apply once, print a summary) and the long-running daemon (`run`, `reconciler`).
 
 pub mod backoff;
-pub mod confine;
 pub mod damp;
 pub mod events;
 pub mod fetcher;
@@ -13,7 +12,6 @@ pub mod ledger;
 mod malloc;
 pub mod notify;
 pub mod pace;
-pub mod privileges;
 pub mod problems;
 pub mod publisher;
 pub mod reconcile;

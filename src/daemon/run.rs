@@ -14,13 +14,13 @@
 use super::fetcher::Fetcher;
 use super::malloc;
 use super::notify::{self, Notifier};
-use super::privileges::{drop_privileges, lookup_user, Dropping, PrivilegePlan, SERVICE_USER};
 use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
 use crate::api::{self, ApiOptions};
 use crate::netlink::monitor::Monitor;
 use crate::netlink::Netlink;
+use crate::privileges::{drop_privileges, lookup_user, Dropping, PrivilegePlan, SERVICE_USER};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::state::StateDir;
 use crate::trigger::{self, Trigger, Wake};
@@ -40,7 +40,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
 
 /// The reconcile thread's stack, instead of std's 2 MiB. It touches 16 KiB of it in the lab
 /// (glibc); its deepest work is serializing the metadata document for the API, as deep as
-/// the metadata thread parses it (see `confine::CONFINED_STACK_BYTES`).
+/// the metadata thread parses it (see `privileges::confine::CONFINED_STACK_BYTES`).
 pub const RECONCILE_STACK_BYTES: usize = 512 * 1024;
 
 pub fn run(config_path: &Path) -> ExitCode {
@@ -246,6 +246,39 @@ fn wait_for_shutdown(
         }
         if let (Some(notifier), Some(_)) = (notifier, watchdog) {
             notifier.watchdog();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RECONCILE_STACK_BYTES;
+    use crate::privileges::confine::CONFINED_STACK_BYTES;
+
+    /// Parses, serializes and drops a document nested `depth` deep on a thread of `stack`
+    /// bytes; the serialized length, or serde_json's refusal.
+    fn nested_on_a_stack(stack: usize, depth: usize) -> Result<usize, String> {
+        let text = "[".repeat(depth) + &"]".repeat(depth);
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                serde_json::to_vec(&value)
+                    .map(|v| v.len())
+                    .map_err(|e| e.to_string())
+            })
+            .expect("spawn")
+            .join()
+            .expect("the thread ends")
+    }
+
+    #[test]
+    fn the_deepest_metadata_fits_the_stacks() {
+        for stack in [CONFINED_STACK_BYTES, RECONCILE_STACK_BYTES] {
+            assert_eq!(nested_on_a_stack(stack, 127), Ok(254));
+            let refused = nested_on_a_stack(stack, 128).expect_err("deeper than serde_json takes");
+            assert!(refused.starts_with("recursion limit exceeded"), "{refused}");
         }
     }
 }

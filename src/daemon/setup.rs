@@ -4,7 +4,6 @@
 //! directory before anything creates or hands it over (exit 78 when it could be turned against
 //! us), then open and lock it (exit 1 when another daemon holds it).
 
-use super::privileges::{lookup_user, SERVICE_USER};
 use crate::config::{self, Config, ConfigError, ProviderChoice};
 use crate::detect::{self, DetectError};
 use crate::logging;
@@ -12,6 +11,7 @@ use crate::metadata::http::{Http, HttpConfig};
 use crate::metadata::{new_provider, Provider};
 use crate::net::ProviderKind;
 use crate::plan::PlanSettings;
+use crate::privileges::{lookup_user, SERVICE_USER};
 use crate::state::{self, LockError, StateDir, StateDirError, StateLock, Trusted};
 use std::fmt;
 use std::path::Path;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::net::ProviderKind;
+use crate::sys;
 
 use super::{start, EmulatorConfig, Fault, DEFAULT_LISTEN};
 
@@ -73,32 +74,18 @@ pub fn run(args: EmulateArgs) -> ExitCode {
 }
 
 fn termination_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the zeroed set; sigaddset only adds valid signal numbers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        set
-    }
+    sys::signal_set(&[libc::SIGINT, libc::SIGTERM])
 }
 
 /// Blocks the signals in this thread; threads started afterwards inherit the mask, so only
 /// `sigwait` in this thread ever receives them.
 fn block_signals(set: &libc::sigset_t) -> std::io::Result<()> {
-    // SAFETY: `set` is an initialised signal set; the old mask is not requested.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
-    match rc {
-        0 => Ok(()),
-        errno => Err(std::io::Error::from_raw_os_error(errno)),
-    }
+    sys::block_signals(set)
 }
 
 fn wait_for_signal(set: &libc::sigset_t) -> libc::c_int {
     loop {
-        let mut signal: libc::c_int = 0;
-        // SAFETY: `set` is initialised and its signals are blocked in this thread.
-        if unsafe { libc::sigwait(set, &mut signal) } == 0 {
+        if let Ok(signal) = sys::sigwait(set) {
             return signal;
         }
     }

@@ -3,6 +3,7 @@
 
 use super::error::NetlinkError;
 use super::frame::{parse_error, Frames};
+use crate::sys;
 use neli::{
     consts::{
         nl::{NlmF, Nlmsg},
@@ -15,7 +16,7 @@ use neli::{
     utils::Groups,
     Size, ToBytes,
 };
-use std::{io, io::Cursor, mem::size_of, os::unix::io::AsRawFd, time::Duration};
+use std::{io, io::Cursor, os::unix::io::AsRawFd, time::Duration};
 
 /// Requests of one batch are cut into `sendmsg` calls of at most this many bytes (about 340
 /// address adds). The kernel applies a whole call before the thread can even be killed, and
@@ -150,14 +151,11 @@ impl Socket {
             revents: 0,
         };
         let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: one live pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut fd, 1, millis) } {
-            -1 => match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-                e => Err(NetlinkError::io("poll", e)),
-            },
-            0 => Ok(false),
-            _ => Ok(true),
+        match sys::poll(std::slice::from_mut(&mut fd), millis) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(NetlinkError::io("poll", e)),
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
         }
     }
 
@@ -408,21 +406,7 @@ fn set_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the pointer and length describe a live c_int for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::set_socket_option(sock.as_raw_fd(), level, name, &value)
 }
 
 /// SO_RCVBUFFORCE (allowed with CAP_NET_ADMIN) past rmem_max; plain SO_RCVBUF otherwise.
@@ -443,21 +427,7 @@ fn set_receive_timeout(sock: &NlSocket, timeout: Duration) -> io::Result<()> {
         tv_sec: timeout.as_secs().min(86_400) as _,
         tv_usec: timeout.subsec_micros() as _,
     };
-    // SAFETY: the pointer and length describe a live timeval for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::set_socket_option(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! and the temporary files a write goes through.
 
 use super::DIR_MODE;
+use crate::sys;
 use std::ffi::CString;
 use std::fs::{File, Permissions};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,42 +18,26 @@ fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
 }
 
-fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
-}
-
 /// openat with O_NOFOLLOW|O_CLOEXEC added.
 pub(super) fn open_at(dir: &File, name: &str, flags: libc::c_int, mode: u32) -> io::Result<File> {
     let name = c_name(name)?;
     let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: a valid directory descriptor and a NUL-terminated name; the new descriptor is
-    // owned by the File from here on.
-    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) })?;
-    // SAFETY: `fd` was just returned by openat and nobody else owns it.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    sys::open_at(dir.as_raw_fd(), &name, flags, mode)
 }
 
 pub(super) fn mkdir_at(dir: &File, name: &str) -> io::Result<()> {
     let name = c_name(name)?;
-    // SAFETY: a valid directory descriptor and a NUL-terminated name.
-    cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), DIR_MODE) }).map(drop)
+    sys::mkdir_at(dir.as_raw_fd(), &name, DIR_MODE)
 }
 
 pub(super) fn rename_at(dir: &File, from: &str, to: &str) -> io::Result<()> {
     let (from, to) = (c_name(from)?, c_name(to)?);
-    let fd = dir.as_raw_fd();
-    // SAFETY: a valid directory descriptor and NUL-terminated names.
-    cvt(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) }).map(drop)
+    sys::rename_at(dir.as_raw_fd(), &from, &to)
 }
 
 pub(super) fn unlink_at(dir: &File, name: &str) -> io::Result<()> {
     let name = c_name(name)?;
-    // SAFETY: a valid directory descriptor and a NUL-terminated name.
-    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+    sys::unlink_at(dir.as_raw_fd(), &name)
 }
 
 /// A new file `.<name>.<random>` that did not exist before (O_EXCL), with exactly `mode`.
@@ -89,10 +74,7 @@ pub(super) fn fill(mut file: File, contents: &[u8], durable: bool) -> io::Result
 fn unpredictable() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
-    let got =
-        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-    if got == bytes.len() as isize {
+    if sys::getrandom(&mut bytes).ok() == Some(bytes.len()) {
         return u64::from_ne_bytes(bytes);
     }
     let nanos = SystemTime::now()

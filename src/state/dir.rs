@@ -5,6 +5,7 @@
 use super::at::{create_temp, fill, mkdir_at, open_at, rename_at, unlink_at};
 use super::error::{LockError, StateDirError, StateError};
 use super::{Durability, Trusted, DIR_MODE};
+use crate::sys;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -40,8 +41,7 @@ fn inspect(path: &Path, meta: &Metadata, trusted: Trusted) -> Result<(), StateDi
         path: path.to_path_buf(),
         reason,
     };
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let (me, my_group) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (me, my_group) = (sys::effective_uid(), sys::effective_gid());
     let uid_ok = |uid: u32| uid == 0 || uid == me || trusted.user.is_some_and(|u| u.0 == uid);
     let gid_ok = |gid: u32| gid == 0 || gid == my_group || trusted.user.is_some_and(|u| u.1 == gid);
     let mode = meta.mode() & 0o7777;
@@ -146,11 +146,9 @@ impl StateDir {
             source,
         };
         let held = self.dir.try_clone().map_err(|e| fail(None, e))?;
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        let Err(error) = sys::try_lock_exclusive(held.as_raw_fd()) else {
             return Ok(StateLock { _held: held });
-        }
-        let error = io::Error::last_os_error();
+        };
         let holder = (error.raw_os_error() == Some(libc::EWOULDBLOCK))
             .then(|| self.lock_holder())
             .flatten();

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use cloud_network::api::{self, ApiHandle, ApiOptions, Limits};
-use cloud_network::daemon::confine::Confinement;
 use cloud_network::metadata::ProviderKind;
+use cloud_network::privileges::confine::Confinement;
 use cloud_network::snapshot::{SharedSnapshot, Snapshot};
 use cloud_network::trigger::{self, Triggers};
 use serde_json::json;

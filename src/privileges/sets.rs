@@ -1,6 +1,7 @@
 //! The calling thread's capability sets and ids: switched, limited and read back.
 
 use super::PrivilegeError;
+use crate::sys;
 use caps::{CapSet, Capability, CapsHashSet};
 use std::io;
 
@@ -9,12 +10,9 @@ use std::io;
 pub(super) fn switch_user(uid: u32, gid: u32, keep: &CapsHashSet) -> Result<(), PrivilegeError> {
     limit_bounding_set(keep)?;
     caps_step("turn keepcaps on", caps::securebits::set_keepcaps(true))?;
-    // SAFETY: an empty group list; no pointer is read.
-    id_call("setgroups", unsafe { libc::setgroups(0, std::ptr::null()) })?;
-    // SAFETY: plain integer arguments.
-    id_call("setresgid", unsafe { libc::setresgid(gid, gid, gid) })?;
-    // SAFETY: plain integer arguments.
-    id_call("setresuid", unsafe { libc::setresuid(uid, uid, uid) })?;
+    id_call("setgroups", sys::setgroups_empty())?;
+    id_call("setresgid", sys::setresgid(gid))?;
+    id_call("setresuid", sys::setresuid(uid))?;
     limit_sets(keep)?;
     caps_step("turn keepcaps off", caps::securebits::set_keepcaps(false))
 }
@@ -51,7 +49,7 @@ pub(super) fn limit_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
 
 /// Reads back the effective, permitted and bounding sets (`keep`), and the inheritable set
 /// (empty, and with it the ambient set: see [`verify_no_inheritance`]).
-pub(crate) fn verify_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
+pub(super) fn verify_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
     let expected = [
         (CapSet::Effective, "effective set"),
         (CapSet::Permitted, "permitted set"),
@@ -68,7 +66,7 @@ pub(crate) fn verify_sets(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
 /// from the ambient set when it leaves either (capabilities(7)). Reading the ambient set itself
 /// costs 82 `prctl` calls (the caps crate probes every capability's support first), on the
 /// start-up path of each thread that drops.
-pub(crate) fn verify_no_inheritance() -> Result<(), PrivilegeError> {
+pub(super) fn verify_no_inheritance() -> Result<(), PrivilegeError> {
     let none = CapsHashSet::new();
     verify_set(
         CapSet::Inheritable,
@@ -77,7 +75,7 @@ pub(crate) fn verify_no_inheritance() -> Result<(), PrivilegeError> {
     )
 }
 
-pub(crate) fn verify_set(
+pub(super) fn verify_set(
     set: CapSet,
     what: &'static str,
     want: &CapsHashSet,
@@ -94,11 +92,7 @@ pub(crate) fn verify_set(
 }
 
 pub(super) fn verify_uids(uid: u32) -> Result<(), PrivilegeError> {
-    let (mut real, mut effective, mut saved) = (0, 0, 0);
-    // SAFETY: three live u32 out-pointers.
-    id_call("getresuid", unsafe {
-        libc::getresuid(&mut real, &mut effective, &mut saved)
-    })?;
+    let [real, effective, saved] = id_call("getresuid", sys::thread_user_ids())?;
     if [real, effective, saved] != [uid; 3] {
         return Err(PrivilegeError::Verify {
             what: "user ids (real, effective, saved)",
@@ -109,22 +103,13 @@ pub(super) fn verify_uids(uid: u32) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
-/// The result of an id call (libc's wrapper or the raw per-thread syscall): 0 is success.
-pub(crate) fn id_call(
-    call: &'static str,
-    rc: impl Into<libc::c_long>,
-) -> Result<(), PrivilegeError> {
-    if rc.into() == 0 {
-        Ok(())
-    } else {
-        Err(PrivilegeError::SwitchIds {
-            call,
-            source: io::Error::last_os_error(),
-        })
-    }
+/// The result of an id call (libc's wrapper or the raw per-thread syscall), its error
+/// naming the call.
+pub(super) fn id_call<T>(call: &'static str, result: io::Result<T>) -> Result<T, PrivilegeError> {
+    result.map_err(|source| PrivilegeError::SwitchIds { call, source })
 }
 
-pub(crate) fn caps_step<T>(
+pub(super) fn caps_step<T>(
     step: &str,
     result: Result<T, caps::errors::CapsError>,
 ) -> Result<T, PrivilegeError> {

@@ -1,8 +1,11 @@
-//! Dropping root at start-up: create the state directory, switch to the service user when it
-//! exists, and keep only the capabilities the daemon needs (CAP_NET_ADMIN, plus
-//! CAP_NET_BIND_SERVICE for a privileged API port) in the effective, permitted and bounding
-//! sets, none inheritable or ambient (the daemon execs nothing), with NO_NEW_PRIVS set; all
-//! verified by reading them back.
+//! Privileges and confinement, for the daemon and the API alike: the process's drop of root
+//! at start-up and the confined threads that parse HTTP.
+//!
+//! The drop: create the state directory, switch to the service user when it exists, and keep
+//! only the capabilities the daemon needs (CAP_NET_ADMIN, plus CAP_NET_BIND_SERVICE for a
+//! privileged API port) in the effective, permitted and bounding sets, none inheritable or
+//! ambient (the daemon execs nothing), with NO_NEW_PRIVS set; all verified by reading them
+//! back.
 //!
 //! Capability sets, NO_NEW_PRIVS and the keep-capabilities flag belong to one thread:
 //! [`drop_privileges`] must run first thing in `main`, before any thread exists. The threads
@@ -11,10 +14,12 @@
 //! CAP_SETGID (and CAP_SETPCAP to empty its bounding set), so as root the main thread keeps
 //! those until [`Dropping::finish`], called once the confined threads run.
 //!
-//! This module owns the plan, the drop and its report; `sets` the calling thread's capability
-//! sets and ids (set, limit, read back), `user` the user database lookup, `state_dir` the
-//! state directory made and handed over before the drop, `error` the errors.
+//! This module owns the plan, the drop and its report; `confine` the confined thread spawn,
+//! `sets` the calling thread's capability sets and ids (set, limit, read back), `user` the
+//! user database lookup, `state_dir` the state directory made and handed over before the
+//! drop, `error` the errors. The system calls themselves are `sys`'s.
 
+pub mod confine;
 mod error;
 mod sets;
 mod state_dir;
@@ -23,18 +28,17 @@ mod tests;
 mod user;
 
 pub use error::PrivilegeError;
-pub(super) use sets::{caps_step, id_call, verify_no_inheritance, verify_set};
 pub use user::lookup_user;
 
-use super::confine::Confinement;
+use crate::sys;
 use caps::{Capability, CapsHashSet};
+use confine::Confinement;
 use sets::{
     cap_list, clear_inheritance, drop_from_bounding_set, limit_bounding_set, limit_sets,
-    switch_user, verify_sets, verify_uids,
+    switch_user, verify_no_inheritance, verify_sets, verify_uids,
 };
 use state_dir::prepare_state_dir;
 use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
 /// The user the daemon runs as when it exists.
@@ -125,8 +129,7 @@ impl Dropping {
 /// root: the user and the permitted set stay; ambient and inheritable capabilities go.
 pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError> {
     set_no_new_privs()?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = sys::effective_uid();
     let caps = kept_caps(plan.keep_bind_service);
     let keep: CapsHashSet = caps.iter().copied().collect();
     if euid != 0 {
@@ -171,17 +174,11 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<Dropping, PrivilegeError>
 
 /// NO_NEW_PRIVS: nothing this process or its threads exec can gain privileges.
 fn set_no_new_privs() -> Result<(), PrivilegeError> {
-    // SAFETY: plain integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(PrivilegeError::NoNewPrivs(io::Error::last_os_error()))
-    }
+    sys::set_no_new_privs().map_err(PrivilegeError::NoNewPrivs)
 }
 
 fn verify_no_new_privs() -> Result<(), PrivilegeError> {
-    // SAFETY: plain integer arguments.
-    let set = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    let set = sys::no_new_privs().map_err(PrivilegeError::NoNewPrivs)?;
     if set == 1 {
         return Ok(());
     }

@@ -11,6 +11,7 @@
 //! process (a child measured no smaller there).
 
 use super::PrivilegeError;
+use crate::sys;
 use std::ffi::{CStr, CString};
 use std::io;
 
@@ -42,7 +43,7 @@ pub fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, PrivilegeError> {
 fn getpwnam(name: &CStr) -> io::Result<Option<(u32, u32)>> {
     let mut buf = vec![0 as libc::c_char; PASSWD_BUF_BYTES];
     loop {
-        match getpwnam_once(name, &mut buf) {
+        match sys::getpwnam(name, &mut buf) {
             Err(e)
                 if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < PASSWD_BUF_MAX_BYTES =>
             {
@@ -53,31 +54,10 @@ fn getpwnam(name: &CStr) -> io::Result<Option<(u32, u32)>> {
     }
 }
 
-fn getpwnam_once(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u32, u32)>> {
-    // SAFETY: passwd is plain data; getpwnam_r fills it (its strings point into `buf`).
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's real size.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    match rc {
-        0 if found.is_null() => Ok(None),
-        0 => Ok(Some((entry.pw_uid, entry.pw_gid))),
-        libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => Ok(None),
-        errno => Err(io::Error::from_raw_os_error(errno)),
-    }
-}
-
 #[cfg(target_env = "gnu")]
 mod gnu {
     use super::{PASSWD_BUF_BYTES, PASSWD_BUF_MAX_BYTES};
+    use crate::sys::{PasswdEntry, PasswdFile};
     use std::ffi::CStr;
     use std::io;
 
@@ -86,43 +66,28 @@ mod gnu {
     /// The name's entry in `/etc/passwd` (what NSS's `files` source reads), `None` when the
     /// file has none or does not exist.
     pub fn in_passwd_file(name: &CStr) -> io::Result<Option<(u32, u32)>> {
-        // SAFETY: both arguments are NUL-terminated strings.
-        let file = unsafe { libc::fopen(PASSWD_FILE.as_ptr(), c"re".as_ptr()) };
-        if file.is_null() {
-            let error = io::Error::last_os_error();
-            return match error.kind() {
-                io::ErrorKind::NotFound => Ok(None),
-                _ => Err(error),
-            };
+        match PasswdFile::open(PASSWD_FILE)? {
+            Some(mut file) => scan(&mut file, name),
+            None => Ok(None),
         }
-        let found = scan(file, name);
-        // SAFETY: `file` came from fopen and is closed once.
-        unsafe { libc::fclose(file) };
-        found
     }
 
     /// Reads entries until `name`'s; fgetpwent_r rewinds to the entry on ERANGE, so a bigger
     /// buffer reads it again.
-    fn scan(file: *mut libc::FILE, name: &CStr) -> io::Result<Option<(u32, u32)>> {
+    fn scan(file: &mut PasswdFile, name: &CStr) -> io::Result<Option<(u32, u32)>> {
         let mut buf = vec![0 as libc::c_char; PASSWD_BUF_BYTES];
         loop {
-            // SAFETY: passwd is plain data; fgetpwent_r fills it (its strings point into `buf`).
-            let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut read: *mut libc::passwd = std::ptr::null_mut();
-            // SAFETY: an open stream, valid out-pointers and `buf.len()` the buffer's real size.
-            let rc = unsafe {
-                libc::fgetpwent_r(file, &mut entry, buf.as_mut_ptr(), buf.len(), &mut read)
-            };
-            match rc {
-                0 if read.is_null() => return Ok(None),
-                // SAFETY: a returned entry's name points at a NUL-terminated string in `buf`.
-                0 if unsafe { CStr::from_ptr(entry.pw_name) } == name => {
-                    return Ok(Some((entry.pw_uid, entry.pw_gid)));
+            match file.next_entry(name, &mut buf) {
+                Ok(PasswdEntry::End) => return Ok(None),
+                Ok(PasswdEntry::Found(uid, gid)) => return Ok(Some((uid, gid))),
+                Ok(PasswdEntry::Other) => {}
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ERANGE)
+                        && buf.len() < PASSWD_BUF_MAX_BYTES =>
+                {
+                    buf.resize(buf.len() * 2, 0)
                 }
-                0 => {}
-                libc::ENOENT => return Ok(None),
-                libc::ERANGE if buf.len() < PASSWD_BUF_MAX_BYTES => buf.resize(buf.len() * 2, 0),
-                errno => return Err(io::Error::from_raw_os_error(errno)),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -132,6 +97,7 @@ mod gnu {
 #[cfg(target_env = "gnu")]
 mod child {
     use super::getpwnam;
+    use crate::sys;
     use std::ffi::CStr;
     use std::io;
 
@@ -142,33 +108,11 @@ mod child {
     /// `getpwnam_r` through every NSS source, in a forked child that answers on a pipe and
     /// exits: the modules it loads never enter this process.
     pub fn in_child(name: &CStr) -> io::Result<Option<(u32, u32)>> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let [read_end, write_end] = fds;
-        // SAFETY: the child only looks the name up, writes to the pipe and `_exit`s.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            answer_and_exit(name, write_end);
-        }
-        // SAFETY: our own descriptor, closed once; the child has its copy.
-        unsafe { libc::close(write_end) };
-        let answer = if pid < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            let answer = read_answer(read_end);
-            reap(pid);
-            answer
-        };
-        // SAFETY: our own descriptor, closed once.
-        unsafe { libc::close(read_end) };
-        decode(answer?)
+        decode(sys::in_child(|| answer(name))?)
     }
 
-    /// The child's part: never returns.
-    fn answer_and_exit(name: &CStr, write_end: libc::c_int) -> ! {
+    /// The child's part: the lookup, as the bytes to write.
+    fn answer(name: &CStr) -> [u8; ANSWER_BYTES] {
         let (tag, a, b) = match getpwnam(name) {
             Ok(None) => (0, 0, 0),
             Ok(Some((uid, gid))) => (1, uid, gid),
@@ -177,41 +121,7 @@ mod child {
         let mut answer = [tag; ANSWER_BYTES];
         answer[1..5].copy_from_slice(&a.to_le_bytes());
         answer[5..].copy_from_slice(&b.to_le_bytes());
-        // SAFETY: writes our buffer to our pipe, then ends the child without running
-        // anything of the parent's (no atexit handlers, no buffers flushed twice).
-        unsafe {
-            libc::write(write_end, answer.as_ptr().cast(), ANSWER_BYTES);
-            libc::_exit(0)
-        }
-    }
-
-    fn read_answer(read_end: libc::c_int) -> io::Result<[u8; ANSWER_BYTES]> {
-        let mut answer = [0u8; ANSWER_BYTES];
-        let mut got = 0;
-        while got < ANSWER_BYTES {
-            let rest = &mut answer[got..];
-            // SAFETY: reads into the unfilled rest of our buffer.
-            let n = unsafe { libc::read(read_end, rest.as_mut_ptr().cast(), rest.len()) };
-            match n {
-                0 => {
-                    return Err(io::Error::other(
-                        "the lookup process ended without answering",
-                    ))
-                }
-                n if n > 0 => got += n as usize,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-                _ => return Err(io::Error::last_os_error()),
-            }
-        }
-        Ok(answer)
-    }
-
-    fn reap(pid: libc::pid_t) {
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-        {}
+        answer
     }
 
     fn decode(answer: [u8; ANSWER_BYTES]) -> io::Result<Option<(u32, u32)>> {

@@ -7,10 +7,12 @@
 //! Capabilities and ids are per thread in the kernel. The raw `capset`, `setgroups`,
 //! `setresgid` and `setresuid` system calls change the calling thread only; glibc's wrappers
 //! of the id calls instead signal every thread of the process to make the same change (POSIX
-//! wants ids per process). So the id switch below uses the raw system calls, which leave the
-//! main and reconcile threads (root with CAP_NET_ADMIN) as they are.
+//! wants ids per process). So the id switch below uses the raw system calls (`sys::thread_*`),
+//! which leave the main and reconcile threads (root with CAP_NET_ADMIN) as they are.
 
-use super::privileges::{caps_step, id_call, verify_no_inheritance, verify_set, PrivilegeError};
+use super::sets::{caps_step, id_call, verify_no_inheritance, verify_set};
+use super::PrivilegeError;
+use crate::sys;
 use caps::{CapSet, CapsHashSet};
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvError, TryRecvError};
@@ -157,28 +159,15 @@ fn empty_bounding_set() -> Result<(), PrivilegeError> {
 /// No groups, then gid, then uid, each by the raw system call (this thread only; see the
 /// module doc). Leaving uid 0 with keepcaps off empties the effective and permitted sets.
 fn become_nobody() -> Result<(), PrivilegeError> {
-    let id = libc::c_long::from(NOBODY);
-    // SAFETY: setgroups(0, NULL) reads no memory; the other two take plain integers.
-    unsafe {
-        id_call(
-            "setgroups",
-            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
-        )?;
-        id_call("setresgid", libc::syscall(libc::SYS_setresgid, id, id, id))?;
-        id_call("setresuid", libc::syscall(libc::SYS_setresuid, id, id, id))
-    }
+    id_call("setgroups", sys::thread_setgroups_empty())?;
+    id_call("setresgid", sys::thread_setresgid(NOBODY))?;
+    id_call("setresuid", sys::thread_setresuid(NOBODY))
 }
 
 /// This thread's real, effective and saved uid and gid (getresuid/getresgid are per thread).
 fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
-    let (mut ruid, mut euid, mut suid) = (0, 0, 0);
-    let (mut rgid, mut egid, mut sgid) = (0, 0, 0);
-    // SAFETY: six live out-pointers of the right types.
-    let rc = unsafe {
-        libc::getresuid(&mut ruid, &mut euid, &mut suid)
-            | libc::getresgid(&mut rgid, &mut egid, &mut sgid)
-    };
-    id_call("getresuid", rc)?;
+    let [ruid, euid, suid] = id_call("getresuid", sys::thread_user_ids())?;
+    let [rgid, egid, sgid] = id_call("getresgid", sys::thread_group_ids())?;
     let found = [ruid, euid, suid, rgid, egid, sgid];
     if found == [id; 6] {
         return Ok(());
@@ -188,37 +177,4 @@ fn verify_thread_ids(id: u32) -> Result<(), PrivilegeError> {
         found: format!("{found:?}"),
         expected: format!("{:?}", [id; 6]),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CONFINED_STACK_BYTES;
-    use crate::daemon::run::RECONCILE_STACK_BYTES;
-
-    /// Parses, serializes and drops a document nested `depth` deep on a thread of `stack`
-    /// bytes; the serialized length, or serde_json's refusal.
-    fn nested_on_a_stack(stack: usize, depth: usize) -> Result<usize, String> {
-        let text = "[".repeat(depth) + &"]".repeat(depth);
-        std::thread::Builder::new()
-            .stack_size(stack)
-            .spawn(move || {
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| e.to_string())?;
-                serde_json::to_vec(&value)
-                    .map(|v| v.len())
-                    .map_err(|e| e.to_string())
-            })
-            .expect("spawn")
-            .join()
-            .expect("the thread ends")
-    }
-
-    #[test]
-    fn the_deepest_metadata_fits_the_stacks() {
-        for stack in [CONFINED_STACK_BYTES, RECONCILE_STACK_BYTES] {
-            assert_eq!(nested_on_a_stack(stack, 127), Ok(254));
-            let refused = nested_on_a_stack(stack, 128).expect_err("deeper than serde_json takes");
-            assert!(refused.starts_with("recursion limit exceeded"), "{refused}");
-        }
-    }
 }

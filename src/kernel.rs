@@ -1,6 +1,7 @@
 //! Kernel network objects as plain data: links, addresses, routes and policy rules. The
 //! netlink layer reads and writes these; the planner compares them. No I/O here, and no
-//! netlink library types: this is the vocabulary both sides share.
+//! netlink library types: this is the vocabulary both sides share, and [`Kernel`] the seam
+//! between the round and whatever reads and writes them.
 
 use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
@@ -306,3 +307,17 @@ pub enum Change {
 
 /// The kind (`IFLA_INFO_KIND`) of the VLAN links we create and match.
 pub const VLAN_KIND: &str = "vlan";
+
+/// The kernel as a reconcile round uses it: read its state and its links, apply a batch of
+/// changes. The netlink layer implements it over rtnetlink, with its errno-sorted error.
+pub trait Kernel {
+    /// Why a read or a change failed.
+    type Error;
+    /// Links, addresses, routes and rules.
+    fn state(&mut self) -> Result<KernelState, Self::Error>;
+    /// Every link.
+    fn links(&mut self) -> Result<Vec<Link>, Self::Error>;
+    /// Applies the changes in order as one batch and returns one result per change, in the
+    /// same order. A failure does not stop the rest.
+    fn apply(&mut self, changes: &[Change]) -> Vec<Result<(), Self::Error>>;
+}

@@ -1,7 +1,8 @@
 //! The reconcile planner, pure from end to end: `desired` turns metadata, links and settings into
 //! the kernel objects we want (the links only address the wish: which link a NIC is); `diff`
-//! compares that with the kernel and our ownership record and orders the changes; `render`
-//! prints them as iproute2 commands and summaries. No I/O here: the daemon, `--oneshot`,
+//! compares that with the kernel and our ownership record and orders the changes; `pass` is one
+//! whole planning pass of a round (record, changes, claim, VLAN preview); `render` prints them
+//! as iproute2 commands, summaries and report lines. No I/O here: the daemon, `--oneshot`,
 //! `--dry-run` and the golden tests all share this one path.
 
 pub mod desired;
@@ -9,6 +10,7 @@ pub mod diff;
 pub mod index;
 pub mod optout;
 pub mod owned;
+pub mod pass;
 pub mod ra;
 pub mod render;
 pub mod sanity;
@@ -16,6 +18,8 @@ pub mod sanity;
 pub use desired::{desired, routed_table, Desired, NicPlan, Skipped, UnknownNic};
 pub use diff::{diff, Diff, NicRef, PlannedChange};
 pub use owned::Owned;
+pub use pass::{plan_pass, plan_round, rebuild_owned, PassInput, PassPlan, Planned};
+pub use render::dry_run_lines;
 
 /// The interface group of the NICs we manage unless `[Network] InterfaceGroup` says otherwise:
 /// our routing protocol number, unused by iproute2's named groups (0 is "default").

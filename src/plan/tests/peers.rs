@@ -174,7 +174,7 @@ fn a_lost_record_adopts_the_ra_copy_so_it_still_goes_with_the_learned_route() {
     );
     let copy = copy.expect("a copy of the RA route");
 
-    let rebuilt = crate::daemon::reconcile::rebuild_owned(&instance, &kernel, &settings);
+    let rebuilt = crate::plan::rebuild_owned(&instance, &kernel, &settings);
     assert!(rebuilt.nics[&instance.nics[1].mac].routes.contains(&copy));
     let mut owned = rebuilt;
     kernel

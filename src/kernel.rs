@@ -305,6 +305,27 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The change's kind as a label (`add_address`, ...), as the metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Change::LinkUp { .. } => "link_up",
+            Change::SetMtu { .. } => "set_mtu",
+            Change::PromoteSecondaries { .. } => "promote_secondaries",
+            Change::AddAddress(_) => "add_address",
+            Change::DelAddress(_) => "del_address",
+            Change::AddRoute(_) => "add_route",
+            Change::DelRoute(_) => "del_route",
+            Change::AddRule(_) => "add_rule",
+            Change::DelRule(_) => "del_rule",
+            Change::AddVlan { .. } => "add_vlan",
+            Change::DelVlan { .. } => "del_vlan",
+            Change::SetGroup { .. } => "set_group",
+            Change::AdoptRoute(_) => "adopt_route",
+        }
+    }
+}
+
 /// The kind (`IFLA_INFO_KIND`) of the VLAN links we create and match.
 pub const VLAN_KIND: &str = "vlan";
 

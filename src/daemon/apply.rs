@@ -75,7 +75,7 @@ pub fn apply_round(
     for (planned, result) in changes.into_iter().zip(results) {
         match classify(&planned.change, result) {
             Applied::Yes => {
-                METRICS.change_applied(&planned.change);
+                METRICS.change_applied(planned.change.label());
                 created_links += usize::from(matches!(planned.change, Change::AddVlan { .. }));
                 owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);
                 done.push(planned);
@@ -85,7 +85,7 @@ pub fn apply_round(
             }
             Applied::SomeoneElses => {}
             Applied::Failed(error) => {
-                METRICS.change_failed(&planned.change);
+                METRICS.change_failed(planned.change.label());
                 let present = links_now.get_or_insert_with(|| link_indexes(netlink));
                 failures.push(failure(&planned, &error, &name_of, present));
             }

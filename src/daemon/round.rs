@@ -10,7 +10,7 @@ use super::apply::{apply_round, Outcome};
 use super::status::link_statuses;
 use crate::kernel::{Kernel, KernelState};
 use crate::metadata::Instance;
-use crate::metrics::METRICS;
+use crate::metrics::{OwnedCounts, METRICS};
 use crate::netlink::NetlinkError;
 use crate::plan::render::{nic_problem_lines, skipped_lines};
 use crate::plan::{plan_pass, Desired, Owned, PassInput, PlanSettings, Planned, Skipped};
@@ -160,7 +160,13 @@ pub fn round(
             Some(rebuilt) => kept_rebuilt(rebuilt, &mut apply),
             None => round.owned.take().unwrap_or_default(),
         };
-        METRICS.refused(&plan.planned.desired.refused);
+        METRICS.refused(
+            plan.planned
+                .desired
+                .refused
+                .iter()
+                .map(|r| r.reason.label()),
+        );
         let mut pass = Pass::planned(state, &mut plan.planned, plan.disowned);
         let (keep, stop) = match &mut apply {
             Apply::Changes { keep, stop } => (keep, stop),
@@ -178,7 +184,7 @@ pub fn round(
             keep(claimed);
         }
         let (outcome, owned) = apply_round(kernel, plan.planned, &pass.kernel, stop);
-        METRICS.owned(&owned);
+        METRICS.owned(owned_counts(&owned));
         METRICS.round(outcome.failures.is_empty());
         let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);
         pass.outcome = Some(outcome);
@@ -201,6 +207,21 @@ fn kept_rebuilt(owned: Owned, apply: &mut Apply) -> Owned {
         keep(&owned);
     }
     owned
+}
+
+/// How many objects of each kind the record holds, for the metrics.
+fn owned_counts(owned: &Owned) -> OwnedCounts {
+    let mut counts = OwnedCounts {
+        rules: owned.global_rules.len(),
+        ..OwnedCounts::default()
+    };
+    for nic in owned.nics.values() {
+        counts.addresses += nic.addresses.len();
+        counts.routes += nic.routes.len();
+        counts.rules += nic.rules.len();
+        counts.vlans += usize::from(nic.vlan.is_some());
+    }
+    counts
 }
 
 /// Logs the skipped NICs: a NIC without its link yet is normal (hot-plug in progress), all of
@@ -278,5 +299,101 @@ mod tests {
             round.failures(),
             ["cannot read the kernel's network state: netlink message: cut short"]
         );
+    }
+
+    #[test]
+    fn every_change_and_refusal_is_counted_under_a_label_of_the_exposition() {
+        use crate::kernel::{Address, Change, Route, Rule};
+        use crate::metrics::{CHANGE_KINDS, REFUSAL_REASONS};
+        use crate::plan::sanity::Reason;
+        let (mac, addr): (crate::net::Mac, std::net::IpAddr) = (
+            "02:00:00:00:00:01".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+        );
+        let net: crate::net::IpNet = "10.0.0.0/8".parse().unwrap();
+        let address = Address {
+            ifindex: 2,
+            addr: net,
+            noprefixroute: true,
+            valid_lft: u32::MAX,
+            preferred_lft: u32::MAX,
+        };
+        let route: Route = serde_json::from_value(serde_json::json!({
+            "table": 254, "dst": "10.0.0.0/8", "gateway": null, "src": null, "oif": 2,
+            "protocol": 201, "scope": "link", "kind": "unicast", "onlink": false
+        }))
+        .unwrap();
+        let rule: Rule = serde_json::from_value(serde_json::json!({
+            "family": "V4", "priority": 3000, "src": null, "dst": null, "table": 254
+        }))
+        .unwrap();
+        let name = String::from("eth1");
+        let changes = [
+            Change::LinkUp {
+                ifindex: 2,
+                name: name.clone(),
+            },
+            Change::SetMtu {
+                ifindex: 2,
+                name: name.clone(),
+                mtu: 9000,
+            },
+            Change::PromoteSecondaries {
+                ifindex: 2,
+                name: name.clone(),
+            },
+            Change::AddAddress(address.clone()),
+            Change::DelAddress(address),
+            Change::AddRoute(route.clone()),
+            Change::DelRoute(route.clone()),
+            Change::AddRule(rule.clone()),
+            Change::DelRule(rule),
+            Change::AddVlan {
+                name: name.clone(),
+                parent: 2,
+                parent_name: name.clone(),
+                mac,
+                id: 5,
+            },
+            Change::DelVlan {
+                ifindex: 2,
+                name: name.clone(),
+            },
+            Change::SetGroup {
+                ifindex: 2,
+                name,
+                group: 201,
+            },
+            Change::AdoptRoute(route),
+        ];
+        let labels: Vec<&str> = changes.iter().map(Change::label).collect();
+        assert_eq!(labels, CHANGE_KINDS);
+        let reasons = [
+            Reason::Loopback,
+            Reason::Unspecified,
+            Reason::Multicast,
+            Reason::Broadcast,
+            Reason::LinkLocal,
+            Reason::MetadataService { addr },
+            Reason::Gateway { mac },
+            Reason::ContainsGateway { mac, gateway: addr },
+            Reason::ContainsMetadataService { addr },
+            Reason::ContainsAddress { mac, addr },
+            Reason::ContainsSubnet { mac, subnet: net },
+            Reason::TooWide { min: 8 },
+            Reason::EveryDestination,
+            Reason::OnTwoNics { other: mac },
+            Reason::MtuOutOfRange,
+            Reason::OutsideSubnet,
+            Reason::ContainsReserved { mac, addr },
+            Reason::NotUnicast,
+            Reason::NotPrivate,
+            Reason::NicAddress { mac },
+        ];
+        for (reason, label) in reasons.iter().zip(REFUSAL_REASONS) {
+            assert_eq!(reason.label(), label);
+            assert_eq!(serde_json::to_value(reason).unwrap()["reason"], label);
+        }
+        assert_eq!(reasons.len(), REFUSAL_REASONS.len());
     }
 }

@@ -26,6 +26,8 @@ pub mod signals;
 pub mod status;
 #[cfg(test)]
 mod test_clock;
+#[cfg(test)]
+mod test_kernel;
 pub mod wants;
 
 use crate::config;

@@ -7,7 +7,7 @@
 //! wanted when its own differs.
 
 use super::desired::{Desired, NicPlan, VlanPlan};
-use super::index::KernelIndex;
+use super::index::{FxHasher, KernelIndex};
 use super::owned::{owned_address, Owned, OwnedNic};
 use super::ra;
 use crate::kernel::{
@@ -17,6 +17,7 @@ use crate::kernel::{
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 /// The NIC a change is made for, so the ownership record can file it.
@@ -171,7 +172,10 @@ pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
 /// ones first, each is found at once (16,000 rules of one priority: 0.5 s this way, 8.9 s
 /// backwards).
 fn in_kernel_order(deletes: &mut [PlannedChange], kernel: &KernelState) {
-    let position: HashMap<&Rule, usize> = kernel
+    if deletes.is_empty() {
+        return;
+    }
+    let position: HashMap<&Rule, usize, BuildHasherDefault<FxHasher>> = kernel
         .rules
         .iter()
         .enumerate()

@@ -13,7 +13,7 @@ use crate::metadata::Instance;
 use crate::metrics::{OwnedCounts, METRICS};
 use crate::netlink::NetlinkError;
 use crate::plan::render::{nic_problem_lines, skipped_lines};
-use crate::plan::{plan_pass, Desired, Owned, PassInput, PlanSettings, Planned, Skipped};
+use crate::plan::{plan_pass, Desired, Owned, PassInput, PassPlan, PlanSettings, Planned, Skipped};
 use crate::snapshot::LinkStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -135,11 +135,15 @@ pub fn round(
     input: RoundInput,
     mut apply: Apply,
 ) -> RoundOutcome {
+    let RoundInput {
+        instance,
+        owned,
+        settings,
+    } = input;
     let mut round = RoundOutcome {
-        owned: input.owned,
+        owned,
         ..RoundOutcome::default()
     };
-    let preview = matches!(apply, Apply::Preview);
     loop {
         let state = match kernel.state() {
             Ok(state) => state,
@@ -149,24 +153,15 @@ pub fn round(
                 return round;
             }
         };
-        let mut plan = plan_pass(&PassInput {
-            instance: input.instance,
+        let input = PassInput {
+            instance,
             kernel: &state,
             owned: round.owned.as_ref(),
-            settings: input.settings,
-            preview,
-        });
-        let owned = match plan.rebuilt.take() {
-            Some(rebuilt) => kept_rebuilt(rebuilt, &mut apply),
-            None => round.owned.take().unwrap_or_default(),
+            settings,
+            preview: matches!(apply, Apply::Preview),
         };
-        METRICS.refused(
-            plan.planned
-                .desired
-                .refused
-                .iter()
-                .map(|r| r.reason.label()),
-        );
+        let (mut plan, rebuilt) = planned(&input, &mut apply);
+        let owned = rebuilt.or_else(|| round.owned.take()).unwrap_or_default();
         let mut pass = Pass::planned(state, &mut plan.planned, plan.disowned);
         let (keep, stop) = match &mut apply {
             Apply::Changes { keep, stop } => (keep, stop),
@@ -193,6 +188,20 @@ pub fn round(
             return round;
         }
     }
+}
+
+/// The pass's one plan call; with the record it rebuilt, when it was corrupt (kept at once).
+fn planned(input: &PassInput, apply: &mut Apply) -> (PassPlan, Option<Owned>) {
+    let mut plan = plan_pass(input);
+    let rebuilt = plan.rebuilt.take().map(|owned| kept_rebuilt(owned, apply));
+    METRICS.refused(
+        plan.planned
+            .desired
+            .refused
+            .iter()
+            .map(|r| r.reason.label()),
+    );
+    (plan, rebuilt)
 }
 
 /// The ownership record rebuilt from the kernel (`plan::rebuild_owned`), logged, and kept on

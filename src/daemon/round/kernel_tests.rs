@@ -1,6 +1,6 @@
 //! A round against the in-memory kernel (`test_kernel`), no root needed: the VLAN second pass,
-//! the claim kept before each batch, the stop flag, and what the kernel's refusals mean for the
-//! outcome and the record. The namespace tests (`tests/oci_vlan.rs`, `tests/reconcile.rs`,
+//! the claim kept before each batch, the stop flag, what the kernel's refusals mean for the
+//! outcome and the record, and a corrupt record rebuilt from the kernel. The namespace tests (`tests/oci_vlan.rs`, `tests/reconcile.rs`,
 //! `tests/removal.rs`) show the same on the real kernel.
 
 use super::*;
@@ -85,11 +85,21 @@ fn applied(
     owned: Owned,
     stop: &AtomicBool,
 ) -> RoundOutcome {
+    applied_from(kernel, instance, Some(owned), stop)
+}
+
+/// An applying round from `owned`, None being a record found corrupt.
+fn applied_from(
+    kernel: &mut MemoryKernel,
+    instance: &Instance,
+    owned: Option<Owned>,
+    stop: &AtomicBool,
+) -> RoundOutcome {
     let journal = Rc::clone(&kernel.journal);
     let mut keep = |owned: &Owned| journal.borrow_mut().push(Event::Kept(owned.clone()));
     let input = RoundInput {
         instance,
-        owned: Some(owned),
+        owned,
         settings: &PlanSettings::default(),
     };
     let apply = Apply::Changes {
@@ -375,4 +385,27 @@ fn a_refusal_on_a_link_missing_on_re_read_is_named_a_vanished_link() {
     assert!(!group.contains("disappeared"), "{group}");
     assert!(group.ends_with("Invalid argument (os error 22)"), "{group}");
     assert_eq!(kernel.state.links[0].group, 0);
+}
+
+#[test]
+fn a_corrupt_record_is_rebuilt_from_the_kernel_and_kept_before_the_batch() {
+    let (instance, mut kernel) = azure(&["10.4.0.5/24", "10.4.0.6/24"]);
+    kernel.state.addresses.push(address(3, "10.4.0.5/24", true));
+
+    let outcome = applied_from(&mut kernel, &instance, None, &AtomicBool::new(false));
+
+    let journal = kernel.journal.borrow();
+    let Some(Event::Kept(rebuilt)) = journal.first() else {
+        panic!("the rebuilt record is not kept first: {journal:?}")
+    };
+    assert_eq!(owned_addresses(rebuilt, ETH1), ["10.4.0.5/24"]);
+    assert!(matches!(journal.last(), Some(Event::Batch(_))));
+    let sent = batches(&kernel).concat();
+    assert!(!sent.contains(&Change::AddAddress(address(3, "10.4.0.5/24", true))));
+    assert!(sent.contains(&Change::AddAddress(address(3, "10.4.0.6/24", true))));
+    let owned = outcome.owned.unwrap();
+    assert_eq!(
+        owned_addresses(&owned, ETH1),
+        ["10.4.0.5/24", "10.4.0.6/24"]
+    );
 }

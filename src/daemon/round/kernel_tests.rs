@@ -1,7 +1,8 @@
 //! A round against the in-memory kernel (`test_kernel`), no root needed: the VLAN second pass,
 //! the claim kept before each batch, the stop flag, what the kernel's refusals mean for the
-//! outcome and the record, and a corrupt record rebuilt from the kernel. The namespace tests (`tests/oci_vlan.rs`, `tests/reconcile.rs`,
-//! `tests/removal.rs`) show the same on the real kernel.
+//! outcome and the record, and a corrupt record rebuilt from the kernel. The namespace tests
+//! (`tests/oci_vlan.rs`, `tests/reconcile.rs`, `tests/removal.rs`) show the same on the real
+//! kernel.
 
 use super::*;
 use crate::daemon::test_kernel::{Event, MemoryKernel};

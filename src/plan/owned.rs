@@ -71,8 +71,7 @@ impl Owned {
 
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
     /// again if still desired) and everything that went with a vanished link.
-    pub fn prune(&self, kernel: &KernelState) -> Owned {
-        let kernel = KernelIndex::new(kernel);
+    pub fn prune(&self, kernel: &KernelIndex) -> Owned {
         let mut pruned = Owned {
             global_rules: self
                 .global_rules
@@ -109,7 +108,7 @@ impl Owned {
                     .filter(|_| kernel.vlan_link(*mac).is_some()),
                 group: nic
                     .group
-                    .filter(|g| link_group(&kernel, nic.ifindex) == Some(*g)),
+                    .filter(|g| link_group(kernel, nic.ifindex) == Some(*g)),
             };
             if !kept.is_empty() {
                 pruned.nics.insert(*mac, kept);

@@ -5,6 +5,7 @@
 //! pass creates (OCI bare metal), the preview of the second pass that configures them.
 //! `plan_pass` is the one call a round makes per pass; `plan_round` its core.
 
+use super::index::KernelIndex;
 use super::owned::Disowned;
 use super::render::{disowned_lines, dry_run_lines};
 use super::{desired, diff, ra, Desired, Owned, PlanSettings, PlannedChange};
@@ -90,9 +91,10 @@ pub fn plan_round(
     settings: &PlanSettings,
 ) -> Planned {
     let desired = desired(instance, &kernel.links, settings);
-    let owned = owned.prune(kernel).release(&desired.released);
+    let index = KernelIndex::new(kernel);
+    let owned = owned.prune(&index).release(&desired.released);
     let (owned, disowned) = owned.vet(kernel, settings);
-    let diff = diff(&desired, kernel, &owned);
+    let diff = diff(&desired, &index, &owned);
     let preview_links = created_links(&diff.changes, kernel);
     let preview = if preview_links.is_empty() {
         Vec::new()
@@ -100,7 +102,7 @@ pub fn plan_round(
         let mut after = kernel.clone();
         after.links.extend(preview_links.iter().cloned());
         let desired = super::desired(instance, &after.links, settings);
-        super::diff(&desired, &after, &owned)
+        super::diff(&desired, &KernelIndex::new(&after), &owned)
             .changes
             .into_iter()
             .filter(|c| !diff.changes.contains(c))

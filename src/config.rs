@@ -21,7 +21,7 @@ pub use parse::parse;
 pub use values::ProviderChoice;
 
 use crate::logging::{LogFormat, LogLevel};
-use crate::plan::optout::OptOuts;
+use crate::plan::OptOuts;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;

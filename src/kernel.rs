@@ -1,6 +1,7 @@
 //! Kernel network objects as plain data: links, addresses, routes and policy rules. The
 //! netlink layer reads and writes these; the planner compares them. No I/O here, and no
-//! netlink library types: this is the vocabulary both sides share.
+//! netlink library types: this is the vocabulary both sides share, and [`Kernel`] the seam
+//! between the round and whatever reads and writes them.
 
 use crate::net::{IpNet, Mac};
 use serde::{Deserialize, Serialize};
@@ -304,5 +305,40 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The change's kind as a label (`add_address`, ...), as the metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Change::LinkUp { .. } => "link_up",
+            Change::SetMtu { .. } => "set_mtu",
+            Change::PromoteSecondaries { .. } => "promote_secondaries",
+            Change::AddAddress(_) => "add_address",
+            Change::DelAddress(_) => "del_address",
+            Change::AddRoute(_) => "add_route",
+            Change::DelRoute(_) => "del_route",
+            Change::AddRule(_) => "add_rule",
+            Change::DelRule(_) => "del_rule",
+            Change::AddVlan { .. } => "add_vlan",
+            Change::DelVlan { .. } => "del_vlan",
+            Change::SetGroup { .. } => "set_group",
+            Change::AdoptRoute(_) => "adopt_route",
+        }
+    }
+}
+
 /// The kind (`IFLA_INFO_KIND`) of the VLAN links we create and match.
 pub const VLAN_KIND: &str = "vlan";
+
+/// The kernel as a reconcile round uses it: read its state and its links, apply a batch of
+/// changes. The netlink layer implements it over rtnetlink, with its errno-sorted error.
+pub trait Kernel {
+    /// Why a read or a change failed.
+    type Error;
+    /// Links, addresses, routes and rules.
+    fn state(&mut self) -> Result<KernelState, Self::Error>;
+    /// Every link.
+    fn links(&mut self) -> Result<Vec<Link>, Self::Error>;
+    /// Applies the changes in order as one batch and returns one result per change, in the
+    /// same order. A failure does not stop the rest.
+    fn apply(&mut self, changes: &[Change]) -> Vec<Result<(), Self::Error>>;
+}

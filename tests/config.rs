@@ -7,7 +7,7 @@ use cloud_network::config::{
 };
 use cloud_network::logging::{format_record, LogFormat, LogLevel};
 use cloud_network::metadata::ProviderKind;
-use cloud_network::plan::optout::OptOuts;
+use cloud_network::plan::OptOuts;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

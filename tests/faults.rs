@@ -6,11 +6,11 @@
 
 mod support;
 
-use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
+use cloud_network::daemon::apply::{apply_round, Outcome};
 use cloud_network::emulator::Fault;
 use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{plan_round, Owned, PlanSettings};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};

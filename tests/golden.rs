@@ -9,12 +9,11 @@
 //! then compared with `tests/golden/<provider>/
 //! <fixture>.txt`. `UPDATE_GOLDEN=1` rewrites the expected files (read them before committing).
 
-use cloud_network::daemon::reconcile::{dry_run_lines, plan_round};
 use cloud_network::kernel::{Address, KernelState, Link, OperState};
 use cloud_network::metadata::alibaba::parse::parse as parse_alibaba;
 use cloud_network::metadata::aws::parse::parse as parse_ec2;
 use cloud_network::metadata::{azure, digitalocean, gcp, oracle, Instance, IpNet, ProviderKind};
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{dry_run_lines, plan_round, Owned, PlanSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

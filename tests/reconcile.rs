@@ -5,10 +5,10 @@
 
 mod support;
 
-use cloud_network::daemon::reconcile::{apply_round, plan_round, Outcome};
+use cloud_network::daemon::apply::{apply_round, Outcome};
 use cloud_network::netlink::monitor::Event;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{plan_round, Owned, PlanSettings};
 use serde_json::{Map, Value};
 use std::sync::atomic::AtomicBool;
 use support::aws::{aws_expected, AWS, AWS_SCENARIO};

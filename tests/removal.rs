@@ -6,9 +6,9 @@
 
 mod support;
 
-use cloud_network::daemon::reconcile::{apply_round, plan_round};
+use cloud_network::daemon::apply::apply_round;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{plan_round, Owned, PlanSettings};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;

@@ -1,10 +1,10 @@
 //! The opt-out keys of `[Network]`: the NICs left alone (by interface name, MAC or device
 //! index) and the switches for secondary addresses, alias ranges, forwarded IPs, delegated
 //! prefixes and policy routing. Each value is checked here; the planner applies them
-//! (`plan::optout`).
+//! (`plan::desired::optout`).
 use super::values;
 use crate::net::Mac;
-use crate::plan::optout::OptOuts;
+use crate::plan::OptOuts;
 
 /// The opt-out keys, in the order the documentation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,7 +62,7 @@ impl Fetcher {
         let (jobs, queue) = mpsc::channel();
         let inbox = Arc::new(Mutex::new(None));
         let long_polls = provider.supports_wait_for_change();
-        crate::metrics::METRICS.set_provider(provider.kind());
+        crate::metrics::METRICS.set_provider(provider.kind().name());
         let worker = Worker {
             provider,
             wake,

@@ -1,9 +1,11 @@
 //! `cloud-network daemon`: start-up (config, logging, provider), and the three ways to run a
 //! reconcile round (`round`): `--dry-run` (print `ip` commands, apply nothing), `--oneshot`
-//! (apply once, print a summary) and the long-running daemon (`run`, `reconciler`).
+//! (apply once, print a summary) and the long-running daemon (`run`, `event_loop`).
 
+pub mod apply;
 pub mod backoff;
 pub mod damp;
+pub mod event_loop;
 pub mod events;
 pub mod fetcher;
 pub mod files;
@@ -14,8 +16,6 @@ pub mod notify;
 pub mod pace;
 pub mod problems;
 pub mod publisher;
-pub mod reconcile;
-pub mod reconciler;
 pub mod reload;
 pub mod round;
 pub mod run;
@@ -25,6 +25,8 @@ pub mod signals;
 pub mod status;
 #[cfg(test)]
 mod test_clock;
+#[cfg(test)]
+mod test_kernel;
 pub mod wants;
 
 use crate::config;
@@ -195,7 +197,7 @@ fn log_problems(outcome: &RoundOutcome) {
     let Some(pass) = outcome.first() else {
         return;
     };
-    reconcile::log_skipped(&pass.desired.skipped);
+    round::log_skipped(&pass.desired.skipped);
     for line in pass.nic_problems().iter().chain(&pass.disowned) {
         log::warn!("{line}");
     }
@@ -223,7 +225,7 @@ fn finished(outcome: &RoundOutcome) -> Result<Vec<String>, RunError> {
 
 /// Reads the ownership record (empty when there is none yet, or no state directory). None
 /// when the file is corrupt, which is logged once: the round then rebuilds it from the kernel
-/// (`round::rebuilt`) once it has good metadata, and meanwhile removes nothing.
+/// (`plan::rebuild_owned`) once it has good metadata, and meanwhile removes nothing.
 pub fn load_owned(state: Option<&StateDir>) -> Option<Owned> {
     let Some(state) = state else {
         return Some(Owned::default());

@@ -1,20 +1,19 @@
-//! The one round every mode runs: from the metadata in hand, the kernel's state (read here, the
-//! only writer) and the ownership record to what was planned, applied and left undone. A pass
-//! that creates VLAN links (OCI bare metal) is followed by another that configures them, once
-//! the kernel has given them an index. The modes differ only in what they do with the
-//! [`RoundOutcome`]: the daemon logs each problem once, publishes it and schedules retries;
-//! `--oneshot` prints the summary or the failures and exits; `--dry-run` prints the preview.
+//! The one round every mode runs, as passes: each reads the kernel (this thread is the only
+//! writer), makes one plan call (`plan::plan_pass`), applies (`apply::apply_round`) and keeps
+//! the ownership record. A pass that creates VLAN links (OCI bare metal) is followed by another
+//! that configures them, once the kernel has given them an index. The modes differ only in what
+//! they do with the [`RoundOutcome`]: the daemon logs each problem once, publishes it and
+//! schedules retries; `--oneshot` prints the summary or the failures and exits; `--dry-run`
+//! prints the preview.
 
-use super::reconcile::{
-    apply_round, disowned_lines, dry_run_lines, nic_problem_lines, plan_round, rebuild_owned,
-    Outcome, Planned,
-};
+use super::apply::{apply_round, Outcome};
 use super::status::link_statuses;
-use crate::kernel::KernelState;
+use crate::kernel::{Kernel, KernelState};
 use crate::metadata::Instance;
-use crate::metrics::METRICS;
-use crate::netlink::{Netlink, NetlinkError};
-use crate::plan::{Desired, Owned, PlanSettings};
+use crate::metrics::{OwnedCounts, METRICS};
+use crate::netlink::NetlinkError;
+use crate::plan::render::{nic_problem_lines, skipped_lines};
+use crate::plan::{plan_pass, Desired, Owned, PassInput, PassPlan, PlanSettings, Planned, Skipped};
 use crate::snapshot::LinkStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,9 +55,9 @@ pub struct Pass {
 
 impl Pass {
     /// The pass takes the wish out of `planned`: applying needs only the changes and record.
-    fn planned(kernel: KernelState, planned: &mut Planned) -> Pass {
+    fn planned(kernel: KernelState, planned: &mut Planned, disowned: Vec<String>) -> Pass {
         Pass {
-            disowned: disowned_lines(planned, &kernel),
+            disowned,
             desired: std::mem::take(&mut planned.desired),
             kernel,
             outcome: None,
@@ -131,31 +130,43 @@ pub fn unreadable_line(error: &NetlinkError) -> String {
 
 /// Runs a round: reads the kernel, plans, and (with `Apply::Changes`) applies, pass after pass
 /// while a pass creates links.
-pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> RoundOutcome {
+pub fn round(
+    kernel: &mut impl Kernel<Error = NetlinkError>,
+    input: RoundInput,
+    mut apply: Apply,
+) -> RoundOutcome {
+    let RoundInput {
+        instance,
+        owned,
+        settings,
+    } = input;
     let mut round = RoundOutcome {
-        owned: input.owned,
+        owned,
         ..RoundOutcome::default()
     };
     loop {
-        let kernel = match netlink.state() {
-            Ok(kernel) => kernel,
+        let state = match kernel.state() {
+            Ok(state) => state,
             Err(e) => {
                 METRICS.round(false);
                 round.unreadable = Some(e);
                 return round;
             }
         };
-        let owned = match round.owned.take() {
-            Some(owned) => owned,
-            None => rebuilt(input.instance, &kernel, input.settings, &mut apply),
+        let input = PassInput {
+            instance,
+            kernel: &state,
+            owned: round.owned.as_ref(),
+            settings,
+            preview: matches!(apply, Apply::Preview),
         };
-        let mut planned = plan_round(input.instance, &kernel, &owned, input.settings);
-        METRICS.refused(&planned.desired.refused);
-        let mut pass = Pass::planned(kernel, &mut planned);
+        let (mut plan, rebuilt) = planned(&input, &mut apply);
+        let owned = rebuilt.or_else(|| round.owned.take()).unwrap_or_default();
+        let mut pass = Pass::planned(state, &mut plan.planned, plan.disowned);
         let (keep, stop) = match &mut apply {
             Apply::Changes { keep, stop } => (keep, stop),
             Apply::Preview => {
-                round.preview = dry_run_lines(&planned, &pass.kernel);
+                round.preview = plan.dry_run;
                 round.push(pass, owned);
                 return round;
             }
@@ -164,11 +175,11 @@ pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> Roun
             round.push(pass, owned);
             return round;
         }
-        if let Some(claimed) = planned.owned.claiming(&planned.changes) {
-            keep(&claimed);
+        if let Some(claimed) = &plan.claim {
+            keep(claimed);
         }
-        let (outcome, owned) = apply_round(netlink, planned, &pass.kernel, stop);
-        METRICS.owned(&owned);
+        let (outcome, owned) = apply_round(kernel, plan.planned, &pass.kernel, stop);
+        METRICS.owned(owned_counts(&owned));
         METRICS.round(outcome.failures.is_empty());
         let again = outcome.created_links > 0 && !stop.load(Ordering::SeqCst);
         pass.outcome = Some(outcome);
@@ -179,15 +190,23 @@ pub fn round(netlink: &mut Netlink, input: RoundInput, mut apply: Apply) -> Roun
     }
 }
 
-/// The ownership record rebuilt from the kernel (`rebuild_owned`), logged, and kept on disk
-/// when the round applies.
-fn rebuilt(
-    instance: &Instance,
-    kernel: &KernelState,
-    settings: &PlanSettings,
-    apply: &mut Apply,
-) -> Owned {
-    let owned = rebuild_owned(instance, kernel, settings);
+/// The pass's one plan call; with the record it rebuilt, when it was corrupt (kept at once).
+fn planned(input: &PassInput, apply: &mut Apply) -> (PassPlan, Option<Owned>) {
+    let mut plan = plan_pass(input);
+    let rebuilt = plan.rebuilt.take().map(|owned| kept_rebuilt(owned, apply));
+    METRICS.refused(
+        plan.planned
+            .desired
+            .refused
+            .iter()
+            .map(|r| r.reason.label()),
+    );
+    (plan, rebuilt)
+}
+
+/// The ownership record rebuilt from the kernel (`plan::rebuild_owned`), logged, and kept on
+/// disk when the round applies.
+fn kept_rebuilt(owned: Owned, apply: &mut Apply) -> Owned {
     log::warn!(
         "ownership record rebuilt from the kernel: {} objects adopted ({} NICs)",
         owned.len(),
@@ -199,68 +218,34 @@ fn rebuilt(
     owned
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::daemon::reconcile::Failure;
-
-    fn pass(summary: &[&str], failed: &[&str], applied: bool) -> Pass {
-        let outcome = Outcome {
-            summary: summary.iter().map(ToString::to_string).collect(),
-            applied: summary.len(),
-            failures: failed
-                .iter()
-                .map(|command| Failure {
-                    link: "eth1".to_string(),
-                    command: command.to_string(),
-                    error: "Invalid argument".to_string(),
-                })
-                .collect(),
-            conflicts: Vec::new(),
-            created_links: 0,
-        };
-        let instance = Instance {
-            provider: crate::net::ProviderKind::Azure,
-            instance_id: "vm".to_string(),
-            location: "westeurope".to_string(),
-            nics: Vec::new(),
-            raw: Default::default(),
-        };
-        Pass {
-            kernel: KernelState::default(),
-            desired: crate::plan::desired(&instance, &[], &PlanSettings::default()),
-            disowned: Vec::new(),
-            outcome: applied.then_some(outcome),
-        }
+/// How many objects of each kind the record holds, for the metrics.
+fn owned_counts(owned: &Owned) -> OwnedCounts {
+    let mut counts = OwnedCounts {
+        rules: owned.global_rules.len(),
+        ..OwnedCounts::default()
+    };
+    for nic in owned.nics.values() {
+        counts.addresses += nic.addresses.len();
+        counts.routes += nic.routes.len();
+        counts.rules += nic.rules.len();
+        counts.vlans += usize::from(nic.vlan.is_some());
     }
+    counts
+}
 
-    #[test]
-    fn what_is_left_undone_is_the_last_applied_passs_failures() {
-        let round = RoundOutcome {
-            passes: vec![
-                pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a", "ip b"], true),
-                pass(&["eth0.5: +1 address"], &["ip b"], true),
-                pass(&[], &["not sent"], false),
-            ],
-            ..RoundOutcome::default()
-        };
-        assert_eq!(round.failures(), ["eth1: ip b failed: Invalid argument"]);
-        let (summary, changes) = round.summary();
-        assert_eq!(summary, ["eth0: +VLAN 5 link eth0.5", "eth0.5: +1 address"]);
-        assert_eq!(changes, 2);
-        assert_eq!(RoundOutcome::default().failures(), Vec::<String>::new());
+/// Logs the skipped NICs: a NIC without its link yet is normal (hot-plug in progress), all of
+/// them are one line; the others need an operator, one line each.
+pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
+    let (operator, waiting) = skipped_lines(skipped);
+    for line in operator {
+        log::warn!("{line}");
     }
-
-    #[test]
-    fn an_unreadable_kernel_is_the_one_failure() {
-        let round = RoundOutcome {
-            passes: vec![pass(&["eth0: +VLAN 5 link eth0.5"], &["ip a"], true)],
-            unreadable: Some(NetlinkError::Decode("cut short".to_string())),
-            ..RoundOutcome::default()
-        };
-        assert_eq!(
-            round.failures(),
-            ["cannot read the kernel's network state: netlink message: cut short"]
-        );
+    if let Some(line) = waiting {
+        log::info!("{line}");
     }
 }
+
+#[cfg(test)]
+mod kernel_tests;
+#[cfg(test)]
+mod tests;

@@ -11,10 +11,10 @@
 //! waits for signals, pings the systemd watchdog and, on SIGTERM/SIGINT, stops the others
 //! within a second and exits 0, leaving the network configuration in place.
 
+use super::event_loop::{Reconciler, ReconcilerParts};
 use super::fetcher::Fetcher;
 use super::malloc;
 use super::notify::{self, Notifier};
-use super::reconciler::{Reconciler, ReconcilerParts};
 use super::setup::{self, Startup};
 use super::signals::{block_shutdown_signals, Signal};
 use crate::api::{self, ApiOptions};

@@ -1,11 +1,10 @@
-//! The fixed label sets of the exposition (none comes from outside input) and the index of a
-//! change or a refusal reason in them.
-use crate::kernel::Change;
-use crate::plan::sanity::Reason;
+//! The fixed label sets of the exposition (none comes from outside input), in the order it
+//! shows them; a label a hook is handed is looked up here (`index`).
 
 pub(super) const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
 
-pub(super) const CHANGE_KINDS: [&str; 13] = [
+/// The labels of the changes the kernel takes or refuses, as `kernel::Change::label` names them.
+pub const CHANGE_KINDS: [&str; 13] = [
     "link_up",
     "set_mtu",
     "promote_secondaries",
@@ -61,7 +60,7 @@ pub(super) const API_STATUSES: [u16; 13] = [
 ];
 
 /// The sanity gate's reasons, as its JSON names them.
-pub(super) const REFUSAL_REASONS: [&str; 20] = [
+pub const REFUSAL_REASONS: [&str; 20] = [
     "loopback",
     "unspecified",
     "multicast",
@@ -84,45 +83,7 @@ pub(super) const REFUSAL_REASONS: [&str; 20] = [
     "nic_address",
 ];
 
-pub(super) fn change_kind(change: &Change) -> usize {
-    match change {
-        Change::LinkUp { .. } => 0,
-        Change::SetMtu { .. } => 1,
-        Change::PromoteSecondaries { .. } => 2,
-        Change::AddAddress(_) => 3,
-        Change::DelAddress(_) => 4,
-        Change::AddRoute(_) => 5,
-        Change::DelRoute(_) => 6,
-        Change::AddRule(_) => 7,
-        Change::DelRule(_) => 8,
-        Change::AddVlan { .. } => 9,
-        Change::DelVlan { .. } => 10,
-        Change::SetGroup { .. } => 11,
-        Change::AdoptRoute(_) => 12,
-    }
-}
-
-pub(super) fn reason_index(reason: &Reason) -> usize {
-    match reason {
-        Reason::Loopback => 0,
-        Reason::Unspecified => 1,
-        Reason::Multicast => 2,
-        Reason::Broadcast => 3,
-        Reason::LinkLocal => 4,
-        Reason::MetadataService { .. } => 5,
-        Reason::Gateway { .. } => 6,
-        Reason::ContainsGateway { .. } => 7,
-        Reason::ContainsMetadataService { .. } => 8,
-        Reason::ContainsAddress { .. } => 9,
-        Reason::ContainsSubnet { .. } => 10,
-        Reason::TooWide { .. } => 11,
-        Reason::EveryDestination => 12,
-        Reason::OnTwoNics { .. } => 13,
-        Reason::MtuOutOfRange => 14,
-        Reason::OutsideSubnet => 15,
-        Reason::ContainsReserved { .. } => 16,
-        Reason::NotUnicast => 17,
-        Reason::NotPrivate => 18,
-        Reason::NicAddress { .. } => 19,
-    }
+/// Where `label` sits in `labels`; None for a label not in the set.
+pub(super) fn index(labels: &[&str], label: &str) -> Option<usize> {
+    labels.iter().position(|l| *l == label)
 }

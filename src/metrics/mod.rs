@@ -4,21 +4,15 @@
 //! reason), the metadata HTTP client (each request's result and latency) and the API router
 //! (requests by path and status). Every counter is an atomic with fixed,
 //! bounded labels (no label comes from outside input), so a hook costs an atomic add, never a
-//! lock or an allocation, and a scrape reads without stopping anyone.
+//! lock or an allocation, and a scrape reads without stopping anyone. It knows no type of the
+//! rest of the program: the hooks take plain labels and counts.
 //!
 //! This file holds the counters and their hooks; `labels` the fixed label sets, `render` the
 //! exposition.
 mod labels;
 mod render;
 
-use crate::kernel::Change;
-use crate::net::ProviderKind;
-use crate::plan::sanity::Refusal;
-use crate::plan::Owned;
-use labels::{
-    change_kind, reason_index, API_STATUSES, BUCKETS, CHANGE_KINDS, OWNED_KINDS, REFUSAL_REASONS,
-    REQUEST_RESULTS, ROUND_RESULTS,
-};
+use labels::{index, API_STATUSES, BUCKETS, OWNED_KINDS, REQUEST_RESULTS, ROUND_RESULTS};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -29,7 +23,16 @@ pub static METRICS: Metrics = Metrics::new();
 /// The Content-Type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub use labels::API_PATHS;
+pub use labels::{API_PATHS, CHANGE_KINDS, REFUSAL_REASONS};
+
+/// How many objects of each kind the ownership record holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnedCounts {
+    pub addresses: usize,
+    pub routes: usize,
+    pub rules: usize,
+    pub vlans: usize,
+}
 
 /// How a metadata request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +87,7 @@ pub struct Metrics {
     owned: [AtomicU64; OWNED_KINDS.len()],
     /// Milliseconds after [`epoch`] of the last good metadata, plus one; 0 = never.
     last_good_metadata: AtomicU64,
-    provider: OnceLock<ProviderKind>,
+    provider: OnceLock<&'static str>,
     requests: [Histogram; REQUEST_RESULTS.len()],
     api: [[AtomicU64; API_STATUSES.len() + 1]; API_PATHS.len()],
     refused: [AtomicU64; REFUSAL_REASONS.len()],
@@ -117,9 +120,9 @@ impl Metrics {
         }
     }
 
-    /// The provider the metadata requests go to (set once, by the metadata thread).
-    pub fn set_provider(&self, kind: ProviderKind) {
-        let _ = self.provider.set(kind);
+    /// The provider the metadata requests go to, by name (set once, by the metadata thread).
+    pub fn set_provider(&self, name: &'static str) {
+        let _ = self.provider.set(name);
     }
 
     /// A reconcile round ended, applying everything (`ok`) or not.
@@ -127,26 +130,23 @@ impl Metrics {
         self.rounds[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The kernel took a change.
-    pub fn change_applied(&self, change: &Change) {
-        self.applied[change_kind(change)].fetch_add(1, Ordering::Relaxed);
+    /// The kernel took a change of this kind (one of [`CHANGE_KINDS`]).
+    pub fn change_applied(&self, kind: &str) {
+        if let Some(i) = index(&CHANGE_KINDS, kind) {
+            self.applied[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// The kernel refused a change.
-    pub fn change_failed(&self, change: &Change) {
-        self.failed[change_kind(change)].fetch_add(1, Ordering::Relaxed);
+    /// The kernel refused a change of this kind (one of [`CHANGE_KINDS`]).
+    pub fn change_failed(&self, kind: &str) {
+        if let Some(i) = index(&CHANGE_KINDS, kind) {
+            self.failed[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// What the ownership record holds after a round.
-    pub fn owned(&self, owned: &Owned) {
-        let mut counts = [0usize; OWNED_KINDS.len()];
-        for nic in owned.nics.values() {
-            counts[0] += nic.addresses.len();
-            counts[1] += nic.routes.len();
-            counts[2] += nic.rules.len();
-            counts[3] += usize::from(nic.vlan.is_some());
-        }
-        counts[2] += owned.global_rules.len();
+    pub fn owned(&self, counts: OwnedCounts) {
+        let counts = [counts.addresses, counts.routes, counts.rules, counts.vlans];
         for (gauge, count) in self.owned.iter().zip(counts) {
             gauge.store(count as u64, Ordering::Relaxed);
         }
@@ -176,12 +176,16 @@ impl Metrics {
         self.api[path][status].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// What the sanity gate refused of the metadata this round (the gate runs every round, so
-    /// this is the current count per reason, not a running total).
-    pub fn refused(&self, refused: &[Refusal]) {
+    /// What the sanity gate refused of the metadata this round, one reason label (one of
+    /// [`REFUSAL_REASONS`]) per refused item (the gate runs every round, so this is the
+    /// current count per reason, not a running total).
+    pub fn refused<'a>(&self, reasons: impl IntoIterator<Item = &'a str>) {
         let mut counts = [0u64; REFUSAL_REASONS.len()];
-        for refusal in refused {
-            counts[reason_index(&refusal.reason)] += 1;
+        for i in reasons
+            .into_iter()
+            .filter_map(|r| index(&REFUSAL_REASONS, r))
+        {
+            counts[i] += 1;
         }
         for (gauge, count) in self.refused.iter().zip(counts) {
             gauge.store(count, Ordering::Relaxed);
@@ -192,7 +196,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::sanity::{Item, Reason};
 
     #[test]
     fn a_fresh_set_renders_every_family_and_zero_counters() {
@@ -222,24 +225,14 @@ mod tests {
     #[test]
     fn observations_land_in_their_bucket_and_labels() {
         let metrics = Metrics::new();
-        metrics.set_provider(ProviderKind::Gcp);
+        metrics.set_provider("gcp");
         metrics.metadata_request(RequestResult::Ok, Duration::from_millis(3));
         metrics.metadata_request(RequestResult::Ok, Duration::from_secs(20));
         metrics.api_request("/api/v1/status", 200);
         metrics.api_request("/etc/passwd", 404);
         metrics.api_request("/api/v1/refresh", 418);
-        let mac: crate::net::Mac = "02:00:00:00:00:01".parse().unwrap();
-        let refusal = |reason| Refusal {
-            mac,
-            item: Item::Mtu { mtu: 70000 },
-            reason,
-        };
-        metrics.refused(&[refusal(Reason::Loopback), refusal(Reason::MtuOutOfRange)]);
-        metrics.refused(&[
-            refusal(Reason::MtuOutOfRange),
-            refusal(Reason::MtuOutOfRange),
-            refusal(Reason::TooWide { min: 8 }),
-        ]);
+        metrics.refused(["loopback", "mtu_out_of_range"]);
+        metrics.refused(["mtu_out_of_range", "mtu_out_of_range", "too_wide"]);
         let text = metrics.render();
         let name = "cloud_network_metadata_request_duration_seconds";
         for line in [

@@ -74,7 +74,7 @@ impl Metrics {
             let seconds = ((now - (last - 1) as f64) / 1000.0).max(0.0);
             sample(out, age, &[], seconds);
         }
-        let provider = self.provider.get().map_or("unknown", |p| p.name());
+        let provider = self.provider.get().copied().unwrap_or("unknown");
         let requests = "cloud_network_metadata_requests_total";
         let help = "Metadata HTTP requests (each attempt), by provider and result.";
         header(out, requests, "counter", help);

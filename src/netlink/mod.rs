@@ -18,7 +18,7 @@ mod vlan;
 pub use error::{KernelError, NetlinkError};
 pub use route::{RouteLookup, RouteQuery};
 
-use crate::kernel::{Address, Change, KernelState, Link, Route, Rule};
+use crate::kernel::{Address, Change, Kernel, KernelState, Link, Route, Rule};
 use neli::consts::rtnl::Rtm;
 use socket::{Dump, Query, Request, Socket};
 
@@ -130,6 +130,22 @@ impl Netlink {
             results[index] = answer;
         }
         results
+    }
+}
+
+impl Kernel for Netlink {
+    type Error = NetlinkError;
+
+    fn state(&mut self) -> Result<KernelState, NetlinkError> {
+        Netlink::state(self)
+    }
+
+    fn links(&mut self) -> Result<Vec<Link>, NetlinkError> {
+        Netlink::links(self)
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Vec<Result<(), NetlinkError>> {
+        Netlink::apply(self, changes)
     }
 }
 

@@ -112,9 +112,8 @@ fn unwanted_vlan<'a>(
 /// Computes the changes. `owned` must already be pruned against `kernel` (`Owned::prune`).
 /// Routes a NIC's table takes from the kernel (its link's RA-learned IPv6 default route, see
 /// [`super::ra`]) are compared here, beside the metadata's.
-pub fn diff(desired: &Desired, kernel: &KernelState, owned: &Owned) -> Diff {
-    let desired = &*super::ra::followed(desired, kernel);
-    let kernel = &KernelIndex::new(kernel);
+pub fn diff(desired: &Desired, kernel: &KernelIndex, owned: &Owned) -> Diff {
+    let desired = &*super::ra::followed(desired, kernel.state);
     let mut stages = Stages::default();
     let mut conflicts = Vec::new();
     for (mac, owned_nic) in &owned.nics {

@@ -2,96 +2,22 @@
 //! knows what it may remove, and how a lost record is rebuilt from what is found. A record is
 //! a claim, not proof: only an entry whose kernel object carries our marks (`vet`) may be
 //! removed. What a batch will add is claimed before the batch is sent (`claiming`), so a crash
-//! mid-batch leaves nothing of ours unnamed. Only data and pure updates live here; the daemon
-//! stores it as JSON in the state directory.
+//! mid-batch leaves nothing of ours unnamed. The record's data is `record`'s; its pure updates
+//! live here; the daemon stores it as JSON in the state directory.
 
+use super::desired::optout::Released;
 use super::desired::{Desired, MAIN_RULE_PRIORITY};
 use super::diff::PlannedChange;
 use super::index::{FastMap, KernelIndex};
-use super::optout::Released;
-use super::PlanSettings;
+pub use super::record::{inserted, owned_address, Owned, OwnedAddress, OwnedNic, OwnedVlan};
+use super::settings::PlanSettings;
 use crate::kernel::{
     Address, Change, KernelState, Route, Rule, RTPROT_CLOUD_NETWORK, TABLE_LOCAL, TABLE_MAIN,
 };
 use crate::net::{IpNet, Mac};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
-
-/// What we added on one NIC.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnedNic {
-    /// The link's index when we last configured it.
-    pub ifindex: u32,
-    pub addresses: BTreeSet<OwnedAddress>,
-    pub routes: BTreeSet<Route>,
-    pub rules: BTreeSet<Rule>,
-    /// The VLAN link we created for this NIC (OCI bare metal); only such a link is ever deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vlan: Option<OwnedVlan>,
-    /// The interface group we put the link in (its own was 0, the default); set back to 0
-    /// when we let the link go.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<u32>,
-}
-
-/// A VLAN link we created: its name when created and its VLAN id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnedVlan {
-    pub name: String,
-    pub id: u16,
-}
-
-/// An address we added: the link and the address with its prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OwnedAddress {
-    pub ifindex: u32,
-    pub addr: IpNet,
-}
-
-impl OwnedNic {
-    pub(super) fn is_empty(&self) -> bool {
-        self.addresses.is_empty()
-            && self.routes.is_empty()
-            && self.rules.is_empty()
-            && self.vlan.is_none()
-            && self.group.is_none()
-    }
-}
-
-/// The whole record. `version` lets a later release read an older file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Owned {
-    pub version: u32,
-    pub nics: BTreeMap<Mac, OwnedNic>,
-    /// Rules that belong to no NIC (the main rule; metadata pins in records of earlier releases).
-    pub global_rules: BTreeSet<Rule>,
-}
-
-impl Default for Owned {
-    fn default() -> Self {
-        Owned {
-            version: 1,
-            nics: BTreeMap::new(),
-            global_rules: BTreeSet::new(),
-        }
-    }
-}
+use std::collections::BTreeSet;
 
 impl Owned {
-    pub fn is_empty(&self) -> bool {
-        self.nics.is_empty() && self.global_rules.is_empty()
-    }
-
-    /// How many addresses, routes and rules the record holds.
-    pub fn len(&self) -> usize {
-        let per_nic: usize = self
-            .nics
-            .values()
-            .map(|n| n.addresses.len() + n.routes.len() + n.rules.len())
-            .sum();
-        per_nic + self.global_rules.len()
-    }
-
     /// Rebuilds a record that was lost (a corrupt file) from the kernel: a VLAN link is never
     /// adopted (it would then be deleted with its NIC), and any other object is taken as
     /// ours only when it is exactly what `desired` wants and carries the marks we add it with —
@@ -145,8 +71,7 @@ impl Owned {
 
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
     /// again if still desired) and everything that went with a vanished link.
-    pub fn prune(&self, kernel: &KernelState) -> Owned {
-        let kernel = KernelIndex::new(kernel);
+    pub fn prune(&self, kernel: &KernelIndex) -> Owned {
         let mut pruned = Owned {
             global_rules: self
                 .global_rules
@@ -183,7 +108,7 @@ impl Owned {
                     .filter(|_| kernel.vlan_link(*mac).is_some()),
                 group: nic
                     .group
-                    .filter(|g| link_group(&kernel, nic.ifindex) == Some(*g)),
+                    .filter(|g| link_group(kernel, nic.ifindex) == Some(*g)),
             };
             if !kept.is_empty() {
                 pruned.nics.insert(*mac, kept);
@@ -192,7 +117,7 @@ impl Owned {
         pruned
     }
 
-    /// Forgets what the opt-outs released (`optout::Released`): every entry of a NIC left
+    /// Forgets what the opt-outs released (`desired::optout::Released`): every entry of a NIC left
     /// alone, and each object the plan no longer wants because of an opt-out. Nothing is
     /// deleted for it: what was ours there is someone else's from now on.
     pub fn release(mut self, released: &Released) -> Owned {
@@ -312,14 +237,6 @@ impl Owned {
 }
 
 /// A change that makes an object ours.
-/// `set` with `item` added: the sets of owned objects are built by folding with this, which
-/// inserts one by one (collecting into a `BTreeSet` sorts a copy first, with a sort of its own
-/// compiled for each element type).
-pub fn inserted<T: Ord>(mut set: BTreeSet<T>, item: T) -> BTreeSet<T> {
-    set.insert(item);
-    set
-}
-
 fn claims(change: &Change) -> bool {
     match change {
         Change::AddAddress(_)
@@ -421,11 +338,4 @@ fn added_by_us(found: &Address, wanted: &Address) -> bool {
         && found.noprefixroute
         && found.valid_lft == u32::MAX
         && found.preferred_lft == u32::MAX
-}
-
-pub fn owned_address(a: &Address) -> OwnedAddress {
-    OwnedAddress {
-        ifindex: a.ifindex,
-        addr: a.addr,
-    }
 }

@@ -1,11 +1,16 @@
-//! Human renderings of changes: iproute2 commands a person could paste (`--dry-run`) and the
-//! one-line per-NIC summary (`--oneshot`, logs).
+//! Human renderings of a plan: iproute2 commands a person could paste (`--dry-run`), the
+//! one-line per-NIC summary (`--oneshot`, logs), and the lines a pass reports: the record
+//! entries dropped, the NICs skipped or unknown, what the sanity gate refused.
 
 use super::diff::PlannedChange;
+use super::pass::Planned;
+use super::sanity::Refusal;
+use super::{Desired, Skipped};
 use crate::kernel::{
     Change, Family, KernelState, Route, RouteType, RouterPref, Rule, Scope, TABLE_LOCAL, TABLE_MAIN,
 };
 use crate::metadata::IpNet;
+use crate::net::Mac;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -228,4 +233,93 @@ pub fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Ve
         lines.push(format!("main rule: {global_line}"));
     }
     lines
+}
+
+/// One line per record entry dropped for lacking our marks, naming the delete not sent.
+pub fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
+    let name_of = link_namer(kernel);
+    planned
+        .disowned
+        .iter()
+        .map(|d| {
+            format!(
+                "the ownership record names {}, which does not carry our marks; not deleted, \
+                 dropped from the record: {}",
+                d.reason,
+                ip_command(&d.delete, &name_of)
+            )
+        })
+        .collect()
+}
+
+/// The `--dry-run` rendering: one `ip` command per change (then the second pass's, for VLAN
+/// links it creates), or "No changes".
+pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
+    if planned.changes.is_empty() {
+        return vec!["No changes".to_string()];
+    }
+    let mut after = kernel.clone();
+    after.links.extend(planned.preview_links.iter().cloned());
+    let name_of = link_namer(&after);
+    planned
+        .changes
+        .iter()
+        .chain(&planned.preview)
+        .map(|p| ip_command(&p.change, &name_of))
+        .collect()
+}
+
+/// The skipped NICs, for the log: those that need an operator, one line each (the first
+/// list), and those without their link yet, normal during hot-plug, all in one line.
+pub fn skipped_lines<'a>(
+    skipped: impl IntoIterator<Item = &'a Skipped>,
+) -> (Vec<String>, Option<String>) {
+    let mut operator = Vec::new();
+    let mut no_link = Vec::new();
+    for skip in skipped {
+        match skip {
+            Skipped::NoLink { mac } => no_link.push(*mac),
+            Skipped::Ambiguous { .. }
+            | Skipped::IndexOutOfRange { .. }
+            | Skipped::NoParent { .. }
+            | Skipped::VlanClash { .. }
+            | Skipped::MacInUse { .. } => operator.push(skip.to_string()),
+        }
+    }
+    let waiting = match no_link.as_slice() {
+        [] => None,
+        [mac] => Some(Skipped::NoLink { mac: *mac }.to_string()),
+        macs => Some(format!("{}: no link with these MACs (yet)", nic_list(macs))),
+    };
+    (operator, waiting)
+}
+
+/// `NICs a, b, c and 7 more`: at most five MACs named.
+fn nic_list(macs: &[Mac]) -> String {
+    const NAMED: usize = 5;
+    let named: Vec<String> = macs.iter().take(NAMED).map(ToString::to_string).collect();
+    let more = macs.len().saturating_sub(NAMED);
+    if more == 0 {
+        format!("NICs {}", named.join(", "))
+    } else {
+        format!("NICs {} and {more} more", named.join(", "))
+    }
+}
+
+/// The NICs unknown this round, then what the sanity gate refused: one line per NIC each.
+pub fn nic_problem_lines(desired: &Desired) -> Vec<String> {
+    let unknown = desired.unknown.iter().map(ToString::to_string);
+    unknown.chain(refusal_lines(&desired.refused)).collect()
+}
+
+/// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).
+pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+    let mut lines: Vec<(Mac, String)> = Vec::new();
+    for refusal in refused {
+        match lines.iter_mut().find(|(mac, _)| *mac == refusal.mac) {
+            Some((_, line)) => line.push_str(&format!("; {refusal}")),
+            None => lines.push((refusal.mac, format!("NIC {}: {refusal}", refusal.mac))),
+        }
+    }
+    lines.into_iter().map(|(_, line)| line).collect()
 }

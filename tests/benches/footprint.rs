@@ -25,11 +25,11 @@ mod removal;
 mod support;
 
 use apply::{median, ms, Figures};
-use cloud_network::daemon::reconcile::{apply_round, plan_round};
+use cloud_network::daemon::apply::apply_round;
 use cloud_network::metadata::ProviderKind;
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{plan_round, Owned, PlanSettings};
 use memory::StartMode;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,6 +15,7 @@ use cloud_network::metadata::{
     alibaba, aws, azure, digitalocean, gcp, oracle, Instance, IpNet, Ipv4Net, Ipv6Net, Mac,
 };
 use cloud_network::metadata::{ParseError, ProviderKind};
+use cloud_network::plan::index::KernelIndex;
 use cloud_network::plan::{desired, diff, Owned, PlanSettings};
 use cloud_network::snapshot::{Ec2Documents, LinkStatus, RuleStatus, Snapshot};
 use serde_json::{json, Value};
@@ -573,7 +574,7 @@ fn plan_without_panic(instance: &Instance) {
         links,
         ..KernelState::default()
     };
-    let plan = diff(&want, &kernel, &Owned::default());
+    let plan = diff(&want, &KernelIndex::new(&kernel), &Owned::default());
     for planned in &plan.changes {
         let text = serde_json::to_string(&planned.change).expect("a change serializes");
         assert!(

@@ -8,7 +8,7 @@ use cloud_network::kernel::{
 use cloud_network::metadata::{
     Instance, IpNet, Ipv4Net, Ipv6Net, Mac, Nic, ProviderKind, RoutedIpv4,
 };
-use cloud_network::plan::optout::OptOuts;
+use cloud_network::plan::OptOuts;
 use cloud_network::plan::{desired, Desired, PlanSettings};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

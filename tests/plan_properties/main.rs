@@ -8,6 +8,7 @@ mod model;
 
 use cloud_network::kernel::{Address, Change, KernelState, Route, Rule, TABLE_LOCAL, TABLE_MAIN};
 use cloud_network::metadata::Instance;
+use cloud_network::plan::index::KernelIndex;
 use cloud_network::plan::{desired, diff, Desired, Owned, PlanSettings, PlannedChange};
 use generate::{mutate, random_instance, random_kernel, random_settings, Rng};
 use model::{Model, RTPROT_KERNEL};
@@ -66,8 +67,9 @@ fn plan(
     settings: &PlanSettings,
 ) -> Vec<PlannedChange> {
     let want = desired(instance, &model.kernel.links, settings);
-    *owned = owned.prune(&model.kernel).release(&want.released);
-    diff(&want, &model.kernel, owned).changes
+    let kernel = KernelIndex::new(&model.kernel);
+    *owned = owned.prune(&kernel).release(&want.released);
+    diff(&want, &kernel, owned).changes
 }
 
 /// A random subset of a record: what survives of a lost or older state file.
@@ -234,7 +236,8 @@ fn two_versions_leave_exactly_the_desired_state_and_foreign_objects() {
             .collect();
         let kernel = &s.model.kernel;
         let want = desired(&s.next, &kernel.links, &s.settings);
-        let conflicts = diff(&want, kernel, &owned.prune(kernel)).conflicts;
+        let index = &KernelIndex::new(kernel);
+        let conflicts = diff(&want, index, &owned.prune(index)).conflicts;
         check_exact(&s.foreign, kernel, &want, &conflicts, &deleted)
     });
 }

@@ -19,10 +19,12 @@
 //! - `routes`: the addresses, routes and rules of one NIC.
 //! - `main_rule`: the rule that lets the host's own networks win over our tables.
 //! - `metadata`: the metadata service's address, from the cloud's profile.
+//! - `optout`: what the operator keeps us off, taken out before and after planning.
 
 mod links;
 mod main_rule;
 mod metadata;
+pub mod optout;
 mod routes;
 
 pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};
@@ -31,14 +33,14 @@ pub use metadata::metadata_v4;
 pub(super) use routes::default_route;
 pub use routes::routed_table;
 
-use super::optout::{self, Released};
 use super::sanity::{self, Item, Refusal};
-use super::PlanSettings;
+use super::settings::PlanSettings;
 use crate::kernel::{Address, Link, Route, Rule};
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac, ProviderKind};
 use links::{vlan_clashes, vlan_link};
 use main_rule::main_rules;
+use optout::Released;
 use routes::{addresses, host_rules, local_routes, nic_rules, table_routes, table_routes_v4};
 use serde::Serialize;
 use std::net::IpAddr;

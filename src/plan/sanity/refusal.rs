@@ -172,3 +172,31 @@ impl fmt::Display for Refusal {
         write!(f, "{} refused: {}", self.item, self.reason)
     }
 }
+
+impl Reason {
+    /// The reason as a label: its JSON name (`too_wide`, ...), as the metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reason::Loopback => "loopback",
+            Reason::Unspecified => "unspecified",
+            Reason::Multicast => "multicast",
+            Reason::Broadcast => "broadcast",
+            Reason::LinkLocal => "link_local",
+            Reason::MetadataService { .. } => "metadata_service",
+            Reason::Gateway { .. } => "gateway",
+            Reason::ContainsGateway { .. } => "contains_gateway",
+            Reason::ContainsMetadataService { .. } => "contains_metadata_service",
+            Reason::ContainsAddress { .. } => "contains_address",
+            Reason::ContainsSubnet { .. } => "contains_subnet",
+            Reason::TooWide { .. } => "too_wide",
+            Reason::EveryDestination => "every_destination",
+            Reason::OnTwoNics { .. } => "on_two_nics",
+            Reason::MtuOutOfRange => "mtu_out_of_range",
+            Reason::OutsideSubnet => "outside_subnet",
+            Reason::ContainsReserved { .. } => "contains_reserved",
+            Reason::NotUnicast => "not_unicast",
+            Reason::NotPrivate => "not_private",
+            Reason::NicAddress { .. } => "nic_address",
+        }
+    }
+}

@@ -335,7 +335,7 @@ fn the_mtu_wanted_is_the_same_whatever_the_link_has_and_only_the_diff_compares()
     );
     let set_mtu = |links: Vec<Link>| {
         let kernel = kernel_with(links, Vec::new());
-        let changes = diff(&want, &kernel, &Owned::default()).changes;
+        let changes = diff(&want, &KernelIndex::new(&kernel), &Owned::default()).changes;
         commands(&changes, &kernel)
             .into_iter()
             .filter(|c| c.contains(" mtu "))

@@ -248,7 +248,7 @@ fn a_default_route_whose_link_route_is_held_by_another_device_is_left_out() {
         advertised: None,
     });
     let want = desired(&azure_instance(), &kernel.links, &PlanSettings::default());
-    let result = diff(&want, &kernel, &Owned::default());
+    let result = diff(&want, &KernelIndex::new(&kernel), &Owned::default());
     let name_of = link_namer(&kernel);
     let conflicts: Vec<String> = result
         .conflicts

@@ -2,6 +2,7 @@
 //! ownership record, VLAN NICs, the peers' additions); here the fixtures they share and the
 //! stand-in for the kernel that applies a round's changes.
 
+use super::index::KernelIndex;
 use super::render::{ip_command, link_namer, summary};
 use super::*;
 use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteType, Rule, Scope};
@@ -161,11 +162,11 @@ fn reconcile(
 ) -> Vec<PlannedChange> {
     let want = desired(instance, &kernel.links, settings);
     *owned = owned
-        .prune(kernel)
+        .prune(&KernelIndex::new(kernel))
         .release(&want.released)
         .vet(kernel, settings)
         .0;
-    let result = diff(&want, kernel, owned);
+    let result = diff(&want, &KernelIndex::new(kernel), owned);
     for planned in &result.changes {
         apply(kernel, &planned.change);
         owned.record(planned.nic.map(|n| (n.mac, n.ifindex)), &planned.change);

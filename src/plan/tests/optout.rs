@@ -1,7 +1,7 @@
 //! The opt-outs: what they keep us off is never added, and what was ours there is dropped
 //! from the record, never deleted.
 use super::*;
-use crate::plan::optout::OptOuts;
+use crate::plan::OptOuts;
 
 fn with(optouts: OptOuts) -> PlanSettings {
     PlanSettings {

@@ -199,7 +199,9 @@ fn a_record_entry_without_our_marks_is_never_deleted_and_is_dropped() {
         owned.record(None, &Change::AddRule(r.clone()));
     }
     let settings = PlanSettings::default();
-    let (vetted, refused) = owned.prune(&kernel).vet(&kernel, &settings);
+    let (vetted, refused) = owned
+        .prune(&KernelIndex::new(&kernel))
+        .vet(&kernel, &settings);
     assert!(vetted.is_empty(), "{vetted:?}");
     let refused: Vec<String> = {
         let name_of = link_namer(&kernel);
@@ -260,7 +262,7 @@ fn a_batch_is_claimed_whole_before_it_is_sent() {
     let kernel = kernel_with(azure_links(), vec![dhcp_primary()]);
     let settings = PlanSettings::default();
     let want = desired(&azure_instance(), &kernel.links, &settings);
-    let planned = diff(&want, &kernel, &Owned::default()).changes;
+    let planned = diff(&want, &KernelIndex::new(&kernel), &Owned::default()).changes;
     let claimed = Owned::default().claiming(&planned).expect("the batch adds");
     let mut applied = kernel.clone();
     let mut recorded = Owned::default();

@@ -174,7 +174,7 @@ fn a_lost_record_adopts_the_ra_copy_so_it_still_goes_with_the_learned_route() {
     );
     let copy = copy.expect("a copy of the RA route");
 
-    let rebuilt = crate::daemon::reconcile::rebuild_owned(&instance, &kernel, &settings);
+    let rebuilt = crate::plan::rebuild_owned(&instance, &kernel, &settings);
     assert!(rebuilt.nics[&instance.nics[1].mac].routes.contains(&copy));
     let mut owned = rebuilt;
     kernel
@@ -198,7 +198,7 @@ fn the_ra_route_is_not_copied_where_the_metadata_names_a_gateway_or_no_ipv6_is_r
     for instance in [with_gateway, ipv4_only] {
         let want = desired(&instance, &kernel.links, &settings);
         assert_eq!(ra::ra_copy(&want.nics[1], &kernel), None);
-        let diff = diff(&want, &kernel, &Owned::default());
+        let diff = diff(&want, &KernelIndex::new(&kernel), &Owned::default());
         assert!(!diff
             .changes
             .iter()
@@ -247,7 +247,7 @@ fn forwarded_ipv6s_are_local_routes_and_wsfc_addresses_change_nothing() {
 fn mtus_set(instance: &Instance, links: &[Link], settings: &PlanSettings) -> Vec<Option<u32>> {
     let want = desired(instance, links, settings);
     let kernel = kernel_with(links.to_vec(), Vec::new());
-    let changes = diff(&want, &kernel, &Owned::default()).changes;
+    let changes = diff(&want, &KernelIndex::new(&kernel), &Owned::default()).changes;
     let set_on = |nic: &NicPlan| {
         changes.iter().find_map(|c| match c.change {
             Change::SetMtu { ifindex, mtu, .. } if ifindex == nic.ifindex => Some(mtu),

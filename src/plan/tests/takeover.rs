@@ -111,7 +111,7 @@ fn an_agent_route_on_another_link_or_of_another_kind_is_a_conflict_not_taken() {
     routes.push(other_proto);
     kernel.routes = routes.clone();
     let want = desired(&gcp_instance(), &kernel.links, &PlanSettings::default());
-    let result = diff(&want, &kernel, &Owned::default());
+    let result = diff(&want, &KernelIndex::new(&kernel), &Owned::default());
     assert!(
         result
             .changes

@@ -4,11 +4,11 @@
 //! file is removed on drop, also on panic.
 
 use crate::support::netns::Netns;
-use cloud_network::daemon::reconcile::{apply_round, dry_run_lines, plan_round};
+use cloud_network::daemon::apply::apply_round;
 use cloud_network::metadata::{Instance, Ipv4Net, Mac, Nic, ProviderKind};
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{Owned, PlanSettings};
+use cloud_network::plan::{dry_run_lines, plan_round, Owned, PlanSettings};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

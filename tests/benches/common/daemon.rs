@@ -6,13 +6,12 @@
 use crate::support::lab::{imds_address, in_netns, unique_name, Lab};
 use crate::support::scene::{ChildGuard, TempDir};
 use cloud_network::config::Config;
-use cloud_network::daemon::reconcile::plan_round;
 use cloud_network::daemon::setup::plan_settings;
 use cloud_network::emulator::{self, Emulator, EmulatorConfig};
 use cloud_network::metadata::{Instance, ProviderKind};
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::Owned;
+use cloud_network::plan::{plan_round, Owned};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;

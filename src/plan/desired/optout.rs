@@ -5,49 +5,14 @@
 //! what the plan without the opt-outs would have wanted but the plan with them does not is
 //! named as released: the ownership record forgets it (`Owned::release`), so nothing of ours
 //! that someone else now owns (a CNI's pod addresses, the cloud's agent's routes) is deleted.
-use super::desired::{match_link, Desired};
-use super::owned::{inserted, owned_address, Owned, OwnedNic};
+use super::{match_link, Desired};
 use crate::kernel::{Link, TABLE_LOCAL};
 use crate::metadata::{Instance, Nic};
 use crate::net::Mac;
+use crate::plan::record::{inserted, owned_address, Owned, OwnedNic};
+use crate::plan::settings::OptOuts;
 use serde::Serialize;
 use std::collections::BTreeSet;
-
-/// What the operator keeps us off. The default opts out of nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptOuts {
-    /// NICs whose link has one of these names are left alone.
-    pub interfaces: Vec<String>,
-    /// NICs with one of these MACs are left alone.
-    pub macs: Vec<Mac>,
-    /// NICs whose device index falls in one of these ranges (inclusive) are left alone.
-    pub device_indexes: Vec<(u32, u32)>,
-    /// Add the metadata's addresses beyond each NIC's first of each family.
-    pub secondary_addresses: bool,
-    /// Make GCP's alias ranges local (and route their replies).
-    pub alias_ranges: bool,
-    /// Make GCP's forwarded and target-instance IPs local (and route their replies).
-    pub forwarded_ips: bool,
-    /// Give EC2's delegated prefixes their rules.
-    pub delegated_prefixes: bool,
-    /// Give NICs their own tables and rules, and pin metadata traffic to main.
-    pub policy_routing: bool,
-}
-
-impl Default for OptOuts {
-    fn default() -> Self {
-        OptOuts {
-            interfaces: Vec::new(),
-            macs: Vec::new(),
-            device_indexes: Vec::new(),
-            secondary_addresses: true,
-            alias_ranges: true,
-            forwarded_ips: true,
-            delegated_prefixes: true,
-            policy_routing: true,
-        }
-    }
-}
 
 /// What the opt-outs took from a plan: the record forgets these, never deletes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

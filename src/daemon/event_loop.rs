@@ -1,6 +1,6 @@
-//! The reconcile thread: the only writer to the kernel. It never waits on the network: the
-//! metadata thread fetches, this one plans and applies (`round`). Its loop is a small state
-//! machine, each timer in a type of its own; it starts in **fetching** (the metadata thread was
+//! The reconcile thread's event loop (`Reconciler`): the only writer to the kernel. It never
+//! waits on the network: the metadata thread fetches, this one plans and applies (`round`). Its
+//! loop is a small state machine, each timer in a type of its own; it starts in **fetching** (the metadata thread was
 //! asked for the first fetch when it started):
 //!
 //! - **waiting**, in one `poll`, for a trigger (API refresh, SIGHUP, a fetch result), a kernel
@@ -31,9 +31,8 @@ use super::ledger::Ledger;
 use super::malloc;
 use super::problems::Problems;
 use super::publisher::{Publisher, Views};
-use super::reconcile::log_skipped;
 use super::reload::RunningConfig;
-use super::round::{self, Apply, RoundInput, RoundOutcome};
+use super::round::{self, log_skipped, Apply, RoundInput, RoundOutcome};
 use super::schedule::FetchSchedule;
 use super::wants::Wants;
 use crate::config::{format_duration, Config};

@@ -30,8 +30,8 @@ pub const DEFAULT_PATH: &str = "/etc/cloud-network/cloud-network.toml";
 /// The exit status for a configuration error (`EX_CONFIG` of sysexits.h); systemd units can
 /// use it with `RestartPreventExitStatus=78`.
 pub const EXIT_CONFIG: u8 = 78;
-pub const ENV_LOG_LEVEL: &str = "CLOUD_NETWORK_LOG_LEVEL";
-pub const ENV_LOG_FORMAT: &str = "CLOUD_NETWORK_LOG_FORMAT";
+const ENV_LOG_LEVEL: &str = "CLOUD_NETWORK_LOG_LEVEL";
+const ENV_LOG_FORMAT: &str = "CLOUD_NETWORK_LOG_FORMAT";
 
 /// Everything the daemon can be told. Field docs give the key and its default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +80,11 @@ pub struct Config {
     pub optouts: OptOuts,
 }
 
-pub const DEFAULT_REFRESH_TIMER: Duration = Duration::from_secs(300);
-pub const DEFAULT_STATE_DIR: &str = "/run/cloud-network";
+const DEFAULT_REFRESH_TIMER: Duration = Duration::from_secs(300);
+const DEFAULT_STATE_DIR: &str = "/run/cloud-network";
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5209));
-pub const DEFAULT_ROUTE_TABLE_BASE: u32 = 10_000;
-pub const DEFAULT_RULE_PRIORITY_BASE: u32 = 3_000;
+const DEFAULT_ROUTE_TABLE_BASE: u32 = 10_000;
+const DEFAULT_RULE_PRIORITY_BASE: u32 = 3_000;
 
 impl Default for Config {
     fn default() -> Self {

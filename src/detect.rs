@@ -61,7 +61,7 @@ const ORDER: [ProviderKind; 6] = [
 ];
 
 /// Recognises the cloud from the DMI tree below `root` (normally `/sys`).
-pub fn detect_cloud(root: &Path) -> Option<ProviderKind> {
+fn detect_cloud(root: &Path) -> Option<ProviderKind> {
     let dmi = read_dmi(root);
     ORDER
         .into_iter()
@@ -69,7 +69,7 @@ pub fn detect_cloud(root: &Path) -> Option<ProviderKind> {
 }
 
 /// The provider to use on this machine, or why there is none.
-pub fn detect_provider(root: &Path) -> Result<ProviderKind, DetectError> {
+pub(crate) fn detect_provider(root: &Path) -> Result<ProviderKind, DetectError> {
     detect_cloud(root).ok_or(DetectError::Unknown)
 }
 

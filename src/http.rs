@@ -4,41 +4,40 @@
 //! API's server (`src/api/`) and the emulator's (tiny_http) use this module and nothing of
 //! each other.
 
-pub mod client;
+pub(crate) mod client;
 
 /// Largest metadata reply the fetcher accepts; the largest real document is far below it.
-pub const METADATA_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+pub(crate) const METADATA_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Largest answer of the daemon's API that cnctl accepts (a whole EC2 tree is far below it).
-pub const API_BODY_LIMIT: u64 = 8 * 1024 * 1024;
+pub(crate) const API_BODY_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// Header names, as written on the wire (they are compared case-insensitively).
-pub mod header {
-    pub const ALLOW: &str = "Allow";
-    pub const AUTHORIZATION: &str = "Authorization";
-    pub const CACHE_CONTROL: &str = "Cache-Control";
-    pub const CONNECTION: &str = "Connection";
-    pub const CONTENT_LENGTH: &str = "Content-Length";
-    pub const CONTENT_TYPE: &str = "Content-Type";
-    pub const ETAG: &str = "ETag";
-    pub const HOST: &str = "Host";
-    pub const LOCATION: &str = "Location";
+pub(crate) mod header {
+    pub(crate) const ALLOW: &str = "Allow";
+    pub(crate) const AUTHORIZATION: &str = "Authorization";
+    pub(crate) const CACHE_CONTROL: &str = "Cache-Control";
+    pub(crate) const CONNECTION: &str = "Connection";
+    pub(crate) const CONTENT_LENGTH: &str = "Content-Length";
+    pub(crate) const CONTENT_TYPE: &str = "Content-Type";
+    pub(crate) const ETAG: &str = "ETag";
+    pub(crate) const HOST: &str = "Host";
+    pub(crate) const LOCATION: &str = "Location";
     /// GCP's: `Google` on every request and every reply of its metadata server.
-    pub const METADATA_FLAVOR: &str = "Metadata-Flavor";
-    pub const ORIGIN: &str = "Origin";
-    pub const RETRY_AFTER: &str = "Retry-After";
-    pub const TRANSFER_ENCODING: &str = "Transfer-Encoding";
+    pub(crate) const METADATA_FLAVOR: &str = "Metadata-Flavor";
+    pub(crate) const ORIGIN: &str = "Origin";
+    pub(crate) const RETRY_AFTER: &str = "Retry-After";
+    pub(crate) const TRANSFER_ENCODING: &str = "Transfer-Encoding";
     /// Metadata services refuse a request carrying it (a proxied request).
-    pub const X_FORWARDED_FOR: &str = "X-Forwarded-For";
+    pub(crate) const X_FORWARDED_FOR: &str = "X-Forwarded-For";
 }
 
 /// Media types of the bodies we send.
-pub mod media {
-    pub const JSON: &str = "application/json";
-    pub const TEXT: &str = "text/plain";
+pub(crate) mod media {
+    pub(crate) const JSON: &str = "application/json";
 }
 
 /// The reason phrase of a status we send.
-pub fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         202 => "Accepted",

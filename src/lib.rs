@@ -2,25 +2,26 @@
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
 //! `unsafe` is denied everywhere but in `sys`, the system-call module.
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod api;
 pub mod check;
 pub mod cnctl;
 pub mod config;
 pub mod daemon;
-pub mod detect;
+pub(crate) mod detect;
 pub mod emulator;
-pub mod http;
+pub(crate) mod http;
 pub mod kernel;
 pub mod logging;
 pub mod metadata;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod plan;
 pub mod privileges;
 pub mod snapshot;
-pub mod state;
+pub(crate) mod state;
 #[allow(unsafe_code)]
 mod sys;
 pub mod trigger;

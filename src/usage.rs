@@ -67,7 +67,7 @@ pub fn voice(command: &str) -> &'static str {
 
 /// The parser's (possibly multi-line) message as one line: a list under a heading is joined
 /// with commas after the heading's colon.
-pub fn one_line(message: &str) -> String {
+fn one_line(message: &str) -> String {
     let mut line = String::new();
     for (i, part) in message
         .lines()

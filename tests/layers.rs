@@ -102,7 +102,11 @@ fn sources() -> Vec<Source> {
             let text = fs::read_to_string(src().join(&path)).expect("read source");
             Source {
                 module: module_of(&path),
-                dir: path.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string(),
+                dir: path
+                    .rsplit_once('/')
+                    .map(|(d, _)| d)
+                    .unwrap_or("")
+                    .to_string(),
                 text: code_of(&text),
             }
         })
@@ -160,7 +164,10 @@ fn named_paths(code: &str) -> Vec<String> {
             .or_else(|| statement.strip_prefix("pub(super) use "))
             .or_else(|| statement.strip_prefix("use "));
         if let Some(tree) = tree.map(str::trim) {
-            if ["crate", "super", "self"].iter().any(|r| tree.starts_with(r)) {
+            if ["crate", "super", "self"]
+                .iter()
+                .any(|r| tree.starts_with(r))
+            {
                 expand("", tree, &mut paths);
             }
         }
@@ -170,7 +177,11 @@ fn named_paths(code: &str) -> Vec<String> {
         while let Some(at) = code[from..].find(root) {
             let start = from + at;
             from = start + root.len();
-            if code[..start].chars().next_back().is_some_and(|c| is_word(c) || c == ':') {
+            if code[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_word(c) || c == ':')
+            {
                 continue;
             }
             let end = code[start..]
@@ -264,7 +275,11 @@ fn no_module_imports_one_above_its_layer() {
         for &to in targets {
             let target_top = &sources[to].module[0];
             if layer_of(target_top).is_some_and(|l| l < layer) {
-                upward.push(format!("{} imports {}", name(&sources[from]), name(&sources[to])));
+                upward.push(format!(
+                    "{} imports {}",
+                    name(&sources[from]),
+                    name(&sources[to])
+                ));
             }
         }
     }

@@ -23,10 +23,10 @@ pub const CHECK_BUDGET: Duration = Duration::from_secs(5);
 pub const CHECK_KEPT: Duration = Duration::from_secs(1);
 /// How long a connection waits for a check before it gets a 503 (the budget, and a margin for
 /// the dumps before the first item).
-pub const CHECK_WAIT: Duration = Duration::from_secs(7);
+pub(super) const CHECK_WAIT: Duration = Duration::from_secs(7);
 
 /// The API thread's handle on the checks.
-pub struct Checks {
+pub(super) struct Checks {
     shared: Arc<Shared>,
     snapshot: SharedSnapshot,
 }
@@ -48,7 +48,7 @@ struct State {
 }
 
 impl Checks {
-    pub fn new(snapshot: SharedSnapshot, done: EventFd) -> Checks {
+    pub(super) fn new(snapshot: SharedSnapshot, done: EventFd) -> Checks {
         Checks {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -60,19 +60,19 @@ impl Checks {
     }
 
     /// The descriptor the poll loop watches for finished checks.
-    pub fn fd(&self) -> RawFd {
+    pub(super) fn fd(&self) -> RawFd {
         self.shared.done.as_raw_fd()
     }
 
     /// The result of a check that finished less than [`CHECK_KEPT`] ago.
-    pub fn fresh(&self, now: Instant) -> Option<Response> {
+    pub(super) fn fresh(&self, now: Instant) -> Option<Response> {
         let state = self.shared.lock();
         let (at, response) = state.last.as_ref()?;
         (now.saturating_duration_since(*at) < CHECK_KEPT).then(|| response.clone())
     }
 
     /// `count` connections wait for a check: starts one when some wait and none runs.
-    pub fn waiting(&self, count: usize) {
+    pub(super) fn waiting(&self, count: usize) {
         self.shared.waiting.store(count, Ordering::Relaxed);
         if count == 0 {
             return;
@@ -96,7 +96,7 @@ impl Checks {
 
     /// After the descriptor became readable: the result to send to every waiting connection,
     /// when the check made one (counted in the metrics once per connection by the caller).
-    pub fn finished(&self) -> Option<Response> {
+    pub(super) fn finished(&self) -> Option<Response> {
         self.shared.done.drain();
         let mut state = self.shared.lock();
         if !std::mem::take(&mut state.undelivered) {
@@ -106,13 +106,13 @@ impl Checks {
     }
 
     /// The poll loop is ending: a running check stops at its next item.
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.shared.waiting.store(0, Ordering::Relaxed);
     }
 }
 
 /// Counts one answer to a check in the metrics.
-pub fn count(response: &Response) {
+pub(super) fn count(response: &Response) {
     METRICS.api_request(CHECK_PATH, response.status);
 }
 

@@ -21,18 +21,18 @@ const KEEP_OUTPUT: usize = 16 * 1024;
 const DRAIN_PER_TURN: usize = 64 * 1024;
 
 /// What answers a complete request: the routing over the current snapshot.
-pub trait Answer {
+pub(super) trait Answer {
     fn answer(&self, head: &RequestHead<'_>) -> Answered;
 }
 
 /// A response now, or later: the connection waits for the running check's result.
-pub enum Answered {
+pub(super) enum Answered {
     Now(Response),
     Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(super) enum Phase {
     /// Between requests (or freshly accepted): waiting for a first byte.
     Idle,
     /// Part of a request has arrived.
@@ -46,7 +46,7 @@ pub enum Phase {
     Closed,
 }
 
-pub struct Conn {
+pub(super) struct Conn {
     stream: TcpStream,
     /// The client's address, as accept(2) gave it.
     peer: IpAddr,
@@ -66,7 +66,7 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection: it must start a request within the head timeout.
-    pub fn new(stream: TcpStream, peer: IpAddr, now: Instant, limits: &Limits) -> Conn {
+    pub(super) fn new(stream: TcpStream, peer: IpAddr, now: Instant, limits: &Limits) -> Conn {
         Conn {
             stream,
             peer,
@@ -82,25 +82,25 @@ impl Conn {
         }
     }
 
-    pub fn fd(&self) -> RawFd {
+    pub(super) fn fd(&self) -> RawFd {
         self.stream.as_raw_fd()
     }
 
-    pub fn phase(&self) -> Phase {
+    pub(super) fn phase(&self) -> Phase {
         self.phase
     }
 
-    pub fn since(&self) -> Instant {
+    pub(super) fn since(&self) -> Instant {
         self.since
     }
 
-    pub fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// The poll events this connection waits for. While waiting for a check: the client
     /// hanging up (unless it had already shut down its side with the request).
-    pub fn interest(&self) -> libc::c_short {
+    pub(super) fn interest(&self) -> libc::c_short {
         match self.phase {
             Phase::Writing => libc::POLLOUT,
             Phase::Waiting if self.eof => 0,
@@ -111,7 +111,7 @@ impl Conn {
     }
 
     /// The check's result: queued and written as far as the socket takes it.
-    pub fn deliver(
+    pub(super) fn deliver(
         &mut self,
         response: &Response,
         service: &dyn Answer,
@@ -127,7 +127,7 @@ impl Conn {
     }
 
     /// The socket is ready (or in error): read, answer and write as far as it goes.
-    pub fn on_ready(&mut self, service: &dyn Answer, limits: &Limits, now: Instant) {
+    pub(super) fn on_ready(&mut self, service: &dyn Answer, limits: &Limits, now: Instant) {
         match self.phase {
             Phase::Idle | Phase::Reading => {
                 self.read_input(limits, now);
@@ -142,7 +142,7 @@ impl Conn {
     }
 
     /// The phase's deadline has passed: close, or answer 408 to a half-sent request.
-    pub fn on_deadline(&mut self, service: &dyn Answer, limits: &Limits, now: Instant) {
+    pub(super) fn on_deadline(&mut self, service: &dyn Answer, limits: &Limits, now: Instant) {
         match self.phase {
             Phase::Reading => {
                 let seconds = limits.head_timeout.as_secs_f64();

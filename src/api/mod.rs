@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Open connections at most; a new one past this closes the longest-idle one.
-pub const MAX_CONNECTIONS: usize = 256;
+const MAX_CONNECTIONS: usize = 256;
 /// Request line plus headers, in bytes; longer → 431 and close.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Request body, in bytes; longer → 413 and close.
@@ -37,9 +37,9 @@ pub const MAX_BODY: usize = 4 * 1024;
 /// connection must start one within this time of being accepted; else 408 and close.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A keep-alive connection with no request in flight is closed after this long.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response the client does not read within this time drops the connection.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pending connections the kernel queues for `accept` (std binds with 128, which a burst of
 /// connects overflows, costing the client a one-second SYN retry); capped by somaxconn.

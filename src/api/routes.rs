@@ -19,7 +19,7 @@ const CREDENTIALS_REFUSED: &str = "credentials are not served over TCP; set [Net
      ServeCredentials=true, or run `cnctl show credentials` as root";
 
 /// The path of the check, as the metrics name it.
-pub const CHECK_PATH: &str = "/api/v1/check";
+pub(super) const CHECK_PATH: &str = "/api/v1/check";
 
 /// What a request gets: a response now, or the result of the reply-path check, which the
 /// check's thread computes (the connection waits for it; see `checks`).
@@ -327,7 +327,7 @@ fn check_origin(req: &RequestHead<'_>) -> Result<(), Response> {
 
 /// `http://` or `https://` with `localhost`, a 127.0.0.0/8 address or `[::1]`, any port, no
 /// path; `null` (sandboxed frames, files) and everything else is refused.
-pub fn origin_allowed(origin: &str) -> bool {
+pub(super) fn origin_allowed(origin: &str) -> bool {
     let Some(authority) = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))

@@ -26,7 +26,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// After a failed poll(2) (out of memory), the loop waits this long before trying again.
 const POLL_RETRY: Duration = Duration::from_millis(100);
 
-pub struct Server {
+pub(super) struct Server {
     listener: TcpListener,
     wakeup: Arc<EventFd>,
     service: Service,
@@ -59,7 +59,7 @@ impl Answer for Service {
 }
 
 impl Server {
-    pub fn new(
+    pub(super) fn new(
         listener: TcpListener,
         wakeup: Arc<EventFd>,
         snapshot: SharedSnapshot,
@@ -81,7 +81,7 @@ impl Server {
     }
 
     /// Serves until the wake-up eventfd becomes readable; then every socket is closed.
-    pub fn run(self) {
+    pub(super) fn run(self) {
         let mut conns: Vec<Conn> = Vec::with_capacity(self.limits.max_connections);
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.limits.max_connections + 3);
         let mut accept_paused_until: Option<Instant> = None;

@@ -20,7 +20,7 @@
 mod tests;
 
 mod paths;
-pub mod report;
+pub(crate) mod report;
 mod run;
 mod subjects;
 mod verdict;

@@ -18,7 +18,7 @@ const STRICT: u8 = 1;
 
 /// With `rp_filter` strict (the max of `all` and the link's is 1): would the kernel accept a
 /// packet for the subject from an off-subnet client on its link? IPv4 and local subjects only.
-pub fn arrival(
+pub(super) fn arrival(
     subject: &Subject<'_>,
     ctx: &Context<'_>,
     client: IpAddr,
@@ -46,7 +46,7 @@ pub fn arrival(
 }
 
 /// The first of main's routes over unmanaged links that replies from the subject miss.
-pub fn shadowed(
+pub(super) fn shadowed(
     subject: &Subject<'_>,
     ctx: &Context<'_>,
     lookup: &mut Lookup<'_>,

@@ -65,7 +65,7 @@ impl fmt::Display for Line {
 }
 
 /// A routing table as `ip` names it: `main`, `local`, or its number.
-pub fn table_name(table: u32) -> String {
+pub(crate) fn table_name(table: u32) -> String {
     match table {
         TABLE_MAIN => "main".to_string(),
         TABLE_LOCAL => "local".to_string(),

@@ -22,7 +22,7 @@ const TARGETS_V6: [Ipv6Addr; 2] = [
 ];
 
 /// One subject: an address, a locally accepted range or a `from` prefix of a link.
-pub struct Subject<'a> {
+pub(super) struct Subject<'a> {
     pub net: IpNet,
     pub link: &'a LinkStatus,
     /// The `from` rule into the link's table that covers it.
@@ -33,7 +33,7 @@ pub struct Subject<'a> {
 }
 
 /// Every subject of every link, each net once per link.
-pub fn subjects(links: &[LinkStatus]) -> Vec<Subject<'_>> {
+pub(super) fn subjects(links: &[LinkStatus]) -> Vec<Subject<'_>> {
     let mut subjects = Vec::new();
     for link in links {
         let rules = RuleIndex::of(link);
@@ -143,14 +143,14 @@ impl<'a> RuleIndex<'a> {
     }
 }
 
-pub fn host_net(addr: IpAddr) -> IpNet {
+pub(super) fn host_net(addr: IpAddr) -> IpNet {
     match addr {
         IpAddr::V4(a) => IpNet::V4(Ipv4Net::host(a)),
         IpAddr::V6(a) => IpNet::V6(Ipv6Net::host(a)),
     }
 }
 
-pub fn covers(net: &IpNet, addr: IpAddr) -> bool {
+pub(super) fn covers(net: &IpNet, addr: IpAddr) -> bool {
     match (net, addr) {
         (IpNet::V4(n), IpAddr::V4(a)) => n.contains(a),
         (IpNet::V6(n), IpAddr::V6(a)) => n.contains(a),
@@ -160,13 +160,13 @@ pub fn covers(net: &IpNet, addr: IpAddr) -> bool {
 
 /// The destinations asked about: the first candidate of each family outside every subject and
 /// every configured subnet.
-pub struct Targets {
+pub(super) struct Targets {
     pub v4: IpAddr,
     pub v6: IpAddr,
 }
 
 impl Targets {
-    pub fn avoiding(links: &[LinkStatus], subjects: &[Subject<'_>]) -> Targets {
+    pub(super) fn avoiding(links: &[LinkStatus], subjects: &[Subject<'_>]) -> Targets {
         let nets = links
             .iter()
             .flat_map(|l| l.addresses.iter())
@@ -197,7 +197,7 @@ impl Targets {
         }
     }
 
-    pub fn for_addr(&self, addr: IpAddr) -> IpAddr {
+    pub(super) fn for_addr(&self, addr: IpAddr) -> IpAddr {
         match addr {
             IpAddr::V4(_) => self.v4,
             IpAddr::V6(_) => self.v6,
@@ -206,7 +206,7 @@ impl Targets {
 }
 
 /// The address a lookup for `net` is made from: the address itself, or a prefix's first host.
-pub fn probe_source(net: &IpNet) -> IpAddr {
+pub(super) fn probe_source(net: &IpNet) -> IpAddr {
     match net {
         IpNet::V4(n) if n.prefix < 31 => IpAddr::V4(n.first_host()),
         IpNet::V4(n) => IpAddr::V4(n.network().addr),
@@ -218,7 +218,7 @@ pub fn probe_source(net: &IpNet) -> IpAddr {
 }
 
 /// `10.4.0.5` for one address, `10.4.1.0/28` for a range.
-pub fn subject_name(net: &IpNet) -> String {
+pub(super) fn subject_name(net: &IpNet) -> String {
     if *net == host_net(net.addr()) {
         net.addr().to_string()
     } else {

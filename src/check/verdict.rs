@@ -14,7 +14,11 @@ use crate::plan::desired::metadata_v4;
 use crate::snapshot::LinkStatus;
 use std::net::IpAddr;
 
-pub fn check_subject(subject: &Subject<'_>, ctx: &Context<'_>, lookup: &mut Lookup<'_>) -> Line {
+pub(super) fn check_subject(
+    subject: &Subject<'_>,
+    ctx: &Context<'_>,
+    lookup: &mut Lookup<'_>,
+) -> Line {
     let link = subject.link;
     let target = ctx.targets.for_addr(subject.net.addr());
     let answer = reply_lookup(subject, target, lookup);
@@ -39,7 +43,7 @@ pub fn check_subject(subject: &Subject<'_>, ctx: &Context<'_>, lookup: &mut Look
 /// The route replies from `subject` to `dst` take (`ip route get <dst> from <source>`); a
 /// prefix that is not local (delegated to containers) is asked as forwarded traffic arriving
 /// on its link.
-pub fn reply_lookup(
+pub(super) fn reply_lookup(
     subject: &Subject<'_>,
     dst: IpAddr,
     lookup: &mut Lookup<'_>,
@@ -185,7 +189,7 @@ fn has_default_route(kernel: &KernelView<'_>, table: u32, target: IpAddr) -> boo
 }
 
 /// A link's name as the kernel has it, `ifindex N` when it is gone, `-` for none.
-pub fn link_name(index: Option<u32>, kernel: &KernelView<'_>) -> String {
+pub(super) fn link_name(index: Option<u32>, kernel: &KernelView<'_>) -> String {
     index.map_or("-".to_string(), |index| {
         kernel
             .links
@@ -195,7 +199,7 @@ pub fn link_name(index: Option<u32>, kernel: &KernelView<'_>) -> String {
     })
 }
 
-pub fn path_of(found: &RouteLookup, kernel: &KernelView<'_>) -> Path {
+pub(super) fn path_of(found: &RouteLookup, kernel: &KernelView<'_>) -> Path {
     Path {
         dev: link_name(found.oif, kernel),
         gateway: found.gateway,
@@ -204,7 +208,7 @@ pub fn path_of(found: &RouteLookup, kernel: &KernelView<'_>) -> Path {
 }
 
 /// The metadata service: the kernel's route to it must leave by the primary NIC.
-pub fn check_metadata(
+pub(super) fn check_metadata(
     provider: ProviderKind,
     links: &[LinkStatus],
     kernel: &KernelView<'_>,

@@ -32,7 +32,7 @@ pub enum Action {
 /// What a command prints on stdout, and whether it found something wrong (`check` with a
 /// failing line: exit 1 after printing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Printed {
+pub(super) struct Printed {
     pub text: String,
     pub failed: bool,
 }
@@ -181,7 +181,7 @@ impl fmt::Display for CnctlError {
 }
 
 /// `status <what>` as an action.
-pub fn status_action(what: &str) -> Result<Action, CnctlError> {
+pub(super) fn status_action(what: &str) -> Result<Action, CnctlError> {
     match what {
         "system" => Ok(Action::System),
         "network" => Ok(Action::Network),
@@ -194,7 +194,7 @@ pub fn status_action(what: &str) -> Result<Action, CnctlError> {
 }
 
 /// `show <what>` as an action.
-pub fn show_action(what: &str) -> Result<Action, CnctlError> {
+pub(super) fn show_action(what: &str) -> Result<Action, CnctlError> {
     Item::parse(what)
         .map(Action::Show)
         .ok_or_else(|| CnctlError::Usage {
@@ -207,7 +207,7 @@ pub fn show_action(what: &str) -> Result<Action, CnctlError> {
 }
 
 /// Runs one action; returns what to print on stdout.
-pub struct Runner<'a> {
+pub(super) struct Runner<'a> {
     pub client: &'a ApiClient,
     pub json: bool,
     pub state_dir: &'a Path,
@@ -218,7 +218,7 @@ fn pretty(value: &Value) -> String {
 }
 
 impl Runner<'_> {
-    pub fn run(&self, action: Action) -> Result<Printed, CnctlError> {
+    pub(super) fn run(&self, action: Action) -> Result<Printed, CnctlError> {
         let text = match action {
             Action::System => self.system(),
             Action::Network => self.network(),

@@ -6,7 +6,7 @@
 
 mod client;
 mod commands;
-pub mod render;
+pub(crate) mod render;
 
 pub use client::{base_url, ApiClient, ApiError};
 pub use commands::{Action, CnctlError, Item, CREDENTIALS_FILE};

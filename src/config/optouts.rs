@@ -8,7 +8,7 @@ use crate::plan::OptOuts;
 
 /// The opt-out keys, in the order the documentation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptOutKey {
+pub(super) enum OptOutKey {
     IgnoreInterfaces,
     IgnoreMacs,
     IgnoreDeviceIndexes,
@@ -20,7 +20,7 @@ pub enum OptOutKey {
 }
 
 /// (key name, key), all in `[Network]`.
-pub const OPT_OUT_KEYS: [(&str, OptOutKey); 8] = [
+pub(super) const OPT_OUT_KEYS: [(&str, OptOutKey); 8] = [
     ("IgnoreInterfaces", OptOutKey::IgnoreInterfaces),
     ("IgnoreMACs", OptOutKey::IgnoreMacs),
     ("IgnoreDeviceIndexes", OptOutKey::IgnoreDeviceIndexes),
@@ -36,7 +36,7 @@ pub const OPT_OUT_KEYS: [(&str, OptOutKey); 8] = [
 const MAX_DEVICE_INDEX: u32 = 1_000_000;
 
 /// Sets one opt-out from its text (`list`: the elements of an array of strings).
-pub fn set(
+pub(super) fn set(
     optouts: &mut OptOuts,
     key: OptOutKey,
     text: &str,

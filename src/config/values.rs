@@ -24,16 +24,16 @@ impl std::fmt::Display for ProviderChoice {
     }
 }
 
-pub const MIN_REFRESH: Duration = Duration::from_secs(1);
-pub const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
-pub const ROUTE_TABLE_BASE_RANGE: (u32, u32) = (256, 4_000_000_000);
-pub const RULE_PRIORITY_BASE_RANGE: (u32, u32) = (1601, 30_000);
+pub(super) const MIN_REFRESH: Duration = Duration::from_secs(1);
+pub(super) const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
+pub(super) const ROUTE_TABLE_BASE_RANGE: (u32, u32) = (256, 4_000_000_000);
+pub(super) const RULE_PRIORITY_BASE_RANGE: (u32, u32) = (1601, 30_000);
 /// Interface groups are 32-bit; 0 is the default group every link starts in.
-pub const INTERFACE_GROUP_RANGE: (u32, u32) = (1, i32::MAX as u32);
+pub(super) const INTERFACE_GROUP_RANGE: (u32, u32) = (1, i32::MAX as u32);
 /// Linux's IFNAMSIZ is 16 including the terminating NUL.
 const MAX_IFNAME_BYTES: usize = 15;
 
-pub fn refresh_timer(text: &str) -> Result<Duration, String> {
+pub(super) fn refresh_timer(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)
         .map_err(|_| "expected a duration such as 300s, 5m or 1h30m".to_string())?;
     if duration < MIN_REFRESH {
@@ -45,7 +45,7 @@ pub fn refresh_timer(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-pub fn provider(text: &str) -> Result<ProviderChoice, String> {
+pub(super) fn provider(text: &str) -> Result<ProviderChoice, String> {
     let expected = || "expected auto, azure, aws, gcp, oracle, alibaba or digitalocean".to_string();
     if text.eq_ignore_ascii_case("auto") {
         return Ok(ProviderChoice::Auto);
@@ -56,7 +56,7 @@ pub fn provider(text: &str) -> Result<ProviderChoice, String> {
 }
 
 /// `http://host[:port][/path]`, returned without trailing slashes; empty means the default.
-pub fn metadata_endpoint(text: &str) -> Result<Option<String>, String> {
+pub(super) fn metadata_endpoint(text: &str) -> Result<Option<String>, String> {
     let expected = || "expected http://host[:port][/path]".to_string();
     if text.is_empty() {
         return Ok(None);
@@ -120,7 +120,7 @@ fn valid_path(path: &str) -> bool {
         .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
 }
 
-pub fn state_dir(text: &str) -> Result<PathBuf, String> {
+pub(super) fn state_dir(text: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
     if !path.is_absolute() {
         return Err("must be an absolute path".to_string());
@@ -129,7 +129,7 @@ pub fn state_dir(text: &str) -> Result<PathBuf, String> {
 }
 
 /// `ip:port`, `[v6]:port` or `localhost:port` (127.0.0.1); port 0 is refused.
-pub fn listen(text: &str) -> Result<SocketAddr, String> {
+pub(super) fn listen(text: &str) -> Result<SocketAddr, String> {
     let expected = || "expected ip:port such as 127.0.0.1:5209 or [::1]:5209".to_string();
     let addr = match text.parse::<SocketAddr>() {
         Ok(addr) => addr,
@@ -152,7 +152,9 @@ fn localhost(text: &str) -> Option<SocketAddr> {
 
 /// Interface names, each as the kernel accepts it (1 to 15 bytes, no '/', ':' or whitespace,
 /// not "." or "..").
-pub fn supplementary<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+pub(super) fn supplementary<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
     names
         .into_iter()
         .map(|name| {
@@ -178,7 +180,7 @@ fn valid_ifname(name: &str) -> bool {
 }
 
 /// An integer within `range`, from a TOML integer or a string of digits.
-pub fn bounded(text: &str, (min, max): (u32, u32)) -> Result<u32, String> {
+pub(super) fn bounded(text: &str, (min, max): (u32, u32)) -> Result<u32, String> {
     text.trim()
         .parse::<u32>()
         .ok()
@@ -188,10 +190,11 @@ pub fn bounded(text: &str, (min, max): (u32, u32)) -> Result<u32, String> {
 
 /// The MTUs `[Network] MTU` takes: those the sanity gate lets the metadata give, IPv6's minimum
 /// to the largest jumbo frame clouds carry.
-pub const MTU_RANGE: (u32, u32) = (crate::plan::sanity::MTU_MIN, crate::plan::sanity::MTU_MAX);
+pub(super) const MTU_RANGE: (u32, u32) =
+    (crate::plan::sanity::MTU_MIN, crate::plan::sanity::MTU_MAX);
 
 /// `[Network] MTU`: an integer in [`MTU_RANGE`], or empty for the cloud's default.
-pub fn mtu(text: &str) -> Result<Option<u32>, String> {
+pub(super) fn mtu(text: &str) -> Result<Option<u32>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -200,7 +203,7 @@ pub fn mtu(text: &str) -> Result<Option<u32>, String> {
         .map_err(|e| format!("{e}, or empty for the cloud's default"))
 }
 
-pub fn boolean(text: &str) -> Result<bool, String> {
+pub(super) fn boolean(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),

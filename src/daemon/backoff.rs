@@ -7,11 +7,11 @@ use crate::metadata::http::RetryPolicy;
 use std::time::{Duration, Instant};
 
 /// First retry delay after a failed fetch or a round with failed changes.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
 /// The backoff ceiling after `failures` failures in a row (from 1): `BACKOFF_BASE` doubled
 /// per further failure, capped by `cap` (the refresh timer).
-pub fn backoff_ceiling(failures: u32, cap: Duration) -> Duration {
+pub(crate) fn backoff_ceiling(failures: u32, cap: Duration) -> Duration {
     RetryPolicy {
         attempts: 1,
         base: BACKOFF_BASE,
@@ -25,7 +25,7 @@ pub fn backoff_ceiling(failures: u32, cap: Duration) -> Duration {
 /// jitter (it costs no metadata request), counted over the failed rounds in a row and
 /// cleared by a round without failures.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Reapply {
+pub(crate) struct Reapply {
     failed_rounds: u32,
     due: Option<Instant>,
 }
@@ -33,7 +33,7 @@ pub struct Reapply {
 impl Reapply {
     /// A round ended at `now` with failed changes: the next re-apply is due after the
     /// backoff; returns that delay.
-    pub fn failed(&mut self, now: Instant, cap: Duration) -> Duration {
+    pub(crate) fn failed(&mut self, now: Instant, cap: Duration) -> Duration {
         self.failed_rounds = self.failed_rounds.saturating_add(1);
         let delay = backoff_ceiling(self.failed_rounds, cap);
         self.due = Some(now + delay);
@@ -42,19 +42,19 @@ impl Reapply {
 
     /// A round without failures: nothing is due any more. Returns how many failed rounds
     /// came before it (0 when there were none).
-    pub fn succeeded(&mut self) -> u32 {
+    pub(crate) fn succeeded(&mut self) -> u32 {
         self.due = None;
         std::mem::take(&mut self.failed_rounds)
     }
 
     /// When the next re-apply is due, if one is scheduled.
-    pub fn due(&self) -> Option<Instant> {
+    pub(crate) fn due(&self) -> Option<Instant> {
         self.due
     }
 
     /// True once when the re-apply is due at `now`; it is then no longer scheduled (the round
     /// it starts schedules the next one if it fails again).
-    pub fn take_due(&mut self, now: Instant) -> bool {
+    pub(crate) fn take_due(&mut self, now: Instant) -> bool {
         let due = self.due.is_some_and(|at| at <= now);
         if due {
             self.due = None;
@@ -64,7 +64,7 @@ impl Reapply {
 }
 
 /// The earlier of two optional deadlines.
-pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     a.into_iter().chain(b).min()
 }
 

@@ -10,12 +10,12 @@
 use std::time::{Duration, Instant};
 
 /// Kernel-event rounds run at once before the pace applies.
-pub const EVENT_BURST: u32 = 3;
+const EVENT_BURST: u32 = 3;
 /// One kernel-event round more per this interval once the burst is spent.
-pub const EVENT_INTERVAL: Duration = Duration::from_secs(1);
+const EVENT_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventDamper {
+pub(crate) struct EventDamper {
     tokens: u32,
     /// When the last token came back (or the bucket was last full).
     refilled: Instant,
@@ -24,7 +24,7 @@ pub struct EventDamper {
 }
 
 impl EventDamper {
-    pub fn new(now: Instant) -> EventDamper {
+    pub(crate) fn new(now: Instant) -> EventDamper {
         EventDamper {
             tokens: EVENT_BURST,
             refilled: now,
@@ -44,13 +44,13 @@ impl EventDamper {
 
     /// A kernel change seen at `now`: true when its round runs now; otherwise it is held
     /// until [`EventDamper::due`].
-    pub fn changed(&mut self, now: Instant) -> bool {
+    pub(crate) fn changed(&mut self, now: Instant) -> bool {
         self.held = true;
         self.take_due(now)
     }
 
     /// When the round of a held change may run; None when nothing is held.
-    pub fn due(&self) -> Option<Instant> {
+    pub(crate) fn due(&self) -> Option<Instant> {
         if !self.held {
             return None;
         }
@@ -62,7 +62,7 @@ impl EventDamper {
     }
 
     /// True (once) when a held change's round may run at `now`: a token is spent on it.
-    pub fn take_due(&mut self, now: Instant) -> bool {
+    pub(crate) fn take_due(&mut self, now: Instant) -> bool {
         self.refill(now);
         if !self.held || self.tokens == 0 {
             return false;

@@ -52,13 +52,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use super::publisher::RoundHook;
+pub(crate) use super::publisher::RoundHook;
 
 /// How long the thread sleeps when nothing is timed (only triggers and events wake it).
 const IDLE: Duration = Duration::from_secs(24 * 3600);
 
 /// What the reconcile thread starts with.
-pub struct ReconcilerParts {
+pub(crate) struct ReconcilerParts {
     pub config: Config,
     pub config_path: PathBuf,
     pub kind: ProviderKind,
@@ -74,7 +74,7 @@ pub struct ReconcilerParts {
     pub on_round: RoundHook,
 }
 
-pub struct Reconciler {
+pub(crate) struct Reconciler {
     config: RunningConfig,
     fetcher: Fetcher,
     netlink: Netlink,
@@ -92,7 +92,7 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(parts: ReconcilerParts) -> Reconciler {
+    pub(crate) fn new(parts: ReconcilerParts) -> Reconciler {
         let views = Views::new(parts.kind, rfc3339(SystemTime::now()));
         let files = StateFiles::new(parts.state.clone());
         let long_polls = parts.fetcher.long_polls();
@@ -114,7 +114,7 @@ impl Reconciler {
     }
 
     /// Runs until `Trigger::Shutdown` or until every sender is gone.
-    pub fn run(mut self, triggers: Triggers) {
+    pub(crate) fn run(mut self, triggers: Triggers) {
         loop {
             let wait = self
                 .next_deadline(Instant::now())

@@ -24,7 +24,7 @@ const LONG_POLL: Duration = Duration::from_secs(30);
 
 /// A fetch the reconcile thread asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FetchJob {
+pub(crate) struct FetchJob {
     /// Asked for by someone (API refresh, SIGHUP, the first fetch): read the slow views even
     /// if they are not due, within the asked-for budget.
     pub views: bool,
@@ -32,7 +32,7 @@ pub struct FetchJob {
 
 /// What the metadata thread has delivered and the reconcile thread not yet taken.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The result of a fetch; None when only slow views came.
     pub instance: Option<Result<Instance, FetchError>>,
     /// A new system document, when it was read this time.
@@ -42,7 +42,7 @@ pub struct Fetched {
 }
 
 /// The reconcile thread's handle on the metadata thread.
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     jobs: Sender<FetchJob>,
     inbox: Arc<Mutex<Option<Fetched>>>,
     long_polls: bool,
@@ -54,7 +54,7 @@ impl Fetcher {
     /// Its first fetch, with the slow views, is asked for here: it runs while the rest of the
     /// daemon starts, and the reconcile thread's schedule counts it as out
     /// (`FetchSchedule::first_out`).
-    pub fn spawn(
+    pub(crate) fn spawn(
         provider: Box<dyn Provider>,
         wake: Wake,
         confinement: Confinement,
@@ -84,17 +84,17 @@ impl Fetcher {
     }
 
     /// Asks for a fetch; false when the metadata thread is gone.
-    pub fn request(&self, job: FetchJob) -> bool {
+    pub(crate) fn request(&self, job: FetchJob) -> bool {
         self.jobs.send(job).is_ok()
     }
 
     /// The latest result, once.
-    pub fn take(&self) -> Option<Fetched> {
+    pub(crate) fn take(&self) -> Option<Fetched> {
         self.inbox.lock().ok().and_then(|mut slot| slot.take())
     }
 
     /// True on providers that report changes themselves (GCP): no refresh timer needed.
-    pub fn long_polls(&self) -> bool {
+    pub(crate) fn long_polls(&self) -> bool {
         self.long_polls
     }
 }

@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 const PUBLIC: u32 = 0o644;
 const SECRET: u32 = 0o600;
 
-pub struct StateFiles {
+pub(crate) struct StateFiles {
     dir: StateDir,
     /// Hash of what each file holds (by its path in the state dir), as last written by us.
     written: HashMap<String, u64>,
@@ -38,7 +38,7 @@ fn pretty(value: &Value) -> Vec<u8> {
 }
 
 impl StateFiles {
-    pub fn new(dir: StateDir) -> StateFiles {
+    pub(crate) fn new(dir: StateDir) -> StateFiles {
         StateFiles {
             dir,
             written: HashMap::new(),
@@ -58,13 +58,13 @@ impl StateFiles {
         Ok(())
     }
 
-    pub fn write_system(&mut self, system: &Value) -> Result<(), StateError> {
+    pub(crate) fn write_system(&mut self, system: &Value) -> Result<(), StateError> {
         self.write("system", &pretty(system), PUBLIC)
     }
 
     /// One file per configured NIC, named by its link's ifindex; files of links that are gone
     /// are removed.
-    pub fn write_links(
+    pub(crate) fn write_links(
         &mut self,
         kind: ProviderKind,
         system: &Value,
@@ -90,7 +90,7 @@ impl StateFiles {
         result
     }
 
-    pub fn write_ec2(&mut self, docs: &Ec2Documents) -> Result<(), StateError> {
+    pub(crate) fn write_ec2(&mut self, docs: &Ec2Documents) -> Result<(), StateError> {
         if let Some(document) = &docs.document {
             self.write("provider/ec2/document", &pretty(document), PUBLIC)?;
         }

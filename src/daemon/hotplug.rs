@@ -17,7 +17,7 @@ const RETRIES: [(Duration, Duration); 3] = [
 ];
 
 #[derive(Debug, Default)]
-pub struct HotplugWatch {
+pub(crate) struct HotplugWatch {
     /// The links present at the first round; only those that appear later are candidates.
     known: Option<HashSet<u32>>,
     /// Hot-plugged links the metadata does not list yet, with when they were first seen.
@@ -27,7 +27,7 @@ pub struct HotplugWatch {
 impl HotplugWatch {
     /// Looks at the links after a round (`candidates`): true when a link is newly waiting for
     /// its metadata (`listed` says whether the metadata has a NIC with that MAC).
-    pub fn track(
+    pub(crate) fn track(
         &mut self,
         now: Instant,
         candidates: &HashMap<u32, Mac>,
@@ -54,7 +54,7 @@ impl HotplugWatch {
 
     /// While a link waits for its metadata, the next fetch is due one retry interval (by the
     /// age of the youngest such link, at most `cap`) after `last_fetch`.
-    pub fn next_fetch(
+    pub(crate) fn next_fetch(
         &self,
         now: Instant,
         last_fetch: Option<Instant>,
@@ -71,7 +71,7 @@ impl HotplugWatch {
 }
 
 /// The links a NIC could be matched to, by index, with their MAC.
-pub fn candidates(links: &[Link]) -> HashMap<u32, Mac> {
+pub(crate) fn candidates(links: &[Link]) -> HashMap<u32, Mac> {
     links
         .iter()
         .filter_map(|l| Some((l.index, l.mac?)))

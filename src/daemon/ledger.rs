@@ -7,7 +7,7 @@
 use crate::plan::Owned;
 use crate::state::{self, StateDir, StateError};
 
-pub struct Ledger {
+pub(crate) struct Ledger {
     state: StateDir,
     /// The record as last written (or loaded); None while a corrupt one waits to be rebuilt.
     owned: Option<Owned>,
@@ -17,7 +17,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// The record in `state`; a corrupt one is logged (see `daemon::load_owned`).
-    pub fn open(state: StateDir) -> Ledger {
+    pub(crate) fn open(state: StateDir) -> Ledger {
         let owned = super::load_owned(Some(&state));
         Ledger {
             state,
@@ -29,7 +29,7 @@ impl Ledger {
     /// The record in `state`, not taken to be on disk yet: the first [`Ledger::keep`] writes
     /// it durably even when unchanged, as `--oneshot` leaves it whatever it found (a claim
     /// left by a process killed mid-batch, a first start without one).
-    pub fn open_to_save(state: StateDir) -> Ledger {
+    pub(crate) fn open_to_save(state: StateDir) -> Ledger {
         Ledger {
             durable: false,
             ..Ledger::open(state)
@@ -37,13 +37,13 @@ impl Ledger {
     }
 
     /// The record a round starts from; None when it is to be rebuilt.
-    pub fn record(&self) -> Option<Owned> {
+    pub(crate) fn record(&self) -> Option<Owned> {
         self.owned.clone()
     }
 
     /// Makes the record `owned`, writing it when it differs from the one on disk (or that one
     /// was corrupt). A failed write costs the record, not the network: the caller logs it.
-    pub fn keep(&mut self, owned: &Owned) -> Result<(), StateError> {
+    pub(crate) fn keep(&mut self, owned: &Owned) -> Result<(), StateError> {
         if self.durable && self.owned.as_ref() == Some(owned) {
             return Ok(());
         }
@@ -54,7 +54,7 @@ impl Ledger {
 
     /// Makes the record `owned` before a batch (or a rebuilt one), written when it differs,
     /// without waiting for the disk; the next [`Ledger::keep`] writes it durably.
-    pub fn claim(&mut self, owned: &Owned) -> Result<(), StateError> {
+    pub(crate) fn claim(&mut self, owned: &Owned) -> Result<(), StateError> {
         if self.owned.as_ref() == Some(owned) {
             return Ok(());
         }

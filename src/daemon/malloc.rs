@@ -7,7 +7,7 @@ use crate::sys;
 /// glibc gives every thread that allocates its own malloc arena (64 MiB reserved, a few
 /// hundred KiB touched each); the daemon's threads allocate little and rarely contend, so one
 /// shared arena saves about 0.5 MiB of resident memory. Call it before any thread starts.
-pub fn one_arena() {
+pub(super) fn one_arena() {
     sys::malloc_arena_max(1);
 }
 
@@ -16,6 +16,6 @@ pub fn one_arena() {
 /// the top of the heap, and any free page below it). Not after no-change rounds, the usual
 /// refresh: their memory is used again by the next one, and given back it would be faulted
 /// in anew.
-pub fn give_back() {
+pub(super) fn give_back() {
     sys::malloc_trim();
 }

@@ -3,31 +3,31 @@
 //! (apply once, print a summary) and the long-running daemon (`run`, `event_loop`).
 
 pub mod apply;
-pub mod backoff;
-pub mod damp;
-pub mod event_loop;
+pub(crate) mod backoff;
+pub(crate) mod damp;
+pub(crate) mod event_loop;
 pub mod events;
-pub mod fetcher;
-pub mod files;
-pub mod hotplug;
-pub mod ledger;
+pub(crate) mod fetcher;
+pub(crate) mod files;
+pub(crate) mod hotplug;
+pub(crate) mod ledger;
 mod malloc;
-pub mod notify;
-pub mod pace;
-pub mod problems;
-pub mod publisher;
-pub mod reload;
-pub mod round;
-pub mod run;
-pub mod schedule;
+pub(crate) mod notify;
+pub(crate) mod pace;
+pub(crate) mod problems;
+pub(crate) mod publisher;
+pub(crate) mod reload;
+pub(crate) mod round;
+pub(crate) mod run;
+pub(crate) mod schedule;
 pub mod setup;
-pub mod signals;
-pub mod status;
+pub(crate) mod signals;
+pub(crate) mod status;
 #[cfg(test)]
 mod test_clock;
 #[cfg(test)]
 mod test_kernel;
-pub mod wants;
+pub(crate) mod wants;
 
 use crate::config;
 use crate::metadata::FetchError;

@@ -9,19 +9,19 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 /// Where systemd listens, when it runs us with `Type=notify`.
-pub struct Notifier {
+pub(crate) struct Notifier {
     socket: UnixDatagram,
     target: SocketAddr,
 }
 
 impl Notifier {
     /// From NOTIFY_SOCKET; `None` when it is unset or unusable (then there is nothing to tell).
-    pub fn from_env() -> Option<Notifier> {
+    pub(crate) fn from_env() -> Option<Notifier> {
         Notifier::for_socket(&std::env::var_os("NOTIFY_SOCKET")?)
     }
 
     /// For one NOTIFY_SOCKET value: an absolute path, or `@` and an abstract socket name.
-    pub fn for_socket(value: &OsStr) -> Option<Notifier> {
+    fn for_socket(value: &OsStr) -> Option<Notifier> {
         let target = match socket_address(value.as_bytes()) {
             Ok(target) => target,
             Err(e) => {
@@ -39,27 +39,27 @@ impl Notifier {
     }
 
     /// `READY=1`: start-up is complete.
-    pub fn ready(&self) {
+    pub(crate) fn ready(&self) {
         self.send("READY=1");
     }
 
     /// `STATUS=...`: one line for `systemctl status` (line breaks become spaces).
-    pub fn status(&self, text: &str) {
+    pub(crate) fn status(&self, text: &str) {
         self.send(&format!("STATUS={}", text.replace('\n', " ")));
     }
 
     /// `WATCHDOG=1`: still alive; send every [`watchdog_interval`].
-    pub fn watchdog(&self) {
+    pub(crate) fn watchdog(&self) {
         self.send("WATCHDOG=1");
     }
 
     /// `STOPPING=1`: shutting down.
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.send("STOPPING=1");
     }
 
     /// Sends one message as is (newline-separated `KEY=value` lines).
-    pub fn send(&self, message: &str) {
+    pub(crate) fn send(&self, message: &str) {
         if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.target) {
             log::debug!("systemd notification {message:?} not sent: {e}");
         }
@@ -79,7 +79,7 @@ fn socket_address(value: &[u8]) -> std::io::Result<SocketAddr> {
 
 /// How often to send [`Notifier::watchdog`]: half of WATCHDOG_USEC, when it is set and meant
 /// for this process (WATCHDOG_PID unset or ours).
-pub fn watchdog_interval() -> Option<Duration> {
+pub(crate) fn watchdog_interval() -> Option<Duration> {
     let usec = std::env::var("WATCHDOG_USEC").ok();
     let pid = std::env::var("WATCHDOG_PID").ok();
     interval_for(usec.as_deref(), pid.as_deref(), std::process::id())

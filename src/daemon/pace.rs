@@ -8,25 +8,25 @@ use std::time::{Duration, Instant};
 
 /// Asked-for fetches in a burst, before the rate applies. Azure's IMDS allows about 5
 /// requests per second per VM (and throttles past it); a fetch costs one or two.
-pub const ASKED_BURST: u32 = 3;
+const ASKED_BURST: u32 = 3;
 /// One asked-for fetch more per this interval once the burst is spent.
-pub const ASKED_INTERVAL: Duration = Duration::from_secs(1);
+const ASKED_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A long-poll answered sooner than this without a change (or with an error) was not held
 /// by the server: the next one waits, doubling from 1 s up to [`LONG_POLL_BACKOFF_MAX`].
-pub const LONG_POLL_MIN_HOLD: Duration = Duration::from_secs(1);
-pub const LONG_POLL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+const LONG_POLL_MIN_HOLD: Duration = Duration::from_secs(1);
+const LONG_POLL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// A token bucket: [`ASKED_BURST`] tokens, one back per [`ASKED_INTERVAL`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AskedBudget {
+pub(crate) struct AskedBudget {
     tokens: u32,
     /// When the last token was added back (or the bucket was full).
     refilled: Instant,
 }
 
 impl AskedBudget {
-    pub fn new(now: Instant) -> AskedBudget {
+    pub(crate) fn new(now: Instant) -> AskedBudget {
         AskedBudget {
             tokens: ASKED_BURST,
             refilled: now,
@@ -44,7 +44,7 @@ impl AskedBudget {
     }
 
     /// How long until an asked-for fetch may start (zero: now).
-    pub fn wait(&mut self, now: Instant) -> Duration {
+    pub(crate) fn wait(&mut self, now: Instant) -> Duration {
         self.refill(now);
         if self.tokens > 0 {
             Duration::ZERO
@@ -54,7 +54,7 @@ impl AskedBudget {
     }
 
     /// Spends a token for a fetch starting at `now`; false when none is left.
-    pub fn take(&mut self, now: Instant) -> bool {
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
         self.refill(now);
         if self.tokens == 0 {
             return false;
@@ -66,7 +66,7 @@ impl AskedBudget {
 
 /// How a GCP long-poll (or the plain fetch that confirms recovery) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollOutcome {
+pub(crate) enum PollOutcome {
     /// The document changed.
     Changed,
     /// The server answered with the same ETag.
@@ -79,7 +79,7 @@ pub enum PollOutcome {
 /// [`LONG_POLL_MIN_HOLD`]) or that brought a change resets the backoff; one answered at once
 /// without a change, and every failure, count as a strike, as a failed fetch does.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LongPollPace {
+pub(crate) struct LongPollPace {
     strikes: u32,
     not_before: Option<Instant>,
 }
@@ -87,7 +87,12 @@ pub struct LongPollPace {
 impl LongPollPace {
     /// Records a request that started at `started` and ended at `now`; returns the delay
     /// before the next one.
-    pub fn ended(&mut self, outcome: PollOutcome, started: Instant, now: Instant) -> Duration {
+    pub(crate) fn ended(
+        &mut self,
+        outcome: PollOutcome,
+        started: Instant,
+        now: Instant,
+    ) -> Duration {
         let held = now.saturating_duration_since(started) >= LONG_POLL_MIN_HOLD;
         let delay = match outcome {
             PollOutcome::Unchanged if held => Duration::ZERO,
@@ -109,7 +114,7 @@ impl LongPollPace {
     }
 
     /// How long from `now` until the next unasked request may start.
-    pub fn wait(&self, now: Instant) -> Duration {
+    pub(crate) fn wait(&self, now: Instant) -> Duration {
         self.not_before
             .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
     }

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 const REMEMBERED: usize = 64;
 
 #[derive(Debug, Default)]
-pub struct Problems {
+pub(crate) struct Problems {
     /// Errors logged since the last round without failures, by `message_key`.
     errors: HashSet<String>,
     /// The changes that failed in the last round with failures, by `message_key`: bounded by
@@ -29,7 +29,7 @@ pub struct Problems {
 impl Problems {
     /// Records an error at `time` (RFC 3339) for the API; logs it when it is new. True when
     /// it was logged.
-    pub fn error(&mut self, message: String, time: String) -> bool {
+    pub(crate) fn error(&mut self, message: String, time: String) -> bool {
         if self.errors.len() >= REMEMBERED {
             self.errors.clear();
         }
@@ -44,7 +44,7 @@ impl Problems {
     /// A round whose changes failed (one line each): logs those that did not fail in the last
     /// such round, remembers this round's, and keeps the last as the API's error. Returns the
     /// lines logged.
-    pub fn failed_changes(&mut self, lines: Vec<String>, time: String) -> Vec<String> {
+    pub(crate) fn failed_changes(&mut self, lines: Vec<String>, time: String) -> Vec<String> {
         let keys: HashSet<String> = lines.iter().map(|l| message_key(l).to_string()).collect();
         let new: Vec<String> = lines
             .iter()
@@ -62,18 +62,18 @@ impl Problems {
     }
 
     /// A round without failures: the errors are over, and logged again should they return.
-    pub fn resolved(&mut self) {
+    pub(crate) fn resolved(&mut self) {
         self.last_error = None;
         self.errors.clear();
         self.failed_changes.clear();
     }
 
-    pub fn last_error(&self) -> Option<&ErrorRecord> {
+    pub(crate) fn last_error(&self) -> Option<&ErrorRecord> {
         self.last_error.as_ref()
     }
 
     /// Logs a warning the first time it is seen; true then.
-    pub fn warn_once(&mut self, message: &str) -> bool {
+    pub(crate) fn warn_once(&mut self, message: &str) -> bool {
         let new = self.warnings.insert(message.to_string());
         if new {
             log::warn!("{message}");
@@ -82,7 +82,7 @@ impl Problems {
     }
 
     /// The skips not logged before (the caller logs them, grouped).
-    pub fn new_skips<'a>(&mut self, skipped: &'a [Skipped]) -> Vec<&'a Skipped> {
+    pub(crate) fn new_skips<'a>(&mut self, skipped: &'a [Skipped]) -> Vec<&'a Skipped> {
         skipped
             .iter()
             .filter(|s| self.warnings.insert(s.to_string()))
@@ -91,7 +91,7 @@ impl Problems {
 
     /// Logs this round's NIC problems that were not there last round and forgets those that
     /// went away; returns the lines logged.
-    pub fn nic_problems(&mut self, lines: &[String]) -> Vec<String> {
+    pub(crate) fn nic_problems(&mut self, lines: &[String]) -> Vec<String> {
         let lines: HashSet<String> = lines.iter().cloned().collect();
         let mut new: Vec<String> = lines.difference(&self.nic_problems).cloned().collect();
         // The lines are distinct (a set's difference): an unstable sort orders them the same.

@@ -14,11 +14,11 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// Called after every round with a one-line status (for sd_notify's READY/STATUS).
-pub type RoundHook = Box<dyn FnMut(&str) + Send>;
+pub(crate) type RoundHook = Box<dyn FnMut(&str) + Send>;
 
 /// What is known, as plain data.
 #[derive(Debug)]
-pub struct Views {
+pub(crate) struct Views {
     kind: ProviderKind,
     /// When the daemon started (RFC 3339).
     started: String,
@@ -34,7 +34,7 @@ pub struct Views {
 }
 
 impl Views {
-    pub fn new(kind: ProviderKind, started: String) -> Views {
+    pub(crate) fn new(kind: ProviderKind, started: String) -> Views {
         Views {
             kind,
             started,
@@ -48,7 +48,11 @@ impl Views {
     }
 
     /// Takes in the slow views that came; true when any did.
-    pub fn fetched(&mut self, system: Option<Arc<Value>>, ec2: Option<Ec2Documents>) -> bool {
+    pub(crate) fn fetched(
+        &mut self,
+        system: Option<Arc<Value>>,
+        ec2: Option<Ec2Documents>,
+    ) -> bool {
         let new = system.is_some() || ec2.is_some();
         if let Some(system) = system {
             self.network = Some(Arc::new(views::network_view(self.kind, &system)));
@@ -61,17 +65,17 @@ impl Views {
     }
 
     /// The links a round planned (applied or not), for the state files.
-    pub fn planned(&mut self, links: &[LinkStatus]) {
+    pub(crate) fn planned(&mut self, links: &[LinkStatus]) {
         self.configured = links.iter().map(|l| (l.ifindex, l.mac)).collect();
     }
 
     /// A round was applied: what it configured and how it ended.
-    pub fn applied(&mut self, links: Vec<LinkStatus>, refresh: RefreshRecord) {
+    pub(crate) fn applied(&mut self, links: Vec<LinkStatus>, refresh: RefreshRecord) {
         self.links = links;
         self.last_refresh = Some(refresh);
     }
 
-    pub fn snapshot(&self, last_error: Option<&ErrorRecord>) -> Snapshot {
+    pub(crate) fn snapshot(&self, last_error: Option<&ErrorRecord>) -> Snapshot {
         let kind = self.kind;
         let mut snapshot = Snapshot::starting(Some(kind), self.started.clone());
         snapshot.status.links = self.links.clone();
@@ -84,7 +88,7 @@ impl Views {
     }
 
     /// One line for systemd's STATUS=.
-    pub fn status_line(&self, last_error: Option<&ErrorRecord>) -> String {
+    pub(crate) fn status_line(&self, last_error: Option<&ErrorRecord>) -> String {
         let kind = self.kind;
         let links = self.links.len();
         match (last_error, &self.last_refresh) {
@@ -99,7 +103,7 @@ impl Views {
 }
 
 /// Where the views go.
-pub struct Publisher {
+pub(crate) struct Publisher {
     pub views: Views,
     files: StateFiles,
     snapshot: SharedSnapshot,
@@ -107,7 +111,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(
+    pub(crate) fn new(
         views: Views,
         files: StateFiles,
         snapshot: SharedSnapshot,
@@ -123,7 +127,7 @@ impl Publisher {
 
     /// The state files from the current system view and the links configured last (nothing
     /// before the first system view).
-    pub fn write_files(&mut self) -> Result<(), StateError> {
+    pub(crate) fn write_files(&mut self) -> Result<(), StateError> {
         let Some(system) = &self.views.system else {
             return Ok(());
         };
@@ -137,7 +141,7 @@ impl Publisher {
     }
 
     /// Publishes what is known now for the API, and tells systemd.
-    pub fn publish(&mut self, last_error: Option<&ErrorRecord>) {
+    pub(crate) fn publish(&mut self, last_error: Option<&ErrorRecord>) {
         self.snapshot.publish(self.views.snapshot(last_error));
         let line = self.views.status_line(last_error);
         (self.on_round)(&line);

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::plan::PlanSettings;
 use std::path::PathBuf;
 
-pub struct RunningConfig {
+pub(crate) struct RunningConfig {
     pub config: Config,
     /// The planner's part of it.
     pub settings: PlanSettings,
@@ -15,7 +15,7 @@ pub struct RunningConfig {
 }
 
 impl RunningConfig {
-    pub fn new(config: Config, path: PathBuf) -> RunningConfig {
+    pub(crate) fn new(config: Config, path: PathBuf) -> RunningConfig {
         RunningConfig {
             settings: setup::plan_settings(&config),
             config,
@@ -24,7 +24,7 @@ impl RunningConfig {
     }
 
     /// Re-reads the config file (and the process environment over it).
-    pub fn reload(&mut self) {
+    pub(crate) fn reload(&mut self) {
         let loaded = crate::config::load_existing(&self.path).and_then(|loaded| {
             let mut config = loaded.config;
             config.apply_process_env()?;

@@ -18,7 +18,7 @@ use crate::snapshot::LinkStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a round starts from besides the kernel.
-pub struct RoundInput<'a> {
+pub(crate) struct RoundInput<'a> {
     pub instance: &'a Instance,
     /// The ownership record; None when its file was corrupt: it is then rebuilt from the
     /// kernel the round reads.
@@ -27,7 +27,7 @@ pub struct RoundInput<'a> {
 }
 
 /// Whether a round applies, and how it keeps the ownership record current meanwhile.
-pub enum Apply<'a> {
+pub(crate) enum Apply<'a> {
     /// `--dry-run`: the first pass is planned and rendered; nothing is applied or written.
     Preview,
     Changes {
@@ -42,7 +42,7 @@ pub enum Apply<'a> {
 
 /// One plan (and apply) against one reading of the kernel.
 #[derive(Debug)]
-pub struct Pass {
+pub(crate) struct Pass {
     /// The kernel as this pass read it.
     pub kernel: KernelState,
     /// What the metadata wants there.
@@ -65,19 +65,19 @@ impl Pass {
     }
 
     /// The NICs unknown this pass and the sanity gate's refusals, one line per NIC.
-    pub fn nic_problems(&self) -> Vec<String> {
+    pub(crate) fn nic_problems(&self) -> Vec<String> {
         nic_problem_lines(&self.desired)
     }
 
     /// What each link gets, as planned.
-    pub fn links(&self) -> Vec<LinkStatus> {
+    pub(crate) fn links(&self) -> Vec<LinkStatus> {
         link_statuses(&self.desired, &self.kernel)
     }
 }
 
 /// What a round did and left to do.
 #[derive(Debug, Default)]
-pub struct RoundOutcome {
+pub(crate) struct RoundOutcome {
     pub passes: Vec<Pass>,
     /// The ownership record after the round; None when the kernel could not be read at all
     /// (and a corrupt record is still to be rebuilt).
@@ -91,7 +91,7 @@ pub struct RoundOutcome {
 impl RoundOutcome {
     /// What is left undone, one line each: the last applied pass's failed changes (a later
     /// pass plans the earlier one's failures again), or why the kernel could not be read.
-    pub fn failures(&self) -> Vec<String> {
+    pub(crate) fn failures(&self) -> Vec<String> {
         if let Some(e) = &self.unreadable {
             return vec![unreadable_line(e)];
         }
@@ -102,12 +102,12 @@ impl RoundOutcome {
     }
 
     /// The outcomes of the passes that were applied, in order.
-    pub fn applied(&self) -> impl DoubleEndedIterator<Item = &Outcome> {
+    pub(crate) fn applied(&self) -> impl DoubleEndedIterator<Item = &Outcome> {
         self.passes.iter().filter_map(|p| p.outcome.as_ref())
     }
 
     /// The summary lines of every applied pass, and how many changes they made.
-    pub fn summary(&self) -> (Vec<String>, usize) {
+    pub(crate) fn summary(&self) -> (Vec<String>, usize) {
         let summary = self.applied().flat_map(|o| o.summary.clone()).collect();
         (summary, self.applied().map(|o| o.applied).sum())
     }
@@ -118,19 +118,19 @@ impl RoundOutcome {
     }
 
     /// The first pass (the metadata against the kernel as it stood before the round).
-    pub fn first(&self) -> Option<&Pass> {
+    pub(crate) fn first(&self) -> Option<&Pass> {
         self.passes.first()
     }
 }
 
 /// The one line saying that a round could not read the kernel, and why.
-pub fn unreadable_line(error: &NetlinkError) -> String {
+pub(crate) fn unreadable_line(error: &NetlinkError) -> String {
     format!("cannot read the kernel's network state: {error}")
 }
 
 /// Runs a round: reads the kernel, plans, and (with `Apply::Changes`) applies, pass after pass
 /// while a pass creates links.
-pub fn round(
+pub(crate) fn round(
     kernel: &mut impl Kernel<Error = NetlinkError>,
     input: RoundInput,
     mut apply: Apply,
@@ -235,7 +235,7 @@ fn owned_counts(owned: &Owned) -> OwnedCounts {
 
 /// Logs the skipped NICs: a NIC without its link yet is normal (hot-plug in progress), all of
 /// them are one line; the others need an operator, one line each.
-pub fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
+pub(crate) fn log_skipped<'a>(skipped: impl IntoIterator<Item = &'a Skipped>) {
     let (operator, waiting) = skipped_lines(skipped);
     for line in operator {
         log::warn!("{line}");

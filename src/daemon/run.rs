@@ -41,9 +41,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
 /// The reconcile thread's stack, instead of std's 2 MiB. It touches 16 KiB of it in the lab
 /// (glibc); its deepest work is serializing the metadata document for the API, as deep as
 /// the metadata thread parses it (see `privileges::confine::CONFINED_STACK_BYTES`).
-pub const RECONCILE_STACK_BYTES: usize = 512 * 1024;
+const RECONCILE_STACK_BYTES: usize = 512 * 1024;
 
-pub fn run(config_path: &Path) -> ExitCode {
+pub(crate) fn run(config_path: &Path) -> ExitCode {
     malloc::one_arena();
     let signals = block_shutdown_signals();
     let startup = match setup::start(config_path) {

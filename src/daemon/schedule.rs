@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The fetch schedule.
 #[derive(Debug)]
-pub struct FetchSchedule {
+pub(crate) struct FetchSchedule {
     /// The provider reports changes itself (GCP): no refresh timer while fetches succeed.
     long_polls: bool,
     jitter: Jitter,
@@ -31,7 +31,7 @@ pub struct FetchSchedule {
 impl FetchSchedule {
     /// A schedule whose first fetch is out, asked for at `now` by `Fetcher::spawn` (so that
     /// it runs while the rest of the daemon starts).
-    pub fn first_out(now: Instant, long_polls: bool, jitter: Jitter) -> FetchSchedule {
+    pub(crate) fn first_out(now: Instant, long_polls: bool, jitter: Jitter) -> FetchSchedule {
         FetchSchedule {
             long_polls,
             jitter,
@@ -45,7 +45,12 @@ impl FetchSchedule {
 
     /// Asks for a fetch through `send` now, or (while one is out) once it is back. False when
     /// `send` found the metadata thread gone.
-    pub fn ask(&mut self, now: Instant, views: bool, send: impl FnOnce(FetchJob) -> bool) -> bool {
+    pub(crate) fn ask(
+        &mut self,
+        now: Instant,
+        views: bool,
+        send: impl FnOnce(FetchJob) -> bool,
+    ) -> bool {
         if self.out {
             self.again = Some(views || self.again.unwrap_or(false));
             return true;
@@ -56,7 +61,7 @@ impl FetchSchedule {
     }
 
     /// The fetch out came back: the one held meanwhile, if any, is asked for now.
-    pub fn returned(&mut self, now: Instant, send: impl FnOnce(FetchJob) -> bool) -> bool {
+    pub(crate) fn returned(&mut self, now: Instant, send: impl FnOnce(FetchJob) -> bool) -> bool {
         self.out = false;
         match self.again.take() {
             Some(views) => self.ask(now, views, send),
@@ -66,7 +71,7 @@ impl FetchSchedule {
 
     /// A good fetch at `now`: the next is due after the refresh timer. Returns how many
     /// failed fetches came before it.
-    pub fn succeeded(&mut self, now: Instant, refresh_timer: Duration) -> u32 {
+    pub(crate) fn succeeded(&mut self, now: Instant, refresh_timer: Duration) -> u32 {
         self.next = now + refresh_timer;
         std::mem::take(&mut self.failures)
     }
@@ -74,7 +79,7 @@ impl FetchSchedule {
     /// A failed fetch at `now`: the next is due after the backoff (1 s doubling, capped by
     /// the refresh timer, half of it jitter), which is returned, in whole milliseconds (so the
     /// error reads `retry in 863ms`).
-    pub fn failed(&mut self, now: Instant, refresh_timer: Duration) -> Duration {
+    pub(crate) fn failed(&mut self, now: Instant, refresh_timer: Duration) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let ceiling = backoff_ceiling(self.failures, refresh_timer);
         let delay = ceiling / 2 + self.jitter.below(ceiling / 2);
@@ -85,7 +90,7 @@ impl FetchSchedule {
 
     /// The next timed fetch: the refresh timer or backoff, or `hotplug` (the hot-plug watch's
     /// deadline), whichever is first. None while a fetch is out (its result wakes the thread).
-    pub fn due(&self, hotplug: Option<Instant>) -> Option<Instant> {
+    pub(crate) fn due(&self, hotplug: Option<Instant>) -> Option<Instant> {
         if self.out {
             return None;
         }
@@ -94,7 +99,7 @@ impl FetchSchedule {
     }
 
     /// When a fetch was last asked for (the hot-plug watch counts from it).
-    pub fn last_asked(&self) -> Option<Instant> {
+    pub(crate) fn last_asked(&self) -> Option<Instant> {
         self.last_asked
     }
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 /// Where DMI and the hypervisor UUID are read from.
-pub const SYSFS_ROOT: &str = "/sys";
+const SYSFS_ROOT: &str = "/sys";
 
 /// A configured process, ready to fetch and reconcile.
 pub struct Startup {
@@ -83,7 +83,7 @@ pub fn plan_settings(config: &Config) -> PlanSettings {
 }
 
 /// The provider named in the config, or the one DMI says this machine runs on.
-pub fn provider_kind(config: &Config, sysfs: &Path) -> Result<ProviderKind, DetectError> {
+fn provider_kind(config: &Config, sysfs: &Path) -> Result<ProviderKind, DetectError> {
     match config.provider {
         ProviderChoice::Fixed(kind) => Ok(kind),
         ProviderChoice::Auto => detect::detect_provider(sysfs),

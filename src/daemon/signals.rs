@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A signal the daemon acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// SIGTERM: shut down.
     Terminate,
     /// SIGINT: shut down.
@@ -17,14 +17,14 @@ pub enum Signal {
 }
 
 /// The blocked signals, to wait for.
-pub struct SignalSet {
+pub(crate) struct SignalSet {
     set: libc::sigset_t,
 }
 
 /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread. Call it first thing in `main`:
 /// threads started later inherit the mask, while a thread started earlier would still take
 /// these signals with their default action (ending the process).
-pub fn block_shutdown_signals() -> SignalSet {
+pub(crate) fn block_shutdown_signals() -> SignalSet {
     let set = sys::signal_set(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
     // Fails only for an invalid `how`, and SIG_BLOCK is valid.
     let _ = sys::block_signals(&set);
@@ -33,7 +33,7 @@ pub fn block_shutdown_signals() -> SignalSet {
 
 impl SignalSet {
     /// The next pending signal of the set, waiting up to `timeout`; `None` when none came.
-    pub fn wait(&self, timeout: Duration) -> Option<Signal> {
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<Signal> {
         match sys::sigtimedwait(&self.set, timeout) {
             Some(libc::SIGTERM) => Some(Signal::Terminate),
             Some(libc::SIGINT) => Some(Signal::Interrupt),

@@ -10,7 +10,7 @@ use crate::plan::render::link_namer;
 
 /// One entry per matched NIC: its addresses, table, routes and rules as planned (and, after a
 /// successful apply, as configured); then one per NIC unknown this round that has a link.
-pub fn link_statuses(desired: &Desired, kernel: &KernelState) -> Vec<LinkStatus> {
+pub(crate) fn link_statuses(desired: &Desired, kernel: &KernelState) -> Vec<LinkStatus> {
     let mut links = planned_links(desired, kernel);
     links.extend(desired.unknown.iter().filter_map(|unknown| {
         let link = match_link(unknown.mac, &kernel.links).ok()?;

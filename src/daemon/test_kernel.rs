@@ -15,17 +15,17 @@ use std::sync::Arc;
 
 /// What happened, in order: a record claimed (the round's `keep`) or a batch sent.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub(super) enum Event {
     Kept(Owned),
     Batch(Vec<Change>),
 }
 
-pub type Journal = Rc<RefCell<Vec<Event>>>;
+pub(super) type Journal = Rc<RefCell<Vec<Event>>>;
 
 type Meanwhile = Box<dyn FnOnce(&mut KernelState)>;
 
 #[derive(Default)]
-pub struct MemoryKernel {
+pub(super) struct MemoryKernel {
     pub state: KernelState,
     pub journal: Journal,
     /// Changes answered with an errno instead of being applied, each once.
@@ -37,7 +37,7 @@ pub struct MemoryKernel {
 }
 
 impl MemoryKernel {
-    pub fn new(state: KernelState) -> MemoryKernel {
+    pub(super) fn new(state: KernelState) -> MemoryKernel {
         MemoryKernel {
             state,
             ..MemoryKernel::default()
@@ -45,17 +45,17 @@ impl MemoryKernel {
     }
 
     /// The next time `change` is sent, it is refused with `errno` and not applied.
-    pub fn answer(&mut self, change: Change, errno: i32) {
+    pub(super) fn answer(&mut self, change: Change, errno: i32) {
         self.answers.push((change, errno));
     }
 
     /// `change` happens to the kernel just before the next batch is applied.
-    pub fn meanwhile(&mut self, change: impl FnOnce(&mut KernelState) + 'static) {
+    pub(super) fn meanwhile(&mut self, change: impl FnOnce(&mut KernelState) + 'static) {
         self.meanwhile = Some(Box::new(change));
     }
 
     /// `stop` is set while the next batch is applied.
-    pub fn stop_during_batch(&mut self, stop: Arc<AtomicBool>) {
+    pub(super) fn stop_during_batch(&mut self, stop: Arc<AtomicBool>) {
         self.stop = Some(stop);
     }
 

@@ -4,7 +4,7 @@
 use crate::trigger::Trigger;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Wants {
+pub(crate) struct Wants {
     /// Ask the metadata thread for a fetch.
     pub fetch: bool,
     /// With the slow views (asked for by someone).
@@ -23,7 +23,7 @@ pub struct Wants {
 }
 
 impl Wants {
-    pub fn add(&mut self, trigger: Trigger) {
+    pub(crate) fn add(&mut self, trigger: Trigger) {
         match trigger {
             Trigger::LinkChanged => self.reconcile = true,
             Trigger::KernelChanged => self.kernel = true,

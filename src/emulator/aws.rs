@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use super::facts::{Reply, RequestFacts};
 
 /// The header carrying the token TTL on `PUT /latest/api/token` and on answers to token GETs.
-pub const TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+const TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
 /// The header carrying the session token on GETs.
-pub const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
+const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
 /// The longest token lifetime both services grant (6 hours).
-pub const MAX_TTL_SECONDS: u64 = 21_600;
+const MAX_TTL_SECONDS: u64 = 21_600;
 
 /// What one token-flow service calls its headers and itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flavor {
+pub(crate) struct Flavor {
     pub ttl_header: &'static str,
     pub token_header: &'static str,
     /// The `Server` header of every answer, when the service sends a known one.
@@ -27,7 +27,7 @@ pub struct Flavor {
 }
 
 /// EC2 IMDS (IMDSv2).
-pub const EC2: Flavor = Flavor {
+pub(crate) const EC2: Flavor = Flavor {
     ttl_header: TTL_HEADER,
     token_header: TOKEN_HEADER,
     server: Some("EC2ws"),
@@ -35,7 +35,7 @@ pub const EC2: Flavor = Flavor {
 };
 
 /// Alibaba ECS's metadata service at 100.100.100.200 (security hardening mode).
-pub const ALIBABA: Flavor = Flavor {
+pub(crate) const ALIBABA: Flavor = Flavor {
     ttl_header: "X-aliyun-ecs-metadata-token-ttl-seconds",
     token_header: "X-aliyun-ecs-metadata-token",
     server: None,
@@ -46,14 +46,14 @@ const TOKEN_LEN: usize = 56;
 
 /// Issued IMDSv2 session tokens with their expiry, and the generator that makes them.
 #[derive(Debug)]
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     tokens: HashMap<String, Instant>,
     rng: u64,
 }
 
 impl TokenStore {
     /// A store whose tokens come from a xorshift generator started at `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         TokenStore {
             tokens: HashMap::new(),
             rng: seed | 1,
@@ -61,7 +61,7 @@ impl TokenStore {
     }
 
     /// Issues a token valid for `ttl` from `now`.
-    pub fn issue(&mut self, ttl: Duration, now: Instant) -> String {
+    pub(crate) fn issue(&mut self, ttl: Duration, now: Instant) -> String {
         if self.tokens.len() >= MAX_LIVE_TOKENS {
             self.tokens.retain(|_, expiry| *expiry > now);
         }
@@ -71,12 +71,12 @@ impl TokenStore {
     }
 
     /// Forgets every token, as if all had expired.
-    pub fn expire_all(&mut self) {
+    pub(crate) fn expire_all(&mut self) {
         self.tokens.clear();
     }
 
     /// Whole seconds left on `token`, or `None` when it is unknown or expired.
-    pub fn remaining(&self, token: &str, now: Instant) -> Option<u64> {
+    fn remaining(&self, token: &str, now: Instant) -> Option<u64> {
         let expiry = *self.tokens.get(token)?;
         (expiry > now).then(|| expiry.duration_since(now).as_secs())
     }
@@ -102,7 +102,7 @@ impl TokenStore {
 }
 
 /// Everything the router needs besides the request.
-pub struct Ec2Context<'a> {
+pub(crate) struct Ec2Context<'a> {
     pub flavor: Flavor,
     pub paths: &'a BTreeMap<String, String>,
     pub tokens: &'a mut TokenStore,
@@ -111,7 +111,7 @@ pub struct Ec2Context<'a> {
 }
 
 /// Answers one request as the flavor's service would.
-pub fn respond(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
+pub(crate) fn respond(req: &RequestFacts, ctx: Ec2Context<'_>) -> Reply {
     let flavor = ctx.flavor;
     let reply = route(req, ctx);
     match flavor.server {
@@ -245,7 +245,7 @@ fn text_reply(status: u16, body: String) -> Reply {
 
 /// The XHTML error page IMDS sends with every error status (Alibaba's answers are served with
 /// the same page: only the status matters to clients).
-pub fn error_reply(status: u16) -> Reply {
+pub(crate) fn error_reply(status: u16) -> Reply {
     let reason = match status {
         400 => "Bad Request",
         401 => "Unauthorized",

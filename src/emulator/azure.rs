@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::facts::{Reply, RequestFacts};
 
 /// API versions the emulated service accepts, oldest first.
-pub const API_VERSIONS: &[&str] = &[
+const API_VERSIONS: &[&str] = &[
     "2017-03-01",
     "2017-04-02",
     "2017-08-01",
@@ -51,7 +51,7 @@ const MISSING_VERSION: &str = "Bad request. api-version was not specified in the
 const INVALID_VERSION: &str = "Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds";
 
 /// Answers one request as Azure IMDS would, from the `/metadata/instance` document.
-pub fn respond(req: &RequestFacts, instance: &Value) -> Reply {
+pub(crate) fn respond(req: &RequestFacts, instance: &Value) -> Reply {
     if req.header(header::X_FORWARDED_FOR).is_some() {
         return error_reply(400, "Bad request. Request contains X-Forwarded-For header");
     }
@@ -166,7 +166,7 @@ fn with_json_type(reply: Reply) -> Reply {
 }
 
 /// `{"error": "..."}` with the given status.
-pub fn error_reply(status: u16, message: &str) -> Reply {
+pub(crate) fn error_reply(status: u16, message: &str) -> Reply {
     let body = serde_json::json!({ "error": message });
     with_json_type(Reply::new(status, body.to_string()))
 }

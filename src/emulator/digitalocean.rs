@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::facts::{Reply, RequestFacts};
 
-pub const DOCUMENT_PATH: &str = "/metadata/v1.json";
+pub(crate) const DOCUMENT_PATH: &str = "/metadata/v1.json";
 const TREE_ROOT: &str = "/metadata/v1";
 /// Top-level keys of the JSON document whose tree name differs (DigitalOcean's index lists
 /// `id`, `user-data`, `vendor-data`, `public-keys`).
@@ -18,7 +18,7 @@ const TOP_LEVEL_NAMES: [(&str, &str); 4] = [
 ];
 
 /// Answers one request as the droplet metadata service would, from the v1.json document.
-pub fn respond(req: &RequestFacts, doc: &Value) -> Reply {
+pub(crate) fn respond(req: &RequestFacts, doc: &Value) -> Reply {
     if req.method != "GET" {
         return text_reply(405, "Method Not Allowed\n");
     }

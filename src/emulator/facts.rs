@@ -18,7 +18,7 @@ pub struct RequestFacts {
 
 /// The longest request body the emulator reads; a longer one is cut there (the routes that
 /// take a body refuse it by its length).
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 impl RequestFacts {
     /// Splits `url` (path and optional query, as sent on the request line) into facts.
@@ -219,7 +219,7 @@ impl Reply {
 }
 
 /// FNV-1a, 64 bit: a cheap, stable content hash for ETags.
-pub fn content_hash(bytes: &[u8]) -> u64 {
+pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -12,19 +12,19 @@ use super::guest_attributes::{self, Store};
 
 const ROOT: &str = "/computeMetadata/v1";
 /// `timeout_sec` when the request gives none, and the longest one honoured.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
-pub const MAX_WAIT: Duration = Duration::from_secs(300);
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// A `wait_for_change=true` request: hold until the served ETag differs from `last_etag`
 /// (or from the current one when none was given), or until `timeout` passes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitSpec {
+pub(crate) struct WaitSpec {
     pub last_etag: Option<String>,
     pub timeout: Duration,
 }
 
 /// The long-poll parameters of `req`, if it asks to wait for a change.
-pub fn wait_spec(req: &RequestFacts) -> Option<WaitSpec> {
+pub(crate) fn wait_spec(req: &RequestFacts) -> Option<WaitSpec> {
     if !req.query_is_true("wait_for_change") {
         return None;
     }
@@ -42,7 +42,7 @@ pub fn wait_spec(req: &RequestFacts) -> Option<WaitSpec> {
 
 /// Answers one request as the GCP metadata server would (ignoring `wait_for_change`), keeping
 /// the guest attributes written in `guest`.
-pub fn respond(req: &RequestFacts, tree: &Value, guest: &mut Store) -> Reply {
+pub(crate) fn respond(req: &RequestFacts, tree: &Value, guest: &mut Store) -> Reply {
     finish(route(req, tree, guest))
 }
 

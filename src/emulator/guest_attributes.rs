@@ -10,26 +10,26 @@ use serde_json::Value;
 use super::facts::{Reply, RequestFacts, MAX_BODY};
 
 /// The path below which guest attributes live.
-pub const PREFIX: &str = "/computeMetadata/v1/instance/guest-attributes";
+pub(super) const PREFIX: &str = "/computeMetadata/v1/instance/guest-attributes";
 /// The attribute that turns them on.
-pub const ENABLE: &str = "enable-guest-attributes";
+pub(super) const ENABLE: &str = "enable-guest-attributes";
 /// The body of every 403 here, as GCE words it.
-pub const DISABLED: &str = "Guest attributes endpoint access is disabled.";
+pub(super) const DISABLED: &str = "Guest attributes endpoint access is disabled.";
 /// Longest namespace or key name.
 const MAX_NAME: usize = 64;
 
 /// The values written so far, by namespace, then key.
-pub type Store = BTreeMap<String, BTreeMap<String, String>>;
+pub(super) type Store = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The part of `path` after [`PREFIX`] (`""` or starting with `/`), when it is below it.
-pub fn below(path: &str) -> Option<&str> {
+pub(super) fn below(path: &str) -> Option<&str> {
     let rest = path.strip_prefix(PREFIX)?;
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 /// Answers a request below [`PREFIX`] (`rest` from [`below`]); the caller has checked the
 /// `Metadata-Flavor` header.
-pub fn respond(req: &RequestFacts, tree: &Value, store: &mut Store, rest: &str) -> Reply {
+pub(super) fn respond(req: &RequestFacts, tree: &Value, store: &mut Store, rest: &str) -> Reply {
     if !enabled(tree) {
         return text(403, DISABLED);
     }

@@ -6,15 +6,15 @@
 //! This file holds the public handle (`start`, `Emulator`, its settings and errors); `fault`
 //! the injected misbehaviours, `shared` the state the threads share and the answer to one
 //! request, `serve` the HTTP side, and one file per provider its answers.
-pub mod aws;
-pub mod azure;
+pub(crate) mod aws;
+pub(crate) mod azure;
 mod cli;
-pub mod digitalocean;
-pub mod facts;
+pub(crate) mod digitalocean;
+pub(crate) mod facts;
 mod fault;
-pub mod gcp;
+pub(crate) mod gcp;
 mod guest_attributes;
-pub mod oracle;
+pub(crate) mod oracle;
 mod serve;
 mod shared;
 

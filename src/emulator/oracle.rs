@@ -16,7 +16,7 @@ const V2_PREFIX: &str = "/opc/v2/";
 const DIRECTORIES: [(&str, &str); 2] = [("instance", "instance"), ("vnics", "vnics")];
 
 /// Answers one request as OCI's IMDS v2 would, from the scenario tree.
-pub fn respond(req: &RequestFacts, tree: &Value) -> Reply {
+pub(crate) fn respond(req: &RequestFacts, tree: &Value) -> Reply {
     let Some(rest) = req.path.strip_prefix(V2_PREFIX) else {
         return error_reply(404, "NotAuthorizedOrNotFound", "Not found");
     };

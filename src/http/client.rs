@@ -27,7 +27,7 @@ pub enum Method {
 
 /// How long each step of one exchange may take, and how large a body may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub connect: Duration,
     /// For the response head, and separately for the body once the head arrived.
     pub recv: Duration,
@@ -39,7 +39,7 @@ pub struct Limits {
 
 /// A response of any status.
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     headers: HeaderMap,
     pub body: Vec<u8>,
@@ -47,14 +47,14 @@ pub struct Response {
 
 impl Response {
     /// The first value of header `name`, when it is visible text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// Why an exchange failed; the caller adds the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Resolving, connecting, sending or receiving failed, or the peer closed early.
     Transport(String),
     /// A connect, receive or global timeout expired.
@@ -67,7 +67,7 @@ pub enum Failure {
 
 /// An agent and the body cap it reads under.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     agent: Agent,
     limits: Limits,
 }
@@ -93,7 +93,7 @@ const RECV_BUFFER: usize = 16 * 1024;
 const SEND_BUFFER: usize = 4 * 1024;
 
 impl Client {
-    pub fn new(limits: Limits) -> Client {
+    pub(crate) fn new(limits: Limits) -> Client {
         let config = Agent::config_builder()
             .proxy(None)
             .max_redirects(0)
@@ -115,7 +115,7 @@ impl Client {
 
     /// Sends one request with an empty body and reads the whole response. `timeout` replaces
     /// the receive and global timeouts for this request only (long-polls).
-    pub fn exchange(
+    pub(crate) fn exchange(
         &self,
         method: Method,
         url: &str,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// Parses the document's text into the common model (the document itself lands in `raw`).
-pub type ParseDocument = fn(&str) -> Result<Instance, ParseError>;
+type ParseDocument = fn(&str) -> Result<Instance, ParseError>;
 
 pub struct DocumentProvider {
     kind: ProviderKind,

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 /// Parses a reply body; a truncated body, an HTML page or garbage is `ParseError::NotJson`,
 /// one past the JSON caps `ParseError::TooMany` (checked before any value is built).
-pub fn parse_json(body: &str) -> Result<Value, ParseError> {
+pub(super) fn parse_json(body: &str) -> Result<Value, ParseError> {
     super::limits::check_json_size(body)?;
     serde_json::from_str(body).map_err(|e| ParseError::NotJson {
         detail: e.to_string(),
@@ -17,7 +17,7 @@ pub fn parse_json(body: &str) -> Result<Value, ParseError> {
 }
 
 /// Joins a parent path and a key: `network.interface[0]` + `macAddress`.
-pub fn join(path: &str, key: &str) -> String {
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -25,16 +25,19 @@ pub fn join(path: &str, key: &str) -> String {
     }
 }
 
-pub fn wrong_type(field: String, expected: &'static str) -> ParseError {
+pub(super) fn wrong_type(field: String, expected: &'static str) -> ParseError {
     ParseError::WrongType { field, expected }
 }
 
-pub fn bad_value(field: String, source: ValueError) -> ParseError {
+pub(super) fn bad_value(field: String, source: ValueError) -> ParseError {
     ParseError::Value { field, source }
 }
 
 /// The value must be an object.
-pub fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ParseError> {
+pub(super) fn object<'a>(
+    value: &'a Value,
+    path: &str,
+) -> Result<&'a Map<String, Value>, ParseError> {
     value
         .as_object()
         .ok_or_else(|| wrong_type(display_path(path), "object"))
@@ -49,7 +52,7 @@ fn display_path(path: &str) -> String {
 }
 
 /// The value under `key`, exact match first, then case-insensitive; `null` is absent.
-pub fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(super) fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     let found = obj.get(key).or_else(|| {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -58,7 +61,7 @@ pub fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     found.filter(|v| !v.is_null())
 }
 
-pub fn opt_str<'a>(
+pub(super) fn opt_str<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
     path: &str,
@@ -70,7 +73,7 @@ pub fn opt_str<'a>(
     }
 }
 
-pub fn req_str<'a>(
+pub(super) fn req_str<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
     path: &str,
@@ -81,7 +84,7 @@ pub fn req_str<'a>(
 }
 
 /// An optional array; absent means empty.
-pub fn opt_array<'a>(
+pub(super) fn opt_array<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
     path: &str,
@@ -93,7 +96,7 @@ pub fn opt_array<'a>(
     }
 }
 
-pub fn req_array<'a>(
+pub(super) fn req_array<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
     path: &str,
@@ -106,7 +109,7 @@ pub fn req_array<'a>(
     }
 }
 
-pub fn opt_object<'a>(
+pub(super) fn opt_object<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
     path: &str,
@@ -117,7 +120,10 @@ pub fn opt_object<'a>(
 }
 
 /// Each element of an array of strings, with its path (`ipAliases[2]`).
-pub fn strings<'a>(items: &'a [Value], path: &str) -> Result<Vec<(String, &'a str)>, ParseError> {
+pub(super) fn strings<'a>(
+    items: &'a [Value],
+    path: &str,
+) -> Result<Vec<(String, &'a str)>, ParseError> {
     items
         .iter()
         .enumerate()
@@ -132,12 +138,12 @@ pub fn strings<'a>(items: &'a [Value], path: &str) -> Result<Vec<(String, &'a st
 }
 
 /// Parses a MAC, naming the field on failure.
-pub fn mac(value: &str, field: String) -> Result<Mac, ParseError> {
+pub(super) fn mac(value: &str, field: String) -> Result<Mac, ParseError> {
     value.parse().map_err(|e| bad_value(field, e))
 }
 
 /// Rejects a NIC list where two NICs share a MAC, an empty list, and one past the caps.
-pub fn check_nics(nics: &[Nic]) -> Result<(), ParseError> {
+pub(super) fn check_nics(nics: &[Nic]) -> Result<(), ParseError> {
     if nics.is_empty() {
         return Err(ParseError::NoInterfaces);
     }

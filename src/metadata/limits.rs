@@ -12,20 +12,20 @@ use super::error::ParseError;
 use super::model::Nic;
 
 /// NICs per instance.
-pub const NICS_MAX: usize = 128;
+pub(crate) const NICS_MAX: usize = 128;
 /// Addresses per NIC, per family (IPv4, own-subnet IPv4 included; IPv6): 32 × Azure's 256,
 /// so that the tests' 5,000-address applies (SIGTERM and kill -9 mid-apply) stay possible.
-pub const ADDRESSES_PER_NIC_MAX: usize = 8192;
+const ADDRESSES_PER_NIC_MAX: usize = 8192;
 /// Alias ranges and forwarded IPs per NIC, together.
-pub const RANGES_PER_NIC_MAX: usize = 1024;
+const RANGES_PER_NIC_MAX: usize = 1024;
 /// Objects and arrays in one JSON document. The largest real document (Azure, 8 NICs with
 /// 256 addresses each) has about 2,300.
-pub const JSON_CONTAINERS_MAX: usize = 8192;
+const JSON_CONTAINERS_MAX: usize = 8192;
 /// Values (scalars, objects and arrays) in one JSON document.
-pub const JSON_VALUES_MAX: usize = 65_536;
+const JSON_VALUES_MAX: usize = 65_536;
 
 /// Refuses a count past its cap.
-pub fn check_count(what: &'static str, count: usize, cap: usize) -> Result<(), ParseError> {
+pub(crate) fn check_count(what: &'static str, count: usize, cap: usize) -> Result<(), ParseError> {
     if count > cap {
         return Err(ParseError::TooMany { what, count, cap });
     }
@@ -35,7 +35,7 @@ pub fn check_count(what: &'static str, count: usize, cap: usize) -> Result<(), P
 /// Counts the containers and values of a JSON body with one pass over its bytes (strings
 /// skipped, nothing allocated), and refuses a body past either cap. Malformed JSON passes:
 /// the parser reports it.
-pub fn check_json_size(body: &str) -> Result<(), ParseError> {
+pub(crate) fn check_json_size(body: &str) -> Result<(), ParseError> {
     let mut containers = 0usize;
     let mut separators = 0usize;
     let mut in_string = false;
@@ -62,7 +62,7 @@ pub fn check_json_size(body: &str) -> Result<(), ParseError> {
 }
 
 /// Refuses a NIC list past the NIC cap, or a NIC past the per-NIC caps.
-pub fn check_nic_caps(nics: &[Nic]) -> Result<(), ParseError> {
+pub(crate) fn check_nic_caps(nics: &[Nic]) -> Result<(), ParseError> {
     check_count("network interfaces", nics.len(), NICS_MAX)?;
     for nic in nics {
         let v4 = nic.ipv4.len() + nic.routed_ipv4.len();

@@ -104,11 +104,6 @@ impl Nic {
             },
         }
     }
-
-    /// The address used as `src` of the NIC's routes: its first IPv4 address.
-    pub fn primary_ipv4(&self) -> Option<Ipv4Addr> {
-        self.ipv4.first().map(|n| n.addr)
-    }
 }
 
 /// One instance's metadata, normalized. `raw` keeps the provider's document for the API's

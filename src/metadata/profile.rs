@@ -58,15 +58,15 @@ pub struct Dmi {
 }
 
 /// The link-local metadata service most clouds serve.
-pub const LINK_LOCAL_METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+pub(crate) const LINK_LOCAL_METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 
 /// For clouds whose agent has no switch over the items we configure.
-pub fn no_agent_switch(_: &Value) -> bool {
+pub(crate) fn no_agent_switch(_: &Value) -> bool {
     false
 }
 
 /// For clouds whose view is the whole document.
-pub fn whole_document(system: &Value) -> Value {
+pub(crate) fn whole_document(system: &Value) -> Value {
     system.clone()
 }
 

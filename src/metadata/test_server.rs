@@ -10,7 +10,7 @@ use tiny_http::{Header, Response, Server};
 
 /// Fast timeouts, millisecond backoff, three attempts and a 4 MiB body cap: the fetcher
 /// settings the provider tests run with.
-pub fn fast() -> HttpConfig {
+pub(crate) fn fast() -> HttpConfig {
     HttpConfig {
         connect_timeout: Duration::from_millis(300),
         recv_timeout: Duration::from_millis(300),
@@ -26,7 +26,7 @@ pub fn fast() -> HttpConfig {
 
 /// What the server does with one request.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: Body,
@@ -42,7 +42,7 @@ enum Body {
 }
 
 impl Answer {
-    pub fn status(status: u16) -> Answer {
+    pub(crate) fn status(status: u16) -> Answer {
         Answer {
             status,
             headers: Vec::new(),
@@ -52,35 +52,35 @@ impl Answer {
         }
     }
 
-    pub fn ok(body: &str) -> Answer {
+    pub(crate) fn ok(body: &str) -> Answer {
         Answer::status(200).body(body)
     }
 
     /// Keeps the connection open and never answers.
-    pub fn hang() -> Answer {
+    pub(crate) fn hang() -> Answer {
         Answer {
             hang: true,
             ..Answer::status(200)
         }
     }
 
-    pub fn body(mut self, body: &str) -> Answer {
+    pub(crate) fn body(mut self, body: &str) -> Answer {
         self.body = Body::Bytes(body.as_bytes().to_vec());
         self
     }
 
-    pub fn filler(mut self, len: usize) -> Answer {
+    pub(crate) fn filler(mut self, len: usize) -> Answer {
         self.body = Body::Filler(len);
         self
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Answer {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Answer {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
 
     /// Waits this long before answering (a long-poll that returns on a change).
-    pub fn after(mut self, delay: Duration) -> Answer {
+    pub(crate) fn after(mut self, delay: Duration) -> Answer {
         self.delay = delay;
         self
     }
@@ -88,14 +88,14 @@ impl Answer {
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
 }
 
 impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -104,7 +104,7 @@ impl Seen {
 }
 
 /// The running server; stops on drop. Requests beyond the script get a 599.
-pub struct ScriptedServer {
+pub(crate) struct ScriptedServer {
     base: String,
     server: Arc<Server>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -112,7 +112,7 @@ pub struct ScriptedServer {
 }
 
 impl ScriptedServer {
-    pub fn start(script: Vec<Answer>) -> ScriptedServer {
+    pub(crate) fn start(script: Vec<Answer>) -> ScriptedServer {
         let server = Arc::new(Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
         let addr = server.server_addr().to_ip().expect("an IP listener");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -129,11 +129,11 @@ impl ScriptedServer {
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen lock").clone()
     }
 }
@@ -189,14 +189,14 @@ fn response(answer: Answer) -> Response<Box<dyn Read + Send>> {
 /// A server on 127.0.0.1 that answers the n-th connection with the n-th raw byte string as
 /// written (after reading the request head) and closes it: for framing a scripted server
 /// cannot produce (chunked bodies, a connection closed mid-body). Counts the connections.
-pub struct RawServer {
+pub(crate) struct RawServer {
     base: String,
     accepted: Arc<Mutex<usize>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RawServer {
-    pub fn start(answers: Vec<Vec<u8>>) -> RawServer {
+    pub(crate) fn start(answers: Vec<Vec<u8>>) -> RawServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let accepted = Arc::new(Mutex::new(0));
@@ -218,17 +218,17 @@ impl RawServer {
         }
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// Connections accepted so far.
-    pub fn accepted(&self) -> usize {
+    pub(crate) fn accepted(&self) -> usize {
         *self.accepted.lock().expect("counter lock")
     }
 
     /// Waits until every scripted answer was sent.
-    pub fn finish(mut self) -> usize {
+    pub(crate) fn finish(mut self) -> usize {
         if let Some(thread) = self.thread.take() {
             thread.join().expect("raw server thread");
         }

@@ -4,7 +4,7 @@
 pub(super) const ROUND_RESULTS: [&str; 2] = ["ok", "error"];
 
 /// The labels of the changes the kernel takes or refuses, as `kernel::Change::label` names them.
-pub const CHANGE_KINDS: [&str; 13] = [
+pub(crate) const CHANGE_KINDS: [&str; 13] = [
     "link_up",
     "set_mtu",
     "promote_secondaries",
@@ -37,7 +37,7 @@ pub(super) const BUCKETS: [f64; 13] = [
 ];
 
 /// The API paths counted by name; anything else is `other` (so a client cannot grow the set).
-pub const API_PATHS: [&str; 14] = [
+pub(crate) const API_PATHS: [&str; 14] = [
     "/api/cloud/system",
     "/api/cloud/network",
     "/api/cloud/credentials",
@@ -60,7 +60,7 @@ pub(super) const API_STATUSES: [u16; 13] = [
 ];
 
 /// The sanity gate's reasons, as its JSON names them.
-pub const REFUSAL_REASONS: [&str; 20] = [
+pub(crate) const REFUSAL_REASONS: [&str; 20] = [
     "loopback",
     "unspecified",
     "multicast",

@@ -18,16 +18,16 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The one set of counters of this process.
-pub static METRICS: Metrics = Metrics::new();
+pub(crate) static METRICS: Metrics = Metrics::new();
 
 /// The Content-Type of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub use labels::{API_PATHS, CHANGE_KINDS, REFUSAL_REASONS};
+pub(crate) use labels::{API_PATHS, CHANGE_KINDS, REFUSAL_REASONS};
 
 /// How many objects of each kind the ownership record holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OwnedCounts {
+pub(crate) struct OwnedCounts {
     pub addresses: usize,
     pub routes: usize,
     pub rules: usize,
@@ -36,7 +36,7 @@ pub struct OwnedCounts {
 
 /// How a metadata request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestResult {
+pub(crate) enum RequestResult {
     /// A 2xx answer.
     Ok,
     /// 404.
@@ -80,7 +80,7 @@ impl Histogram {
     }
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     rounds: [AtomicU64; ROUND_RESULTS.len()],
     applied: [AtomicU64; CHANGE_KINDS.len()],
     failed: [AtomicU64; CHANGE_KINDS.len()],
@@ -106,7 +106,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub const fn new() -> Metrics {
+    pub(crate) const fn new() -> Metrics {
         Metrics {
             rounds: [const { AtomicU64::new(0) }; ROUND_RESULTS.len()],
             applied: [const { AtomicU64::new(0) }; CHANGE_KINDS.len()],
@@ -121,31 +121,31 @@ impl Metrics {
     }
 
     /// The provider the metadata requests go to, by name (set once, by the metadata thread).
-    pub fn set_provider(&self, name: &'static str) {
+    pub(crate) fn set_provider(&self, name: &'static str) {
         let _ = self.provider.set(name);
     }
 
     /// A reconcile round ended, applying everything (`ok`) or not.
-    pub fn round(&self, ok: bool) {
+    pub(crate) fn round(&self, ok: bool) {
         self.rounds[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The kernel took a change of this kind (one of [`CHANGE_KINDS`]).
-    pub fn change_applied(&self, kind: &str) {
+    pub(crate) fn change_applied(&self, kind: &str) {
         if let Some(i) = index(&CHANGE_KINDS, kind) {
             self.applied[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// The kernel refused a change of this kind (one of [`CHANGE_KINDS`]).
-    pub fn change_failed(&self, kind: &str) {
+    pub(crate) fn change_failed(&self, kind: &str) {
         if let Some(i) = index(&CHANGE_KINDS, kind) {
             self.failed[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// What the ownership record holds after a round.
-    pub fn owned(&self, counts: OwnedCounts) {
+    pub(crate) fn owned(&self, counts: OwnedCounts) {
         let counts = [counts.addresses, counts.routes, counts.rules, counts.vlans];
         for (gauge, count) in self.owned.iter().zip(counts) {
             gauge.store(count as u64, Ordering::Relaxed);
@@ -153,18 +153,18 @@ impl Metrics {
     }
 
     /// A metadata fetch succeeded (the metadata is now this fresh).
-    pub fn good_metadata(&self) {
+    pub(crate) fn good_metadata(&self) {
         let millis = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         self.last_good_metadata.store(millis + 1, Ordering::Relaxed);
     }
 
     /// One metadata HTTP request (one attempt) and how long it took.
-    pub fn metadata_request(&self, result: RequestResult, took: Duration) {
+    pub(crate) fn metadata_request(&self, result: RequestResult, took: Duration) {
         self.requests[result as usize].observe(took);
     }
 
     /// One API request answered by the router.
-    pub fn api_request(&self, path: &str, status: u16) {
+    pub(crate) fn api_request(&self, path: &str, status: u16) {
         let path = API_PATHS
             .iter()
             .position(|p| *p == path)
@@ -179,7 +179,7 @@ impl Metrics {
     /// What the sanity gate refused of the metadata this round, one reason label (one of
     /// [`REFUSAL_REASONS`]) per refused item (the gate runs every round, so this is the
     /// current count per reason, not a running total).
-    pub fn refused<'a>(&self, reasons: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn refused<'a>(&self, reasons: impl IntoIterator<Item = &'a str>) {
         let mut counts = [0u64; REFUSAL_REASONS.len()];
         for i in reasons
             .into_iter()

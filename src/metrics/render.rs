@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 impl Metrics {
     /// The exposition, in the Prometheus text format 0.0.4.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         self.render_reconcile(&mut out);
         self.render_metadata(&mut out);

@@ -14,13 +14,13 @@ use neli::{
 };
 
 /// IFA_F_NOPREFIXROUTE: above the u8 header flags, so only in the IFA_FLAGS attribute.
-pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+pub(super) const IFA_F_NOPREFIXROUTE: u32 = 0x200;
 /// IFA_F_NODAD: an IPv6 address usable at once, without duplicate address detection (the
 /// cloud's fabric owns neighbour discovery, and a tentative address cannot source the routes
 /// and rules of the same round).
-pub const IFA_F_NODAD: u32 = 0x02;
+pub(super) const IFA_F_NODAD: u32 = 0x02;
 
-pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = IfaddrmsgBuilder::default()
         .ifa_family(RtAddrFamily::Unspecified)
         .ifa_prefixlen(0)
@@ -33,7 +33,7 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
 
 /// `ip address add ADDR dev X [noprefixroute] [nodad]` (`nodad` for IPv6): permanent, failing
 /// with EEXIST if present.
-pub fn add_request(address: &Address) -> Result<Request, NetlinkError> {
+pub(super) fn add_request(address: &Address) -> Result<Request, NetlinkError> {
     let mut flags = if address.noprefixroute {
         IFA_F_NOPREFIXROUTE
     } else {
@@ -48,7 +48,7 @@ pub fn add_request(address: &Address) -> Result<Request, NetlinkError> {
 }
 
 /// `ip address del ADDR dev X`.
-pub fn del_request(address: &Address) -> Result<Request, NetlinkError> {
+pub(super) fn del_request(address: &Address) -> Result<Request, NetlinkError> {
     request(
         Rtm::Deladdr,
         NlmF::empty(),

@@ -11,7 +11,7 @@ use neli::{
 use std::net::IpAddr;
 
 /// One attribute with a fixed-size or byte payload.
-pub fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>, NetlinkError>
+pub(super) fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>, NetlinkError>
 where
     T: RtaType,
     P: Size + ToBytes,
@@ -24,14 +24,14 @@ where
 }
 
 /// An address attribute, in network byte order.
-pub fn ip_attr<T: RtaType>(ty: T, addr: IpAddr) -> Result<Rtattr<T, Buffer>, NetlinkError> {
+pub(super) fn ip_attr<T: RtaType>(ty: T, addr: IpAddr) -> Result<Rtattr<T, Buffer>, NetlinkError> {
     match addr {
         IpAddr::V4(a) => attr(ty, Buffer::from(&a.octets()[..])),
         IpAddr::V6(a) => attr(ty, Buffer::from(&a.octets()[..])),
     }
 }
 
-pub fn rt_family(family: Family) -> RtAddrFamily {
+pub(super) fn rt_family(family: Family) -> RtAddrFamily {
     match family {
         Family::V4 => RtAddrFamily::Inet,
         Family::V6 => RtAddrFamily::Inet6,

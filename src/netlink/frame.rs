@@ -13,7 +13,7 @@ const RTA_HDRLEN: usize = 4;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// One received netlink message, borrowed from the receive buffer.
-pub struct Frame<'a> {
+pub(super) struct Frame<'a> {
     pub ty: u16,
     pub flags: u16,
     pub seq: u32,
@@ -22,12 +22,12 @@ pub struct Frame<'a> {
 }
 
 /// The messages of one datagram.
-pub struct Frames<'a> {
+pub(super) struct Frames<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Frames<'a> {
-    pub fn new(datagram: &'a [u8]) -> Frames<'a> {
+    pub(super) fn new(datagram: &'a [u8]) -> Frames<'a> {
         Frames { rest: datagram }
     }
 }
@@ -60,7 +60,9 @@ impl<'a> Iterator for Frames<'a> {
 }
 
 /// An NLMSG_ERROR body: `None` for an ACK, else the positive errno and the extended-ACK text.
-pub fn parse_error(frame: &Frame<'_>) -> Result<Option<(i32, Option<String>)>, NetlinkError> {
+pub(super) fn parse_error(
+    frame: &Frame<'_>,
+) -> Result<Option<(i32, Option<String>)>, NetlinkError> {
     let body = frame.body;
     if body.len() < 4 + NLMSG_HDRLEN {
         return Err(NetlinkError::Decode("short error message".to_string()));
@@ -93,12 +95,12 @@ fn ext_ack_message(attrs: &[u8]) -> Option<String> {
 
 /// The attributes (`struct rtattr` / `struct nlattr` and payload) packed after a message's
 /// fixed header: each is its type (flag bits masked off) and its payload.
-pub struct Attrs<'a> {
+pub(super) struct Attrs<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Attrs<'a> {
-    pub fn new(attributes: &'a [u8]) -> Attrs<'a> {
+    pub(super) fn new(attributes: &'a [u8]) -> Attrs<'a> {
         Attrs { rest: attributes }
     }
 }
@@ -133,13 +135,13 @@ fn align(len: usize) -> usize {
 /// A native-endian u16 at `at`; the caller has checked the length. Always inlined: the
 /// dump decoders call it per attribute, and `opt-level = "z"` would otherwise make it a call.
 #[inline(always)]
-pub fn read_u16(bytes: &[u8], at: usize) -> u16 {
+pub(super) fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([bytes[at], bytes[at + 1]])
 }
 
 /// A native-endian u32 at `at`; the caller has checked the length (inlined, as `read_u16`).
 #[inline(always)]
-pub fn read_u32(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 

@@ -19,7 +19,7 @@ const IPV4_DEVCONF_PROMOTE_SECONDARIES: u16 = 20;
 /// IFLA_EXT_MASK value: leave the statistics out of the dump.
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 
-pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)?]
         .into_iter()
         .collect();
@@ -27,25 +27,25 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
 }
 
 /// `ip link set dev X up`.
-pub fn up_request(ifindex: u32) -> Result<Request, NetlinkError> {
+pub(super) fn up_request(ifindex: u32) -> Result<Request, NetlinkError> {
     newlink(header(ifindex).up())
 }
 
 /// `ip link set dev X mtu N`.
-pub fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
+pub(super) fn mtu_request(ifindex: u32, mtu: u32) -> Result<Request, NetlinkError> {
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::Mtu, mtu)?].into_iter().collect();
     newlink(header(ifindex).rtattrs(attrs))
 }
 
 /// `ip link set dev X group N`.
-pub fn group_request(ifindex: u32, group: u32) -> Result<Request, NetlinkError> {
+pub(super) fn group_request(ifindex: u32, group: u32) -> Result<Request, NetlinkError> {
     let attrs: RtBuffer<Ifla, _> = [attr(Ifla::Group, group)?].into_iter().collect();
     newlink(header(ifindex).rtattrs(attrs))
 }
 
 /// `sysctl -w net.ipv4.conf.X.promote_secondaries=1`, through netlink: `IFLA_AF_SPEC` →
 /// `AF_INET` → `IFLA_INET_CONF` → `IPV4_DEVCONF_PROMOTE_SECONDARIES` = 1.
-pub fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError> {
+pub(super) fn promote_secondaries_request(ifindex: u32) -> Result<Request, NetlinkError> {
     let devconf = nested(IPV4_DEVCONF_PROMOTE_SECONDARIES, &1u32.to_ne_bytes());
     let af_inet = u16::from(u8::from(RtAddrFamily::Inet));
     let inet = nested(af_inet, &nested(IFLA_INET_CONF, &devconf));

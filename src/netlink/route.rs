@@ -17,12 +17,12 @@ use neli::{
 use std::net::IpAddr;
 
 /// RTNH_F_ONLINK (linux/rtnetlink.h), which neli's `RtmF` lacks.
-pub const RTNH_F_ONLINK: u32 = 4;
+pub(super) const RTNH_F_ONLINK: u32 = 4;
 /// RTA_PREF and RTA_EXPIRES (linux/rtnetlink.h): neli names them only for glibc targets.
-pub const RTA_PREF: u16 = 20;
+pub(super) const RTA_PREF: u16 = 20;
 const RTA_EXPIRES: u16 = 23;
 /// The kernel's clock ticks per second in what it reports (`USER_HZ`, 100 on Linux).
-pub const USER_HZ: u32 = 100;
+pub(super) const USER_HZ: u32 = 100;
 /// Ask IPv4 lookups to report the table the route came from (without it: always main). IPv6
 /// lookups always report it and refuse the flag ("ipv6: Invalid flags for get route request").
 const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
@@ -48,7 +48,7 @@ pub struct RouteLookup {
 }
 
 /// `RTM_GETROUTE` for one destination (not a dump): host-length destination and source.
-pub fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
     let family = match query.dst {
         IpAddr::V4(_) => Family::V4,
         IpAddr::V6(_) => Family::V6,
@@ -81,7 +81,7 @@ pub fn get_request(query: &RouteQuery) -> Result<Vec<u8>, NetlinkError> {
     encode(&msg)
 }
 
-pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = RtmsgBuilder::default()
         .rtm_family(RtAddrFamily::Unspecified)
         .rtm_dst_len(0)
@@ -97,7 +97,7 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
 }
 
 /// `ip route add ...`: fails with EEXIST if the same route is there.
-pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
+pub(super) fn add_request(route: &Route) -> Result<Request, NetlinkError> {
     request(
         Rtm::Newroute,
         NlmF::CREATE | NlmF::EXCL,
@@ -108,7 +108,7 @@ pub fn add_request(route: &Route) -> Result<Request, NetlinkError> {
 
 /// `ip route replace ...`: the route takes the place of the one in its slot (same table,
 /// destination, type and metric), whoever made that one, or is created.
-pub fn replace_request(route: &Route) -> Result<Request, NetlinkError> {
+pub(super) fn replace_request(route: &Route) -> Result<Request, NetlinkError> {
     request(
         Rtm::Newroute,
         NlmF::CREATE | NlmF::REPLACE,
@@ -118,7 +118,7 @@ pub fn replace_request(route: &Route) -> Result<Request, NetlinkError> {
 }
 
 /// `ip route del ...`, matching table, destination, type, protocol, gateway, source and link.
-pub fn del_request(route: &Route) -> Result<Request, NetlinkError> {
+pub(super) fn del_request(route: &Route) -> Result<Request, NetlinkError> {
     // RT_SCOPE_NOWHERE: match a route whatever its scope (as `ip route del` does). The kernel
     // matches no preference or lifetime: none is sent.
     let route = Route {
@@ -187,7 +187,7 @@ fn header_table(table: u32) -> RtTable {
     u8::try_from(table).map_or(RtTable::Unspec, RtTable::from)
 }
 
-pub fn scope_from(scope: u8) -> Scope {
+pub(super) fn scope_from(scope: u8) -> Scope {
     match RtScope::from(scope) {
         RtScope::Universe => Scope::Universe,
         RtScope::Link => Scope::Link,
@@ -205,7 +205,7 @@ fn scope_to(scope: Scope) -> u8 {
     }
 }
 
-pub fn kind_from(kind: u8) -> RouteType {
+pub(super) fn kind_from(kind: u8) -> RouteType {
     match Rtn::from(kind) {
         Rtn::Unicast => RouteType::Unicast,
         Rtn::Local => RouteType::Local,

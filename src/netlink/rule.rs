@@ -14,7 +14,7 @@ use neli::{
     types::{Buffer, RtBuffer},
 };
 
-pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn dump_request() -> Result<Vec<u8>, NetlinkError> {
     let msg = FibmsgBuilder::default()
         .fib_family(RtAddrFamily::Unspecified)
         .fib_dst_len(0)
@@ -28,12 +28,12 @@ pub fn dump_request() -> Result<Vec<u8>, NetlinkError> {
 }
 
 /// `ip rule add priority P [from SRC] [to DST] lookup T`: fails with EEXIST if present.
-pub fn add_request(rule: &Rule) -> Result<Request, NetlinkError> {
+pub(super) fn add_request(rule: &Rule) -> Result<Request, NetlinkError> {
     request(Rtm::Newrule, NlmF::CREATE | NlmF::EXCL, rule)
 }
 
 /// `ip rule del priority P [from SRC] [to DST] lookup T`.
-pub fn del_request(rule: &Rule) -> Result<Request, NetlinkError> {
+pub(super) fn del_request(rule: &Rule) -> Result<Request, NetlinkError> {
     request(Rtm::Delrule, NlmF::empty(), rule)
 }
 

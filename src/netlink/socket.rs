@@ -34,7 +34,7 @@ const NETLINK_CAP_ACK: libc::c_int = 10;
 const DUMP_ATTEMPTS: usize = 3;
 
 /// One request: message type, flags (REQUEST and ACK are added) and the encoded rtnl payload.
-pub struct Request {
+pub(super) struct Request {
     pub ty: Rtm,
     pub flags: NlmF,
     pub payload: Vec<u8>,
@@ -42,7 +42,7 @@ pub struct Request {
 
 /// Reads one dump's objects: the request, the message type of its replies, and the decoder
 /// that turns one reply's rtnl payload into an object (`None`: not one we keep).
-pub struct Dump<T> {
+pub(super) struct Dump<T> {
     pub request: Rtm,
     pub payload: Vec<u8>,
     pub reply: Rtm,
@@ -53,7 +53,7 @@ pub struct Dump<T> {
 
 /// One request answered by one message (`RTM_GETROUTE` for a single destination): the
 /// request, the message type of its answer and the decoder of that answer's rtnl payload.
-pub struct Query<T> {
+pub(super) struct Query<T> {
     pub request: Rtm,
     pub payload: Vec<u8>,
     pub reply: Rtm,
@@ -62,7 +62,7 @@ pub struct Query<T> {
     pub what: String,
 }
 
-pub struct Socket {
+pub(super) struct Socket {
     sock: NlSocket,
     pid: u32,
     seq: u32,
@@ -70,7 +70,7 @@ pub struct Socket {
 }
 
 /// Serializes an rtnl payload (`Ifaddrmsg`, `Rtmsg`, ...) for a [`Request`].
-pub fn encode<P: Size + ToBytes>(payload: &P) -> Result<Vec<u8>, NetlinkError> {
+pub(super) fn encode<P: Size + ToBytes>(payload: &P) -> Result<Vec<u8>, NetlinkError> {
     let mut out = Cursor::new(Vec::with_capacity(payload.padded_size()));
     payload
         .to_bytes(&mut out)
@@ -94,7 +94,7 @@ impl Socket {
 
     /// A NETLINK_ROUTE socket in the calling thread's network namespace, with extended ACKs,
     /// strict dump checking, capped ACKs and a receive queue large enough for a batch.
-    pub fn open() -> Result<Socket, NetlinkError> {
+    pub(super) fn open() -> Result<Socket, NetlinkError> {
         let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())
             .map_err(|e| NetlinkError::io("open socket", e))?;
         sock.block()
@@ -113,7 +113,7 @@ impl Socket {
 
     /// A NETLINK_ROUTE socket subscribed to the multicast `groups` (raw RTNLGRP_* numbers), in
     /// the calling thread's network namespace, for reading events with [`Socket::next_datagram`].
-    pub fn subscribe(groups: &[u32]) -> Result<Socket, NetlinkError> {
+    pub(super) fn subscribe(groups: &[u32]) -> Result<Socket, NetlinkError> {
         let sock = NlSocket::connect(NlFamily::Route, None, Groups::new_groups(groups))
             .map_err(|e| NetlinkError::io("subscribe to multicast groups", e))?;
         sock.block()
@@ -123,13 +123,16 @@ impl Socket {
     }
 
     /// The socket's descriptor, for polling it beside others.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+    pub(super) fn raw_fd(&self) -> std::os::fd::RawFd {
         self.sock.as_raw_fd()
     }
 
     /// The next received datagram, waiting up to `timeout` (zero: only what is already
     /// queued); `None` when nothing came. ENOBUFS (events lost) is an `Io` error.
-    pub fn next_datagram(&mut self, timeout: Duration) -> Result<Option<&[u8]>, NetlinkError> {
+    pub(super) fn next_datagram(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<&[u8]>, NetlinkError> {
         if !self.readable(timeout)? {
             return Ok(None);
         }
@@ -161,7 +164,7 @@ impl Socket {
 
     /// Every object a dump returns, decoded from the receive buffer as it arrives; the whole
     /// dump is read again when the kernel flags it interrupted.
-    pub fn dump<T>(&mut self, dump: &Dump<T>) -> Result<Vec<T>, NetlinkError> {
+    pub(super) fn dump<T>(&mut self, dump: &Dump<T>) -> Result<Vec<T>, NetlinkError> {
         let mut objects = Vec::new();
         for _ in 0..DUMP_ATTEMPTS {
             if self.dump_once(dump, &mut objects)? {
@@ -175,7 +178,7 @@ impl Socket {
     }
 
     /// Sends one request and returns its decoded answer, or the kernel's error for it.
-    pub fn query<T>(&mut self, query: &Query<T>) -> Result<T, NetlinkError> {
+    pub(super) fn query<T>(&mut self, query: &Query<T>) -> Result<T, NetlinkError> {
         let seq = self.next_seq();
         let mut out = Cursor::new(Vec::new());
         frame(query.request, NlmF::REQUEST, seq, &query.payload, &mut out)?;
@@ -207,7 +210,7 @@ impl Socket {
 
     /// Sends every request (as few `sendmsg` calls as the size cap allows) and returns one
     /// result per request, in order. `describe(i)` names request `i` in its error.
-    pub fn batch(
+    pub(super) fn batch(
         &mut self,
         requests: &[Request],
         describe: &dyn Fn(usize) -> String,

@@ -20,7 +20,12 @@ const IFLA_VLAN_ID: u16 = 1;
 
 /// Creates (never replaces: `NLM_F_EXCL`) the VLAN link `name` with id `id` on the link
 /// `parent`, with the MAC `mac`, administratively up.
-pub fn add_request(name: &str, parent: u32, mac: Mac, id: u16) -> Result<Request, NetlinkError> {
+pub(super) fn add_request(
+    name: &str,
+    parent: u32,
+    mac: Mac,
+    id: u16,
+) -> Result<Request, NetlinkError> {
     let data = nested(IFLA_VLAN_ID, &id.to_ne_bytes());
     let linkinfo = [
         nested(IflaInfo::Kind.into(), VLAN_KIND.as_bytes()),
@@ -46,7 +51,7 @@ pub fn add_request(name: &str, parent: u32, mac: Mac, id: u16) -> Result<Request
 }
 
 /// Deletes the link `ifindex` (`ip link del`).
-pub fn del_request(ifindex: u32) -> Result<Request, NetlinkError> {
+pub(super) fn del_request(ifindex: u32) -> Result<Request, NetlinkError> {
     let msg = header(ifindex).build().map_err(build_error)?;
     Ok(Request {
         ty: Rtm::Dellink,

@@ -6,15 +6,15 @@
 //! `--dry-run` and the golden tests all share this one path.
 
 pub mod desired;
-pub mod diff;
+pub(crate) mod diff;
 pub mod index;
 pub mod owned;
-pub mod pass;
-pub mod ra;
-pub mod record;
-pub mod render;
-pub mod sanity;
-pub mod settings;
+pub(crate) mod pass;
+pub(crate) mod ra;
+pub(crate) mod record;
+pub(crate) mod render;
+pub(crate) mod sanity;
+pub(crate) mod settings;
 
 pub use desired::{desired, routed_table, Desired, NicPlan, Skipped, UnknownNic};
 pub use diff::{diff, Diff, NicRef, PlannedChange};

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 /// `desired` with each NIC's copy of its link's RA default route added to its routes; borrowed
 /// unchanged when no NIC has one to copy.
-pub fn followed<'a>(desired: &'a Desired, kernel: &KernelState) -> Cow<'a, Desired> {
+pub(crate) fn followed<'a>(desired: &'a Desired, kernel: &KernelState) -> Cow<'a, Desired> {
     let copies: Vec<(usize, Route)> = desired
         .nics
         .iter()
@@ -38,7 +38,7 @@ pub fn followed<'a>(desired: &'a Desired, kernel: &KernelState) -> Cow<'a, Desir
 /// gives it no IPv6 default route, and the kernel has an RA default route on its link. Of
 /// several (two routers) the one the kernel itself uses ([`kernels_choice`]), with its router's
 /// preference and the lifetime it has left.
-pub fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
+pub(crate) fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
     let table = plan.table?;
     let serves_v6 = plan
         .rules
@@ -69,7 +69,7 @@ pub fn ra_copy(plan: &NicPlan, kernel: &KernelState) -> Option<Route> {
 /// in the order learned (`fib6_add_rt2node` appends). The kernel may move to the next router of
 /// equal preference when the first becomes unreachable; the copy stays with the first until the
 /// kernel drops its route.
-pub fn kernels_choice<'a>(learned: impl Iterator<Item = &'a Route>) -> Option<&'a Route> {
+pub(crate) fn kernels_choice<'a>(learned: impl Iterator<Item = &'a Route>) -> Option<&'a Route> {
     learned.min_by_key(|r| Reverse(r.pref()))
 }
 

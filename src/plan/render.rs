@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// Names links by index from a kernel snapshot (`if<N>` for one that is gone).
-pub fn link_namer(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
+pub(crate) fn link_namer(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
     move |index| {
         kernel
             .links
@@ -27,7 +27,7 @@ pub fn link_namer(kernel: &KernelState) -> impl Fn(u32) -> String + '_ {
 }
 
 /// The `ip` command equivalent to a change. `name_of` turns an ifindex into a link name.
-pub fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
+pub(crate) fn ip_command(change: &Change, name_of: &dyn Fn(u32) -> String) -> String {
     match change {
         Change::LinkUp { name, .. } => format!("ip link set dev {name} up"),
         Change::SetMtu { name, mtu, .. } => format!("ip link set dev {name} mtu {mtu}"),
@@ -101,7 +101,7 @@ fn route_command(verb: &str, r: &Route, name_of: &dyn Fn(u32) -> String) -> Stri
 }
 
 /// A route as `ip route` arguments: `default via 10.4.0.1 dev eth1 table 10001 proto 201`.
-pub fn route_spec(r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
+pub(crate) fn route_spec(r: &Route, name_of: &dyn Fn(u32) -> String) -> String {
     let mut cmd = String::new();
     if r.kind == RouteType::Local {
         cmd.push_str("local ");
@@ -214,7 +214,7 @@ impl Tally {
 
 /// One line per NIC with changes (`eth1: +3 addresses, +1 route table, +6 rules`), then one
 /// for the main rule (`desired::main_rule`); empty when there is nothing to do.
-pub fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Vec<String> {
+pub(crate) fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Vec<String> {
     let mut per_link: BTreeMap<u32, Tally> = BTreeMap::new();
     let mut global = Tally::default();
     for planned in changes {
@@ -236,7 +236,7 @@ pub fn summary(changes: &[PlannedChange], name_of: &dyn Fn(u32) -> String) -> Ve
 }
 
 /// One line per record entry dropped for lacking our marks, naming the delete not sent.
-pub fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
+pub(crate) fn disowned_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
     let name_of = link_namer(kernel);
     planned
         .disowned
@@ -271,7 +271,7 @@ pub fn dry_run_lines(planned: &Planned, kernel: &KernelState) -> Vec<String> {
 
 /// The skipped NICs, for the log: those that need an operator, one line each (the first
 /// list), and those without their link yet, normal during hot-plug, all in one line.
-pub fn skipped_lines<'a>(
+pub(crate) fn skipped_lines<'a>(
     skipped: impl IntoIterator<Item = &'a Skipped>,
 ) -> (Vec<String>, Option<String>) {
     let mut operator = Vec::new();
@@ -307,13 +307,13 @@ fn nic_list(macs: &[Mac]) -> String {
 }
 
 /// The NICs unknown this round, then what the sanity gate refused: one line per NIC each.
-pub fn nic_problem_lines(desired: &Desired) -> Vec<String> {
+pub(crate) fn nic_problem_lines(desired: &Desired) -> Vec<String> {
     let unknown = desired.unknown.iter().map(ToString::to_string);
     unknown.chain(refusal_lines(&desired.refused)).collect()
 }
 
 /// What the sanity gate refused, one line per NIC (`NIC <mac>: address … refused: …; MTU …`).
-pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
     let mut lines: Vec<(Mac, String)> = Vec::new();
     for refusal in refused {
         match lines.iter_mut().find(|(mac, _)| *mac == refusal.mac) {

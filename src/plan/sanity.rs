@@ -13,8 +13,7 @@
 mod ranges;
 mod refusal;
 
-pub use ranges::FORWARDED_PREFIX_MIN_V6;
-pub use refusal::{Item, Reason, Refusal};
+pub(crate) use refusal::{Item, Reason, Refusal};
 
 use crate::metadata::{Nic, RoutedIpv4};
 use crate::net::{IpNet, Mac, ProviderKind};
@@ -24,17 +23,17 @@ use std::net::IpAddr;
 
 /// Smallest and largest MTU a NIC may be given: IPv6's minimum and the largest jumbo frame any
 /// of our clouds supports (9001 on EC2, 9000 on OCI) with headroom.
-pub const MTU_MIN: u32 = 1280;
-pub const MTU_MAX: u32 = 9216;
+pub(crate) const MTU_MIN: u32 = 1280;
+pub(crate) const MTU_MAX: u32 = 9216;
 /// Alias ranges, forwarded IPs and delegated prefixes must be at least this narrow (IPv4,
-/// IPv6; forwarded IPv6 ranges see [`FORWARDED_PREFIX_MIN_V6`]).
-pub const RANGE_PREFIX_MIN_V4: u8 = 8;
-pub const RANGE_PREFIX_MIN_V6: u8 = 32;
+/// IPv6; forwarded IPv6 ranges see [`ranges::FORWARDED_PREFIX_MIN_V6`]).
+pub(crate) const RANGE_PREFIX_MIN_V4: u8 = 8;
+pub(crate) const RANGE_PREFIX_MIN_V6: u8 = 32;
 
 /// The clouds' own service addresses (each cloud's `Profile::service_addresses`: the metadata
 /// services, EC2's DNS and NTP beside its IMDS, Azure's WireServer), on every cloud we serve:
 /// no NIC may hold one, and no range may contain one, whichever cloud this is.
-pub fn service_addresses() -> impl Iterator<Item = IpAddr> {
+pub(crate) fn service_addresses() -> impl Iterator<Item = IpAddr> {
     ProviderKind::ALL
         .into_iter()
         .flat_map(|kind| kind.profile().service_addresses)
@@ -43,13 +42,13 @@ pub fn service_addresses() -> impl Iterator<Item = IpAddr> {
 
 /// The NICs with every refused item taken out, and what was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gated {
+pub(crate) struct Gated {
     pub nics: Vec<Nic>,
     pub refused: Vec<Refusal>,
 }
 
 /// The gate. Pure; the order of NICs and of the items kept is the metadata's.
-pub fn gate(nics: &[Nic]) -> Gated {
+pub(crate) fn gate(nics: &[Nic]) -> Gated {
     let facts = Facts::of(nics);
     let mut refused = Vec::new();
     let gated = nics

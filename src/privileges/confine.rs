@@ -116,7 +116,7 @@ fn wait_briskly<T>(confirmation: &Receiver<T>) -> Result<T, RecvError> {
 }
 
 /// Drops the calling thread's privileges to `confinement` and reads them back.
-pub fn confine_this_thread(confinement: Confinement) -> Result<(), PrivilegeError> {
+fn confine_this_thread(confinement: Confinement) -> Result<(), PrivilegeError> {
     if confinement == Confinement::Nobody {
         empty_bounding_set()?;
         become_nobody()?;

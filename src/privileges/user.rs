@@ -65,7 +65,7 @@ mod gnu {
 
     /// The name's entry in `/etc/passwd` (what NSS's `files` source reads), `None` when the
     /// file has none or does not exist.
-    pub fn in_passwd_file(name: &CStr) -> io::Result<Option<(u32, u32)>> {
+    pub(super) fn in_passwd_file(name: &CStr) -> io::Result<Option<(u32, u32)>> {
         match PasswdFile::open(PASSWD_FILE)? {
             Some(mut file) => scan(&mut file, name),
             None => Ok(None),
@@ -107,7 +107,7 @@ mod child {
 
     /// `getpwnam_r` through every NSS source, in a forked child that answers on a pipe and
     /// exits: the modules it loads never enter this process.
-    pub fn in_child(name: &CStr) -> io::Result<Option<(u32, u32)>> {
+    pub(super) fn in_child(name: &CStr) -> io::Result<Option<(u32, u32)>> {
         decode(sys::in_child(|| answer(name))?)
     }
 

@@ -18,7 +18,7 @@ const MAX_READ_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Checks what is at `path` before anything creates or hands it over: nothing there is fine
 /// (it is made later), a symlink, a non-directory or a directory others may write is refused.
-pub fn check_state_dir(path: &Path, trusted: Trusted) -> Result<(), StateDirError> {
+pub(crate) fn check_state_dir(path: &Path, trusted: Trusted) -> Result<(), StateDirError> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(StateDirError::Io {

@@ -19,14 +19,14 @@ mod owned;
 #[cfg(test)]
 mod tests;
 
-pub use dir::{check_state_dir, StateDir, StateLock};
-pub use error::{LockError, StateDirError, StateError};
-pub use owned::{claim_owned, load_owned, save_owned, OwnedLoad};
+pub(crate) use dir::{check_state_dir, StateDir, StateLock};
+pub(crate) use error::{LockError, StateDirError, StateError};
+pub(crate) use owned::{claim_owned, load_owned, save_owned, OwnedLoad};
 
 /// File name of the ownership record inside the state directory.
-pub const OWNED_FILE: &str = "owned.json";
+pub(crate) const OWNED_FILE: &str = "owned.json";
 /// Mode of the state directory and the subdirectories made in it.
-pub const DIR_MODE: u32 = 0o755;
+pub(crate) const DIR_MODE: u32 = 0o755;
 
 /// How far [`StateDir::write`] takes a file before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

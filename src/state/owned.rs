@@ -9,7 +9,7 @@ use std::io;
 
 /// The outcome of reading the ownership record.
 #[derive(Debug)]
-pub enum OwnedLoad {
+pub(crate) enum OwnedLoad {
     Loaded(Owned),
     /// No record yet: a first start, or a state dir on a fresh tmpfs.
     Missing,
@@ -21,7 +21,7 @@ pub enum OwnedLoad {
 }
 
 impl OwnedLoad {
-    pub fn into_owned(self) -> Owned {
+    pub(crate) fn into_owned(self) -> Owned {
         match self {
             OwnedLoad::Loaded(owned) => owned,
             OwnedLoad::Missing | OwnedLoad::Corrupt { .. } => Owned::default(),
@@ -29,7 +29,7 @@ impl OwnedLoad {
     }
 }
 
-pub fn load_owned(state: &StateDir) -> OwnedLoad {
+pub(crate) fn load_owned(state: &StateDir) -> OwnedLoad {
     let path = state.path().join(OWNED_FILE);
     match state.read(OWNED_FILE) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => OwnedLoad::Missing,
@@ -46,7 +46,7 @@ pub fn load_owned(state: &StateDir) -> OwnedLoad {
 }
 
 /// Saves the record atomically and durably (file and directory fsynced).
-pub fn save_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
+pub(crate) fn save_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
     write_owned(state, owned, Durability::Durable)
 }
 
@@ -56,7 +56,7 @@ pub fn save_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
 /// crash, which takes every object of the batch with the kernel's state: they would hold up
 /// the batch (2–12 ms each on a busy disk) for nothing. The caller saves the record durably
 /// after the batch ([`save_owned`]).
-pub fn claim_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
+pub(crate) fn claim_owned(state: &StateDir, owned: &Owned) -> Result<(), StateError> {
     write_owned(state, owned, Durability::Atomic)
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// Runs `work` in a forked child and returns the `N` bytes it answers. In a process with
 /// other threads the child may only do what is async-signal-safe (another thread may have
 /// held a lock at the fork): call it before threads start, or with `work` keeping to that.
-pub fn in_child<const N: usize>(work: impl FnOnce() -> [u8; N]) -> io::Result<[u8; N]> {
+pub(crate) fn in_child<const N: usize>(work: impl FnOnce() -> [u8; N]) -> io::Result<[u8; N]> {
     let (read_end, write_end) = pipe()?;
     // SAFETY: the child only runs `work` (see the doc), writes to the pipe and `_exit`s.
     let pid = cvt(unsafe { libc::fork() })?;

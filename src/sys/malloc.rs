@@ -2,7 +2,7 @@
 
 /// `mallopt(M_ARENA_MAX, arenas)`: at most that many malloc arenas. Call it before any
 /// thread starts.
-pub fn malloc_arena_max(arenas: libc::c_int) {
+pub(crate) fn malloc_arena_max(arenas: libc::c_int) {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only tunes the allocator; the caller runs before other threads exist.
     unsafe {
@@ -13,7 +13,7 @@ pub fn malloc_arena_max(arenas: libc::c_int) {
 }
 
 /// `malloc_trim(0)`: the heap's pages that hold only freed memory go back to the kernel.
-pub fn malloc_trim() {
+pub(crate) fn malloc_trim() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free memory; it takes the arena's lock.
     unsafe {

@@ -18,22 +18,22 @@ mod malloc;
 mod passwd;
 mod signals;
 
-pub use at::{getrandom, mkdir_at, open_at, rename_at, unlink_at};
+pub(crate) use at::{getrandom, mkdir_at, open_at, rename_at, unlink_at};
 #[cfg(any(target_env = "gnu", test))]
-pub use child::in_child;
-pub use fd::{listen, poll, send_no_signal, set_socket_option, try_lock_exclusive, EventFd};
-pub use ids::{
+pub(crate) use child::in_child;
+pub(crate) use fd::{listen, poll, send_no_signal, set_socket_option, try_lock_exclusive, EventFd};
+pub(crate) use ids::{
     effective_gid, effective_uid, no_new_privs, set_no_new_privs, setgroups_empty, setresgid,
     setresuid, thread_group_ids, thread_setgroups_empty, thread_setresgid, thread_setresuid,
     thread_user_ids,
 };
-pub use malloc::{malloc_arena_max, malloc_trim};
-pub use passwd::getpwnam;
+pub(crate) use malloc::{malloc_arena_max, malloc_trim};
+pub(crate) use passwd::getpwnam;
 #[cfg(target_env = "gnu")]
-pub use passwd::{PasswdEntry, PasswdFile};
+pub(crate) use passwd::{PasswdEntry, PasswdFile};
 #[cfg(test)]
-pub use signals::raise;
-pub use signals::{block_signals, signal_set, sigtimedwait, sigwait};
+pub(crate) use signals::raise;
+pub(crate) use signals::{block_signals, signal_set, sigtimedwait, sigwait};
 
 use std::io;
 

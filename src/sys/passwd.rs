@@ -8,7 +8,7 @@ use std::io;
 /// `name`'s uid and gid through `getpwnam_r` with `buf` as its string space; `None` when
 /// there is no such user (also the errors that mean it: ENOENT, ESRCH, EBADF, EPERM).
 /// ERANGE: `buf` is too small.
-pub fn getpwnam(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u32, u32)>> {
+pub(crate) fn getpwnam(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u32, u32)>> {
     // SAFETY: passwd is plain data; getpwnam_r fills it (its strings point into `buf`).
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut found: *mut libc::passwd = std::ptr::null_mut();
@@ -33,12 +33,12 @@ pub fn getpwnam(name: &CStr, buf: &mut [libc::c_char]) -> io::Result<Option<(u32
 /// A passwd file open for reading with `fgetpwent_r`; closed on drop.
 #[cfg(target_env = "gnu")]
 #[derive(Debug)]
-pub struct PasswdFile(std::ptr::NonNull<libc::FILE>);
+pub(crate) struct PasswdFile(std::ptr::NonNull<libc::FILE>);
 
 /// One entry read from a [`PasswdFile`].
 #[cfg(target_env = "gnu")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswdEntry {
+pub(crate) enum PasswdEntry {
     /// The entry of the name looked for: its uid and gid.
     Found(u32, u32),
     /// Another user's entry.
@@ -50,7 +50,7 @@ pub enum PasswdEntry {
 #[cfg(target_env = "gnu")]
 impl PasswdFile {
     /// Opens `path` (close-on-exec); `None` when it does not exist.
-    pub fn open(path: &CStr) -> io::Result<Option<PasswdFile>> {
+    pub(crate) fn open(path: &CStr) -> io::Result<Option<PasswdFile>> {
         // SAFETY: both arguments are NUL-terminated strings.
         let file = unsafe { libc::fopen(path.as_ptr(), c"re".as_ptr()) };
         match std::ptr::NonNull::new(file) {
@@ -65,7 +65,11 @@ impl PasswdFile {
     /// Reads the next entry, comparing its name with `name`, with `buf` as its string space.
     /// ERANGE: `buf` is too small; fgetpwent_r then rewinds to the entry, so a bigger buffer
     /// reads it again.
-    pub fn next_entry(&mut self, name: &CStr, buf: &mut [libc::c_char]) -> io::Result<PasswdEntry> {
+    pub(crate) fn next_entry(
+        &mut self,
+        name: &CStr,
+        buf: &mut [libc::c_char],
+    ) -> io::Result<PasswdEntry> {
         // SAFETY: passwd is plain data; fgetpwent_r fills it (its strings point into `buf`).
         let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
         let mut read: *mut libc::passwd = std::ptr::null_mut();

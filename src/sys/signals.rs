@@ -5,7 +5,7 @@ use std::io;
 use std::time::Duration;
 
 /// A signal set holding `signals`.
-pub fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+pub(crate) fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; sigaddset only
     // fails for an invalid signal number, which leaves the set as it was.
     unsafe {
@@ -19,14 +19,14 @@ pub fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
 }
 
 /// Blocks `set` in the calling thread; threads started afterwards inherit the mask.
-pub fn block_signals(set: &libc::sigset_t) -> io::Result<()> {
+pub(crate) fn block_signals(set: &libc::sigset_t) -> io::Result<()> {
     // SAFETY: `set` is an initialised signal set; the old mask is not requested.
     errno_result(unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) })
 }
 
 /// The next pending signal of `set`, waiting up to `timeout` (one day at most); `None` when
 /// none came (the timeout passed, or another signal interrupted the wait).
-pub fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> Option<libc::c_int> {
+pub(crate) fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> Option<libc::c_int> {
     // The field types differ between libcs (musl's time_t is changing); `as _` follows them.
     // One day of waiting at most keeps any of them from overflowing.
     let timeout = libc::timespec {
@@ -39,7 +39,7 @@ pub fn sigtimedwait(set: &libc::sigset_t, timeout: Duration) -> Option<libc::c_i
 }
 
 /// Waits for a signal of `set` (blocked in this thread) and returns it.
-pub fn sigwait(set: &libc::sigset_t) -> io::Result<libc::c_int> {
+pub(crate) fn sigwait(set: &libc::sigset_t) -> io::Result<libc::c_int> {
     let mut signal: libc::c_int = 0;
     // SAFETY: `set` is initialised and `signal` a live out-pointer.
     errno_result(unsafe { libc::sigwait(set, &mut signal) })?;
@@ -48,7 +48,7 @@ pub fn sigwait(set: &libc::sigset_t) -> io::Result<libc::c_int> {
 
 /// Sends `signal` to this process.
 #[cfg(test)]
-pub fn raise(signal: libc::c_int) -> io::Result<()> {
+pub(crate) fn raise(signal: libc::c_int) -> io::Result<()> {
     // SAFETY: plain integer arguments.
     super::cvt(unsafe { libc::kill(libc::getpid(), signal) }).map(drop)
 }

@@ -45,12 +45,12 @@ const NIC_TAIL: &[(&str, &[&str])] = &[
     ("VPC ID", &["vpc-id"]),
 ];
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     rows.table(Some(meta_data(doc)), SYSTEM);
 }
 
 /// One block per MAC directory, in MAC order.
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     doc.as_object()
         .into_iter()
         .flatten()
@@ -79,7 +79,7 @@ fn bracketed(value: &Value) -> Option<String> {
 }
 
 /// `public-keys/<name>/openssh-key`, by key name (`0`, `skp-…`).
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     let Some(keys) = meta_data(doc).get("public-keys").and_then(Value::as_object) else {
         return Vec::new();
     };

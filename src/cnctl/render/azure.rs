@@ -34,7 +34,7 @@ const SYSTEM: &[(&str, &[&str])] = &[
     ("Admin User name", &["osProfile", "adminUsername"]),
 ];
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     rows.table(doc.get("compute"), SYSTEM);
 }
 
@@ -44,7 +44,7 @@ fn list<'a>(root: Option<&'a Value>, path: &[&str]) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     list(Some(doc), &["network", "interface"])
         .iter()
         .map(|nic| nic_rows(nic, links))
@@ -91,7 +91,7 @@ fn joined(addresses: &[Value], key: &str, prefix: Option<&str>) -> Option<String
     Some(items.join(" "))
 }
 
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     list(doc.get("compute"), &["publicKeys"])
         .iter()
         .filter_map(|key| key.get("keyData").and_then(Value::as_str))

@@ -22,7 +22,7 @@ const SYSTEM_TAIL: &[(&str, &[&str])] = &[
 /// The reserved IP's keys, newest first (`floating_ip` is the older name of the same thing).
 const RESERVED_KEYS: [&str; 2] = ["reserved_ip", "floating_ip"];
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     rows.table(Some(doc), SYSTEM);
     rows.opt("Reserved IP", reserved_ip(doc));
     rows.table(Some(doc), SYSTEM_TAIL);
@@ -44,7 +44,7 @@ fn list<'a>(doc: &'a Value, name: &str) -> &'a [Value] {
 }
 
 /// public[0], private[0], public[1], private[1]…: the order of the device indexes.
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     let (public, private) = (list(doc, "public"), list(doc, "private"));
     let reserved = reserved_ip(doc);
     let mut blocks = Vec::new();
@@ -97,7 +97,7 @@ fn with_cidr(block: Option<&Value>) -> Option<String> {
 
 /// `public_keys` is a list in DigitalOcean's reference; a real capture carries one string
 /// (possibly several lines). Blank entries are left out.
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     let entries: Vec<&str> = match doc.get("public_keys") {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         Some(Value::String(keys)) => keys.lines().collect(),

@@ -48,7 +48,7 @@ const NIC: &[(&str, &[&str])] = &[
     ("Owner ID", &["owner-id"]),
 ];
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     let meta = meta_data(doc);
     rows.table(Some(meta), SYSTEM);
     let identity = at(Some(doc), &["dynamic", "instance-identity", "document"]);
@@ -60,7 +60,7 @@ pub fn system(rows: &mut Rows, doc: &Value) {
 }
 
 /// One block per MAC directory, in device order (network card, then device number).
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     let mut nics: Vec<(&String, &Value)> = doc.as_object().into_iter().flatten().collect();
     // The MAC, a map key, makes every sort key distinct: an unstable sort is exact.
     nics.sort_unstable_by_key(|(mac, nic)| {
@@ -90,7 +90,7 @@ fn number(nic: &Value, key: &str) -> u32 {
 }
 
 /// `public-keys/<N>/openssh-key`, by key number.
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     let Some(keys) = meta_data(doc).get("public-keys").and_then(Value::as_object) else {
         return Vec::new();
     };

@@ -48,7 +48,7 @@ fn short(value: Option<String>) -> Option<String> {
     value.map(|v| v.rsplit('/').next().unwrap_or_default().to_string())
 }
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     let instance = Some(instance(doc));
     rows.table(instance, INSTANCE);
     rows.opt("Zone", short(text(at(instance, &["zone"]))));
@@ -61,7 +61,7 @@ pub fn system(rows: &mut Rows, doc: &Value) {
     }
 }
 
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     let nics = instance(doc)
         .get("networkInterfaces")
         .and_then(Value::as_array)
@@ -89,7 +89,7 @@ fn nic_rows(nic: &Value, links: &[LinkStatus]) -> Rows {
 
 /// Keys of the instance's `ssh-keys` and `sshKeys` attributes, then the project's unless the
 /// instance sets `block-project-ssh-keys`; each `user:key` line as it is.
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     let instance_attributes = instance(doc).get("attributes");
     let blocked = text(at(instance_attributes, &["block-project-ssh-keys"]))
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -109,12 +109,12 @@ pub fn ssh_keys(doc: &Value) -> Vec<String> {
 }
 
 /// The root document's `project` directory (`show project`).
-pub fn project(doc: &Value) -> Option<&Value> {
+pub(crate) fn project(doc: &Value) -> Option<&Value> {
     doc.get("project")
 }
 
 /// `show project`: its ids and the names of its attributes.
-pub fn project_text(project: &Value) -> String {
+pub(crate) fn project_text(project: &Value) -> String {
     let mut rows = Rows::default();
     rows.table(Some(project), PROJECT);
     let names: Vec<&str> = project

@@ -18,25 +18,25 @@ use serde_json::Value;
 
 /// Rows of one block, rendered with aligned labels.
 #[derive(Debug, Default)]
-pub struct Rows {
+pub(crate) struct Rows {
     rows: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Rows {
     /// A row that is always shown.
-    pub fn add(&mut self, label: &'static str, value: impl Into<String>) {
+    pub(crate) fn add(&mut self, label: &'static str, value: impl Into<String>) {
         self.rows.push((label, vec![value.into()]));
     }
 
     /// A row shown only when there is a non-empty value.
-    pub fn opt(&mut self, label: &'static str, value: Option<String>) {
+    pub(crate) fn opt(&mut self, label: &'static str, value: Option<String>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             self.add(label, value);
         }
     }
 
     /// A row of one value per line; `-` when there is none.
-    pub fn lines(&mut self, label: &'static str, values: Vec<String>) {
+    pub(crate) fn lines(&mut self, label: &'static str, values: Vec<String>) {
         if values.is_empty() {
             self.add(label, "-");
         } else {
@@ -45,13 +45,13 @@ impl Rows {
     }
 
     /// Adds `label: text(root/path)` for each row of a table, skipping empty values.
-    pub fn table(&mut self, root: Option<&Value>, table: &[(&'static str, &[&str])]) {
+    pub(crate) fn table(&mut self, root: Option<&Value>, table: &[(&'static str, &[&str])]) {
         for (label, path) in table {
             self.opt(label, text(at(root, path)));
         }
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let width = self
             .rows
             .iter()
@@ -76,13 +76,13 @@ fn join_blocks(blocks: Vec<String>) -> String {
 }
 
 /// The value at `path` under `root`.
-pub fn at<'a>(root: Option<&'a Value>, path: &[&str]) -> Option<&'a Value> {
+pub(crate) fn at<'a>(root: Option<&'a Value>, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(root?, |v, key| v.get(key))
 }
 
 /// A scalar as text; a list of scalars (or EC2's newline-separated leaves) space-separated.
 /// Objects, nulls and empty values are `None`.
-pub fn text(value: Option<&Value>) -> Option<String> {
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     let joined = match value? {
         Value::String(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
         Value::Number(n) => n.to_string(),
@@ -158,7 +158,7 @@ fn cloud(kind: ProviderKind) -> Cloud {
 }
 
 /// `status system`: the first line names the provider, then the provider's own fields.
-pub fn system(kind: ProviderKind, doc: &Value) -> String {
+pub(crate) fn system(kind: ProviderKind, doc: &Value) -> String {
     let mut rows = Rows::default();
     rows.add("Cloud provider", kind.name());
     (cloud(kind).system)(&mut rows, doc);
@@ -166,25 +166,25 @@ pub fn system(kind: ProviderKind, doc: &Value) -> String {
 }
 
 /// `status network`: one block per NIC of the provider's network view.
-pub fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String {
+pub(crate) fn network(kind: ProviderKind, doc: &Value, links: &[LinkStatus]) -> String {
     let blocks = (cloud(kind).network)(doc, links);
     join_blocks(blocks.iter().map(Rows::render).collect())
 }
 
 /// The public SSH keys the metadata grants, one per entry, in the provider's order.
-pub fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
+pub(crate) fn ssh_keys(kind: ProviderKind, doc: &Value) -> Vec<String> {
     (cloud(kind).ssh_keys)(doc)
 }
 
 /// `show ssh-keys`: `ssh-key: <key>` per line, as the original printed them.
-pub fn ssh_keys_text(keys: &[String]) -> String {
+pub(crate) fn ssh_keys_text(keys: &[String]) -> String {
     keys.iter().map(|key| format!("ssh-key: {key}\n")).collect()
 }
 
-pub use gcp::{project, project_text};
+pub(crate) use gcp::{project, project_text};
 
 /// `status links`: what the daemon configured, one block per link.
-pub fn links(links: &[LinkStatus]) -> String {
+pub(crate) fn links(links: &[LinkStatus]) -> String {
     if links.is_empty() {
         return "No link configured.\n".to_string();
     }
@@ -223,7 +223,7 @@ fn link_rows(link: &LinkStatus) -> Rows {
 }
 
 /// A rule as `ip rule` shows it: `3001: from 10.4.0.6/32 lookup 10001`.
-pub fn rule(rule: &RuleStatus) -> String {
+pub(crate) fn rule(rule: &RuleStatus) -> String {
     let mut out = format!("{}:", rule.priority);
     match (&rule.from, &rule.to) {
         (None, None) => out.push_str(" from all"),

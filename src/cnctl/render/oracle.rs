@@ -51,7 +51,7 @@ fn table(rows: &mut Rows, root: &Value, table: &[(&'static str, &[&str])]) {
     }
 }
 
-pub fn system(rows: &mut Rows, doc: &Value) {
+pub(super) fn system(rows: &mut Rows, doc: &Value) {
     let instance = instance(doc);
     table(rows, instance, SYSTEM);
     let created = instance.get("timeCreated").and_then(Value::as_u64);
@@ -62,7 +62,7 @@ pub fn system(rows: &mut Rows, doc: &Value) {
 }
 
 /// One block per VNIC of the network view (the list) or of the system document's `vnics`.
-pub fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
+pub(super) fn network(doc: &Value, links: &[LinkStatus]) -> Vec<Rows> {
     let vnics = doc.get("vnics").unwrap_or(doc);
     vnics
         .as_array()
@@ -82,7 +82,7 @@ fn vnic_rows(vnic: &Value, links: &[LinkStatus]) -> Rows {
 }
 
 /// `metadata.ssh_authorized_keys`: one key per non-empty line.
-pub fn ssh_keys(doc: &Value) -> Vec<String> {
+pub(super) fn ssh_keys(doc: &Value) -> Vec<String> {
     at(Some(instance(doc)), &["metadata", "ssh_authorized_keys"])
         .and_then(Value::as_str)
         .into_iter()

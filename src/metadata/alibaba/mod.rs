@@ -9,7 +9,7 @@
 //! they cannot change while the instance lives.
 
 pub mod parse;
-pub mod profile;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
 

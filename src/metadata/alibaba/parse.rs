@@ -173,10 +173,7 @@ fn parse_ipv4_array(field: &str, body: &str) -> Result<Vec<Ipv4Addr>, ParseError
 
 /// `ipv6s`: a bracketed, comma-separated list that is not JSON (`[2408:4005::1,2408:4005::2]`);
 /// quoted items are accepted too. `[]` is no address.
-pub fn parse_bracketed_ipv6s(
-    field: &str,
-    body: &str,
-) -> Result<Vec<std::net::Ipv6Addr>, ParseError> {
+fn parse_bracketed_ipv6s(field: &str, body: &str) -> Result<Vec<std::net::Ipv6Addr>, ParseError> {
     let inner = body
         .trim()
         .strip_prefix('[')

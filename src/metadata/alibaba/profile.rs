@@ -7,7 +7,7 @@ use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
 
-pub const PROFILE: Profile = Profile {
+pub(crate) const PROFILE: Profile = Profile {
     recognises,
     client: |base, http| Box::new(Alibaba::new(base, http)),
     endpoint: DEFAULT_BASE_URL,

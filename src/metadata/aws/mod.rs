@@ -15,7 +15,7 @@
 //! and NTP: nothing here reads more than the model needs.
 
 pub mod parse;
-pub mod profile;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
 

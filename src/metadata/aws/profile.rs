@@ -8,7 +8,7 @@ use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub const PROFILE: Profile = Profile {
+pub(crate) const PROFILE: Profile = Profile {
     recognises,
     client: |base, http| Box::new(Ec2::new(base, http)),
     endpoint: DEFAULT_BASE_URL,

@@ -1,6 +1,6 @@
 //! Azure: fetches the IMDS instance document (one request, `Metadata: true`) and parses it.
-pub mod parse;
-pub mod profile;
+pub(crate) mod parse;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,7 @@
 //! DigitalOcean: fetches the droplet's whole metadata document (`/metadata/v1.json`, one
 //! request, no header) and parses it.
-pub mod parse;
-pub mod profile;
+pub(crate) mod parse;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
 

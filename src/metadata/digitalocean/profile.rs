@@ -10,7 +10,7 @@ use crate::metadata::Mac;
 use serde_json::Value;
 use std::net::IpAddr;
 
-pub const PROFILE: Profile = Profile {
+pub(crate) const PROFILE: Profile = Profile {
     recognises,
     client: |base, http| Box::new(provider(base, http)),
     endpoint: "http://169.254.169.254",

@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 /// The attribute's name, in the instance or project attributes.
-pub const DISABLE_ADDRESS_MANAGER: &str = "disable-address-manager";
+const DISABLE_ADDRESS_MANAGER: &str = "disable-address-manager";
 
 /// Whether `doc` (the instance document, or the root document holding `instance` and
 /// `project`) disables the address manager.
-pub fn address_manager_disabled(doc: &Value) -> bool {
+pub(crate) fn address_manager_disabled(doc: &Value) -> bool {
     let instance = doc.get("instance").unwrap_or(doc);
     let attribute = |scope: &Value| {
         scope

@@ -1,11 +1,11 @@
 //! GCP: fetches the instance document (`Metadata-Flavor: Google`, checked in the reply too),
 //! long-polls it for changes with the previous reply's ETag, and parses it.
-pub mod agent;
-pub mod parse;
-pub mod profile;
+pub(crate) mod agent;
+pub(crate) mod parse;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
-pub mod wsfc;
+pub(crate) mod wsfc;
 
 pub use parse::{parse, parse_network_interfaces, parse_value, region_of_zone};
 
@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const INSTANCE_PATH: &str = "/computeMetadata/v1/instance/?recursive=true";
-pub const ROOT_PATH: &str = "/computeMetadata/v1/?recursive=true";
+const ROOT_PATH: &str = "/computeMetadata/v1/?recursive=true";
 /// Extra time the client waits beyond the server's `timeout_sec` before giving up.
-pub const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
+const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
 
 const FLAVOR: (&str, &str) = (header::METADATA_FLAVOR, "Google");
 /// The root document (project attributes, ssh keys) is read again after this long; in between
 /// the system view is that copy with the latest instance document in it, at no request.
-pub const ROOT_MAX_AGE: Duration = Duration::from_secs(600);
+const ROOT_MAX_AGE: Duration = Duration::from_secs(600);
 
 pub struct Gcp {
     base: String,

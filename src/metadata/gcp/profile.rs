@@ -9,7 +9,7 @@ use crate::metadata::Mac;
 use serde_json::Value;
 use std::net::IpAddr;
 
-pub const PROFILE: Profile = Profile {
+pub(crate) const PROFILE: Profile = Profile {
     recognises,
     client: |base, http| Box::new(Gcp::new(base, http)),
     endpoint: "http://metadata.google.internal",

@@ -15,7 +15,7 @@ const ADDRESSES: &str = "wsfc-addrs";
 /// One line per WSFC attribute set (instance first, then project), each naming where it was
 /// found, what it says and that it changes nothing on Linux; empty when neither is set. `doc`
 /// is the root document (`instance`, `project`) or the instance document.
-pub fn describe(doc: &Value) -> Vec<String> {
+pub(crate) fn describe(doc: &Value) -> Vec<String> {
     let instance = doc.get("instance").unwrap_or(doc);
     let levels = [
         ("instance", instance.get("attributes")),

@@ -86,7 +86,7 @@ impl Jitter {
         Jitter::with_seed(nanos ^ (u64::from(std::process::id()) << 32))
     }
 
-    pub fn next_u64(&self) -> u64 {
+    fn next_u64(&self) -> u64 {
         let mut z = self
             .state
             .fetch_add(GOLDEN_GAMMA, Ordering::Relaxed)

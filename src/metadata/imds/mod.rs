@@ -14,7 +14,7 @@ use tree::{parse_listing, MACS_DIR};
 /// The session-token path below `latest/`, the same on both services.
 pub const TOKEN_PATH: &str = "api/token";
 /// The longest token lifetime both services grant (6 h), and the one requested by default.
-pub const TOKEN_TTL: Duration = Duration::from_secs(21600);
+const TOKEN_TTL: Duration = Duration::from_secs(21600);
 /// A token is renewed this long before it expires (at most; a quarter of shorter lifetimes),
 /// so no GET carries a dying token.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);

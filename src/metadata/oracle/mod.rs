@@ -5,8 +5,8 @@
 //! No fallback to IMDS v1 (`/opc/v1/`, no header): every OCI image since 2020 serves v2, v1 can
 //! be disabled per instance (and Oracle recommends it), and a v2 refusal (401) means something
 //! between us and the service is wrong, which v1 would hide rather than fix.
-pub mod parse;
-pub mod profile;
+pub(crate) mod parse;
+pub(crate) mod profile;
 #[cfg(test)]
 mod tests;
 

@@ -19,7 +19,7 @@ use crate::metadata::{
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-pub use crate::net::OCI_NULL_TEXT as NULL_TEXT;
+pub(crate) use crate::net::OCI_NULL_TEXT as NULL_TEXT;
 /// VLAN ids a link can carry (0 and 4095 are reserved by 802.1Q).
 const VLAN_IDS: std::ops::RangeInclusive<u64> = 1..=4094;
 

@@ -23,7 +23,7 @@ use neli::Header;
 use payload::{any, decode_error, family, ip, net, number, short, split, text, within};
 
 /// The link in an `RTM_NEWLINK` or `RTM_DELLINK`.
-pub fn link(body: &[u8]) -> Result<Link, NetlinkError> {
+pub(super) fn link(body: &[u8]) -> Result<Link, NetlinkError> {
     let (header, attrs) = split(body, Ifinfomsg::header_size(), "link")?;
     let index = read_u32(header, 4);
     if index > i32::MAX as u32 {
@@ -79,7 +79,7 @@ fn info_kind(linkinfo: &[u8]) -> Result<Option<String>, NetlinkError> {
 /// The address in an `RTM_NEWADDR` or `RTM_DELADDR`: `IFA_LOCAL`, else `IFA_ADDRESS` (the
 /// peer on point-to-point links, the local address otherwise). None for families other than
 /// IPv4 and IPv6 and for a message with neither attribute.
-pub fn address(body: &[u8]) -> Result<Option<Address>, NetlinkError> {
+pub(super) fn address(body: &[u8]) -> Result<Option<Address>, NetlinkError> {
     let (header, attrs) = split(body, Ifaddrmsg::header_size(), "address")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);
@@ -121,7 +121,7 @@ fn cacheinfo(payload: &[u8]) -> Result<(u32, u32), NetlinkError> {
 
 /// The route in an `RTM_NEWROUTE` or `RTM_DELROUTE`; the table from `RTA_TABLE` (the header's
 /// u8 cannot hold tables above 255). None for cache (cloned) entries and non-IP families.
-pub fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
+pub(super) fn route(body: &[u8]) -> Result<Option<Route>, NetlinkError> {
     let (header, attrs) = split(body, Rtmsg::header_size(), "route")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);
@@ -180,7 +180,7 @@ fn advertised(pref: Option<RouterPref>, expires: Option<u32>) -> Option<Advertis
 
 /// The answer to an `RTM_GETROUTE` lookup (flagged cloned: it is the route the kernel made for
 /// that one packet): its table (`RTA_TABLE`), link, gateway and preferred source.
-pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
+pub(super) fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
     let (header, attrs) = split(body, Rtmsg::header_size(), "route lookup")?;
     let Some(family) = family(header[0]) else {
         return Err(decode_error(
@@ -210,7 +210,7 @@ pub fn lookup(body: &[u8]) -> Result<RouteLookup, NetlinkError> {
 
 /// The rule in an `RTM_NEWRULE` or `RTM_DELRULE`; the table from `FRA_TABLE` (the header says
 /// 252 for tables above 255). None for families other than IPv4 and IPv6.
-pub fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
+pub(super) fn rule(body: &[u8]) -> Result<Option<Rule>, NetlinkError> {
     let (header, attrs) = split(body, Fibmsg::header_size(), "rule")?;
     let Some(family) = family(header[0]) else {
         return Ok(None);

@@ -24,7 +24,7 @@
 mod links;
 mod main_rule;
 mod metadata;
-pub mod optout;
+pub(crate) mod optout;
 mod routes;
 
 pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};

@@ -31,7 +31,7 @@ impl Released {
 }
 
 /// The model with the opt-outs applied, and the NICs they leave alone.
-pub struct Filtered {
+pub(crate) struct Filtered {
     pub instance: Instance,
     pub excluded: BTreeSet<Mac>,
 }
@@ -39,7 +39,12 @@ pub struct Filtered {
 /// Applies the NIC and item opt-outs to `instance`. `agent_off`: the cloud's own agent's
 /// settings keep alias ranges and forwarded IPs off (`Profile::agent_disables_ranges`: GCP's
 /// `disable-address-manager`, as google-guest-agent reads it).
-pub fn filter(instance: &Instance, links: &[Link], optouts: &OptOuts, agent_off: bool) -> Filtered {
+pub(crate) fn filter(
+    instance: &Instance,
+    links: &[Link],
+    optouts: &OptOuts,
+    agent_off: bool,
+) -> Filtered {
     let mut filtered = instance.clone();
     let excluded: BTreeSet<Mac> = instance
         .nics
@@ -81,7 +86,7 @@ fn left_alone(nic: &Nic, links: &[Link], optouts: &OptOuts) -> bool {
 
 /// `desired` without policy routing when it is switched off: no NIC table, no rule; the local
 /// routes of alias ranges and forwarded IPs stay.
-pub fn without_policy_routing(mut desired: Desired) -> Desired {
+pub(crate) fn without_policy_routing(mut desired: Desired) -> Desired {
     for nic in &mut desired.nics {
         nic.table = None;
         nic.rules.clear();
@@ -93,7 +98,7 @@ pub fn without_policy_routing(mut desired: Desired) -> Desired {
 
 /// What `full` (planned without the opt-outs) wants and `kept` (with them) does not, and the
 /// NICs left alone.
-pub fn released(full: &Desired, kept: &Desired, excluded: BTreeSet<Mac>) -> Released {
+pub(crate) fn released(full: &Desired, kept: &Desired, excluded: BTreeSet<Mac>) -> Released {
     let mut objects = Owned::default();
     for nic in full.nics.iter().filter(|n| !excluded.contains(&n.mac)) {
         let kept_nic = kept.nic(nic.mac);

@@ -10,7 +10,7 @@ use crate::net::{IpNet, Ipv4Net, Ipv6Net, Mac};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A forwarded IPv6 range must be at least this narrow: GCP's IPv6 forwarding rules are /96.
-pub const FORWARDED_PREFIX_MIN_V6: u8 = 96;
+pub(super) const FORWARDED_PREFIX_MIN_V6: u8 = 96;
 
 /// The kinds of range the gate checks, which differ in width and in what they may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

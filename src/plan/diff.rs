@@ -7,8 +7,8 @@
 //! wanted when its own differs.
 
 use super::desired::{Desired, NicPlan, VlanPlan};
-use super::index::{FastMap, KernelIndex};
-use super::owned::{owned_address, Owned, OwnedNic};
+use super::index::{FastMap, FastSet, KernelIndex};
+use super::owned::{owned_address, Owned, OwnedAddress, OwnedNic};
 use super::ra;
 use crate::kernel::{
     Address, Change, Family, KernelState, Link, Route, RouteType, Rule, RTPROT_GCE_AGENT,
@@ -16,7 +16,6 @@ use crate::kernel::{
 };
 use crate::net::{IpNet, Mac};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// The NIC a change is made for, so the ownership record can file it.
@@ -247,9 +246,11 @@ fn remove_unwanted_on(
     let held_rule = |r: &Rule| {
         r.src.is_some_and(|n| plan.holds_net(&n)) || r.dst.is_some_and(|n| plan.holds_net(&n))
     };
-    let unwanted_rules = owned.rules.iter().filter(|r| !plan.rules.contains(r));
+    let planned_rules: FastSet<&Rule> = plan.rules.iter().collect();
+    let unwanted_rules = owned.rules.iter().filter(|r| !planned_rules.contains(r));
     del_rules(nic_ref, unwanted_rules.filter(|r| !held_rule(r)), stages);
-    let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
+    let planned_routes: FastSet<&Route> = plan.routes.iter().collect();
+    let unwanted_routes = owned.routes.iter().filter(|r| !planned_routes.contains(r));
     for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
@@ -300,8 +301,13 @@ fn unwanted_addresses<'a>(
     owned: &OwnedNic,
     kernel: &KernelIndex<'a>,
 ) -> Vec<&'a Address> {
-    let mut wanted = BTreeSet::new();
-    wanted.extend(plan.addresses.iter().map(owned_address));
+    // The record's addresses are ordered by link first: those of other links are passed over
+    // without a lookup.
+    let (Some(first), Some(last)) = (owned.addresses.first(), owned.addresses.last()) else {
+        return Vec::new();
+    };
+    let links = first.ifindex..=last.ifindex;
+    let wanted: FastSet<OwnedAddress> = plan.addresses.iter().map(owned_address).collect();
     kernel
         .state
         .addresses
@@ -309,7 +315,8 @@ fn unwanted_addresses<'a>(
         .rev()
         .filter(|k| {
             let key = owned_address(k);
-            owned.addresses.contains(&key)
+            links.contains(&k.ifindex)
+                && owned.addresses.contains(&key)
                 && !wanted.contains(&key)
                 && !plan.holds_ip(k.addr.addr())
         })

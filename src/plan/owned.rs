@@ -72,48 +72,21 @@ impl Owned {
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
     /// again if still desired) and everything that went with a vanished link.
     pub fn prune(&self, kernel: &KernelIndex) -> Owned {
-        let mut pruned = Owned {
-            global_rules: self
-                .global_rules
-                .iter()
-                .filter(|r| kernel.has_rule(r))
-                .cloned()
-                .fold(BTreeSet::new(), inserted),
-            ..Owned::default()
-        };
-        for (mac, nic) in &self.nics {
-            let kept = OwnedNic {
-                ifindex: nic.ifindex,
-                addresses: nic
-                    .addresses
-                    .iter()
-                    .filter(|a| kernel.has_address(a.ifindex, a.addr))
-                    .copied()
-                    .fold(BTreeSet::new(), inserted),
-                routes: nic
-                    .routes
-                    .iter()
-                    .filter(|r| kernel.has_route(r))
-                    .cloned()
-                    .fold(BTreeSet::new(), inserted),
-                rules: nic
-                    .rules
-                    .iter()
-                    .filter(|r| kernel.has_rule(r))
-                    .cloned()
-                    .fold(BTreeSet::new(), inserted),
-                vlan: nic
-                    .vlan
-                    .clone()
-                    .filter(|_| kernel.vlan_link(*mac).is_some()),
-                group: nic
-                    .group
-                    .filter(|g| link_group(kernel, nic.ifindex) == Some(*g)),
-            };
-            if !kept.is_empty() {
-                pruned.nics.insert(*mac, kept);
+        let mut pruned = self.clone();
+        pruned.version = Owned::default().version;
+        pruned.global_rules.retain(|r| kernel.has_rule(r));
+        pruned.nics.retain(|mac, nic| {
+            nic.addresses
+                .retain(|a| kernel.has_address(a.ifindex, a.addr));
+            nic.routes.retain(|r| kernel.has_route(r));
+            nic.rules.retain(|r| kernel.has_rule(r));
+            if kernel.vlan_link(*mac).is_none() {
+                nic.vlan = None;
             }
-        }
+            let group = link_group(kernel, nic.ifindex);
+            nic.group = nic.group.filter(|g| group == Some(*g));
+            !nic.is_empty()
+        });
         pruned
     }
 

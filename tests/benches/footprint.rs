@@ -29,7 +29,7 @@ use cloud_network::daemon::apply::apply_round;
 use cloud_network::metadata::ProviderKind;
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
-use cloud_network::plan::{plan_round, Owned, PlanSettings};
+use cloud_network::plan::{plan_round, rebuild_owned, Owned, PlanSettings};
 use memory::StartMode;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -265,9 +265,12 @@ fn noop_rounds(rounds: usize) {
     let settings = PlanSettings::default();
     let mut netlink = Netlink::open().expect("open netlink");
     let mut events = Monitor::open().expect("subscribe to kernel events");
+    // The record the daemon holds after configuring the namespace: what it finds of ours.
+    let configured = netlink.state().expect("read kernel state");
+    let owned = rebuild_owned(&instance, &configured, &settings);
     for _ in 0..rounds {
         let kernel = netlink.state().expect("read kernel state");
-        let planned = plan_round(&instance, &kernel, &Owned::default(), &settings);
+        let planned = plan_round(&instance, &kernel, &owned, &settings);
         assert!(
             planned.changes.is_empty(),
             "the namespace is not configured"

@@ -8,7 +8,7 @@
 
 use super::desired::{Desired, NicPlan, VlanPlan};
 use super::index::{FastMap, FastSet, KernelIndex};
-use super::owned::{owned_address, Owned, OwnedAddress, OwnedNic};
+use super::owned::{owned_address, Owned, OwnedNic};
 use super::ra;
 use crate::kernel::{
     Address, Change, Family, KernelState, Link, Route, RouteType, Rule, RTPROT_GCE_AGENT,
@@ -249,8 +249,7 @@ fn remove_unwanted_on(
     let planned_rules: FastSet<&Rule> = plan.rules.iter().collect();
     let unwanted_rules = owned.rules.iter().filter(|r| !planned_rules.contains(r));
     del_rules(nic_ref, unwanted_rules.filter(|r| !held_rule(r)), stages);
-    let planned_routes: FastSet<&Route> = plan.routes.iter().collect();
-    let unwanted_routes = owned.routes.iter().filter(|r| !planned_routes.contains(r));
+    let unwanted_routes = owned.routes.iter().filter(|r| !plan.routes.contains(r));
     for route in unwanted_routes.filter(|r| !plan.holds_route(r)) {
         stages
             .del_routes
@@ -307,7 +306,8 @@ fn unwanted_addresses<'a>(
         return Vec::new();
     };
     let links = first.ifindex..=last.ifindex;
-    let wanted: FastSet<OwnedAddress> = plan.addresses.iter().map(owned_address).collect();
+    let wanted: FastSet<(u32, IpNet)> =
+        plan.addresses.iter().map(|a| (a.ifindex, a.addr)).collect();
     kernel
         .state
         .addresses
@@ -317,7 +317,7 @@ fn unwanted_addresses<'a>(
             let key = owned_address(k);
             links.contains(&k.ifindex)
                 && owned.addresses.contains(&key)
-                && !wanted.contains(&key)
+                && !wanted.contains(&(k.ifindex, k.addr))
                 && !plan.holds_ip(k.addr.addr())
         })
         .collect()

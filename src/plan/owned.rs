@@ -72,21 +72,28 @@ impl Owned {
     /// Forgets what is no longer in the kernel: objects deleted from outside (they are added
     /// again if still desired) and everything that went with a vanished link.
     pub fn prune(&self, kernel: &KernelIndex) -> Owned {
-        let mut pruned = self.clone();
-        pruned.version = Owned::default().version;
-        pruned.global_rules.retain(|r| kernel.has_rule(r));
-        pruned.nics.retain(|mac, nic| {
-            nic.addresses
-                .retain(|a| kernel.has_address(a.ifindex, a.addr));
-            nic.routes.retain(|r| kernel.has_route(r));
-            nic.rules.retain(|r| kernel.has_rule(r));
-            if kernel.vlan_link(*mac).is_none() {
-                nic.vlan = None;
+        let mut pruned = Owned {
+            global_rules: present(&self.global_rules, |r| kernel.has_rule(r)),
+            ..Owned::default()
+        };
+        for (mac, nic) in &self.nics {
+            let kept = OwnedNic {
+                ifindex: nic.ifindex,
+                addresses: present(&nic.addresses, |a| kernel.has_address(a.ifindex, a.addr)),
+                routes: present(&nic.routes, |r| kernel.has_route(r)),
+                rules: present(&nic.rules, |r| kernel.has_rule(r)),
+                vlan: nic
+                    .vlan
+                    .clone()
+                    .filter(|_| kernel.vlan_link(*mac).is_some()),
+                group: nic
+                    .group
+                    .filter(|g| link_group(kernel, nic.ifindex) == Some(*g)),
+            };
+            if !kept.is_empty() {
+                pruned.nics.insert(*mac, kept);
             }
-            let group = link_group(kernel, nic.ifindex);
-            nic.group = nic.group.filter(|g| group == Some(*g));
-            !nic.is_empty()
-        });
+        }
         pruned
     }
 
@@ -220,6 +227,18 @@ fn claims(change: &Change) -> bool {
         Change::SetGroup { group, .. } => *group != 0,
         _ => false,
     }
+}
+
+/// The members of `set` still in the kernel: the set itself when all are (a quiet round
+/// copies it whole), else rebuilt from those that are.
+fn present<T: Ord + Clone>(set: &BTreeSet<T>, in_kernel: impl Fn(&T) -> bool) -> BTreeSet<T> {
+    if set.iter().all(&in_kernel) {
+        return set.clone();
+    }
+    set.iter()
+        .filter(|item| in_kernel(item))
+        .cloned()
+        .fold(BTreeSet::new(), inserted)
 }
 
 /// The interface group of the link `ifindex`, when it exists.

@@ -30,6 +30,7 @@ use cloud_network::metadata::ProviderKind;
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
 use cloud_network::plan::{plan_round, rebuild_owned, Owned, PlanSettings};
+use daemon::Completion;
 use memory::StartMode;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -487,16 +488,21 @@ fn start_rows(effort: Effort, baseline: Option<&Path>) -> Vec<Row> {
     // Against a baseline: three times the starts, in pairs whose order alternates (ours
     // first, then theirs first), so that neither build always starts on the heels of the other.
     let rounds = effort.starts * if baseline.is_some() { 3 } else { 1 };
+    // A baseline from before the main rule configures everything else: both are timed to that.
+    let completion = match baseline {
+        Some(_) => Completion::WithoutMainRule,
+        None => Completion::Whole,
+    };
     for round in 0..rounds {
         let ours_first = round % 2 == 0;
         if ours_first {
-            mine.push(lab_figures::start(ours));
+            mine.push(lab_figures::start(ours, completion));
         }
         if let Some(baseline) = baseline {
-            theirs.push(lab_figures::start(baseline));
+            theirs.push(lab_figures::start(baseline, completion));
         }
         if !ours_first {
-            mine.push(lab_figures::start(ours));
+            mine.push(lab_figures::start(ours, completion));
         }
     }
     let (ready, kernel): (Vec<_>, Vec<_>) = mine.into_iter().unzip();

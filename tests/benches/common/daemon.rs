@@ -8,6 +8,7 @@ use crate::support::scene::{ChildGuard, TempDir};
 use cloud_network::config::Config;
 use cloud_network::daemon::setup::plan_settings;
 use cloud_network::emulator::{self, Emulator, EmulatorConfig};
+use cloud_network::kernel::{Change, Rule, TABLE_MAIN};
 use cloud_network::metadata::{Instance, ProviderKind};
 use cloud_network::netlink::monitor::Monitor;
 use cloud_network::netlink::Netlink;
@@ -78,7 +79,7 @@ impl BenchLab {
 
     /// True when the kernel of the VM holds everything the lab's metadata asks for.
     pub fn configured(&self, netlink: &mut Netlink) -> bool {
-        configured(netlink, &self.lab.instance)
+        configured(netlink, &self.lab.instance, Completion::Whole)
     }
 
     /// A netlink socket opened inside the VM namespace.
@@ -92,11 +93,21 @@ impl BenchLab {
     /// events that completed the configuration, not of the next look. The time from `since`,
     /// or None after `limit`.
     pub fn wait_configured(&self, since: Instant, limit: Duration) -> Option<Duration> {
+        self.wait_completed(since, limit, Completion::Whole)
+    }
+
+    /// [`Self::wait_configured`], for what `completion` counts as configured.
+    pub fn wait_completed(
+        &self,
+        since: Instant,
+        limit: Duration,
+        completion: Completion,
+    ) -> Option<Duration> {
         let mut events = in_netns(self.lab.vm.name(), Monitor::open).expect("events in the VM");
         let mut netlink = self.vm_netlink();
         let mut arrived = since.elapsed();
         loop {
-            if self.configured(&mut netlink) {
+            if configured(&mut netlink, &self.lab.instance, completion) {
                 return Some(arrived);
             }
             let left = limit.checked_sub(since.elapsed())?;
@@ -108,15 +119,35 @@ impl BenchLab {
     }
 }
 
-/// Nothing left to add for `instance`: the daemon's planner (default settings) plans no change.
-pub fn configured(netlink: &mut Netlink, instance: &Instance) -> bool {
+/// What counts as a configured VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Everything this build configures.
+    Whole,
+    /// Everything but the main rule and the interface group (issue 22's additions): what
+    /// builds from before them configure too, so that a start can be timed against theirs.
+    WithoutMainRule,
+}
+
+/// Nothing left to add for `instance`: the daemon's planner (default settings) plans no change
+/// (with `Completion::WithoutMainRule`, none but the main rule and the interface group).
+pub fn configured(netlink: &mut Netlink, instance: &Instance, completion: Completion) -> bool {
     let Ok(kernel) = netlink.state() else {
         return false;
     };
     let settings = plan_settings(&Config::default());
-    plan_round(instance, &kernel, &Owned::default(), &settings)
-        .changes
-        .is_empty()
+    let planned = plan_round(instance, &kernel, &Owned::default(), &settings);
+    planned.changes.iter().all(|planned| match completion {
+        Completion::Whole => false,
+        Completion::WithoutMainRule => matches!(
+            &planned.change,
+            Change::SetGroup { .. }
+                | Change::AddRule(Rule {
+                    table: TABLE_MAIN,
+                    ..
+                })
+        ),
+    })
 }
 
 /// Makes `command` run in a private mount namespace (nothing propagates back) where `passwd`

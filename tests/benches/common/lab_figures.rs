@@ -3,7 +3,7 @@
 //! API throughput with a keep-alive load generator on two threads, and SIGTERM during a large
 //! apply → exit.
 
-use crate::daemon::{BenchLab, RunningDaemon, API};
+use crate::daemon::{BenchLab, Completion, RunningDaemon, API};
 use crate::support::azure::azure_with;
 use crate::support::lab::{in_netns, instance_of};
 use cloud_network::metadata::ProviderKind;
@@ -35,14 +35,15 @@ pub fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
     daemon
 }
 
-/// One start of `binary` on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured.
-pub fn start(binary: &Path) -> (Duration, Duration) {
+/// One start of `binary` on Azure with 2 NICs: spawn → READY=1 and spawn → kernel configured
+/// (as `completion` counts it).
+pub fn start(binary: &Path, completion: Completion) -> (Duration, Duration) {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_2NIC);
     let mut netlink = lab.vm_netlink();
     assert!(!lab.configured(&mut netlink), "configured before the start");
     let daemon = lab.daemon_binary(binary, "RefreshTimer = \"1h\"");
     let kernel = lab
-        .wait_configured(daemon.started, CONFIGURE_LIMIT)
+        .wait_completed(daemon.started, CONFIGURE_LIMIT, completion)
         .expect("the VM configured");
     let ready = daemon.wait_ready(CONFIGURE_LIMIT).expect("READY=1");
     (ready, kernel)

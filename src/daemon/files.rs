@@ -114,27 +114,18 @@ impl StateFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::test_dir::TempDir;
     use crate::state::Trusted;
     use serde_json::json;
     use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::path::PathBuf;
-
-    struct TempDir(PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn temp(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("cn-files-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        TempDir(dir)
+        TempDir::new(&format!("files-{tag}"))
     }
 
     fn files(dir: &TempDir) -> StateFiles {
-        StateFiles::new(StateDir::create(&dir.0, Trusted::default()).unwrap())
+        StateFiles::new(StateDir::create(dir.path(), Trusted::default()).unwrap())
     }
 
     #[test]
@@ -142,13 +133,19 @@ mod tests {
         let dir = temp("same");
         let mut files = files(&dir);
         files.write_system(&json!({"a": 1})).unwrap();
-        let first = fs::metadata(dir.0.join("system")).unwrap().ino();
+        let first = fs::metadata(dir.path().join("system")).unwrap().ino();
         files.write_system(&json!({"a": 1})).unwrap();
-        assert_eq!(fs::metadata(dir.0.join("system")).unwrap().ino(), first);
-        files.write_system(&json!({"a": 2})).unwrap();
-        assert_ne!(fs::metadata(dir.0.join("system")).unwrap().ino(), first);
         assert_eq!(
-            fs::read_to_string(dir.0.join("system")).unwrap(),
+            fs::metadata(dir.path().join("system")).unwrap().ino(),
+            first
+        );
+        files.write_system(&json!({"a": 2})).unwrap();
+        assert_ne!(
+            fs::metadata(dir.path().join("system")).unwrap().ino(),
+            first
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("system")).unwrap(),
             "{\n  \"a\": 2\n}\n"
         );
     }
@@ -165,15 +162,15 @@ mod tests {
             .write_links(ProviderKind::Azure, &system, &[(2, a), (3, b)])
             .unwrap();
         assert_eq!(
-            fs::read_to_string(dir.0.join("links/3")).unwrap(),
+            fs::read_to_string(dir.path().join("links/3")).unwrap(),
             "{\n  \"macAddress\": \"000D3A000002\"\n}\n"
         );
         files
             .write_links(ProviderKind::Azure, &system, &[(2, a)])
             .unwrap();
-        assert!(dir.0.join("links/2").exists());
+        assert!(dir.path().join("links/2").exists());
         assert!(
-            !dir.0.join("links/3").exists(),
+            !dir.path().join("links/3").exists(),
             "file of a vanished link removed"
         );
     }
@@ -191,7 +188,7 @@ mod tests {
         };
         files.write_ec2(&docs).unwrap();
         let mode = |name: &str| {
-            fs::metadata(dir.0.join("provider/ec2").join(name))
+            fs::metadata(dir.path().join("provider/ec2").join(name))
                 .unwrap()
                 .permissions()
                 .mode()
@@ -200,9 +197,9 @@ mod tests {
         assert_eq!(mode("credentials"), 0o600);
         assert_eq!(mode("document"), 0o644);
         assert_eq!(
-            fs::read_to_string(dir.0.join("provider/ec2/pkcs7")).unwrap(),
+            fs::read_to_string(dir.path().join("provider/ec2/pkcs7")).unwrap(),
             "MIAG"
         );
-        assert!(!dir.0.join("provider/ec2/signature").exists());
+        assert!(!dir.path().join("provider/ec2/signature").exists());
     }
 }

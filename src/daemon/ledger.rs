@@ -67,27 +67,18 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::test_dir::TempDir;
     use crate::kernel::{Family, Rule, TABLE_MAIN};
     use crate::state::{Trusted, OWNED_FILE};
     use std::fs;
     use std::os::unix::fs::MetadataExt;
-    use std::path::PathBuf;
-
-    struct TempDir(PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn temp(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("cn-ledger-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        TempDir(dir)
+        TempDir::new(&format!("ledger-{tag}"))
     }
 
     fn state(dir: &TempDir) -> StateDir {
-        StateDir::create(&dir.0, Trusted::default()).unwrap()
+        StateDir::create(dir.path(), Trusted::default()).unwrap()
     }
 
     /// A record holding one rule at `priority`.
@@ -107,7 +98,7 @@ mod tests {
 
     /// The record on disk and the inode it is in (a write renames a new file into place).
     fn on_disk(dir: &TempDir) -> Option<(Owned, u64)> {
-        let path = dir.0.join(OWNED_FILE);
+        let path = dir.path().join(OWNED_FILE);
         let inode = fs::metadata(&path).ok()?.ino();
         let owned = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         Some((owned, inode))
@@ -155,7 +146,7 @@ mod tests {
     fn a_corrupt_record_is_rebuilt_by_the_first_keep() {
         let dir = temp("corrupt");
         let state = state(&dir);
-        fs::write(dir.0.join(OWNED_FILE), b"{\"version\":1,\"nics\":{").unwrap();
+        fs::write(dir.path().join(OWNED_FILE), b"{\"version\":1,\"nics\":{").unwrap();
         let mut ledger = Ledger::open(state);
         assert_eq!(ledger.record(), None, "to be rebuilt");
         ledger.keep(&Owned::default()).unwrap();

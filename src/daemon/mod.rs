@@ -26,6 +26,8 @@ pub(crate) mod status;
 #[cfg(test)]
 mod test_clock;
 #[cfg(test)]
+mod test_dir;
+#[cfg(test)]
 mod test_kernel;
 pub(crate) mod wants;
 

@@ -32,11 +32,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long the main thread waits for the reconcile thread after SIGTERM before exiting
-/// anyway: ample for a usual apply (a few ms) and a state save. No other thread is waited
+/// anyway: ample for a usual apply (a few ms), and for the slice of a large one in flight
+/// (up to 1,024 changes, about 0.2 s) with the record's save after it on a loaded machine
+/// (300 ms was not: the process left before the record was saved). No other thread is waited
 /// for: one blocked in a metadata fetch or a GCP long-poll is simply left behind. The exit
 /// itself waits only for the netlink `sendmsg` in flight (the kernel applies a call whole,
 /// see `netlink::socket`), so SIGTERM ends the process within a second even mid-apply.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(700);
 
 /// The reconcile thread's stack, instead of std's 2 MiB. It touches 16 KiB of it in the lab
 /// (glibc); its deepest work is serializing the metadata document for the API, as deep as

@@ -1,6 +1,8 @@
 //! cloud-network: configures secondary NICs and secondary private IPs on cloud VMs from the
 //! provider's instance metadata. The binary in `main.rs` only dispatches; everything lives here.
-//! `unsafe` is denied everywhere but in `sys`, the system-call module.
+//! `unsafe` is denied everywhere but in `sys`, the system-call module. The public modules and
+//! items are what the binary, the tests, the benches and the fuzz harness use; the rest is
+//! crate-private (`unreachable_pub` keeps it so).
 #![deny(unsafe_code)]
 #![warn(unreachable_pub)]
 

@@ -24,4 +24,4 @@ pub use render::dry_run_lines;
 pub use settings::{OptOuts, PlanSettings, DEFAULT_IFGROUP};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

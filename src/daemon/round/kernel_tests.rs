@@ -6,35 +6,16 @@
 
 use super::*;
 use crate::daemon::test_kernel::{Event, MemoryKernel};
-use crate::kernel::{Address, Change, Link, OperState};
+use crate::kernel::{Address, Change};
 use crate::metadata::Nic;
-use crate::net::{Mac, ProviderKind};
+use crate::net::ProviderKind;
 use crate::plan::owned::{OwnedAddress, OwnedVlan};
+use crate::plan::tests::{link, mac};
 use std::rc::Rc;
 use std::sync::Arc;
 
 const ETH0: &str = "00:22:48:04:fe:00";
 const ETH1: &str = "00:0d:3a:5d:2d:66";
-
-fn mac(text: &str) -> Mac {
-    text.parse().unwrap()
-}
-
-fn link(index: u32, name: &str, mac_text: &str) -> Link {
-    Link {
-        index,
-        name: name.to_string(),
-        mac: Some(mac(mac_text)),
-        mtu: 1500,
-        up: true,
-        oper_state: OperState::Up,
-        kind: None,
-        master: None,
-        loopback: false,
-        ethernet: true,
-        group: 0,
-    }
-}
 
 /// An address as DHCP leaves it (not ours), or as we add it (`noprefixroute`, forever).
 fn address(ifindex: u32, addr: &str, ours: bool) -> Address {
@@ -72,7 +53,7 @@ fn azure(eth1: &[&str]) -> (Instance, MemoryKernel) {
         nic(ETH1, 1, eth1, "10.4.0.1"),
     ];
     let kernel = MemoryKernel::new(KernelState {
-        links: vec![link(2, "eth0", ETH0), link(3, "eth1", ETH1)],
+        links: vec![link(2, "eth0", ETH0, true), link(3, "eth1", ETH1, true)],
         addresses: vec![address(2, "10.4.0.4/24", false)],
         ..KernelState::default()
     });
@@ -143,7 +124,7 @@ fn bare_metal() -> (Instance, MemoryKernel) {
         id: 1,
     });
     let nics = vec![nic(physical, 0, &["10.0.0.8/24"], "10.0.0.1"), vnic];
-    let mut eth0 = link(2, "eth0", physical);
+    let mut eth0 = link(2, "eth0", physical, true);
     eth0.mtu = 9000;
     let kernel = MemoryKernel::new(KernelState {
         links: vec![eth0],

@@ -9,11 +9,11 @@ use crate::kernel::{Address, Change, KernelState, Link, OperState, Route, RouteT
 use crate::metadata::{Instance, Nic};
 use crate::net::{IpNet, Mac, ProviderKind};
 
-fn mac(s: &str) -> Mac {
+pub(crate) fn mac(s: &str) -> Mac {
     s.parse().unwrap()
 }
 
-fn link(index: u32, name: &str, mac_s: &str, up: bool) -> Link {
+pub(crate) fn link(index: u32, name: &str, mac_s: &str, up: bool) -> Link {
     Link {
         index,
         name: name.to_string(),

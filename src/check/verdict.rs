@@ -10,7 +10,6 @@ use super::{Context, KernelView, Lookup};
 use crate::kernel::{OperState, Rule};
 use crate::net::{IpNet, ProviderKind};
 use crate::netlink::{NetlinkError, RouteLookup, RouteQuery};
-use crate::plan::desired::metadata_v4;
 use crate::snapshot::LinkStatus;
 use std::net::IpAddr;
 
@@ -214,7 +213,7 @@ pub(super) fn check_metadata(
     kernel: &KernelView<'_>,
     lookup: &mut Lookup<'_>,
 ) -> Line {
-    let address = IpAddr::V4(metadata_v4(provider));
+    let address = IpAddr::V4(provider.profile().metadata_v4);
     let primary = links.iter().find(|l| l.device_index == 0);
     let answer = lookup(&RouteQuery {
         dst: address,

@@ -18,7 +18,6 @@ use cloud_network::metadata::{
     alibaba, aws, azure, digitalocean, gcp, oracle, Instance, IpNet, Ipv4Net, Nic, ProviderKind,
     RoutedIpv4,
 };
-use cloud_network::plan::desired::metadata_v4;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// The provider's metadata service address, which the lab puts inside the cloud namespace only.
 pub fn imds_address(provider: ProviderKind) -> Ipv4Addr {
-    metadata_v4(provider)
+    provider.profile().metadata_v4
 }
 /// The VM listens on this TCP port on every address (connect tests).
 pub const TCP_PORT: u16 = 7000;

@@ -18,18 +18,15 @@
 //! - `links`: which link each NIC is.
 //! - `routes`: the addresses, routes and rules of one NIC.
 //! - `main_rule`: the rule that lets the host's own networks win over our tables.
-//! - `metadata`: the metadata service's address, from the cloud's profile.
 //! - `optout`: what the operator keeps us off, taken out before and after planning.
 
 mod links;
 mod main_rule;
-mod metadata;
 pub(crate) mod optout;
 mod routes;
 
 pub use links::{match_link, match_vlan_link, vlan_name, MAX_LINK_NAME};
 pub use main_rule::main_rule;
-pub use metadata::metadata_v4;
 pub(super) use routes::default_route;
 pub use routes::routed_table;
 

@@ -1,12 +1,18 @@
 //! systemd's notify protocol (`sd_notify`) written out by hand: one datagram per message to
 //! the socket named by NOTIFY_SOCKET, and the watchdog interval from WATCHDOG_USEC. Failures
-//! are logged at debug and never stop the daemon.
+//! are logged at debug and never stop the daemon, and neither does a receiver that stopped
+//! reading: the socket never blocks. `READY=1` and `STOPPING=1` wait up to a second for room in
+//! its queue; `STATUS=` and `WATCHDOG=1` are dropped when there is none (the next one says
+//! it again), so a full queue cannot hold the reconcile thread or the shutdown.
 
 use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long `READY=1` and `STOPPING=1` wait for room in a full receive queue.
+const PATIENCE: Duration = Duration::from_secs(1);
 
 /// Where systemd listens, when it runs us with `Type=notify`.
 pub(crate) struct Notifier {
@@ -29,7 +35,7 @@ impl Notifier {
                 return None;
             }
         };
-        match UnixDatagram::unbound() {
+        match UnixDatagram::unbound().and_then(|s| s.set_nonblocking(true).map(|()| s)) {
             Ok(socket) => Some(Notifier { socket, target }),
             Err(e) => {
                 log::debug!("cannot open a socket for systemd notifications: {e}");
@@ -40,7 +46,7 @@ impl Notifier {
 
     /// `READY=1`: start-up is complete.
     pub(crate) fn ready(&self) {
-        self.send("READY=1");
+        self.send_waiting("READY=1", PATIENCE);
     }
 
     /// `STATUS=...`: one line for `systemctl status` (line breaks become spaces).
@@ -55,13 +61,31 @@ impl Notifier {
 
     /// `STOPPING=1`: shutting down.
     pub(crate) fn stopping(&self) {
-        self.send("STOPPING=1");
+        self.send_waiting("STOPPING=1", PATIENCE);
     }
 
-    /// Sends one message as is (newline-separated `KEY=value` lines).
+    /// Sends one message as is (newline-separated `KEY=value` lines), or drops it when the
+    /// receiver's queue is full.
     pub(crate) fn send(&self, message: &str) {
-        if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.target) {
-            log::debug!("systemd notification {message:?} not sent: {e}");
+        self.send_waiting(message, Duration::ZERO);
+    }
+
+    /// Sends one message, retrying while the receiver's queue is full, for up to `patience`.
+    fn send_waiting(&self, message: &str, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.socket.send_to_addr(message.as_bytes(), &self.target) {
+                Ok(_) => return,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    log::debug!("systemd notification {message:?} not sent: {e}");
+                    return;
+                }
+            }
         }
     }
 }
@@ -167,6 +191,46 @@ mod tests {
         assert!(Notifier::for_socket(OsStr::new("vsock:2:1234")).is_none());
         let gone = Notifier::for_socket(OsStr::new("/nonexistent/cn-notify")).expect("notifier");
         gone.ready();
+    }
+
+    #[test]
+    fn a_receiver_that_stopped_reading_holds_no_sender() {
+        let name = unique("cn-notify-full");
+        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixDatagram::bind_addr(&address).unwrap();
+        let notifier = Notifier::for_socket(OsStr::new(&format!("@{name}"))).expect("notifier");
+        let mut queued = 0;
+        while notifier
+            .socket
+            .send_to_addr(b"STATUS=filler", &address)
+            .is_ok()
+        {
+            queued += 1;
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            notifier.status("configured");
+            notifier.watchdog();
+            notifier.ready();
+            notifier.stopping();
+            let _ = done.send(started.elapsed());
+        });
+        let took = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the notifier blocked on a full queue");
+        assert!(
+            took >= 2 * PATIENCE,
+            "READY and STOPPING waited for room: {took:?}"
+        );
+        for _ in 0..queued {
+            assert_eq!(received(&listener), "STATUS=filler");
+        }
+        listener.set_nonblocking(true).unwrap();
+        assert!(
+            listener.recv(&mut [0; 64]).is_err(),
+            "a dropped message arrived"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! the ratio. Everything it creates (namespaces, processes, files) is named after its pid and
 //! removed on drop, on panic, and on SIGINT/SIGTERM. The musl rows use the binary
 //! `CLOUD_NETWORK_MUSL_BIN` names, or build one; under `CI=true` they never skip.
+//! `--write-layout` measures nothing: it profiles the daemon and rewrites
+//! `packaging/link/hot-text.ld` (see `common/layout.rs`).
 
 #[path = "common/apply.rs"]
 mod apply;
@@ -17,6 +19,8 @@ mod check_figures;
 mod daemon;
 #[path = "common/lab_figures.rs"]
 mod lab_figures;
+#[path = "common/layout.rs"]
+mod layout;
 #[path = "common/memory.rs"]
 mod memory;
 #[path = "common/removal.rs"]
@@ -129,6 +133,11 @@ fn main() {
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("the footprint benchmark needs root (network namespaces): use sudo");
         std::process::exit(1);
+    }
+    if args.iter().any(|a| a == "--write-layout") {
+        cleanup::on_signals();
+        println!("{}", layout::write_layout());
+        return;
     }
     let effort = if args.iter().any(|a| a == "--quick") {
         QUICK

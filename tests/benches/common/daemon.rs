@@ -58,12 +58,24 @@ impl BenchLab {
     /// Starts the release daemon in the VM; `extra` goes into `[System]`.
     pub fn daemon(&self, extra: &str) -> RunningDaemon {
         let binary = Path::new(env!("CARGO_BIN_EXE_cloud-network"));
-        RunningDaemon::start(self, binary, extra, None)
+        RunningDaemon::start(self, &[], binary, extra, None)
     }
 
     /// Starts `binary` (a build of the daemon) in the VM.
     pub fn daemon_binary(&self, binary: &Path, extra: &str) -> RunningDaemon {
-        RunningDaemon::start(self, binary, extra, None)
+        RunningDaemon::start(self, &[], binary, extra, None)
+    }
+
+    /// Starts `binary` in the VM under `launcher` (a program and its arguments, e.g.
+    /// valgrind's), with `passwd` over `/etc/passwd` when given.
+    pub fn daemon_under(
+        &self,
+        launcher: &[String],
+        binary: &Path,
+        extra: &str,
+        passwd: Option<&Path>,
+    ) -> RunningDaemon {
+        RunningDaemon::start(self, launcher, binary, extra, passwd)
     }
 
     /// Starts `binary` in the VM, in a private mount namespace where the file `passwd` is
@@ -74,7 +86,7 @@ impl BenchLab {
         extra: &str,
         passwd: &Path,
     ) -> RunningDaemon {
-        RunningDaemon::start(self, binary, extra, Some(passwd))
+        RunningDaemon::start(self, &[], binary, extra, Some(passwd))
     }
 
     /// True when the kernel of the VM holds everything the lab's metadata asks for.
@@ -193,7 +205,13 @@ pub struct RunningDaemon {
 }
 
 impl RunningDaemon {
-    fn start(lab: &BenchLab, binary: &Path, extra: &str, passwd: Option<&Path>) -> RunningDaemon {
+    fn start(
+        lab: &BenchLab,
+        launcher: &[String],
+        binary: &Path,
+        extra: &str,
+        passwd: Option<&Path>,
+    ) -> RunningDaemon {
         let dir = lab.dir.path();
         let state = dir.join("state");
         let config = dir.join("cloud-network.toml");
@@ -213,7 +231,14 @@ impl RunningDaemon {
         std::fs::set_permissions(&socket_path, writable).expect("chmod the notify socket");
         let log = dir.join("daemon.log");
         let stderr = std::fs::File::create(&log).expect("create the daemon log");
-        let mut command = Command::new(binary);
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["daemon", "--config"])
             .arg(&config)
@@ -254,6 +279,11 @@ impl RunningDaemon {
     /// Sends SIGTERM: the time until the process is gone, and its exit status. Past 10 s the
     /// daemon ignored SIGTERM, and the bench stops there.
     pub fn terminate(&mut self) -> (Duration, ExitStatus) {
+        self.terminate_within(Duration::from_secs(10))
+    }
+
+    /// [`Self::terminate`] with another limit (a daemon under valgrind stops slowly).
+    pub fn terminate_within(&mut self, limit: Duration) -> (Duration, ExitStatus) {
         let pid = libc::pid_t::try_from(self.pid).expect("pid fits pid_t");
         let sent = Instant::now();
         // SAFETY: signals our own child, which has not been reaped yet.
@@ -263,7 +293,7 @@ impl RunningDaemon {
                 return (sent.elapsed(), status);
             }
             assert!(
-                sent.elapsed() < Duration::from_secs(10),
+                sent.elapsed() < limit,
                 "the daemon ignored SIGTERM; its log:\n{}",
                 self.log_text()
             );

@@ -80,7 +80,7 @@ pub fn memory(binary: &Path, run: Duration, mode: StartMode) -> Memory {
 }
 
 /// This machine's `/etc/passwd` without the service user's line.
-fn passwd_without_service_user() -> String {
+pub fn passwd_without_service_user() -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
     let prefix = format!("{SERVICE_USER}:");
     passwd

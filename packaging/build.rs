@@ -1,0 +1,29 @@
+//! Link options of the release binary on Linux (the reasons and the figures are in
+//! packaging/link/README.md):
+//! - `packaging/link/hot-text.ld` puts the functions the daemon runs together at the start of
+//!   its code, so that the daemon's resident code is the code it runs;
+//! - the musl build packs its relative relocations (`-z pack-relative-relocs`, DT_RELR): the
+//!   static binary carries its own loader, so no libc version has to support them.
+//!
+//! Debug builds (the tests) link as usual.
+
+use std::env;
+
+const LAYOUT: &str = "packaging/link/hot-text.ld";
+
+fn main() {
+    println!("cargo:rerun-if-changed={LAYOUT}");
+    println!("cargo:rerun-if-changed=packaging/build.rs");
+    let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    let release = env::var("PROFILE").as_deref() == Ok("release");
+    if !(linux && release) {
+        return;
+    }
+    let Ok(root) = env::var("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{root}/{LAYOUT}");
+    if env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl") {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}

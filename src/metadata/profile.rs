@@ -60,6 +60,9 @@ pub struct Dmi {
 /// The link-local metadata service most clouds serve.
 pub(crate) const LINK_LOCAL_METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 
+/// Its endpoint, as the profiles give it.
+pub(crate) const LINK_LOCAL_ENDPOINT: &str = "http://169.254.169.254";
+
 /// For clouds whose agent has no switch over the items we configure.
 pub(crate) fn no_agent_switch(_: &Value) -> bool {
     false

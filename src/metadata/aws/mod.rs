@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The IMDS of every EC2 instance.
-pub const DEFAULT_BASE_URL: &str = "http://169.254.169.254";
+pub const DEFAULT_BASE_URL: &str = super::profile::LINK_LOCAL_ENDPOINT;
 /// IMDSv2's header names (the TTL header is the token header's `-ttl-seconds`).
 pub const DIALECT: Dialect = Dialect::named(ProviderKind::Aws, "X-aws-ec2-metadata-token");
 /// How long a hot-plugged NIC may take to show a usable `device-number`.

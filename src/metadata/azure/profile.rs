@@ -2,7 +2,7 @@
 
 use super::provider;
 use crate::metadata::profile::{
-    no_agent_switch, whole_document, Dmi, Profile, LINK_LOCAL_METADATA,
+    no_agent_switch, whole_document, Dmi, Profile, LINK_LOCAL_ENDPOINT, LINK_LOCAL_METADATA,
 };
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 pub(crate) const PROFILE: Profile = Profile {
     recognises,
     client: |base, http| Box::new(provider(base, http)),
-    endpoint: "http://169.254.169.254",
+    endpoint: LINK_LOCAL_ENDPOINT,
     metadata_v4: LINK_LOCAL_METADATA,
     service_addresses: &[IpAddr::V4(LINK_LOCAL_METADATA), IpAddr::V4(WIRESERVER)],
     default_mtu: None,

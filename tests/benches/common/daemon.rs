@@ -67,7 +67,8 @@ impl BenchLab {
     }
 
     /// Starts `binary` in the VM under `launcher` (a program and its arguments, e.g.
-    /// valgrind's), with `passwd` over `/etc/passwd` when given.
+    /// valgrind's; none: the binary itself), with `passwd` bind-mounted over `/etc/passwd` in
+    /// a private mount namespace when given.
     pub fn daemon_under(
         &self,
         launcher: &[String],
@@ -76,17 +77,6 @@ impl BenchLab {
         passwd: Option<&Path>,
     ) -> RunningDaemon {
         RunningDaemon::start(self, launcher, binary, extra, passwd)
-    }
-
-    /// Starts `binary` in the VM, in a private mount namespace where the file `passwd` is
-    /// bind-mounted over `/etc/passwd`.
-    pub fn daemon_binary_with_passwd(
-        &self,
-        binary: &Path,
-        extra: &str,
-        passwd: &Path,
-    ) -> RunningDaemon {
-        RunningDaemon::start(self, &[], binary, extra, Some(passwd))
     }
 
     /// True when the kernel of the VM holds everything the lab's metadata asks for.

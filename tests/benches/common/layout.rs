@@ -10,7 +10,7 @@ use crate::daemon::BenchLab;
 use crate::lab_figures::{
     ready, ALIBABA_3NIC, AWS_3NIC, AZURE_3NIC, DIGITALOCEAN_3NIC, GCP_3NIC, ORACLE_3NIC,
 };
-use crate::memory::{passwd_without_service_user, StartMode};
+use crate::memory::{passwd_for, StartMode};
 use crate::support::lab::in_netns;
 use crate::support::running::{request, ServiceUser};
 use crate::support::scene::TempDir;
@@ -57,7 +57,7 @@ const RUNS: [(ProviderKind, &str, StartMode); 7] = [
 
 /// Where a function ran: on which providers (a bit each), and whether only when the API
 /// was asked.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Use {
     providers: u8,
     api_only: bool,
@@ -124,6 +124,7 @@ fn profile(
 ) -> Vec<String> {
     let lab = BenchLab::up(provider, scenario);
     // The daemon writes its profile at exit, after it switched users: a file it may write.
+    // As root, the user lookup's child writes there first; the daemon's dump, last, replaces it.
     let out = TempDir::new("layout");
     let file = out.path().join("callgrind.out");
     std::fs::write(&file, "").expect("create the profile file");
@@ -135,13 +136,10 @@ fn profile(
         "--demangle=no".to_string(),
         format!("--callgrind-out-file={}", file.display()),
     ];
-    let passwd = lab.dir.path().join("passwd");
-    let passwd = (mode == StartMode::Root).then(|| {
-        std::fs::write(&passwd, passwd_without_service_user()).expect("write the passwd");
-        passwd.as_path()
-    });
+    let passwd = passwd_for(&lab, mode);
     let extra = "RefreshTimer = \"1s\"";
-    let mut daemon = ready(&lab, lab.daemon_under(&launcher, binary, extra, passwd));
+    let daemon = lab.daemon_under(&launcher, binary, extra, passwd.as_deref());
+    let mut daemon = ready(&lab, daemon);
     if api {
         ask_the_api(&lab);
     }
@@ -165,21 +163,11 @@ fn ask_the_api(lab: &BenchLab) {
 /// The daemon's ordinary work after its start: a few refreshes, and an address of its own
 /// taken away and put back.
 fn exercise(lab: &BenchLab) {
-    let vm = lab.lab.vm.name().to_string();
-    let nic = &lab.lab.instance.nics[0];
-    if let Some(address) = nic.ipv4.get(1) {
-        let deleted = Command::new("ip")
-            .args([
-                "-n",
-                &vm,
-                "addr",
-                "del",
-                &format!("{address}"),
-                "dev",
-                "eth0",
-            ])
-            .status();
-        assert!(deleted.is_ok_and(|s| s.success()), "ip addr del {address}");
+    if let Some(address) = lab.lab.instance.nics[0].ipv4.get(1) {
+        let address = address.to_string();
+        lab.lab
+            .vm
+            .run_ok(&["ip", "addr", "del", &address, "dev", "eth0"]);
     }
     std::thread::sleep(Duration::from_secs(6));
 }

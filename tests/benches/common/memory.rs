@@ -6,7 +6,7 @@
 use crate::daemon::BenchLab;
 use crate::lab_figures::AZURE_3NIC;
 use cloud_network::metadata::ProviderKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The user the daemon switches to when the machine has it.
@@ -52,14 +52,8 @@ pub struct Memory {
 pub fn memory(binary: &Path, run: Duration, mode: StartMode) -> Memory {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
     let extra = "RefreshTimer = \"10s\"";
-    let daemon = match mode {
-        StartMode::ServiceUser => lab.daemon_binary(binary, extra),
-        StartMode::Root => {
-            let passwd = lab.dir.path().join("passwd");
-            std::fs::write(&passwd, passwd_without_service_user()).expect("write the passwd");
-            lab.daemon_binary_with_passwd(binary, extra, &passwd)
-        }
-    };
+    let passwd = passwd_for(&lab, mode);
+    let daemon = lab.daemon_under(&[], binary, extra, passwd.as_deref());
     let mut daemon = crate::lab_figures::ready(&lab, daemon);
     let log = daemon.log_text();
     assert!(
@@ -79,8 +73,18 @@ pub fn memory(binary: &Path, run: Duration, mode: StartMode) -> Memory {
     }
 }
 
+/// The `/etc/passwd` a daemon started as `mode` sees in `lab`: this machine's (None), or, as
+/// root, a copy without the service user.
+pub fn passwd_for(lab: &BenchLab, mode: StartMode) -> Option<PathBuf> {
+    (mode == StartMode::Root).then(|| {
+        let passwd = lab.dir.path().join("passwd");
+        std::fs::write(&passwd, passwd_without_service_user()).expect("write the passwd");
+        passwd
+    })
+}
+
 /// This machine's `/etc/passwd` without the service user's line.
-pub fn passwd_without_service_user() -> String {
+fn passwd_without_service_user() -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
     let prefix = format!("{SERVICE_USER}:");
     passwd

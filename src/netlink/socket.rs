@@ -3,7 +3,7 @@
 
 use super::error::NetlinkError;
 use super::frame::{parse_error, Frames};
-use crate::sys;
+use crate::sys::{self, ZeroedPages};
 use neli::{
     consts::{
         nl::{NlmF, Nlmsg},
@@ -23,7 +23,8 @@ use std::{io, io::Cursor, os::unix::io::AsRawFd, time::Duration};
 /// with thousands of addresses on a link one 64 KiB call took up to a second: this size keeps
 /// that uninterruptible stretch, and so the SIGTERM exit, well within the 1 s promise.
 const MAX_BATCH_BYTES: usize = 16 * 1024;
-/// Receive buffer; dump parts are at most 32 KiB and error replies echo only headers.
+/// Receive buffer; dump parts are at most 32 KiB and error replies echo only headers. Its
+/// pages are resident only once the kernel writes to them (`ZeroedPages`).
 const RECV_BUF_BYTES: usize = 64 * 1024;
 /// Socket receive queue: room for the ACKs of a full batch (each costs a whole skb).
 const SO_RCVBUF_BYTES: libc::c_int = 4 * 1024 * 1024;
@@ -66,7 +67,7 @@ pub(super) struct Socket {
     sock: NlSocket,
     pid: u32,
     seq: u32,
-    buf: Vec<u8>,
+    buf: ZeroedPages,
 }
 
 /// Serializes an rtnl payload (`Ifaddrmsg`, `Rtmsg`, ...) for a [`Request`].
@@ -88,7 +89,8 @@ impl Socket {
             sock,
             pid,
             seq: 0,
-            buf: vec![0; RECV_BUF_BYTES],
+            buf: ZeroedPages::new(RECV_BUF_BYTES)
+                .map_err(|e| NetlinkError::io("map the receive buffer", e))?,
         })
     }
 

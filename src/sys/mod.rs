@@ -7,7 +7,7 @@
 //! (eventfd, poll, sockets, flock), `at` (the state directory's `*at` calls and random bytes),
 //! `ids` (user and group ids, NO_NEW_PRIVS), `passwd` (the user database), `child` (a forked
 //! helper process), `signals` (blocking and waiting for signals), `malloc` (glibc's
-//! allocator tuning).
+//! allocator tuning), `pages` (a buffer of zero-filled pages, resident only where written).
 
 mod at;
 #[cfg(any(target_env = "gnu", test))]
@@ -15,6 +15,7 @@ mod child;
 mod fd;
 mod ids;
 mod malloc;
+mod pages;
 mod passwd;
 mod signals;
 
@@ -28,6 +29,7 @@ pub(crate) use ids::{
     thread_user_ids,
 };
 pub(crate) use malloc::{malloc_arena_max, malloc_trim};
+pub(crate) use pages::ZeroedPages;
 pub(crate) use passwd::getpwnam;
 #[cfg(target_env = "gnu")]
 pub(crate) use passwd::{PasswdEntry, PasswdFile};

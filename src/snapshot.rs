@@ -149,20 +149,28 @@ impl Snapshot {
     }
 
     /// `/api/cloud/system`: the system document in the original project's shape
-    /// ([`views::system_view`]) as JSON bytes; None before the first good fetch.
+    /// ([`views::system_view`]) as JSON bytes; None before the first good fetch. Where that
+    /// shape is the whole document, these are the bytes of [`Self::system_body`].
     pub fn original_system_body(&self) -> Option<&[u8]> {
+        let kind = match self.status.provider {
+            Some(kind) if !views::system_view_is_whole(kind) => kind,
+            _ => return self.system_body(),
+        };
         let body = self.bodies.original_system.get_or_init(|| {
             let system = self.system.as_ref()?;
-            match self.status.provider {
-                Some(kind) => to_json(Some(&views::system_view(kind, system))),
-                None => to_json(Some(system)),
-            }
+            to_json(Some(&views::system_view(kind, system)))
         });
         body.as_deref()
     }
 
-    /// `network` as JSON bytes; None before the first good fetch.
+    /// `network` as JSON bytes; None before the first good fetch. Where the network view is
+    /// the whole system document, these are the bytes of [`Self::system_body`].
     pub fn network_body(&self) -> Option<&[u8]> {
+        if let (Some(network), Some(system)) = (&self.network, &self.system) {
+            if Arc::ptr_eq(network, system) {
+                return self.system_body();
+            }
+        }
         let body = self
             .bodies
             .network
@@ -223,6 +231,40 @@ mod tests {
         assert_eq!(
             snapshot.system_body(),
             Some(&br#"{"compute":{"vmId":"x"}}"#[..])
+        );
+    }
+
+    #[test]
+    fn a_view_that_is_the_whole_document_shares_its_bytes() {
+        let system = Arc::new(json!({"network": {"interface": []}}));
+        let snapshot = Snapshot {
+            network: Some(views::network_view(ProviderKind::Azure, &system)),
+            system: Some(system),
+            ..Snapshot::starting(Some(ProviderKind::Azure), "t".into())
+        };
+        let bytes = snapshot.system_body().map(<[u8]>::as_ptr);
+        assert_eq!(
+            snapshot.system_body(),
+            Some(&br#"{"network":{"interface":[]}}"#[..])
+        );
+        assert_eq!(snapshot.network_body().map(<[u8]>::as_ptr), bytes);
+        assert_eq!(snapshot.original_system_body().map(<[u8]>::as_ptr), bytes);
+    }
+
+    #[test]
+    fn ec2_s_original_system_view_has_bytes_of_its_own() {
+        let system = Arc::new(json!({"meta-data": {"ami-launch-index": 0}}));
+        let snapshot = Snapshot {
+            system: Some(system),
+            ..Snapshot::starting(Some(ProviderKind::Aws), "t".into())
+        };
+        assert_eq!(
+            snapshot.original_system_body(),
+            Some(&br#"{"ami-launch-index":"0"}"#[..])
+        );
+        assert_ne!(
+            snapshot.original_system_body().map(<[u8]>::as_ptr),
+            snapshot.system_body().map(<[u8]>::as_ptr)
         );
     }
 }

@@ -589,7 +589,7 @@ fn ec2_api(credentials: Route) -> Api {
         ),
         get(
             "/api/cloud/network",
-            network_view(ProviderKind::Aws, &system),
+            Value::clone(&network_view(ProviderKind::Aws, &Arc::new(system.clone()))),
         ),
         get(
             "/api/cloud/dynamicinstanceidentity/document",
@@ -634,7 +634,7 @@ fn ec2_commands() {
         (&["--json", "status", "system"], pretty(&system)),
         (
             &["--json", "status", "network"],
-            pretty(&network_view(ProviderKind::Aws, &system)),
+            pretty(&network_view(ProviderKind::Aws, &Arc::new(system.clone()))),
         ),
         (&["show", "document"], pretty(&identity["document"])),
         (&["--json", "show", "d"], pretty(&identity["document"])),
@@ -929,7 +929,7 @@ fn alibaba_system() -> Value {
 #[test]
 fn alibaba_commands() {
     let system = alibaba_system();
-    let view = network_view(ProviderKind::Alibaba, &system);
+    let view = network_view(ProviderKind::Alibaba, &Arc::new(system.clone()));
     let api = Api::start(vec![
         get(
             "/api/v1/status",
@@ -942,7 +942,7 @@ fn alibaba_commands() {
             ),
         ),
         get("/api/v1/system", system.clone()),
-        get("/api/cloud/network", view.clone()),
+        get("/api/cloud/network", Value::clone(&view)),
     ]);
     let key = system["meta-data"]["public-keys"]["skp-bp1demo0key"]["openssh-key"]
         .as_str()

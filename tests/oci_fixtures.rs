@@ -8,6 +8,7 @@ use cloud_network::metadata::views::{network_view, nic_document};
 use cloud_network::metadata::{Mac, Nic, ProviderKind, Vlan};
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oci")
@@ -219,7 +220,10 @@ fn the_system_view_of_each_instance_serves_the_provider_shapes() {
         );
         assert_eq!(instance.nics, [dual_stack_primary(), ipv6_only_secondary()]);
         assert_eq!(*instance.raw, system);
-        assert_eq!(network_view(ProviderKind::Oracle, &system), vnics);
+        assert_eq!(
+            *network_view(ProviderKind::Oracle, &Arc::new(system.clone())),
+            vnics
+        );
         assert_eq!(
             nic_document(ProviderKind::Oracle, &system, mac("02:00:17:18:f6:ff")),
             Some(vnics[1].clone()),

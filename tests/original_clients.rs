@@ -26,8 +26,9 @@ fn fixture(path: &str) -> Value {
 
 fn snapshot(kind: ProviderKind, system: Value) -> Snapshot {
     let mut snap = Snapshot::starting(Some(kind), "2024-02-29T00:00:00Z".into());
-    snap.network = Some(Arc::new(views::network_view(kind, &system)));
-    snap.system = Some(Arc::new(system));
+    let system = Arc::new(system);
+    snap.network = Some(views::network_view(kind, &system));
+    snap.system = Some(system);
     snap
 }
 

@@ -55,7 +55,7 @@ impl Views {
     ) -> bool {
         let new = system.is_some() || ec2.is_some();
         if let Some(system) = system {
-            self.network = Some(Arc::new(views::network_view(self.kind, &system)));
+            self.network = Some(views::network_view(self.kind, &system));
             self.system = Some(system);
         }
         if ec2.is_some() {

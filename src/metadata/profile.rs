@@ -14,6 +14,7 @@ use super::http::Http;
 use super::{Mac, Provider};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// What the program needs to know about one cloud.
 pub struct Profile {
@@ -38,9 +39,9 @@ pub struct Profile {
     /// `disable-address-manager`).
     pub agent_disables_ranges: fn(&Value) -> bool,
     /// `/api/cloud/system`: the system document in the original project's shape.
-    pub system_view: fn(&Value) -> Value,
+    pub system_view: View,
     /// `/api/cloud/network`: the NICs' part of the system document, in the provider's shape.
-    pub network_view: fn(&Value) -> Value,
+    pub network_view: View,
     /// `StateDir/links/<ifindex>`: the metadata entry of the NIC with this MAC.
     pub nic_document: fn(&Value, Mac) -> Option<Value>,
 }
@@ -68,9 +69,23 @@ pub(crate) fn no_agent_switch(_: &Value) -> bool {
     false
 }
 
-/// For clouds whose view is the whole document.
-pub(crate) fn whole_document(system: &Value) -> Value {
-    system.clone()
+/// A view of the system document.
+#[derive(Debug, Clone, Copy)]
+pub enum View {
+    /// The whole document: the same one, shared, never a copy.
+    Whole,
+    /// A part cut out of it, or reshaped: a document of its own.
+    Cut(fn(&Value) -> Value),
+}
+
+impl View {
+    /// This view of `system`.
+    pub fn of(self, system: &Arc<Value>) -> Arc<Value> {
+        match self {
+            View::Whole => Arc::clone(system),
+            View::Cut(cut) => Arc::new(cut(system)),
+        }
+    }
 }
 
 #[cfg(test)]

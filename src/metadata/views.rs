@@ -3,8 +3,10 @@
 //! document (`StateDir/links/<ifindex>`), each read from the cloud's profile; and the lookups
 //! the profiles share to cut them. The whole document stays at `/api/v1/system`.
 
+use super::profile::View;
 use super::{Mac, ProviderKind};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The per-MAC directory inside EC2's and Alibaba's meta-data trees.
 const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
@@ -13,15 +15,20 @@ const EC2_MACS: [&str; 3] = ["network", "interfaces", "macs"];
 /// and DigitalOcean serve their whole document (DigitalOcean's reserved IP sits beside
 /// `interfaces`); EC2 (leaves as text) and Alibaba the per-MAC subtree, keyed by MAC; OCI its
 /// VNIC list.
-pub fn network_view(kind: ProviderKind, system: &Value) -> Value {
-    (kind.profile().network_view)(system)
+pub fn network_view(kind: ProviderKind, system: &Arc<Value>) -> Arc<Value> {
+    kind.profile().network_view.of(system)
 }
 
 /// What `/api/cloud/system` serves (each cloud's `Profile::system_view`): on EC2 the meta-data
 /// tree in the original's shape (see the module comment), without `dynamic` (served at
 /// `/api/cloud/dynamicinstanceidentity/*`); every other provider its whole document.
-pub fn system_view(kind: ProviderKind, system: &Value) -> Value {
-    (kind.profile().system_view)(system)
+pub fn system_view(kind: ProviderKind, system: &Arc<Value>) -> Arc<Value> {
+    kind.profile().system_view.of(system)
+}
+
+/// True when `kind`'s system view is the whole document (every provider but EC2).
+pub fn system_view_is_whole(kind: ProviderKind) -> bool {
+    matches!(kind.profile().system_view, View::Whole)
 }
 
 /// The metadata entry of the NIC with `mac`, in the provider's own shape (each cloud's
@@ -66,12 +73,26 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// `kind`'s network view of `doc`, as a plain value.
+    fn network(kind: ProviderKind, doc: &Value) -> Value {
+        Value::clone(&network_view(kind, &Arc::new(doc.clone())))
+    }
+
     #[test]
     fn azure_views() {
         let doc = json!({"compute": {}, "network": {"interface": [
             {"macAddress": "000D3A047598", "ipv4": {}},
             {"macAddress": "220D3A047598", "ipv4": {"x": 1}}]}});
-        assert_eq!(network_view(ProviderKind::Azure, &doc), doc);
+        assert_eq!(network(ProviderKind::Azure, &doc), doc);
+        let shared = Arc::new(doc.clone());
+        assert!(Arc::ptr_eq(
+            &network_view(ProviderKind::Azure, &shared),
+            &shared
+        ));
+        assert!(Arc::ptr_eq(
+            &system_view(ProviderKind::Azure, &shared),
+            &shared
+        ));
         assert_eq!(
             nic_document(ProviderKind::Azure, &doc, mac("22:0d:3a:04:75:98")),
             Some(json!({"macAddress": "220D3A047598", "ipv4": {"x": 1}}))
@@ -101,13 +122,13 @@ mod tests {
     fn ec2_views() {
         let macs = json!({"0a:07:84:3d:6e:38": {"device-number": "0"}});
         let tree = json!({"meta-data": {"instance-id": "i-1", "network": {"interfaces": {"macs": macs.clone()}}}});
-        assert_eq!(network_view(ProviderKind::Aws, &tree), macs);
+        assert_eq!(network(ProviderKind::Aws, &tree), macs);
         assert_eq!(
             nic_document(ProviderKind::Aws, &tree, mac("0a:07:84:3d:6e:38")),
             Some(json!({"device-number": "0"}))
         );
         let bare = json!({"network": {"interfaces": {"macs": macs.clone()}}});
-        assert_eq!(network_view(ProviderKind::Aws, &bare), macs);
+        assert_eq!(network(ProviderKind::Aws, &bare), macs);
     }
 
     #[test]
@@ -116,7 +137,7 @@ mod tests {
             {"macAddr": "02:00:17:05:D1:DB", "privateIp": "10.0.0.230"},
             {"macAddr": "00:00:17:02:2B:B1", "privateIp": "10.0.0.231"}]);
         let doc = json!({"instance": {"id": "ocid1.instance.oc1.phx.x"}, "vnics": vnics.clone()});
-        assert_eq!(network_view(ProviderKind::Oracle, &doc), vnics);
+        assert_eq!(network(ProviderKind::Oracle, &doc), vnics);
         assert_eq!(
             nic_document(ProviderKind::Oracle, &doc, mac("00:00:17:02:2b:b1")),
             Some(json!({"macAddr": "00:00:17:02:2B:B1", "privateIp": "10.0.0.231"}))
@@ -126,7 +147,7 @@ mod tests {
             None
         );
         let no_vnics = json!({"instance": {}});
-        assert_eq!(network_view(ProviderKind::Oracle, &no_vnics), Value::Null);
+        assert_eq!(network(ProviderKind::Oracle, &no_vnics), Value::Null);
         assert_eq!(
             nic_document(ProviderKind::Oracle, &no_vnics, mac("00:00:17:02:2b:b1")),
             None
@@ -140,7 +161,7 @@ mod tests {
             "00:16:3e:2a:51:02": {"gateway": "172.16.20.253"}
         });
         let tree = json!({"meta-data": {"region-id": "cn-hangzhou", "network": {"interfaces": {"macs": macs.clone()}}}});
-        assert_eq!(network_view(ProviderKind::Alibaba, &tree), macs);
+        assert_eq!(network(ProviderKind::Alibaba, &tree), macs);
         assert_eq!(
             nic_document(ProviderKind::Alibaba, &tree, mac("00:16:3E:2A:51:02")),
             Some(json!({"gateway": "172.16.20.253"}))
@@ -150,7 +171,7 @@ mod tests {
             None
         );
         assert_eq!(
-            network_view(ProviderKind::Alibaba, &json!({"meta-data": {}})),
+            network(ProviderKind::Alibaba, &json!({"meta-data": {}})),
             Value::Null
         );
     }
@@ -163,7 +184,7 @@ mod tests {
         let doc = json!({"droplet_id": 1, "interfaces": {"public": [public.clone()],
             "private": [private.clone()]}, "reserved_ip": {"ipv4": {"active": true}}});
         let kind = ProviderKind::DigitalOcean;
-        assert_eq!(network_view(kind, &doc), doc);
+        assert_eq!(network(kind, &doc), doc);
         assert_eq!(
             nic_document(kind, &doc, mac("04:01:2a:0f:2a:01")),
             Some(public)

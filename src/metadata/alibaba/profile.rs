@@ -2,7 +2,7 @@
 //! subtree as its network view.
 
 use super::{Alibaba, DEFAULT_BASE_URL};
-use crate::metadata::profile::{no_agent_switch, whole_document, Dmi, Profile};
+use crate::metadata::profile::{no_agent_switch, Dmi, Profile, View};
 use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,8 +15,8 @@ pub(crate) const PROFILE: Profile = Profile {
     service_addresses: &[IpAddr::V4(METADATA_V4)],
     default_mtu: None,
     agent_disables_ranges: no_agent_switch,
-    system_view: whole_document,
-    network_view,
+    system_view: View::Whole,
+    network_view: View::Cut(network_view),
     nic_document: ec2_nic,
 };
 

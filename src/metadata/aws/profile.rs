@@ -3,7 +3,7 @@
 //! `placement/region`, ...) with every leaf a string, and `public-keys` as `{"N=name": "key"}`.
 
 use super::{Ec2, DEFAULT_BASE_URL};
-use crate::metadata::profile::{no_agent_switch, Dmi, Profile, LINK_LOCAL_METADATA};
+use crate::metadata::profile::{no_agent_switch, Dmi, Profile, View, LINK_LOCAL_METADATA};
 use crate::metadata::views::{ec2_macs, ec2_nic};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,8 +16,8 @@ pub(crate) const PROFILE: Profile = Profile {
     service_addresses: &SERVICE_ADDRESSES,
     default_mtu: None,
     agent_disables_ranges: no_agent_switch,
-    system_view,
-    network_view,
+    system_view: View::Cut(system_view),
+    network_view: View::Cut(network_view),
     nic_document: ec2_nic,
 };
 

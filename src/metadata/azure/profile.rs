@@ -2,7 +2,7 @@
 
 use super::provider;
 use crate::metadata::profile::{
-    no_agent_switch, whole_document, Dmi, Profile, LINK_LOCAL_ENDPOINT, LINK_LOCAL_METADATA,
+    no_agent_switch, Dmi, Profile, View, LINK_LOCAL_ENDPOINT, LINK_LOCAL_METADATA,
 };
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
@@ -17,8 +17,8 @@ pub(crate) const PROFILE: Profile = Profile {
     service_addresses: &[IpAddr::V4(LINK_LOCAL_METADATA), IpAddr::V4(WIRESERVER)],
     default_mtu: None,
     agent_disables_ranges: no_agent_switch,
-    system_view: whole_document,
-    network_view: whole_document,
+    system_view: View::Whole,
+    network_view: View::Whole,
     nic_document,
 };
 

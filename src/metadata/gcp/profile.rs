@@ -3,7 +3,7 @@
 //! the whole document as its views.
 
 use super::{agent, Gcp};
-use crate::metadata::profile::{whole_document, Dmi, Profile, LINK_LOCAL_METADATA};
+use crate::metadata::profile::{Dmi, Profile, View, LINK_LOCAL_METADATA};
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
 use serde_json::Value;
@@ -17,8 +17,8 @@ pub(crate) const PROFILE: Profile = Profile {
     service_addresses: &[IpAddr::V4(LINK_LOCAL_METADATA)],
     default_mtu: None,
     agent_disables_ranges: agent::address_manager_disabled,
-    system_view: whole_document,
-    network_view: whole_document,
+    system_view: View::Whole,
+    network_view: View::Whole,
     nic_document,
 };
 

@@ -2,7 +2,7 @@
 
 use super::Oracle;
 use crate::metadata::profile::{
-    no_agent_switch, whole_document, Dmi, Profile, LINK_LOCAL_ENDPOINT, LINK_LOCAL_METADATA,
+    no_agent_switch, Dmi, Profile, View, LINK_LOCAL_ENDPOINT, LINK_LOCAL_METADATA,
 };
 use crate::metadata::views::find_nic;
 use crate::metadata::Mac;
@@ -17,8 +17,8 @@ pub(crate) const PROFILE: Profile = Profile {
     service_addresses: &[IpAddr::V4(LINK_LOCAL_METADATA)],
     default_mtu: Some(VNIC_MTU),
     agent_disables_ranges: no_agent_switch,
-    system_view: whole_document,
-    network_view,
+    system_view: View::Whole,
+    network_view: View::Cut(network_view),
     nic_document,
 };
 

@@ -1,6 +1,7 @@
 //! Renderer tests for Alibaba ECS: the meta-data tree, the per-MAC view and ssh keys by name.
 
 use super::*;
+use std::sync::Arc;
 
 /// The built-in Alibaba scenario's tree as the API's system document.
 fn alibaba_system(path: &str) -> Value {
@@ -30,7 +31,7 @@ fn alibaba_system_from_the_meta_data_tree() {
 
 #[test]
 fn alibaba_network_in_mac_order_with_json_lists_on_one_line() {
-    let view = network_view(ProviderKind::Alibaba, &alibaba_builtin());
+    let view = network_view(ProviderKind::Alibaba, &Arc::new(alibaba_builtin()));
     let links = [
         link("eth1", 3, "00:16:3e:2a:51:02", 1),
         link("eth0", 2, "00:16:3e:2a:51:01", 0),
@@ -45,7 +46,9 @@ fn alibaba_network_in_mac_order_with_json_lists_on_one_line() {
 fn alibaba_bracketed_ipv6s_are_listed_as_given() {
     let view = network_view(
         ProviderKind::Alibaba,
-        &alibaba_system("alibaba/cloudinit-two-nics-ipv6-network-only/metadata.json"),
+        &Arc::new(alibaba_system(
+            "alibaba/cloudinit-two-nics-ipv6-network-only/metadata.json",
+        )),
     );
     assert_eq!(
         network(ProviderKind::Alibaba, &view, &[]),

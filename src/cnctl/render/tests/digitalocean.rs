@@ -1,6 +1,7 @@
 //! Renderer tests for DigitalOcean: the droplet document, with and without a reserved IP.
 
 use super::*;
+use std::sync::Arc;
 
 fn digitalocean_document(name: &str) -> Value {
     let file = format!(
@@ -22,7 +23,7 @@ fn digitalocean_system_names_the_reserved_ip() {
 #[test]
 fn digitalocean_network_in_device_index_order_with_anchor() {
     let doc = digitalocean_document("reference-two-nics-reserved-ip.json");
-    let view = network_view(ProviderKind::DigitalOcean, &doc);
+    let view = network_view(ProviderKind::DigitalOcean, &Arc::new(doc));
     let links = [
         link("eth0", 2, "16:a4:3b:7e:20:01", 0),
         link("eth1", 3, "16:a4:3b:7e:20:02", 1),

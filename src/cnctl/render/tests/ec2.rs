@@ -1,6 +1,7 @@
 //! Renderer tests for EC2: the meta-data tree and the per-MAC view as the API serves them.
 
 use super::*;
+use std::sync::Arc;
 
 #[test]
 fn ec2_system_from_the_meta_data_tree() {
@@ -27,7 +28,7 @@ fn ec2_region_falls_back_to_the_identity_document() {
 
 #[test]
 fn ec2_network_from_the_per_mac_view() {
-    let view = network_view(ProviderKind::Aws, &ec2_system());
+    let view = network_view(ProviderKind::Aws, &Arc::new(ec2_system()));
     let links = [link("ens5", 2, "0e:49:61:0f:c3:11", 0)];
     assert_eq!(
         network(ProviderKind::Aws, &view, &links),

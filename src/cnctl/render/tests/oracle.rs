@@ -1,6 +1,7 @@
 //! Renderer tests for Oracle OCI: instance and VNIC documents, bare-metal NIC indexes and VLAN tags.
 
 use super::*;
+use std::sync::Arc;
 
 /// An OCI system document as the API serves it: `{"instance": ..., "vnics": ...}`.
 fn oci_system(instance: &str, vnics: &str) -> Value {
@@ -61,7 +62,7 @@ fn oracle_network_per_vnic_leaves_null_strings_out() {
     let links = [link("ens3", 2, "02:00:17:0d:6b:be", 0)];
     let expected = expected!("oci-dual-stack-network.txt");
     assert_eq!(network(ProviderKind::Oracle, &doc, &links), expected);
-    let view = network_view(ProviderKind::Oracle, &doc);
+    let view = network_view(ProviderKind::Oracle, &Arc::new(doc));
     assert_eq!(network(ProviderKind::Oracle, &view, &links), expected);
 }
 

@@ -152,6 +152,7 @@ impl Worker {
                 },
             };
             self.failing = result.is_err();
+            let result = result.map(|instance| self.share_held_document(instance));
             let delivered = self.deliver(Fetched {
                 instance: Some(result.clone()),
                 system: None,
@@ -219,6 +220,16 @@ impl Worker {
             );
         }
         result.transpose()
+    }
+
+    /// `instance` with the document the system view was read for when the two are equal, so
+    /// that an unchanged refresh leaves one copy of it alive (the system view and the
+    /// reconcile thread's last good instance hold it).
+    fn share_held_document(&self, mut instance: Instance) -> Instance {
+        if let Some((_, held)) = &self.views.system_for {
+            instance.share_document(held);
+        }
+        instance
     }
 
     /// The slow views when they are due: asked for, hourly, or whenever the refresh document
@@ -371,5 +382,57 @@ mod tests {
         );
         let failing = requests_in_3_5_s(true);
         assert!((2..=4).contains(&failing), "{failing} requests in 3.5 s");
+    }
+
+    /// An EC2-like provider: every fetch parses a new copy of the same document, and keeps
+    /// none.
+    struct SameDocument;
+
+    impl Provider for SameDocument {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Aws
+        }
+
+        fn fetch(&mut self) -> Result<Instance, FetchError> {
+            Ok(Instance {
+                provider: ProviderKind::Aws,
+                instance_id: "i-1".into(),
+                location: "eu-west-1".into(),
+                nics: Vec::new(),
+                raw: Arc::new(serde_json::json!({"meta-data": {"instance-id": "i-1"}})),
+            })
+        }
+
+        fn fetch_system(&mut self) -> Result<Arc<Value>, FetchError> {
+            Ok(Arc::new(serde_json::json!({"meta-data": {}})))
+        }
+    }
+
+    /// The next instance the metadata thread delivers (at most 5 s).
+    fn next_instance(fetcher: &Fetcher) -> Instance {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(Fetched {
+                instance: Some(result),
+                ..
+            }) = fetcher.take()
+            {
+                return result.expect("a good fetch");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("no instance delivered in 5 s");
+    }
+
+    #[test]
+    fn an_unchanged_refresh_delivers_the_document_already_held() {
+        let (wake, _triggers) = trigger::channel().unwrap();
+        let (fetcher, thread) =
+            Fetcher::spawn(Box::new(SameDocument), wake, Confinement::NoCapabilities).unwrap();
+        thread.confirmed().unwrap();
+        let first = next_instance(&fetcher);
+        assert!(fetcher.request(FetchJob { views: false }));
+        let second = next_instance(&fetcher);
+        assert!(Arc::ptr_eq(&first.raw, &second.raw));
     }
 }

@@ -17,8 +17,9 @@ pub struct DocumentProvider {
     headers: &'static [(&'static str, &'static str)],
     parse: ParseDocument,
     http: Http,
-    /// The document of the last good fetch: the system view costs no extra request.
-    last_document: Option<Arc<Value>>,
+    /// The body of the last good fetch and what it was parsed into: the same body again is
+    /// not parsed again, and the system view costs no extra request.
+    last: Option<(String, Instance)>,
 }
 
 impl DocumentProvider {
@@ -37,7 +38,7 @@ impl DocumentProvider {
             headers,
             parse,
             http,
-            last_document: None,
+            last: None,
         }
     }
 
@@ -60,15 +61,25 @@ impl Provider for DocumentProvider {
 
     fn fetch(&mut self) -> Result<Instance, FetchError> {
         let body = self.get_body()?;
-        let instance = (self.parse)(&body).map_err(|e| self.parse_failed(e))?;
-        self.last_document = Some(instance.raw.clone());
+        if let Some((last_body, last)) = &self.last {
+            if *last_body == body {
+                return Ok(last.clone());
+            }
+        }
+        let mut instance = (self.parse)(&body).map_err(|e| self.parse_failed(e))?;
+        if let Some((_, last)) = &self.last {
+            instance.share_document(&last.raw);
+        }
+        let mut body = body;
+        body.shrink_to_fit();
+        self.last = Some((body, instance.clone()));
         Ok(instance)
     }
 
     /// The document is the whole system view: the last fetch's copy when there is one.
     fn fetch_system(&mut self) -> Result<Arc<Value>, FetchError> {
-        match &self.last_document {
-            Some(document) => Ok(Arc::clone(document)),
+        match &self.last {
+            Some((_, last)) => Ok(Arc::clone(&last.raw)),
             None => parse_json(&self.get_body()?)
                 .map(Arc::new)
                 .map_err(|e| self.parse_failed(e)),

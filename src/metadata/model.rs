@@ -124,6 +124,14 @@ impl Instance {
     pub fn nic_by_mac(&self, mac: Mac) -> Option<&Nic> {
         self.nics.iter().find(|n| n.mac == mac)
     }
+
+    /// Takes `held` as its document when the two are equal: a refresh that changed nothing
+    /// keeps one copy of the document alive, not one per holder.
+    pub fn share_document(&mut self, held: &Arc<serde_json::Value>) {
+        if !Arc::ptr_eq(&self.raw, held) && *self.raw == **held {
+            self.raw = Arc::clone(held);
+        }
+    }
 }
 
 /// For parser tests: the error refusing the whole reply, or else that of its first unreadable

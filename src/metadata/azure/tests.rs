@@ -6,6 +6,7 @@ use crate::metadata::http::{HttpConfig, HttpError, RetryPolicy};
 use crate::metadata::test_server::{fast, Answer, ScriptedServer};
 use crate::metadata::{FetchError, ParseError, Provider};
 use crate::metadata::{Mac, ValueError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ONE_NIC: &str = r#"{"compute":{"vmId":"vm-1","location":"westeurope"},
@@ -315,6 +316,32 @@ fn unusable_document_is_a_permanent_parse_error() {
     );
     assert!(!err.is_transient());
     assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn an_unchanged_document_is_kept_once_and_a_changed_one_replaces_it() {
+    let respaced = format!(" {ONE_NIC}\n");
+    let changed = ONE_NIC.replace("vm-1", "vm-2");
+    let server = ScriptedServer::start(vec![
+        Answer::ok(ONE_NIC),
+        Answer::ok(ONE_NIC),
+        Answer::ok(&respaced),
+        Answer::ok(&changed),
+    ]);
+    let mut azure = provider(&server, fast());
+    let first = azure.fetch().unwrap();
+    let again = azure.fetch().unwrap();
+    assert_eq!(again, first);
+    assert!(Arc::ptr_eq(&first.raw, &again.raw), "the same body");
+    let respaced = azure.fetch().unwrap();
+    assert_eq!(respaced, first);
+    assert!(Arc::ptr_eq(&first.raw, &respaced.raw), "an equal document");
+    assert!(Arc::ptr_eq(&azure.fetch_system().unwrap(), &first.raw));
+    let changed = azure.fetch().unwrap();
+    assert!(!Arc::ptr_eq(&changed.raw, &first.raw));
+    assert_eq!(changed.raw["compute"]["vmId"], "vm-2");
+    assert!(Arc::ptr_eq(&azure.fetch_system().unwrap(), &changed.raw));
+    assert_eq!(server.seen().len(), 4);
 }
 
 #[test]

@@ -31,8 +31,9 @@ pub struct Gcp {
     http: Http,
     /// The ETag of the last instance document, for `wait_for_change`.
     etag: Option<String>,
-    /// The last instance document, and the last root document with when it was read.
-    instance_raw: Option<Arc<serde_json::Value>>,
+    /// The body of the last instance document and what it was parsed into (the same body
+    /// again is not parsed again), and the last root document with when it was read.
+    last: Option<(String, Instance)>,
     root: Option<(Instant, serde_json::Value)>,
 }
 
@@ -43,7 +44,7 @@ impl Gcp {
             base: base.trim_end_matches('/').to_string(),
             http,
             etag: None,
-            instance_raw: None,
+            last: None,
             root: None,
         }
     }
@@ -61,9 +62,21 @@ impl Gcp {
     }
 
     fn instance_from(&mut self, reply: Reply) -> Result<Instance, FetchError> {
-        let instance = parse(&reply.body).map_err(parse_failed)?;
+        if let Some((last_body, last)) = &self.last {
+            if *last_body == reply.body {
+                let instance = last.clone();
+                self.etag = reply.etag;
+                return Ok(instance);
+            }
+        }
+        let mut instance = parse(&reply.body).map_err(parse_failed)?;
         self.etag = reply.etag;
-        self.instance_raw = Some(instance.raw.clone());
+        if let Some((_, last)) = &self.last {
+            instance.share_document(&last.raw);
+        }
+        let mut body = reply.body;
+        body.shrink_to_fit();
+        self.last = Some((body, instance.clone()));
         Ok(instance)
     }
 
@@ -110,10 +123,10 @@ impl Provider for Gcp {
     /// The root document: read when the copy is older than [`ROOT_MAX_AGE`], otherwise that
     /// copy with the latest instance document in place (a change costs one request, not two).
     fn fetch_system(&mut self) -> Result<Arc<serde_json::Value>, FetchError> {
-        if let (Some((read, root)), Some(instance)) = (&self.root, &self.instance_raw) {
+        if let (Some((read, root)), Some((_, instance))) = (&self.root, &self.last) {
             if read.elapsed() < ROOT_MAX_AGE {
                 let mut system = root.clone();
-                system["instance"] = serde_json::Value::clone(instance);
+                system["instance"] = serde_json::Value::clone(&instance.raw);
                 return Ok(Arc::new(system));
             }
         }

@@ -334,6 +334,23 @@ fn system_view_reads_the_root() {
 }
 
 #[test]
+fn an_unchanged_instance_document_is_kept_once() {
+    let changed = INSTANCE.replacen("{", "{\"description\":\"changed\",", 1);
+    let server = ScriptedServer::start(vec![
+        google(INSTANCE, "e1"),
+        google(INSTANCE, "e1"),
+        google(&changed, "e2"),
+    ]);
+    let mut gcp = Gcp::new(server.base(), Http::new(fast()));
+    let first = gcp.fetch().unwrap();
+    let again = gcp.fetch().unwrap();
+    assert!(Arc::ptr_eq(&first.raw, &again.raw));
+    let third = gcp.fetch().unwrap();
+    assert!(!Arc::ptr_eq(&third.raw, &first.raw));
+    assert_eq!(third.raw["description"], "changed");
+}
+
+#[test]
 fn etag_is_escaped_in_the_query() {
     assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     assert_eq!(query_escape("0aF-_.~"), "0aF-_.~");

@@ -82,8 +82,10 @@ impl Server {
 
     /// Serves until the wake-up eventfd becomes readable; then every socket is closed.
     pub(super) fn run(self) {
-        let mut conns: Vec<Conn> = Vec::with_capacity(self.limits.max_connections);
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.limits.max_connections + 3);
+        // Both grow with the connections open (at most `max_connections`): room for the cap
+        // up front would hold 34 KiB of heap for the one or two clients a machine has.
+        let mut conns: Vec<Conn> = Vec::new();
+        let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut accept_paused_until: Option<Instant> = None;
         loop {
             let now = Instant::now();

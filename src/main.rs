@@ -21,13 +21,6 @@ use cloud_network::usage;
 use std::path::Path;
 use std::process::ExitCode;
 
-// The unwinder linked in, as `gcc -static-libgcc` links it, instead of loading
-// libgcc_s.so.1 (100 KiB resident): std's panic and backtrace code refers to it, and the
-// daemon never unwinds (`panic = "abort"`). See packaging/link/README.md.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[link(name = "gcc_eh", kind = "static", modifiers = "-bundle")]
-extern "C" {}
-
 #[derive(FromArgs, Debug)]
 /// Configures secondary NICs and secondary private IPs on cloud VMs from instance metadata.
 struct TopLevel {

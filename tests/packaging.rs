@@ -708,4 +708,25 @@ fn cargo_deb_builds_a_package_with_the_files() {
             .arg("conffiles"),
     ));
     assert_eq!(conffiles.trim(), "/etc/cloud-network/cloud-network.toml");
+    let depends = stdout(&run_ok(
+        Command::new("dpkg-deb")
+            .arg("--field")
+            .arg(&deb)
+            .arg("Depends"),
+    ));
+    let libc6 = libc6_minimum(&depends).expect("a libc6 (>= X) dependency");
+    assert!(
+        libc6 <= vec![2, 34],
+        "the binary must start on glibc 2.34 (RHEL 9, Amazon Linux 2023): Depends: {depends}"
+    );
+}
+
+/// The version `libc6 (>= X)` in a Depends field, as numbers.
+fn libc6_minimum(depends: &str) -> Option<Vec<u32>> {
+    let version = depends
+        .split(',')
+        .map(str::trim)
+        .find_map(|dep| dep.strip_prefix("libc6 (>= "))?
+        .strip_suffix(')')?;
+    version.split('.').map(|part| part.parse().ok()).collect()
 }

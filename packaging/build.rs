@@ -23,6 +23,7 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{root}/{LAYOUT}");
+    println!("cargo:rustc-link-arg-bins=-Wl,-z,max-page-size=65536");
     if env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl") {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }

@@ -287,11 +287,8 @@ impl Reconciler {
         let outcome = round::round(&mut self.netlink, input, apply);
         let new_pending = self.take_in(instance, &outcome);
         self.schedule_reapply(outcome.failures());
-        let changed = outcome.applied().any(|pass| pass.applied > 0);
         drop(outcome);
-        if changed {
-            malloc::give_back();
-        }
+        malloc::give_back();
         new_pending
     }
 

@@ -2,6 +2,8 @@
 //! packaging/link/README.md):
 //! - `packaging/link/hot-text.ld` puts the functions the daemon runs together at the start of
 //!   its code, so that the daemon's resident code is the code it runs;
+//! - the glibc build's segments are aligned to 64 KiB (`-z max-page-size=65536`), so that the
+//!   kernel's fault-around windows fall on the same bytes of it in every run;
 //! - the musl build packs its relative relocations (`-z pack-relative-relocs`, DT_RELR): the
 //!   static binary carries its own loader, so no libc version has to support them.
 //!
@@ -23,8 +25,9 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{root}/{LAYOUT}");
-    println!("cargo:rustc-link-arg-bins=-Wl,-z,max-page-size=65536");
     if env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl") {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    } else {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,max-page-size=65536");
     }
 }

@@ -276,7 +276,10 @@ fn v0_without_disambiguators(name: &str) -> String {
 ///    the functions when a version, a dependency or the target (musl) changes the hashes, at
 ///    the cost of placing every instance of a generic function.
 ///
-/// LLVM puts cold-marked functions in `.text.unlikely.NAME`.
+/// LLVM puts cold-marked functions in `.text.unlikely.NAME`. The C runtime's start and exit
+/// code (`_start`, `frame_dummy`, ...) runs in every process but sits in the plain `.text` of
+/// its objects, which no name matches: [`C_RUNTIME`] places it first, or it would keep the
+/// first 64 KiB window of `.text` resident.
 fn script(uses: &BTreeMap<String, Use>) -> String {
     let mut exact: Vec<(&String, &Use)> = uses.iter().collect();
     exact.sort_by_key(|(name, used)| {
@@ -289,6 +292,7 @@ fn script(uses: &BTreeMap<String, Use>) -> String {
     });
     let mut text = String::from(HEADER);
     text.push_str("SECTIONS\n{\n  .text.hot :\n  {\n");
+    text.push_str(C_RUNTIME);
     for (name, _) in &exact {
         text.push_str(&pattern(name));
     }
@@ -306,6 +310,11 @@ fn script(uses: &BTreeMap<String, Use>) -> String {
 fn pattern(name: &str) -> String {
     format!("    *(.text.{name} .text.unlikely.{name})\n")
 }
+
+/// The C runtime's start and exit code, by object (`Scrt1.o`/`rcrt1.o`, `crti.o`,
+/// `crtbeginS.o`, `crtendS.o`, `crtn.o`).
+const C_RUNTIME: &str = "    *crt1.o(.text .text.*) *crti.o(.text) *crtbegin*.o(.text .text.*) \
+                         *crtend*.o(.text .text.*) *crtn.o(.text)\n";
 
 const HEADER: &str = "\
 /* The functions the daemon runs, first in its code: packaging/link/README.md.

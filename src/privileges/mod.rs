@@ -16,11 +16,13 @@
 //!
 //! This module owns the plan, the drop and its report; `confine` the confined thread spawn,
 //! `sets` the calling thread's capability sets and ids (set, limit, read back), `user` the
-//! user database lookup, `state_dir` the state directory made and handed over before the
-//! drop, `error` the errors. The system calls themselves are `sys`'s.
+//! user database lookup (`passwd_file` the entry in `/etc/passwd`), `state_dir` the state
+//! directory made and handed over before the drop, `error` the errors. The system calls
+//! themselves are `sys`'s.
 
 pub mod confine;
 mod error;
+mod passwd_file;
 mod sets;
 mod state_dir;
 #[cfg(test)]

@@ -1,19 +1,23 @@
 //! The service user's uid and gid from the user database.
 //!
-//! glibc looks a name up in each source `nsswitch.conf` lists for `passwd`, and loads the
-//! module of every source it gets to: a user missing from `/etc/passwd` (`passwd: files
-//! systemd`) maps `libnss_systemd` with `libm` and `libcap` into the process for good, 0.7 MiB
-//! of resident pages for a daemon that then never looks anyone up again. So with glibc,
-//! `/etc/passwd` is read first with libc's own parser (`fgetpwent_r`), which loads nothing,
-//! and only a name it lacks is looked up through NSS, in a short-lived child process whose
-//! modules go with it (systemd resolves `User=` in its forked child for the same reason).
-//! musl has no NSS modules: its `getpwnam_r` reads `/etc/passwd` (then asks nscd) in the
-//! process (a child measured no smaller there).
+//! `/etc/passwd` is read first, by [`super::passwd_file`], which loads nothing. glibc looks a
+//! name up in each source `nsswitch.conf` lists for `passwd`, and loads the module of every
+//! source it gets to: a user missing from `/etc/passwd` (`passwd: files systemd`) maps
+//! `libnss_systemd` with `libm` and `libcap` into the process for good, 0.7 MiB of resident
+//! pages for a daemon that then never looks anyone up again. So with glibc only a name the
+//! file lacks is looked up through NSS, in a short-lived child process whose modules go with
+//! it (systemd resolves `User=` in its forked child for the same reason). musl has no NSS
+//! modules: its `getpwnam_r` (the file again, then nscd) runs in the process (a child
+//! measured no smaller there).
 
-use super::PrivilegeError;
+use super::{passwd_file, PrivilegeError};
 use crate::sys;
 use std::ffi::{CStr, CString};
 use std::io;
+use std::path::Path;
+
+/// The file NSS's `files` source reads.
+const PASSWD_FILE: &str = "/etc/passwd";
 
 /// Starting size of the getpwnam_r buffer; doubled on ERANGE up to the cap.
 const PASSWD_BUF_BYTES: usize = 1024;
@@ -26,13 +30,13 @@ pub fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, PrivilegeError> {
         user: user.to_string(),
         source,
     };
+    if let Some(found) = passwd_file::lookup(Path::new(PASSWD_FILE), user).map_err(fail)? {
+        return Ok(Some(found));
+    }
     let name = CString::new(user)
         .map_err(|_| fail(io::Error::new(io::ErrorKind::InvalidInput, "NUL in name")))?;
     #[cfg(target_env = "gnu")]
     {
-        if let Some(found) = gnu::in_passwd_file(&name).map_err(fail)? {
-            return Ok(Some(found));
-        }
         child::in_child(&name).map_err(fail)
     }
     #[cfg(not(target_env = "gnu"))]
@@ -50,45 +54,6 @@ fn getpwnam(name: &CStr) -> io::Result<Option<(u32, u32)>> {
                 buf.resize(buf.len() * 2, 0);
             }
             other => return other,
-        }
-    }
-}
-
-#[cfg(target_env = "gnu")]
-mod gnu {
-    use super::{PASSWD_BUF_BYTES, PASSWD_BUF_MAX_BYTES};
-    use crate::sys::{PasswdEntry, PasswdFile};
-    use std::ffi::CStr;
-    use std::io;
-
-    const PASSWD_FILE: &CStr = c"/etc/passwd";
-
-    /// The name's entry in `/etc/passwd` (what NSS's `files` source reads), `None` when the
-    /// file has none or does not exist.
-    pub(super) fn in_passwd_file(name: &CStr) -> io::Result<Option<(u32, u32)>> {
-        match PasswdFile::open(PASSWD_FILE)? {
-            Some(mut file) => scan(&mut file, name),
-            None => Ok(None),
-        }
-    }
-
-    /// Reads entries until `name`'s; fgetpwent_r rewinds to the entry on ERANGE, so a bigger
-    /// buffer reads it again.
-    fn scan(file: &mut PasswdFile, name: &CStr) -> io::Result<Option<(u32, u32)>> {
-        let mut buf = vec![0 as libc::c_char; PASSWD_BUF_BYTES];
-        loop {
-            match file.next_entry(name, &mut buf) {
-                Ok(PasswdEntry::End) => return Ok(None),
-                Ok(PasswdEntry::Found(uid, gid)) => return Ok(Some((uid, gid))),
-                Ok(PasswdEntry::Other) => {}
-                Err(e)
-                    if e.raw_os_error() == Some(libc::ERANGE)
-                        && buf.len() < PASSWD_BUF_MAX_BYTES =>
-                {
-                    buf.resize(buf.len() * 2, 0)
-                }
-                Err(e) => return Err(e),
-            }
         }
     }
 }

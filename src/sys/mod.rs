@@ -31,8 +31,6 @@ pub(crate) use ids::{
 pub(crate) use malloc::{malloc_arena_max, malloc_trim};
 pub(crate) use pages::ZeroedPages;
 pub(crate) use passwd::getpwnam;
-#[cfg(target_env = "gnu")]
-pub(crate) use passwd::{PasswdEntry, PasswdFile};
 #[cfg(test)]
 pub(crate) use signals::raise;
 pub(crate) use signals::{block_signals, signal_set, sigtimedwait, sigwait};

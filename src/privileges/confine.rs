@@ -102,14 +102,14 @@ const CONFIRMATION_SPIN: Duration = Duration::from_millis(1);
 /// looks, then waited for. The drop takes some 50 µs; sleeping on the channel at once would
 /// idle this CPU and add a wake-up (0.2–0.5 ms on a VM) to the start, which waits for both
 /// confined threads before the network is configured. Yielding, not spinning, lets the new
-/// thread run here when the other CPUs are busy.
+/// thread run here when the other CPUs are busy (`sys::yield_cpu`: why not std's).
 fn wait_briskly<T>(confirmation: &Receiver<T>) -> Result<T, RecvError> {
     let since = Instant::now();
     while since.elapsed() < CONFIRMATION_SPIN {
         match confirmation.try_recv() {
             Ok(said) => return Ok(said),
             Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Empty) => sys::yield_cpu(),
         }
     }
     confirmation.recv()

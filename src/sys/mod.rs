@@ -7,7 +7,8 @@
 //! (eventfd, poll, sockets, flock), `at` (the state directory's `*at` calls and random bytes),
 //! `ids` (user and group ids, NO_NEW_PRIVS), `passwd` (the user database), `child` (a forked
 //! helper process), `signals` (blocking and waiting for signals), `malloc` (glibc's
-//! allocator tuning), `pages` (a buffer of zero-filled pages, resident only where written).
+//! allocator tuning), `pages` (a buffer of zero-filled pages, resident only where written),
+//! `sched` (yielding the CPU).
 
 mod at;
 #[cfg(any(target_env = "gnu", test))]
@@ -17,6 +18,7 @@ mod ids;
 mod malloc;
 mod pages;
 mod passwd;
+mod sched;
 mod signals;
 
 pub(crate) use at::{getrandom, mkdir_at, open_at, rename_at, unlink_at};
@@ -31,6 +33,7 @@ pub(crate) use ids::{
 pub(crate) use malloc::{malloc_arena_max, malloc_trim};
 pub(crate) use pages::ZeroedPages;
 pub(crate) use passwd::getpwnam;
+pub(crate) use sched::yield_cpu;
 #[cfg(test)]
 pub(crate) use signals::raise;
 pub(crate) use signals::{block_signals, signal_set, sigtimedwait, sigwait};

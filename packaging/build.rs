@@ -1,7 +1,8 @@
 //! Link options of the release binary on Linux (the reasons and the figures are in
 //! packaging/link/README.md):
-//! - `packaging/link/hot-text.ld` puts the functions the daemon runs together at the start of
-//!   its code, so that the daemon's resident code is the code it runs;
+//! - `packaging/link/hot.ld` puts the functions and the read-only data the daemon uses
+//!   together at the start of its code and of its read-only data, so that the daemon's
+//!   resident pages of the binary are the ones it uses;
 //! - the glibc build's segments are aligned to 64 KiB (`-z max-page-size=65536`), so that the
 //!   kernel's fault-around windows fall on the same bytes of it in every run;
 //! - the musl build packs its relative relocations (`-z pack-relative-relocs`, DT_RELR): the
@@ -11,7 +12,7 @@
 
 use std::env;
 
-const LAYOUT: &str = "packaging/link/hot-text.ld";
+const LAYOUT: &str = "packaging/link/hot.ld";
 
 fn main() {
     println!("cargo:rerun-if-changed={LAYOUT}");

@@ -9,7 +9,7 @@
 //! removed on drop, on panic, and on SIGINT/SIGTERM. The musl rows use the binary
 //! `CLOUD_NETWORK_MUSL_BIN` names, or build one; under `CI=true` they never skip.
 //! `--write-layout` measures nothing: it profiles the daemon and rewrites
-//! `packaging/link/hot-text.ld` (see `common/layout.rs`).
+//! `packaging/link/hot.ld` (see `common/layout.rs`).
 
 #[path = "common/apply.rs"]
 mod apply;

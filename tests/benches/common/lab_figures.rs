@@ -27,16 +27,26 @@ fn ready_daemon(lab: &BenchLab, extra: &str) -> RunningDaemon {
 }
 
 pub fn ready(lab: &BenchLab, daemon: RunningDaemon) -> RunningDaemon {
-    ready_to(lab, daemon, Completion::Whole)
+    ready_within(lab, daemon, CONFIGURE_LIMIT)
 }
 
-/// [`ready`], with the VM configured as `completion` counts it (a baseline from before the
-/// main rule never configures it whole).
-fn ready_to(lab: &BenchLab, daemon: RunningDaemon, completion: Completion) -> RunningDaemon {
-    if daemon.wait_ready(CONFIGURE_LIMIT).is_none() {
+/// [`ready`], each step within `limit` (a daemon under valgrind needs longer).
+pub fn ready_within(lab: &BenchLab, daemon: RunningDaemon, limit: Duration) -> RunningDaemon {
+    ready_to(lab, daemon, Completion::Whole, limit)
+}
+
+/// [`ready_within`], with the VM configured as `completion` counts it (a baseline from before
+/// the main rule never configures it whole).
+fn ready_to(
+    lab: &BenchLab,
+    daemon: RunningDaemon,
+    completion: Completion,
+    limit: Duration,
+) -> RunningDaemon {
+    if daemon.wait_ready(limit).is_none() {
         panic!("no READY=1; the daemon's log:\n{}", daemon.log_text());
     }
-    lab.wait_completed(Instant::now(), CONFIGURE_LIMIT, completion)
+    lab.wait_completed(Instant::now(), limit, completion)
         .expect("the VM configured");
     daemon
 }
@@ -188,7 +198,7 @@ pub fn api(binary: &Path, duration: Duration) -> Throughput {
     let lab = BenchLab::up(ProviderKind::Azure, AZURE_3NIC);
     // Both builds are timed from the same point: a baseline may predate the main rule.
     let daemon = lab.daemon_binary(binary, "RefreshTimer = \"1h\"");
-    let _daemon = ready_to(&lab, daemon, Completion::WithoutMainRule);
+    let _daemon = ready_to(&lab, daemon, Completion::WithoutMainRule, CONFIGURE_LIMIT);
     let vm = lab.lab.vm.name().to_string();
     // The system view follows the metadata a moment after the kernel is configured.
     let served = in_netns(&vm, || {

@@ -319,7 +319,7 @@ fn function_of(section: &str) -> Option<&str> {
 
 /// Read-only data: constants, jump tables, string and constant pools (`.rodata.*`).
 fn is_read_only_data(section: &str) -> bool {
-    section.starts_with(".rodata.") && is_symbol(&section[".rodata.".len()..])
+    section.strip_prefix(".rodata.").is_some_and(is_symbol)
 }
 
 /// A name a linker script can match as it is: mangled Rust and C names, LLVM's local labels.
